@@ -1,0 +1,28 @@
+"""Dispatch `python -m mango.bench NAME ...` to `mango.bench.NAME.main(argv)`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "flow": "flow forward/inverse time, memory, round-trip error, triangular solve vs dense inverse",
+    "model": "parameters, GFLOPs, latency and memory of each task's model at the demo and paper presets",
+    "synthrooms": "scenes per minute of the procedural RGB-D generator",
+    "app": "latency of the app's handlers (p50/p95) on the bundled checkpoints",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in BENCHMARKS:
+        print("usage: python -m mango.bench NAME [options]\n")
+        for name, what in BENCHMARKS.items():
+            print(f"  {name:<11} {what}")
+        return 0 if not argv or argv[0] in {"-h", "--help"} else 2
+    module = importlib.import_module(f"mango.bench.{argv[0]}")
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

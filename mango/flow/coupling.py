@@ -1,0 +1,125 @@
+"""Coupling layers and ActNorm: the parts of the flow that can expand volume (SPEC 4).
+
+``AffineCoupling`` is RealNVP over channels, token by token: it never mixes tokens, so fusion
+happens in the ICA layers only. ``TokenAffineCoupling`` couples the two halves of a token
+partition instead and builds the coupling-only baseline flow. Every conditioner's last layer is
+zero-initialised, so each layer starts as the identity.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import InvertibleModule
+from .partitions import LearnedTokenMixing, TokenPartition
+
+
+def _conditioner(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    last = nn.Linear(hidden, out_dim)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), last)
+
+
+def _bounded(raw_scale: Tensor, bound: float) -> Tensor:
+    # tanh keeps log-scales in (-bound, bound): no exp overflow, however the conditioner drifts.
+    return bound * torch.tanh(raw_scale / bound)
+
+
+class AffineCoupling(InvertibleModule):
+    """c2' = c2 * exp(s(c1)) + t(c1) on each token's channels; ``swap`` exchanges the halves' roles."""
+
+    def __init__(self, dim: int, hidden: int | None = None, swap: bool = False, scale_bound: float = 2.0):
+        super().__init__()
+        self.dim, self.swap, self.scale_bound = dim, swap, scale_bound
+        self.cond_dim = dim - dim // 2 if swap else dim // 2
+        self.out_dim = dim - self.cond_dim
+        self.net = _conditioner(self.cond_dim, hidden or dim, 2 * self.out_dim)
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.swap:
+            return x[..., self.out_dim :], x[..., : self.out_dim]
+        return x[..., : self.cond_dim], x[..., self.cond_dim :]
+
+    def _join(self, cond: Tensor, out: Tensor) -> Tensor:
+        return torch.cat([out, cond] if self.swap else [cond, out], dim=-1)
+
+    def _scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
+        raw_scale, shift = self.net(cond).chunk(2, dim=-1)
+        return _bounded(raw_scale, self.scale_bound), shift
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        cond, out = self._split(x)
+        scale, shift = self._scale_shift(cond)
+        return self._join(cond, out * torch.exp(scale) + shift), scale.sum(dim=(1, 2))
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        cond, out = self._split(y)
+        scale, shift = self._scale_shift(cond)
+        return self._join(cond, (out - shift) * torch.exp(-scale)), -scale.sum(dim=(1, 2))
+
+
+class TokenAffineCoupling(InvertibleModule):
+    """Coupling across tokens: X2' = X2 * exp(s) + t, where token i of X2 is conditioned on token i of
+    X1 and on the mean of X1. The same partitions as ICA, so the coupling-only baseline differs from
+    MANGO in the mixing operation alone. The conditioner's hidden width defaults to 32, which gives
+    it about as many parameters as an ICA layer's query and key maps (2 D Dk with Dk = 64)."""
+
+    def __init__(
+        self,
+        partition: TokenPartition | LearnedTokenMixing,
+        dim: int,
+        hidden: int | None = None,
+        scale_bound: float = 2.0,
+    ):
+        super().__init__()
+        self.partition, self.kind, self.name = partition, partition.kind, partition.name
+        self.scale_bound = scale_bound
+        self.net = _conditioner(2 * dim, hidden or 32, 2 * dim)
+
+    def _scale_shift(self, x1: Tensor) -> tuple[Tensor, Tensor]:
+        context = x1.mean(dim=1, keepdim=True).expand_as(x1)
+        raw_scale, shift = self.net(torch.cat([x1, context], dim=-1)).chunk(2, dim=-1)
+        return _bounded(raw_scale, self.scale_bound), shift
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x1, x2 = self.partition.split(x)
+        scale, shift = self._scale_shift(x1)
+        return self.partition.merge(x1, x2 * torch.exp(scale) + shift), scale.sum(dim=(1, 2))
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        y1, y2 = self.partition.split(y)
+        scale, shift = self._scale_shift(y1)
+        return self.partition.merge(y1, (y2 - shift) * torch.exp(-scale)), -scale.sum(dim=(1, 2))
+
+
+class ActNorm(InvertibleModule):
+    """Per-channel affine map (Glow), initialised from the first training batch to zero mean, unit variance.
+
+    Not in the MANGO paper: an option (``actnorm=True``) that can help training, off by default.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.shift = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def _initialize(self, x: Tensor) -> None:
+        flat = x.reshape(-1, x.shape[-1])
+        std = flat.std(dim=0, unbiased=False).clamp_min(1e-6)
+        self.log_scale.copy_(-torch.log(std))
+        self.shift.copy_(-flat.mean(dim=0) / std)
+        self.initialized.fill_(True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self.training and not bool(self.initialized):
+            self._initialize(x)
+        logdet = (x.shape[1] * self.log_scale.sum()).expand(x.shape[0])
+        return x * torch.exp(self.log_scale) + self.shift, logdet
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        logdet = (-y.shape[1] * self.log_scale.sum()).expand(y.shape[0])
+        return (y - self.shift) * torch.exp(-self.log_scale), logdet

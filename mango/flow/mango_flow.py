@@ -1,0 +1,165 @@
+"""The MANGO flow G: L blocks of ICA layers and a coupling, onto a standard normal latent (SPEC 4).
+
+One block = 2 MMCA (A→B, B→A), 4 IMCA, 2 LICA ICA layers, then 1 affine coupling over channels.
+``partitions`` drops kinds for the ablations (MMCA only, MMCA + IMCA). Options not in the paper,
+each off unless asked for: ``actnorm`` (an ActNorm at the start of each block), ``heads > 1``.
+The coupling alternates which channel half it transforms from block to block, so every channel
+is transformed (a single fixed split would leave half the channels untouched forever).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .base import FlowSequence, InvertibleModule, check_tokens
+from .coupling import ActNorm, AffineCoupling, TokenAffineCoupling
+from .ica import AttentionMap, ICALayer
+from .partitions import imca_partitions, lica_partitions, mmca_partitions
+
+PARTITION_KINDS = ("mmca", "imca", "lica")
+
+
+def _partitions(kinds: Sequence[str], tokens_per_modality: int) -> list:
+    unknown = set(kinds) - set(PARTITION_KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"partitions must be a non-empty subset of {PARTITION_KINDS}, got {tuple(kinds)}")
+    builders = {"mmca": mmca_partitions, "imca": imca_partitions, "lica": lica_partitions}
+    return [p for kind in PARTITION_KINDS if kind in kinds for p in builders[kind](tokens_per_modality)]
+
+
+class MangoFlow(InvertibleModule):
+    """G: features (batch, 2T, D), A's T tokens first -> latent of the same shape, with exact log-det.
+
+    ``mixer="ica"`` is MANGO; ``mixer="coupling"`` replaces each ICA layer by a token coupling on the
+    same partition (see ``CouplingFlow``).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        tokens_per_modality: int,
+        num_blocks: int = 12,
+        partitions: Sequence[str] = PARTITION_KINDS,
+        heads: int = 1,
+        key_dim: int | None = None,
+        diag_bias_init: float | None = 10.0,
+        actnorm: bool = False,
+        coupling_hidden: int | None = None,
+        mixer: str = "ica",
+    ):
+        super().__init__()
+        if tokens_per_modality < 2 or tokens_per_modality % 2:
+            raise ValueError(f"tokens_per_modality must be even and >= 2 (SPEC 1), got {tokens_per_modality}")
+        if mixer not in ("ica", "coupling"):
+            raise ValueError(f"mixer must be 'ica' or 'coupling', got {mixer!r}")
+        self.dim, self.tokens_per_modality, self.num_blocks = dim, tokens_per_modality, num_blocks
+        self.num_tokens = 2 * tokens_per_modality
+        self.partitions, self.mixer = tuple(partitions), mixer
+        blocks = []
+        for index in range(num_blocks):
+            layers: list[InvertibleModule] = [ActNorm(dim)] if actnorm else []
+            for partition in _partitions(self.partitions, tokens_per_modality):
+                if mixer == "ica":
+                    layers.append(ICALayer(partition, dim, key_dim=key_dim, heads=heads, diag_bias_init=diag_bias_init))
+                else:
+                    layers.append(TokenAffineCoupling(partition, dim))
+            layers.append(AffineCoupling(dim, hidden=coupling_hidden, swap=index % 2 == 1))
+            blocks.append(FlowSequence(layers))
+        self.blocks = nn.ModuleList(blocks)
+
+    # -- the invertible map -------------------------------------------------------------------
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        check_tokens(x, self.num_tokens, self.dim, "flow input")
+        logdet = x.new_zeros(x.shape[0])
+        for block in self.blocks:
+            x, ld = block(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        check_tokens(z, self.num_tokens, self.dim, "latent")
+        logdet = z.new_zeros(z.shape[0])
+        for block in reversed(self.blocks):
+            z, ld = block.inverse(z)
+            logdet = logdet + ld
+        return z, logdet
+
+    # -- density --------------------------------------------------------------------------------
+    @staticmethod
+    def prior_log_prob(z: Tensor) -> Tensor:
+        """log N(z; 0, I) summed over tokens and channels, shape (batch,)."""
+        return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(dim=(1, 2))
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact log-likelihood in nats, shape (batch,)."""
+        z, logdet = self(x)
+        return self.prior_log_prob(z) + logdet
+
+    def bits_per_dim(self, x: Tensor) -> Tensor:
+        return -self.log_prob(x) / (self.num_tokens * self.dim * math.log(2))
+
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """Features G^-1(z) for z ~ N(0, temperature^2 I), shape (n, 2T, D)."""
+        ref = next(self.parameters())
+        z = torch.randn(n, self.num_tokens, self.dim, generator=generator, dtype=ref.dtype, device=ref.device)
+        return self.inverse(z * temperature)[0]
+
+    # -- reading the fusion ---------------------------------------------------------------------
+    def ica_layers(self) -> list[tuple[int, int, ICALayer]]:
+        """(block index, layer index within the block, layer) for every ICA layer."""
+        return [
+            (b, i, layer)
+            for b, block in enumerate(self.blocks)
+            for i, layer in enumerate(block.layers)
+            if isinstance(layer, ICALayer)
+        ]
+
+    @torch.no_grad()
+    def attention_maps(self, x: Tensor) -> list[AttentionMap]:
+        """Every ICA layer's attention on input x, in flow order (empty for the coupling baseline)."""
+        check_tokens(x, self.num_tokens, self.dim, "flow input")
+        maps: list[AttentionMap] = []
+        for b, block in enumerate(self.blocks):
+            for i, layer in enumerate(block.layers):
+                if isinstance(layer, ICALayer):
+                    maps.append(layer.attention_map(x, block=b, layer=i))
+                x, _ = layer(x)
+        return maps
+
+    @torch.no_grad()
+    def rollout(self, x: Tensor) -> Tensor:
+        """Product of all layers' value-path token mixing, (batch, N, N) in original token positions.
+
+        Row i says how much each input token's values reach output token i through the ICA and LICA
+        mixing (couplings act within a token and mix none). Identity for the coupling baseline.
+        """
+        total = torch.eye(self.num_tokens, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
+        for amap in self.attention_maps(x):
+            total = amap.token_mixing() @ total
+        return total
+
+    @torch.no_grad()
+    def roundtrip_error(self, x: Tensor) -> float:
+        """max |x - G^-1(G(x))|: how exact the inverse is in the current dtype."""
+        z, _ = self(x)
+        return float((self.inverse(z)[0] - x).abs().max())
+
+    @property
+    def min_attention_diagonal(self) -> float | None:
+        """Smallest A_ii seen by any ICA layer in the last forward/inverse (None before any call)."""
+        seen = [layer.last_min_diagonal for _, _, layer in self.ica_layers() if layer.last_min_diagonal is not None]
+        return min(seen) if seen else None
+
+
+class CouplingFlow(MangoFlow):
+    """The paper's "Coupling Layer" baseline: MANGO's blocks with token couplings in place of ICA."""
+
+    def __init__(self, dim: int, tokens_per_modality: int, num_blocks: int = 12, **kwargs):
+        kwargs.pop("mixer", None)
+        for ica_only in ("heads", "key_dim", "diag_bias_init"):
+            kwargs.pop(ica_only, None)
+        super().__init__(dim, tokens_per_modality, num_blocks, mixer="coupling", **kwargs)

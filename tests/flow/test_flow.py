@@ -1,0 +1,317 @@
+"""Every invertible module in mango.flow, tested as zuko/nflows test theirs.
+
+Layers are tested with *randomised* parameters: at initialisation every layer is close to the
+identity (diagonal bias, zero-initialised conditioners, W = P), where a wrong Jacobian would hide.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+from safetensors.torch import load, save
+from torch.autograd.functional import jacobian
+
+from mango.flow import (
+    ActNorm,
+    AffineCoupling,
+    CouplingFlow,
+    FlowSequence,
+    ICALayer,
+    LearnedTokenMixing,
+    MangoFlow,
+    TokenAffineCoupling,
+    imca_partitions,
+    lica_partitions,
+    lica_permutation,
+    mmca_partitions,
+)
+
+T, D = 4, 4  # tiny: N = 8 tokens, Jacobians of 32 x 32
+
+
+def randomize(module: torch.nn.Module, seed: int = 0, scale: float = 0.5, diag_bias: bool = True) -> torch.nn.Module:
+    """Move every parameter away from its identity initialisation (keeps temperatures sane).
+
+    ``diag_bias=True`` also drops the ICA diagonal bias to [0, 2]: strongly mixing attention, only
+    invertible in float64 at tiny sizes (SPEC 2); False keeps the bias and perturbs the rest."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("log_temperature"):
+                continue
+            if name.endswith("diag_bias"):
+                if diag_bias:
+                        p.copy_(torch.rand(p.shape, generator=gen) * 2.0)  # attention far from the identity
+                continue
+            p.add_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return module
+
+
+def _ica(partition, **kw):
+    return ICALayer(partition, D, key_dim=3, **kw)
+
+
+LAYERS = {
+    "mmca_a_to_b": lambda: _ica(mmca_partitions(T)[0]),
+    "mmca_b_to_a": lambda: _ica(mmca_partitions(T)[1]),
+    **{f"imca_{i}": (lambda i=i: _ica(imca_partitions(T)[i])) for i in range(4)},
+    "lica_1": lambda: _ica(lica_partitions(T)[0]),
+    "lica_2": lambda: _ica(lica_partitions(T)[1]),
+    "ica_two_heads": lambda: ICALayer(imca_partitions(T)[1], D, key_dim=3, heads=2),
+    "affine_coupling": lambda: AffineCoupling(D, hidden=8),
+    "affine_coupling_swap": lambda: AffineCoupling(D + 1, hidden=8, swap=True),
+    "token_coupling": lambda: TokenAffineCoupling(mmca_partitions(T)[0], D, hidden=8),
+    "token_coupling_lica": lambda: TokenAffineCoupling(lica_partitions(T)[0], D, hidden=8),
+    "actnorm": lambda: ActNorm(D),
+    "mango_flow": lambda: MangoFlow(D, T, num_blocks=2, key_dim=3, coupling_hidden=8),
+    "mango_flow_actnorm_heads": lambda: MangoFlow(D, T, num_blocks=1, heads=2, key_dim=3, actnorm=True),
+    "coupling_flow": lambda: CouplingFlow(D, T, num_blocks=2, coupling_hidden=8),
+}
+
+
+def make(name: str, dtype=torch.float64) -> torch.nn.Module:
+    module = LAYERS[name]()
+    # whole flows stack many layers: a milder push keeps them well-conditioned, yet far from identity
+    randomize(module, scale=0.1 if "flow" in name else 0.5)
+    return module.to(dtype)
+
+
+def tiny_input(module, batch=3, dtype=torch.float64, seed=1):
+    dim = D + 1 if isinstance(module, AffineCoupling) and module.dim == D + 1 else D
+    return torch.randn(batch, 2 * T, dim, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_round_trip_float64(name):
+    module = make(name)
+    x = tiny_input(module)
+    y, _ = module(x)
+    x_back, _ = module.inverse(y)
+    assert not torch.allclose(y, x, atol=1e-3), "randomised layer should not be the identity"
+    torch.testing.assert_close(x_back, x, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_logdet_matches_autograd_jacobian(name):
+    module = make(name)
+    x = tiny_input(module, batch=2)
+    _, logdet = module(x)
+    y, _ = module(x)
+    _, inv_logdet = module.inverse(y)
+    for b in range(x.shape[0]):
+        xb = x[b : b + 1]
+        jac = jacobian(lambda v: module(v)[0], xb).reshape(xb.numel(), xb.numel())
+        sign, expected = torch.linalg.slogdet(jac)
+        assert sign != 0
+        torch.testing.assert_close(logdet[b], expected, atol=1e-8, rtol=1e-8)
+        yb = y[b : b + 1]
+        inv_jac = jacobian(lambda v: module.inverse(v)[0], yb).reshape(yb.numel(), yb.numel())
+        torch.testing.assert_close(inv_logdet[b], torch.linalg.slogdet(inv_jac)[1], atol=1e-8, rtol=1e-8)
+    torch.testing.assert_close(inv_logdet, -logdet)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_gradients_reach_every_parameter(name):
+    module = make(name, dtype=torch.float32)
+    x = tiny_input(module, dtype=torch.float32)
+    y, logdet = module(x)
+    loss = -(MangoFlow.prior_log_prob(y) + logdet).mean()
+    loss.backward()
+    for pname, p in module.named_parameters():
+        assert p.grad is not None, f"{pname} received no gradient"
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_eval_equals_train_and_state_dict_round_trip(name):
+    module = make(name, dtype=torch.float32)
+    x = tiny_input(module, dtype=torch.float32)
+    module.train()
+    y_train, ld_train = module(x)
+    module.eval()
+    y_eval, ld_eval = module(x)
+    torch.testing.assert_close(y_eval, y_train)
+    torch.testing.assert_close(ld_eval, ld_train)
+
+    blob = save({k: v.contiguous() for k, v in module.state_dict().items()})
+    fresh = LAYERS[name]().to(torch.float32).eval()
+    fresh.load_state_dict(load(blob))
+    y_loaded, ld_loaded = fresh(x)
+    torch.testing.assert_close(y_loaded, y_eval)
+    torch.testing.assert_close(ld_loaded, ld_eval)
+
+
+def test_layers_start_as_identity_or_close():
+    x = torch.randn(2, 2 * T, D)
+    for name in ("affine_coupling", "token_coupling", "token_coupling_lica"):
+        y, logdet = LAYERS[name]()(x)
+        torch.testing.assert_close(y, x)
+        torch.testing.assert_close(logdet, torch.zeros(2))
+    y, _ = LAYERS["lica_1"]()(x)  # W = P at initialisation, near-identity attention
+    assert (y - x).abs().max() < 1e-2
+
+
+# -- ICA attention ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_attention_is_causal_stochastic_with_positive_diagonal(heads):
+    layer = randomize(ICALayer(imca_partitions(8)[2], 8, heads=heads, diag_bias_init=0.0))
+    x = torch.randn(3, 16, 8)
+    amap = layer.attention_map(x, block=0, layer=0)
+    attn = amap.attention
+    assert attn.shape == (3, heads, 8, 8)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(3, heads, 8))
+    above = torch.ones(8, 8, dtype=torch.bool).triu(1)
+    assert (attn[..., above] == 0).all(), "entries above the diagonal must be exactly zero"
+    assert (torch.diagonal(attn, dim1=-2, dim2=-1) > 0).all()
+    assert (attn[..., ~above] < 1).any(), "randomised attention should mix"
+
+
+def test_token_mixing_reproduces_each_layer_exactly():
+    """Y = M(X) X per channel, for fixed and learned partitions, with M in original token positions."""
+    for layer in (_ica(mmca_partitions(T)[1]), _ica(imca_partitions(T)[3]), _ica(lica_partitions(T)[1])):
+        layer = randomize(layer).double()
+        x = tiny_input(layer)
+        y, _ = layer(x)
+        mixing = layer.attention_map(x, 0, 0).token_mixing()
+        torch.testing.assert_close(mixing @ x, y)
+
+
+def test_rollout_reproduces_flow_without_couplings():
+    flow = MangoFlow(D, T, num_blocks=2, key_dim=3).double()
+    with torch.no_grad():  # randomise the mixing layers only; the couplings stay the identity
+        for _, _, layer in flow.ica_layers():
+            randomize(layer)
+    x = tiny_input(flow)
+    z, _ = flow(x)
+    torch.testing.assert_close(flow.rollout(x) @ x, z)
+    assert not torch.allclose(z, x, atol=1e-3)
+
+
+def test_attention_maps_token_indices_match_partitions():
+    flow = MangoFlow(8, 4, num_blocks=2)
+    maps = flow.attention_maps(torch.randn(2, 8, 8))
+    assert len(maps) == 2 * 8
+    assert [m.kind for m in maps[:8]] == ["mmca"] * 2 + ["imca"] * 4 + ["lica"] * 2
+    assert [(m.block, m.layer) for m in maps[:3]] == [(0, 0), (0, 1), (0, 2)]
+    a, b = [0, 1, 2, 3], [4, 5, 6, 7]
+    expected = {
+        "MMCA A→B": (a, b),
+        "MMCA B→A": (b, a),
+        "IMCA [A¹,B¹|A²,B²]": ([0, 1, 4, 5], [2, 3, 6, 7]),
+        "IMCA [A¹,B²|A²,B¹]": ([0, 1, 6, 7], [2, 3, 4, 5]),
+        "IMCA [A²,B¹|A¹,B²]": ([2, 3, 4, 5], [0, 1, 6, 7]),
+        "IMCA [A²,B²|A¹,B¹]": ([2, 3, 6, 7], [0, 1, 4, 5]),
+        "LICA 1": ([0, 5, 2, 7], [4, 1, 6, 3]),
+        "LICA 2": ([4, 1, 6, 3], [0, 5, 2, 7]),
+    }
+    for m in maps:
+        assert sorted(torch.cat([m.query_tokens, m.value_tokens]).tolist()) == list(range(8))
+        q, v = expected[m.name]
+        assert m.query_tokens.tolist() == q and m.value_tokens.tolist() == v, m.name
+        assert (m.mixing is not None) == (m.kind == "lica")
+        assert m.attention.shape == (2, 1, 4, 4)
+
+
+def test_lica_mixing_is_p_l_u_and_inverts():
+    mixing = randomize(LearnedTokenMixing("LICA", lica_permutation(T))).double()
+    x = tiny_input(mixing)
+    w = mixing.mixing_matrix()
+    torch.testing.assert_close(mixing.mix(x), w @ x)
+    torch.testing.assert_close(mixing.unmix(mixing.mix(x)), x)
+    lower = torch.tril(mixing.lower, -1) + torch.eye(2 * T, dtype=torch.float64)
+    upper = torch.triu(mixing.upper, 1) + torch.diag(torch.exp(mixing.log_s))
+    perm = torch.eye(2 * T, dtype=torch.float64)[mixing.permutation]
+    torch.testing.assert_close(w, perm @ lower @ upper)
+    # its log-det is not zero: that it cancels inside an ICA layer is what the Jacobian test shows
+    assert torch.linalg.slogdet(w)[1].abs() > 1e-3
+
+
+# -- the flow ---------------------------------------------------------------------------------------
+
+
+def test_round_trip_float32_demo_size():
+    torch.manual_seed(0)
+    flow = randomize(MangoFlow(128, 64, num_blocks=2), scale=0.05, diag_bias=False)
+    x = torch.randn(4, 128, 128)
+    z, _ = flow(x)
+    assert (z - x).abs().max() > 0.1, "perturbed flow should not be the identity"
+    assert flow.roundtrip_error(x) < 1e-4
+
+
+@pytest.mark.slow
+def test_round_trip_float32_paper_depth_at_initialisation():
+    """SPEC 2: 12 blocks of 2x64 tokens, D = 128, must invert in float32 to better than 1e-3."""
+    torch.manual_seed(0)
+    flow = MangoFlow(128, 64, num_blocks=12)
+    x = torch.randn(2, 128, 128)
+    assert flow.roundtrip_error(x) < 1e-3
+    assert flow.min_attention_diagonal is not None and flow.min_attention_diagonal > 0.5
+
+
+def test_literal_ica_is_badly_conditioned_and_tracked():
+    """Without the diagonal bias, causal attention has A_ii ~ 1/i: the tracked minimum shows it."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 128, 32)
+    literal = MangoFlow(32, 64, num_blocks=1, diag_bias_init=None)
+    near_identity = MangoFlow(32, 64, num_blocks=1)
+    literal(x), near_identity(x)
+    assert literal.min_attention_diagonal < 0.1 < 0.5 < near_identity.min_attention_diagonal
+    assert near_identity.bits_per_dim(x).mean() < literal.bits_per_dim(x).mean()
+
+
+def test_log_prob_is_change_of_variables_and_bits_per_dim():
+    flow = make("mango_flow")
+    x = tiny_input(flow)
+    z, logdet = flow(x)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(dim=(1, 2)) + logdet
+    torch.testing.assert_close(flow.log_prob(x), expected)
+    torch.testing.assert_close(flow.bits_per_dim(x), -expected / (2 * T * D * math.log(2)))
+
+
+def test_sample_is_finite_with_the_right_shape():
+    flow = MangoFlow(16, 8, num_blocks=2)
+    gen = torch.Generator().manual_seed(3)
+    samples = flow.sample(5, temperature=0.7, generator=gen)
+    assert samples.shape == (5, 16, 16) and torch.isfinite(samples).all()
+    again = flow.sample(5, temperature=0.7, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(samples, again)
+
+
+def test_partition_subsets_for_ablations():
+    counts = {("mmca",): 2, ("mmca", "imca"): 6, ("mmca", "imca", "lica"): 8}
+    for kinds, per_block in counts.items():
+        flow = MangoFlow(8, 4, num_blocks=2, partitions=kinds)
+        assert len(flow.ica_layers()) == 2 * per_block
+    coupling = CouplingFlow(8, 4, num_blocks=2)
+    x = torch.randn(1, 8, 8)
+    assert coupling.attention_maps(x) == []
+    torch.testing.assert_close(coupling.rollout(x), torch.eye(8).expand(1, 8, 8))
+
+
+def test_bad_configuration_and_input_fail_clearly():
+    with pytest.raises(ValueError, match="even"):
+        MangoFlow(8, 3, num_blocks=1)
+    with pytest.raises(ValueError, match="partitions"):
+        MangoFlow(8, 4, num_blocks=1, partitions=("mmca", "nope"))
+    with pytest.raises(ValueError, match="divisible"):
+        MangoFlow(10, 4, num_blocks=1, heads=3)
+    flow = MangoFlow(8, 4, num_blocks=1)
+    with pytest.raises(ValueError, match=r"\(batch, 8, 8\)"):
+        flow(torch.randn(2, 6, 8))
+    with pytest.raises(ValueError, match="latent"):
+        flow.inverse(torch.randn(2, 8))
+
+
+def test_flow_sequence_composes():
+    seq = FlowSequence([make("mmca_a_to_b"), make("affine_coupling"), make("lica_2")])
+    x = tiny_input(seq)
+    y, logdet = seq(x)
+    x_back, inv_logdet = seq.inverse(y)
+    torch.testing.assert_close(x_back, x)
+    torch.testing.assert_close(inv_logdet, -logdet)
