@@ -1,0 +1,105 @@
+"""MM-IMDb in its raw release layout: poster + plot -> multi-label genres."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from .constants import MMIMDB_GENRES
+from .errors import DataError, read_json, read_rgb, require_files
+from .transforms import PairedTransform, rgb_to_unit
+
+_SPLIT_ALIASES = {"val": "dev", "valid": "dev", "validation": "dev"}
+
+
+class MMIMDb(Dataset):
+    """MM-IMDb raw layout: ``root/dataset/<id>.jpeg``, ``root/dataset/<id>.json``, ``root/split.json``.
+
+    Item: ``{"a": poster (3,H,W) in [0,1], "b": plot (str), "target": float32 multi-hot
+    (num_genres,), "id": the IMDb id}``. The plot is the json's ``plot`` list joined with single
+    spaces (MM-IMDb keeps one or more plot paragraphs per film).
+
+    ``split``: ``train`` / ``dev`` / ``test`` (``val`` is an alias of ``dev``).
+    ``genres``: ``"standard"`` (default) = the 23 MM-IMDb genres in the usual order;
+    ``"data"`` = every genre found in the films of split.json, by descending count then name;
+    or an explicit list. Genres of a film outside the vocabulary are dropped (MM-IMDb's 23 leave
+    out Adult, News, Reality-TV, Talk-Show), so a film may have an all-zero target.
+    Posters: shorter side resized to ``image_size`` then centre-cropped (posters are portrait, so
+    the top and bottom are cut); random crop and flip when ``train``.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", image_size: int = 224, train: bool = False,
+                 genres: str | Sequence[str] = "standard"):
+        self.root = Path(root)
+        self.split = _SPLIT_ALIASES.get(split, split)
+        self.image_size = int(image_size)
+        self.train = bool(train)
+        self.transform = PairedTransform(image_size, train)
+        split_path = self.root / "split.json"
+        splits = read_json(split_path)
+        if not isinstance(splits, dict) or self.split not in splits:
+            have = ", ".join(splits) if isinstance(splits, dict) else type(splits).__name__
+            raise DataError(f"split {split!r} not in {split_path} (it has: {have})")
+        self.ids = [str(i) for i in splits[self.split]]
+        ddir = self.root / "dataset"
+        require_files((ddir / f"{i}.{ext}" for i in self.ids for ext in ("json", "jpeg")), "MM-IMDb file")
+
+        self._meta: dict[str, tuple[str, list[str]]] = {}
+        for i in self.ids:
+            self._meta[i] = self._read_meta(ddir / f"{i}.json")
+        if isinstance(genres, str):
+            if genres == "standard":
+                vocab: Sequence[str] = MMIMDB_GENRES
+            elif genres == "data":
+                counts: Counter[str] = Counter()
+                for ids in splits.values():
+                    for i in dict.fromkeys(str(x) for x in ids):
+                        meta = self._meta.get(i) or self._read_meta(ddir / f"{i}.json")
+                        counts.update(set(meta[1]))
+                vocab = sorted(counts, key=lambda g: (-counts[g], g))
+            else:
+                raise ValueError(f"genres must be 'standard', 'data' or a list, got {genres!r}")
+        else:
+            vocab = genres
+        self.class_names = tuple(vocab)
+        self._index = {g: k for k, g in enumerate(self.class_names)}
+
+    @staticmethod
+    def _read_meta(path: Path) -> tuple[str, list[str]]:
+        d = read_json(path)
+        if not isinstance(d, dict) or "genres" not in d or "plot" not in d:
+            raise DataError(f"MM-IMDb json needs 'plot' and 'genres' keys: {path}")
+        plot, genres = d["plot"], d["genres"]
+        if isinstance(plot, str):
+            plot = [plot]
+        if not isinstance(plot, list) or not all(isinstance(s, str) for s in plot):
+            raise DataError(f"'plot' must be a list of strings: {path}")
+        if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
+            raise DataError(f"'genres' must be a list of strings: {path}")
+        return " ".join(s.strip() for s in plot), genres
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def genre_target(self, genres: Sequence[str]) -> torch.Tensor:
+        t = torch.zeros(len(self.class_names), dtype=torch.float32)
+        for g in genres:
+            k = self._index.get(g)
+            if k is not None:
+                t[k] = 1.0
+        return t
+
+    def __getitem__(self, index: int) -> dict:
+        sid = self.ids[index]
+        plot, genres = self._meta[sid]
+        poster = rgb_to_unit(read_rgb(self.root / "dataset" / f"{sid}.jpeg"))
+        p = self.transform.params(*poster.shape[-2:])
+        return {"a": PairedTransform.image(poster, p), "b": plot, "target": self.genre_target(genres), "id": sid}
