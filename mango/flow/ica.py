@@ -35,7 +35,8 @@ class InvertibleCrossAttention(nn.Module):
         self.to_q = nn.Linear(dim, heads * self.key_dim, bias=False)
         self.to_k = nn.Linear(dim, heads * self.key_dim, bias=False)
         self.q_norm = nn.LayerNorm(self.key_dim)
-        self.k_norm = nn.LayerNorm(self.key_dim)
+        # no key bias: it shifts each row's scores by the same q_i . b, which softmax ignores
+        self.k_norm = nn.LayerNorm(self.key_dim, bias=False)
         # tau = exp(log_temperature) stays positive; initialised at sqrt(Dk) as in SPEC 2.
         self.log_temperature = nn.Parameter(torch.tensor(0.5 * math.log(self.key_dim)))
         if diag_bias_init is None:
@@ -133,11 +134,17 @@ class ICALayer(InvertibleModule):
         self.partition = partition
         self.attention = InvertibleCrossAttention(dim, key_dim=key_dim, heads=heads, diag_bias_init=diag_bias_init)
         self.kind, self.name = partition.kind, partition.name
-        self.last_min_diagonal: float | None = None
+        self._last_min_diagonal: Tensor | None = None
 
     def _track(self, log_attn: Tensor) -> None:
         # The smallest diagonal entry of A bounds how much the inverse amplifies; training logs it.
-        self.last_min_diagonal = float(torch.diagonal(log_attn.detach(), dim1=-2, dim2=-1).min().exp())
+        # Kept as a tensor: converting here would force a GPU sync in every layer of every step.
+        self._last_min_diagonal = torch.diagonal(log_attn.detach(), dim1=-2, dim2=-1).min().exp()
+
+    @property
+    def last_min_diagonal(self) -> float | None:
+        """Smallest A_ii of the last forward or inverse call (None before any call)."""
+        return None if self._last_min_diagonal is None else float(self._last_min_diagonal)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x1, x2 = self.partition.split(x)

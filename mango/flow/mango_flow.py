@@ -151,8 +151,8 @@ class MangoFlow(InvertibleModule):
     @property
     def min_attention_diagonal(self) -> float | None:
         """Smallest A_ii seen by any ICA layer in the last forward/inverse (None before any call)."""
-        seen = [layer.last_min_diagonal for _, _, layer in self.ica_layers() if layer.last_min_diagonal is not None]
-        return min(seen) if seen else None
+        seen = [layer._last_min_diagonal for _, _, layer in self.ica_layers() if layer._last_min_diagonal is not None]
+        return float(torch.stack(seen).min()) if seen else None
 
 
 class CouplingFlow(MangoFlow):

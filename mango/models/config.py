@@ -1,0 +1,371 @@
+"""Model configuration: one dataclass for every task and baseline, named presets, JSON round trip.
+
+A config is the whole description of a model: a checkpoint is `config.json` (this, as JSON) plus
+the weights, so everything needed to rebuild the network lives here and nowhere else.
+`format_version` is bumped whenever a field changes meaning; a file from a newer version is
+refused with a message naming both versions instead of being half-understood.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# Class vocabularies come from the data layer, so labels and names can never drift apart.
+from mango.data.constants import MMIMDB_GENRES, NYUDV2_CLASSES
+
+FORMAT_VERSION = 1
+
+Task = Literal["segmentation", "translation", "genre"]
+Fusion = Literal["mango", "coupling", "concat", "late", "single_a", "single_b"]
+FlowKind = Literal["ica", "coupling"]
+
+TASKS: tuple[str, ...] = ("segmentation", "translation", "genre")
+FUSIONS: tuple[str, ...] = ("mango", "coupling", "concat", "late", "single_a", "single_b")
+FLOW_FUSIONS: tuple[str, ...] = ("mango", "coupling")
+FLOWS: tuple[str, ...] = ("ica", "coupling")
+PARTITIONS: tuple[str, ...] = ("mmca", "imca", "lica")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+class ConfigError(ValueError):
+    """A config that cannot describe a valid model (the message names the field)."""
+
+
+class ConfigVersionError(ConfigError):
+    """A config written by a newer MANGO than this one (the message names both versions)."""
+
+
+@dataclass
+class ModalityConfig:
+    """One input (or translation target) modality.
+
+    Image modalities are normalised inside the model with this fixed per-channel mean/std, so
+    callers always pass [0, 1] tensors. `channels` is 0 for text.
+    """
+
+    name: str
+    kind: Literal["image", "text"] = "image"
+    channels: int = 3
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "text"):
+            raise ConfigError(f"modality {self.name!r}: kind must be 'image' or 'text', got {self.kind!r}")
+        if self.kind == "text":
+            self.channels, self.mean, self.std = 0, (), ()
+            return
+        if self.channels < 1:
+            raise ConfigError(f"modality {self.name!r}: an image needs channels >= 1, got {self.channels}")
+        if not self.mean:
+            self.mean = IMAGENET_MEAN if self.channels == 3 and self.name == "rgb" else (0.5,) * self.channels
+        if not self.std:
+            self.std = IMAGENET_STD if self.channels == 3 and self.name == "rgb" else (0.25,) * self.channels
+        self.mean, self.std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ConfigError(
+                f"modality {self.name!r}: mean/std need {self.channels} values, "
+                f"got {len(self.mean)}/{len(self.std)}"
+            )
+        if min(self.std) <= 0:
+            raise ConfigError(f"modality {self.name!r}: std must be positive, got {self.std}")
+
+    @property
+    def is_text(self) -> bool:
+        return self.kind == "text"
+
+
+def rgb(name: str = "rgb") -> ModalityConfig:
+    return ModalityConfig(name, "image", 3, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def gray(name: str) -> ModalityConfig:
+    return ModalityConfig(name, "image", 1)
+
+
+def text(name: str = "plot") -> ModalityConfig:
+    return ModalityConfig(name, "text", 0)
+
+
+# Known timm MAE encoders: (width, depth, heads, patch). Checked so a pretrained name and the
+# architecture fields can never disagree silently.
+MAE_ENCODERS: dict[str, tuple[int, int, int, int]] = {
+    "vit_base_patch16_224.mae": (768, 12, 12, 16),
+    "vit_large_patch16_224.mae": (1024, 24, 16, 16),
+    "vit_huge_patch14_224.mae": (1280, 32, 16, 14),
+}
+
+
+@dataclass
+class MangoConfig:
+    """Everything that defines a MANGO model (or one of its baselines), JSON-serialisable.
+
+    Fusion kinds: "mango" (ICA flow, or the coupling flow with flow="coupling"), "coupling"
+    (shorthand for fusion "mango" with flow "coupling"), "concat" (features of both modalities
+    straight into the head, no flow), "late" (one head per modality, outputs averaged), and
+    "single_a" / "single_b" (one modality only). Baselines without a flow have no likelihood.
+    """
+
+    task: Task = "segmentation"
+    a: ModalityConfig = field(default_factory=rgb)
+    b: ModalityConfig = field(default_factory=lambda: gray("depth"))
+    target: ModalityConfig | None = None  # translation only: the generated modality
+
+    # tokens
+    image_size: int = 128
+    patch_size: int = 16
+    dim: int = 128  # D, the width of every token the flow sees
+
+    # image encoders (timm ViT) and MAE-style decoders
+    encoder_width: int = 128
+    encoder_depth: int = 4
+    encoder_heads: int = 4
+    encoder_pretrained: str | None = None  # e.g. "vit_base_patch16_224.mae" (timm name.tag)
+    decoder_width: int = 128
+    decoder_depth: int = 1
+    decoder_heads: int = 4
+    finetune_image_encoders: bool = False  # stage 2: image encoders frozen (trained in stage 1)
+    finetune_text_encoder: bool = True  # the text tower has no stage 1: the task loss trains it
+
+    # text encoder (open_clip text tower)
+    text_width: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    text_context_length: int = 64  # tokens the tower reads; features are padded to T
+    text_pretrained: str | None = None  # e.g. "ViT-B-32:openai" (open_clip model:tag)
+    text_quick_gelu: bool = False  # True for OpenAI CLIP weights
+
+    # fusion and flow
+    fusion: Fusion = "mango"
+    flow: FlowKind = "ica"
+    num_blocks: int = 2
+    partitions: tuple[str, ...] = PARTITIONS
+    heads: int = 1  # ICA attention heads
+    key_dim: int | None = None
+    diag_bias_init: float = 10.0
+    actnorm: bool = False
+    coupling_hidden: int | None = None
+
+    # task head
+    head_width: int = 128
+    head_depth: int = 1  # translation decoder blocks
+    num_classes: int = 0  # derived from class_names when 0
+    class_names: tuple[str, ...] = ()
+    nll_weight: float = 0.1  # lambda in L = L_task + lambda * bits/dim
+
+    metadata: dict[str, Any] = field(default_factory=dict)  # training data, metrics, provenance
+    format_version: int = FORMAT_VERSION
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        for name in ("a", "b", "target"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, ModalityConfig(**_known(value, ModalityConfig, f"{name} modality")))
+        self.partitions = tuple(self.partitions)
+        self.class_names = tuple(self.class_names)
+        self.metadata = dict(self.metadata)
+        self._check()
+
+    def _check(self) -> None:
+        def bad(msg: str) -> ConfigError:
+            return ConfigError(f"MangoConfig: {msg}")
+
+        if self.format_version > FORMAT_VERSION:
+            raise ConfigVersionError(
+                f"MangoConfig: format_version {self.format_version} was written by a newer MANGO; "
+                f"this one reads format_version <= {FORMAT_VERSION}. Upgrade mango."
+            )
+        if self.task not in TASKS:
+            raise bad(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.fusion not in FUSIONS:
+            raise bad(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.fusion == "coupling":
+            self.flow = "coupling"
+        if self.flow not in FLOWS:
+            raise bad(f"flow must be one of {FLOWS}, got {self.flow!r}")
+        unknown = [p for p in self.partitions if p not in PARTITIONS]
+        if unknown or (self.flow == "ica" and not self.partitions):
+            raise bad(f"partitions must be a non-empty subset of {PARTITIONS}, got {self.partitions}")
+        if self.image_size % self.patch_size:
+            raise bad(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.tokens_per_modality % 2:
+            raise bad(f"tokens per modality T = {self.tokens_per_modality} must be even (IMCA halves)")
+        if self.encoder_width % self.encoder_heads or self.decoder_width % self.decoder_heads:
+            raise bad("encoder_width/decoder_width must be divisible by encoder_heads/decoder_heads")
+        if self.task == "translation" and self.head_width % self.decoder_heads:
+            raise bad(f"head_width {self.head_width} not divisible by decoder_heads {self.decoder_heads}")
+        if self.text_width % self.text_heads:
+            raise bad(f"text_width {self.text_width} not divisible by text_heads {self.text_heads}")
+        if self.dim % self.heads:
+            raise bad(f"dim {self.dim} not divisible by heads {self.heads}")
+        uses_text = self.a.is_text or self.b.is_text
+        if uses_text and not 1 <= self.text_context_length <= self.tokens_per_modality:
+            raise bad(
+                f"text_context_length {self.text_context_length} must be in [1, T = "
+                f"{self.tokens_per_modality}] (text is padded to T, never longer)"
+            )
+        if self.nll_weight < 0:
+            raise bad(f"nll_weight must be >= 0, got {self.nll_weight}")
+        if self.encoder_pretrained is not None:
+            arch = MAE_ENCODERS.get(self.encoder_pretrained)
+            if arch is not None and arch != (
+                self.encoder_width, self.encoder_depth, self.encoder_heads, self.patch_size
+            ):
+                raise bad(
+                    f"encoder_pretrained {self.encoder_pretrained!r} is a ViT with (width, depth, "
+                    f"heads, patch) = {arch}, but the config has ({self.encoder_width}, "
+                    f"{self.encoder_depth}, {self.encoder_heads}, {self.patch_size})"
+                )
+        used = self.used_modalities
+        for key in used:
+            modality = getattr(self, key)
+            if modality.is_text and self.task in ("segmentation", "translation"):
+                raise bad(f"task {self.task!r} needs image modalities, modality {key} is text")
+        if self.a.is_text and self.b.is_text:
+            raise bad("at most one modality can be text")
+        if self.task == "translation":
+            if self.target is None:
+                self.target = rgb()
+            if self.target.is_text:
+                raise bad("a translation target must be an image modality")
+            self.num_classes = 0
+        else:
+            if self.target is not None:
+                raise bad(f"target is for translation only, task is {self.task!r}")
+            if not self.class_names and not self.num_classes:
+                self.class_names = NYUDV2_CLASSES if self.task == "segmentation" else MMIMDB_GENRES
+            if self.class_names and self.num_classes and self.num_classes != len(self.class_names):
+                raise bad(f"num_classes {self.num_classes} != {len(self.class_names)} class_names")
+            self.num_classes = self.num_classes or len(self.class_names)
+            if self.num_classes < 1:
+                raise bad("num_classes must be >= 1")
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Patch grid (rows, cols) of an image modality; tokens are in raster order over it."""
+        side = self.image_size // self.patch_size
+        return side, side
+
+    @property
+    def tokens_per_modality(self) -> int:
+        rows, cols = self.grid
+        return rows * cols
+
+    @property
+    def has_flow(self) -> bool:
+        return self.fusion in FLOW_FUSIONS
+
+    @property
+    def used_modalities(self) -> tuple[str, ...]:
+        """Which of "a", "b" the model encodes ("single_a" uses only "a")."""
+        return {"single_a": ("a",), "single_b": ("b",)}.get(self.fusion, ("a", "b"))
+
+    def modality(self, key: str) -> ModalityConfig:
+        if key not in ("a", "b"):
+            raise ConfigError(f"modality key must be 'a' or 'b', got {key!r}")
+        return getattr(self, key)
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def preset(cls, name: str, task: Task = "segmentation", **overrides: Any) -> "MangoConfig":
+        """A named size ("demo": trains on 2 CPU cores in minutes; "paper": the published scale)
+        with the task's default modalities; any field can be overridden by keyword."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; known: {sorted(PRESETS)}")
+        if task not in TASKS:
+            raise ConfigError(f"unknown task {task!r}; known: {TASKS}")
+        values: dict[str, Any] = {"task": task, **TASK_DEFAULTS[task](), **PRESETS[name]}
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown MangoConfig field(s) {sorted(unknown)}")
+        values.update(overrides)
+        values.setdefault("metadata", {})
+        values["metadata"] = {"preset": name, **values["metadata"]}
+        return cls(**values)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return json.loads(json.dumps(out))  # tuples -> lists, and proves it is JSON-clean
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "MangoConfig":
+        """Rebuild from `to_dict` output. A newer format_version, a missing format_version or an
+        unknown field is an error naming it (never silently dropped)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("format_version")
+        if not isinstance(version, int):
+            raise ConfigError(f"{source}: no integer format_version; not a MANGO config")
+        if version > FORMAT_VERSION:
+            raise ConfigVersionError(
+                f"{source}: format_version {version} was written by a newer MANGO; this one "
+                f"reads format_version <= {FORMAT_VERSION}. Upgrade mango to load it."
+            )
+        try:
+            return cls(**_known(data, cls, source))
+        except TypeError as err:  # e.g. a field of the wrong shape
+            raise ConfigError(f"{source}: {err}") from err
+
+    @classmethod
+    def from_json(cls, text_: str, source: str = "config") -> "MangoConfig":
+        try:
+            data = json.loads(text_)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{source}: not valid JSON ({err})") from err
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MangoConfig":
+        path = Path(path)
+        return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def _known(data: dict[str, Any], klass: type, source: str) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(klass)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {unknown} (written by another MANGO version?)")
+    return dict(data)
+
+
+TASK_DEFAULTS: dict[str, Any] = {
+    # NYUDv2 / SUN RGB-D: RGB + depth -> 40-class segmentation
+    "segmentation": lambda: {"a": rgb(), "b": gray("depth")},
+    # Taskonomy: reshading + edge_texture -> rgb (the common default setting)
+    "translation": lambda: {"a": gray("reshading"), "b": gray("edge_texture"), "target": rgb()},
+    # MM-IMDb: poster + plot -> 23 genres
+    "genre": lambda: {"a": rgb("poster"), "b": text("plot")},
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # 128 px, 16 px patches -> 8x8 grid, T = 64 tokens per modality; D = 128; 2 blocks.
+    "demo": dict(
+        image_size=128, patch_size=16, dim=128,
+        encoder_width=128, encoder_depth=4, encoder_heads=4,
+        decoder_width=128, decoder_depth=1, decoder_heads=4,
+        text_width=128, text_layers=2, text_heads=4, text_context_length=64,
+        num_blocks=2, head_width=128, head_depth=1,
+    ),
+    # 256 px, 16 px patches -> 16x16 grid, T = 256; ViT-S/16-sized encoders; D = 384; L = 12.
+    "paper": dict(
+        image_size=256, patch_size=16, dim=384,
+        encoder_width=384, encoder_depth=12, encoder_heads=6,
+        decoder_width=256, decoder_depth=2, decoder_heads=8,
+        text_width=512, text_layers=12, text_heads=8, text_context_length=77,
+        num_blocks=12, head_width=256, head_depth=2,
+    ),
+}

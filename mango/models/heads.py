@@ -1,0 +1,120 @@
+"""Task heads (SPEC 6). Each reads a list of token sets, one (B, T, D) tensor per modality.
+
+With a flow the token sets are Z's A and B halves; for the baselines they are encoder features
+(both for "concat", one for "late" / "single_*"). A head therefore takes `num_inputs` sets and
+fuses them itself (per-token concatenation), so one head class serves every fusion kind.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import MangoConfig, ModalityConfig
+from .image import ImageDecoder
+
+
+def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(B, T, C) raster-ordered tokens -> (B, C, rows, cols)."""
+    b, t, c = tokens.shape
+    return tokens.transpose(1, 2).reshape(b, c, *grid)
+
+
+class _TokenNorms(nn.Module):
+    """One LayerNorm per input token set, then per-token concatenation: (B, T, k*D)."""
+
+    def __init__(self, num_inputs: int, dim: int) -> None:
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_inputs))
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        if len(inputs) != len(self.norms):
+            raise ValueError(f"head expects {len(self.norms)} token sets, got {len(inputs)}")
+        return torch.cat([norm(x) for norm, x in zip(self.norms, inputs)], dim=-1)
+
+
+def _conv_block(cin: int, cout: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
+        nn.GroupNorm(min(8, cout), cout),
+        nn.GELU(),
+    )
+
+
+class SegmentationHead(nn.Module):
+    """Token grids fused by concat + 1x1 conv, a light conv decoder (two x2 upsampling stages),
+    class logits bilinearly upsampled to the input size: (B, num_classes, H, W)."""
+
+    def __init__(
+        self, num_inputs: int, dim: int, width: int, num_classes: int,
+        grid: tuple[int, int], image_size: int, patch_size: int,
+    ) -> None:
+        super().__init__()
+        self.grid = grid
+        self.image_size = image_size
+        self.norms = _TokenNorms(num_inputs, dim)
+        self.fuse = _conv_block(num_inputs * dim, width, 1)
+        stages, channels = [], width
+        for _ in range(min(2, int(math.log2(patch_size)))):
+            out = max(channels // 2, 32)
+            stages += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), _conv_block(channels, out, 3)]
+            channels = out
+        self.decoder = nn.Sequential(_conv_block(width, width, 3), *stages)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        x = tokens_to_grid(self.norms(inputs), self.grid)
+        logits = self.classifier(self.decoder(self.fuse(x)))
+        return F.interpolate(logits, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+
+
+class TranslationHead(nn.Module):
+    """Token sets concatenated per token, then an MAE-style decoder to the target image
+    (B, C_target, H, W), in the target's [0, 1] pixel scale."""
+
+    def __init__(
+        self, num_inputs: int, dim: int, target: ModalityConfig, image_size: int,
+        patch_size: int, width: int, depth: int, heads: int,
+    ) -> None:
+        super().__init__()
+        self.norms = _TokenNorms(num_inputs, dim)
+        self.decoder = ImageDecoder(target, image_size, patch_size, num_inputs * dim, width, depth, heads)
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return self.decoder(self.norms(inputs))
+
+
+class GenreHead(nn.Module):
+    """Mean-pooled token sets concatenated, a two-layer MLP to multi-label logits (B, num_classes)."""
+
+    def __init__(self, num_inputs: int, dim: int, width: int, num_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_inputs))
+        self.mlp = nn.Sequential(
+            nn.Linear(num_inputs * dim, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, num_classes)
+        )
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        if len(inputs) != len(self.norms):
+            raise ValueError(f"head expects {len(self.norms)} token sets, got {len(inputs)}")
+        pooled = [norm(x).mean(dim=1) for norm, x in zip(self.norms, inputs)]
+        return self.mlp(torch.cat(pooled, dim=-1))
+
+
+def build_head(config: MangoConfig, num_inputs: int) -> nn.Module:
+    """The task's head reading `num_inputs` token sets of width config.dim."""
+    if config.task == "segmentation":
+        return SegmentationHead(
+            num_inputs, config.dim, config.head_width, config.num_classes,
+            config.grid, config.image_size, config.patch_size,
+        )
+    if config.task == "translation":
+        assert config.target is not None
+        return TranslationHead(
+            num_inputs, config.dim, config.target, config.image_size, config.patch_size,
+            config.head_width, config.head_depth, config.decoder_heads,
+        )
+    return GenreHead(num_inputs, config.dim, config.head_width, config.num_classes)

@@ -1,0 +1,405 @@
+"""MangoModel: per-modality encoders -> flow G (or a baseline fusion) -> task head, one class.
+
+Direction and shapes, stated once: features F = [A tokens; B tokens] of shape (B, N = 2T, D),
+modality A first; Z = G(F) has the same shape and token positions; the head reads Z (SPEC 6).
+`log_prob` is log p(F) in nats = log N(Z; 0, I) + log|det dG/dF|; `bits_per_dim` is
+-log_prob / (N D ln 2).
+
+The NLL gradient never reaches an encoder (SPEC 5): when F carries a gradient, the likelihood is
+computed by a second flow pass on F.detach(), so the task loss can still fine-tune an encoder and
+attributions can still flow back to the input pixels or word embeddings, but the density cannot
+be raised by shrinking F.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import MangoConfig
+from .fusion import FusionPlan, combine_outputs, fusion_plan, split_tokens
+from .heads import build_head
+from .image import ImageDecoder, ImageEncoder
+from .text import TextEncoder
+
+TextInput = Union[Sequence[str], torch.Tensor]
+ModalityInput = Union[torch.Tensor, Sequence[str], None]
+
+
+@dataclass
+class MangoOutput:
+    """What a forward pass gives.
+
+    output: segmentation logits (B, C, H, W) / translated image (B, C, H, W) / genre logits (B, K).
+    z: the flow output (B, N, D) (for baselines without a flow: the features themselves).
+    log_prob, bits_per_dim: (B,) exact log-likelihood of the features; None without a flow.
+    features: encoder features F (B, N, D), modality A's tokens first.
+    pad_mask: (B, T) True at the text modality's pad positions; None without text.
+    """
+
+    output: torch.Tensor
+    z: torch.Tensor
+    log_prob: torch.Tensor | None
+    bits_per_dim: torch.Tensor | None
+    features: torch.Tensor
+    pad_mask: torch.Tensor | None = None
+
+
+def build_flow(config: MangoConfig) -> nn.Module:
+    """The configured flow from mango.flow (ICA: MangoFlow, or the coupling-only CouplingFlow)."""
+    import mango.flow as flow_lib
+
+    name = "MangoFlow" if config.flow == "ica" else "CouplingFlow"
+    cls = getattr(flow_lib, name, None)
+    if cls is None:
+        raise ImportError(f"mango.flow.{name} is not available; the flow package is incomplete")
+    kwargs: dict[str, Any] = dict(dim=config.dim, tokens_per_modality=config.tokens_per_modality, num_blocks=config.num_blocks)
+    # the coupling baseline keeps the partitions (token couplings on them); ICA-only options
+    # are dropped by CouplingFlow itself
+    options: dict[str, Any] = dict(
+        partitions=tuple(config.partitions), actnorm=config.actnorm, coupling_hidden=config.coupling_hidden,
+    )
+    if config.flow == "ica":
+        options.update(heads=config.heads, key_dim=config.key_dim, diag_bias_init=config.diag_bias_init)
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    kwargs.update({k: v for k, v in options.items() if takes_any or k in accepted})
+    return cls(**kwargs)
+
+
+def gaussian_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """Standard-normal log-density summed over all but the batch axis, (B,), float32."""
+    z = z.float()
+    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).flatten(1).sum(dim=1)
+
+
+class MangoModel(nn.Module):
+    """MANGO and its baselines for segmentation, translation and genre classification.
+
+    `a`, `b` are image tensors (B, C, H, W) in [0, 1], or for a text modality a list of strings
+    or (B, L) int64 token ids. Sampling, resampling and interpolation run without gradients;
+    call `.eval()` first for deterministic heads (dropout).
+    """
+
+    def __init__(self, config: MangoConfig, load_pretrained: bool = True) -> None:
+        """`load_pretrained=False` builds the architecture without fetching pretrained encoder
+        weights (from_pretrained uses it: the checkpoint has them)."""
+        super().__init__()
+        self.config = config
+        self.plan: FusionPlan = fusion_plan(config)
+        self.encoders = nn.ModuleDict()
+        self.decoders = nn.ModuleDict()
+        for key in self.plan.modalities:
+            modality = config.modality(key)
+            if modality.is_text:
+                self.encoders[key] = TextEncoder(
+                    config.dim, config.tokens_per_modality, config.text_width, config.text_layers,
+                    config.text_heads, config.text_context_length, config.text_pretrained,
+                    config.text_quick_gelu, load_pretrained,
+                )
+            else:
+                self.encoders[key] = ImageEncoder(
+                    modality, config.image_size, config.patch_size, config.dim, config.encoder_width,
+                    config.encoder_depth, config.encoder_heads, config.encoder_pretrained, load_pretrained,
+                )
+                self.decoders[key] = ImageDecoder(
+                    modality, config.image_size, config.patch_size, config.dim, config.decoder_width,
+                    config.decoder_depth, config.decoder_heads,
+                )
+        self.flow: nn.Module | None = build_flow(config) if self.plan.uses_flow else None
+        self.heads = nn.ModuleList(build_head(config, len(keys)) for keys in self.plan.head_inputs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def has_flow(self) -> bool:
+        return self.flow is not None
+
+    @property
+    def tokens_per_modality(self) -> int:
+        return self.config.tokens_per_modality
+
+    @property
+    def tokens_grid(self) -> tuple[int, int]:
+        """(rows, cols) of an image modality's patch grid; token t sits at (t // cols, t % cols)."""
+        return self.config.grid
+
+    @property
+    def text_encoder(self) -> TextEncoder | None:
+        for encoder in self.encoders.values():
+            if isinstance(encoder, TextEncoder):
+                return encoder
+        return None
+
+    @property
+    def tokenizer(self) -> Any:
+        """open_clip's SimpleTokenizer (`.decode([id])` gives a word piece); None without text."""
+        encoder = self.text_encoder
+        return None if encoder is None else encoder.tokenizer
+
+    @property
+    def text_embedding(self) -> nn.Embedding | None:
+        """The word embedding layer, for captum's LayerIntegratedGradients over text."""
+        encoder = self.text_encoder
+        return None if encoder is None else encoder.embedding
+
+    def text_tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (B, text_context_length) and the (B, T) pad mask of the features they give."""
+        encoder = self.text_encoder
+        if encoder is None:
+            raise ValueError("this model has no text modality")
+        ids = encoder.tokenize(texts)
+        return ids, encoder.pad_mask(ids)
+
+    # ------------------------------------------------------------------ encoding
+    def _encode(
+        self, a: ModalityInput, b: ModalityInput, detach_frozen: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        inputs = {"a": a, "b": b}
+        parts, pad_mask = [], None
+        for key in self.plan.modalities:
+            value = inputs[key]
+            modality = self.config.modality(key)
+            if value is None:
+                raise ValueError(f"modality {key} ({modality.name!r}) is required by fusion {self.config.fusion!r}")
+            encoder = self.encoders[key]
+            frozen = detach_frozen and not (
+                self.config.finetune_text_encoder if modality.is_text else self.config.finetune_image_encoders
+            )
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+                if modality.is_text:
+                    if isinstance(value, torch.Tensor) and value.is_floating_point():
+                        raise TypeError(f"modality {key} ({modality.name!r}) is text: pass strings or int64 ids")
+                    features, pad_mask = encoder(value)
+                else:
+                    if not isinstance(value, torch.Tensor):
+                        raise TypeError(f"modality {key} ({modality.name!r}) is an image: pass a (B, C, H, W) tensor")
+                    features = encoder(value.to(self.device, torch.float32))
+            parts.append(features)
+        if parts[0].shape[0] != parts[-1].shape[0]:
+            raise ValueError(f"batch sizes differ between modalities: {[p.shape[0] for p in parts]}")
+        return torch.cat(parts, dim=1), pad_mask
+
+    def encode(self, a: ModalityInput, b: ModalityInput = None) -> torch.Tensor:
+        """Encoder features F (B, N, D): modality A's T tokens, then B's (only one for single_*)."""
+        return self._encode(a, b)[0]
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, a: ModalityInput, b: ModalityInput = None) -> MangoOutput:
+        features, pad_mask = self._encode(a, b)
+        return self.forward_features(features, pad_mask)
+
+    def forward_features(self, features: torch.Tensor, pad_mask: torch.Tensor | None = None) -> MangoOutput:
+        """Flow, likelihood and head on given features (B, N, D) (e.g. from `encode`)."""
+        if self.flow is None:
+            return MangoOutput(self.head_output(features), features, None, None, features, pad_mask)
+        z, logdet = self.flow(features)
+        if features.requires_grad and torch.is_grad_enabled():
+            z_nll, logdet_nll = self.flow(features.detach())  # the NLL must not reach the encoders
+        else:
+            z_nll, logdet_nll = z, logdet
+        log_prob = gaussian_log_prob(z_nll) + logdet_nll.float()
+        bits_per_dim = -log_prob / (features.shape[1] * features.shape[2] * math.log(2))
+        return MangoOutput(self.head_output(z), z, log_prob, bits_per_dim, features, pad_mask)
+
+    def head_output(self, z: torch.Tensor) -> torch.Tensor:
+        """The task prediction from Z (or from features, for baselines without a flow)."""
+        tokens = split_tokens(z, self.plan.modalities, self.tokens_per_modality)
+        outputs = [head([tokens[k] for k in keys]) for head, keys in zip(self.heads, self.plan.head_inputs)]
+        return combine_outputs(outputs)
+
+    def decode(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pixels (B, C, H, W) for each image modality, keyed by modality name. A text modality
+        has no decoder and is left out (no nearest-token readout)."""
+        tokens = split_tokens(features, self.plan.modalities, self.tokens_per_modality)
+        return {self.config.modality(k).name: decoder(tokens[k]) for k, decoder in self.decoders.items()}
+
+    # ------------------------------------------------------------------ interpretability
+    def _require_flow(self, what: str) -> nn.Module:
+        if self.flow is None:
+            raise ValueError(f"{what} needs a flow; fusion {self.config.fusion!r} has none")
+        return self.flow
+
+    def attention_maps(self, a: ModalityInput, b: ModalityInput = None) -> list[Any]:
+        """The flow's ICA attention matrices (mango.flow.AttentionMap); [] without ICA layers."""
+        if self.flow is None:
+            return []
+        return self.flow.attention_maps(self.encode(a, b))
+
+    def rollout(self, a: ModalityInput, b: ModalityInput = None) -> torch.Tensor:
+        """(B, N, N) token-mixing matrix of the whole flow in original token positions."""
+        return self._require_flow("rollout").rollout(self.encode(a, b))
+
+    def roundtrip_error(self, a: ModalityInput, b: ModalityInput = None) -> float:
+        """max |F - G^-1(G(F))| on these inputs."""
+        return float(self._require_flow("roundtrip_error").roundtrip_error(self.encode(a, b)))
+
+    def _from_latent(self, z: torch.Tensor) -> dict[str, Any]:
+        features, _ = self._require_flow("sampling").inverse(z)
+        return {"z": z, "features": features, **self.decode(features), "output": self.head_output(z)}
+
+    def _noise(self, shape: tuple[int, ...], temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+        device = generator.device if generator is not None else self.device
+        return (torch.randn(shape, generator=generator, device=device) * temperature).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Z ~ N(0, temperature^2 I) -> F = G^-1(Z) -> decoded modalities and the head's prediction.
+
+        Returns {"z", "features", <image modality name>: pixels, ..., "output"}.
+        """
+        self._require_flow("sample")
+        shape = (n, len(self.plan.modalities) * self.tokens_per_modality, self.config.dim)
+        return self._from_latent(self._noise(shape, temperature, generator))
+
+    def _modality_key(self, modality: str) -> str:
+        if modality in ("a", "b"):
+            return modality
+        for key in ("a", "b"):
+            if self.config.modality(key).name == modality:
+                return key
+        raise ValueError(f"modality must be 'a', 'b', {self.config.a.name!r} or {self.config.b.name!r}, got {modality!r}")
+
+    @torch.no_grad()
+    def resample_modality(
+        self, a: ModalityInput, b: ModalityInput, modality: str, temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Any]:
+        """Encode (a, b), redraw only one modality's latent tokens, invert: "what does B look like
+        given A?" Same keys as `sample`."""
+        self._require_flow("resample_modality")
+        key = self._modality_key(modality)
+        z = self.flow(self.encode(a, b))[0].clone()
+        t = self.tokens_per_modality
+        span = slice(0, t) if key == "a" else slice(t, 2 * t)
+        z[:, span] = self._noise(tuple(z[:, span].shape), temperature, generator)
+        return self._from_latent(z)
+
+    @torch.no_grad()
+    def interpolate(
+        self, x1: tuple[ModalityInput, ModalityInput], x2: tuple[ModalityInput, ModalityInput],
+        steps: int = 8, mode: str = "linear",
+    ) -> dict[str, Any]:
+        """Walk from Z(x1) to Z(x2) in `steps` points (ends included; "linear" or "slerp") and
+        invert each. x1, x2 are single examples (a, b); the outputs' batch axis is the step.
+        Same keys as `sample`, plus "t" (steps,)."""
+        flow = self._require_flow("interpolate")
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        z1 = flow(self.encode(*map(_one_example, x1)))[0]
+        z2 = flow(self.encode(*map(_one_example, x2)))[0]
+        if z1.shape[0] != 1 or z2.shape[0] != 1:
+            raise ValueError("interpolate takes single examples (batch of 1)")
+        t = torch.linspace(0, 1, steps, device=z1.device)
+        if mode == "linear":
+            w1, w2 = 1 - t, t
+        elif mode == "slerp":
+            cos = F.cosine_similarity(z1.flatten(), z2.flatten(), dim=0).clamp(-1 + 1e-7, 1 - 1e-7)
+            omega = torch.arccos(cos)
+            w1, w2 = torch.sin((1 - t) * omega) / torch.sin(omega), torch.sin(t * omega) / torch.sin(omega)
+        else:
+            raise ValueError(f"mode must be 'linear' or 'slerp', got {mode!r}")
+        z = w1.view(-1, 1, 1) * z1 + w2.view(-1, 1, 1) * z2
+        return {"t": t, **self._from_latent(z)}
+
+    # ------------------------------------------------------------------ training
+    def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy (ignore 255) / L1 / BCE-with-logits, by task."""
+        target = target.to(output.device)
+        task = self.config.task
+        if task == "segmentation":
+            target = target.long()
+            if not (target != 255).any():
+                return output.sum() * 0.0  # nothing labelled: no signal, not NaN
+            return F.cross_entropy(output, target, ignore_index=255)
+        if task == "translation":
+            return F.l1_loss(output, target.float())
+        return F.binary_cross_entropy_with_logits(output, target.float())
+
+    def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Stage 2: L = L_task + nll_weight * bits/dim. Image encoders are frozen unless
+        finetune_image_encoders; the text tower is trained by the task loss unless
+        finetune_text_encoder is False; the NLL never reaches either."""
+        features, pad_mask = self._encode(batch.get("a"), batch.get("b"), detach_frozen=True)
+        out = self.forward_features(features, pad_mask)
+        task = self.task_loss(out.output, batch["target"])
+        total = task
+        logs = {"task_loss": float(task.detach())}
+        if out.bits_per_dim is not None:
+            bpd = out.bits_per_dim.mean()
+            total = task + self.config.nll_weight * bpd
+            logs["bits_per_dim"] = float(bpd.detach())
+            min_diagonal = getattr(self.flow, "min_attention_diagonal", None)
+            if min_diagonal is not None:  # SPEC 2: the conditioning of the ICA layers, tracked
+                logs["min_attention_diagonal"] = float(min_diagonal)
+        logs["loss"] = float(total.detach())
+        return total, logs
+
+    def autoencoder_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Stage 1: reconstruction MSE (normalised pixel space) summed over image modalities."""
+        if not self.decoders:
+            raise ValueError("this model has no image modality to autoencode")
+        total: torch.Tensor | None = None
+        logs: dict[str, float] = {}
+        for key, decoder in self.decoders.items():
+            pixels = batch[key].to(self.device, torch.float32)
+            loss = decoder.reconstruction_loss(self.encoders[key](pixels), pixels)
+            logs[f"recon_{self.config.modality(key).name}"] = float(loss.detach())
+            total = loss if total is None else total + loss
+        assert total is not None
+        logs["loss"] = float(total.detach())
+        return total, logs
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
+        """Write `path/config.json` and `path/model.safetensors` (no pickles)."""
+        from .hub import save_checkpoint
+
+        save_checkpoint(self, path)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo_id: str | os.PathLike[str],
+        revision: str | None = None,
+        expected_task: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "MangoModel":
+        """Load from a local folder or a Hub repo id ("owner/name", revision pinnable), cache
+        first; returns the model in eval mode. Raises CheckpointNotFoundError, TaskMismatchError,
+        ConfigVersionError, HubOfflineError (within about a second) with messages naming the
+        file, task, version or repo."""
+        from .hub import load_checkpoint
+
+        return load_checkpoint(cls, path_or_repo_id, revision, expected_task, device)
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
+                    revision: str | None = None, commit_message: str = "Upload MANGO checkpoint") -> str:
+        """Upload config.json + model.safetensors to a Hub model repo (created if missing)."""
+        from .hub import push_checkpoint
+
+        return push_checkpoint(self, repo_id, private=private, token=token, revision=revision, commit_message=commit_message)
+
+    def num_parameters(self, part: str | None = None) -> int:
+        """Parameter count of the whole model or of "encoders", "decoders", "flow", "heads"."""
+        module = self if part is None else getattr(self, part)
+        return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def _one_example(x: ModalityInput) -> ModalityInput:
+    """A single example as a batch of one: (C, H, W) -> (1, C, H, W); "plot" -> ["plot"]."""
+    if isinstance(x, str):
+        return [x]
+    if isinstance(x, torch.Tensor) and (x.ndim == 3 and x.is_floating_point() or x.ndim == 1):
+        return x[None]
+    return x

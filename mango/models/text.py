@@ -1,0 +1,152 @@
+"""Text encoder: open_clip's BPE tokenizer and text transformer, token features projected to D.
+
+SPEC 5's E_m for a text modality. The tower is built at any width/depth and trained from scratch
+by default; CLIP text weights load when asked for and reachable. Its token features are padded
+(or, through the tokenizer's truncation, cut) to T, and the pad positions are reported, because
+the flow needs exactly T tokens per modality while plots vary in length.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+from open_clip.tokenizer import SimpleTokenizer
+from open_clip.transformer import QuickGELU, TextTransformer
+
+PAD_ID = 0  # open_clip's SimpleTokenizer pads with 0
+
+
+class TextEncoder(nn.Module):
+    """open_clip tokenizer + causal text tower -> (B, T, D) token features and a (B, T) pad mask.
+
+    The tower is causal (CLIP's), so a token's feature never depends on the padding after it;
+    feature rows at pad positions are set to zero. `embedding` is the token embedding layer,
+    the entry point for captum's layer attributions over words.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        tokens: int,
+        width: int,
+        layers: int,
+        heads: int,
+        context_length: int,
+        pretrained: str | None = None,
+        quick_gelu: bool = False,
+        load_pretrained: bool = True,
+    ) -> None:
+        super().__init__()
+        if context_length > tokens:
+            raise ValueError(f"text context_length {context_length} exceeds T = {tokens}")
+        self.tokens = tokens
+        self.context_length = context_length
+        self.tokenizer = SimpleTokenizer(context_length=context_length)
+        self.tower = TextTransformer(
+            context_length=context_length,
+            vocab_size=self.tokenizer.vocab_size,
+            width=width,
+            heads=heads,
+            layers=layers,
+            output_dim=None,
+            output_tokens=True,
+            pad_id=PAD_ID,
+            act_layer=QuickGELU if quick_gelu else nn.GELU,
+        )
+        self.proj = nn.Linear(width, dim)
+        if pretrained is not None and load_pretrained:
+            load_clip_text_weights(self.tower, pretrained, quick_gelu)
+
+    @property
+    def embedding(self) -> nn.Embedding:
+        return self.tower.token_embedding
+
+    @property
+    def device(self) -> torch.device:
+        return self.proj.weight.device
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """list of strings -> (B, context_length) int64 ids (start, BPE tokens, end, pads)."""
+        if isinstance(texts, str):
+            raise TypeError("tokenize expects a list of strings, got a single str")
+        return self.tokenizer(list(texts)).to(self.device)
+
+    def pad_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, context_length) ids -> (B, T) bool, True where the feature row is padding."""
+        pad = torch.ones(ids.shape[0], self.tokens, dtype=torch.bool, device=ids.device)
+        pad[:, : ids.shape[1]] = ids == PAD_ID
+        return pad
+
+    def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
+        """Strings are tokenized; id tensors are checked and right-padded to context_length."""
+        if isinstance(text, torch.Tensor):
+            ids = text.to(self.device, torch.long)
+            if ids.ndim == 1:
+                ids = ids[None]
+            if ids.ndim != 2 or ids.shape[1] > self.context_length:
+                raise ValueError(
+                    f"token ids must be (B, L) with L <= context_length {self.context_length}, got {tuple(text.shape)}"
+                )
+            if ids.shape[1] < self.context_length:
+                ids = nn.functional.pad(ids, (0, self.context_length - ids.shape[1]), value=PAD_ID)
+            return ids
+        return self.tokenize(text)
+
+    def forward(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings or ids -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
+        ids = self.as_ids(text)
+        _, token_features = self.tower(ids)  # (B, context_length, width)
+        features = self.proj(token_features)
+        pad = self.pad_mask(ids)
+        if self.tokens > self.context_length:
+            features = nn.functional.pad(features, (0, 0, 0, self.tokens - self.context_length))
+        return features.masked_fill(pad[..., None], 0.0), pad
+
+
+def load_clip_text_weights(tower: TextTransformer, name: str, quick_gelu: bool) -> None:
+    """Copy CLIP's text weights ("model:tag", e.g. "ViT-B-32:openai") into `tower`.
+
+    Only Hub-hosted open_clip weights are read, through the offline-first fetch in hub.py, and
+    only from safetensors or a weights-only torch load.
+    """
+    from open_clip.pretrained import get_pretrained_cfg
+
+    from .hub import CheckpointNotFoundError, HubOfflineError, fetch_hub_file
+
+    model_name, _, tag = name.partition(":")
+    cfg = get_pretrained_cfg(model_name, tag) if tag else {}
+    if not cfg or not cfg.get("hf_hub"):
+        raise ValueError(f"text_pretrained {name!r}: no Hub-hosted open_clip weights of that model:tag")
+    if bool(cfg.get("quick_gelu", False)) != quick_gelu:
+        raise ValueError(
+            f"text_pretrained {name!r} was trained with quick_gelu={bool(cfg.get('quick_gelu'))}; "
+            f"set text_quick_gelu={bool(cfg.get('quick_gelu'))}"
+        )
+    repo = cfg["hf_hub"].strip("/")
+    try:
+        path = fetch_hub_file(repo, "open_clip_model.safetensors", what="CLIP text weights")
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    except (CheckpointNotFoundError, HubOfflineError):  # try the pickle-free torch file next
+        path = fetch_hub_file(repo, "open_clip_pytorch_model.bin", what="CLIP text weights")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    prefixes = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.")
+    text_state = {}
+    for key, value in state.items():
+        key = key[len("text.") :] if key.startswith("text.") else key
+        if key.startswith(prefixes):
+            text_state[key] = value
+    own = tower.state_dict()
+    wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in text_state.items() if k in own and v.shape != own[k].shape}
+    if wrong or not text_state:
+        raise ValueError(
+            f"text_pretrained {name!r} does not fit text_width/text_layers/text_heads/"
+            f"text_context_length: (checkpoint, model) shapes {dict(list(wrong.items())[:3])}"
+        )
+    missing, _ = tower.load_state_dict(text_state, strict=False)
+    missing = [k for k in missing if k != "attn_mask"]
+    if missing:
+        raise ValueError(f"text_pretrained {name!r} lacks {missing[:5]} (deeper tower than the weights?)")

@@ -1,0 +1,88 @@
+"""MangoConfig: presets, validation, JSON round trip and versioning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mango.models import FORMAT_VERSION, ConfigError, ConfigVersionError, MangoConfig, ModalityConfig
+from mango.models.config import MMIMDB_GENRES, NYUDV2_CLASSES
+
+TASKS = ("segmentation", "translation", "genre")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_presets_have_the_documented_sizes(task: str) -> None:
+    demo = MangoConfig.preset("demo", task)
+    paper = MangoConfig.preset("paper", task)
+    assert (demo.image_size, demo.patch_size, demo.grid, demo.tokens_per_modality) == (128, 16, (8, 8), 64)
+    assert (paper.image_size, paper.patch_size, paper.num_blocks, paper.tokens_per_modality) == (256, 16, 12, 256)
+    assert demo.metadata["preset"] == "demo" and demo.task == paper.task == task
+
+
+def test_task_defaults() -> None:
+    seg = MangoConfig.preset("demo", "segmentation")
+    assert (seg.a.name, seg.a.channels, seg.b.name, seg.b.channels) == ("rgb", 3, "depth", 1)
+    assert seg.class_names == NYUDV2_CLASSES and seg.num_classes == 40
+    tr = MangoConfig.preset("demo", "translation")
+    assert (tr.a.name, tr.b.name, tr.target.name, tr.target.channels) == ("reshading", "edge_texture", "rgb", 3)
+    genre = MangoConfig.preset("demo", "genre")
+    assert genre.b.is_text and genre.num_classes == 23 and genre.class_names == MMIMDB_GENRES
+
+
+def test_overrides_and_json_round_trip() -> None:
+    config = MangoConfig.preset(
+        "demo", "segmentation", b=ModalityConfig("normal", channels=3), partitions=("mmca", "imca"),
+        class_names=("floor", "wall", "thing"), metadata={"data": "synthrooms", "miou": 0.5},
+    )
+    text = config.to_json()
+    data = json.loads(text)
+    assert data["format_version"] == FORMAT_VERSION and data["b"]["name"] == "normal"
+    again = MangoConfig.from_json(text)
+    assert again == config and again.num_classes == 3 and again.partitions == ("mmca", "imca")
+
+
+def test_newer_format_version_is_refused_by_name() -> None:
+    data = MangoConfig.preset("demo", "genre").to_dict()
+    data["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(ConfigVersionError, match=f"format_version {FORMAT_VERSION + 1}"):
+        MangoConfig.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"surprise": 1}, "surprise"),
+        ({"format_version": None}, "format_version"),
+        ({"fusion": "sum"}, "fusion"),
+        ({"partitions": ["mmca", "xyz"]}, "partitions"),
+        ({"patch_size": 24}, "patch_size"),
+        ({"text_context_length": 65}, "text_context_length"),
+        ({"num_classes": 7}, "num_classes"),
+    ],
+)
+def test_bad_configs_name_the_field(change: dict, match: str) -> None:
+    data = MangoConfig.preset("demo", "segmentation").to_dict()
+    data.update(change)
+    with pytest.raises(ConfigError, match=match):
+        MangoConfig.from_dict(data)
+
+
+def test_fusion_coupling_means_the_coupling_flow() -> None:
+    assert MangoConfig.preset("demo", "segmentation", fusion="coupling").flow == "coupling"
+    assert not MangoConfig.preset("demo", "segmentation", fusion="late").has_flow
+
+
+def test_pretrained_encoder_name_must_match_the_architecture() -> None:
+    with pytest.raises(ConfigError, match="vit_base_patch16_224.mae"):
+        MangoConfig.preset("demo", "segmentation", encoder_pretrained="vit_base_patch16_224.mae")
+    MangoConfig.preset(
+        "paper", "segmentation", encoder_pretrained="vit_base_patch16_224.mae",
+        encoder_width=768, encoder_depth=12, encoder_heads=12,
+    )
+
+
+def test_text_only_in_genre() -> None:
+    with pytest.raises(ConfigError, match="text"):
+        MangoConfig.preset("demo", "segmentation", b=ModalityConfig("plot", kind="text"))

@@ -1,0 +1,106 @@
+"""Training end to end at a tiny size: both stages, logs, resume, checkpoints, evaluation, ablations."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from mango.data.synthrooms import write_dataset
+from mango.models import MangoModel
+from train.__main__ import parse_args
+from train.ablations import plot, summarise
+from train.evaluate import main as evaluate_main
+from train.trainer import TrainConfig, Trainer
+
+TINY = dict(image_size=32, batch_size=4, eval_every=2, num_workers=0, val_fraction=0.25, device="cpu",
+            overrides=dict(patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32,
+                           num_blocks=1, head_width=32, text_context_length=16))
+
+
+@pytest.fixture(scope="module")
+def synthrooms(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthrooms")
+    write_dataset(out, 16, 32, seed=3, test_fraction=0.25, workers=1, progress=False)
+    return out
+
+
+def _rows(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_segmentation_two_stages_resume_and_final_checkpoint(synthrooms, tmp_path):
+    run = tmp_path / "seg"
+    first = TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(run), ae_steps=2, steps=2, **TINY)
+    Trainer(first).run()
+    # "interrupted" after 2 task steps; the same --out with more steps continues from step 2
+    more = TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(run), ae_steps=2, steps=4, **TINY)
+    test = Trainer(more).run()
+
+    rows = _rows(run)
+    assert [(r["stage"], r["step"]) for r in rows] == [
+        ("autoencoder", 2), ("task", 2), ("task", 4)
+    ], "the resumed run must neither redo stage 1 nor repeat task steps"
+    task_rows = [r for r in rows if r["stage"] == "task"]
+    assert all(0 <= r["val_miou"] <= 1 and r["roundtrip_error"] < 1e-3 for r in task_rows)
+    assert (run / "metrics.csv").read_text().splitlines()[0].startswith("stage,step")
+
+    model = MangoModel.from_pretrained(run / "final")
+    meta = model.config.metadata
+    assert meta["test_metrics"] == test and 0 <= test["miou"] <= 1 and test["samples"] == 4
+    assert meta["data"]["dataset"] == "nyudv2" and meta["data"]["train_samples"] == 9
+    assert meta["training"]["steps"] == 4
+    assert model.config.class_names[0] and model.config.num_classes == len(model.config.class_names)
+
+
+def test_translation_depth_normal_to_rgb_and_evaluate_cli(synthrooms, tmp_path, capsys):
+    run = tmp_path / "tr"
+    cfg = TrainConfig(dataset="taskonomy", root=str(synthrooms / "taskonomy"), out=str(run),
+                      inputs=("depth_zbuffer", "normal"), target="rgb", ae_steps=1, steps=2, **TINY)
+    test = Trainer(cfg).run()
+    model = MangoModel.from_pretrained(run / "final", expected_task="translation")
+    assert (model.config.a.name, model.config.b.name, model.config.target.name) == ("depth_zbuffer", "normal", "rgb")
+    assert model.config.b.channels == 3 and 0 < test["mae"] < 1 and test["mse"] < 1
+
+    assert evaluate_main([str(run / "final"), "--dataset", "taskonomy", "--root", str(synthrooms / "taskonomy"),
+                          "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["mae"] == pytest.approx(test["mae"], rel=1e-5)
+
+
+def test_encoders_reused_from_a_checkpoint_skip_stage_one(synthrooms, tmp_path):
+    base = tmp_path / "base"
+    Trainer(TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(base), ae_steps=2, steps=1,
+                        **TINY)).run()
+    cfg = TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(tmp_path / "late"), ae_steps=2,
+                      steps=1, encoders_from=str(base / "final"), **{**TINY, "overrides": {**TINY["overrides"],
+                                                                                            "fusion": "late"}})
+    trainer = Trainer(cfg)
+    source = MangoModel.from_pretrained(base / "final")
+    for key in ("a", "b"):
+        for mine, theirs in zip(trainer.model.encoders[key].parameters(), source.encoders[key].parameters()):
+            assert (mine.detach() == theirs.detach()).all()
+    trainer.run()
+    assert [r["stage"] for r in _rows(tmp_path / "late")] == ["task"]
+
+
+def test_cli_overrides_are_parsed_as_json():
+    cfg = parse_args(["--dataset", "mmimdb", "--root", "r", "--out", "o", "--set", "fusion=late",
+                      "--set", 'partitions=["mmca","imca"]', "--set", "nll_weight=0.5", "--steps", "7"])
+    assert cfg.task == "genre" and cfg.steps == 7
+    assert cfg.overrides == {"fusion": "late", "partitions": ("mmca", "imca"), "nll_weight": 0.5}
+
+
+def test_ablation_summary_mean_std_and_plot(tmp_path):
+    runs = pd.DataFrame([
+        dict(task="segmentation", variant=v, seed=s, metric="miou", value=x)
+        for v, xs in {"MANGO (MMCA+IMCA+LICA)": [0.5, 0.7], "Concatenation": [0.4, 0.4]}.items()
+        for s, x in enumerate(xs)
+    ])
+    table = summarise(runs)
+    mango = table[table["variant"].str.startswith("MANGO")].iloc[0]
+    assert mango["mean"] == pytest.approx(0.6) and mango["std"] == pytest.approx(0.1414, abs=1e-4)
+    assert mango["n_seeds"] == 2 and list(table["variant"]) == ["MANGO (MMCA+IMCA+LICA)", "Concatenation"]
+    plot(table, tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 5000

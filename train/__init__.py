@@ -1,0 +1,1 @@
+"""Training MANGO on GPU (or CPU): `python -m train --help`. Calls mango/, writes checkpoints."""

@@ -1,0 +1,81 @@
+"""python -m train: train a MANGO model (two stages) and write a checkpoint.
+
+Examples
+  python -m train --dataset nyudv2 --root data/nyudv2 --out runs/nyu --preset paper --steps 40000
+  torchrun --nproc_per_node 8 -m train --dataset nyudv2 --root data/nyudv2 --out runs/nyu --preset paper
+  python -m train --dataset taskonomy --root data/taskonomy --inputs depth_zbuffer normal --target rgb --out runs/tr
+  python -m train --dataset mmimdb --root data/mmimdb --out runs/genre --set fusion=late
+Re-running with the same --out resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .data import DATASETS
+from .trainer import TrainConfig, Trainer
+
+
+def _override(text: str) -> tuple[str, object]:
+    """`--set key=value`: the value is parsed as JSON when it can be (numbers, lists, null)."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set takes key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, tuple(value) if isinstance(value, list) else value
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig(dataset="nyudv2", root="", out="")
+    p.add_argument("--dataset", choices=DATASETS, required=True)
+    p.add_argument("--root", required=True, help="dataset folder in its standard layout")
+    p.add_argument("--out", required=True, help="run folder: logs, last/, best/, final/")
+    p.add_argument("--preset", default=d.preset, choices=["demo", "paper"])
+    p.add_argument("--inputs", nargs=2, default=list(d.inputs), metavar="DOMAIN", help="Taskonomy input domains")
+    p.add_argument("--target", default=d.target, help="Taskonomy target domain")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--ae-steps", type=int, default=d.ae_steps, help="stage 1 (autoencoder) steps")
+    p.add_argument("--steps", type=int, default=d.steps, help="stage 2 (flow + head) steps")
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--ae-lr", type=float, default=d.ae_lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup", type=int, default=d.warmup)
+    p.add_argument("--nll-weight", type=float, default=None, help="lambda for bits/dim (default: the preset's)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--num-workers", type=int, default=d.num_workers)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--no-bf16", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--encoders-from", default=None, help="checkpoint whose stage-1 encoders to reuse")
+    p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
+                   metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")
+    a = p.parse_args(argv)
+    return TrainConfig(
+        dataset=a.dataset, root=a.root, out=a.out, preset=a.preset, inputs=tuple(a.inputs), target=a.target,
+        image_size=a.image_size, batch_size=a.batch_size, ae_steps=a.ae_steps, steps=a.steps, lr=a.lr,
+        ae_lr=a.ae_lr, weight_decay=a.weight_decay, warmup=a.warmup, nll_weight=a.nll_weight,
+        eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed, num_workers=a.num_workers,
+        device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from, overrides=dict(a.overrides),
+        push_to_hub=a.push_to_hub,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    result = Trainer(parse_args(argv)).run()
+    if result:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

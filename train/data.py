@@ -1,0 +1,88 @@
+"""Datasets for training, always through mango.data's real-format loaders.
+
+SynthRooms is written to disk in the NYUDv2 list layout and the Taskonomy layout by
+``python -m mango.data.synthrooms``; training reads it back with the NYUDv2 and Taskonomy loaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from mango.data import MMIMDb, NYUDv2, SUNRGBD, Taskonomy
+
+DATASETS = ("nyudv2", "sunrgbd", "taskonomy", "mmimdb")
+TASK_OF_DATASET = {"nyudv2": "segmentation", "sunrgbd": "segmentation", "taskonomy": "translation", "mmimdb": "genre"}
+
+
+@dataclass
+class Splits:
+    """Train / validation (for selection) / test (reported once, at the end) datasets."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    class_names: tuple[str, ...]
+    description: dict[str, Any]
+
+
+def _split_off(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Subset]:
+    """Carve a validation subset from a training set that has no split of its own."""
+    n = len(dataset)
+    n_val = max(1, int(round(n * fraction)))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
+
+
+def build_splits(
+    dataset: str,
+    root: str | Path,
+    image_size: int,
+    inputs: tuple[str, str] = ("reshading", "edge_texture"),
+    target: str = "rgb",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    test_split: str = "test",
+) -> Splits:
+    """The three splits of a dataset; a validation set is carved from train when none exists."""
+    root = Path(root)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
+    if dataset == "mmimdb":
+        make = lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)  # noqa: E731
+        train_set, val_set = make("train", True), make("dev", False)
+        test_set = make(test_split, False)
+        val_note = "dev split"
+    else:
+        if dataset == "nyudv2":
+            make = lambda split, train: NYUDv2(root, split, image_size=image_size, train=train)  # noqa: E731
+        elif dataset == "sunrgbd":
+            make = lambda split, train: SUNRGBD(root, split, image_size=image_size, train=train)  # noqa: E731
+        else:
+            make = lambda split, train: Taskonomy(  # noqa: E731
+                root, split, image_size=image_size, train=train, inputs=inputs, target=target
+            )
+        full_train = make("train", True)
+        train_set, _ = _split_off(full_train, val_fraction, seed)
+        # the validation subset is read without augmentation
+        _, val_set = _split_off(make("train", False), val_fraction, seed)
+        test_set = make(test_split, False)
+        val_note = f"{val_fraction:.0%} of train, held out (seed {seed})"
+    class_names = tuple(getattr(test_set, "class_names", ()) or ())
+    description = dict(
+        dataset=dataset,
+        root=root.name,
+        image_size=image_size,
+        train_samples=len(train_set),
+        val_samples=len(val_set),
+        test_samples=len(test_set),
+        validation=val_note,
+        test_split=test_split,
+    )
+    if dataset == "taskonomy":
+        description.update(inputs=list(inputs), target=target)
+    return Splits(train_set, val_set, test_set, class_names, description)

@@ -1,0 +1,101 @@
+"""Evaluate a checkpoint on a split and print its task metrics (SPEC 6).
+
+    python -m train.evaluate CHECKPOINT --dataset nyudv2 --root DATA [--split test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from mango import metrics
+from mango.models import MangoModel
+
+from .data import DATASETS, build_splits
+
+SELECTION_METRIC = {"segmentation": ("miou", +1), "translation": ("mae", -1), "genre": ("micro_f1", +1)}
+
+
+@torch.no_grad()
+def evaluate(model: MangoModel, dataset: Dataset, batch_size: int = 16, num_workers: int = 0,
+             progress: bool = False) -> dict[str, Any]:
+    """The task's metrics over a whole dataset, plus the mean bits/dim of the flow when it has one."""
+    model.eval()
+    task = model.config.task
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    conf = None
+    probs, targets, abs_err, sq_err, bpd = [], [], [], [], []
+    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+        out = model(batch["a"].to(model.device), _to(batch["b"], model.device))
+        if out.bits_per_dim is not None:
+            bpd.append(out.bits_per_dim.float().cpu())
+        if task == "segmentation":
+            pred = out.output.argmax(dim=1).cpu()
+            c = metrics.confusion_matrix(pred, batch["target"], model.config.num_classes)
+            conf = c if conf is None else conf + c
+        elif task == "translation":
+            diff = out.output.float().cpu().clamp(0, 1) - batch["target"]
+            abs_err.append(diff.abs().flatten(1).mean(1))
+            sq_err.append(diff.pow(2).flatten(1).mean(1))
+        else:
+            probs.append(torch.sigmoid(out.output.float()).cpu())
+            targets.append(batch["target"])
+    result: dict[str, Any] = {"samples": len(dataset)}
+    if task == "segmentation":
+        scores = metrics.segmentation_scores(conf)
+        result.update({k: float(v) for k, v in scores.items() if np.ndim(v) == 0})
+        result["per_class_iou"] = [None if np.isnan(v) else float(v) for v in np.asarray(scores["iou"])]
+    elif task == "translation":
+        result.update(mae=float(torch.cat(abs_err).mean()), mse=float(torch.cat(sq_err).mean()))
+    else:
+        scores = metrics.multilabel_f1(torch.cat(probs).numpy(), torch.cat(targets).numpy(), threshold=0.5)
+        result.update({k: float(v) for k, v in scores.items() if np.ndim(v) == 0})
+    if bpd:
+        result["bits_per_dim"] = float(torch.cat(bpd).mean())
+    return result
+
+
+def _to(x: Any, device: torch.device) -> Any:
+    return x.to(device) if isinstance(x, torch.Tensor) else x
+
+
+def format_table(results: dict[str, Any]) -> str:
+    rows = [(k, v) for k, v in results.items() if isinstance(v, (int, float))]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="checkpoint folder or Hub repo id")
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--inputs", nargs=2, default=None, help="Taskonomy input domains (default: the checkpoint's)")
+    parser.add_argument("--target", default=None, help="Taskonomy target domain (default: the checkpoint's)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+
+    model = MangoModel.from_pretrained(args.checkpoint, device=args.device)
+    cfg = model.config
+    inputs = tuple(args.inputs) if args.inputs else (cfg.a.name, cfg.b.name)
+    target = args.target or (cfg.target.name if cfg.target is not None else "rgb")
+    splits = build_splits(args.dataset, args.root, cfg.image_size, inputs=inputs, target=target,
+                          test_split=args.split)
+    results = evaluate(model, splits.test, batch_size=args.batch_size, progress=True)
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

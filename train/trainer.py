@@ -1,0 +1,341 @@
+"""Two-stage MANGO training (SPEC 5): autoencoders first, then flow + head on the frozen encoders.
+
+Runs on CPU, on one GPU (bf16 autocast) and on many with ``torchrun`` (DDP). Every evaluation
+writes a row to ``metrics.csv`` / ``metrics.jsonl`` and a resumable state to ``last/``; an
+interrupted run started again with the same ``--out`` continues from there. The best model on the
+validation set is kept in ``best/``; at the end it is evaluated once on the test split and written
+to ``final/`` with the training config, data description and metrics in its ``config.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from mango.models import MangoConfig, MangoModel
+from mango.models.config import ModalityConfig, gray, rgb
+
+from .data import TASK_OF_DATASET, Splits, build_splits
+from .evaluate import SELECTION_METRIC, evaluate
+
+CHANNELS = {"rgb": 3, "normal": 3, "depth_zbuffer": 1, "reshading": 1, "edge_texture": 1}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; written into the checkpoint so a result says how it was made."""
+
+    dataset: str
+    root: str
+    out: str
+    preset: str = "demo"
+    task: str | None = None  # derived from the dataset when None
+    inputs: tuple[str, str] = ("reshading", "edge_texture")  # Taskonomy input domains
+    target: str = "rgb"  # Taskonomy target domain
+    image_size: int | None = None  # preset's when None
+    batch_size: int = 16
+    ae_steps: int = 500  # stage 1: autoencoders (skipped when the model has no image modality)
+    steps: int = 1000  # stage 2: flow + head
+    lr: float = 1e-3
+    ae_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 50
+    nll_weight: float | None = None  # the preset's lambda when None
+    eval_every: int = 200
+    val_fraction: float = 0.1
+    seed: int = 0
+    num_workers: int = 2
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    bf16: bool = True  # autocast on CUDA; ignored on CPU
+    encoders_from: str | None = None  # reuse stage-1 weights from a checkpoint (skips stage 1)
+    overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
+    push_to_hub: str | None = None
+
+    def __post_init__(self) -> None:
+        self.task = self.task or TASK_OF_DATASET[self.dataset]
+        self.inputs = tuple(self.inputs)
+
+
+# -- distributed helpers ----------------------------------------------------------------------------
+
+
+def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        backend = "nccl" if cfg.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if cfg.device.startswith("cuda"):
+            torch.cuda.set_device(local)
+            return dist.get_rank(), world, torch.device("cuda", local)
+        return dist.get_rank(), world, torch.device(cfg.device)
+    return 0, 1, torch.device(cfg.device)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _LossModule(nn.Module):
+    """DDP synchronises gradients through ``forward``: route the chosen loss through it."""
+
+    def __init__(self, model: MangoModel, stage: str):
+        super().__init__()
+        self.model, self.stage = model, stage
+
+    def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.model.autoencoder_loss(batch) if self.stage == "autoencoder" else self.model.loss(batch)
+
+
+def _batches(loader: DataLoader, sampler: DistributedSampler | None, start_epoch: int) -> Iterator[dict]:
+    epoch = start_epoch
+    while True:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def _schedule(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _modality(name: str) -> ModalityConfig:
+    if name not in CHANNELS:
+        raise ValueError(f"no modality settings for Taskonomy domain {name!r}; known: {sorted(CHANNELS)}")
+    return rgb(name) if name == "rgb" else (ModalityConfig(name, "image", 3) if CHANNELS[name] == 3 else gray(name))
+
+
+def build_model_config(cfg: TrainConfig, splits: Splits) -> MangoConfig:
+    values: dict[str, Any] = dict(cfg.overrides)
+    if cfg.image_size is not None:
+        values["image_size"] = cfg.image_size
+    if cfg.nll_weight is not None:
+        values["nll_weight"] = cfg.nll_weight
+    if cfg.task == "translation":
+        values.update(a=_modality(cfg.inputs[0]), b=_modality(cfg.inputs[1]), target=_modality(cfg.target))
+    if splits.class_names and cfg.task != "translation":
+        values["class_names"] = splits.class_names
+    return MangoConfig.preset(cfg.preset, task=cfg.task, **values)
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.rank, self.world, self.device = _dist_setup(cfg)
+        self.main = self.rank == 0
+        self.out = Path(cfg.out)
+        _seed_everything(cfg.seed + self.rank)
+        image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
+        self.splits = build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
+                                   val_fraction=cfg.val_fraction, seed=cfg.seed)
+        self.model_config = build_model_config(cfg, self.splits)
+        self.model = MangoModel(self.model_config).to(self.device)
+        if cfg.encoders_from:
+            self._load_encoders(cfg.encoders_from)
+        self.state: dict[str, Any] = {"stage": "autoencoder", "step": 0, "best": None, "elapsed_s": 0.0}
+        if not self.model.decoders or cfg.ae_steps <= 0 or cfg.encoders_from:
+            self.state["stage"] = "task"
+        self.autocast = self.device.type == "cuda" and cfg.bf16
+
+    # -- parameters and optimiser per stage --
+    def _parameters(self, stage: str) -> list[nn.Parameter]:
+        if stage == "autoencoder":
+            modules = [self.model.encoders[k] for k in self.model.decoders] + list(self.model.decoders.values())
+            return [p for m in modules for p in m.parameters()]
+        frozen = set()
+        for key, encoder in self.model.encoders.items():
+            text = self.model.config.modality(key).is_text
+            tuned = self.model_config.finetune_text_encoder if text else self.model_config.finetune_image_encoders
+            if not tuned:
+                frozen |= {id(p) for p in encoder.parameters()}
+        frozen |= {id(p) for p in self.model.decoders.parameters()}
+        return [p for p in self.model.parameters() if id(p) not in frozen]
+
+    def _optimizer(self, stage: str) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        lr = self.cfg.ae_lr if stage == "autoencoder" else self.cfg.lr
+        total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
+        opt = torch.optim.AdamW(self._parameters(stage), lr=lr, weight_decay=self.cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, total, self.cfg.warmup))
+        return opt, sched
+
+    def _load_encoders(self, path: str) -> None:
+        source = MangoModel.from_pretrained(path, expected_task=self.cfg.task)
+        for part in ("encoders", "decoders"):
+            own, theirs = getattr(self.model, part), getattr(source, part)
+            for key in own:
+                if key in theirs and not self.model_config.modality(key).is_text:
+                    own[key].load_state_dict(theirs[key].state_dict())
+
+    # -- checkpoints --
+    def _save_state(self, opt, sched) -> None:
+        """Write last/ atomically: the model as a checkpoint, the optimiser and counters beside it."""
+        tmp = self.out / "last.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(tmp)
+        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+        (tmp / "state.json").write_text(json.dumps(self.state, indent=2))
+        shutil.rmtree(self.out / "last", ignore_errors=True)
+        tmp.rename(self.out / "last")
+
+    def _try_resume(self) -> dict | None:
+        last = self.out / "last"
+        if not (last / "state.json").is_file():
+            return None
+        loaded = MangoModel.from_pretrained(last, expected_task=self.cfg.task)
+        self.model.load_state_dict(loaded.state_dict())
+        self.state = json.loads((last / "state.json").read_text())
+        # weights_only: a plain tensor/number load that never executes code
+        return torch.load(last / "trainer_state.pt", map_location=self.device, weights_only=True)
+
+    # -- logging --
+    def _log(self, row: dict[str, Any]) -> None:
+        if not self.main:
+            return
+        with (self.out / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        csv_path = self.out / "metrics.csv"
+        flat = {k: v for k, v in row.items() if not isinstance(v, (list, dict))}
+        fields = list(flat)
+        if csv_path.is_file():
+            with csv_path.open() as f:
+                fields = next(csv.reader(f), fields)
+            fields += [k for k in flat if k not in fields]
+        rows = list(csv.DictReader(csv_path.open())) if csv_path.is_file() else []
+        with csv_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows + [flat])
+
+    def _loader(self, stage_epoch: int) -> tuple[Iterator[dict], DistributedSampler | None]:
+        sampler = DistributedSampler(self.splits.train, seed=self.cfg.seed) if self.world > 1 else None
+        loader = DataLoader(self.splits.train, batch_size=self.cfg.batch_size, shuffle=sampler is None,
+                            sampler=sampler, num_workers=self.cfg.num_workers, drop_last=True,
+                            persistent_workers=self.cfg.num_workers > 0,
+                            generator=torch.Generator().manual_seed(self.cfg.seed + stage_epoch))
+        return _batches(loader, sampler, stage_epoch), sampler
+
+    # -- stages --
+    def _run_stage(self, stage: str, resume: dict | None) -> None:
+        total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
+        opt, sched = self._optimizer(stage)
+        if resume is not None:
+            opt.load_state_dict(resume["optimizer"])
+            sched.load_state_dict(resume["scheduler"])
+            torch.set_rng_state(resume["torch_rng"].cpu())
+        loss_module = _LossModule(self.model, stage)
+        runner: nn.Module = loss_module
+        if self.world > 1:
+            runner = nn.parallel.DistributedDataParallel(
+                loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        # a different shuffle after a resume, so resumed runs do not replay the same batches
+        batches, _ = self._loader(self.state["step"])
+        self.model.train()
+        start, running = time.time(), {}
+        bar = tqdm(total=total, initial=self.state["step"], desc=stage, disable=not self.main, dynamic_ncols=True)
+        while self.state["step"] < total:
+            batch = next(batches)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                loss, logs = runner(batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+            opt.step()
+            sched.step()
+            self.state["step"] += 1
+            for k, v in logs.items():
+                running[k] = 0.9 * running.get(k, v) + 0.1 * v
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in running.items() if k in ("loss", "bits_per_dim", "task_loss")})
+            step = self.state["step"]
+            if step % self.cfg.eval_every == 0 or step == total:
+                self.state["elapsed_s"] += time.time() - start
+                start = time.time()
+                self._evaluate_and_checkpoint(stage, running, opt, sched)
+                self.model.train()
+        bar.close()
+
+    def _evaluate_and_checkpoint(self, stage: str, running: dict, opt, sched) -> None:
+        row: dict[str, Any] = {"stage": stage, "step": self.state["step"], "elapsed_s": round(self.state["elapsed_s"], 1),
+                               **{f"train_{k}": round(v, 5) for k, v in running.items()}}
+        if stage == "task" and self.main:
+            val = evaluate(self.model, self.splits.val, batch_size=self.cfg.batch_size)
+            row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
+            name, sign = SELECTION_METRIC[self.cfg.task]
+            if self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:
+                self.state["best"] = {"step": self.state["step"], **{k: v for k, v in val.items() if not isinstance(v, list)}}
+                self.model.save_pretrained(self.out / "best")
+        if stage == "task" and self.model.flow is not None:
+            with torch.no_grad():
+                batch = next(iter(DataLoader(self.splits.val, batch_size=min(4, len(self.splits.val)))))
+                feats = self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
+                row["roundtrip_error"] = self.model.flow.roundtrip_error(feats)
+                row["min_attention_diagonal"] = self.model.flow.min_attention_diagonal
+        self._log(row)
+        if self.main:
+            self._save_state(opt, sched)
+
+    def run(self) -> dict[str, Any]:
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "train_config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=2))
+        resume = self._try_resume()
+        if self.state["stage"] == "autoencoder":
+            self._run_stage("autoencoder", resume)
+            self.state.update(stage="task", step=0)
+            resume = None
+        if self.state["stage"] == "task":
+            self._run_stage("task", resume)
+            self.state["stage"] = "done"
+        result = self._finish() if self.main else {}
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return result
+
+    def _finish(self) -> dict[str, Any]:
+        best_dir = self.out / "best"
+        model = MangoModel.from_pretrained(best_dir if best_dir.is_dir() else self.out / "last", device=self.device)
+        test = evaluate(model, self.splits.test, batch_size=self.cfg.batch_size, progress=True)
+        model.config.metadata.update(
+            training=dataclasses.asdict(self.cfg) | {"elapsed_s": round(self.state["elapsed_s"], 1),
+                                                     "device": str(self.device), "world_size": self.world},
+            data=self.splits.description,
+            validation_metrics=self.state["best"],
+            test_metrics=test,
+        )
+        model.save_pretrained(self.out / "final")
+        (self.out / "test_metrics.json").write_text(json.dumps(test, indent=2))
+        if self.cfg.push_to_hub:
+            model.push_to_hub(self.cfg.push_to_hub)
+        return test
+
+
+def _device(x: Any, device: torch.device) -> Any:
+    return x.to(device) if isinstance(x, torch.Tensor) else x
