@@ -58,7 +58,6 @@ def test_newer_format_version_is_refused_by_name() -> None:
         ({"fusion": "sum"}, "fusion"),
         ({"partitions": ["mmca", "xyz"]}, "partitions"),
         ({"patch_size": 24}, "patch_size"),
-        ({"text_context_length": 65}, "text_context_length"),
         ({"num_classes": 7}, "num_classes"),
     ],
 )
@@ -67,6 +66,15 @@ def test_bad_configs_name_the_field(change: dict, match: str) -> None:
     data.update(change)
     with pytest.raises(ConfigError, match=match):
         MangoConfig.from_dict(data)
+
+
+def test_text_length_is_checked_only_where_there_is_text() -> None:
+    data = MangoConfig.preset("demo", "genre").to_dict()
+    data["text_context_length"] = 65
+    with pytest.raises(ConfigError, match="text_context_length"):
+        MangoConfig.from_dict(data)
+    # a task without text never reads the text settings, so they cannot make it invalid
+    assert MangoConfig.preset("demo", "segmentation", text_context_length=65).tokens_per_modality == 64
 
 
 def test_fusion_coupling_means_the_coupling_flow() -> None:

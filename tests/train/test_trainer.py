@@ -16,7 +16,7 @@ from train.trainer import TrainConfig, Trainer
 
 TINY = dict(image_size=32, batch_size=4, eval_every=2, num_workers=0, val_fraction=0.25, device="cpu",
             overrides=dict(patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32,
-                           num_blocks=1, head_width=32, text_context_length=16))
+                           num_blocks=1, head_width=32))
 
 
 @pytest.fixture(scope="module")
