@@ -1,0 +1,588 @@
+"""What each button does: read inputs, run the model and `mango.interpret`, return what the UI shows.
+
+One `Runner` per model slot (segmentation, the two translation settings, genre). Its methods take
+plain values (file paths, strings, numbers) and return numpy images, plotly figures, tables and
+markdown, so they can be called from tests without a browser. Problems with the input raise
+`InputError` (shown to the user as it is); `ui.py` turns them into gradio messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from mango import interpret
+
+from . import plots
+from .checkpoints import LoadedModel
+from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, load_image
+
+ProgressFn = Callable[[float, str], None]
+DISPLAY = 256  # side of the square images the views draw on
+TRANSLATION_TARGETS = {"mean brightness": None, "red channel": 0, "green channel": 1, "blue channel": 2}
+MAX_SAMPLES = 8
+MAX_INTERPOLATION_STEPS = 10
+IG_BLOCK = 8  # pixels per side of the blocks Integrated Gradients maps are summed over
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass
+class Prepared:
+    """One example, checked and ready: model inputs (batch of 1), what to draw, and notices."""
+
+    a: torch.Tensor | list[str]
+    b: torch.Tensor | list[str]
+    panels: list[plots.Panel]
+    displays: dict[str, np.ndarray]  # per image modality: preview at upload aspect ratio
+    words: list[str] | None = None  # the text modality's word pieces, start to end token
+    notices: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """A loaded model slot and every view of it."""
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.model = loaded.model.eval()
+        self.config = loaded.config
+        self.names: tuple[str, str] = (self.config.a.name, self.config.b.name)
+        self.t = self.config.tokens_per_modality
+        self.grid = self.config.grid
+        self.text_key = next((k for k in ("a", "b") if self.config.modality(k).is_text), None)
+        self.depth_max = float(self.config.metadata.get("depth_max", 10.0))
+        layers = self.model.flow.ica_layers() if self.model.flow is not None else []
+        self.layer_choices = [f"block {b + 1} · layer {i + 1} · {layer.name}" for b, i, layer in layers]
+        self._cache: OrderedDict[tuple, Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------ inputs
+    def labels(self) -> tuple[str, str]:
+        return tuple(_modality_label(self.config.modality(k).name) for k in ("a", "b"))  # type: ignore[return-value]
+
+    def prepare(self, a_in: Any, b_in: Any) -> Prepared:
+        """Check and load one example (cached by file identity, so views of one input share it)."""
+        key = (_identity(a_in), _identity(b_in))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        prepared = self._prepare(a_in, b_in)
+        with self._lock:
+            self._cache[key] = prepared
+            while len(self._cache) > 16:
+                self._cache.popitem(last=False)
+        return prepared
+
+    def _prepare(self, a_in: Any, b_in: Any) -> Prepared:
+        values: dict[str, Any] = {}
+        panels: list[plots.Panel] = []
+        displays: dict[str, np.ndarray] = {}
+        notices: list[str] = []
+        words = None
+        loaded_images: list[tuple[LoadedImage, str]] = []
+        raw = {"a": a_in, "b": b_in}
+        missing = [
+            _modality_label(self.config.modality(k).name)
+            for k in ("a", "b")
+            if raw[k] is None or (isinstance(raw[k], str) and not raw[k].strip())
+        ]
+        if len(missing) == 2:
+            raise InputError(
+                f"Both inputs are missing: upload the {missing[0]} and the {missing[1]} (or click an example). "
+                "MANGO fuses two modalities and needs both."
+            )
+        for key in ("a", "b"):
+            modality = self.config.modality(key)
+            label = _modality_label(modality.name)
+            if modality.is_text:
+                text, text_notices = check_plot(raw[key])
+                notices += text_notices
+                values[key] = [text]
+                words, truncated = self._words(text)
+                if truncated:
+                    notices.append(
+                        f"The plot is {truncated} word pieces long; the model reads the first "
+                        f"{self.config.text_context_length - 2} (the rest is cut)."
+                    )
+                panels.append(plots.Panel(label, words=words))
+            else:
+                image = load_image(raw[key], modality.name, modality.channels, self.config.image_size, label,
+                                   depth_max=self.depth_max, display_size=512)
+                notices += image.notices
+                values[key] = image.tensor[None]
+                shown = plots.modality_image(image.tensor.numpy(), modality.name)
+                panels.append(plots.Panel(label, image=plots.resize_image(shown, DISPLAY), grid=self.grid))
+                displays[modality.name] = image.display
+                loaded_images.append((image, label))
+        if len(loaded_images) == 2:
+            notices += check_pair_sizes(loaded_images[0][0], loaded_images[1][0], loaded_images[0][1], loaded_images[1][1])
+        for image, label in loaded_images:
+            w, h = image.original_size
+            if (w, h) != (self.config.image_size, self.config.image_size) and not any("resized" in n for n in notices):
+                notices.append(f"Inputs are resized to the model's {self.config.image_size}×{self.config.image_size} pixels (the {label} was {w}×{h}).")
+        return Prepared(values["a"], values["b"], panels, displays, words, notices)
+
+    def _words(self, text: str) -> tuple[list[str], int]:
+        ids, _ = self.model.text_tokens([text])
+        tokenizer = self.model.tokenizer
+        row = ids[0].tolist()
+        end = row.index(tokenizer.eot_token_id) if tokenizer.eot_token_id in row else len(row) - 1
+        words = []
+        for i in row[: end + 1]:
+            if i == tokenizer.sot_token_id:
+                words.append("⟨start⟩")
+            elif i == tokenizer.eot_token_id:
+                words.append("⟨end⟩")
+            else:
+                words.append(tokenizer.decode([i]).strip())
+        full = len(tokenizer.encode(text)) + 2
+        return words, (full if full > self.config.text_context_length else 0)
+
+    def inputs(self, prepared: Prepared) -> tuple[Any, Any]:
+        return prepared.a, prepared.b
+
+    # --------------------------------------------------------------------------- predictions
+    @torch.no_grad()
+    def predict(self, prepared: Prepared) -> Any:
+        return self.model(*self.inputs(prepared))
+
+    def segment(self, a_in: Any, b_in: Any) -> tuple[tuple, pd.DataFrame, str]:
+        """Overlay (for gr.AnnotatedImage), class shares table, notices."""
+        prepared = self.prepare(a_in, b_in)
+        out = self.predict(prepared)
+        base = prepared.displays[self.names[0]]
+        h, w = base.shape[:2]
+        logits = F.interpolate(out.output, size=(h, w), mode="bilinear", align_corners=False)
+        labels = logits.argmax(dim=1)[0].numpy()
+        classes = self.config.class_names
+        counts = np.bincount(labels.ravel(), minlength=len(classes))
+        order = [int(k) for k in np.argsort(-counts) if counts[k] > 0]
+        masks = [((labels == k).astype(np.float32), classes[k]) for k in order]
+        table = pd.DataFrame({
+            "class": [classes[k] for k in order],
+            "share of pixels (%)": [round(100.0 * counts[k] / labels.size, 1) for k in order],
+        })
+        return (base, masks), table, _notices_md(prepared.notices, self.loaded)
+
+    def class_colours(self) -> dict[str, str]:
+        return {name: plots.class_colour(k) for k, name in enumerate(self.config.class_names)}
+
+    def translate(self, a_in: Any, b_in: Any) -> tuple[np.ndarray, str]:
+        prepared = self.prepare(a_in, b_in)
+        out = self.predict(prepared)
+        target = self.config.target.name if self.config.target is not None else "rgb"
+        image = plots.modality_image(out.output[0].numpy(), target)
+        return plots.resize_image(image, DISPLAY), _notices_md(prepared.notices, self.loaded)
+
+    def genre(self, a_in: Any, b_in: Any) -> tuple[Any, str, str]:
+        prepared = self.prepare(a_in, b_in)
+        out = self.predict(prepared)
+        probs = torch.sigmoid(out.output[0]).numpy()
+        names = list(self.config.class_names)
+        figure = plots.probability_figure(names, probs, 0.5, "Genre probabilities (sigmoid of each genre's logit)")
+        return figure, predicted_genres(names, probs), _notices_md(prepared.notices, self.loaded)
+
+    def target_choices(self, a_in: Any, b_in: Any) -> list[tuple[str, str]]:
+        """Dropdown choices for the contributions view, most relevant first ((label, value))."""
+        task = self.config.task
+        if task == "translation":
+            return [(k, k) for k in TRANSLATION_TARGETS]
+        names = list(self.config.class_names)
+        try:
+            prepared = self.prepare(a_in, b_in)
+        except InputError:
+            return [(n, n) for n in names]
+        out = self.predict(prepared)
+        if task == "genre":
+            probs = torch.sigmoid(out.output[0])
+            order = torch.argsort(probs, descending=True).tolist()
+            return [(f"{names[k]} ({probs[k]:.0%})", names[k]) for k in order]
+        labels = out.output.argmax(dim=1)[0]
+        counts = torch.bincount(labels.flatten(), minlength=len(names))
+        order = torch.argsort(counts, descending=True).tolist()
+        total = labels.numel()
+        return [(f"{names[k]} ({counts[k] / total:.0%} of pixels)" if counts[k] else f"{names[k]} (not predicted)", names[k]) for k in order]
+
+    # ------------------------------------------------------------------------------ attention
+    def layer_index(self, choice: Any) -> int:
+        if isinstance(choice, (int, float)) and not isinstance(choice, bool):
+            index = int(choice)
+        elif isinstance(choice, str) and choice in self.layer_choices:
+            index = self.layer_choices.index(choice)
+        else:
+            raise InputError(f"Unknown layer {choice!r}; pick one of the list (e.g. {self.layer_choices[0]!r}).")
+        if not 0 <= index < len(self.layer_choices):
+            raise InputError(f"Layer index {index} is out of range: this flow has {len(self.layer_choices)} ICA layers.")
+        return index
+
+    def query_token(self, modality: Any, index: Any) -> int:
+        if modality not in self.labels():
+            raise InputError(f"The query modality must be one of {list(self.labels())}, got {modality!r}.")
+        try:
+            local = int(index)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"The query index must be a whole number, got {index!r}.") from err
+        if not 0 <= local < self.t:
+            raise InputError(f"The query index must be in 0..{self.t - 1} (the {self.grid[0]}×{self.grid[1]} patch grid / {self.t} tokens).")
+        return local + (self.t if modality == self.labels()[1] else 0)
+
+    def token_label(self, token: int, words: Sequence[str] | None) -> str:
+        return interpret.token_label(token, self.t, self.labels(), self.grid, words, self.text_key)
+
+    def picker(self, prepared: Prepared, token: int | None = None) -> np.ndarray | None:
+        """Both image modalities side by side with the patch grid, the query patch outlined."""
+        image_panels = [(k, p) for k, p in enumerate(prepared.panels) if not p.is_text]
+        if not image_panels:
+            return None
+        marked = None
+        if token is not None:
+            panel = 0 if token < self.t else 1
+            for position, (k, _) in enumerate(image_panels):
+                if k == panel:
+                    marked = (position, token % self.t)
+        return plots.grid_picker([p.image for _, p in image_panels], self.grid, [p.name for _, p in image_panels],
+                                 size=DISPLAY, marked=marked)
+
+    def pick(self, x: float, y: float) -> tuple[str, int] | None:
+        """Where a click on the picker landed: (query modality label, local index)."""
+        image_keys = [k for k in ("a", "b") if k != self.text_key]
+        hit = plots.picker_hit(x, y, len(image_keys), self.grid, size=DISPLAY)
+        if hit is None:
+            return None
+        panel, local = hit
+        key = image_keys[panel]
+        return self.labels()["ab".index(key)], local
+
+    @torch.no_grad()
+    def attention(self, a_in: Any, b_in: Any, layer: Any, query_modality: Any, query_index: Any) -> tuple:
+        """(picker image, attention figure, rollout figure, matrix figure, explanation markdown)."""
+        prepared = self.prepare(a_in, b_in)
+        if self.model.flow is None:
+            raise InputError("This model has no flow, so it has no ICA attention to show.")
+        index = self.layer_index(layer)
+        token = self.query_token(query_modality, query_index)
+        features = self.model.encode(*self.inputs(prepared))
+        maps = self.model.flow.attention_maps(features)
+        amap = maps[index]
+        row = interpret.attention_row(amap, token)
+        words = prepared.words
+        label = lambda t: self.token_label(t, words)  # noqa: E731
+        keys, values = row.keys.numpy(), row.values.numpy()
+        self_weight = float(row.keys[row.query_token])
+        picked = "the query" if row.role == "query" else "mixed"
+        title = (f"{self.layer_choices[index]} · picked {label(token)} ({picked})<br>"
+                 f"<span style='font-size:12px'>row {row.row}: query {label(row.query_token)} → mix into "
+                 f"{label(row.output_token)} · self-weight A<sub>ii</sub> = {self_weight:.3f}</span>")
+        panels = prepared.panels
+        attention_fig = plots.attention_figure(panels, keys, values, row.query_token, row.output_token, title,
+                                               self_weight)
+        mixing = interpret.layer_mixing(amap).numpy()
+        roll = interpret.rollout_from_maps(maps).numpy()
+        roll_row = roll[token]
+        rollout_fig = plots.token_weights_figure(
+            panels, np.clip(roll_row, 0, None),
+            f"Rollout through all {len(maps)} ICA layers: where the final content of {label(token)} comes from<br>"
+            f"<span style='font-size:12px'>its own share: {roll_row[token]:.3f}</span>", token, "rollout weight")
+        labels_all = [label(t) for t in range(2 * self.t)]
+        matrix_fig = plots.matrix_figure(
+            [mixing, roll], [f"this layer ({amap.name})", "rollout (whole flow)"], labels_all, self.labels(),
+            "Value-path mixing in original token positions (row: output token, column: input token)")
+        text = self._attention_text(row, amap, label, self_weight, roll_row[token])
+        return self.picker(prepared, token), attention_fig, rollout_fig, matrix_fig, text
+
+    def _attention_text(self, row: interpret.AttentionRow, amap: Any, label: Callable[[int], str], self_weight: float,
+                        roll_self: float) -> str:
+        role = ("is the **query** of this row: its features (with the other X1 tokens' as keys) decide the weights"
+                if row.role == "query" else
+                "is **mixed** by this row: its new value is the weighted mix of the orange tokens")
+        lica = ("\n\n*LICA*: the halves are mixtures W·X of all tokens; positions shown are those of the permutation P "
+                "(exact at initialisation, the dominant source after training). The matrix view on the right is exact."
+                if amap.kind == "lica" else "")
+        return (
+            f"**Row {row.row} of {amap.name}.** {label(row.query_token)} (black outline) computes the scores; "
+            f"{label(row.output_token)} (green outline) receives the mix. The token you picked {role}.\n\n"
+            f"- blue: key weights A[i, j] at the X1 tokens compared against\n"
+            f"- orange: the same weights at the X2 tokens whose content is mixed in\n"
+            f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}\n"
+            f"- rollout: {roll_self:.3f} of the picked token's final content is its own{lica}"
+        )
+
+    # -------------------------------------------------------------------------- contributions
+    def target(self, prepared: Prepared, choice: Any) -> tuple[interpret.TargetFn, str]:
+        task = self.config.task
+        if task == "translation":
+            if choice not in TRANSLATION_TARGETS:
+                raise InputError(f"Pick what to explain: one of {list(TRANSLATION_TARGETS)}.")
+            target_name = self.config.target.name if self.config.target is not None else "output"
+            return interpret.image_mean_target(TRANSLATION_TARGETS[choice]), f"the {choice} of the predicted {target_name}"
+        names = list(self.config.class_names)
+        if choice not in names:
+            raise InputError(f"Pick a {'genre' if task == 'genre' else 'class'} from the list (got {choice!r}).")
+        index = names.index(choice)
+        if task == "genre":
+            return interpret.logit_target(index), f"the logit of genre {choice}"
+        with torch.no_grad():
+            region = self.predict(prepared).output.argmax(dim=1) == index
+        where = "its predicted region" if bool(region.any()) else "the whole image (it is predicted nowhere)"
+        return interpret.class_region_target(index, region), f"the mean logit of class {choice} over {where}"
+
+    def contributions(self, a_in: Any, b_in: Any, choice: Any, steps: Any, progress: ProgressFn = _no_progress) -> tuple:
+        """(contribution bars, IG maps, likelihood bars, summary markdown)."""
+        prepared = self.prepare(a_in, b_in)
+        try:
+            n_steps = int(steps)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"The number of Integrated Gradients steps must be a whole number, got {steps!r}.") from err
+        if not 4 <= n_steps <= 128:
+            raise InputError("The number of Integrated Gradients steps must be between 4 and 128.")
+        target, described = self.target(prepared, choice)
+        a, b = self.inputs(prepared)
+        progress(0.05, "Shapley values and ablation (a few forward passes)")
+        contrib = interpret.modality_contributions(self.model, a, b, target)
+        progress(0.25, f"Integrated Gradients ({n_steps} steps)")
+        ig = interpret.integrated_gradients(self.model, a, b, target, n_steps=n_steps, internal_batch_size=n_steps)
+        progress(0.85, "exact log-likelihood with each modality removed")
+        lc = interpret.likelihood_change(self.model, a, b)
+        labels = list(self.labels())
+        delta = float(ig.delta[0])
+        ig_ok = _converged(delta, float(ig.f_input[0] - ig.f_baseline[0]))
+        ig_name = "Integrated Gradients total" + ("" if ig_ok else " (not converged: see the delta)")
+        shap = contrib.shapley[0].tolist()
+        shares = contrib.shares()[0].tolist()
+        co = {k: float(v[0]) for k, v in contrib.coalitions.items()}
+        bars = plots.bar_figure(
+            [f"{labels[0]} ({shares[0]:.0%})", f"{labels[1]} ({shares[1]:.0%})"],
+            [("Shapley value (exact, 2 players)", shap, "#2563eb"),
+             ("ablation: f(both) − f(without it)", contrib.ablation[0].tolist(), "#f59e0b"),
+             (ig_name, ig.totals[0].tolist(), "#10b981" if ig_ok else "#a7f3d0")],
+            f"What each modality adds to {described}", "change in the target",
+            subtitle=(f"f(both) = {co['both']:.3f} · f(none) = {co['none']:.3f} · f({labels[0]} only) = {co['a']:.3f}"
+                      f" · f({labels[1]} only) = {co['b']:.3f}"),
+        )
+        maps = []
+        for key, panel in zip(("a", "b"), prepared.panels):
+            values = ig.maps[key][0].numpy()
+            if panel.is_text:
+                values = values[: len(panel.words or [])]
+            else:  # per-pixel attributions are speckle at this size: sum them over 8x8-pixel blocks
+                values = _block_sum(values, IG_BLOCK)
+            maps.append(values)
+        ig_fig = plots.signed_maps_figure(
+            prepared.panels, maps,
+            f"Integrated Gradients, {n_steps} steps · red raises, blue lowers the target · convergence delta {delta:+.2e}"
+            + ("" if ig_ok else "<br><span style='font-size:12px;color:#b91c1c'>⚠ not converged: the maps are unreliable;"
+                                " raise the number of steps</span>"),
+            "attribution")
+        bpd = {k: float(v[0]) for k, v in lc.bits_per_dim.items()}
+        nats = {k: float(v[0]) for k, v in lc.log_prob.items()}
+        ll_fig = plots.bar_figure(
+            [f"{labels[0]} removed", f"{labels[1]} removed"],
+            [("Δ log-likelihood (nats)", [nats["without_a"] - nats["both"], nats["without_b"] - nats["both"]], "#7c3aed")],
+            "How the exact log-likelihood of the fused features changes when a modality is removed",
+            "Δ log p (nats); negative = the pair became less likely", height=260,
+            subtitle=(f"as given: {bpd['both']:.4f} bits/dim · {labels[0]} removed: {bpd['without_a']:.4f} · "
+                      f"{labels[1]} removed: {bpd['without_b']:.4f}"),
+        )
+        lead = 0 if abs(shap[0]) >= abs(shap[1]) else 1
+        completeness = co["both"] - co["none"]
+        summary = (
+            f"**Target:** {described}.\n\n"
+            f"- **Shapley:** {labels[0]} {shap[0]:+.3f}, {labels[1]} {shap[1]:+.3f}; they add up exactly to "
+            f"f(both) − f(none) = {completeness:+.3f}. **{labels[lead]}** carries {shares[lead]:.0%} of the attribution.\n"
+            f"- **Integrated Gradients:** totals {ig.totals[0, 0]:+.3f} / {ig.totals[0, 1]:+.3f}, "
+            f"convergence delta {delta:+.2e} ({_delta_verdict(delta, float(ig.f_input[0] - ig.f_baseline[0]))}).\n"
+            f"- **Likelihood:** {bpd['both']:.3f} bits/dim as given; {bpd['without_a']:.3f} without {labels[0]}, "
+            f"{bpd['without_b']:.3f} without {labels[1]}."
+        )
+        progress(1.0, "done")
+        return bars, ig_fig, ll_fig, summary
+
+    # ------------------------------------------------------------------------------- sampling
+    def _prediction_image(self, output: torch.Tensor, decoded: dict[str, torch.Tensor], k: int) -> tuple[np.ndarray | None, str]:
+        """The head's prediction for sample k as an image and/or a caption."""
+        task = self.config.task
+        if task == "segmentation":
+            labels = output[k].argmax(dim=0).numpy()
+            base = plots.modality_image(decoded[self.names[0]][k].numpy(), self.names[0])
+            return plots.blend(base, plots.label_colours(labels), 0.6), "predicted classes"
+        if task == "translation":
+            target = self.config.target.name if self.config.target is not None else "rgb"
+            return plots.modality_image(output[k].numpy(), target), f"predicted {target}"
+        probs = torch.sigmoid(output[k])
+        top = torch.argsort(probs, descending=True)[:2].tolist()
+        return None, ", ".join(f"{self.config.class_names[i]} {probs[i]:.0%}" for i in top)
+
+    def _strip(self, result: dict[str, Any], titles: list[str], by_column: bool = False) -> np.ndarray:
+        """One row per example (modalities, then the prediction), or with ``by_column`` one column
+        per example (for an interpolation, read left to right)."""
+        cells: list[list[tuple[np.ndarray, str]]] = []
+        n = result["features"].shape[0]
+        image_names = [name for key, name in zip(("a", "b"), self.names) if key != self.text_key]
+        for k in range(n):
+            row = [(plots.modality_image(result[name][k].numpy(), name), _modality_label(name)) for name in image_names]
+            picture, caption = self._prediction_image(result["output"], result, k)
+            if picture is not None:
+                row.append((picture, caption))
+            else:
+                row[-1] = (row[-1][0], f"{row[-1][1]}: {caption}")
+            cells.append(row)
+        if by_column:
+            per = len(cells[0])
+            images, captions = [], []
+            for j in range(per):
+                for k in range(n):
+                    image, caption = cells[k][j]
+                    images.append(image)
+                    if j == 0:  # the top row names the step (and, for text predictions, the top class)
+                        top = caption.split(": ", 1)[1].split(",")[0] if ": " in caption else ""
+                        captions.append(f"{titles[k]}" + (f" · {top}" if top else ""))
+                    else:
+                        captions.append(caption)
+            row_titles = [cells[0][j][1].split(":")[0] for j in range(per)]
+            return plots.image_strip(images, captions, row_titles, cols=n, size=128)
+        flat = [cell for row in cells for cell in row]
+        return plots.image_strip([im for im, _ in flat], [cap for _, cap in flat], titles, cols=len(cells[0]), size=160)
+
+    @torch.no_grad()
+    def _readout(self, features: torch.Tensor, titles: list[str]) -> str:
+        out = self.model.forward_features(features)
+        smallest = self.model.flow.min_attention_diagonal
+        error = self.model.flow.roundtrip_error(features)
+        bpd = ", ".join(f"{t}: {v:.3f}" for t, v in zip(titles, out.bits_per_dim.tolist()))
+        return (f"**Exact likelihood** (bits/dim of the fused features): {bpd}.  \n"
+                f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32); smallest attention "
+                f"diagonal A<sub>ii</sub> = {smallest:.3f} (it bounds how much the inverse amplifies errors).")
+
+    def _text_note(self) -> str:
+        if self.text_key is None:
+            return ""
+        return (f"  \n*The {_modality_label(self.config.modality(self.text_key).name)} has no decoder (text is not "
+                "generated); its latent tokens still shape the prediction shown.*")
+
+    def sample(self, temperature: Any, seed: Any, n: Any, progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
+        temperature, seed, n = _sampling_args(temperature, seed, n)
+        progress(0.1, f"drawing {n} latents and inverting the flow")
+        generator = torch.Generator().manual_seed(seed)
+        result = self.model.sample(n, temperature=temperature, generator=generator)
+        titles = [f"sample {k + 1}" for k in range(n)]
+        strip = self._strip(result, titles)
+        readout = self._readout(result["features"], titles) + self._text_note()
+        return strip, f"Z ~ N(0, {temperature:g}² I), seed {seed}, F = G⁻¹(Z), each modality decoded.  \n" + readout
+
+    def resample(self, a_in: Any, b_in: Any, keep: Any, temperature: Any, seed: Any, n: Any,
+                 progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
+        prepared = self.prepare(a_in, b_in)
+        labels = self.labels()
+        if keep not in labels:
+            raise InputError(f"Choose which modality to keep: one of {list(labels)}.")
+        temperature, seed, n = _sampling_args(temperature, seed, n)
+        resampled = labels[1] if keep == labels[0] else labels[0]
+        key = "b" if keep == labels[0] else "a"
+        progress(0.1, f"encoding, redrawing the {resampled} latent tokens, inverting")
+        a, b = self.inputs(prepared)
+        a_n = a.expand(n, -1, -1, -1) if isinstance(a, torch.Tensor) else a * n
+        b_n = b.expand(n, -1, -1, -1) if isinstance(b, torch.Tensor) else b * n
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            original = self.model.flow.inverse(self.model.flow(self.model.encode(a, b))[0])[0]
+            original_result = {"features": original, **self.model.decode(original),
+                               "output": self.model.head_output(self.model.flow(original)[0])}
+            result = self.model.resample_modality(a_n, b_n, key, temperature=temperature, generator=generator)
+        merged = {k: torch.cat([original_result[k], result[k]]) for k in ("features", "output", *self.model.decode(original).keys())}
+        titles = ["input"] + [f"sample {k + 1}" for k in range(n)]
+        strip = self._strip(merged, titles)
+        readout = self._readout(merged["features"], titles) + self._text_note()
+        return strip, (f"Kept the {keep} latent tokens, redrew the {resampled} ones at temperature {temperature:g} "
+                       f"(seed {seed}); first row: the input through G⁻¹(G(F)) and the decoders.  \n" + readout)
+
+    def interpolate(self, a_in: Any, b_in: Any, a2_in: Any, b2_in: Any, steps: Any,
+                    progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
+        first = self.prepare(a_in, b_in)
+        second = self.prepare(a2_in, b2_in)
+        try:
+            steps = int(steps)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"The number of steps must be a whole number, got {steps!r}.") from err
+        if not 2 <= steps <= MAX_INTERPOLATION_STEPS:
+            raise InputError(f"The number of steps must be between 2 and {MAX_INTERPOLATION_STEPS}.")
+        progress(0.1, f"walking {steps} steps between the two latents")
+        result = self.model.interpolate(self.inputs(first), self.inputs(second), steps=steps)
+        titles = [f"t = {float(t):.2f}" for t in result["t"]]
+        strip = self._strip(result, titles, by_column=True)
+        readout = self._readout(result["features"], titles) + self._text_note()
+        return strip, "Z(t) = (1 − t)·Z(first) + t·Z(second), inverted and decoded at each step.  \n" + readout
+
+
+# ------------------------------------------------------------------------------- helpers
+def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
+    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
+    if chosen:
+        return ", ".join(chosen)
+    best = int(np.argmax(probs))
+    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
+
+
+def _identity(value: Any) -> Any:
+    """A cache key for an input: file path + size + mtime, or a text's hash."""
+    if isinstance(value, str) and value and os.path.isfile(value):
+        stat = os.stat(value)
+        return ("file", value, stat.st_size, stat.st_mtime_ns)
+    if isinstance(value, str):
+        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
+    return ("other", repr(value)[:200])
+
+
+def _modality_label(name: str) -> str:
+    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
+
+
+def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
+    lines = [f"- {n}" for n in dict.fromkeys(notices)]
+    if not loaded.trained:
+        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
+    return "\n".join(lines) if lines else "Inputs read without changes."
+
+
+def _block_sum(values: np.ndarray, block: int) -> np.ndarray:
+    """(H, W) -> (H / block, W / block) sums (H, W multiples of block)."""
+    h, w = values.shape
+    return values.reshape(h // block, block, w // block, block).sum(axis=(1, 3))
+
+
+def _converged(delta: float, change: float, tolerance: float = 0.1) -> bool:
+    """Integrated Gradients has converged when its completeness error is small against the change
+    it explains (or tiny in absolute terms when the change itself is ~0)."""
+    return abs(delta) <= tolerance * abs(change) or abs(delta) < 1e-3
+
+
+def _delta_verdict(delta: float, change: float) -> str:
+    if _converged(delta, change):
+        return "small: the maps account for the change from the baseline"
+    return "large: the path integral has not converged, raise the number of steps"
+
+
+def _sampling_args(temperature: Any, seed: Any, n: Any) -> tuple[float, int, int]:
+    try:
+        temperature, seed, n = float(temperature), int(seed), int(n)
+    except (TypeError, ValueError) as err:
+        raise InputError("Temperature must be a number, seed and number of samples whole numbers.") from err
+    if not 0 < temperature <= 2 or not math.isfinite(temperature):
+        raise InputError("The temperature must be in (0, 2].")
+    if not 1 <= n <= MAX_SAMPLES:
+        raise InputError(f"The number of samples must be between 1 and {MAX_SAMPLES}.")
+    if not 0 <= seed < 2**63:
+        raise InputError("The seed must be a non-negative whole number.")
+    return temperature, seed, n

@@ -1,0 +1,454 @@
+"""Pictures for the app: plotly figures and small image helpers. No gradio, no model calls.
+
+Images are drawn at display size with the patch grid of the model laid over them, so a heatmap
+cell covers exactly the patch whose token it describes. Text is drawn as a grid of word cells.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative, sample_colorscale
+from plotly.subplots import make_subplots
+from PIL import Image, ImageDraw, ImageFont
+
+FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
+KEY_RGB = (37, 99, 235)  # blue: keys (whose features decided the weights)
+VALUE_RGB = (234, 88, 12)  # orange: values (whose content was mixed in)
+ROLL_RGB = (126, 34, 206)  # purple: rollout
+QUERY_COLOUR = "#111827"
+OUTPUT_COLOUR = "#16a34a"
+WORDS_PER_ROW = 8
+
+# 48 distinguishable colours for class labels (plotly's qualitative sets, no repeats).
+PALETTE: list[str] = list(dict.fromkeys(qualitative.Dark24 + qualitative.Light24 + qualitative.Alphabet))
+
+
+def class_colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    return tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def _lut(scale: str) -> np.ndarray:
+    colours = sample_colorscale(scale, np.linspace(0, 1, 256).tolist(), colortype="tuple")
+    return (np.array(colours) * 255).round().astype(np.uint8)
+
+
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def colourise(values: np.ndarray, scale: str = "Viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """(H, W) float -> (H, W, 3) uint8 through a plotly colour scale."""
+    if scale not in _LUTS:
+        _LUTS[scale] = _lut(scale)
+    lo = float(np.nanmin(values)) if vmin is None else vmin
+    hi = float(np.nanmax(values)) if vmax is None else vmax
+    scaled = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    return _LUTS[scale][(scaled * 255).round().astype(np.int64)]
+
+
+def modality_image(pixels: np.ndarray, modality: str) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W, 3) uint8 for showing: depth colourised, others as grey/colour."""
+    pixels = np.clip(np.nan_to_num(pixels.astype(np.float32)), 0, 1)
+    if pixels.shape[0] == 3:
+        return (pixels.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    single = pixels[0]
+    if "depth" in modality:
+        return colourise(single, "Viridis", 0.0, max(float(single.max()), 1e-6))
+    if modality == "edge_texture":
+        single = 1.0 - np.clip(single * 4.0, 0, 1)  # faint edges made visible, dark on white
+    grey = (single * 255).round().astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def resize_image(image: np.ndarray, size: int | tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """uint8 image to (size, size) or (width, height)."""
+    target = (size, size) if isinstance(size, int) else size
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(image).resize(target, resample))
+
+
+def label_colours(labels: np.ndarray) -> np.ndarray:
+    """(H, W) int class map -> (H, W, 3) uint8 with the class palette."""
+    table = np.array([hex_to_rgb(class_colour(i)) for i in range(int(labels.max()) + 1)], dtype=np.uint8)
+    return table[labels]
+
+
+def blend(base: np.ndarray, top: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    return (base.astype(np.float32) * (1 - alpha) + top.astype(np.float32) * alpha).round().astype(np.uint8)
+
+
+def grid_picker(images: Sequence[np.ndarray], grid: tuple[int, int], titles: Sequence[str], size: int = 256,
+                gap: int = 16, marked: tuple[int, int] | None = None) -> np.ndarray:
+    """Images side by side at size x size with the patch grid drawn, for clicking a query patch.
+
+    ``marked`` = (panel, token) outlines one patch. Returns (size + 22, n*size + (n-1)*gap, 3).
+    """
+    rows, cols = grid
+    header = 22
+    canvas = Image.new("RGB", (len(images) * size + (len(images) - 1) * gap, size + header), "white")
+    draw = ImageDraw.Draw(canvas)
+    for k, (image, title) in enumerate(zip(images, titles)):
+        left = k * (size + gap)
+        canvas.paste(Image.fromarray(resize_image(image, size)), (left, header))
+        width = draw.textlength(title, font=_small_font())
+        draw.text((left + (size - width) / 2, 4), title, fill=(31, 41, 55), font=_small_font())
+        for r in range(1, rows):
+            y = header + round(r * size / rows)
+            draw.line([(left, y), (left + size - 1, y)], fill=(255, 255, 255), width=1)
+        for c in range(1, cols):
+            x = left + round(c * size / cols)
+            draw.line([(x, header), (x, header + size - 1)], fill=(255, 255, 255), width=1)
+    if marked is not None:
+        panel, token = marked
+        r, c = divmod(token, cols)
+        left = panel * (size + gap)
+        x0, y0 = left + c * size / cols, header + r * size / rows
+        draw.rectangle([x0, y0, x0 + size / cols, y0 + size / rows], outline=(220, 38, 38), width=3)
+    return np.asarray(canvas)
+
+
+def picker_hit(x: float, y: float, n_panels: int, grid: tuple[int, int], size: int = 256, gap: int = 16) -> tuple[int, int] | None:
+    """Pixel (x, y) on a `grid_picker` image -> (panel, token), or None off the images."""
+    header = 22
+    rows, cols = grid
+    panel = int(x // (size + gap))
+    local_x = x - panel * (size + gap)
+    local_y = y - header
+    if not (0 <= panel < n_panels and 0 <= local_x < size and 0 <= local_y < size):
+        return None
+    return panel, int(local_y * rows // size) * cols + int(local_x * cols // size)
+
+
+# ------------------------------------------------------------------------------ panels
+@dataclass
+class Panel:
+    """One modality as drawn: an image (uint8 HxWx3) with its patch grid, or a list of words."""
+
+    name: str
+    image: np.ndarray | None = None
+    grid: tuple[int, int] | None = None
+    words: list[str] | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.words is not None
+
+    @property
+    def source(self) -> str:
+        """The image as a PNG data URI (a few kB, where a raw pixel array in the figure is ~200 kB)."""
+        if self._source is None:
+            self._source = png_data_uri(self.image)
+        return self._source
+
+    _source: str | None = None
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=False, compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _image_trace(panel: Panel) -> go.Image:
+    return go.Image(source=panel.source, hoverinfo="skip")
+
+
+def _alpha_scale(rgb: tuple[int, int, int], top: float = 0.85) -> list[list]:
+    r, g, b = rgb
+    return [[0.0, f"rgba({r},{g},{b},0)"], [0.15, f"rgba({r},{g},{b},{top * 0.35})"], [1.0, f"rgba({r},{g},{b},{top})"]]
+
+
+def _diverging_scale(top: float = 0.85) -> list[list]:
+    return [
+        [0.0, f"rgba(37,99,235,{top})"], [0.5, "rgba(255,255,255,0)"], [1.0, f"rgba(220,38,38,{top})"],
+    ]
+
+
+def _text_layout(n: int) -> tuple[int, int]:
+    cols = min(WORDS_PER_ROW, max(1, n))
+    return math.ceil(n / cols), cols
+
+
+def _short(word: str, limit: int = 11) -> str:
+    return word if len(word) <= limit else word[: limit - 1] + "…"
+
+
+def _add_panel(fig: go.Figure, col: int, panel: Panel, layers: Sequence[tuple[np.ndarray, str, str]],
+               outlines: Sequence[tuple[int, str, str]] = ()) -> None:
+    """Draw one panel in subplot column ``col``: background, then each (values (T,), coloraxis, hover
+    name) layer with zeros transparent, then outlined tokens (local index, colour, label)."""
+    if panel.is_text:
+        words = panel.words or []
+        n = len(words)
+        rows, cols = _text_layout(n)
+        ys, xs = np.divmod(np.arange(n), cols)
+        background = np.full((rows, cols), np.nan)
+        background.flat[:n] = 0.0
+        fig.add_trace(go.Heatmap(z=background, colorscale=[[0, "#f3f4f6"], [1, "#f3f4f6"]], showscale=False,
+                                 hoverinfo="skip", xgap=2, ygap=2), row=1, col=col)
+        for values, axis, label in layers:
+            z = np.full((rows, cols), np.nan)
+            z.flat[:n] = values[:n]
+            hover = np.full((rows, cols), "", dtype=object)
+            hover.flat[:n] = [f"{w} (token {i}): {label} {v:.4f}" for i, (w, v) in enumerate(zip(words, values[:n]))]
+            fig.add_trace(go.Heatmap(z=z, coloraxis=axis, xgap=2, ygap=2, text=hover, hoverinfo="text"), row=1, col=col)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=[_short(w) for w in words], hoverinfo="skip",
+                                 textfont=dict(size=11, color="#111827", family=FONT), showlegend=False), row=1, col=col)
+        for token, colour, _ in outlines:
+            if 0 <= token < n:
+                r, c = divmod(token, cols)
+                fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                              line=dict(color=colour, width=3), row=1, col=col)
+        fig.update_xaxes(visible=False, range=[-0.5, cols - 0.5], row=1, col=col)
+        fig.update_yaxes(visible=False, autorange="reversed", row=1, col=col)
+        return
+    image = panel.image
+    assert image is not None and panel.grid is not None
+    height, width = image.shape[:2]
+    rows, cols = panel.grid
+    ph, pw = height / rows, width / cols
+    fig.add_trace(_image_trace(panel), row=1, col=col)
+    for values, axis, label in layers:
+        z = np.asarray(values, dtype=float).reshape(rows, cols)
+        hover = [[f"{panel.name} patch (row {r}, col {c}): {label} {z[r, c]:.4f}" for c in range(cols)] for r in range(rows)]
+        fig.add_trace(go.Heatmap(z=z, x0=(pw - 1) / 2, dx=pw, y0=(ph - 1) / 2, dy=ph, coloraxis=axis,
+                                 text=hover, hoverinfo="text"), row=1, col=col)
+    for token, colour, _ in outlines:
+        r, c = divmod(token, cols)
+        fig.add_shape(type="rect", x0=c * pw - 0.5, x1=(c + 1) * pw - 0.5, y0=r * ph - 0.5, y1=(r + 1) * ph - 0.5,
+                      line=dict(color=colour, width=3), row=1, col=col)
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], row=1, col=col)
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+
+
+def _base_figure(panels: Sequence[Panel], title: str, height: int = 380) -> go.Figure:
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.name for p in panels], horizontal_spacing=0.08)
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14), x=0.01, xanchor="left"), height=height,
+        margin=dict(l=10, r=10, t=80, b=10), font=dict(family=FONT, size=12), plot_bgcolor="white",
+        paper_bgcolor="white",
+    )
+    return fig
+
+
+def _colorbar(title: str, y: float, x: float = 1.0, length: float = 0.42) -> dict:
+    return dict(title=dict(text=title, side="right", font=dict(size=11)), y=y, len=length, x=x, thickness=12,
+                tickfont=dict(size=10), exponentformat="e")
+
+
+def _split(values: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    return values[:t], values[t:]
+
+
+def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarray, query_token: int,
+                     output_token: int, title: str, self_weight: float) -> go.Figure:
+    """One row of an ICA layer over both modalities: keys blue, values orange, query and receiving
+    token outlined. The colour scales stop at the largest weight other than the self weight A_ii
+    (which would otherwise wash out everything else); A_ii is given in the title."""
+    t = len(keys) // 2
+    fig = _base_figure(panels, title)
+    others = np.concatenate([np.delete(keys, query_token), np.delete(values, output_token)])
+    top = float(others.max()) if others.size and others.max() > 0 else max(self_weight, 1e-6)
+    for col, panel in enumerate(panels, start=1):
+        k, v = keys[(col - 1) * t : col * t], values[(col - 1) * t : col * t]
+        outlines = []
+        if (col - 1) * t <= query_token < col * t:
+            outlines.append((query_token - (col - 1) * t, QUERY_COLOUR, "query"))
+        if (col - 1) * t <= output_token < col * t:
+            outlines.append((output_token - (col - 1) * t, OUTPUT_COLOUR, "receives the mix"))
+        layers = [(np.where(k > 0, k, np.nan), "coloraxis", "key weight"), (np.where(v > 0, v, np.nan), "coloraxis2", "value weight")]
+        _add_panel(fig, col, panel, layers, outlines)
+    fig.update_layout(
+        coloraxis=dict(colorscale=_alpha_scale(KEY_RGB), cmin=0, cmax=top, colorbar=_colorbar("key weight", 0.78)),
+        coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=0, cmax=top, colorbar=_colorbar("value weight", 0.25)),
+    )
+    return fig
+
+
+def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: str, query_token: int | None,
+                         colorbar_title: str, rgb: tuple[int, int, int] = ROLL_RGB) -> go.Figure:
+    """Non-negative weights over every token of both modalities (e.g. a rollout row)."""
+    t = len(weights) // 2
+    fig = _base_figure(panels, title)
+    positive = np.delete(weights, query_token) if query_token is not None else weights
+    top = float(positive.max()) if positive.size and positive.max() > 0 else 1.0
+    for col, panel in enumerate(panels, start=1):
+        w = weights[(col - 1) * t : col * t]
+        outlines = []
+        if query_token is not None and (col - 1) * t <= query_token < col * t:
+            outlines.append((query_token - (col - 1) * t, QUERY_COLOUR, "query"))
+        _add_panel(fig, col, panel, [(np.where(w > 0, w, np.nan), "coloraxis", colorbar_title)], outlines)
+    fig.update_layout(coloraxis=dict(colorscale=_alpha_scale(rgb), cmin=0, cmax=top,
+                                     colorbar=_colorbar(colorbar_title, 0.5, length=0.8)))
+    return fig
+
+
+def signed_maps_figure(panels: Sequence[Panel], maps: Sequence[np.ndarray], title: str, colorbar_title: str) -> go.Figure:
+    """Signed attributions over both modalities: red raises the target, blue lowers it.
+
+    Image maps are (H, W) at any resolution (drawn over the image), text maps (L,) per word."""
+    fig = _base_figure(panels, title)
+    bound = max(float(np.nanmax(np.abs(m))) if np.size(m) else 0.0 for m in maps) or 1e-9
+    for col, (panel, values) in enumerate(zip(panels, maps), start=1):
+        if panel.is_text:
+            _add_panel(fig, col, panel, [(np.asarray(values, dtype=float), "coloraxis", colorbar_title)])
+            continue
+        image = panel.image
+        assert image is not None
+        height, width = image.shape[:2]
+        fig.add_trace(_image_trace(panel), row=1, col=col)
+        values = np.asarray(values, dtype=float)
+        dy, dx = height / values.shape[0], width / values.shape[1]
+        fig.add_trace(go.Heatmap(z=values, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, coloraxis="coloraxis",
+                                 hovertemplate=f"{panel.name}: {colorbar_title} %{{z:.2e}}<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], row=1, col=col)
+        fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    fig.update_layout(coloraxis=dict(colorscale=_diverging_scale(), cmin=-bound, cmax=bound,
+                                     colorbar=_colorbar(colorbar_title, 0.5, length=0.8)))
+    return fig
+
+
+def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels: Sequence[str], names: tuple[str, str],
+                  title: str) -> go.Figure:
+    """(N, N) token-mixing matrices in original positions (rows: output token, columns: input token),
+    on a log colour scale, with the modality blocks marked."""
+    n = len(labels)
+    t = n // 2
+    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(titles), horizontal_spacing=0.1)
+    floor = 1e-4
+    positions = np.arange(n)
+    for col, matrix in enumerate(matrices, start=1):
+        m = np.asarray(matrix, dtype=np.float32)
+        z = np.log10(np.clip(np.abs(m), floor, None)).astype(np.float32)
+        # numpy arrays travel as compact base64 typed arrays; labels are looked up per row/column
+        fig.add_trace(go.Heatmap(
+            z=z, x=positions, y=positions, customdata=m, coloraxis="coloraxis",
+            hovertemplate="output token %{y} ← input token %{x}<br>weight %{customdata:.4f}<extra></extra>",
+        ), row=1, col=col)
+        for pos in (t - 0.5,):
+            fig.add_shape(type="line", x0=pos, x1=pos, y0=-0.5, y1=n - 0.5, line=dict(color="#111827", width=1), row=1, col=col)
+            fig.add_shape(type="line", y0=pos, y1=pos, x0=-0.5, x1=n - 0.5, line=dict(color="#111827", width=1), row=1, col=col)
+        ticks = [t / 2 - 0.5, t + t / 2 - 0.5]
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{names[0]} (input)", f"{names[1]} (input)"], showgrid=False,
+                         range=[-0.5, n - 0.5], row=1, col=col)
+        fig.update_yaxes(tickvals=ticks, ticktext=[f"{names[0]}", f"{names[1]}"], showgrid=False, autorange="reversed",
+                         scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14), x=0.01), height=430, margin=dict(l=10, r=10, t=70, b=10),
+        font=dict(family=FONT, size=12), paper_bgcolor="white", plot_bgcolor="white",
+        coloraxis=dict(colorscale="Magma", reversescale=True, cmin=math.log10(floor), cmax=0,
+                       colorbar=dict(title=dict(text="weight", side="right"), tickvals=[-4, -3, -2, -1, 0],
+                                     ticktext=["≤0.0001", "0.001", "0.01", "0.1", "1"], thickness=12)),
+    )
+    return fig
+
+
+def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]], title: str,
+               axis_title: str, height: int = 320, subtitle: str | None = None) -> go.Figure:
+    """Grouped horizontal bars: series = (name, values per category, colour)."""
+    fig = go.Figure()
+    for name, values, colour in series:
+        fig.add_trace(go.Bar(y=list(categories), x=list(values), name=name, orientation="h", marker_color=colour,
+                             text=[_number(v) for v in values], textposition="auto", cliponaxis=False,
+                             insidetextanchor="middle"))
+    if subtitle:
+        title = f"{title}<br><span style='font-size:12px;color:#4b5563'>{subtitle}</span>"
+    fig.update_layout(
+        barmode="group", title=dict(text=title, font=dict(size=14), x=0.01), height=height,
+        margin=dict(l=10, r=40, t=70 if subtitle else 50, b=40), font=dict(family=FONT, size=12), paper_bgcolor="white",
+        plot_bgcolor="white", xaxis=dict(title=axis_title, zeroline=True, zerolinecolor="#9ca3af", gridcolor="#f3f4f6"),
+        yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25, x=0),
+    )
+    return fig
+
+
+def _number(value: float) -> str:
+    """A signed number at a readable precision: +1,234 / +12.3 / +0.0123."""
+    if abs(value) >= 100:
+        return f"{value:+,.0f}"
+    return f"{value:+.3g}"
+
+
+def probability_figure(names: Sequence[str], probabilities: Sequence[float], threshold: float = 0.5,
+                       title: str = "Genre probabilities") -> go.Figure:
+    """Sorted horizontal bars of multi-label probabilities with the decision threshold."""
+    order = np.argsort(-np.asarray(probabilities))
+    names = [names[i] for i in order]
+    probs = [float(probabilities[i]) for i in order]
+    colours = ["#ea580c" if p > threshold else "#cbd5e1" for p in probs]
+    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
+                           text=[f"{p:.0%}" for p in probs], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.add_vline(x=threshold, line=dict(color="#111827", dash="dash", width=1),
+                  annotation_text=f"threshold {threshold:g}", annotation_position="top")
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14), x=0.01), height=max(320, 22 * len(names) + 90),
+        margin=dict(l=10, r=40, t=60, b=30), font=dict(family=FONT, size=12), paper_bgcolor="white",
+        plot_bgcolor="white", xaxis=dict(range=[0, 1.08], tickformat=".0%", gridcolor="#f3f4f6"),
+        yaxis=dict(autorange="reversed"),
+    )
+    return fig
+
+
+def empty_figure(message: str, height: int = 260) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font=dict(size=13, color="#6b7280", family=FONT))
+    fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), paper_bgcolor="white",
+                      plot_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def image_strip(images: Sequence[np.ndarray], captions: Sequence[str], rows_titles: Sequence[str] | None = None,
+                cols: int | None = None, size: int = 128) -> np.ndarray:
+    """A labelled grid of images (row-major) as one uint8 picture."""
+    cols = cols or len(images)
+    rows = math.ceil(len(images) / cols)
+    pad, caption_h, top = 6, 16, 34  # top: room for the component's label badge
+    left = 0 if not rows_titles else 70
+    width = left + cols * (size + pad) + pad
+    height = top + rows * (size + caption_h + pad) + pad
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _small_font()
+    for k, (image, caption) in enumerate(zip(images, captions)):
+        r, c = divmod(k, cols)
+        x = left + pad + c * (size + pad)
+        y = top + pad + r * (size + caption_h + pad)
+        canvas.paste(Image.fromarray(resize_image(image, size)), (x, y + caption_h))
+        draw.text((x + 1, y + 1), _fit(draw, caption, font, size - 2), fill=(31, 41, 55), font=font)
+    if rows_titles:
+        for r, title in enumerate(rows_titles):
+            y = top + pad + r * (size + caption_h + pad) + caption_h + size // 2 - 7
+            draw.text((4, y), _fit(draw, title, font, left - 8), fill=(31, 41, 55), font=font)
+    return np.asarray(canvas)
+
+
+_FONT: ImageFont.ImageFont | None = None
+
+
+def _small_font() -> ImageFont.ImageFont:
+    global _FONT
+    if _FONT is None:
+        _FONT = ImageFont.load_default(size=12)
+    return _FONT
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: float) -> str:
+    """``text``, cut with an ellipsis to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"

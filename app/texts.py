@@ -1,0 +1,192 @@
+"""The words the app shows: the introduction, one explanation per view, and each model's card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .checkpoints import LoadedModel
+
+INTRO = """
+# MANGO: how two modalities fuse
+
+**MANGO** (NeurIPS 2025, [arXiv 2508.10133](https://arxiv.org/abs/2508.10133)) fuses two modalities with a
+*normalizing flow*: each modality becomes a grid of tokens, and a stack of **invertible cross-attention (ICA)**
+layers maps the joint token sequence onto a standard Gaussian. Because the map is invertible, fusion has an
+**exact likelihood**, an **exact inverse** (so the latent can be sampled and decoded back into both
+modalities), and **attention matrices you can read** layer by layer. Pick a task, run an example, then open
+the views below the prediction.
+"""
+
+ATTENTION = """
+### What this shows
+An ICA layer splits the tokens into two halves. The first half **X1** computes a causal attention matrix
+**A** (lower triangular); **A** then mixes the tokens of the second half **X2**: Y2 = A·X2, while X1 passes
+unchanged. That is why it is invertible.
+
+Pick a layer and a query token (click a patch in the grid, or a word). Row *i* of **A** is drawn:
+**blue** = how strongly the query compared itself with each X1 token (*keys*); **orange** = the same weights
+placed on the X2 tokens whose content was mixed into the green-outlined token (*values*).
+
+- **MMCA** A→B: modality A decides, modality B is mixed (and B→A).
+- **IMCA**: each half holds half of *both* modalities, so attention runs within and across them.
+- **LICA**: a learned invertible token mixing W first; positions are approximate.
+
+**Rollout** multiplies every layer's mixing: where a token's final content came from.
+
+### What it does not show
+Attention weights are not importance: a large weight on a token whose features are small changes
+little. The coupling layers between ICA layers (which act within a token) are not drawn. An untrained
+flow starts near the identity, so almost all weight sits on the diagonal.
+"""
+
+CONTRIBUTIONS = """
+### What this shows
+How much each modality drives one output: a class's mean score over its predicted region, a genre's
+logit, or the translated image's brightness. "Removing" a modality replaces it by a neutral baseline
+(a constant image at the modality's mean, or an empty plot).
+
+- **Shapley values** (captum, exact for two players: 4 evaluations) split f(both) − f(none) fairly
+  between the modalities; they add up exactly.
+- **Ablation**: f(both) − f(without that modality).
+- **Integrated Gradients** maps: which pixels / words push the output up (red) or down (blue), with the
+  convergence delta (how far the sum is from the exact change; more steps make it smaller).
+- **Likelihood**: the flow's exact log-likelihood of the fused features when a modality is removed.
+
+### What it does not show
+Attributions depend on the baseline; a different "removed" input gives different numbers. They explain
+this model on this input, not the task or the data set. A higher likelihood without a modality means the
+flow finds that pair more typical, not that the modality is useless.
+"""
+
+SAMPLING = """
+### What this shows
+The flow is invertible, so it can run backwards: draw a latent **Z ~ N(0, τ²I)**, invert the flow to
+features **F = G⁻¹(Z)**, and decode each modality (and run the task head on **Z**). Lower temperature
+τ gives more typical samples.
+
+- **Sample**: jointly generated modality pairs.
+- **Keep one modality**: encode the input, redraw only the other modality's latent tokens, invert: what
+  does B look like given A?
+- **Interpolate**: walk in Z between the current input and a second example.
+
+Readouts: the **exact likelihood** in bits per dimension, and the **round-trip error**
+max |F − G⁻¹(G(F))|, which is ~10⁻⁶ in float32 because every ICA layer starts near the identity.
+
+### What it does not show
+Pictures pass through small decoders trained for reconstruction: blurry samples can be the decoder's
+limit, not the flow's. Text has no decoder, so only its effect on the prediction is visible.
+"""
+
+ABLATIONS_MISSING = """
+The ablations have not been run yet: `assets/ablations/results.csv` does not exist. The training scripts
+write it (columns task, variant, metric, mean, std, n_seeds) together with `assets/ablations/ablations.png`.
+"""
+
+ABLATIONS = """
+### Measured ablations
+Each row is a variant trained with the same budget on the project's data, averaged over seeds (mean ± std).
+Variants swap one part of MANGO: the partitions (MMCA only, + IMCA, + LICA), the flow (ICA against
+coupling-only), or the fusion (concatenation, late fusion, one modality only).
+"""
+
+API = """
+### Using the app from code
+Every button is an API endpoint with an explicit name (see `app/README.md`, or *Use via API* below):
+`/segment`, `/translate`, `/genre`, and per task `_attention`, `_targets`, `_contributions`,
+`_sample`, `_resample`, `_interpolate` (e.g. `/genre_contributions`), plus `/translate_setting` and
+`/ablations`.
+
+```python
+from gradio_client import Client, handle_file
+client = Client("http://127.0.0.1:7860/")
+overlay, shares, notes = client.predict(handle_file("rgb.png"), handle_file("depth.png"), api_name="/segment")
+chart, genres, notes = client.predict(handle_file("poster.png"), "A lighthouse keeper…", api_name="/genre")
+```
+
+### About
+An independent reference implementation of MANGO (no official code exists). Every example in this app
+was made by the project: SynthRooms scenes are rendered procedurally, the films and posters were written
+and drawn for it.
+"""
+
+
+def model_card(loaded: LoadedModel) -> str:
+    """Which checkpoint the tab runs on, what it was trained on, and how well it does."""
+    config = loaded.config
+    meta: dict[str, Any] = dict(config.metadata)
+    model = loaded.model
+    n_ica = len(model.flow.ica_layers()) if model.flow is not None else 0
+    arch = (f"{model.num_parameters() / 1e6:.1f} M parameters · {config.num_blocks} flow blocks "
+            f"({n_ica} ICA layers) · {config.image_size}×{config.image_size} input, "
+            f"{config.grid[0]}×{config.grid[1]} patches, T = {config.tokens_per_modality} tokens per modality")
+    if not loaded.trained:
+        lines = [
+            f"⚠️ **Untrained model.** No checkpoint found at `assets/checkpoints/{loaded.spec.key}`, so this tab "
+            "runs a freshly initialised demo model: predictions are meaningless, but every view works (and shows "
+            "what an untrained flow looks like: attention close to the identity).",
+            f"<small>{arch}</small>",
+        ]
+    else:
+        where = f"bundled checkpoint `{loaded.location}`" if loaded.source == "bundled" else f"checkpoint `{loaded.location}`"
+        lines = [f"**Model:** {where} · {arch}"]
+        data = _first(meta, "training_data", "data", "dataset", "train_data")
+        if data:
+            lines.append(f"**Trained on:** {_data(data)}")
+        training = meta.get("training")
+        if isinstance(training, dict) and training.get("elapsed_s"):
+            lines.append(f"<small>training took {training['elapsed_s'] / 60:.0f} min on {training.get('device', '?')}</small>")
+        metrics = _first(meta, "test_metrics", "metrics", "eval", "results")
+        if metrics:
+            lines.append(f"**Test metrics:** {_metrics(metrics)}")
+    for warning in loaded.warnings:
+        lines.append(f"⚠️ {warning}")
+    return "  \n".join(lines)
+
+
+def _first(meta: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if meta.get(key):
+            return meta[key]
+    return None
+
+
+def _data(value: Any) -> str:
+    """The trainer's data description (mango train/data.py) in one line; anything else as given."""
+    if not isinstance(value, dict):
+        return _fmt(value)
+    parts = [str(value.get("description") or value.get("name") or value.get("dataset") or "")]
+    if value.get("root"):
+        parts[0] += f" (folder `{value['root']}`)"
+    counts = [f"{value[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
+              if isinstance(value.get(k), int)]
+    if counts:
+        parts.append(" / ".join(counts) + " samples")
+    if value.get("image_size"):
+        parts.append(f"{value['image_size']} px")
+    if value.get("inputs"):
+        parts.append(f"{' + '.join(value['inputs'])} → {value.get('target', '?')}")
+    return " · ".join(p for p in parts if p)
+
+
+def _metrics(value: Any) -> str:
+    """Scalar metrics only (per-class lists are left out), 3 significant digits."""
+    if not isinstance(value, dict):
+        return _fmt(value)
+    shown = [f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+             for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return " · ".join(shown[:8])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            if isinstance(v, float):
+                v = f"{v:.3g}"
+            elif isinstance(v, dict):
+                v = _fmt(v)
+            parts.append(f"{k} {v}")
+        return " · ".join(parts)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)

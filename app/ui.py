@@ -1,0 +1,461 @@
+"""The Gradio layout and its wiring: tabs, inputs, views, and one named API endpoint per event.
+
+Endpoints (``api_name``), per task prefix P in {segment, translate, genre}:
+  /P                 the prediction
+  /P_attention       one ICA layer's attention row, its full matrix and the rollout
+  /P_targets         what the contributions view can explain (most relevant first)
+  /P_contributions   Shapley values, ablation, Integrated Gradients maps, likelihood change
+  /P_sample          samples from the prior through the inverse flow
+  /P_resample        keep one modality, redraw the other's latent tokens
+  /P_interpolate     walk in Z from the input to a bundled example
+and /translate_setting (switch the translation checkpoint), /ablations (reload the table).
+Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+import time
+from typing import Any, Callable
+
+import gradio as gr
+import pandas as pd
+import torch
+
+from . import examples as example_files
+from . import gradio_fixes, plots, texts
+from .ablations import load_table
+from .checkpoints import LoadedModel, chosen_sources, load_all
+from .handlers import Runner
+from .inputs import MAX_FILE_BYTES, InputError
+
+log = logging.getLogger("mango.app")
+
+SETTINGS = {"shade + texture → rgb": "translation-shade-texture", "depth + normal → rgb": "translation-depth-normal"}
+INPUT_LABELS = {
+    "segmentation": ("RGB image", "Depth map"),
+    "translation-shade-texture": ("Shade (reshading)", "Texture (edge_texture)"),
+    "translation-depth-normal": ("Depth (z-buffer)", "Surface normals"),
+    "genre": ("Poster", "Plot"),
+}
+MODEL_EVENTS = dict(concurrency_id="model", concurrency_limit=2)
+
+
+class ImageInput(gr.Image):
+    """gr.Image that hands unreadable uploads on as a path, so the app explains what is wrong
+    (gradio's own preprocessing would fail with a bare PIL error)."""
+
+    is_template = True  # drawn by gradio's Image front end
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            return super().preprocess(payload)
+        except Exception:  # not an image, damaged, too many pixels: inputs.load_image explains
+            path = getattr(payload, "path", None)
+            return str(path) if path else None
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Input problems become a message in the UI; anything else a short message (details in the log)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as err:
+            raise gr.Error(html.escape(str(err)), title="Please check the input", print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception as err:  # a bug: keep the trace in the server log, not in the page
+            log.exception("handler %s failed", getattr(fn, "__name__", fn))
+            raise gr.Error(
+                html.escape(f"Something went wrong while computing this view ({type(err).__name__}: {err}). "
+                            "The details are in the server log."),
+                title="Unexpected error", print_exception=False,
+            ) from None
+
+    return wrapper
+
+
+class MangoApp:
+    """The loaded models and every event handler, bound to gradio types."""
+
+    def __init__(self, models: dict[str, LoadedModel]):
+        self.models = models
+        self.runners = {key: Runner(loaded) for key, loaded in models.items()}
+
+    def runner(self, setting: str) -> Runner:
+        key = SETTINGS.get(setting, setting)
+        if key not in self.runners:
+            raise InputError(f"Unknown setting {setting!r}; choose one of {list(SETTINGS)}.")
+        return self.runners[key]
+
+    def example_inputs(self, setting: str, name: str) -> tuple[str, str]:
+        key = SETTINGS.get(setting, setting)
+        if key == "genre":
+            for film in example_files.films():
+                if film.name == name:
+                    return film.poster, film.plot
+        else:
+            domains = self.runners[key].names  # scene files are named after the modality (its domain)
+            for scene in example_files.scenes():
+                if scene.name == name:
+                    return scene.file(domains[0]), scene.file(domains[1])
+        raise InputError(f"Unknown example {name!r}; choose one from the list.")
+
+    # ------------------------------------------------------------------------- predictions
+    def segment(self, setting: str, a: Any, b: Any) -> tuple:
+        overlay, table, notices = self.runner(setting).segment(a, b)
+        return overlay, table, notices, time.time_ns()
+
+    def translate(self, setting: str, a: Any, b: Any) -> tuple:
+        image, notices = self.runner(setting).translate(a, b)
+        return image, notices, time.time_ns()
+
+    def genre(self, setting: str, a: Any, b: Any) -> tuple:
+        figure, genres, notices = self.runner(setting).genre(a, b)
+        return figure, genres, notices, time.time_ns()
+
+    def targets(self, setting: str, a: Any, b: Any) -> Any:
+        choices = self.runner(setting).target_choices(a, b)
+        return gr.update(choices=choices, value=choices[0][1])
+
+    # ---------------------------------------------------------------------------- attention
+    def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any) -> tuple:
+        return self.runner(setting).attention(a, b, layer, modality, index)
+
+    def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any) -> tuple:
+        runner = self.runner(setting)
+        result = runner.attention(a, b, layer, modality, index)
+        words = runner.prepare(a, b).words or []
+        text_label = runner.labels()["ab".index(runner.text_key)] if runner.text_key else None
+        selected = int(index) if modality == text_label else -1
+        highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
+        return (*result, highlighted)
+
+    def pick_patch(self, setting: str, evt: gr.SelectData) -> tuple:
+        runner = self.runner(setting)
+        x, y = evt.index if isinstance(evt.index, (list, tuple)) else (None, None)
+        hit = runner.pick(x, y) if x is not None else None
+        if hit is None:
+            return gr.update(), gr.update()
+        return hit[0], hit[1]
+
+    def pick_word(self, setting: str, evt: gr.SelectData) -> tuple:
+        runner = self.runner(setting)
+        if runner.text_key is None or not isinstance(evt.index, int):
+            return gr.update(), gr.update()
+        return runner.labels()["ab".index(runner.text_key)], evt.index
+
+    # ------------------------------------------------------------------------ contributions
+    def contributions(self, setting: str, a: Any, b: Any, target: Any, steps: Any, progress=gr.Progress()) -> tuple:
+        return self.runner(setting).contributions(a, b, target, steps, progress=lambda f, m: progress(f, desc=m))
+
+    # ----------------------------------------------------------------------------- sampling
+    def sample(self, setting: str, temperature: Any, seed: Any, n: Any, progress=gr.Progress()) -> tuple:
+        return self.runner(setting).sample(temperature, seed, n, progress=lambda f, m: progress(f, desc=m))
+
+    def resample(self, setting: str, a: Any, b: Any, keep: Any, temperature: Any, seed: Any, n: Any,
+                 progress=gr.Progress()) -> tuple:
+        return self.runner(setting).resample(a, b, keep, temperature, seed, n, progress=lambda f, m: progress(f, desc=m))
+
+    def interpolate(self, setting: str, a: Any, b: Any, other: Any, steps: Any, progress=gr.Progress()) -> tuple:
+        a2, b2 = self.example_inputs(setting, other)
+        return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
+
+    # ------------------------------------------------------------------------------ settings
+    def switch_setting(self, setting: str) -> tuple:
+        key = SETTINGS.get(setting)
+        if key is None:
+            raise InputError(f"Unknown setting {setting!r}; choose one of {list(SETTINGS)}.")
+        runner = self.runners[key]
+        labels = runner.labels()
+        a_label, b_label = INPUT_LABELS[key]
+        return (
+            gr.update(label=a_label), gr.update(label=b_label), texts.model_card(runner.loaded),
+            gr.update(choices=runner.layer_choices, value=runner.layer_choices[0]),
+            gr.update(choices=list(labels), value=labels[0]),
+            gr.update(choices=list(labels), value=labels[0]),
+        )
+
+
+def _wrap(fn: Callable) -> Callable:
+    return user_errors(fn)
+
+
+# ------------------------------------------------------------------------------ layout
+def _image_input(label: str) -> ImageInput:
+    return ImageInput(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=230,
+                      format="png")
+
+
+def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: gr.State, prefix: str,
+           runner: Runner, example_names: list[str]) -> dict[str, Any]:
+    """The three "looking inside" views under a task's prediction."""
+    labels = runner.labels()
+    has_text = runner.text_key is not None
+    c: dict[str, Any] = {}
+    with gr.Tabs(elem_id=f"{prefix}-views"):
+        with gr.Tab("Attention maps", id=f"{prefix}-attention"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        c["layer"] = gr.Dropdown(runner.layer_choices, value=runner.layer_choices[0], label="Block · layer · partition",
+                                                 info="2 MMCA, 4 IMCA, 2 LICA layers per block")
+                        c["qmod"] = gr.Radio(list(labels), value=labels[0], label="Query modality")
+                        c["qidx"] = gr.Slider(0, runner.t - 1, value=runner.t // 2 + runner.grid[1] // 2, step=1,
+                                              label="Query token", info="patch index in raster order, or word position")
+                    gr.Markdown("**Click a patch** in either image to make it the query"
+                                + (" (or a word below)." if has_text else "."))
+                    c["picker"] = gr.Image(label="Click a patch to make it the query", show_label=False, interactive=False,
+                                           type="numpy", format="png", height=300, buttons=[], elem_id=f"{prefix}-picker")
+                    if has_text:
+                        c["words"] = gr.HighlightedText(label="…or click a word", color_map={"query": "#111827"},
+                                                        show_legend=False, combine_adjacent=False, interactive=False,
+                                                        elem_id=f"{prefix}-words")
+                    c["attn_plot"] = gr.Plot(plots.empty_figure("Run a prediction (or click an example) to see the attention."),
+                                             label="The chosen row of A over both modalities", elem_id=f"{prefix}-attention-plot")
+                    c["rollout_plot"] = gr.Plot(label="Attention rollout through the whole flow", elem_id=f"{prefix}-rollout-plot")
+                    c["matrix_plot"] = gr.Plot(label="Full matrices in original token positions", elem_id=f"{prefix}-matrix-plot")
+                with gr.Column(scale=1, min_width=280):
+                    c["row_text"] = gr.Markdown()
+                    gr.Markdown(texts.ATTENTION)
+        with gr.Tab("Modality contributions", id=f"{prefix}-contributions"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        initial = runner.target_choices(None, None)
+                        c["target"] = gr.Dropdown(initial, value=initial[0][1], label="Explain",
+                                                  info="a class over its predicted region / a genre's logit / an output statistic")
+                        c["steps"] = gr.Slider(8, 128, value=32, step=8, label="Integrated Gradients steps",
+                                               info="more steps: smaller convergence delta, slower")
+                    c["explain"] = gr.Button("Explain this output", variant="primary", elem_id=f"{prefix}-explain")
+                    c["summary"] = gr.Markdown(elem_id=f"{prefix}-summary")
+                    c["bars"] = gr.Plot(plots.empty_figure("Click “Explain this output”."), label="Per-modality contribution",
+                                        elem_id=f"{prefix}-contrib-plot")
+                    c["ig_plot"] = gr.Plot(label="Integrated Gradients per modality")
+                    c["ll_plot"] = gr.Plot(label="Exact likelihood with a modality removed")
+                with gr.Column(scale=1, min_width=280):
+                    gr.Markdown(texts.CONTRIBUTIONS)
+        with gr.Tab("Latent sampling", id=f"{prefix}-sampling"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        c["temperature"] = gr.Slider(0.1, 1.5, value=0.7, step=0.05, label="Temperature τ")
+                        c["seed"] = gr.Number(0, precision=0, minimum=0, label="Seed")
+                        c["n"] = gr.Slider(1, 8, value=4, step=1, label="Samples")
+                    with gr.Row():
+                        c["sample_btn"] = gr.Button("Sample from the prior", variant="primary", elem_id=f"{prefix}-sample")
+                    with gr.Row():
+                        c["keep"] = gr.Radio(list(labels), value=labels[0], label="Keep this modality, redraw the other")
+                        c["resample_btn"] = gr.Button("Resample the other modality", elem_id=f"{prefix}-resample")
+                    with gr.Row():
+                        c["other"] = gr.Dropdown(example_names, value=example_names[-1] if example_names else None,
+                                                 label="Interpolate from the current input to")
+                        c["isteps"] = gr.Slider(2, 10, value=6, step=1, label="Steps")
+                        c["interp_btn"] = gr.Button("Interpolate", elem_id=f"{prefix}-interpolate")
+                    c["generated"] = gr.Image(label="Generated through G⁻¹", interactive=False, type="numpy", format="png",
+                                              buttons=["download", "fullscreen"], elem_id=f"{prefix}-generated")
+                    c["readout"] = gr.Markdown(elem_id=f"{prefix}-readout")
+                with gr.Column(scale=1, min_width=280):
+                    gr.Markdown(texts.SAMPLING)
+
+    attention_fn = app.attention_with_words if has_text else app.attention
+    attention_outputs = [c["picker"], c["attn_plot"], c["rollout_plot"], c["matrix_plot"], c["row_text"]]
+    if has_text:
+        attention_outputs.append(c["words"])
+    gr.on([marker.change, c["layer"].change, c["qmod"].change, c["qidx"].change], _wrap(attention_fn),
+          [slot, *inputs, c["layer"], c["qmod"], c["qidx"]], attention_outputs, api_name=f"{prefix}_attention",
+          trigger_mode="always_last", show_progress="minimal", **MODEL_EVENTS)
+    c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]], api_name=f"{prefix}_pick_patch",
+                       api_visibility="private", queue=False)
+    if has_text:
+        c["words"].select(_wrap(app.pick_word), [slot], [c["qmod"], c["qidx"]], api_name=f"{prefix}_pick_word",
+                          api_visibility="private", queue=False)
+    marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
+                  show_progress="hidden", **MODEL_EVENTS)
+    c["explain"].click(_wrap(app.contributions), [slot, *inputs, c["target"], c["steps"]],
+                       [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]], api_name=f"{prefix}_contributions",
+                       **MODEL_EVENTS)
+    c["sample_btn"].click(_wrap(app.sample), [slot, c["temperature"], c["seed"], c["n"]], [c["generated"], c["readout"]],
+                          api_name=f"{prefix}_sample", **MODEL_EVENTS)
+    c["resample_btn"].click(_wrap(app.resample), [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
+                            [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **MODEL_EVENTS)
+    c["interp_btn"].click(_wrap(app.interpolate), [slot, *inputs, c["other"], c["isteps"]], [c["generated"], c["readout"]],
+                          api_name=f"{prefix}_interpolate", **MODEL_EVENTS)
+    return c
+
+
+def _examples(rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list, outputs: list,
+              prefix: str) -> gr.Examples | None:
+    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up)."""
+    if not rows:  # assets/examples missing: `python -m app.examples` makes them
+        gr.Markdown("*No examples found: run `python -m app.examples`.*")
+        return None
+    examples = gr.Examples(rows, inputs, cache_examples=False, label=title, example_labels=labels,
+                           api_name=f"{prefix}_load_example", api_visibility="undocumented", examples_per_page=8)
+    examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
+                                   api_visibility="undocumented", **MODEL_EVENTS)
+    return examples
+
+
+def _segmentation_tab(app: MangoApp) -> None:
+    runner = app.runners["segmentation"]
+    slot = gr.State("segmentation")
+    marker = gr.State(0)
+    gr.Markdown("Upload an RGB image and its depth map (or click a SynthRooms scene). MANGO fuses them and labels every "
+                "pixel. *A 16-bit depth map looks black in the upload preview (its values are small on a 0–65535 scale); "
+                "the patch grid under Attention maps shows it colourised.*")
+    gr.Markdown(texts.model_card(runner.loaded), elem_classes=["model-card"])
+    scenes = example_files.scenes()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            with gr.Row():
+                a = _image_input(INPUT_LABELS["segmentation"][0])
+                b = _image_input(INPUT_LABELS["segmentation"][1])
+            run = gr.Button("Segment", variant="primary")
+        with gr.Column(scale=3):
+            overlay = gr.AnnotatedImage(label="Predicted classes (hover the legend)", color_map=runner.class_colours(),
+                                        height=330, format="png", elem_id="segment-overlay")
+            with gr.Row():
+                shares = gr.Dataframe(pd.DataFrame({"class": [], "share of pixels (%)": []}), label="Class shares",
+                                      interactive=False, max_height=240)
+                notices = gr.Markdown()
+    outputs = [overlay, shares, notices, marker]
+    _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
+              "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b], outputs, "segment")
+    run.click(_wrap(app.segment), [slot, a, b], outputs, api_name="segment", **MODEL_EVENTS)
+    _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
+
+
+def _translation_tab(app: MangoApp) -> None:
+    first = list(SETTINGS)[0]
+    runner = app.runners[SETTINGS[first]]
+    marker = gr.State(0)
+    gr.Markdown("Two input domains of a scene go in, an RGB image comes out (Taskonomy-style storage: 16-bit depth in "
+                "1/512 m, 8-bit normals, shading and 16-bit edge texture). Choose the setting, then upload both inputs "
+                "(or click a SynthRooms example); 16-bit inputs look dark in the preview.")
+    setting = gr.Radio(list(SETTINGS), value=first, label="Setting")
+    card = gr.Markdown(texts.model_card(runner.loaded), elem_classes=["model-card"])
+    scenes = example_files.scenes()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            with gr.Row():
+                a = _image_input(INPUT_LABELS[SETTINGS[first]][0])
+                b = _image_input(INPUT_LABELS[SETTINGS[first]][1])
+            run = gr.Button("Translate", variant="primary")
+        with gr.Column(scale=3):
+            with gr.Row():
+                predicted = gr.Image(label="Predicted RGB", interactive=False, type="numpy", format="png", height=300,
+                                     elem_id="translate-output")
+                notices = gr.Markdown()
+    outputs = [predicted, notices, marker]
+    rows, row_labels = [], []
+    for name, key in SETTINGS.items():
+        first_domain, second_domain = app.runners[key].names
+        for scene in scenes[:2]:
+            rows.append([name, scene.file(first_domain), scene.file(second_domain)])
+            row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
+    _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
+              app.translate, [setting, a, b], outputs, "translate")
+    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **MODEL_EVENTS)
+    views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
+    setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"]],
+                   api_name="translate_setting", queue=False)
+
+
+def _genre_tab(app: MangoApp) -> None:
+    runner = app.runners["genre"]
+    slot = gr.State("genre")
+    marker = gr.State(0)
+    gr.Markdown("A poster and a plot summary go in; MANGO predicts the film's genres (several can apply).")
+    gr.Markdown(texts.model_card(runner.loaded), elem_classes=["model-card"])
+    films = example_files.films()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            with gr.Row():
+                a = _image_input(INPUT_LABELS["genre"][0])
+                b = gr.Textbox(label="Plot", lines=9, placeholder="A few sentences about the film…", elem_id="genre-plot")
+            run = gr.Button("Predict genres", variant="primary")
+        with gr.Column(scale=3):
+            chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
+                            elem_id="genre-chart")
+            genres = gr.Textbox(label="Predicted genres (probability above 50%)", interactive=False)
+            notices = gr.Markdown()
+    outputs = [chart, genres, notices, marker]
+    _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
+              "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
+    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **MODEL_EVENTS)
+    _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
+
+
+def _ablations_tab() -> None:
+    table, figure, status = load_table()
+    explanation = gr.Markdown(texts.ABLATIONS if table is not None else texts.ABLATIONS_MISSING)
+    status_md = gr.Markdown(f"*{status}*")
+    frame = gr.Dataframe(table, label="Ablations (mean ± std over seeds)", interactive=False, visible=table is not None)
+    image = gr.Image(figure, label="Ablations", interactive=False, visible=figure is not None, format="png")
+    reload = gr.Button("Reload the table", size="sm")
+
+    def refresh() -> tuple:
+        table, figure, status = load_table()
+        return (texts.ABLATIONS if table is not None else texts.ABLATIONS_MISSING, f"*{status}*",
+                gr.update(value=table, visible=table is not None), gr.update(value=figure, visible=figure is not None))
+
+    reload.click(refresh, None, [explanation, status_md, frame, image], api_name="ablations", queue=False)
+
+
+CSS = """
+.model-card { background: #f8fafc; border-left: 4px solid #6366f1; padding: 8px 12px !important; border-radius: 6px; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    """A quiet theme with system fonts (no font download: the app runs offline)."""
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="orange", neutral_hue="slate",
+                          font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """What app.py and the tests pass to launch(): theme, CSS, upload limit."""
+    return dict(theme=theme(), css=CSS, max_file_size=MAX_FILE_BYTES, show_error=False)
+
+
+def set_torch_threads(threads: int | None = None) -> int:
+    """One torch thread per request by default (``MANGO_TORCH_THREADS`` to change it).
+
+    Two requests run at once (the queue's concurrency limit), so one thread each fills two cores.
+    More threads than free cores makes torch's thread pool spin: measured on the 2-core machine
+    with other work running, a prediction took 3.3 s with 2 threads and 0.024 s with 1.
+    """
+    threads = threads or int(os.environ.get("MANGO_TORCH_THREADS", "1"))
+    torch.set_num_threads(max(1, threads))
+    return torch.get_num_threads()
+
+
+def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
+    """The whole app. ``models`` defaults to each slot's checkpoint (see app/checkpoints.py)."""
+    gradio_fixes.apply()
+    set_torch_threads()
+    models = models if models is not None else load_all(chosen_sources())
+    app = MangoApp(models)
+    with gr.Blocks(title="MANGO: see how two modalities fuse", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(texts.INTRO)
+        with gr.Tabs():
+            with gr.Tab("RGB-D segmentation", id="segmentation"):
+                _segmentation_tab(app)
+            with gr.Tab("Translation", id="translation"):
+                _translation_tab(app)
+            with gr.Tab("Movie genre", id="genre"):
+                _genre_tab(app)
+            with gr.Tab("Ablations", id="ablations"):
+                _ablations_tab()
+            with gr.Tab("About & API", id="about"):
+                gr.Markdown(texts.API)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.mango_app = app  # type: ignore[attr-defined]  # for tests and the benchmark
+    return demo

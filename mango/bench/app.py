@@ -1,0 +1,227 @@
+"""`python -m mango.bench app`: latency of the app's handlers (p50/p95) and its start-up time.
+
+Handlers are timed in-process on the bundled example inputs with the models the app would load
+(bundled checkpoints, else the untrained fallbacks: same architecture, same cost), through the same
+methods the UI calls. With ``--client`` they are timed end to end through a launched server and
+gradio_client instead (queue, uploads and downloads included). Start-up is timed from spawning
+``python app.py`` to the page and its API answering. Budgets (issue #6, 2-core CPU): a prediction
+with its attention maps < 1 s, contributions < 5 s, four latent samples < 2 s, start-up < 20 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+BUDGETS_S = {
+    "segment + attention": 1.0, "translate + attention": 1.0, "genre + attention": 1.0,
+    "segment_contributions": 5.0, "translate_contributions": 5.0, "genre_contributions": 5.0,
+    "segment_sample (4)": 2.0, "translate_sample (4)": 2.0, "genre_sample (4)": 2.0,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def measure_startup(timeout: float = 120.0) -> float:
+    """Seconds from spawning `python app.py` until / and /gradio_api/info answer."""
+    port = _free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - start < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with code {proc.returncode} before it was ready")
+            try:
+                for path in ("/", "/gradio_api/info"):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                        if response.status != 200:
+                            raise OSError(response.status)
+                return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"app.py was not ready within {timeout:.0f} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]]:
+    from app import examples
+    from app.ui import SETTINGS, build_demo
+
+    demo = build_demo()
+    app = demo.mango_app  # type: ignore[attr-defined]
+    scenes, films = examples.scenes(), examples.films()
+    if len(scenes) < 2 or not films:
+        raise RuntimeError("assets/examples is incomplete: run `python -m app.examples`")
+    s1, s2, film = scenes[0], scenes[1], films[0]
+    layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
+    shade, depth_normal = list(SETTINGS)
+    rgb, depth = s1.file("rgb"), s1.file("depth")
+    sh, tx = s1.file("reshading"), s1.file("edge_texture")
+
+    def fresh(*paths: str) -> None:
+        # Views of one input share a small cache of decoded inputs (as in the app); without
+        # --cached every timed call starts from the files.
+        if not repeat_inputs:
+            for runner in app.runners.values():
+                runner._cache.clear()
+
+    def seg_pred() -> None:
+        fresh()
+        app.segment("segmentation", rgb, depth)
+        app.attention("segmentation", rgb, depth, layer, "rgb", 27)
+
+    def tr_pred() -> None:
+        fresh()
+        app.translate(shade, sh, tx)
+        app.attention(shade, sh, tx, layer, "shade", 27)
+
+    def genre_pred() -> None:
+        fresh()
+        app.genre("genre", film.poster, film.plot)
+        app.attention_with_words("genre", film.poster, film.plot, layer, "plot", 3)
+
+    def progress(*_: Any, **__: Any) -> None:
+        return None
+
+    cases = [
+        ("segment + attention", seg_pred),
+        ("segment_attention", lambda: app.attention("segmentation", rgb, depth, layer, "depth", 20)),
+        ("segment_contributions", lambda: app.contributions("segmentation", rgb, depth, "wall", 32, progress)),
+        ("segment_sample (4)", lambda: app.sample("segmentation", 0.7, 0, 4, progress)),
+        ("segment_resample (4)", lambda: app.resample("segmentation", rgb, depth, "rgb", 0.7, 0, 4, progress)),
+        ("segment_interpolate (6)", lambda: app.interpolate("segmentation", rgb, depth, s2.name, 6, progress)),
+        ("translate + attention", tr_pred),
+        ("translate_contributions", lambda: app.contributions(shade, sh, tx, "mean brightness", 32, progress)),
+        ("translate_sample (4)", lambda: app.sample(shade, 0.7, 0, 4, progress)),
+        ("translate depth+normal", lambda: app.translate(depth_normal, s1.file("depth_zbuffer"), s1.file("normal"))),
+        ("genre + attention", genre_pred),
+        ("genre_contributions", lambda: app.contributions("genre", film.poster, film.plot, "Drama", 32, progress)),
+        ("genre_sample (4)", lambda: app.sample("genre", 0.7, 0, 4, progress)),
+    ]
+    sources = {key: runner.loaded.source for key, runner in app.runners.items()}
+    return cases, sources
+
+
+def _cases_client() -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str], Any]:
+    from gradio_client import Client, handle_file
+
+    from app import examples
+    from app.ui import build_demo, launch_kwargs
+
+    demo = build_demo()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False)
+    s1, s2, film = examples.scenes()[0], examples.scenes()[1], examples.films()[0]
+    layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
+    rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
+    poster = handle_file(film.poster)
+
+    def call(*args: Any, api_name: str) -> Callable[[], Any]:
+        return lambda: client.predict(*args, api_name=api_name)
+
+    def seg_pred() -> None:
+        client.predict(rgb, depth, api_name="/segment")
+        client.predict(rgb, depth, layer, "rgb", 27, api_name="/segment_attention")
+
+    def genre_pred() -> None:
+        client.predict(poster, film.plot, api_name="/genre")
+        client.predict(poster, film.plot, layer, "plot", 3, api_name="/genre_attention")
+
+    cases = [
+        ("segment + attention", seg_pred),
+        ("segment_contributions", call(rgb, depth, "wall", 32, api_name="/segment_contributions")),
+        ("segment_sample (4)", call(0.7, 0, 4, api_name="/segment_sample")),
+        ("genre + attention", genre_pred),
+        ("genre_contributions", call(poster, film.plot, "Drama", 32, api_name="/genre_contributions")),
+        ("genre_sample (4)", call(0.7, 0, 4, api_name="/genre_sample")),
+        ("segment_interpolate (6)", call(rgb, depth, s2.name, 6, api_name="/segment_interpolate")),
+    ]
+    sources = {key: runner.loaded.source for key, runner in demo.mango_app.runners.items()}  # type: ignore[attr-defined]
+    return cases, sources, demo
+
+
+def time_cases(cases: list[tuple[str, Callable[[], Any]]], repeats: int, warmup: int) -> list[dict[str, Any]]:
+    rows = []
+    for name, fn in cases:
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        budget = BUDGETS_S.get(name)
+        p50, p95 = float(np.percentile(times, 50)), float(np.percentile(times, 95))
+        rows.append(dict(handler=name, p50_s=round(p50, 4), p95_s=round(p95, 4), max_s=round(max(times), 4),
+                         repeats=repeats, budget_s=budget, within_budget=None if budget is None else p95 < budget))
+        print(f"  {name:<26} p50 {p50 * 1000:8.1f} ms   p95 {p95 * 1000:8.1f} ms"
+              + ("" if budget is None else f"   budget {budget * 1000:6.0f} ms {'ok' if p95 < budget else 'OVER'}"),
+              flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mango.bench app", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per handler (default 20)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    parser.add_argument("--client", action="store_true", help="time through a launched server and gradio_client")
+    parser.add_argument("--cached", action="store_true", help="let repeated calls reuse decoded inputs, as the app does")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's, 1)")
+    parser.add_argument("--out", type=Path, default=Path("bench_results/app.json"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import torch
+
+    if args.threads:
+        os.environ["MANGO_TORCH_THREADS"] = str(args.threads)  # build_demo applies it
+    result: dict[str, Any] = dict(torch=torch.__version__, cpus=os.cpu_count(),
+                                  mode="client" if args.client else "in-process", load_average=os.getloadavg())
+    if not args.no_startup:
+        startup = measure_startup()
+        result["startup_s"] = round(startup, 2)
+        print(f"start-up (spawn `python app.py` -> page and API answer): {startup:.1f} s "
+              f"{'ok' if startup < 20 else 'OVER'} (budget 20 s)", flush=True)
+    demo = None
+    if args.client:
+        cases, sources, demo = _cases_client()
+    else:
+        cases, sources = _cases_in_process(args.cached)
+    result["models"] = sources
+    result["threads"] = torch.get_num_threads()
+    print(f"handlers ({result['mode']}, {args.repeats} calls each, torch {torch.__version__}, "
+          f"{result['threads']} threads, models: {sources}):", flush=True)
+    try:
+        result["handlers"] = time_cases(cases, args.repeats, args.warmup)
+    finally:
+        if demo is not None:
+            demo.close()
+    result["load_average_after"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,420 @@
+"""Reading a MANGO model: per-modality contributions and attention in token positions (SPEC 7).
+
+Pure torch and captum; no UI code. Every function takes a model with the `MangoModel` interface
+(`encode`, `forward_features`, `__call__`, `attention_maps`, `flow`, `config`) and one or more
+examples, and returns plain dataclasses of tensors and floats that a UI or a test can read.
+
+What is computed, and what it means:
+
+- **Targets.** Attributions explain one scalar per example: a class's mean logit over a region
+  (segmentation), a genre's logit, or the mean of the translated image (or one of its channels).
+- **Baselines** ("the modality removed"). An image modality becomes a constant image at the
+  modality's normalisation mean (zero after the model's own normalisation, so no signal enters);
+  a text modality becomes the empty plot. Every number below is relative to these baselines.
+- **Exact two-player Shapley values** (captum `ShapleyValues`, a feature mask grouping each
+  modality's tokens into one player). Encoders are per modality (SPEC 5), so removing a modality
+  replaces exactly its T feature tokens: the game is played on the encoder features, and captum
+  enumerates both orderings of the two players. phi_A + phi_B = f(A, B) - f(baselines) exactly.
+- **Feature ablation** (captum `FeatureAblation`): f(A, B) minus f with one modality removed.
+- **Integrated Gradients** (captum): pixel maps per image modality, per-word scores for text
+  (gradients taken at the word embeddings, whose baseline is the padding token's embedding at
+  every word position). The convergence delta (completeness error) is reported.
+- **Likelihood change** (flow-native, no captum): the exact log-likelihood of the fused features
+  with one modality replaced by its baseline, against the original.
+- **Attention in token positions.** `attention_row` ties one row of an ICA layer's matrix A to
+  original tokens: the query token that computed it, the keys it compared against, the value
+  tokens it mixed, and the token that received the mixture. `rollout` multiplies every layer's
+  value-path mixing through the whole flow.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+TargetFn = Callable[[Tensor], Tensor]
+"""Maps a model's `.output` batch to one scalar per example, shape (B,)."""
+
+
+# ---------------------------------------------------------------------------------------- targets
+def logit_target(index: int) -> TargetFn:
+    """The logit of one class / genre: output (B, K) -> (B,)."""
+
+    def target(output: Tensor) -> Tensor:
+        return output[:, index]
+
+    return target
+
+
+def class_region_target(class_index: int, region: Tensor | None = None) -> TargetFn:
+    """Mean logit of one class over a fixed region: output (B, C, H, W) -> (B,).
+
+    ``region`` is a (H, W) or (B, H, W) boolean mask (typically where the class was predicted on
+    the original input, held fixed while inputs change); None or an empty region means all pixels.
+    """
+
+    def target(output: Tensor) -> Tensor:
+        logits = output[:, class_index]
+        if region is None or not bool(region.any()):
+            return logits.mean(dim=(-2, -1))
+        mask = region.to(logits.device, logits.dtype).expand_as(logits)
+        return (logits * mask).sum(dim=(-2, -1)) / mask.sum(dim=(-2, -1)).clamp_min(1.0)
+
+    return target
+
+
+def image_mean_target(channel: int | None = None) -> TargetFn:
+    """Mean of an output image, over all channels or one: output (B, C, H, W) -> (B,)."""
+
+    def target(output: Tensor) -> Tensor:
+        picked = output if channel is None else output[:, channel : channel + 1]
+        return picked.mean(dim=(1, 2, 3))
+
+    return target
+
+
+# -------------------------------------------------------------------------------------- baselines
+def image_baseline(x: Tensor, mean: Sequence[float]) -> Tensor:
+    """A constant image at the modality's normalisation mean, shaped like ``x`` (B, C, H, W)."""
+    value = torch.tensor(list(mean), dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    if value.shape[1] != x.shape[1]:
+        raise ValueError(f"baseline mean has {value.shape[1]} channels, the image {x.shape[1]}")
+    return value.expand_as(x).clone()
+
+
+def modality_baselines(model: nn.Module, a: Any, b: Any) -> tuple[Any, Any]:
+    """Each modality "removed": images at their normalisation mean, text as the empty plot."""
+    out = []
+    for key, value in (("a", a), ("b", b)):
+        modality = model.config.modality(key)
+        if modality.is_text:
+            out.append([""] * _batch_size(value))
+        else:
+            out.append(image_baseline(value, modality.mean))
+    return out[0], out[1]
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, Tensor):
+        return value.shape[0]
+    return len(value)
+
+
+def _text_key(model: nn.Module) -> str | None:
+    for key in ("a", "b"):
+        if model.config.modality(key).is_text:
+            return key
+    return None
+
+
+# ---------------------------------------------------------------------------------- contributions
+@dataclass
+class ModalityContributions:
+    """How much each modality drives a target, for one batch of examples.
+
+    ``coalitions`` holds f at the four coalitions: "none" (both baselines), "a" (only A present),
+    "b", "both". ``shapley`` (B, 2) are captum's exact two-player Shapley values, A then B;
+    ``ablation`` (B, 2) is f(both) - f(that modality removed).
+    """
+
+    names: tuple[str, str]
+    coalitions: dict[str, Tensor]
+    shapley: Tensor
+    ablation: Tensor
+
+    def shares(self) -> Tensor:
+        """|phi| / (|phi_A| + |phi_B|): each modality's share of the attribution, (B, 2)."""
+        total = self.shapley.abs().sum(dim=1, keepdim=True)
+        return torch.where(total > 0, self.shapley.abs() / total.clamp_min(1e-12), torch.full_like(self.shapley, 0.5))
+
+
+def _feature_game(model: nn.Module, a: Any, b: Any, target: TargetFn) -> tuple[Tensor, Tensor, Tensor, Tensor, Callable]:
+    """Encoder features of the inputs and of the baselines, split per modality, and the payoff."""
+    base_a, base_b = modality_baselines(model, a, b)
+    t = model.config.tokens_per_modality
+    with torch.no_grad():
+        feats = model.encode(a, b)
+        base = model.encode(base_a, base_b)
+
+    def payoff(fa: Tensor, fb: Tensor) -> Tensor:
+        return target(model.forward_features(torch.cat([fa, fb], dim=1)).output)
+
+    return feats[:, :t], feats[:, t:], base[:, :t], base[:, t:], payoff
+
+
+@torch.no_grad()
+def modality_contributions(model: nn.Module, a: Any, b: Any, target: TargetFn) -> ModalityContributions:
+    """Exact two-modality Shapley values and feature ablation (captum), on the encoder features."""
+    from captum.attr import FeatureAblation, ShapleyValues
+
+    fa, fb, ba, bb, payoff = _feature_game(model, a, b, target)
+    masks = (torch.zeros_like(fa, dtype=torch.long), torch.ones_like(fb, dtype=torch.long))
+    # One player per modality: captum evaluates f at every ordering of the two groups.
+    shap = ShapleyValues(payoff).attribute((fa, fb), baselines=(ba, bb), feature_mask=masks)
+    ablate = FeatureAblation(payoff).attribute((fa, fb), baselines=(ba, bb), feature_mask=masks)
+    # Every feature of a group carries the group's full value: read one element per group.
+    shapley = torch.stack([shap[0][:, 0, 0], shap[1][:, 0, 0]], dim=1)
+    ablation = torch.stack([ablate[0][:, 0, 0], ablate[1][:, 0, 0]], dim=1)
+    coalitions = {"none": payoff(ba, bb), "a": payoff(fa, bb), "b": payoff(ba, fb), "both": payoff(fa, fb)}
+    names = (model.config.a.name, model.config.b.name)
+    return ModalityContributions(names, coalitions, shapley, ablation)
+
+
+def exact_shapley(coalitions: dict[str, Tensor]) -> Tensor:
+    """The two-player Shapley formula, (B, 2): phi_A = ((v(A) - v(0)) + (v(AB) - v(B))) / 2."""
+    v0, va, vb, vab = coalitions["none"], coalitions["a"], coalitions["b"], coalitions["both"]
+    return torch.stack([((va - v0) + (vab - vb)) / 2, ((vb - v0) + (vab - va)) / 2], dim=1)
+
+
+@dataclass
+class IntegratedGradientsResult:
+    """Integrated Gradients for one batch.
+
+    ``maps[key]`` for key "a"/"b": an image modality's attribution summed over channels (B, H, W),
+    or a text modality's per-token attribution summed over the embedding (B, L) (``tokens`` gives
+    the word pieces of example 0). ``totals`` (B, 2) are the sums per modality; by completeness
+    totals.sum(1) ~ f(input) - f(baseline), and ``delta`` (B,) is the remaining error.
+    """
+
+    names: tuple[str, str]
+    maps: dict[str, Tensor]
+    totals: Tensor
+    delta: Tensor
+    f_input: Tensor
+    f_baseline: Tensor
+    n_steps: int
+    tokens: list[str] = field(default_factory=list)
+
+
+class _EmbeddingOverride:
+    """A forward hook that swaps a layer's output for given values, only in the calling thread
+    (other requests that run the same model at the same time are left alone)."""
+
+    def __init__(self, layer: nn.Module):
+        self.layer = layer
+        self.local = threading.local()
+        self.handle = None
+
+    def __enter__(self) -> "_EmbeddingOverride":
+        self.handle = self.layer.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+
+    def _hook(self, module: nn.Module, inputs: Any, output: Tensor) -> Tensor:
+        value = getattr(self.local, "value", None)
+        return output if value is None else value
+
+    def run(self, value: Tensor, fn: Callable[[], Tensor]) -> Tensor:
+        self.local.value = value
+        try:
+            return fn()
+        finally:
+            self.local.value = None
+
+
+def integrated_gradients(
+    model: nn.Module,
+    a: Any,
+    b: Any,
+    target: TargetFn,
+    n_steps: int = 32,
+    internal_batch_size: int | None = 16,
+) -> IntegratedGradientsResult:
+    """captum Integrated Gradients over both modalities at once (so completeness spans both).
+
+    Image modalities are attributed per pixel; a text modality at its word embeddings.
+    """
+    from captum.attr import IntegratedGradients
+
+    base_a, base_b = modality_baselines(model, a, b)
+    text_key = _text_key(model)
+    names = (model.config.a.name, model.config.b.name)
+    if text_key is None:
+
+        def forward(xa: Tensor, xb: Tensor) -> Tensor:
+            return target(model(xa, xb).output)
+
+        inputs, baselines = (a, b), (base_a, base_b)
+        ig = IntegratedGradients(forward)
+        attrs, delta = ig.attribute(
+            inputs, baselines=baselines, n_steps=n_steps, internal_batch_size=internal_batch_size,
+            return_convergence_delta=True,
+        )
+        with torch.no_grad():
+            f_in, f_base = forward(a, b), forward(base_a, base_b)
+        maps = {"a": attrs[0].sum(dim=1), "b": attrs[1].sum(dim=1)}
+        totals = torch.stack([attrs[0].flatten(1).sum(1), attrs[1].flatten(1).sum(1)], dim=1)
+        return IntegratedGradientsResult(names, maps, totals.detach(), delta.detach(), f_in, f_base, n_steps)
+
+    image_key = "a" if text_key == "b" else "b"
+    texts = a if text_key == "a" else b
+    images = b if text_key == "a" else a
+    image_base = base_b if text_key == "a" else base_a
+    ids, _ = model.text_tokens(list(texts))
+    embedding = model.text_embedding
+    with torch.no_grad():
+        word_emb = embedding(ids)
+        pad_emb = embedding(torch.zeros_like(ids))
+    # Keep the start/end tokens and the padding as they are; only word positions move.
+    tokenizer = model.tokenizer
+    special = (ids == 0) | (ids == tokenizer.sot_token_id) | (ids == tokenizer.eot_token_id)
+    emb_base = torch.where(special[..., None], word_emb, pad_emb)
+
+    override = _EmbeddingOverride(embedding)
+
+    def forward(x_img: Tensor, x_emb: Tensor) -> Tensor:
+        # captum stacks the interpolation steps step-major ([x0, x1, x0, x1, ...]): tile the ids alike.
+        batch_ids = ids.repeat(x_emb.shape[0] // ids.shape[0], 1)
+        pair = (x_img, batch_ids) if image_key == "a" else (batch_ids, x_img)
+        return override.run(x_emb, lambda: target(model(*pair).output))
+
+    with override:
+        ig = IntegratedGradients(forward)
+        (attr_img, attr_txt), delta = ig.attribute(
+            (images, word_emb), baselines=(image_base, emb_base), n_steps=n_steps,
+            internal_batch_size=internal_batch_size, return_convergence_delta=True,
+        )
+        with torch.no_grad():
+            f_in, f_base = forward(images, word_emb), forward(image_base, emb_base)
+    img_map, txt_map = attr_img.sum(dim=1), attr_txt.sum(dim=-1)
+    img_total, txt_total = attr_img.flatten(1).sum(1), attr_txt.flatten(1).sum(1)
+    maps = {image_key: img_map.detach(), text_key: txt_map.detach()}
+    totals = [None, None]
+    totals["ab".index(image_key)], totals["ab".index(text_key)] = img_total, txt_total
+    tokens = [tokenizer.decode([int(i)]).strip() for i in ids[0]]
+    return IntegratedGradientsResult(
+        names, maps, torch.stack(totals, dim=1).detach(), delta.detach(), f_in, f_base, n_steps, tokens
+    )
+
+
+@dataclass
+class LikelihoodChange:
+    """Exact log-likelihood of the fused features (nats and bits/dim), per example (B,):
+    as given, with A removed, with B removed (baselines as everywhere in this module)."""
+
+    names: tuple[str, str]
+    log_prob: dict[str, Tensor]
+    bits_per_dim: dict[str, Tensor]
+
+    def delta_log_prob(self, removed: str) -> Tensor:
+        """log p(with `removed` replaced by its baseline) - log p(as given), in nats."""
+        return self.log_prob[f"without_{removed}"] - self.log_prob["both"]
+
+
+@torch.no_grad()
+def likelihood_change(model: nn.Module, a: Any, b: Any) -> LikelihoodChange:
+    base_a, base_b = modality_baselines(model, a, b)
+    runs = {"both": (a, b), "without_a": (base_a, b), "without_b": (a, base_b)}
+    log_prob, bpd = {}, {}
+    for name, (xa, xb) in runs.items():
+        out = model(xa, xb)
+        if out.log_prob is None:
+            raise ValueError("likelihood_change needs a model with a flow")
+        log_prob[name], bpd[name] = out.log_prob, out.bits_per_dim
+    return LikelihoodChange((model.config.a.name, model.config.b.name), log_prob, bpd)
+
+
+# -------------------------------------------------------------------------------------- attention
+@dataclass
+class AttentionRow:
+    """One row i of an ICA layer's attention A, in original token positions (0..T-1 modality A,
+    T..2T-1 modality B).
+
+    ``query_token`` (in X1) computed the row's scores; ``output_token`` (in X2) received the
+    mixture; ``keys[t]`` is the weight A[i, j] at the key token t = X1[j] it was scored against,
+    ``values[t]`` the same weight at the value token t = X2[j] whose content was mixed in.
+    Both are (N,) with zeros elsewhere (and zeros for j > i: A is causal). ``role`` says whether
+    the asked-for token was the query ("query") or the mixed token ("mixed").
+    """
+
+    block: int
+    layer: int
+    kind: str
+    name: str
+    row: int
+    role: str
+    query_token: int
+    output_token: int
+    keys: Tensor
+    values: Tensor
+
+
+def attention_row(amap: Any, token: int, example: int = 0, head: int | None = None) -> AttentionRow:
+    """The row of ``amap`` (a mango.flow AttentionMap) that involves original token ``token``.
+
+    A token sits in exactly one half: in X1 it is the row's query, in X2 it is the token that
+    row mixes into. Heads are averaged unless ``head`` is given. For LICA the halves are mixtures
+    W X; positions are those of its permutation P (exact at initialisation, dominant after).
+    """
+    queries = amap.query_tokens.tolist()
+    values = amap.value_tokens.tolist()
+    n_total = len(queries) + len(values)
+    if not 0 <= token < n_total:
+        raise ValueError(f"token must be in [0, {n_total}), got {token}")
+    if token in queries:
+        row, role = queries.index(token), "query"
+    else:
+        row, role = values.index(token), "mixed"
+    attn = amap.attention[example]
+    weights = attn.mean(dim=0)[row] if head is None else attn[head, row]
+    keys = torch.zeros(n_total, dtype=weights.dtype)
+    vals = torch.zeros(n_total, dtype=weights.dtype)
+    keys[amap.query_tokens] = weights.cpu()
+    vals[amap.value_tokens] = weights.cpu()
+    return AttentionRow(
+        amap.block, amap.layer, amap.kind, amap.name, row, role,
+        int(queries[row]), int(values[row]), keys, vals,
+    )
+
+
+def layer_mixing(amap: Any, example: int = 0) -> Tensor:
+    """The layer's value path as an (N, N) matrix in original positions: output row, input column
+    (heads averaged; for LICA through W exactly)."""
+    return amap.token_mixing()[example].detach().cpu()
+
+
+@torch.no_grad()
+def rollout(model: nn.Module, features: Tensor, example: int = 0) -> Tensor:
+    """(N, N) product of every layer's value-path mixing through the whole flow, original positions."""
+    return model.flow.rollout(features)[example].detach().cpu()
+
+
+@torch.no_grad()
+def rollout_from_maps(maps: Sequence[Any], example: int = 0) -> Tensor:
+    """The same product from already computed attention maps (flow order), without a second pass."""
+    total: Tensor | None = None
+    for amap in maps:
+        mixing = amap.token_mixing()[example]
+        total = mixing if total is None else mixing @ total
+    if total is None:
+        raise ValueError("no attention maps: this flow has no ICA layers")
+    return total.detach().cpu()
+
+
+def tokens_to_grid(weights: Tensor, grid: tuple[int, int]) -> Tensor:
+    """(T,) raster-ordered token values -> (rows, cols)."""
+    rows, cols = grid
+    if weights.numel() != rows * cols:
+        raise ValueError(f"{weights.numel()} values do not fill a {rows}x{cols} grid")
+    return weights.reshape(rows, cols)
+
+
+def token_label(token: int, tokens_per_modality: int, names: tuple[str, str], grid: tuple[int, int] | None,
+                words: Sequence[str] | None = None, text_key: str | None = None) -> str:
+    """A readable name for an original token index: "rgb (row 2, col 5)" or "plot word 3 'city'"."""
+    key = "a" if token < tokens_per_modality else "b"
+    local = token % tokens_per_modality
+    name = names[0] if key == "a" else names[1]
+    if key == text_key:
+        word = words[local] if words is not None and local < len(words) else ""
+        return f"{name} token {local}" + (f" '{word}'" if word else "")
+    if grid is None:
+        return f"{name} token {local}"
+    return f"{name} (row {local // grid[1]}, col {local % grid[1]})"

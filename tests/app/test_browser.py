@@ -1,0 +1,132 @@
+"""The app in a real browser: Debian's Chromium driven by playwright (never `playwright install`).
+
+Loads the page, runs each tab's first example, opens every view, clicks a patch and a word, and
+saves a screenshot of each step (into $MANGO_SCREENSHOT_DIR when set, else a temporary folder).
+Skips cleanly without /usr/bin/chromium or the playwright package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def page(launched_app):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(launched_app[1], wait_until="load", timeout=TIMEOUT_MS)
+        page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+        page.errors = errors  # type: ignore[attr-defined]
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = os.environ.get("MANGO_SCREENSHOT_DIR")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def shoot(page, shots: Path, name: str) -> None:
+    page.wait_for_timeout(400)  # let plotly finish drawing
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+def plot_ready(page, elem_id: str, text: str | None = None):
+    target = page.locator(f"#{elem_id} .js-plotly-plot")
+    target.first.wait_for(timeout=TIMEOUT_MS)
+    if text:
+        page.locator(f"#{elem_id}").get_by_text(text).first.wait_for(timeout=TIMEOUT_MS)
+    return target
+
+
+def open_views(page, shots: Path, prefix: str, name: str) -> None:
+    views = page.locator(f"#{prefix}-views")
+    views.get_by_role("tab", name="Modality contributions").click()
+    page.locator(f"#{prefix}-explain").click()
+    plot_ready(page, f"{prefix}-contrib-plot", "Shapley value")
+    page.locator(f"#{prefix}-summary").get_by_text("Target:").wait_for(timeout=TIMEOUT_MS)
+    shoot(page, shots, f"{name}-2-contributions")
+    views.get_by_role("tab", name="Latent sampling").click()
+    page.locator(f"#{prefix}-sample").click()
+    page.locator(f"#{prefix}-readout").get_by_text("Round-trip error").wait_for(timeout=TIMEOUT_MS)
+    page.locator(f"#{prefix}-generated img").wait_for(timeout=TIMEOUT_MS)
+    shoot(page, shots, f"{name}-3-sampling")
+    page.locator(f"#{prefix}-interpolate").click()
+    page.locator(f"#{prefix}-readout").get_by_text("t = 1.00").wait_for(timeout=TIMEOUT_MS)
+    shoot(page, shots, f"{name}-4-interpolation")
+    views.get_by_role("tab", name="Attention maps").click()
+
+
+def test_page_tabs_examples_and_views(page, shots):
+    shoot(page, shots, "0-page")
+
+    # segmentation: run the first example, pick a patch, open every view
+    page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
+    page.locator("#segment-overlay img").first.wait_for(timeout=TIMEOUT_MS)
+    attention = plot_ready(page, "segment-attention-plot", "picked")
+    picker = page.locator("#segment-picker img").first
+    box = picker.bounding_box()
+    # The picker is 528x278 px (rgb at x 0-255, depth at 272-527, images from y 22), drawn with
+    # object-fit: scale-down; click the centre of depth patch (row 2, col 6).
+    scale = min(1.0, box["width"] / 528, box["height"] / 278)  # object-fit: scale-down
+    left, top = (box["width"] - 528 * scale) / 2, (box["height"] - 278 * scale) / 2
+    picker.click(position={"x": left + (272 + 6.5 * 32) * scale, "y": top + (22 + 2.5 * 32) * scale})
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#segment-attention-plot .gtitle');"
+        " return t && t.textContent.includes('picked depth (row 2, col 6)'); }", timeout=TIMEOUT_MS)
+    assert attention.count() == 1
+    shoot(page, shots, "segmentation-1-attention")
+    open_views(page, shots, "segment", "segmentation")
+
+    # translation: an example of the second setting switches the checkpoint and the labels
+    page.get_by_role("tab", name="Translation").click()
+    page.get_by_text("SynthRooms scene 1 · depth + normal → rgb").first.click()
+    page.locator("#translate-output img").first.wait_for(timeout=TIMEOUT_MS)
+    plot_ready(page, "translate-attention-plot", "picked")
+    assert page.get_by_text("Surface normals").first.is_visible()
+    shoot(page, shots, "translation-1-attention")
+    open_views(page, shots, "translate", "translation")
+
+    # genre: an example, then a word as the query
+    page.get_by_role("tab", name="Movie genre").click()
+    page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+    plot_ready(page, "genre-chart", "Genre probabilities")
+    plot_ready(page, "genre-attention-plot", "picked")
+    page.locator("#genre-words").get_by_text("lighthouse", exact=True).first.click()
+    page.locator("#genre-attention-plot .gtitle").get_by_text("lighthouse").first.wait_for(timeout=TIMEOUT_MS)
+    shoot(page, shots, "genre-1-attention")
+    open_views(page, shots, "genre", "genre")
+
+    page.get_by_role("tab", name="Ablations").click()
+    page.get_by_role("button", name="Reload the table").wait_for(timeout=TIMEOUT_MS)
+    shoot(page, shots, "ablations")
+    assert not page.errors, page.errors  # no JavaScript errors on the way
+
+
+def test_bad_input_shows_a_message_not_a_trace(page, shots):
+    page.get_by_role("tab", name="Movie genre").click()
+    page.locator("#genre-plot textarea").fill("")
+    page.get_by_role("button", name="Predict genres").click()
+    toast = page.get_by_text("The plot is empty")
+    toast.first.wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_text("Traceback").count() == 0
+    shoot(page, shots, "genre-bad-input")

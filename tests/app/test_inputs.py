@@ -1,0 +1,88 @@
+"""app.inputs: uploads are read with the training conventions, and bad ones get a clear message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.inputs import InputError, check_pair_sizes, check_plot, load_image
+
+
+def save(path, array, mode=None):
+    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+    return str(path)
+
+
+def test_16_bit_depth_is_millimetres_over_depth_max(tmp_path):
+    depth = np.full((40, 60), 2500, dtype=np.uint16)  # 2.5 m
+    loaded = load_image(save(tmp_path / "d.png", depth), "depth", 1, 32, depth_max=10.0)
+    assert loaded.tensor.shape == (1, 32, 32) and loaded.bit_depth == 16
+    torch.testing.assert_close(loaded.tensor, torch.full((1, 32, 32), 0.25))
+    assert loaded.original_size == (60, 40)
+    assert loaded.display.dtype == np.uint8 and loaded.display.shape[2] == 3
+
+
+def test_8_bit_depth_is_read_as_relative_with_a_notice(tmp_path):
+    loaded = load_image(save(tmp_path / "d.png", np.full((16, 16), 51, np.uint8)), "depth", 1, 16)
+    torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.2))
+    assert any("8-bit" in n for n in loaded.notices)
+
+
+def test_taskonomy_domains(tmp_path):
+    raw = np.full((16, 16), 1000, np.uint16)
+    z = load_image(save(tmp_path / "z.png", raw), "depth_zbuffer", 1, 16)
+    torch.testing.assert_close(z.tensor, torch.full((1, 16, 16), float(np.log1p(1000) / 11.1)))
+    edge = load_image(save(tmp_path / "e.png", np.full((16, 16), 11355 // 2, np.uint16)), "edge_texture", 1, 16)
+    assert abs(float(edge.tensor.mean()) - 0.5) < 1e-3
+    normal = load_image(save(tmp_path / "n.png", np.full((16, 16, 3), 127, np.uint8)), "normal", 3, 16)
+    torch.testing.assert_close(normal.tensor, torch.full((3, 16, 16), 127 / 255))
+
+
+def test_three_channel_depth(tmp_path):
+    rng = np.random.default_rng(0)
+    with pytest.raises(InputError, match="single-channel"):
+        load_image(save(tmp_path / "c.png", rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)), "depth", 1, 16)
+    grey = np.repeat(rng.integers(0, 255, (16, 16, 1), dtype=np.uint8), 3, axis=2)
+    loaded = load_image(save(tmp_path / "g.png", grey), "depth", 1, 16)
+    assert any("identical channels" in n for n in loaded.notices)
+
+
+def test_rgb_accepts_grey_and_alpha(tmp_path):
+    grey = load_image(save(tmp_path / "g.png", np.full((16, 16), 200, np.uint8)), "rgb", 3, 8)
+    assert grey.tensor.shape == (3, 8, 8) and any("greyscale" in n for n in grey.notices)
+    rgba = load_image(save(tmp_path / "a.png", np.full((16, 16, 4), 255, np.uint8)), "rgb", 3, 8)
+    assert rgba.tensor.shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize("content", [b"not an image at all\n", b"\x89PNG\r\n\x1a\n broken"])
+def test_non_images_and_broken_files(tmp_path, content):
+    path = tmp_path / "x.png"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="not an image|damaged|could not be decoded"):
+        load_image(str(path), "rgb", 3, 16, label="RGB image")
+
+
+def test_missing_and_huge_and_tiny(tmp_path):
+    with pytest.raises(InputError, match="missing"):
+        load_image(None, "rgb", 3, 16, label="RGB image")
+    with pytest.raises(InputError, match="no longer on the server"):
+        load_image(str(tmp_path / "gone.png"), "rgb", 3, 16)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (5000, 4000), 0).save(huge)
+    with pytest.raises(InputError, match="5000×4000 pixels; the limit"):
+        load_image(str(huge), "depth", 1, 16)
+    with pytest.raises(InputError, match="at least 8×8"):
+        load_image(save(tmp_path / "t.png", np.zeros((4, 4), np.uint8)), "depth", 1, 16)
+
+
+def test_pair_sizes_and_plots(tmp_path):
+    a = load_image(save(tmp_path / "a.png", np.zeros((20, 30, 3), np.uint8)), "rgb", 3, 16)
+    b = load_image(save(tmp_path / "b.png", np.zeros((10, 15), np.uint16)), "depth", 1, 16)
+    assert "resized" in check_pair_sizes(a, b, "RGB image", "depth")[0]
+    assert check_pair_sizes(a, a, "x", "y") == []
+    assert check_plot("  A   film about   cats. ")[0] == "A film about cats."
+    for bad, pattern in [("", "empty"), ("   ", "empty"), (None, "empty"), ("Cats.", "fewer than"), ("word " * 2000, "limit is")]:
+        with pytest.raises(InputError, match=pattern):
+            check_plot(bad)

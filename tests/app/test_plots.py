@@ -1,0 +1,63 @@
+"""app.plots: clicks map to the right patch, figures draw what they say."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app import plots
+
+
+def test_picker_clicks_land_on_the_patch_under_them():
+    grid, size, gap = (8, 8), 256, 16
+    picture = plots.grid_picker([np.zeros((64, 64, 3), np.uint8)] * 2, grid, ["rgb", "depth"], size=size, gap=gap,
+                                marked=(1, 10))
+    assert picture.shape == (size + 22, 2 * size + gap, 3)
+    cell = size / 8
+    for panel in (0, 1):
+        for token in (0, 9, 63):
+            r, c = divmod(token, 8)
+            x = panel * (size + gap) + (c + 0.5) * cell
+            y = 22 + (r + 0.5) * cell
+            assert plots.picker_hit(x, y, 2, grid, size=size, gap=gap) == (panel, token)
+    assert plots.picker_hit(size + gap / 2, 100, 2, grid, size=size, gap=gap) is None  # the gap
+    assert plots.picker_hit(10, 5, 2, grid, size=size, gap=gap) is None  # the title row
+
+
+def test_attention_figure_puts_keys_and_values_on_their_tokens():
+    panels = [plots.Panel("rgb", image=np.zeros((64, 64, 3), np.uint8), grid=(2, 2)),
+              plots.Panel("plot", words=["⟨start⟩", "a", "cat", "⟨end⟩"])]
+    keys = np.array([0.7, 0.3, 0, 0, 0, 0, 0, 0], float)
+    values = np.array([0, 0, 0, 0, 0.7, 0.3, 0, 0], float)
+    fig = plots.attention_figure(panels, keys, values, query_token=1, output_token=5, title="t", self_weight=0.3)
+    heat = [t for t in fig.data if t.type == "heatmap" and t.coloraxis in ("coloraxis", "coloraxis2")]
+    image_keys = np.asarray(heat[0].z, float)
+    assert image_keys[0, 0] == 0.7 and np.isnan(image_keys[1, 1])  # zero weights are transparent
+    word_values = np.asarray(heat[3].z, float)
+    assert word_values.flat[1] == 0.3  # token 5 = plot word 1
+    assert len(fig.layout.shapes) == 2  # query and receiving token outlined
+    assert fig.layout.coloraxis.cmax == 0.7  # the scale stops at the largest non-self weight
+
+
+def test_helpers():
+    lut = plots.colourise(np.array([[0.0, 1.0]]), "Viridis")
+    assert lut.shape == (1, 2, 3) and lut.dtype == np.uint8 and not np.array_equal(lut[0, 0], lut[0, 1])
+    strip = plots.image_strip([np.zeros((10, 10, 3), np.uint8)] * 6, ["a"] * 6, ["x", "y"], cols=3, size=32)
+    assert strip.shape[1] == 70 + 3 * (32 + 6) + 6
+    depth = plots.modality_image(np.full((1, 4, 4), 0.5, np.float32), "depth")
+    assert depth.shape == (4, 4, 3)
+    assert plots.probability_figure(["A", "B"], [0.2, 0.9]).data[0].y == ("B", "A")
+
+
+def test_ablation_table(tmp_path):
+    from app.ablations import load_table
+
+    assert load_table(tmp_path)[0] is None and load_table(tmp_path)[2] == "not run yet"
+    (tmp_path / "results.csv").write_text(
+        "task,variant,metric,mean,std,n_seeds\n"
+        "segmentation,MMCA,miou,0.41,0.012,3\nsegmentation,MMCA+IMCA+LICA,miou,0.45,0.01,3\ngenre,late,micro_f1,0.5,,1\n")
+    table, figure, status = load_table(tmp_path)
+    assert list(table.columns) == ["task", "metric", "variant", "mean ± std", "n_seeds"]
+    assert table.iloc[0]["mean ± std"] == "0.500" and "0.410 ± 0.012" in set(table["mean ± std"])
+    assert figure is None and status.startswith("3 rows")
+    (tmp_path / "results.csv").write_text("task,score\nx,1\n")
+    assert "lacks the column" in load_table(tmp_path)[2]

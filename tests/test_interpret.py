@@ -1,0 +1,197 @@
+"""mango.interpret: contributions that add up, attention rows tied to the right tokens, exact rollout."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from mango import interpret
+from mango.models import MangoConfig, MangoModel
+
+# Small models (32 px, 8 px patches: T = 16 tokens, D = 32) keep captum's passes fast.
+SMALL = dict(
+    image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1, encoder_heads=2, decoder_width=32,
+    decoder_heads=2, text_width=32, text_layers=1, text_heads=2, text_context_length=16, head_width=32,
+)
+PLOT = "A lighthouse keeper finds a logbook of ships that never existed."
+
+
+def small_model(task: str, seed: int = 0) -> MangoModel:
+    torch.manual_seed(seed)
+    model = MangoModel(MangoConfig.preset("demo", task, **SMALL)).eval()
+    # Move every ICA layer away from the identity so attention, mixing and rollout are not trivial.
+    with torch.no_grad():
+        for _, _, layer in model.flow.ica_layers():
+            layer.attention.diag_bias.fill_(1.0)
+    return model
+
+
+def inputs(model: MangoModel, batch: int = 1, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for key in ("a", "b"):
+        m = model.config.modality(key)
+        size = model.config.image_size
+        out.append([PLOT] * batch if m.is_text else torch.rand(batch, m.channels, size, size, generator=gen))
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """captum's batched passes on a shared 2-core machine: one thread avoids a spinning thread pool."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def seg_model():
+    return small_model("segmentation")
+
+
+@pytest.fixture(scope="module")
+def genre_model():
+    return small_model("genre")
+
+
+def test_encoders_are_per_modality_so_the_feature_game_is_the_input_game(seg_model, genre_model):
+    for model in (seg_model, genre_model):
+        a, b = inputs(model)
+        base_a, base_b = interpret.modality_baselines(model, a, b)
+        t = model.config.tokens_per_modality
+        with torch.no_grad():
+            both, a_only = model.encode(a, b), model.encode(a, base_b)
+        torch.testing.assert_close(both[:, :t], a_only[:, :t])
+
+
+@pytest.mark.parametrize("task", ["segmentation", "translation", "genre"])
+def test_shapley_values_are_exact_and_add_up(task):
+    model = small_model(task)
+    a, b = inputs(model, batch=2)
+    target = {
+        "segmentation": interpret.class_region_target(2),
+        "translation": interpret.image_mean_target(),
+        "genre": interpret.logit_target(1),
+    }[task]
+    result = interpret.modality_contributions(model, a, b, target)
+    co = result.coalitions
+    torch.testing.assert_close(result.shapley, interpret.exact_shapley(co), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(result.shapley.sum(1), co["both"] - co["none"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(result.ablation, torch.stack([co["both"] - co["b"], co["both"] - co["a"]], 1), rtol=1e-4, atol=1e-5)
+    shares = result.shares()
+    torch.testing.assert_close(shares.sum(1), torch.ones(2))
+    # v(both) is the model's own output on the inputs
+    with torch.no_grad():
+        torch.testing.assert_close(co["both"], target(model(a, b).output), rtol=1e-4, atol=1e-5)
+
+
+def test_integrated_gradients_on_images_is_complete(seg_model):
+    a, b = inputs(seg_model)
+    target = interpret.class_region_target(0)
+    ig = interpret.integrated_gradients(seg_model, a, b, target, n_steps=32, internal_batch_size=32)
+    assert ig.maps["a"].shape == (1, 32, 32) and ig.maps["b"].shape == (1, 32, 32)
+    change = ig.f_input - ig.f_baseline
+    torch.testing.assert_close(ig.totals.sum(1) - change, ig.delta, rtol=1e-3, atol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(ig.f_input, target(seg_model(a, b).output))
+
+
+def test_integrated_gradients_over_words_uses_the_real_forward(genre_model):
+    a, b = inputs(genre_model)
+    target = interpret.logit_target(3)
+    ig = interpret.integrated_gradients(genre_model, a, b, target, n_steps=24, internal_batch_size=12)
+    with torch.no_grad():
+        # the embedding override must reproduce the plain forward at the input
+        torch.testing.assert_close(ig.f_input, target(genre_model(a, b).output), rtol=1e-4, atol=1e-5)
+    assert ig.maps["b"].shape == (1, genre_model.config.text_context_length)
+    assert ig.tokens[0] == "<start_of_text>" and "lighthouse" in ig.tokens
+    torch.testing.assert_close(ig.totals.sum(1) - (ig.f_input - ig.f_baseline), ig.delta, rtol=1e-3, atol=1e-4)
+    # words past the end token are padding and keep their embedding: no attribution
+    end = ig.tokens.index("<end_of_text>")
+    assert torch.all(ig.maps["b"][0, end + 1 :] == 0)
+    # the hook is gone afterwards
+    assert not genre_model.text_embedding._forward_hooks
+
+
+def test_embedding_override_only_touches_its_own_thread(genre_model):
+    embedding = genre_model.text_embedding
+    ids, _ = genre_model.text_tokens([PLOT])
+    normal = embedding(ids)
+    seen = {}
+    with interpret._EmbeddingOverride(embedding) as override:
+
+        def other():
+            seen["other"] = embedding(ids)
+
+        def mine():
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+            return embedding(ids)
+
+        swapped = override.run(torch.zeros_like(normal), mine)
+    assert torch.all(swapped == 0)
+    torch.testing.assert_close(seen["other"], normal)
+
+
+def test_likelihood_change_matches_the_model(seg_model):
+    a, b = inputs(seg_model, batch=2)
+    lc = interpret.likelihood_change(seg_model, a, b)
+    with torch.no_grad():
+        out = seg_model(a, b)
+        base_a, _ = interpret.modality_baselines(seg_model, a, b)
+        without_a = seg_model(base_a, b)
+    torch.testing.assert_close(lc.log_prob["both"], out.log_prob)
+    torch.testing.assert_close(lc.delta_log_prob("a"), without_a.log_prob - out.log_prob)
+    torch.testing.assert_close(lc.bits_per_dim["both"], out.bits_per_dim)
+
+
+def test_attention_rows_are_tied_to_the_right_tokens(seg_model):
+    a, b = inputs(seg_model)
+    t = seg_model.config.tokens_per_modality
+    maps = seg_model.attention_maps(a, b)
+    mmca_ab = next(m for m in maps if m.name == "MMCA A→B")
+    # MMCA A->B: A token i is the query of row i, and B token i receives the mix.
+    row = interpret.attention_row(mmca_ab, 5)
+    assert (row.role, row.row, row.query_token, row.output_token) == ("query", 5, 5, t + 5)
+    assert torch.all(row.keys[t:] == 0) and torch.all(row.values[:t] == 0)  # keys on A, values on B
+    assert torch.all(row.keys[6:t] == 0)  # causal: nothing after the row
+    torch.testing.assert_close(row.keys.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(row.keys[:t], row.values[t:])
+    # the same row is reached from its mixed token
+    same = interpret.attention_row(mmca_ab, t + 5)
+    assert same.role == "mixed" and same.row == 5
+    torch.testing.assert_close(same.values, row.values)
+    # IMCA [A¹,B¹|A²,B²]: X1 holds the first halves of both modalities
+    imca = next(m for m in maps if m.kind == "imca")
+    first_b = interpret.attention_row(imca, t)  # b_0 sits in X1 at position t/2
+    assert first_b.role == "query" and first_b.row == t // 2
+    nonzero = set(torch.nonzero(first_b.keys).flatten().tolist())
+    assert nonzero <= set(range(t // 2)) | {t}
+    with pytest.raises(ValueError):
+        interpret.attention_row(imca, 2 * t)
+
+
+def test_rollout_from_maps_equals_the_flow_rollout(seg_model):
+    a, b = inputs(seg_model)
+    features = seg_model.encode(a, b)
+    maps = seg_model.flow.attention_maps(features)
+    torch.testing.assert_close(interpret.rollout_from_maps(maps), interpret.rollout(seg_model, features), rtol=1e-5, atol=1e-6)
+    mixing = interpret.layer_mixing(maps[0])
+    assert mixing.shape == (2 * seg_model.config.tokens_per_modality,) * 2
+    torch.testing.assert_close(mixing.sum(1), torch.ones(mixing.shape[0]))  # rows of a mixing are convex
+
+
+def test_targets_and_labels():
+    logits = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
+    region = torch.tensor([[True, False], [False, True]])
+    torch.testing.assert_close(interpret.class_region_target(1, region)(logits), logits[:, 1][:, region].mean(1))
+    torch.testing.assert_close(interpret.class_region_target(1, torch.zeros(2, 2, dtype=torch.bool))(logits),
+                               logits[:, 1].mean((1, 2)))
+    torch.testing.assert_close(interpret.image_mean_target(2)(logits), logits[:, 2].mean((1, 2)))
+    assert interpret.token_label(9, 16, ("rgb", "depth"), (4, 4)) == "rgb (row 2, col 1)"
+    assert interpret.token_label(17, 16, ("poster", "plot"), (4, 4), ["<s>", "a", "cat"], "b") == "plot token 1 'a'"
+    assert torch.allclose(interpret.tokens_to_grid(torch.arange(6.0), (2, 3))[1], torch.tensor([3.0, 4.0, 5.0]))
