@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .__main__ import _override
 from .trainer import TrainConfig, Trainer
 
 # name -> MangoConfig overrides; the first variant trains the shared stage-1 encoders
@@ -39,7 +40,7 @@ TASK_SETUP = {
 
 def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: list[str], steps: int,
                   ae_steps: int, batch_size: int, image_size: int | None, eval_every: int,
-                  num_workers: int) -> pd.DataFrame:
+                  num_workers: int, overrides: dict | None = None) -> pd.DataFrame:
     setup = TASK_SETUP[task]
     rows = []
     for seed in seeds:
@@ -50,7 +51,7 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
                 dataset=setup["dataset"], root=root, out=str(run_dir), preset="demo", image_size=image_size,
                 batch_size=batch_size, steps=steps, ae_steps=0 if encoders else ae_steps, seed=seed,
                 eval_every=eval_every, num_workers=num_workers, encoders_from=encoders,
-                overrides=dict(VARIANTS[variant]),
+                overrides={**(overrides or {}), **VARIANTS[variant]},
             )
             done = run_dir / "test_metrics.json"
             test = json.loads(done.read_text()) if done.is_file() else Trainer(cfg).run()
@@ -118,10 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--set", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
+                   help="MangoConfig override shared by every variant, e.g. --set patch_size=8")
     a = p.parse_args(argv)
 
     runs = run_ablations(a.task, a.root, a.out, a.seeds, a.variants, a.steps, a.ae_steps, a.batch_size,
-                         a.image_size, a.eval_every, a.num_workers)
+                         a.image_size, a.eval_every, a.num_workers, dict(a.overrides))
     a.report.mkdir(parents=True, exist_ok=True)
     runs_path = a.report / "runs.csv"
     if runs_path.is_file():  # keep other tasks' rows

@@ -6,6 +6,7 @@ SynthRooms is written to disk in the NYUDv2 list layout and the Taskonomy layout
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,4 +86,17 @@ def build_splits(
     )
     if dataset == "taskonomy":
         description.update(inputs=list(inputs), target=target)
+    description.update(_generator_description(root))
     return Splits(train_set, val_set, test_set, class_names, description)
+
+
+def _generator_description(root: Path) -> dict[str, Any]:
+    """A generated data set (SynthRooms) says how to make it again, so the checkpoint can too."""
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        return {}
+    meta = json.loads(meta_path.read_text())
+    if "generator" not in meta:
+        return {}
+    keep = ("generator", "generator_version", "seed", "n", "size", "description")
+    return {"source": {k: meta[k] for k in keep if k in meta}}
