@@ -22,19 +22,13 @@ from typing import Any, Mapping
 
 import torch
 
+from mango.data import SYNTHROOMS_CLASSES
 from mango.models import MangoConfig, MangoModel, ModalityConfig
 
 log = logging.getLogger("mango.app")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_ROOT = REPO_ROOT / "assets" / "checkpoints"
-
-# SynthRooms classes (mango.data.constants), repeated so the untrained fallback needs no data package.
-SYNTHROOMS_CLASSES: tuple[str, ...] = (
-    "wall", "floor", "ceiling", "cabinet", "table", "sofa", "stool", "ball", "lamp",
-    "picture", "rug", "camouflaged",
-)
-
 
 @dataclass(frozen=True)
 class TaskSpec:

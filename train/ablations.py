@@ -40,7 +40,7 @@ TASK_SETUP = {
 
 def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: list[str], steps: int,
                   ae_steps: int, batch_size: int, image_size: int | None, eval_every: int,
-                  num_workers: int, overrides: dict | None = None) -> pd.DataFrame:
+                  num_workers: int, overrides: dict | None = None, report_only: bool = False) -> pd.DataFrame:
     setup = TASK_SETUP[task]
     rows = []
     for seed in seeds:
@@ -54,6 +54,8 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
                 overrides={**(overrides or {}), **VARIANTS[variant]},
             )
             done = run_dir / "test_metrics.json"
+            if not done.is_file() and report_only:
+                continue
             test = json.loads(done.read_text()) if done.is_file() else Trainer(cfg).run()
             encoders = encoders or str(run_dir / "final")
             label = _label(variant, setup["modalities"])
@@ -119,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--report-only", action="store_true", help="summarise finished runs, train nothing")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
                    help="MangoConfig override shared by every variant, e.g. --set patch_size=8")
     a = p.parse_args(argv)
 
     runs = run_ablations(a.task, a.root, a.out, a.seeds, a.variants, a.steps, a.ae_steps, a.batch_size,
-                         a.image_size, a.eval_every, a.num_workers, dict(a.overrides))
+                         a.image_size, a.eval_every, a.num_workers, dict(a.overrides), a.report_only)
     a.report.mkdir(parents=True, exist_ok=True)
     runs_path = a.report / "runs.csv"
     if runs_path.is_file():  # keep other tasks' rows

@@ -219,18 +219,18 @@ class Trainer:
             return
         with (self.out / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(row) + "\n")
+        # rows gain columns over a run (validation metrics appear in stage 2): rewrite with the union
         csv_path = self.out / "metrics.csv"
-        flat = {k: v for k, v in row.items() if not isinstance(v, (list, dict))}
-        fields = list(flat)
+        rows = []
         if csv_path.is_file():
-            with csv_path.open() as f:
-                fields = next(csv.reader(f), fields)
-            fields += [k for k in flat if k not in fields]
-        rows = list(csv.DictReader(csv_path.open())) if csv_path.is_file() else []
+            with csv_path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+        rows.append({k: v for k, v in row.items() if not isinstance(v, (list, dict))})
+        fields = list(dict.fromkeys(k for r in rows for k in r))
         with csv_path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
-            writer.writerows(rows + [flat])
+            writer.writerows(rows)
 
     def _loader(self, stage_epoch: int) -> tuple[Iterator[dict], DistributedSampler | None]:
         sampler = DistributedSampler(self.splits.train, seed=self.cfg.seed) if self.world > 1 else None

@@ -6,7 +6,6 @@ identity (diagonal bias, zero-initialised conditioners, W = P), where a wrong Ja
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
