@@ -16,7 +16,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from mango import metrics
 
 from .__main__ import _override
 from .trainer import TrainConfig, Trainer
@@ -62,7 +65,31 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
             for metric in setup["metrics"]:
                 rows.append(dict(task=task, variant=label, seed=seed, metric=metric, value=test[metric]))
             print(f"[{task} seed {seed}] {label}: " + ", ".join(f"{m}={test[m]:.4f}" for m in setup["metrics"]))
+    prior = prior_baseline(task, root, image_size or 128)
+    rows += [dict(task=task, variant=PRIOR_VARIANT, seed=0, metric=m, value=prior[m]) for m in setup["metrics"]]
     return pd.DataFrame(rows)
+
+
+PRIOR_VARIANT = "No input (training prior)"
+
+
+def prior_baseline(task: str, root: str, image_size: int) -> dict[str, float]:
+    """What the training labels alone give, without looking at any input: the genres more frequent
+    than 1/2 in train (a multi-label majority vote), or the most frequent class on every pixel."""
+    from .data import build_splits
+
+    splits = build_splits(TASK_SETUP[task]["dataset"], root, image_size)
+    train, test = splits.train, splits.test
+    if task == "genre":
+        prior = np.stack([train[i]["target"].numpy() for i in range(len(train))]).mean(0) > 0.5
+        targets = np.stack([test[i]["target"].numpy() for i in range(len(test))])
+        return {k: float(v) for k, v in metrics.multilabel_f1(np.tile(prior, (len(targets), 1)), targets).items()
+                if np.ndim(v) == 0}
+    n = len(splits.class_names)
+    counts = sum(np.bincount(t[t != 255], minlength=n) for t in (train[i]["target"].numpy() for i in range(len(train))))
+    majority = int(np.argmax(counts))
+    conf = sum(metrics.confusion_matrix(np.full_like(t, majority), t, n) for t in (test[i]["target"].numpy() for i in range(len(test))))
+    return {k: float(v) for k, v in metrics.segmentation_scores(conf).items() if np.ndim(v) == 0}
 
 
 def _label(variant: str, modalities: tuple[str, str]) -> str:
@@ -77,6 +104,7 @@ def _slug(name: str) -> str:
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation over seeds, in the variants' order."""
     order = {v: i for i, v in enumerate(dict.fromkeys(runs["variant"]))}
+    order[PRIOR_VARIANT] = len(order)  # the reference row goes last
     table = (runs.groupby(["task", "variant", "metric"], sort=False)["value"]
              .agg(mean="mean", std="std", n_seeds="count").reset_index())
     table["std"] = table["std"].fillna(0.0)
@@ -94,7 +122,8 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         sub = table[(table["task"] == task) & (table["metric"] == headline[task])]
-        colours = ["#d9822b" if v.startswith("MANGO") else "#5b7fa6" for v in sub["variant"]]
+        colours = ["#d9822b" if v.startswith("MANGO") else "#bbbbbb" if v == PRIOR_VARIANT else "#5b7fa6"
+                   for v in sub["variant"]]
         ax.barh(sub["variant"], sub["mean"], xerr=sub["std"], color=colours, capsize=3)
         ax.invert_yaxis()
         n = int(sub["n_seeds"].max()) if len(sub) else 0

@@ -104,3 +104,21 @@ def test_ablation_summary_mean_std_and_plot(tmp_path):
     assert mango["n_seeds"] == 2 and list(table["variant"]) == ["MANGO (MMCA+IMCA+LICA)", "Concatenation"]
     plot(table, tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 5000
+
+
+def test_prior_baseline_is_the_majority_answer(synthrooms, movies_root):
+    from train.ablations import prior_baseline
+
+    seg = prior_baseline("segmentation", str(synthrooms / "nyudv2"), 32)
+    assert 0 < seg["pixel_acc"] < 1 and seg["miou"] <= seg["pixel_acc"]
+    genre = prior_baseline("genre", str(movies_root), 32)
+    # only Drama is in more than half of the training films: the prior is "always Drama"
+    from mango.data import MMIMDb
+    from mango import metrics
+    import numpy as np
+
+    test = MMIMDb(movies_root, "test", image_size=32)
+    targets = np.stack([test[i]["target"].numpy() for i in range(len(test))])
+    drama = np.zeros_like(targets)
+    drama[:, list(test.class_names).index("Drama")] = 1
+    assert genre["micro_f1"] == metrics.multilabel_f1(drama, targets)["micro_f1"]
