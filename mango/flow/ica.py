@@ -101,6 +101,16 @@ class AttentionMap:
     value_tokens: Tensor
     mixing: Tensor | None = None
 
+    def off_diagonal_share(self) -> Tensor:
+        """(batch,) how much the layer mixes: 1 - |A_ii| / sum_j |A_ij|, averaged over rows and heads.
+
+        0 for the identity; for a row-stochastic A it is the weight each output token takes from
+        other tokens. Training logs it per layer, and the app reads one sentence per layer from it.
+        """
+        magnitude = self.attention.abs()
+        diagonal = torch.diagonal(magnitude, dim1=-2, dim2=-1)
+        return (1 - diagonal / magnitude.sum(dim=-1).clamp_min(1e-12)).mean(dim=(-1, -2))
+
     def token_mixing(self) -> Tensor:
         """The layer's value path as a (batch, N, N) matrix in original token positions (heads averaged).
 
