@@ -136,20 +136,10 @@ class Runner:
         return Prepared(values["a"], values["b"], panels, displays, words, notices)
 
     def _words(self, text: str) -> tuple[list[str], int]:
+        encoder = self.model.text_encoder
         ids, _ = self.model.text_tokens([text])
-        tokenizer = self.model.tokenizer
-        row = ids[0].tolist()
-        end = row.index(tokenizer.eot_token_id) if tokenizer.eot_token_id in row else len(row) - 1
-        words = []
-        for i in row[: end + 1]:
-            if i == tokenizer.sot_token_id:
-                words.append("⟨start⟩")
-            elif i == tokenizer.eot_token_id:
-                words.append("⟨end⟩")
-            else:
-                words.append(tokenizer.decode([i]).strip())
-        full = len(tokenizer.encode(text)) + 2
-        return words, (full if full > self.config.text_context_length else 0)
+        full = encoder.token_count(text)
+        return encoder.word_pieces(ids[0]), (full if full > self.config.text_context_length else 0)
 
     def inputs(self, prepared: Prepared) -> tuple[Any, Any]:
         return prepared.a, prepared.b

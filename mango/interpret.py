@@ -263,8 +263,7 @@ def integrated_gradients(
         word_emb = embedding(ids)
         pad_emb = embedding(torch.zeros_like(ids))
     # Keep the start/end tokens and the padding as they are; only word positions move.
-    tokenizer = model.tokenizer
-    special = (ids == 0) | (ids == tokenizer.sot_token_id) | (ids == tokenizer.eot_token_id)
+    special = model.text_encoder.special_mask(ids)
     emb_base = torch.where(special[..., None], word_emb, pad_emb)
 
     override = _EmbeddingOverride(embedding)
@@ -288,7 +287,7 @@ def integrated_gradients(
     maps = {image_key: img_map.detach(), text_key: txt_map.detach()}
     totals = [None, None]
     totals["ab".index(image_key)], totals["ab".index(text_key)] = img_total, txt_total
-    tokens = [tokenizer.decode([int(i)]).strip() for i in ids[0]]
+    tokens = model.text_encoder.word_pieces(ids[0])
     return IntegratedGradientsResult(
         names, maps, torch.stack(totals, dim=1).detach(), delta.detach(), f_in, f_base, n_steps, tokens
     )

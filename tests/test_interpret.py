@@ -107,10 +107,10 @@ def test_integrated_gradients_over_words_uses_the_real_forward(genre_model):
         # the embedding override must reproduce the plain forward at the input
         torch.testing.assert_close(ig.f_input, target(genre_model(a, b).output), rtol=1e-4, atol=1e-5)
     assert ig.maps["b"].shape == (1, genre_model.config.text_context_length)
-    assert ig.tokens[0] == "<start_of_text>" and "lighthouse" in ig.tokens
+    assert ig.tokens[0] == "⟨start⟩" and ig.tokens[-1] == "⟨end⟩" and "lighthouse" in ig.tokens
     torch.testing.assert_close(ig.totals.sum(1) - (ig.f_input - ig.f_baseline), ig.delta, rtol=1e-3, atol=1e-4)
     # words past the end token are padding and keep their embedding: no attribution
-    end = ig.tokens.index("<end_of_text>")
+    end = len(ig.tokens) - 1
     assert torch.all(ig.maps["b"][0, end + 1 :] == 0)
     # the hook is gone afterwards
     assert not genre_model.text_embedding._forward_hooks

@@ -79,6 +79,23 @@ class TextEncoder(nn.Module):
         pad[:, : ids.shape[1]] = ids == PAD_ID
         return pad
 
+    def special_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) bool, True at start, end and pad tokens: positions that carry no word."""
+        tok = self.tokenizer
+        return (ids == PAD_ID) | (ids == tok.sot_token_id) | (ids == tok.eot_token_id)
+
+    def word_pieces(self, ids: torch.Tensor) -> list[str]:
+        """Readable pieces of one (L,) id row, from the start token to the end token inclusive."""
+        tok = self.tokenizer
+        row = ids.tolist()
+        end = row.index(tok.eot_token_id) if tok.eot_token_id in row else len(row) - 1
+        names = {tok.sot_token_id: "⟨start⟩", tok.eot_token_id: "⟨end⟩"}
+        return [names.get(i) or tok.decode([i]).strip() for i in row[: end + 1]]
+
+    def token_count(self, text: str) -> int:
+        """How many tokens the whole text takes, start and end included (before truncation)."""
+        return len(self.tokenizer.encode(text)) + 2
+
     def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
         """Strings are tokenized; id tensors are checked and right-padded to context_length."""
         if isinstance(text, torch.Tensor):
