@@ -24,7 +24,7 @@ def small_model(task: str, seed: int = 0) -> MangoModel:
     # Move every ICA layer away from the identity so attention, mixing and rollout are not trivial.
     with torch.no_grad():
         for _, _, layer in model.flow.ica_layers():
-            layer.attention.diag_bias.fill_(1.0)
+            layer.attention.gate_logit.fill_(2.0)  # alpha = 0.44: strong mixing
     return model
 
 

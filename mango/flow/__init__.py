@@ -7,7 +7,7 @@ logdet of shape (batch,), the inverse's logdet the negative of the forward's.
 
 from .base import FlowSequence, InvertibleModule
 from .coupling import ActNorm, AffineCoupling, TokenAffineCoupling
-from .ica import AttentionMap, ICALayer, InvertibleCrossAttention
+from .ica import ICA_FORMS, AttentionMap, ICALayer, InvertibleCrossAttention
 from .mango_flow import PARTITION_KINDS, CouplingFlow, MangoFlow
 from .partitions import (
     LearnedTokenMixing,
@@ -19,6 +19,7 @@ from .partitions import (
 )
 
 __all__ = [
+    "ICA_FORMS",
     "ActNorm",
     "AffineCoupling",
     "AttentionMap",

@@ -1,6 +1,8 @@
 """The MANGO flow G: L blocks of ICA layers and a coupling, onto a standard normal latent (SPEC 4).
 
 One block = 2 MMCA (A→B, B→A), 4 IMCA, 2 LICA ICA layers, then 1 affine coupling over channels.
+The ICA layers' form (``ica_form``: gated by default, see ``mango.flow.ica``) and value path are
+options, so the ablation can compare them on equal terms.
 ``partitions`` drops kinds for the ablations (MMCA only, MMCA + IMCA). Options not in the paper,
 each off unless asked for: ``actnorm`` (an ActNorm at the start of each block), ``heads > 1``.
 The coupling alternates which channel half it transforms from block to block, so every channel
@@ -46,7 +48,11 @@ class MangoFlow(InvertibleModule):
         partitions: Sequence[str] = PARTITION_KINDS,
         heads: int = 1,
         key_dim: int | None = None,
-        diag_bias_init: float | None = 10.0,
+        ica_form: str = "gated",
+        gate_init: float = 0.1,
+        gate_range: tuple[float, float] = (0.0, 0.5),
+        value_affine: bool = False,
+        diag_bias_init: float = 10.0,
         actnorm: bool = False,
         coupling_hidden: int | None = None,
         mixer: str = "ica",
@@ -64,7 +70,9 @@ class MangoFlow(InvertibleModule):
             layers: list[InvertibleModule] = [ActNorm(dim)] if actnorm else []
             for partition in _partitions(self.partitions, tokens_per_modality):
                 if mixer == "ica":
-                    layers.append(ICALayer(partition, dim, key_dim=key_dim, heads=heads, diag_bias_init=diag_bias_init))
+                    layers.append(ICALayer(partition, dim, key_dim=key_dim, heads=heads, form=ica_form,
+                                           diag_bias_init=diag_bias_init, gate_init=gate_init,
+                                           gate_range=tuple(gate_range), value_affine=value_affine))
                 else:
                     layers.append(TokenAffineCoupling(partition, dim))
             layers.append(AffineCoupling(dim, hidden=coupling_hidden, swap=index % 2 == 1))
@@ -131,6 +139,20 @@ class MangoFlow(InvertibleModule):
         return maps
 
     @torch.no_grad()
+    def mixing_report(self, x: Tensor) -> list[dict[str, float]]:
+        """Per ICA layer, on input x: how much it mixes (off-diagonal share, mean over the batch),
+        its smallest A_ii and its gate (mean over heads; NaN without a gate). Training logs it."""
+        report = []
+        for amap in self.attention_maps(x):
+            report.append({
+                "block": amap.block, "layer": amap.layer, "name": amap.name,
+                "off_diagonal_share": float(amap.off_diagonal_share().mean()),
+                "min_diagonal": float(torch.diagonal(amap.attention, dim1=-2, dim2=-1).min()),
+                "gate": float(amap.gate.mean()) if amap.gate is not None else float("nan"),
+            })
+        return report
+
+    @torch.no_grad()
     def rollout(self, x: Tensor) -> Tensor:
         """Product of all layers' value-path token mixing, (batch, N, N) in original token positions.
 
@@ -160,6 +182,6 @@ class CouplingFlow(MangoFlow):
 
     def __init__(self, dim: int, tokens_per_modality: int, num_blocks: int = 12, **kwargs):
         kwargs.pop("mixer", None)
-        for ica_only in ("heads", "key_dim", "diag_bias_init"):
+        for ica_only in ("heads", "key_dim", "ica_form", "gate_init", "gate_range", "value_affine", "diag_bias_init"):
             kwargs.pop(ica_only, None)
         super().__init__(dim, tokens_per_modality, num_blocks, mixer="coupling", **kwargs)

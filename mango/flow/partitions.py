@@ -91,16 +91,20 @@ class LearnedTokenMixing(nn.Module):
         return (lower @ upper)[self.permutation]
 
     def mix(self, x: Tensor) -> Tensor:
-        lower, upper = self._factors()
-        h = torch.matmul(upper, x)
-        h = torch.matmul(lower, h)
+        # float32 even under bf16 autocast: W and its triangular inverse must agree to float precision
+        with torch.autocast(x.device.type, enabled=False):
+            lower, upper = self._factors()
+            h = x if x.dtype == torch.float64 else x.float()
+            h = torch.matmul(lower.to(h.dtype), torch.matmul(upper.to(h.dtype), h))
         return h[:, self.permutation]
 
     def unmix(self, y: Tensor) -> Tensor:
-        lower, upper = self._factors()
-        h = y[:, self.inverse_permutation]
-        h = torch.linalg.solve_triangular(lower, h, upper=False, unitriangular=True)
-        return torch.linalg.solve_triangular(upper, h, upper=True)
+        with torch.autocast(y.device.type, enabled=False):
+            lower, upper = self._factors()
+            h = y[:, self.inverse_permutation]
+            h = h if h.dtype == torch.float64 else h.float()
+            h = torch.linalg.solve_triangular(lower.to(h.dtype), h, upper=False, unitriangular=True)
+            return torch.linalg.solve_triangular(upper.to(h.dtype), h, upper=True)
 
     def split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mixed = self.mix(x)

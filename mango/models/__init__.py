@@ -5,6 +5,9 @@
     out = model(rgb, depth)            # MangoOutput: output, z, log_prob, bits_per_dim, features
     model.save_pretrained("ckpt/")     # config.json + model.safetensors
     model = MangoModel.from_pretrained("ckpt/", expected_task="segmentation")
+
+Import graph (acyclic): model -> {checkpoint, config, fusion, heads, image, text};
+checkpoint -> {config, hub}; image/text -> backbones -> weights -> hub -> errors.
 """
 
 from .config import (
@@ -18,18 +21,18 @@ from .config import (
 )
 from .fusion import FusionPlan, fusion_plan
 from .heads import GenreHead, SegmentationHead, TranslationHead, build_head
-from .hub import (
+from .errors import (
     CheckpointError,
     CheckpointNotFoundError,
     HubOfflineError,
     TaskMismatchError,
-    hub_cache_dir,
-    hub_offline_switch,
-    hub_reachable,
+    WeightsNotFoundError,
 )
-from .image import ImageDecoder, ImageEncoder, patchify, unpatchify
-from .model import MangoModel, MangoOutput, build_flow, gaussian_log_prob
-from .text import TextEncoder
+from .hub import hub_cache_dir, hub_offline_switch, hub_reachable
+from .image import ConvImageDecoder, ImageDecoder, ImageEncoder, PretrainedImageEncoder, patchify, unpatchify
+from .model import MangoModel, MangoOutput, build_encoder, build_flow, gaussian_log_prob
+from .text import PretrainedTextEncoder, TextEncoder
+from .weights import PRETRAINED, PretrainedWeights
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,6 +42,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "ConfigError",
     "ConfigVersionError",
+    "ConvImageDecoder",
     "FusionPlan",
     "GenreHead",
     "HubOfflineError",
@@ -48,10 +52,16 @@ __all__ = [
     "MangoModel",
     "MangoOutput",
     "ModalityConfig",
+    "PRETRAINED",
+    "PretrainedImageEncoder",
+    "PretrainedTextEncoder",
+    "PretrainedWeights",
     "SegmentationHead",
     "TaskMismatchError",
     "TextEncoder",
     "TranslationHead",
+    "WeightsNotFoundError",
+    "build_encoder",
     "build_flow",
     "build_head",
     "fusion_plan",

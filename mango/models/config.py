@@ -3,7 +3,8 @@
 A config is the whole description of a model: a checkpoint is `config.json` (this, as JSON) plus
 the weights, so everything needed to rebuild the network lives here and nowhere else.
 `format_version` is bumped whenever a field changes meaning; a file from a newer version is
-refused with a message naming both versions instead of being half-understood.
+refused with a message naming both versions instead of being half-understood, and a file from an
+older version is read with the values that version meant (`_upgrade`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 # Class vocabularies come from the data layer, so labels and names can never drift apart.
 from mango.data.constants import MMIMDB_GENRES, NYUDV2_CLASSES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 Task = Literal["segmentation", "translation", "genre"]
 Fusion = Literal["mango", "coupling", "concat", "late", "single_a", "single_b"]
@@ -28,6 +29,10 @@ FUSIONS: tuple[str, ...] = ("mango", "coupling", "concat", "late", "single_a", "
 FLOW_FUSIONS: tuple[str, ...] = ("mango", "coupling")
 FLOWS: tuple[str, ...] = ("ica", "coupling")
 PARTITIONS: tuple[str, ...] = ("mmca", "imca", "lica")
+ICA_FORMS: tuple[str, ...] = ("gated", "identity_plus", "diag_bias", "literal")
+IMAGE_ENCODERS: tuple[str, ...] = ("vit", "efficientnet_lite0")  # from scratch; pretrained CNN
+TEXT_ENCODERS: tuple[str, ...] = ("clip", "minilm_l6")  # open_clip tower from scratch; pretrained MiniLM
+DECODERS: tuple[str, ...] = ("conv", "mae")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,7 +50,11 @@ class ModalityConfig:
     """One input (or translation target) modality.
 
     Image modalities are normalised inside the model with this fixed per-channel mean/std, so
-    callers always pass [0, 1] tensors. `channels` is 0 for text.
+    callers always pass [0, 1] tensors (a pretrained backbone applies its own input normalisation
+    on top; mean/std still define the decoders' target scale and the "removed" baseline).
+    `channels` is 0 for text. `encoder` picks the backbone: "vit" (trained from scratch) or
+    "efficientnet_lite0" (ImageNet weights, a one-channel image is replicated to three) for
+    images; "clip" (open_clip's tower, from scratch) or "minilm_l6" (all-MiniLM-L6-v2) for text.
     """
 
     name: str
@@ -53,13 +62,20 @@ class ModalityConfig:
     channels: int = 3
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    encoder: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "text"):
             raise ConfigError(f"modality {self.name!r}: kind must be 'image' or 'text', got {self.kind!r}")
         if self.kind == "text":
             self.channels, self.mean, self.std = 0, (), ()
+            self.encoder = self.encoder or "clip"
+            if self.encoder not in TEXT_ENCODERS:
+                raise ConfigError(f"modality {self.name!r}: a text encoder is one of {TEXT_ENCODERS}, got {self.encoder!r}")
             return
+        self.encoder = self.encoder or "vit"
+        if self.encoder not in IMAGE_ENCODERS:
+            raise ConfigError(f"modality {self.name!r}: an image encoder is one of {IMAGE_ENCODERS}, got {self.encoder!r}")
         if self.channels < 1:
             raise ConfigError(f"modality {self.name!r}: an image needs channels >= 1, got {self.channels}")
         if not self.mean:
@@ -79,17 +95,22 @@ class ModalityConfig:
     def is_text(self) -> bool:
         return self.kind == "text"
 
-
-def rgb(name: str = "rgb") -> ModalityConfig:
-    return ModalityConfig(name, "image", 3, IMAGENET_MEAN, IMAGENET_STD)
-
-
-def gray(name: str) -> ModalityConfig:
-    return ModalityConfig(name, "image", 1)
+    @property
+    def is_pretrained(self) -> bool:
+        """Does the encoder start from pretrained weights (fetched through mango.models.weights)?"""
+        return self.encoder in ("efficientnet_lite0", "minilm_l6")
 
 
-def text(name: str = "plot") -> ModalityConfig:
-    return ModalityConfig(name, "text", 0)
+def rgb(name: str = "rgb", encoder: str = "") -> ModalityConfig:
+    return ModalityConfig(name, "image", 3, IMAGENET_MEAN, IMAGENET_STD, encoder)
+
+
+def gray(name: str, encoder: str = "") -> ModalityConfig:
+    return ModalityConfig(name, "image", 1, encoder=encoder)
+
+
+def text(name: str = "plot", encoder: str = "") -> ModalityConfig:
+    return ModalityConfig(name, "text", 0, encoder=encoder)
 
 
 # Known timm MAE encoders: (width, depth, heads, patch). Checked so a pretrained name and the
@@ -126,11 +147,14 @@ class MangoConfig:
     encoder_depth: int = 4
     encoder_heads: int = 4
     encoder_pretrained: str | None = None  # e.g. "vit_base_patch16_224.mae" (timm name.tag)
+    decoder: str = "conv"  # image decoders and the translation head: "conv" upsampler or "mae" (ViT blocks)
     decoder_width: int = 128
     decoder_depth: int = 1
     decoder_heads: int = 4
     finetune_image_encoders: bool = False  # stage 2: image encoders frozen (trained in stage 1)
     finetune_text_encoder: bool = True  # the text tower has no stage 1: the task loss trains it
+    finetune_pretrained: bool = False  # pretrained backbones (EfficientNet, MiniLM) stay frozen, in eval mode
+    pretrained_fingerprints: dict[str, str] = field(default_factory=dict)  # weights name -> fingerprint
 
     # text encoder (open_clip text tower)
     text_width: int = 128
@@ -147,7 +171,11 @@ class MangoConfig:
     partitions: tuple[str, ...] = PARTITIONS
     heads: int = 1  # ICA attention heads
     key_dim: int | None = None
-    diag_bias_init: float = 10.0
+    ica_form: str = "gated"  # see mango.flow.ica: gated, identity_plus, diag_bias, literal
+    gate_init: float = 0.1  # gated form: alpha at initialisation
+    gate_range: tuple[float, float] = (0.0, 0.5)  # gated form: alpha's bounds (diagonal dominance)
+    value_affine: bool = False  # ICA value path: a scale and shift from the attended X1 context
+    diag_bias_init: float = 10.0  # diag_bias form only
     actnorm: bool = False
     coupling_hidden: int | None = None
 
@@ -169,7 +197,9 @@ class MangoConfig:
                 setattr(self, name, ModalityConfig(**_known(value, ModalityConfig, f"{name} modality")))
         self.partitions = tuple(self.partitions)
         self.class_names = tuple(self.class_names)
+        self.gate_range = tuple(float(v) for v in self.gate_range)  # type: ignore[assignment]
         self.metadata = dict(self.metadata)
+        self.pretrained_fingerprints = dict(self.pretrained_fingerprints)
         self._check()
 
     def _check(self) -> None:
@@ -192,8 +222,17 @@ class MangoConfig:
         unknown = [p for p in self.partitions if p not in PARTITIONS]
         if unknown or (self.flow == "ica" and not self.partitions):
             raise bad(f"partitions must be a non-empty subset of {PARTITIONS}, got {self.partitions}")
+        if self.ica_form not in ICA_FORMS:
+            raise bad(f"ica_form must be one of {ICA_FORMS}, got {self.ica_form!r}")
+        if self.decoder not in DECODERS:
+            raise bad(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.image_size % self.patch_size:
             raise bad(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        for key in ("a", "b"):
+            modality = getattr(self, key)
+            if modality.encoder == "efficientnet_lite0" and self.patch_size not in (16, 32):
+                raise bad(f"modality {modality.name!r}: EfficientNet-Lite0 gives tokens at stride 16 or 32, "
+                          f"so patch_size must be 16 or 32, got {self.patch_size}")
         if self.tokens_per_modality % 2:
             raise bad(f"tokens per modality T = {self.tokens_per_modality} must be even (IMCA halves)")
         if self.encoder_width % self.encoder_heads or self.decoder_width % self.decoder_heads:
@@ -316,7 +355,7 @@ class MangoConfig:
                 f"reads format_version <= {FORMAT_VERSION}. Upgrade mango to load it."
             )
         try:
-            return cls(**_known(data, cls, source))
+            return cls(**_known(_upgrade(data), cls, source))
         except TypeError as err:  # e.g. a field of the wrong shape
             raise ConfigError(f"{source}: {err}") from err
 
@@ -332,6 +371,20 @@ class MangoConfig:
     def load(cls, path: str | Path) -> "MangoConfig":
         path = Path(path)
         return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A config of an older format_version, with the values that version meant for fields it lacked.
+
+    Version 1 (the first release) had no ica_form (its ICA layers were the diagonal-bias form) and
+    only MAE-style decoders; version 2 changed both defaults.
+    """
+    data = dict(data)
+    if data["format_version"] < 2:
+        data.setdefault("ica_form", "diag_bias")
+        data.setdefault("decoder", "mae")
+        data["format_version"] = 2
+    return data
 
 
 def _known(data: dict[str, Any], klass: type, source: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import MangoConfig, ModalityConfig
-from .image import ImageDecoder
+from .image import build_image_decoder
 
 
 def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -72,16 +72,16 @@ class SegmentationHead(nn.Module):
 
 
 class TranslationHead(nn.Module):
-    """Token sets concatenated per token, then an MAE-style decoder to the target image
-    (B, C_target, H, W), in the target's [0, 1] pixel scale."""
+    """Token sets concatenated per token, then an image decoder (convolutional upsampler or
+    MAE-style, as configured) to the target image (B, C_target, H, W), in its [0, 1] pixel scale."""
 
     def __init__(
         self, num_inputs: int, dim: int, target: ModalityConfig, image_size: int,
-        patch_size: int, width: int, depth: int, heads: int,
+        patch_size: int, width: int, depth: int, heads: int, decoder: str = "conv",
     ) -> None:
         super().__init__()
         self.norms = _TokenNorms(num_inputs, dim)
-        self.decoder = ImageDecoder(target, image_size, patch_size, num_inputs * dim, width, depth, heads)
+        self.decoder = build_image_decoder(decoder, target, image_size, patch_size, num_inputs * dim, width, depth, heads)
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return self.decoder(self.norms(inputs))
@@ -115,6 +115,6 @@ def build_head(config: MangoConfig, num_inputs: int) -> nn.Module:
         assert config.target is not None
         return TranslationHead(
             num_inputs, config.dim, config.target, config.image_size, config.patch_size,
-            config.head_width, config.head_depth, config.decoder_heads,
+            config.head_width, config.head_depth, config.decoder_heads, config.decoder,
         )
     return GenreHead(num_inputs, config.dim, config.head_width, config.num_classes)

@@ -1,8 +1,4 @@
-"""Checkpoint IO and Hugging Face Hub access, offline-first.
-
-A checkpoint is a folder holding `config.json` (a `MangoConfig` as JSON) and
-`model.safetensors` (weights only). Loading reads JSON and tensors and nothing else, so a
-checkpoint can never execute code.
+"""Hugging Face Hub access, offline-first: the only module that talks to the Hub.
 
 Why not `hf_hub_download` straight away: with no network it retries for ~25 s before failing,
 and `HF_HUB_OFFLINE` is read once, when huggingface_hub is imported. So every Hub access here
@@ -15,39 +11,14 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import torch
+from .errors import CheckpointNotFoundError, HubOfflineError
 
-from .config import ConfigError, MangoConfig
-
-if TYPE_CHECKING:
-    from .model import MangoModel
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 PROBE_TIMEOUT_S = 0.5
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be loaded; the message names the file or the repo."""
-
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """No such folder, repo, revision, or a checkpoint without config.json / model.safetensors."""
-
-
-class TaskMismatchError(CheckpointError, ValueError):
-    """The checkpoint is for another task than the caller expected."""
-
-
-class HubOfflineError(CheckpointError, ConnectionError):
-    """The Hub cannot be reached (offline switch or no network) and the cache lacks the file."""
 
 
 # ---------------------------------------------------------------------- Hub environment
@@ -163,6 +134,35 @@ def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, wha
         raise CheckpointNotFoundError(f"Hub repo {where} has no {filename!r}; not a {what}") from err
 
 
+def fetch_hub_snapshot(repo_id: str, files: tuple[str, ...], revision: str | None = None, what: str = "files") -> Path:
+    """Folder holding `files` of a Hub repo: from the cache when all are there, else downloaded.
+
+    Fails within about a second, naming the repo and cache, when the Hub is unusable and the
+    cache lacks any of the files.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    cache = hub_cache_dir()
+    try:
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(files), cache_dir=cache,
+                                        local_files_only=True))
+        if all((folder / name).is_file() for name in files):
+            return folder
+    except (LocalEntryNotFoundError, FileNotFoundError):
+        pass
+    reason = hub_unavailable_reason()
+    if reason is not None:
+        raise HubOfflineError(
+            f"cannot load {what} from Hub repo {repo_id}: not in the Hugging Face cache ({cache}) and {reason}."
+        )
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(files), cache_dir=cache,
+                                      endpoint=hub_endpoint()))
+    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise CheckpointNotFoundError(f"Hub repo {repo_id!r} (revision {revision!r}) not found") from err
+
+
 def require_hub_file(repo_id: str, filenames: str | tuple[str, ...], what: str) -> None:
     """Fail fast before a third-party loader (timm, open_clip) would retry for half a minute.
 
@@ -183,118 +183,13 @@ def require_hub_file(repo_id: str, filenames: str | tuple[str, ...], what: str) 
         )
 
 
-# ---------------------------------------------------------------------- checkpoints
-def resolve_checkpoint(path_or_repo_id: str | os.PathLike[str], revision: str | None = None) -> Path:
-    """The local folder holding config.json and model.safetensors of a path or Hub repo id."""
-    path = Path(path_or_repo_id).expanduser()
-    if path.is_dir():
-        if revision is not None:
-            raise CheckpointError(f"revision={revision!r} given for a local folder {str(path)!r}")
-        for name in (CONFIG_NAME, WEIGHTS_NAME):
-            if not (path / name).is_file():
-                raise CheckpointNotFoundError(f"checkpoint folder {str(path)!r} has no {name}")
-        return path
-    text = str(path_or_repo_id)
-    looks_like_path = text.startswith((".", "/", "~")) or text.count("/") != 1
-    if looks_like_path:
-        raise CheckpointNotFoundError(f"no checkpoint folder at {text!r} (and it is not a Hub repo id 'owner/name')")
-    config_file = fetch_hub_file(text, CONFIG_NAME, revision, what="MANGO checkpoint config")
-    fetch_hub_file(text, WEIGHTS_NAME, revision, what="MANGO checkpoint weights")
-    return config_file.parent
-
-
-def save_checkpoint(model: "MangoModel", folder: str | os.PathLike[str]) -> Path:
-    """Write config.json + model.safetensors into `folder` (created if needed)."""
-    from safetensors.torch import save_model
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.config.save(folder / CONFIG_NAME)
-    metadata = {"format": "pt", "mango_format_version": str(model.config.format_version)}
-    save_model(model, str(folder / WEIGHTS_NAME), metadata=metadata)
-    return folder
-
-
-def load_config(folder: Path) -> MangoConfig:
-    try:
-        return MangoConfig.load(folder / CONFIG_NAME)
-    except FileNotFoundError as err:
-        raise CheckpointNotFoundError(f"checkpoint folder {str(folder)!r} has no {CONFIG_NAME}") from err
-
-
-def load_checkpoint(
-    cls: type["MangoModel"],
-    path_or_repo_id: str | os.PathLike[str],
-    revision: str | None = None,
-    expected_task: str | None = None,
-    device: str | torch.device = "cpu",
-) -> "MangoModel":
-    from safetensors import SafetensorError
-    from safetensors.torch import load_model
-
-    folder = resolve_checkpoint(path_or_repo_id, revision)
-    config = load_config(folder)
-    if expected_task is not None and config.task != expected_task:
-        raise TaskMismatchError(
-            f"checkpoint {str(path_or_repo_id)!r} is a {config.task!r} model, expected {expected_task!r}"
-        )
-    model = cls(config, load_pretrained=False)
-    weights = folder / WEIGHTS_NAME
-    if not weights.is_file():
-        raise CheckpointNotFoundError(f"checkpoint folder {str(folder)!r} has no {WEIGHTS_NAME}")
-    try:
-        missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{str(weights)!r} is not a readable safetensors file ({err})") from err
-    except RuntimeError as err:  # shape mismatch
-        raise CheckpointError(f"{str(weights)!r} does not match {CONFIG_NAME}: {err}") from err
-    missing, unexpected = sorted(missing), sorted(unexpected)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{str(weights)!r} does not match {CONFIG_NAME}: missing {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-        )
-    return model.to(device).eval()
-
-
-def push_checkpoint(
-    model: "MangoModel",
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    token: str | None = None,
-    revision: str | None = None,
-    commit_message: str = "Upload MANGO checkpoint",
-) -> str:
-    """Create the repo if needed and upload config.json + model.safetensors; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    reason = hub_unavailable_reason()
-    if reason is not None:
-        raise HubOfflineError(f"cannot push to Hub repo {repo_id!r}: {reason}")
-    api = HfApi(endpoint=hub_endpoint(), token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        save_checkpoint(model, tmp)
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message)
-    return str(getattr(info, "commit_url", info))
-
-
 __all__ = [
-    "CONFIG_NAME",
-    "WEIGHTS_NAME",
-    "CheckpointError",
-    "CheckpointNotFoundError",
-    "ConfigError",
-    "HubOfflineError",
-    "TaskMismatchError",
     "fetch_hub_file",
+    "fetch_hub_snapshot",
     "hub_cache_dir",
+    "hub_endpoint",
     "hub_offline_switch",
     "hub_reachable",
-    "load_checkpoint",
-    "push_checkpoint",
+    "hub_unavailable_reason",
     "require_hub_file",
-    "resolve_checkpoint",
-    "save_checkpoint",
 ]

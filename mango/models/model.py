@@ -13,9 +13,7 @@ be raised by shrinking F.
 
 from __future__ import annotations
 
-import inspect
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
@@ -23,11 +21,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint import CheckpointMixin
 from .config import MangoConfig
 from .fusion import FusionPlan, combine_outputs, fusion_plan, split_tokens
 from .heads import build_head
-from .image import ImageDecoder, ImageEncoder
-from .text import TextEncoder
+from .image import ImageEncoder, PretrainedImageEncoder, build_image_decoder
+from .text import PretrainedTextEncoder, TextEncoder
 
 TextInput = Union[Sequence[str], torch.Tensor]
 ModalityInput = Union[torch.Tensor, Sequence[str], None]
@@ -54,24 +53,40 @@ class MangoOutput:
 
 def build_flow(config: MangoConfig) -> nn.Module:
     """The configured flow from mango.flow (ICA: MangoFlow, or the coupling-only CouplingFlow)."""
-    import mango.flow as flow_lib
+    from mango.flow import CouplingFlow, MangoFlow
 
-    name = "MangoFlow" if config.flow == "ica" else "CouplingFlow"
-    cls = getattr(flow_lib, name, None)
-    if cls is None:
-        raise ImportError(f"mango.flow.{name} is not available; the flow package is incomplete")
-    kwargs: dict[str, Any] = dict(dim=config.dim, tokens_per_modality=config.tokens_per_modality, num_blocks=config.num_blocks)
-    # the coupling baseline keeps the partitions (token couplings on them); ICA-only options
-    # are dropped by CouplingFlow itself
-    options: dict[str, Any] = dict(
+    common: dict[str, Any] = dict(
+        dim=config.dim, tokens_per_modality=config.tokens_per_modality, num_blocks=config.num_blocks,
         partitions=tuple(config.partitions), actnorm=config.actnorm, coupling_hidden=config.coupling_hidden,
     )
-    if config.flow == "ica":
-        options.update(heads=config.heads, key_dim=config.key_dim, diag_bias_init=config.diag_bias_init)
-    accepted = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    kwargs.update({k: v for k, v in options.items() if takes_any or k in accepted})
-    return cls(**kwargs)
+    if config.flow == "coupling":  # the coupling baseline keeps the partitions, with token couplings on them
+        return CouplingFlow(**common)
+    return MangoFlow(**common, heads=config.heads, key_dim=config.key_dim, ica_form=config.ica_form,
+                     gate_init=config.gate_init, gate_range=tuple(config.gate_range),
+                     value_affine=config.value_affine, diag_bias_init=config.diag_bias_init)
+
+
+def build_encoder(config: MangoConfig, key: str, load_pretrained: bool = True) -> nn.Module:
+    """Modality `key`'s encoder, by its `encoder` field (see ModalityConfig)."""
+    modality = config.modality(key)
+    expected = config.pretrained_fingerprints.get(modality.encoder)
+    if modality.encoder == "minilm_l6":
+        return PretrainedTextEncoder(config.dim, config.tokens_per_modality, config.text_context_length,
+                                     finetune=config.finetune_pretrained, expected_fingerprint=expected)
+    if modality.encoder == "clip":
+        return TextEncoder(
+            config.dim, config.tokens_per_modality, config.text_width, config.text_layers,
+            config.text_heads, config.text_context_length, config.text_pretrained,
+            config.text_quick_gelu, load_pretrained,
+        )
+    if modality.encoder == "efficientnet_lite0":
+        return PretrainedImageEncoder(modality, config.image_size, config.patch_size, config.dim,
+                                      finetune=config.finetune_pretrained, load_pretrained=load_pretrained,
+                                      expected_fingerprint=expected)
+    return ImageEncoder(
+        modality, config.image_size, config.patch_size, config.dim, config.encoder_width,
+        config.encoder_depth, config.encoder_heads, config.encoder_pretrained, load_pretrained,
+    )
 
 
 def gaussian_log_prob(z: torch.Tensor) -> torch.Tensor:
@@ -80,7 +95,7 @@ def gaussian_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z.pow(2) + math.log(2 * math.pi)).flatten(1).sum(dim=1)
 
 
-class MangoModel(nn.Module):
+class MangoModel(CheckpointMixin, nn.Module):
     """MANGO and its baselines for segmentation, translation and genre classification.
 
     `a`, `b` are image tensors (B, C, H, W) in [0, 1], or for a text modality a list of strings
@@ -89,8 +104,10 @@ class MangoModel(nn.Module):
     """
 
     def __init__(self, config: MangoConfig, load_pretrained: bool = True) -> None:
-        """`load_pretrained=False` builds the architecture without fetching pretrained encoder
-        weights (from_pretrained uses it: the checkpoint has them)."""
+        """`load_pretrained=False` builds the architecture without fetching pretrained weights that
+        a checkpoint stores (from_pretrained uses it); frozen pretrained backbones, which
+        checkpoints leave out, are always fetched, and must match the fingerprints the config
+        recorded. A new model records the fingerprints of what it fetched."""
         super().__init__()
         self.config = config
         self.plan: FusionPlan = fusion_plan(config)
@@ -98,23 +115,23 @@ class MangoModel(nn.Module):
         self.decoders = nn.ModuleDict()
         for key in self.plan.modalities:
             modality = config.modality(key)
-            if modality.is_text:
-                self.encoders[key] = TextEncoder(
-                    config.dim, config.tokens_per_modality, config.text_width, config.text_layers,
-                    config.text_heads, config.text_context_length, config.text_pretrained,
-                    config.text_quick_gelu, load_pretrained,
-                )
-            else:
-                self.encoders[key] = ImageEncoder(
-                    modality, config.image_size, config.patch_size, config.dim, config.encoder_width,
-                    config.encoder_depth, config.encoder_heads, config.encoder_pretrained, load_pretrained,
-                )
-                self.decoders[key] = ImageDecoder(
-                    modality, config.image_size, config.patch_size, config.dim, config.decoder_width,
-                    config.decoder_depth, config.decoder_heads,
+            encoder = build_encoder(config, key, load_pretrained)
+            self.encoders[key] = encoder
+            fingerprint = getattr(encoder, "weights_fingerprint", None)
+            if fingerprint is not None:
+                config.pretrained_fingerprints.setdefault(modality.encoder, fingerprint)
+            if not modality.is_text:
+                self.decoders[key] = build_image_decoder(
+                    config.decoder, modality, config.image_size, config.patch_size, config.dim,
+                    config.decoder_width, config.decoder_depth, config.decoder_heads,
                 )
         self.flow: nn.Module | None = build_flow(config) if self.plan.uses_flow else None
         self.heads = nn.ModuleList(build_head(config, len(keys)) for keys in self.plan.head_inputs)
+
+    def external_state_prefixes(self) -> tuple[str, ...]:
+        """Frozen pretrained backbones: fetched at load time (and checked), not stored in checkpoints."""
+        return tuple(f"encoders.{key}.backbone." for key, encoder in self.encoders.items()
+                     if getattr(encoder, "weights_name", None) and encoder.frozen_backbone)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -135,15 +152,16 @@ class MangoModel(nn.Module):
         return self.config.grid
 
     @property
-    def text_encoder(self) -> TextEncoder | None:
-        for encoder in self.encoders.values():
-            if isinstance(encoder, TextEncoder):
+    def text_encoder(self) -> TextEncoder | PretrainedTextEncoder | None:
+        for key, encoder in self.encoders.items():
+            if self.config.modality(key).is_text:
                 return encoder
         return None
 
     @property
     def tokenizer(self) -> Any:
-        """open_clip's SimpleTokenizer (`.decode([id])` gives a word piece); None without text."""
+        """The text encoder's tokenizer (open_clip's SimpleTokenizer or a Hugging Face one); None
+        without text. Prefer the encoder's tokenizer-agnostic `word_pieces`/`special_mask`."""
         encoder = self.text_encoder
         return None if encoder is None else encoder.tokenizer
 
@@ -162,33 +180,56 @@ class MangoModel(nn.Module):
         return ids, encoder.pad_mask(ids)
 
     # ------------------------------------------------------------------ encoding
-    def _encode(
-        self, a: ModalityInput, b: ModalityInput, detach_frozen: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def trained_in_stage2(self, key: str) -> bool:
+        """Does stage 2 (the task loss) update modality `key`'s encoder?"""
+        modality = self.config.modality(key)
+        return self.config.finetune_text_encoder if modality.is_text else self.config.finetune_image_encoders
+
+    @property
+    def cacheable_backbones(self) -> bool:
+        """Stage 2 never updates any backbone, so a run can compute `backbone_outputs` once."""
+        return all(encoder.frozen_backbone or not self.trained_in_stage2(key) for key, encoder in self.encoders.items())
+
+    def backbone_outputs(self, a: ModalityInput, b: ModalityInput = None, detach_frozen: bool = False) -> dict[str, Any]:
+        """Each encoded modality's backbone output, before its projection to D (see `project`)."""
         inputs = {"a": a, "b": b}
-        parts, pad_mask = [], None
+        outputs: dict[str, Any] = {}
         for key in self.plan.modalities:
             value = inputs[key]
             modality = self.config.modality(key)
             if value is None:
                 raise ValueError(f"modality {key} ({modality.name!r}) is required by fusion {self.config.fusion!r}")
-            encoder = self.encoders[key]
-            frozen = detach_frozen and not (
-                self.config.finetune_text_encoder if modality.is_text else self.config.finetune_image_encoders
-            )
+            if modality.is_text:
+                if isinstance(value, torch.Tensor) and value.is_floating_point():
+                    raise TypeError(f"modality {key} ({modality.name!r}) is text: pass strings or int64 ids")
+            elif not isinstance(value, torch.Tensor):
+                raise TypeError(f"modality {key} ({modality.name!r}) is an image: pass a (B, C, H, W) tensor")
+            else:
+                value = value.to(self.device, torch.float32)
+            frozen = detach_frozen and not self.trained_in_stage2(key)
             with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-                if modality.is_text:
-                    if isinstance(value, torch.Tensor) and value.is_floating_point():
-                        raise TypeError(f"modality {key} ({modality.name!r}) is text: pass strings or int64 ids")
-                    features, pad_mask = encoder(value)
-                else:
-                    if not isinstance(value, torch.Tensor):
-                        raise TypeError(f"modality {key} ({modality.name!r}) is an image: pass a (B, C, H, W) tensor")
-                    features = encoder(value.to(self.device, torch.float32))
-            parts.append(features)
+                outputs[key] = self.encoders[key].backbone_features(value)
+        return outputs
+
+    def features_from_backbone(self, outputs: dict[str, Any], detach_frozen: bool = False
+                               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features F (B, N, D) and the text pad mask from `backbone_outputs` (cached or fresh)."""
+        parts, pad_mask = [], None
+        for key in self.plan.modalities:
+            frozen = detach_frozen and not self.trained_in_stage2(key)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+                projected = self.encoders[key].project(outputs[key])
+            if isinstance(projected, tuple):
+                projected, pad_mask = projected
+            parts.append(projected)
         if parts[0].shape[0] != parts[-1].shape[0]:
             raise ValueError(f"batch sizes differ between modalities: {[p.shape[0] for p in parts]}")
         return torch.cat(parts, dim=1), pad_mask
+
+    def _encode(
+        self, a: ModalityInput, b: ModalityInput, detach_frozen: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.features_from_backbone(self.backbone_outputs(a, b, detach_frozen), detach_frozen)
 
     def encode(self, a: ModalityInput, b: ModalityInput = None) -> torch.Tensor:
         """Encoder features F (B, N, D): modality A's T tokens, then B's (only one for single_*)."""
@@ -329,8 +370,12 @@ class MangoModel(nn.Module):
     def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Stage 2: L = L_task + nll_weight * bits/dim. Image encoders are frozen unless
         finetune_image_encoders; the text tower is trained by the task loss unless
-        finetune_text_encoder is False; the NLL never reaches either."""
-        features, pad_mask = self._encode(batch.get("a"), batch.get("b"), detach_frozen=True)
+        finetune_text_encoder is False; the NLL never reaches either. A batch may carry
+        precomputed `backbone` outputs (see `backbone_outputs`) instead of the inputs."""
+        if "backbone" in batch:
+            features, pad_mask = self.features_from_backbone(batch["backbone"], detach_frozen=True)
+        else:
+            features, pad_mask = self._encode(batch.get("a"), batch.get("b"), detach_frozen=True)
         out = self.forward_features(features, pad_mask)
         task = self.task_loss(out.output, batch["target"])
         total = task
@@ -359,36 +404,6 @@ class MangoModel(nn.Module):
         assert total is not None
         logs["loss"] = float(total.detach())
         return total, logs
-
-    # ------------------------------------------------------------------ checkpoints
-    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
-        """Write `path/config.json` and `path/model.safetensors` (no pickles)."""
-        from .hub import save_checkpoint
-
-        save_checkpoint(self, path)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_repo_id: str | os.PathLike[str],
-        revision: str | None = None,
-        expected_task: str | None = None,
-        device: str | torch.device = "cpu",
-    ) -> "MangoModel":
-        """Load from a local folder or a Hub repo id ("owner/name", revision pinnable), cache
-        first; returns the model in eval mode. Raises CheckpointNotFoundError, TaskMismatchError,
-        ConfigVersionError, HubOfflineError (within about a second) with messages naming the
-        file, task, version or repo."""
-        from .hub import load_checkpoint
-
-        return load_checkpoint(cls, path_or_repo_id, revision, expected_task, device)
-
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
-                    revision: str | None = None, commit_message: str = "Upload MANGO checkpoint") -> str:
-        """Upload config.json + model.safetensors to a Hub model repo (created if missing)."""
-        from .hub import push_checkpoint
-
-        return push_checkpoint(self, repo_id, private=private, token=token, revision=revision, commit_message=commit_message)
 
     def num_parameters(self, part: str | None = None) -> int:
         """Parameter count of the whole model or of "encoders", "decoders", "flow", "heads"."""

@@ -1,9 +1,14 @@
-"""Text encoder: open_clip's BPE tokenizer and text transformer, token features projected to D.
+"""Text encoders: token-level features projected to D, padded to T, with the pad positions.
 
-SPEC 5's E_m for a text modality. The tower is built at any width/depth and trained from scratch
-by default; CLIP text weights load when asked for and reachable. Its token features are padded
-(or, through the tokenizer's truncation, cut) to T, and the pad positions are reported, because
-the flow needs exactly T tokens per modality while plots vary in length.
+SPEC 5's E_m for a text modality, in two backends with one interface:
+- `TextEncoder`: open_clip's BPE tokenizer and causal text tower, built at any width/depth and
+  trained from scratch by default (CLIP text weights load when asked for and reachable);
+- `PretrainedTextEncoder`: all-MiniLM-L6-v2 (a 6-layer BERT sentence encoder and its WordPiece
+  tokenizer), frozen by default, weights from `mango.models.weights`.
+Token features are padded (or, through the tokenizer's truncation, cut) to T, and the pad
+positions are reported, because the flow needs exactly T tokens per modality while plots vary in
+length. Both keep one token per word piece, so attention maps stay over words. Like the image
+encoders, each is a backbone (`backbone_features`, cacheable when frozen) and a projection.
 """
 
 from __future__ import annotations
@@ -15,7 +20,25 @@ import torch.nn as nn
 from open_clip.tokenizer import SimpleTokenizer
 from open_clip.transformer import QuickGELU, TextTransformer
 
+from .backbones import MiniLMBackbone
+from .errors import CheckpointNotFoundError, HubOfflineError
+from .hub import fetch_hub_file
+
 PAD_ID = 0  # open_clip's SimpleTokenizer pads with 0
+START, END = "⟨start⟩", "⟨end⟩"
+
+
+def _pad_to_tokens(features: torch.Tensor, pad: torch.Tensor, tokens: int) -> torch.Tensor:
+    """(B, L, D) features with (B, T) pad mask -> (B, T, D), zero rows at pads."""
+    if tokens > features.shape[1]:
+        features = nn.functional.pad(features, (0, 0, 0, tokens - features.shape[1]))
+    return features.masked_fill(pad[..., None], 0.0)
+
+
+def _pad_mask(ids: torch.Tensor, tokens: int, pad_id: int) -> torch.Tensor:
+    pad = torch.ones(ids.shape[0], tokens, dtype=torch.bool, device=ids.device)
+    pad[:, : ids.shape[1]] = ids == pad_id
+    return pad
 
 
 class TextEncoder(nn.Module):
@@ -73,11 +96,11 @@ class TextEncoder(nn.Module):
             raise TypeError("tokenize expects a list of strings, got a single str")
         return self.tokenizer(list(texts)).to(self.device)
 
+    frozen_backbone = False  # the tower is trained by the task loss unless finetune_text_encoder is off
+
     def pad_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, context_length) ids -> (B, T) bool, True where the feature row is padding."""
-        pad = torch.ones(ids.shape[0], self.tokens, dtype=torch.bool, device=ids.device)
-        pad[:, : ids.shape[1]] = ids == PAD_ID
-        return pad
+        return _pad_mask(ids, self.tokens, PAD_ID)
 
     def special_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, L) bool, True at start, end and pad tokens: positions that carry no word."""
@@ -89,7 +112,7 @@ class TextEncoder(nn.Module):
         tok = self.tokenizer
         row = ids.tolist()
         end = row.index(tok.eot_token_id) if tok.eot_token_id in row else len(row) - 1
-        names = {tok.sot_token_id: "⟨start⟩", tok.eot_token_id: "⟨end⟩"}
+        names = {tok.sot_token_id: START, tok.eot_token_id: END}
         return [names.get(i) or tok.decode([i]).strip() for i in row[: end + 1]]
 
     def token_count(self, text: str) -> int:
@@ -111,15 +134,127 @@ class TextEncoder(nn.Module):
             return ids
         return self.tokenize(text)
 
+    def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings or ids -> (the tower's token states (B, context_length, width), the ids)."""
+        ids = self.as_ids(text)
+        _, token_features = self.tower(ids)
+        return token_features, ids
+
+    def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token states, ids) -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
+        states, ids = backbone
+        pad = self.pad_mask(ids)
+        return _pad_to_tokens(self.proj(states), pad, self.tokens), pad
+
     def forward(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Strings or ids -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
+        return self.project(self.backbone_features(text))
+
+
+class PretrainedTextEncoder(nn.Module):
+    """all-MiniLM-L6-v2 token states (B, L, 384) -> linear projection to D, padded to T.
+
+    The BERT is bidirectional: each token's state reads the whole plot (pads are masked out).
+    Frozen and in eval mode (no dropout) unless `finetune`; the projection is trained by the task
+    loss. `embedding` is BERT's word-embedding layer, the entry point for captum over words.
+    """
+
+    weights_name = "minilm_l6"
+
+    def __init__(self, dim: int, tokens: int, context_length: int, finetune: bool = False,
+                 expected_fingerprint: str | None = None) -> None:
+        super().__init__()
+        if context_length > tokens:
+            raise ValueError(f"text context_length {context_length} exceeds T = {tokens}")
+        self.tokens = tokens
+        self.context_length = context_length
+        self.backbone = MiniLMBackbone(expected_fingerprint)
+        self.tokenizer = self.backbone.tokenizer
+        self.weights_fingerprint = self.backbone.weights_fingerprint
+        self.weights_source = self.backbone.source
+        self.frozen_backbone = not finetune
+        if self.frozen_backbone:
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
+        self.proj = nn.Linear(self.backbone.width, dim)
+
+    def train(self, mode: bool = True) -> "PretrainedTextEncoder":
+        super().train(mode)
+        if self.frozen_backbone:
+            self.backbone.eval()
+        return self
+
+    @property
+    def embedding(self) -> nn.Embedding:
+        return self.backbone.bert.embeddings.word_embeddings
+
+    @property
+    def device(self) -> torch.device:
+        return self.proj.weight.device
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """list of strings -> (B, context_length) int64 ids ([CLS], word pieces, [SEP], pads)."""
+        if isinstance(texts, str):
+            raise TypeError("tokenize expects a list of strings, got a single str")
+        encoded = self.tokenizer(list(texts), padding="max_length", truncation=True,
+                                 max_length=self.context_length, return_tensors="pt")
+        return encoded["input_ids"].to(self.device)
+
+    def pad_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, context_length) ids -> (B, T) bool, True where the feature row is padding."""
+        return _pad_mask(ids, self.tokens, self.pad_id)
+
+    def special_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) bool, True at [CLS], [SEP] and pad tokens: positions that carry no word."""
+        tok = self.tokenizer
+        return (ids == tok.pad_token_id) | (ids == tok.cls_token_id) | (ids == tok.sep_token_id)
+
+    def word_pieces(self, ids: torch.Tensor) -> list[str]:
+        """Readable pieces of one (L,) id row, from [CLS] to [SEP] inclusive ("##" marks a word's continuation)."""
+        tok = self.tokenizer
+        row = ids.tolist()
+        end = row.index(tok.sep_token_id) if tok.sep_token_id in row else len(row) - 1
+        names = {tok.cls_token_id: START, tok.sep_token_id: END}
+        return [names.get(i) or tok.convert_ids_to_tokens(i) for i in row[: end + 1]]
+
+    def token_count(self, text: str) -> int:
+        """How many tokens the whole text takes, [CLS] and [SEP] included (before truncation)."""
+        return len(self.tokenizer(text, truncation=False)["input_ids"])
+
+    def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
+        """Strings are tokenized; id tensors are checked and right-padded to context_length."""
+        if isinstance(text, torch.Tensor):
+            ids = text.to(self.device, torch.long)
+            if ids.ndim == 1:
+                ids = ids[None]
+            if ids.ndim != 2 or ids.shape[1] > self.context_length:
+                raise ValueError(
+                    f"token ids must be (B, L) with L <= context_length {self.context_length}, got {tuple(text.shape)}"
+                )
+            if ids.shape[1] < self.context_length:
+                ids = nn.functional.pad(ids, (0, self.context_length - ids.shape[1]), value=self.pad_id)
+            return ids
+        return self.tokenize(text)
+
+    def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings or ids -> (BERT token states (B, context_length, 384), the ids)."""
         ids = self.as_ids(text)
-        _, token_features = self.tower(ids)  # (B, context_length, width)
-        features = self.proj(token_features)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_backbone):
+            states = self.backbone(ids, (ids != self.pad_id).long())
+        return states, ids
+
+    def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        states, ids = backbone
         pad = self.pad_mask(ids)
-        if self.tokens > self.context_length:
-            features = nn.functional.pad(features, (0, 0, 0, self.tokens - self.context_length))
-        return features.masked_fill(pad[..., None], 0.0), pad
+        return _pad_to_tokens(self.proj(states), pad, self.tokens), pad
+
+    def forward(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings or ids -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
+        return self.project(self.backbone_features(text))
 
 
 def load_clip_text_weights(tower: TextTransformer, name: str, quick_gelu: bool) -> None:
@@ -129,8 +264,6 @@ def load_clip_text_weights(tower: TextTransformer, name: str, quick_gelu: bool) 
     only from safetensors or a weights-only torch load.
     """
     from open_clip.pretrained import get_pretrained_cfg
-
-    from .hub import CheckpointNotFoundError, HubOfflineError, fetch_hub_file
 
     model_name, _, tag = name.partition(":")
     cfg = get_pretrained_cfg(model_name, tag) if tag else {}

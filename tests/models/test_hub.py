@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 
 from mango.models import (
+    FORMAT_VERSION,
     CheckpointError,
     CheckpointNotFoundError,
     ConfigVersionError,
@@ -56,7 +57,7 @@ def test_save_then_load_gives_identical_outputs(saved, make_inputs) -> None:
     folder, model = saved
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     with safe_open(str(folder / "model.safetensors"), "pt") as f:  # weights only, no pickle
-        assert f.metadata()["mango_format_version"] == "1"
+        assert f.metadata()["mango_format_version"] == str(FORMAT_VERSION)
     loaded = MangoModel.from_pretrained(folder, expected_task="genre")
     assert loaded.config == model.config and loaded.config.metadata["micro_f1"] == 0.5
     assert not loaded.training

@@ -1,0 +1,135 @@
+"""Pretrained backbones built from resolved weights: EfficientNet-Lite0 (timm) and MiniLM (transformers).
+
+`mango.models.weights` finds the files; this module turns them into modules. Both backbones are
+frozen by default (`MangoConfig.finetune_pretrained`), kept in eval mode (BatchNorm statistics
+and dropout never change), and their weights are fetched rather than stored in checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .weights import fingerprint, pretrained, resolve
+
+# EfficientNet-Lite0's token levels: stride -> (how far to run the network, channels).
+EFFICIENTNET_LEVELS: dict[int, tuple[str, int]] = {16: ("blocks[:5]", 112), 32: ("conv_head", 1280)}
+EFFICIENTNET_MEAN = (0.5, 0.5, 0.5)  # its ImageNet preprocessing: Normalize([0.5]*3, [0.5]*3)
+EFFICIENTNET_STD = (0.5, 0.5, 0.5)
+_PARAM_SUFFIXES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _timm_efficientnet() -> nn.Module:
+    import timm
+
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+
+
+def remap_efficientnet_package(state: dict[str, torch.Tensor], target_keys: list[str],
+                               target_shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+    """The pip package's state dict (EfficientNet-PyTorch names: `_conv_stem`, `_blocks.N._bn1`, ...)
+    onto timm's `tf_efficientnet_lite0` names. Both list the same tensors in the same order; the
+    package adds the ImageNet classifier (`_fc`) at the end, which timm built without. Every pair is
+    checked: same kind of tensor (weight, bias, running mean, ...) and same shape."""
+    source = [k for k in state if not k.startswith("_fc.")]
+    if len(source) != len(target_keys):
+        raise ValueError(f"EfficientNet weights have {len(source)} tensors, timm's model {len(target_keys)}")
+    out = {}
+    for theirs, ours in zip(source, target_keys):
+        kind_theirs, kind_ours = theirs.rsplit(".", 1)[-1], ours.rsplit(".", 1)[-1]
+        if kind_theirs != kind_ours or kind_ours not in _PARAM_SUFFIXES:
+            raise ValueError(f"EfficientNet weights out of order: {theirs} cannot be {ours}")
+        if state[theirs].shape != target_shapes[ours]:
+            raise ValueError(f"EfficientNet weights: {theirs} {tuple(state[theirs].shape)} does not fit "
+                             f"{ours} {tuple(target_shapes[ours])}")
+        out[ours] = state[theirs]
+    return out
+
+
+def _read_efficientnet(path: Path, keys: list[str], shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+    """A weights file in timm's names (Hub safetensors) or the package's (a torch state dict)."""
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:  # weights_only: tensors and containers, never code
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    if set(state) == set(keys):
+        return state
+    return remap_efficientnet_package(state, keys, shapes)
+
+
+class EfficientNetBackbone(nn.Module):
+    """EfficientNet-Lite0 up to a stride: 16 -> 112 channels, 32 -> 1280 (after its 1x1 head conv)."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        if stride not in EFFICIENTNET_LEVELS:
+            raise ValueError(f"EfficientNet-Lite0 tokens come at stride {sorted(EFFICIENTNET_LEVELS)}, got {stride}")
+        self.stride = stride
+        self.channels = EFFICIENTNET_LEVELS[stride][1]
+        self.net = _timm_efficientnet()
+        if stride == 16:  # the later stages are never run: drop them rather than carry dead weights
+            self.net.blocks = self.net.blocks[:5]
+            self.net.conv_head = nn.Identity()
+            self.net.bn2 = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised images -> (B, C, H/stride, W/stride)."""
+        net = self.net
+        return net.bn2(net.conv_head(net.blocks(net.bn1(net.conv_stem(x)))))
+
+    def load_pretrained(self, expected_fingerprint: str | None = None) -> tuple[str, str]:
+        """Fill the weights from the first source that has them; returns (fingerprint, source)."""
+        full = _timm_efficientnet()
+        keys = list(full.state_dict())
+        shapes = {k: v.shape for k, v in full.state_dict().items()}
+        state, source = resolve(pretrained("efficientnet_lite0"), lambda p: _read_efficientnet(p, keys, shapes),
+                                expected_fingerprint, fingerprint)
+        own = self.net.state_dict()
+        missing = set(own) - set(state)
+        if missing:
+            raise ValueError(f"EfficientNet weights lack {sorted(missing)[:3]}")
+        self.net.load_state_dict({k: state[k] for k in own})
+        return fingerprint(state), source
+
+
+class MiniLMBackbone(nn.Module):
+    """all-MiniLM-L6-v2's BERT and WordPiece tokenizer; `forward` gives token-level states (B, L, 384)."""
+
+    def __init__(self, expected_fingerprint: str | None = None):
+        super().__init__()
+        spec = pretrained("minilm_l6")
+        (self.bert, self.tokenizer, self.weights_fingerprint), self.source = resolve(
+            spec, _read_minilm, expected_fingerprint, lambda loaded: loaded[2])
+        self.width = int(self.bert.config.hidden_size)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.bert(input_ids=ids, attention_mask=attention_mask).last_hidden_state
+
+
+def _read_minilm(folder: Path) -> tuple[Any, Any, str]:
+    from transformers import AutoTokenizer, BertModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # no "unused weights" chatter: the pooler is not used
+    hf_logging.disable_progress_bar()
+    try:
+        bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    return bert, tokenizer, fingerprint(bert.state_dict())
+
+
+__all__ = ["EFFICIENTNET_LEVELS", "EFFICIENTNET_MEAN", "EFFICIENTNET_STD", "EfficientNetBackbone",
+           "MiniLMBackbone", "remap_efficientnet_package"]
