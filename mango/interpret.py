@@ -221,6 +221,21 @@ def modality_contributions(model: nn.Module, a: Any, b: Any, target: TargetFn) -
     return ModalityContributions(names, coalitions, shapley, ablation)
 
 
+@torch.no_grad()
+def coalition_values(model: nn.Module, a: Any, b: Any, targets: Sequence[TargetFn]) -> list[dict[str, Tensor]]:
+    """f at the four coalitions ("none", "a", "b", "both"), for each of several targets, from one
+    batched pass over the encoder features (4 B examples); `exact_shapley` turns them into values."""
+    fa, fb, ba, bb, _ = _feature_game(model, a, b, targets[0])
+    n = fa.shape[0]
+    batch = torch.cat([torch.cat(pair, dim=1) for pair in ((ba, bb), (fa, bb), (ba, fb), (fa, fb))])
+    output = model.forward_features(batch).output
+    out = []
+    for target in targets:
+        values = torch.cat([target(output[k * n : (k + 1) * n]) for k in range(4)])
+        out.append(dict(zip(("none", "a", "b", "both"), values.split(n))))
+    return out
+
+
 def exact_shapley(coalitions: dict[str, Tensor]) -> Tensor:
     """The two-player Shapley formula, (B, 2): phi_A = ((v(A) - v(0)) + (v(AB) - v(B))) / 2."""
     v0, va, vb, vab = coalitions["none"], coalitions["a"], coalitions["b"], coalitions["both"]

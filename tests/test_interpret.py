@@ -91,6 +91,17 @@ def test_shapley_values_are_exact_and_add_up(task):
         torch.testing.assert_close(co["both"], target(model(a, b).output), rtol=1e-4, atol=1e-5)
 
 
+def test_coalition_values_in_one_pass_match_captum(seg_model):
+    a, b = inputs(seg_model, batch=2)
+    targets = [interpret.class_region_target(2), interpret.class_region_target(2, score="log_prob")]
+    batched = interpret.coalition_values(seg_model, a, b, targets)
+    for target, values in zip(targets, batched):
+        result = interpret.modality_contributions(seg_model, a, b, target)
+        for key in ("none", "a", "b", "both"):
+            torch.testing.assert_close(values[key], result.coalitions[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(interpret.exact_shapley(values), result.shapley, rtol=1e-4, atol=1e-5)
+
+
 def test_shares_only_where_the_signs_agree():
     values = torch.tensor([[-0.205, 0.060], [0.3, 0.1], [-0.3, -0.1], [0.0, 0.0], [0.0, 0.2]])
     shares = interpret.signed_shares(values)
