@@ -344,7 +344,7 @@ class Runner:
     def contributions(self, a_in: Any, b_in: Any, choice: Any, steps: Any, progress: ProgressFn = _no_progress) -> tuple:
         """(contribution bars, IG maps, likelihood bars, summary markdown)."""
         prepared = self.prepare(a_in, b_in)
-        n_steps = ig_steps(steps)
+        asked = n_steps = ig_steps(steps)
         target, described, subject, log_prob_target = self._target_spec(prepared, choice)
         a, b = self.inputs(prepared)
         labels = list(self.labels())
@@ -354,6 +354,10 @@ class Runner:
                        if log_prob_target else None)
         progress(0.25, f"Integrated Gradients ({n_steps} steps)")
         ig = interpret.integrated_gradients(self.model, a, b, target, n_steps=n_steps, internal_batch_size=IG_BATCH)
+        while not bool(ig.converged()[0]) and n_steps < IG_STEPS[1]:  # more steps, up to the slider's end
+            n_steps = min(2 * n_steps, IG_STEPS[1])
+            progress(0.5, f"Integrated Gradients had not converged: {n_steps} steps")
+            ig = interpret.integrated_gradients(self.model, a, b, target, n_steps=n_steps, internal_batch_size=IG_BATCH)
         progress(0.85, "exact log-likelihood with each modality removed")
         lc = interpret.likelihood_change(self.model, a, b)
 
@@ -375,7 +379,7 @@ class Runner:
         ig_fig = self._ig_figure(prepared, ig, n_steps) if ig_ok else plots.empty_figure(
             f"Integrated Gradients did not converge at {n_steps} steps: convergence delta {delta:+.1e},<br>"
             f"{_percent(delta, change)} of the change it explains (limit {interpret.IG_TOLERANCE:.0%}). "
-            "The map is not drawn" + ("; raise the steps." if n_steps < IG_STEPS[1] else "."), height=200)
+            "The map is not drawn.", height=200)
 
         bpd = {k: float(v[0]) for k, v in lc.bits_per_dim.items()}
         d_bpd = [float(lc.delta_bits_per_dim("a")[0]), float(lc.delta_bits_per_dim("b")[0])]
@@ -399,11 +403,12 @@ class Runner:
                 f"{wording.effects(labels, by_log_prob[0].tolist(), 'it')}")
         lines.append(f"- **Ablation** (each modality added last): {wording.effects(labels, ablation, subject)}")
         if ig_ok:
-            lines.append(f"- **Integrated Gradients** ({n_steps} steps, on the encoder tokens): "
+            raised = f", raised from {asked} to converge" if n_steps > asked else ""
+            lines.append(f"- **Integrated Gradients** ({n_steps} steps{raised}, on the encoder tokens): "
                          f"{wording.effects(labels, ig_totals, subject)} Convergence delta {delta:+.1e}, "
                          f"{_percent(delta, change)} of the change: within the {interpret.IG_TOLERANCE:.0%} limit.")
         else:
-            advice = "raise the steps" if n_steps < IG_STEPS[1] else "even the largest step count is not enough here"
+            advice = f"tried {asked} to {n_steps} steps" if n_steps > asked else "the largest step count"
             lines.append(f"- **Integrated Gradients** ({n_steps} steps): **not converged**, the completeness error "
                          f"{delta:+.1e} is {_percent(delta, change)} of the change {change:+.3g} "
                          f"(limit {interpret.IG_TOLERANCE:.0%}); no totals or map are shown ({advice}).")

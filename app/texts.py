@@ -52,7 +52,8 @@ logit, or the translated image's brightness. "Removing" a modality replaces it b
 - **Ablation**: f(both) − f(without that modality), each modality added last.
 - **Integrated Gradients**, per token (image patch or word piece), on the encoder features: red tokens
   raise the target, blue lower it. The convergence delta is how far the map's sum is from the exact
-  change; a map whose delta exceeds 5 % of that change is not drawn. (On raw pixels, through the image
+  change; when it exceeds 5 % of that change the steps are doubled (up to 128), and a map that still
+  misses is not drawn. (On raw pixels, through the image
   encoder, the integral does not converge: a constant baseline image makes every token alike, and the
   encoder's normalisation turns that into a cliff at the start of the path.)
 - **Likelihood**: how the flow's exact likelihood of the fused features changes, in bits per dimension,

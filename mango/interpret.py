@@ -6,8 +6,9 @@ examples, and returns plain dataclasses of tensors and floats that a UI or a tes
 
 What is computed, and what it means:
 
-- **Targets.** Attributions explain one scalar per example: a class's mean logit over a region
-  (segmentation), a genre's logit, or the mean of the translated image (or one of its channels).
+- **Targets.** Attributions explain one scalar per example: a class's mean logit (or log-probability,
+  `SCORES`) over a region (segmentation), a genre's logit, or the mean of the translated image (or
+  one of its channels).
 - **Baselines** ("the modality removed"). An image modality becomes a constant image at the
   modality's normalisation mean (zero after the model's own normalisation, so no signal enters);
   a text modality becomes the empty plot. Every number below is relative to these baselines.
@@ -15,6 +16,7 @@ What is computed, and what it means:
   modality's tokens into one player). Encoders are per modality (SPEC 5), so removing a modality
   replaces exactly its T feature tokens: the game is played on the encoder features, and captum
   enumerates both orderings of the two players. phi_A + phi_B = f(A, B) - f(baselines) exactly.
+  A share of that sum is given only where phi_A and phi_B have the same sign (`signed_shares`).
 - **Feature ablation** (captum `FeatureAblation`): f(A, B) minus f with one modality removed.
 - **Integrated Gradients** (captum, Gauss-Legendre quadrature), by default on the encoder features
   (the same game as the Shapley values: the path runs from the baselines' features to the inputs'),
@@ -22,9 +24,10 @@ What is computed, and what it means:
   delta (completeness error) is reported, and `IntegratedGradientsResult.converged` says whether it
   is within `IG_TOLERANCE` of the change it explains. ``at="inputs"`` attributes pixels and word
   embeddings instead; on a ViT encoder with the mean-image baseline that path does not converge
-  (every token of a constant image is the same vector, LayerNorm divides by its tiny spread, and the
-  features turn over within the first 1-3 % of the path; measured in issue 11), so it is there to
-  compare, not the default.
+  (a constant image's tokens are only the patch embedding's bias plus the position embedding, with a
+  spread of 0.03 against 1 for a real image; LayerNorm divides by it, and the features turn over
+  within the first 1-3 % of the path; measured in issue 11), so it is there to compare, not the
+  default.
 - **Likelihood change** (flow-native, no captum): the exact log-likelihood of the fused features
   with one modality replaced by its baseline, against the original.
 - **Attention in token positions.** `attention_row` ties one row of an ICA layer's matrix A to

@@ -19,6 +19,10 @@ correct class's logit is not revealing the object, however large its magnitude. 
 rollout (unsigned: the share of the object's tokens' content that comes from each modality's input
 tokens) the revealing modality must give more than half.
 
+With two players, Shapley values and feature ablation always rank the modalities alike:
+phi_A - phi_B = ablation_A - ablation_B = f(A only) - f(B only). Their verdicts can differ only
+through the "raises it" condition.
+
 Integrated Gradients counts as pointing at the right modality only where it has converged
 (`mango.interpret.IG_TOLERANCE`): a map whose completeness error is large is not an explanation.
 """

@@ -77,7 +77,7 @@ def test_a_map_that_has_not_converged_is_not_drawn(runner, scene, monkeypatch):
     bars, ig_fig, _, summary = runner.contributions(scene.file("rgb"), scene.file("depth"), "wall", 32)
     assert "Integrated Gradients total" not in [trace.name for trace in bars.data]
     assert len(ig_fig.data) == 0 and "did not converge" in ig_fig.layout.annotations[0].text
-    assert "**not converged**" in summary
+    assert "**not converged**" in summary and "tried 32 to 128 steps" in summary  # doubled up to the slider's end
 
 
 def test_steps_outside_the_slider_range_are_refused(runner, scene):
