@@ -460,7 +460,7 @@ class Runner:
         """The bundled known-answer benchmark, if it was measured on this checkpoint's weights."""
         benchmark = trust.load_benchmark()
         measured_on = benchmark.run.get("checkpoint_sha256")
-        if benchmark.summary is None or not measured_on or measured_on != trust.weights_sha256(self.loaded.location):
+        if benchmark.summary is None or not measured_on or measured_on != trust.checkpoint_weights(self.loaded):
             return None
         return benchmark
 

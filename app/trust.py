@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from mango.bench.explanations import weights_sha256  # noqa: F401  (re-exported for the UI)
+from mango.bench.explanations import weights_sha256
 from mango.known_answers import METHOD_LABELS, METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,15 @@ def load_benchmark(folder: Path = BENCHMARK_DIR) -> Benchmark:
     except (OSError, ValueError, pd.errors.ParserError) as err:
         return Benchmark(None, None, {}, f"unreadable ({type(err).__name__}: {err})")
     return Benchmark(summary, str(figure_path) if figure_path.is_file() else None, run, f"read from {_shown(folder)}")
+
+
+def checkpoint_weights(loaded: Any) -> str | None:
+    """SHA-256 of the weights a loaded slot runs (None for an untrained model or a Hub checkpoint).
+    A bundled location is shown relative to the repository: resolve it there."""
+    if not loaded.trained:
+        return None
+    path = Path(loaded.location)
+    return weights_sha256(path if path.is_absolute() or path.exists() else REPO_ROOT / path)
 
 
 def class_iou(metadata: dict[str, Any], class_names: Sequence[str]) -> dict[str, float]:

@@ -298,7 +298,7 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
 def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner) -> dict[str, Any]:
     """"Can these explanations be trusted?": the bundled known-answer benchmark and one example to check."""
     benchmark = trust.load_benchmark()
-    weights = trust.weights_sha256(runner.loaded.location) if runner.loaded.trained else None
+    weights = trust.checkpoint_weights(runner.loaded)
     c: dict[str, Any] = {}
     with gr.Accordion("Can these explanations be trusted?", open=False, elem_id="segment-trust"):
         gr.Markdown(trust.section_markdown(benchmark, weights, trust.class_iou(runner.config.metadata, runner.config.class_names)))

@@ -44,3 +44,17 @@ def test_class_iou_comes_from_the_checkpoint_metadata():
     assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9, 0.3]}}, names) == {"wall": 0.9, "picture": 0.3}
     assert trust.class_iou({}, names) == {}
     assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9]}}, names) == {}
+
+
+def test_the_bundled_checkpoint_is_found_from_its_shown_location(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    expected = bench.weights_sha256(tmp_path)
+    assert expected and trust.checkpoint_weights(SimpleNamespace(trained=True, location=str(tmp_path))) == expected
+    assert trust.checkpoint_weights(SimpleNamespace(trained=False, location=str(tmp_path))) is None
+    bundled = trust.REPO_ROOT / "assets" / "checkpoints" / "segmentation"
+    if (bundled / "model.safetensors").is_file():  # shown relative to the repository, found from anywhere
+        monkeypatch.chdir(tmp_path)
+        shown = SimpleNamespace(trained=True, location="assets/checkpoints/segmentation")
+        assert trust.checkpoint_weights(shown) == bench.weights_sha256(bundled)
