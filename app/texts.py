@@ -41,21 +41,32 @@ flow starts near the identity, so almost all weight sits on the diagonal.
 
 CONTRIBUTIONS = """
 ### What this shows
-How much each modality drives one output: a class's mean score over its predicted region, a genre's
+How much each modality moves one output: a class's mean logit over its predicted region, a genre's
 logit, or the translated image's brightness. "Removing" a modality replaces it by a neutral baseline
-(a constant image at the modality's mean, or an empty plot).
+(a constant image at the modality's mean, or an empty plot). Every number is signed: positive
+**raises** the target, negative **lowers** it.
 
-- **Shapley values** (captum, exact for two players: 4 evaluations) split f(both) − f(none) fairly
-  between the modalities; they add up exactly.
-- **Ablation**: f(both) − f(without that modality).
-- **Integrated Gradients** maps: which pixels / words push the output up (red) or down (blue), with the
-  convergence delta (how far the sum is from the exact change; more steps make it smaller).
-- **Likelihood**: the flow's exact log-likelihood of the fused features when a modality is removed.
+- **Shapley values** (captum, exact for two players: 4 evaluations) split f(both) − f(none) between
+  the modalities; they add up exactly. A share ("depth gives 80 % of the rise") is given only when both
+  push the same way: when one raises and the other lowers, both values are shown instead.
+- **Ablation**: f(both) − f(without that modality), each modality added last.
+- **Integrated Gradients**, per token (image patch or word piece), on the encoder features: red tokens
+  raise the target, blue lower it. The convergence delta is how far the map's sum is from the exact
+  change; when it exceeds 5 % of that change the steps are doubled (up to 128), and a map that still
+  misses is not drawn. (On raw pixels, through the image
+  encoder, the integral does not converge: a constant baseline image makes every token alike, and the
+  encoder's normalisation turns that into a cliff at the start of the path.)
+- **Likelihood**: how the flow's exact likelihood of the fused features changes, in bits per dimension,
+  when a modality is removed. More bits = less likely.
 
 ### What it does not show
 Attributions depend on the baseline; a different "removed" input gives different numbers. They explain
-this model on this input, not the task or the data set. A higher likelihood without a modality means the
-flow finds that pair more typical, not that the modality is useless.
+this model on this input, not the task or the data set. A **logit** can rise for every class at once
+("there is a surface here"); the class's **log-probability** line says what favours the class over the
+others. A pair that is *more* likely without a modality is more typical to the flow, not proof the modality
+is useless. Bits/dim can be negative: they measure a density of continuous features, which exceeds 1
+where the features are concentrated. Open **Can these explanations be trusted?** (segmentation) to see
+how often each method credits the right modality on objects whose answer is known.
 """
 
 SAMPLING = """
@@ -93,8 +104,8 @@ API = """
 ### Using the app from code
 Every button is an API endpoint with an explicit name (see `app/README.md`, or *Use via API* below):
 `/segment`, `/translate`, `/genre`, and per task `_attention`, `_targets`, `_contributions`,
-`_sample`, `_resample`, `_interpolate` (e.g. `/genre_contributions`), plus `/translate_setting` and
-`/ablations`.
+`_sample`, `_resample`, `_interpolate` (e.g. `/genre_contributions`), plus `/translate_setting`,
+`/segment_known_answer` and `/ablations`.
 
 ```python
 from gradio_client import Client, handle_file

@@ -8,7 +8,8 @@ Endpoints (``api_name``), per task prefix P in {segment, translate, genre}:
   /P_sample          samples from the prior through the inverse flow
   /P_resample        keep one modality, redraw the other's latent tokens
   /P_interpolate     walk in Z from the input to a bundled example
-and /translate_setting (switch the translation checkpoint), /ablations (reload the table).
+and /translate_setting (switch the translation checkpoint), /ablations (reload the table),
+/segment_known_answer (explain an object whose revealing modality is known).
 Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private.
 """
 
@@ -26,10 +27,10 @@ import pandas as pd
 import torch
 
 from . import examples as example_files
-from . import gradio_fixes, plots, texts
+from . import gradio_fixes, plots, texts, trust
 from .ablations import load_table
 from .checkpoints import LoadedModel, chosen_sources, load_all
-from .handlers import Runner
+from .handlers import IG_STEPS, Runner
 from .inputs import MAX_FILE_BYTES, InputError
 
 log = logging.getLogger("mango.app")
@@ -122,6 +123,9 @@ class MangoApp:
     def targets(self, setting: str, a: Any, b: Any) -> Any:
         choices = self.runner(setting).target_choices(a, b)
         return gr.update(choices=choices, value=choices[0][1])
+
+    def known_answer(self, setting: str, choice: Any) -> tuple:
+        return self.runner(setting).known_answer(choice)
 
     # ---------------------------------------------------------------------------- attention
     def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any) -> tuple:
@@ -230,7 +234,7 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                         initial = runner.target_choices(None, None)
                         c["target"] = gr.Dropdown(initial, value=initial[0][1], label="Explain",
                                                   info="a class over its predicted region / a genre's logit / an output statistic")
-                        c["steps"] = gr.Slider(8, 128, value=32, step=8, label="Integrated Gradients steps",
+                        c["steps"] = gr.Slider(*IG_STEPS, value=32, step=8, label="Integrated Gradients steps",
                                                info="more steps: smaller convergence delta, slower")
                     c["explain"] = gr.Button("Explain this output", variant="primary", elem_id=f"{prefix}-explain")
                     c["summary"] = gr.Markdown(elem_id=f"{prefix}-summary")
@@ -238,6 +242,8 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                                         elem_id=f"{prefix}-contrib-plot")
                     c["ig_plot"] = gr.Plot(label="Integrated Gradients per modality")
                     c["ll_plot"] = gr.Plot(label="Exact likelihood with a modality removed")
+                    if runner.config.task == "segmentation":
+                        c.update(_trust_section(app, slot, runner))
                 with gr.Column(scale=1, min_width=280):
                     gr.Markdown(texts.CONTRIBUTIONS)
         with gr.Tab("Latent sampling", id=f"{prefix}-sampling"):
@@ -286,6 +292,27 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                             [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **MODEL_EVENTS)
     c["interp_btn"].click(_wrap(app.interpolate), [slot, *inputs, c["other"], c["isteps"]], [c["generated"], c["readout"]],
                           api_name=f"{prefix}_interpolate", **MODEL_EVENTS)
+    return c
+
+
+def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner) -> dict[str, Any]:
+    """"Can these explanations be trusted?": the bundled known-answer benchmark and one example to check."""
+    benchmark = trust.load_benchmark()
+    weights = trust.checkpoint_weights(runner.loaded)
+    c: dict[str, Any] = {}
+    with gr.Accordion("Can these explanations be trusted?", open=False, elem_id="segment-trust"):
+        gr.Markdown(trust.section_markdown(benchmark, weights, trust.class_iou(runner.config.metadata, runner.config.class_names)))
+        if benchmark.figure and trust.applies(benchmark, weights):
+            gr.Image(benchmark.figure, label="Known answers on unseen scenes", interactive=False, buttons=["fullscreen"])
+        choices = list(trust.KNOWN_ANSWER_CHOICES)
+        with gr.Row():
+            c["ka_choice"] = gr.Radio(choices, value=choices[0], label="Check a known answer (bundled SynthRooms scenes)")
+            c["ka_button"] = gr.Button("Check it", elem_id="segment-known-answer")
+        c["ka_image"] = gr.Image(label="The object (outlined in red)", interactive=False, type="numpy", format="png",
+                                 height=270, buttons=[])
+        c["ka_text"] = gr.Markdown(elem_id="segment-known-answer-text")
+    c["ka_button"].click(_wrap(app.known_answer), [slot, c["ka_choice"]], [c["ka_image"], c["ka_text"]],
+                         api_name="segment_known_answer", **MODEL_EVENTS)
     return c
 
 

@@ -6,8 +6,9 @@ examples, and returns plain dataclasses of tensors and floats that a UI or a tes
 
 What is computed, and what it means:
 
-- **Targets.** Attributions explain one scalar per example: a class's mean logit over a region
-  (segmentation), a genre's logit, or the mean of the translated image (or one of its channels).
+- **Targets.** Attributions explain one scalar per example: a class's mean logit (or log-probability,
+  `SCORES`) over a region (segmentation), a genre's logit, or the mean of the translated image (or
+  one of its channels).
 - **Baselines** ("the modality removed"). An image modality becomes a constant image at the
   modality's normalisation mean (zero after the model's own normalisation, so no signal enters);
   a text modality becomes the empty plot. Every number below is relative to these baselines.
@@ -15,10 +16,18 @@ What is computed, and what it means:
   modality's tokens into one player). Encoders are per modality (SPEC 5), so removing a modality
   replaces exactly its T feature tokens: the game is played on the encoder features, and captum
   enumerates both orderings of the two players. phi_A + phi_B = f(A, B) - f(baselines) exactly.
+  A share of that sum is given only where phi_A and phi_B have the same sign (`signed_shares`).
 - **Feature ablation** (captum `FeatureAblation`): f(A, B) minus f with one modality removed.
-- **Integrated Gradients** (captum): pixel maps per image modality, per-word scores for text
-  (gradients taken at the word embeddings, whose baseline is the padding token's embedding at
-  every word position). The convergence delta (completeness error) is reported.
+- **Integrated Gradients** (captum, Gauss-Legendre quadrature), by default on the encoder features
+  (the same game as the Shapley values: the path runs from the baselines' features to the inputs'),
+  giving one attribution per token: a patch of an image, a word piece of a text. The convergence
+  delta (completeness error) is reported, and `IntegratedGradientsResult.converged` says whether it
+  is within `IG_TOLERANCE` of the change it explains. ``at="inputs"`` attributes pixels and word
+  embeddings instead; on a ViT encoder with the mean-image baseline that path does not converge
+  (a constant image's tokens are only the patch embedding's bias plus the position embedding, with a
+  spread of 0.03 against 1 for a real image; LayerNorm divides by it, and the features turn over
+  within the first 1-3 % of the path; measured in issue 11), so it is there to compare, not the
+  default.
 - **Likelihood change** (flow-native, no captum): the exact log-likelihood of the fused features
   with one modality replaced by its baseline, against the original.
 - **Attention in token positions.** `attention_row` ties one row of an ICA layer's matrix A to
@@ -50,19 +59,58 @@ def logit_target(index: int) -> TargetFn:
     return target
 
 
-def class_region_target(class_index: int, region: Tensor | None = None) -> TargetFn:
-    """Mean logit of one class over a fixed region: output (B, C, H, W) -> (B,).
+SCORES = ("logit", "log_prob")
+"""What a segmentation target averages: the class's logit, or its log-probability (log-softmax over
+classes). Softmax ignores a shift shared by all logits, so a modality that raises every class's
+logit alike ("there is a surface here") raises the logit without favouring the class; the
+log-probability measures evidence for the class against the others."""
+
+
+def _class_scores(output: Tensor, score: str) -> Tensor:
+    if score == "logit":
+        return output
+    if score == "log_prob":
+        return torch.log_softmax(output, dim=1)
+    raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+
+
+def class_region_target(class_index: int, region: Tensor | None = None, score: str = "logit") -> TargetFn:
+    """Mean logit (or log-probability, see `SCORES`) of one class over a fixed region:
+    output (B, C, H, W) -> (B,).
 
     ``region`` is a (H, W) or (B, H, W) boolean mask (typically where the class was predicted on
     the original input, held fixed while inputs change); None or an empty region means all pixels.
     """
+    _class_scores(torch.zeros(1, 1), score)  # check the name now, not at the first call
 
     def target(output: Tensor) -> Tensor:
-        logits = output[:, class_index]
+        logits = _class_scores(output, score)[:, class_index]
         if region is None or not bool(region.any()):
             return logits.mean(dim=(-2, -1))
         mask = region.to(logits.device, logits.dtype).expand_as(logits)
         return (logits * mask).sum(dim=(-2, -1)) / mask.sum(dim=(-2, -1)).clamp_min(1.0)
+
+    return target
+
+
+def objects_target(class_indices: Sequence[int] | Tensor, regions: Tensor, score: str = "logit") -> TargetFn:
+    """Example k's target is the mean logit (or log-probability) of class ``class_indices[k]`` over
+    ``regions[k]``: output (B, C, H, W) -> (B,). For checking many objects of one scene in one batch
+    (the inputs repeated once per object); every region must be non-empty."""
+    _class_scores(torch.zeros(1, 1), score)
+    classes = torch.as_tensor(class_indices, dtype=torch.long)
+    if regions.ndim != 3 or regions.shape[0] != classes.numel():
+        raise ValueError(f"need one (H, W) region per class index, got {tuple(regions.shape)} for {classes.numel()}")
+    if not bool(regions.flatten(1).any(1).all()):
+        raise ValueError("every region must hold at least one pixel")
+
+    def target(output: Tensor) -> Tensor:
+        scores = _class_scores(output, score)
+        # captum may stack several copies of the batch (path points): repeat classes and regions alike
+        copies = scores.shape[0] // classes.numel()
+        index = classes.to(scores.device).repeat(copies).view(-1, 1, 1, 1).expand(-1, 1, *scores.shape[-2:])
+        mask = regions.to(scores.device, scores.dtype).repeat(copies, 1, 1)
+        return (scores.gather(1, index)[:, 0] * mask).sum(dim=(-2, -1)) / mask.sum(dim=(-2, -1))
 
     return target
 
@@ -127,9 +175,21 @@ class ModalityContributions:
     ablation: Tensor
 
     def shares(self) -> Tensor:
-        """|phi| / (|phi_A| + |phi_B|): each modality's share of the attribution, (B, 2)."""
-        total = self.shapley.abs().sum(dim=1, keepdim=True)
-        return torch.where(total > 0, self.shapley.abs() / total.clamp_min(1e-12), torch.full_like(self.shapley, 0.5))
+        """Each modality's share of f(both) - f(none), phi / (phi_A + phi_B), (B, 2).
+
+        Defined only where the two values have the same sign; NaN where they pull in opposite
+        directions (a share of a sum whose parts cancel is meaningless: -0.21 and +0.06 are not
+        "77 % and 23 %") or are both zero.
+        """
+        return signed_shares(self.shapley)
+
+
+def signed_shares(values: Tensor) -> Tensor:
+    """values / values.sum(1) per row of (B, 2) where both have the same sign, else NaN."""
+    total = values.sum(dim=1, keepdim=True)
+    same_sign = ((values >= 0).all(dim=1) | (values <= 0).all(dim=1)) & (total[:, 0] != 0)
+    shares = values / torch.where(total != 0, total, torch.ones_like(total))
+    return torch.where(same_sign[:, None], shares, torch.full_like(values, float("nan")))
 
 
 def _feature_game(model: nn.Module, a: Any, b: Any, target: TargetFn) -> tuple[Tensor, Tensor, Tensor, Tensor, Callable]:
@@ -164,20 +224,52 @@ def modality_contributions(model: nn.Module, a: Any, b: Any, target: TargetFn) -
     return ModalityContributions(names, coalitions, shapley, ablation)
 
 
+@torch.no_grad()
+def coalition_values(model: nn.Module, a: Any, b: Any, targets: Sequence[TargetFn]) -> list[dict[str, Tensor]]:
+    """f at the four coalitions ("none", "a", "b", "both"), for each of several targets, from one
+    batched pass over the encoder features (4 B examples); `exact_shapley` turns them into values."""
+    fa, fb, ba, bb, _ = _feature_game(model, a, b, targets[0])
+    n = fa.shape[0]
+    batch = torch.cat([torch.cat(pair, dim=1) for pair in ((ba, bb), (fa, bb), (ba, fb), (fa, fb))])
+    output = model.forward_features(batch).output
+    out = []
+    for target in targets:
+        values = torch.cat([target(output[k * n : (k + 1) * n]) for k in range(4)])
+        out.append(dict(zip(("none", "a", "b", "both"), values.split(n))))
+    return out
+
+
 def exact_shapley(coalitions: dict[str, Tensor]) -> Tensor:
     """The two-player Shapley formula, (B, 2): phi_A = ((v(A) - v(0)) + (v(AB) - v(B))) / 2."""
     v0, va, vb, vab = coalitions["none"], coalitions["a"], coalitions["b"], coalitions["both"]
     return torch.stack([((va - v0) + (vab - vb)) / 2, ((vb - v0) + (vab - va)) / 2], dim=1)
 
 
+IG_TOLERANCE = 0.05
+"""Integrated Gradients counts as converged when |delta| <= IG_TOLERANCE * |f(input) - f(baseline)|."""
+
+IG_ABSOLUTE_FLOOR = 1e-4
+"""...or when |delta| is below this absolute floor (a change of ~0 has no meaningful relative error)."""
+
+
+def ig_converged(delta: Tensor, change: Tensor, tolerance: float = IG_TOLERANCE) -> Tensor:
+    """(B,) bool: the completeness error is small against the change it explains."""
+    return (delta.abs() <= tolerance * change.abs()) | (delta.abs() <= IG_ABSOLUTE_FLOOR)
+
+
 @dataclass
 class IntegratedGradientsResult:
     """Integrated Gradients for one batch.
 
-    ``maps[key]`` for key "a"/"b": an image modality's attribution summed over channels (B, H, W),
-    or a text modality's per-token attribution summed over the embedding (B, L) (``tokens`` gives
-    the word pieces of example 0). ``totals`` (B, 2) are the sums per modality; by completeness
-    totals.sum(1) ~ f(input) - f(baseline), and ``delta`` (B,) is the remaining error.
+    ``level`` is "features" (the default: one attribution per encoder token) or "inputs" (per pixel
+    and per word embedding). ``maps[key]`` for key "a"/"b", summed over channels / the embedding:
+
+    - features: an image modality (B, rows, cols) on its patch grid, a text modality (B, T) per
+      token position (position i is the tokenizer's i-th piece; ``tokens`` gives example 0's);
+    - inputs: an image modality (B, H, W) per pixel, a text modality (B, L) per word piece.
+
+    ``totals`` (B, 2) are the sums per modality; by completeness totals.sum(1) ~ f(input) -
+    f(baseline), and ``delta`` (B,) is the remaining error.
     """
 
     names: tuple[str, str]
@@ -188,6 +280,21 @@ class IntegratedGradientsResult:
     f_baseline: Tensor
     n_steps: int
     tokens: list[str] = field(default_factory=list)
+    level: str = "features"
+    method: str = "gausslegendre"
+
+    @property
+    def change(self) -> Tensor:
+        """f(input) - f(baseline), (B,): what the attributions must add up to."""
+        return self.f_input - self.f_baseline
+
+    def relative_delta(self) -> Tensor:
+        """|delta| / |f(input) - f(baseline)|, (B,) (inf where the change is 0 and delta is not)."""
+        return self.delta.abs() / self.change.abs()
+
+    def converged(self, tolerance: float = IG_TOLERANCE) -> Tensor:
+        """(B,) bool: whether the maps account for the change (see `ig_converged`)."""
+        return ig_converged(self.delta, self.change, tolerance)
 
 
 class _EmbeddingOverride:
@@ -219,6 +326,9 @@ class _EmbeddingOverride:
             self.local.value = None
 
 
+IG_LEVELS = ("features", "inputs")
+
+
 def integrated_gradients(
     model: nn.Module,
     a: Any,
@@ -226,11 +336,53 @@ def integrated_gradients(
     target: TargetFn,
     n_steps: int = 32,
     internal_batch_size: int | None = 16,
+    at: str = "features",
+    method: str = "gausslegendre",
 ) -> IntegratedGradientsResult:
     """captum Integrated Gradients over both modalities at once (so completeness spans both).
 
-    Image modalities are attributed per pixel; a text modality at its word embeddings.
+    ``at="features"`` (default) integrates along the straight path between the baselines' and the
+    inputs' encoder features, through the flow and the head only: the path is smooth there and
+    Gauss-Legendre quadrature converges in a few dozen steps, whatever the encoders are.
+    ``at="inputs"`` integrates over pixels and word embeddings, through the encoders.
+    ``internal_batch_size`` bounds how many path points run in one pass (memory).
     """
+    if at == "features":
+        return _ig_features(model, a, b, target, n_steps, internal_batch_size, method)
+    if at == "inputs":
+        return _ig_inputs(model, a, b, target, n_steps, internal_batch_size, method)
+    raise ValueError(f"at must be one of {IG_LEVELS}, got {at!r}")
+
+
+def _ig_features(model: nn.Module, a: Any, b: Any, target: TargetFn, n_steps: int,
+                 internal_batch_size: int | None, method: str) -> IntegratedGradientsResult:
+    from captum.attr import IntegratedGradients
+
+    fa, fb, ba, bb, payoff = _feature_game(model, a, b, target)
+    (attr_a, attr_b), delta = IntegratedGradients(payoff).attribute(
+        (fa, fb), baselines=(ba, bb), n_steps=n_steps, method=method, internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
+    with torch.no_grad():
+        f_in, f_base = payoff(fa, fb), payoff(ba, bb)
+    maps, tokens = {}, []
+    for key, attr in (("a", attr_a), ("b", attr_b)):
+        per_token = attr.sum(dim=-1).detach()  # (B, T)
+        if model.config.modality(key).is_text:
+            maps[key] = per_token
+            ids, _ = model.text_tokens(list(a if key == "a" else b)[:1])
+            tokens = model.text_encoder.word_pieces(ids[0])
+        else:
+            maps[key] = per_token.reshape(per_token.shape[0], *model.config.grid)
+    totals = torch.stack([attr_a.flatten(1).sum(1), attr_b.flatten(1).sum(1)], dim=1).detach()
+    names = (model.config.a.name, model.config.b.name)
+    return IntegratedGradientsResult(names, maps, totals, delta.detach(), f_in, f_base, n_steps, tokens, "features", method)
+
+
+def _ig_inputs(model: nn.Module, a: Any, b: Any, target: TargetFn, n_steps: int,
+               internal_batch_size: int | None, method: str) -> IntegratedGradientsResult:
+    """Pixels per image modality; a text modality at its word embeddings (baseline: the padding
+    token's embedding at every word position, start/end/pad tokens kept)."""
     from captum.attr import IntegratedGradients
 
     base_a, base_b = modality_baselines(model, a, b)
@@ -244,14 +396,15 @@ def integrated_gradients(
         inputs, baselines = (a, b), (base_a, base_b)
         ig = IntegratedGradients(forward)
         attrs, delta = ig.attribute(
-            inputs, baselines=baselines, n_steps=n_steps, internal_batch_size=internal_batch_size,
+            inputs, baselines=baselines, n_steps=n_steps, method=method, internal_batch_size=internal_batch_size,
             return_convergence_delta=True,
         )
         with torch.no_grad():
             f_in, f_base = forward(a, b), forward(base_a, base_b)
-        maps = {"a": attrs[0].sum(dim=1), "b": attrs[1].sum(dim=1)}
+        maps = {"a": attrs[0].sum(dim=1).detach(), "b": attrs[1].sum(dim=1).detach()}
         totals = torch.stack([attrs[0].flatten(1).sum(1), attrs[1].flatten(1).sum(1)], dim=1)
-        return IntegratedGradientsResult(names, maps, totals.detach(), delta.detach(), f_in, f_base, n_steps)
+        return IntegratedGradientsResult(names, maps, totals.detach(), delta.detach(), f_in, f_base, n_steps,
+                                         level="inputs", method=method)
 
     image_key = "a" if text_key == "b" else "b"
     texts = a if text_key == "a" else b
@@ -277,7 +430,7 @@ def integrated_gradients(
     with override:
         ig = IntegratedGradients(forward)
         (attr_img, attr_txt), delta = ig.attribute(
-            (images, word_emb), baselines=(image_base, emb_base), n_steps=n_steps,
+            (images, word_emb), baselines=(image_base, emb_base), n_steps=n_steps, method=method,
             internal_batch_size=internal_batch_size, return_convergence_delta=True,
         )
         with torch.no_grad():
@@ -289,7 +442,7 @@ def integrated_gradients(
     totals["ab".index(image_key)], totals["ab".index(text_key)] = img_total, txt_total
     tokens = model.text_encoder.word_pieces(ids[0])
     return IntegratedGradientsResult(
-        names, maps, torch.stack(totals, dim=1).detach(), delta.detach(), f_in, f_base, n_steps, tokens
+        names, maps, torch.stack(totals, dim=1).detach(), delta.detach(), f_in, f_base, n_steps, tokens, "inputs", method
     )
 
 
@@ -305,6 +458,11 @@ class LikelihoodChange:
     def delta_log_prob(self, removed: str) -> Tensor:
         """log p(with `removed` replaced by its baseline) - log p(as given), in nats."""
         return self.log_prob[f"without_{removed}"] - self.log_prob["both"]
+
+    def delta_bits_per_dim(self, removed: str) -> Tensor:
+        """bits/dim with `removed` replaced by its baseline minus bits/dim as given. Positive: the
+        pair is *less* likely without that modality; negative: more likely."""
+        return self.bits_per_dim[f"without_{removed}"] - self.bits_per_dim["both"]
 
 
 @torch.no_grad()
@@ -395,6 +553,34 @@ def rollout_from_maps(maps: Sequence[Any], example: int = 0) -> Tensor:
     if total is None:
         raise ValueError("no attention maps: this flow has no ICA layers")
     return total.detach().cpu()
+
+
+def region_token_weights(region: Tensor, grid: tuple[int, int]) -> Tensor:
+    """(H, W) bool region -> (T,) the fraction of each patch (raster order) the region covers."""
+    rows, cols = grid
+    h, w = region.shape[-2:]
+    if h % rows or w % cols:
+        raise ValueError(f"a {h}x{w} region does not split into a {rows}x{cols} patch grid")
+    cover = region.float().reshape(rows, h // rows, cols, w // cols).mean(dim=(1, 3))
+    return cover.flatten()
+
+
+def rollout_sources(rollout_matrix: Tensor, token_weights: Tensor) -> Tensor:
+    """Which modality's input tokens feed the given output tokens through the whole flow, (2,).
+
+    ``rollout_matrix`` (N, N) maps input columns to output rows (original positions, modality A's
+    T tokens first); ``token_weights`` (T,) weighs the patch positions of interest, taken in both
+    modalities' halves (the head reads both). Returns the share of |mixing weight| that comes from
+    A's columns and from B's: sum_i w_i sum_{j in m} |R_ij| / sum_i w_i sum_j |R_ij|.
+    """
+    t = token_weights.numel()
+    if rollout_matrix.shape != (2 * t, 2 * t):
+        raise ValueError(f"rollout {tuple(rollout_matrix.shape)} does not match {t} tokens per modality")
+    rows = torch.cat([token_weights, token_weights]).to(rollout_matrix)
+    fed = (rows[:, None] * rollout_matrix.abs()).sum(dim=0)  # (N,) how much each input token feeds them
+    per_modality = torch.stack([fed[:t].sum(), fed[t:].sum()])
+    total = per_modality.sum()
+    return per_modality / total if total > 0 else torch.full((2,), float("nan"))
 
 
 def tokens_to_grid(weights: Tensor, grid: tuple[int, int]) -> Tensor:

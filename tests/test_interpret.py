@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -81,35 +82,86 @@ def test_shapley_values_are_exact_and_add_up(task):
     torch.testing.assert_close(result.shapley, interpret.exact_shapley(co), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(result.shapley.sum(1), co["both"] - co["none"], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(result.ablation, torch.stack([co["both"] - co["b"], co["both"] - co["a"]], 1), rtol=1e-4, atol=1e-5)
+    # two players: Shapley and ablation differ by the same amount, f(A only) - f(B only)
+    torch.testing.assert_close(result.shapley[:, 0] - result.shapley[:, 1], co["a"] - co["b"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(result.ablation[:, 0] - result.ablation[:, 1], co["a"] - co["b"], rtol=1e-4, atol=1e-5)
     shares = result.shares()
-    torch.testing.assert_close(shares.sum(1), torch.ones(2))
+    same_sign = (result.shapley >= 0).all(1) | (result.shapley <= 0).all(1)
+    torch.testing.assert_close(shares[same_sign].sum(1), torch.ones(int(same_sign.sum())))
+    assert shares[~same_sign].isnan().all()
     # v(both) is the model's own output on the inputs
     with torch.no_grad():
         torch.testing.assert_close(co["both"], target(model(a, b).output), rtol=1e-4, atol=1e-5)
 
 
-def test_integrated_gradients_on_images_is_complete(seg_model):
+def test_coalition_values_in_one_pass_match_captum(seg_model):
+    a, b = inputs(seg_model, batch=2)
+    targets = [interpret.class_region_target(2), interpret.class_region_target(2, score="log_prob")]
+    batched = interpret.coalition_values(seg_model, a, b, targets)
+    for target, values in zip(targets, batched):
+        result = interpret.modality_contributions(seg_model, a, b, target)
+        for key in ("none", "a", "b", "both"):
+            torch.testing.assert_close(values[key], result.coalitions[key], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(interpret.exact_shapley(values), result.shapley, rtol=1e-4, atol=1e-5)
+
+
+def test_shares_only_where_the_signs_agree():
+    values = torch.tensor([[-0.205, 0.060], [0.3, 0.1], [-0.3, -0.1], [0.0, 0.0], [0.0, 0.2]])
+    shares = interpret.signed_shares(values)
+    assert shares[0].isnan().all() and shares[3].isnan().all()  # opposite signs / nothing to share
+    torch.testing.assert_close(shares[1:3], torch.tensor([[0.75, 0.25], [0.75, 0.25]]))
+    torch.testing.assert_close(shares[4], torch.tensor([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("at", interpret.IG_LEVELS)
+def test_integrated_gradients_on_images_is_complete(seg_model, at):
     a, b = inputs(seg_model)
     target = interpret.class_region_target(0)
-    ig = interpret.integrated_gradients(seg_model, a, b, target, n_steps=32, internal_batch_size=32)
-    assert ig.maps["a"].shape == (1, 32, 32) and ig.maps["b"].shape == (1, 32, 32)
-    change = ig.f_input - ig.f_baseline
-    torch.testing.assert_close(ig.totals.sum(1) - change, ig.delta, rtol=1e-3, atol=1e-4)
+    ig = interpret.integrated_gradients(seg_model, a, b, target, n_steps=32, internal_batch_size=16, at=at)
+    shape = (1, 4, 4) if at == "features" else (1, 32, 32)  # the 4x4 patch grid, or pixels
+    assert ig.maps["a"].shape == shape and ig.maps["b"].shape == shape and ig.level == at
+    torch.testing.assert_close(ig.totals.sum(1) - ig.change, ig.delta, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(ig.maps["a"].sum(), ig.totals[0, 0], rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         torch.testing.assert_close(ig.f_input, target(seg_model(a, b).output))
+        base = interpret.modality_baselines(seg_model, a, b)
+        torch.testing.assert_close(ig.f_baseline, target(seg_model(*base).output))
 
 
-def test_integrated_gradients_over_words_uses_the_real_forward(genre_model):
+def test_integrated_gradients_convergence_rule_on_a_small_model(seg_model):
+    """At the encoder features, Gauss-Legendre converges within the 5 % rule in a few dozen steps; a
+    crude quadrature with 2 steps does not, and the result says so."""
+    a, b = inputs(seg_model, batch=2)
+    target = interpret.class_region_target(1)
+    good = interpret.integrated_gradients(seg_model, a, b, target, n_steps=32, internal_batch_size=8)
+    assert good.converged().all(), good.relative_delta()
+    crude = interpret.integrated_gradients(seg_model, a, b, target, n_steps=2, method="riemann_left")
+    rule = (crude.delta.abs() <= interpret.IG_TOLERANCE * crude.change.abs()) | (crude.delta.abs() <= interpret.IG_ABSOLUTE_FLOOR)
+    torch.testing.assert_close(crude.converged(), rule)
+    assert not crude.converged().all(), crude.relative_delta()
+    # more steps move the totals towards the converged ones, and the two quadratures agree at the end
+    finer = interpret.integrated_gradients(seg_model, a, b, target, n_steps=64, internal_batch_size=8)
+    torch.testing.assert_close(finer.totals, good.totals, rtol=0.05, atol=0.05 * float(good.change.abs().max()))
+
+
+def test_integrated_gradients_rule_itself():
+    delta, change = torch.tensor([0.04, 0.06, 5e-5, 0.2]), torch.tensor([1.0, 1.0, 0.0, -0.1])
+    assert interpret.ig_converged(delta, change).tolist() == [True, False, True, False]
+
+
+@pytest.mark.parametrize("at", interpret.IG_LEVELS)
+def test_integrated_gradients_over_words_uses_the_real_forward(genre_model, at):
     a, b = inputs(genre_model)
     target = interpret.logit_target(3)
-    ig = interpret.integrated_gradients(genre_model, a, b, target, n_steps=24, internal_batch_size=12)
+    ig = interpret.integrated_gradients(genre_model, a, b, target, n_steps=24, internal_batch_size=12, at=at)
     with torch.no_grad():
-        # the embedding override must reproduce the plain forward at the input
+        # the embedding override (inputs) / the feature game (features) reproduce the plain forward
         torch.testing.assert_close(ig.f_input, target(genre_model(a, b).output), rtol=1e-4, atol=1e-5)
-    assert ig.maps["b"].shape == (1, genre_model.config.text_context_length)
+    width = genre_model.config.tokens_per_modality if at == "features" else genre_model.config.text_context_length
+    assert ig.maps["b"].shape == (1, width)
     assert ig.tokens[0] == "⟨start⟩" and ig.tokens[-1] == "⟨end⟩" and "lighthouse" in ig.tokens
-    torch.testing.assert_close(ig.totals.sum(1) - (ig.f_input - ig.f_baseline), ig.delta, rtol=1e-3, atol=1e-4)
-    # words past the end token are padding and keep their embedding: no attribution
+    torch.testing.assert_close(ig.totals.sum(1) - ig.change, ig.delta, rtol=1e-3, atol=1e-4)
+    # positions past the end token are padding in the input and the baseline: no attribution
     end = len(ig.tokens) - 1
     assert torch.all(ig.maps["b"][0, end + 1 :] == 0)
     # the hook is gone afterwards
@@ -147,6 +199,9 @@ def test_likelihood_change_matches_the_model(seg_model):
     torch.testing.assert_close(lc.log_prob["both"], out.log_prob)
     torch.testing.assert_close(lc.delta_log_prob("a"), without_a.log_prob - out.log_prob)
     torch.testing.assert_close(lc.bits_per_dim["both"], out.bits_per_dim)
+    # bits/dim is -log p / (N D ln 2): a pair that became more likely costs fewer bits
+    n, d = 2 * seg_model.config.tokens_per_modality, seg_model.config.dim
+    torch.testing.assert_close(lc.delta_bits_per_dim("a"), -lc.delta_log_prob("a") / (n * d * math.log(2)))
 
 
 def test_attention_rows_are_tied_to_the_right_tokens(seg_model):

@@ -1,0 +1,150 @@
+""""Can these explanations be trusted?": the known-answer benchmark's bundled results, in words.
+
+`python -m mango.bench explanations` checks, on unseen SynthRooms scenes, how often each method
+credits the modality that is known to reveal an object; its output folder, copied to
+``assets/explanations/``, is read here. The numbers are shown only beside the checkpoint they were
+measured on (the benchmark records the weights' SHA-256).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from mango.bench.explanations import weights_sha256
+from mango.known_answers import METHOD_LABELS, METHODS
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCHMARK_DIR = REPO_ROOT / "assets" / "explanations"
+LOW_IOU = 0.5  # below this test IoU, an explanation of the class is flagged: the model often misses it
+GROUP_LABELS = {
+    "camouflaged": "camouflaged objects (only depth)", "picture": "pictures (only colour)", "rug": "rugs (only colour)",
+    "decal (picture + rug)": "pictures and rugs together",
+}
+KNOWN_ANSWER_CHOICES = {  # label -> (bundled example scene, class of the object to explain: its largest piece)
+    "a camouflaged object (only depth shows it), scene 1": ("scene-011", "camouflaged"),
+    "a picture (only colour shows it), scene 1": ("scene-011", "picture"),
+    "a rug (only colour shows it), scene 3": ("scene-042", "rug"),
+}
+
+
+@dataclass
+class Benchmark:
+    """The bundled benchmark output (or why there is none)."""
+
+    summary: pd.DataFrame | None
+    figure: str | None
+    run: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
+
+
+def load_benchmark(folder: Path = BENCHMARK_DIR) -> Benchmark:
+    summary_path, figure_path, run_path = folder / "summary.csv", folder / "explanations.png", folder / "run.json"
+    if not summary_path.is_file():
+        return Benchmark(None, None, {}, f"not bundled (no {_shown(summary_path)})")
+    try:
+        summary = pd.read_csv(summary_path)
+        run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {}
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        return Benchmark(None, None, {}, f"unreadable ({type(err).__name__}: {err})")
+    return Benchmark(summary, str(figure_path) if figure_path.is_file() else None, run, f"read from {_shown(folder)}")
+
+
+def checkpoint_weights(loaded: Any) -> str | None:
+    """SHA-256 of the weights a loaded slot runs (None for an untrained model or a Hub checkpoint).
+    A bundled location is shown relative to the repository: resolve it there."""
+    if not loaded.trained:
+        return None
+    path = Path(loaded.location)
+    return weights_sha256(path if path.is_absolute() or path.exists() else REPO_ROOT / path)
+
+
+def class_iou(metadata: dict[str, Any], class_names: Sequence[str]) -> dict[str, float]:
+    """Per-class test IoU from a checkpoint's metadata (empty when it has none)."""
+    values = (metadata.get("test_metrics") or {}).get("per_class_iou")
+    if not isinstance(values, list) or len(values) != len(class_names):
+        return {}
+    return {name: float(v) for name, v in zip(class_names, values) if v is not None}
+
+
+def shapley_rate(benchmark: Benchmark, group: str, score: str = "logit") -> float | None:
+    """The % of a group's objects for which the Shapley values credit the revealing modality."""
+    frame = benchmark.summary
+    if frame is None:
+        return None
+    hit = frame[(frame["score"] == score) & (frame["group"] == group) & (frame["method"] == "shapley")]
+    return float(hit["right_pct"].iloc[0]) if len(hit) else None
+
+
+def applies(benchmark: Benchmark, weights: str | None) -> bool:
+    """Whether the bundled results may be shown beside this checkpoint: they exist, and they were not
+    measured on other weights (unknowable for a Hub checkpoint or an old run: shown with a note)."""
+    measured_on = benchmark.run.get("checkpoint_sha256")
+    return benchmark.summary is not None and not (measured_on and weights and measured_on != weights)
+
+
+def section_markdown(benchmark: Benchmark, weights: str | None, test_iou: dict[str, float]) -> str:
+    """The section's text: the check, the bundled table (if it belongs to this checkpoint), caveats."""
+    lines = [
+        "SynthRooms has **known answers**: camouflaged objects are absent from the colour image (only depth shows "
+        "them); pictures and rugs are flat (only colour shows them). An explanation is *right* on such an object "
+        "when the revealing modality **raises** the object's class score over its true region, by more than the "
+        "other modality does. A modality that lowers the score is not revealing the object, however large.",
+    ]
+    measured_on = benchmark.run.get("checkpoint_sha256")
+    if benchmark.summary is None:
+        lines.append(f"\n*The benchmark has not been bundled ({benchmark.status}): run `python -m mango.bench explanations "
+                     "assets/checkpoints/segmentation --root DATA/synthrooms` and copy its output folder to "
+                     "`assets/explanations/`.*")
+    elif not applies(benchmark, weights):
+        lines.append("\n⚠️ *The bundled benchmark was measured on another checkpoint than the one this tab runs, so its "
+                     "numbers are not shown. Re-run `python -m mango.bench explanations` on this checkpoint.*")
+    else:
+        lines.append("\n" + _table(benchmark.summary, benchmark.run))
+        if not (measured_on and weights):
+            lines.append(f"\n<small>Measured on `{benchmark.run.get('checkpoint', '?')}`; whether that is the checkpoint "
+                         "this tab runs could not be checked.</small>")
+    low = [f"{name} {iou:.2f}" for name, iou in test_iou.items() if name in ("camouflaged", "picture", "rug") and iou < LOW_IOU]
+    if low:
+        lines.append(f"\n⚠️ The model's test IoU is low for {', '.join(low)}: where it does not see an object, "
+                     "no explanation of it can be right.")
+    lines.append("\nThe **attention rollout** is not an attribution: it says whose tokens were mixed into the object's "
+                 "tokens, not what raised the score. Near-identity ICA layers give every token mostly its own content, "
+                 "so it sits near 50 %.")
+    return "\n".join(lines)
+
+
+def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
+    attributions = [m for m in METHODS if m != "rollout"]
+    header = ("| known answer | target | objects | class IoU | " + " | ".join(METHOD_LABELS[m] for m in attributions)
+              + " | rollout: revealing modality's share |")
+    rows = [header, "|" + " --- |" * (4 + len(attributions) + 1)]
+    for score in ("logit", "log_prob"):
+        for group, label in GROUP_LABELS.items():
+            part = summary[(summary["score"] == score) & (summary["group"] == group)]
+            if part.empty:
+                continue
+            cells = []
+            for method in attributions:
+                hit = part[part["method"] == method]
+                cells.append(f"{hit['right_pct'].iloc[0]:.0f}%" if len(hit) else "–")
+            rollout = part[part["method"] == "rollout"]
+            cells.append(f"{100 * rollout['mean_revealing'].iloc[0]:.1f}%" if len(rollout) and "mean_revealing" in rollout else "–")
+            name = {"logit": "logit", "log_prob": "log-probability"}[score]
+            rows.append(f"| {label} | class {name} | {int(part['objects'].iloc[0])} | {part['class_iou'].iloc[0]:.2f} | "
+                        + " | ".join(cells) + " |")
+    scenes = run.get("scenes", "?")
+    return (f"**How often each method credits the revealing modality** ({scenes} unseen test scenes; the rollout "
+            "column is the average share of the object's tokens' content from the revealing modality, 50% = no "
+            "preference):\n\n" + "\n".join(rows))
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,310 @@
+"""`python -m mango.bench explanations CHECKPOINT --root SYNTHROOMS_ROOT`: explanations you can check.
+
+For every known-answer object in unseen SynthRooms scenes (camouflaged objects: only depth shows
+them; pictures and rugs: only colour), how often does each explanation method point at the
+modality that reveals the object? Methods: exact two-player Shapley values, feature ablation,
+Integrated Gradients (encoder features, Gauss-Legendre, steps doubled until converged) and the
+attention rollout (which modality's input tokens feed the object's tokens). The rules are in
+`mango.known_answers`: the target is the object's class's mean logit (and, separately, its mean
+log-probability) over its ground-truth region, and a method is right when the revealing modality
+raises the target by more than the other modality does (rollout: gives more than half).
+
+Each figure comes with the class's IoU on the same scenes, and with the share of objects the model
+labels at all (recall >= 0.5): an explanation can only be right where the model is right.
+
+Writes to ``--out`` (default ``bench_results/explanations``): ``objects.csv`` (one row per object
+and target), ``summary.csv`` (per target, class group and method), ``explanations.png`` and
+``run.json`` (settings, timing). ``--root`` is the folder written by ``python -m mango.data.synthrooms``
+(or its ``nyudv2/`` copy); its test split holds scenes the model never saw in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from mango import known_answers as ka
+from mango.interpret import SCORES
+
+DEFAULT_OUT = Path("bench_results") / "explanations"
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("camouflaged", ("camouflaged",)),
+    ("picture", ("picture",)),
+    ("rug", ("rug",)),
+    ("decal (picture + rug)", ("picture", "rug")),
+)
+Scene = tuple[str, Tensor, Tensor, Tensor]  # id, a (1, C, H, W), b (1, C, H, W), labels (H, W) int64
+
+
+def test_scenes(root: str | Path, image_size: int, depth_max: float = 10.0, split: str = "test",
+                limit: int | None = None) -> Iterator[Scene]:
+    """The split's scenes through the NYUDv2-layout loader, at the model's input size (labels resized
+    nearest). ``root`` is a SynthRooms folder holding ``nyudv2/``, or that ``nyudv2/`` folder."""
+    from mango.data import NYUDv2
+
+    root = Path(root)
+    if (root / "nyudv2" / f"{split}.txt").is_file():
+        root = root / "nyudv2"
+    data = NYUDv2(root, split, image_size=image_size, train=False, depth_max=depth_max)
+    count = len(data) if limit is None else min(limit, len(data))
+    for index in range(count):
+        item = data[index]
+        yield item["id"], item["a"][None], item["b"][None], item["target"]
+
+
+def evaluate(model: nn.Module, scenes: Iterable[Scene], scores: Sequence[str] = SCORES, ig_steps: int = 32,
+             max_ig_steps: int = 128, min_pixels: int | None = None,
+             progress: Callable[[int, float], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Check every known-answer object of every scene. Returns one row per (object, score) and the
+    confusion matrix of the model's predictions on the same scenes (rows: ground truth).
+
+    ``min_pixels`` (default a quarter of one patch) skips specks the model cannot resolve.
+    """
+    from mango.metrics import confusion_matrix
+
+    config = model.config
+    names = (config.a.name, config.b.name)
+    classes = list(config.class_names)
+    if min_pixels is None:
+        min_pixels = max(1, config.patch_size**2 // 4)
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    for count, (scene_id, a, b, labels) in enumerate(scenes, start=1):
+        with torch.no_grad():
+            predicted = model(a, b).output.argmax(dim=1)[0].cpu()
+        confusion += confusion_matrix(predicted, labels, len(classes))
+        objects = ka.known_objects(labels, classes, names, min_pixels)
+        for score in scores:
+            for number, check in enumerate(ka.check_objects(model, a, b, objects, score, ig_steps, max_ig_steps)):
+                rows.append(_row(scene_id, number, check, names))
+        if progress is not None:
+            progress(count, time.perf_counter() - start)
+    return pd.DataFrame(rows), confusion
+
+
+def _row(scene_id: str, number: int, check: ka.ObjectCheck, names: tuple[str, str]) -> dict[str, Any]:
+    obj = check.obj
+    row: dict[str, Any] = {
+        "scene": scene_id, "object": number, "class": obj.class_name, "kind": obj.kind,
+        "revealing": names["ab".index(obj.revealing)], "pixels": obj.pixels, "recall": round(check.recall, 4),
+        "score": check.score, "f_both": check.f_both, "f_none": check.f_none,
+    }
+    for method in ka.METHODS:
+        values = check.values.get(method, (float("nan"), float("nan")))
+        row[f"{method}_{names[0]}"], row[f"{method}_{names[1]}"] = values
+        row[f"{method}_right"] = check.right.get(method, False) if method in check.values else None
+    row.update(ig_delta=check.ig_delta, ig_steps=check.ig_steps, ig_converged=check.ig_converged)
+    return row
+
+
+def class_iou(confusion: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
+    """Per-class IoU from a confusion matrix (NaN for a class absent from labels and predictions)."""
+    from mango.metrics import segmentation_scores
+
+    iou = segmentation_scores(confusion)["iou"]
+    return {name: float(iou[k]) for k, name in enumerate(class_names)}
+
+
+def summarise(objects: pd.DataFrame, iou: dict[str, float]) -> pd.DataFrame:
+    """Per target score, class group and method: objects, how many the method gets right (%), the
+    same among the objects the model detects (recall >= 0.5), the class IoU and IG convergence."""
+    rows = []
+    for score in [s for s in SCORES if not objects.empty and s in set(objects["score"])]:
+        for group, members in GROUPS:
+            part = objects[(objects["score"] == score) & objects["class"].isin(members)]
+            if part.empty:
+                continue
+            detected = part[part["recall"] >= ka.DETECTED_RECALL]
+            group_iou = float(np.nanmean([iou.get(m, float("nan")) for m in members]))
+            for method in ka.METHODS:
+                column = f"{method}_right"
+                if part[column].isna().all():
+                    continue
+                right = int(part[column].astype(bool).sum())
+                right_detected = int(detected[column].astype(bool).sum())
+                revealing, other = _revealing_values(part, method)
+                rows.append({
+                    "score": score, "group": group, "method": method, "objects": len(part),
+                    "right": right, "right_pct": round(100 * right / len(part), 1),
+                    "detected_objects": len(detected),
+                    "right_pct_detected": round(100 * right_detected / len(detected), 1) if len(detected) else float("nan"),
+                    "mean_revealing": round(float(revealing.mean()), 4), "mean_other": round(float(other.mean()), 4),
+                    "class_iou": round(group_iou, 3),
+                    "ig_converged_pct": round(100 * float(part["ig_converged"].mean()), 1)
+                    if method == "integrated_gradients" else float("nan"),
+                })
+    return pd.DataFrame(rows)
+
+
+def _revealing_values(objects: pd.DataFrame, method: str) -> tuple[pd.Series, pd.Series]:
+    """Per object, the method's value for the revealing modality and for the other one."""
+    names = [c[len(method) + 1:] for c in objects.columns if c.startswith(f"{method}_") and c != f"{method}_right"]
+    revealing = pd.Series([row[f"{method}_{row['revealing']}"] for _, row in objects.iterrows()], index=objects.index)
+    other = pd.Series([row[f"{method}_{next(n for n in names if n != row['revealing'])}"] for _, row in objects.iterrows()],
+                      index=objects.index)
+    return revealing, other
+
+
+def table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as one row per (score, group): right % per method, IoU and objects beside."""
+    wide = summary.pivot_table(index=["score", "group"], columns="method", values="right_pct", sort=False)
+    wide = wide[[m for m in ka.METHODS if m in wide.columns]].rename(columns=ka.METHOD_LABELS)
+    info = summary.groupby(["score", "group"], sort=False)[["objects", "detected_objects", "class_iou"]].first()
+    return info.join(wide).reset_index()
+
+
+def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Per target score, per class group, the % of objects each attribution method gets right; and
+    a panel for the rollout (it does not depend on the target): the share of the object's tokens'
+    content that comes from the revealing modality, mean and range over objects."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = [s for s in SCORES if s in set(summary["score"])]
+    groups = [g for g, _ in GROUPS if g in set(summary["group"])]
+    methods = [m for m in ka.METHODS if m != "rollout" and m in set(summary["method"])]
+    has_rollout = "rollout" in set(summary["method"])
+    colours = {"shapley": "#2563eb", "ablation": "#f59e0b", "integrated_gradients": "#10b981", "rollout": "#6b7280"}
+    panels = len(scores) + int(has_rollout)
+    ratios = [3] * len(scores) + [2] * int(has_rollout)
+    fig, axes = plt.subplots(1, panels, figsize=(5.6 * len(scores) + 3.6 * has_rollout, 4.4), squeeze=False,
+                             gridspec_kw={"width_ratios": ratios})
+    width = 0.8 / max(1, len(methods))
+    labels = [g.replace(" (", "\n(") for g in groups]
+    for ax, score in zip(axes[0], scores):
+        part = summary[summary["score"] == score]
+        for j, method in enumerate(methods):
+            heights = [_value(part, g, method, "right_pct") for g in groups]
+            xs = np.arange(len(groups)) + (j - (len(methods) - 1) / 2) * width
+            ax.bar(xs, heights, width, label=ka.METHOD_LABELS[method], color=colours[method])
+        for i, group in enumerate(groups):
+            iou, n = _value(part, group, methods[0], "class_iou"), _value(part, group, methods[0], "objects")
+            ax.text(i, 103, f"IoU {iou:.2f}\n{int(n)} objects", ha="center", va="bottom", fontsize=8)
+        ax.axhline(90, color="#111827", lw=0.8, ls="--")
+        ax.set_xticks(range(len(groups)), labels, fontsize=8)
+        ax.set_ylim(0, 122)
+        ax.set_ylabel("% of objects where the revealing modality\nraises the target, and more than the other", fontsize=8)
+        ax.set_title(f"target: the class's mean {'logit' if score == 'logit' else 'log-probability'} over the object",
+                     fontsize=9)
+    if has_rollout:
+        ax = axes[0][-1]
+        part = objects[objects["score"] == scores[0]]
+        for i, (group, members) in enumerate(g for g in GROUPS if g[0] in groups):
+            shares, _ = _revealing_values(part[part["class"].isin(members)], "rollout")
+            mean = 100 * float(shares.mean())
+            ax.bar(i, mean, 0.6, color=colours["rollout"])
+            ax.errorbar(i, mean, yerr=[[mean - 100 * shares.min()], [100 * shares.max() - mean]], color="#111827",
+                        capsize=4, lw=1)
+            ax.text(i, 100 * shares.max() + 2, f"{mean:.1f}%", ha="center", va="bottom", fontsize=8)
+        ax.axhline(50, color="#111827", lw=0.8, ls=":")
+        ax.set_xticks(range(len(groups)), labels, fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("% of the object's tokens' content\nfrom the revealing modality", fontsize=8)
+        ax.set_title("attention rollout (mean, min-max)", fontsize=9)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(methods), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _value(part: pd.DataFrame, group: str, method: str, column: str) -> float:
+    hit = part[(part["group"] == group) & (part["method"] == method)]
+    return float(hit[column].iloc[0]) if len(hit) else float("nan")
+
+
+def write(out: str | Path, objects: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any]) -> Path:
+    """objects.csv, summary.csv, explanations.png and run.json in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    objects.to_csv(out / "objects.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if not summary.empty:
+        figure(summary, objects, out / "explanations.png",
+               f"Known answers, {meta.get('checkpoint', '')}: {meta.get('scenes', '?')} unseen SynthRooms scenes")
+    return out
+
+
+def weights_sha256(location: str | Path) -> str | None:
+    """SHA-256 of a local checkpoint folder's model.safetensors (None for a Hub id or no file): which
+    weights a result belongs to."""
+    path = Path(location) / "model.safetensors"
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mango.bench explanations", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="segmentation checkpoint folder or Hub repo id")
+    ap.add_argument("--root", required=True, help="SynthRooms folder (holding nyudv2/) or its nyudv2/ copy")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    ap.add_argument("--split", default="test", help="split list to read (default test: scenes never trained on)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N scenes of the split")
+    ap.add_argument("--scores", nargs="+", choices=SCORES, default=list(SCORES), help="targets to check")
+    ap.add_argument("--ig-steps", type=int, default=32, help="first Integrated Gradients step count")
+    ap.add_argument("--max-ig-steps", type=int, default=128, help="double the steps up to this until converged")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = ap.parse_args(argv)
+
+    from mango.models import MangoModel
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = MangoModel.from_pretrained(args.checkpoint, expected_task="segmentation").eval()
+    depth_max = float(model.config.metadata.get("depth_max", 10.0))
+    scenes = test_scenes(args.root, model.config.image_size, depth_max, args.split, args.limit)
+
+    seen = {"scenes": 0}
+
+    def report(count: int, elapsed: float) -> None:
+        seen["scenes"] = count
+        if count % 10 == 0:
+            print(f"  {count} scenes, {elapsed:.0f} s", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    objects, confusion = evaluate(model, scenes, args.scores, args.ig_steps, args.max_ig_steps, progress=report)
+    elapsed = time.perf_counter() - start
+    iou = class_iou(confusion, model.config.class_names)
+    summary = summarise(objects, iou)
+    scenes_seen = int(objects["scene"].nunique()) if not objects.empty else 0
+    meta = {
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": weights_sha256(args.checkpoint), "root": str(args.root), "split": args.split, "limit": args.limit,
+        "scenes": seen["scenes"], "scenes_with_known_answers": scenes_seen, "scores": args.scores,
+        "ig_steps": args.ig_steps, "max_ig_steps": args.max_ig_steps, "seconds": round(elapsed, 1),
+        "class_iou": {k: round(v, 4) for k, v in iou.items()},
+        "rule": "right = the revealing modality raises the target, by more than the other (rollout: > 1/2)",
+    }
+    out = write(args.out, objects, summary, meta)
+    if not summary.empty:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(table(summary).to_string(index=False))
+    print(f"{len(objects)} object checks in {elapsed:.0f} s; written to {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The "Can these explanations be trusted?" section: bundled results shown only beside their checkpoint."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from app import trust
+from mango.bench import explanations as bench
+
+SUMMARY = pd.DataFrame([
+    {"score": score, "group": group, "method": method, "objects": 10, "right": 9, "right_pct": 90.0,
+     "detected_objects": 8, "right_pct_detected": 100.0, "mean_revealing": 0.51 if method == "rollout" else 3.0,
+     "mean_other": 0.49 if method == "rollout" else 1.0, "class_iou": 0.42 if group == "rug" else 0.8,
+     "ig_converged_pct": 100.0}
+    for score in ("logit", "log_prob") for group in ("camouflaged", "rug")
+    for method in ("shapley", "ablation", "integrated_gradients", "rollout")
+])
+
+
+def test_results_are_shown_only_beside_the_checkpoint_they_were_measured_on(tmp_path):
+    objects = pd.DataFrame([{"score": "logit", "class": "rug", "revealing": "rgb", "rollout_rgb": 0.5,
+                             "rollout_depth": 0.5}])
+    folder = bench.write(tmp_path / "explanations", objects, SUMMARY, {"checkpoint": "ckpt", "scenes": 12,
+                                                                       "checkpoint_sha256": "abc"})
+    benchmark = trust.load_benchmark(folder)
+    assert benchmark.summary is not None and benchmark.figure is not None and benchmark.run["scenes"] == 12
+    assert trust.shapley_rate(benchmark, "rug") == 90.0
+
+    shown = trust.section_markdown(benchmark, "abc", {})
+    assert "| rugs (only colour) | class logit | 10 | 0.42 | 90% | 90% | 90% | 51.0% |" in shown
+    assert "12 unseen test scenes" in shown and "could not be checked" not in shown
+    assert "another checkpoint" in trust.section_markdown(benchmark, "other weights", {})
+    assert "could not be checked" in trust.section_markdown(benchmark, None, {})  # a Hub checkpoint
+
+
+def test_missing_results_and_low_iou_are_said(tmp_path):
+    text = trust.section_markdown(trust.load_benchmark(tmp_path), None, {"picture": 0.31, "camouflaged": 0.9})
+    assert "has not been bundled" in text and "python -m mango.bench explanations" in text
+    assert "test IoU is low for picture 0.31" in text and "camouflaged 0.9" not in text
+
+
+def test_class_iou_comes_from_the_checkpoint_metadata():
+    names = ["wall", "picture"]
+    assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9, 0.3]}}, names) == {"wall": 0.9, "picture": 0.3}
+    assert trust.class_iou({}, names) == {}
+    assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9]}}, names) == {}
+
+
+def test_the_bundled_checkpoint_is_found_from_its_shown_location(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    expected = bench.weights_sha256(tmp_path)
+    assert expected and trust.checkpoint_weights(SimpleNamespace(trained=True, location=str(tmp_path))) == expected
+    assert trust.checkpoint_weights(SimpleNamespace(trained=False, location=str(tmp_path))) is None
+    bundled = trust.REPO_ROOT / "assets" / "checkpoints" / "segmentation"
+    if (bundled / "model.safetensors").is_file():  # shown relative to the repository, found from anywhere
+        monkeypatch.chdir(tmp_path)
+        shown = SimpleNamespace(trained=True, location="assets/checkpoints/segmentation")
+        assert trust.checkpoint_weights(shown) == bench.weights_sha256(bundled)
