@@ -82,6 +82,16 @@ def assert_run_as_if_never_stopped(run: Path, ae_steps: int, steps: int, eval_ev
     return rows
 
 
+def _newest_saved_position(run: Path) -> tuple[int, int]:
+    """Where the newest complete saved state stands: last/, or a complete last.tmp/ not yet swapped in."""
+    for folder in ("last.tmp", "last"):
+        state_file = run / folder / "state.json"
+        if state_file.is_file():
+            state = json.loads(state_file.read_text())
+            return _position(state)
+    return (-1, 0)
+
+
 @pytest.mark.slow
 def test_sigkill_in_stage_two_then_restart_with_the_same_out(tmp_path, tiny_cli_args, child_env):
     run = tmp_path / "run"
@@ -112,9 +122,8 @@ def test_sigkill_in_stage_two_then_restart_with_the_same_out(tmp_path, tiny_cli_
         child.stderr.close()
     assert child.returncode == -signal.SIGKILL
 
-    killed_state = _state(run) or json.loads((run / "last.tmp" / "state.json").read_text())
-    assert killed_state["stage"] == "task" and kill_at <= killed_state["step"] < steps, "not killed mid stage 2"
-    saved = (1, killed_state["step"])
+    saved = _newest_saved_position(run)
+    assert saved[0] == 1 and kill_at <= saved[1] < steps, f"not killed in the middle of stage 2: {saved}"
     rows_at_kill = [r for r in _jsonl_rows(run) if _position(r) <= saved]
 
     restarted = subprocess.run(command, cwd=cwd, env=child_env, capture_output=True, text=True, timeout=240)
@@ -150,16 +159,6 @@ def crash_at(monkeypatch):
 
 def _named(name: str):
     return lambda path, *args, **kwargs: Path(path).name == name
-
-
-def _newest_saved_position(run: Path) -> tuple[int, int]:
-    """Where the newest complete saved state stands: last/, or a complete last.tmp/ not yet swapped in."""
-    for folder in ("last.tmp", "last"):
-        state_file = run / folder / "state.json"
-        if state_file.is_file():
-            state = json.loads(state_file.read_text())
-            return _position(state)
-    return (-1, 0)
 
 
 # Where a kill can land in an evaluation, and which call to interrupt to land there. With
