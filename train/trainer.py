@@ -1,15 +1,24 @@
 """Two-stage MANGO training (SPEC 5): autoencoders first, then flow + head on the frozen encoders.
 
-Runs on CPU, on one GPU (bf16 autocast) and on many with ``torchrun`` (DDP). Every evaluation
-writes a row to ``metrics.csv`` / ``metrics.jsonl`` and a resumable state to ``last/``; an
-interrupted run started again with the same ``--out`` continues from there. The best model on the
-validation set is kept in ``best/``; at the end it is evaluated once on the test split and written
-to ``final/`` with the training config, data description and metrics in its ``config.json``.
+Runs on CPU, on one GPU (bf16 autocast) and on many with ``torchrun`` (DDP; rank 0 alone writes
+files). Every evaluation writes a row to ``metrics.csv`` / ``metrics.jsonl`` and a resumable state
+to ``last/``; an interrupted run started again with the same ``--out`` continues from there. The
+best model on the validation set is kept in ``best/``; at the end it is evaluated once on the test
+split and written to ``final/`` with the training config, data description and metrics in its
+``config.json``.
+
+Surviving a kill (SIGKILL, a lost node): every file and folder is replaced atomically
+(``train/atomic.py``), and the saved state in ``last/`` is the commit point. An evaluation first
+stages its new best model (``best.tmp/``), then logs its row, then commits ``last/`` (its
+``state.json`` written last), and only then swaps in ``best/``. On a restart, rank 0 settles what
+a kill interrupted: a complete staged state is swapped in, a best model is kept only if the saved
+state chose it, and log rows after the saved state are dropped, since their steps run again. So
+every evaluation is logged exactly once, and ``best/`` (whose ``selection.json`` names its step
+and scores) always matches the best scores the state records.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -31,10 +40,14 @@ from tqdm.auto import tqdm
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ModalityConfig, gray, rgb
 
+from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import TASK_OF_DATASET, Splits, build_splits
 from .evaluate import SELECTION_METRIC, evaluate
+from .metrics_log import MetricsLog
 
 CHANNELS = {"rgb": 3, "normal": 3, "depth_zbuffer": 1, "reshading": 1, "edge_texture": 1}
+STAGE_ORDER = {"autoencoder": 0, "task": 1, "done": 2}
+SELECTION_FILE = "selection.json"  # in best/: the step and validation scores that made it the best
 
 
 @dataclass
@@ -149,6 +162,7 @@ class Trainer:
         self.rank, self.world, self.device = _dist_setup(cfg)
         self.main = self.rank == 0
         self.out = Path(cfg.out)
+        self.log = MetricsLog(self.out)
         _seed_everything(cfg.seed + self.rank)
         image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
         self.splits = build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
@@ -193,17 +207,45 @@ class Trainer:
 
     # -- checkpoints --
     def _save_state(self, opt, sched) -> None:
-        """Write last/ atomically: the model as a checkpoint, the optimiser and counters beside it."""
-        tmp = self.out / "last.tmp"
+        """Commit last/: the model as a checkpoint, the optimiser and counters beside it, state.json last."""
+        tmp = staging_dir(self.out / "last")
         shutil.rmtree(tmp, ignore_errors=True)
         self.model.save_pretrained(tmp)
         torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
-        (tmp / "state.json").write_text(json.dumps(self.state, indent=2))
-        shutil.rmtree(self.out / "last", ignore_errors=True)
-        tmp.rename(self.out / "last")
+        atomic_write_text(tmp / "state.json", json.dumps(self.state, indent=2))  # the commit point
+        replace_dir(tmp, self.out / "last")
+
+    def _stage_best(self) -> None:
+        """Write the new best model to best.tmp/, with the scores that chose it; swapped in after the commit."""
+        tmp = staging_dir(self.out / "best")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(tmp)
+        atomic_write_text(tmp / SELECTION_FILE, json.dumps(self.state["best"]))
+
+    def _settle_after_kill(self) -> None:
+        """Rank 0, before resuming: finish or undo what a kill interrupted (see the module docstring)."""
+        last = self.out / "last"
+        settle_staged_dir(last, keep=lambda staged: (staged / "state.json").is_file())
+        committed = json.loads((last / "state.json").read_text()) if (last / "state.json").is_file() else None
+
+        def chosen_by_the_saved_state(staged: Path) -> bool:
+            selection = staged / SELECTION_FILE
+            return committed is not None and selection.is_file() and \
+                _same_json(json.loads(selection.read_text()), committed.get("best"))
+
+        settle_staged_dir(self.out / "best", keep=chosen_by_the_saved_state)
+        settle_staged_dir(self.out / "final", keep=lambda staged: False)  # the run finishes again anyway
+        for name in ("test_metrics.json", "train_config.json"):
+            remove_part_file(self.out / name)
+        saved = (STAGE_ORDER[committed["stage"]], committed["step"]) if committed else (-1, 0)
+        self.log.roll_back(keep=lambda row: (STAGE_ORDER[row["stage"]], row["step"]) <= saved)
 
     def _try_resume(self) -> dict | None:
+        if self.main:
+            self._settle_after_kill()
+        if self.world > 1:
+            dist.barrier()  # the other ranks read last/ only once rank 0 has settled it
         last = self.out / "last"
         if not (last / "state.json").is_file():
             return None
@@ -215,22 +257,8 @@ class Trainer:
 
     # -- logging --
     def _log(self, row: dict[str, Any]) -> None:
-        if not self.main:
-            return
-        with (self.out / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        # rows gain columns over a run (validation metrics appear in stage 2): rewrite with the union
-        csv_path = self.out / "metrics.csv"
-        rows = []
-        if csv_path.is_file():
-            with csv_path.open(newline="") as f:
-                rows = list(csv.DictReader(f))
-        rows.append({k: v for k, v in row.items() if not isinstance(v, (list, dict))})
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with csv_path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+        if self.main:
+            self.log.append(row)
 
     def _loader(self, stage_epoch: int) -> tuple[Iterator[dict], DistributedSampler | None]:
         sampler = DistributedSampler(self.splits.train, seed=self.cfg.seed) if self.world > 1 else None
@@ -257,7 +285,8 @@ class Trainer:
         # a different shuffle after a resume, so resumed runs do not replay the same batches
         batches, _ = self._loader(self.state["step"])
         self.model.train()
-        start, running = time.time(), {}
+        start = time.time()
+        running: dict[str, float] = dict(self.state.get("running") or {}) if resume is not None else {}
         bar = tqdm(total=total, initial=self.state["step"], desc=stage, disable=not self.main, dynamic_ncols=True)
         while self.state["step"] < total:
             batch = next(batches)
@@ -276,6 +305,7 @@ class Trainer:
             step = self.state["step"]
             if step % self.cfg.eval_every == 0 or step == total:
                 self.state["elapsed_s"] += time.time() - start
+                self.state["running"] = running
                 start = time.time()
                 self._evaluate_and_checkpoint(stage, running, opt, sched)
                 self.model.train()
@@ -284,13 +314,15 @@ class Trainer:
     def _evaluate_and_checkpoint(self, stage: str, running: dict, opt, sched) -> None:
         row: dict[str, Any] = {"stage": stage, "step": self.state["step"], "elapsed_s": round(self.state["elapsed_s"], 1),
                                **{f"train_{k}": round(v, 5) for k, v in running.items()}}
+        new_best = False
         if stage == "task" and self.main:
             val = evaluate(self.model, self.splits.val, batch_size=self.cfg.batch_size)
             row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
             name, sign = SELECTION_METRIC[self.cfg.task]
             if self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:
                 self.state["best"] = {"step": self.state["step"], **{k: v for k, v in val.items() if not isinstance(v, list)}}
-                self.model.save_pretrained(self.out / "best")
+                self._stage_best()
+                new_best = True
         if stage == "task" and self.model.flow is not None:
             with torch.no_grad():
                 batch = next(iter(DataLoader(self.splits.val, batch_size=min(4, len(self.splits.val)))))
@@ -300,11 +332,13 @@ class Trainer:
         self._log(row)
         if self.main:
             self._save_state(opt, sched)
+            if new_best:
+                replace_dir(staging_dir(self.out / "best"), self.out / "best")
 
     def run(self) -> dict[str, Any]:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "train_config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=2))
+            atomic_write_text(self.out / "train_config.json", json.dumps(dataclasses.asdict(self.cfg), indent=2))
         resume = self._try_resume()
         if self.state["stage"] == "autoencoder":
             self._run_stage("autoencoder", resume)
@@ -330,11 +364,19 @@ class Trainer:
             validation_metrics=self.state["best"],
             test_metrics=test,
         )
-        model.save_pretrained(self.out / "final")
-        (self.out / "test_metrics.json").write_text(json.dumps(test, indent=2))
+        final = staging_dir(self.out / "final")
+        shutil.rmtree(final, ignore_errors=True)
+        model.save_pretrained(final)
+        replace_dir(final, self.out / "final")
+        atomic_write_text(self.out / "test_metrics.json", json.dumps(test, indent=2))
         if self.cfg.push_to_hub:
             model.push_to_hub(self.cfg.push_to_hub)
         return test
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON (so NaN scores compare equal to themselves)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def _device(x: Any, device: torch.device) -> Any:

