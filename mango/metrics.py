@@ -91,15 +91,18 @@ def segmentation_scores(conf) -> dict:
 # ----------------------------------------------------------------------------- classification / regression
 
 
-def multilabel_f1(probs_or_preds, targets, threshold: float = 0.5, zero_division: float = 0.0) -> dict:
+def multilabel_f1(probs_or_preds, targets, threshold: float | np.ndarray = 0.5, zero_division: float = 0.0) -> dict:
     """Micro and macro F1 of multi-label predictions (N, C) against 0/1 targets (N, C).
 
     Float inputs are probabilities (apply the sigmoid to logits first) and count as positive when
-    ``> threshold``; boolean or integer inputs are taken as hard 0/1 predictions.
+    ``> threshold`` (one value, or one per class); boolean or integer inputs are taken as hard 0/1
+    predictions.
     micro F1 = 2 TP / (2 TP + FP + FN) over all cells. macro F1 = the mean over *all* C classes of
     the per-class F1; a class with no positives in either the targets or the predictions has
     0/0 and gets ``zero_division`` (default 0, like scikit-learn's ``f1_score(average="macro",
-    zero_division=0)``). Returns ``{"micro_f1", "macro_f1", "f1"}`` (``f1`` per class).
+    zero_division=0)``); ``macro_f1_present`` averages only the classes with a positive target (the
+    convention of most MM-IMDb tables on small test sets). Returns ``{"micro_f1", "macro_f1",
+    "macro_f1_present", "f1"}`` (``f1`` per class).
     """
     x, y = _np(probs_or_preds), _np(targets)
     if x.shape != y.shape or x.ndim != 2:
@@ -113,9 +116,11 @@ def multilabel_f1(probs_or_preds, targets, threshold: float = 0.5, zero_division
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(denom > 0, 2 * tp / denom, zero_division)
     micro_den = denom.sum()
+    present = true.any(0)
     return {
         "micro_f1": float(2 * tp.sum() / micro_den) if micro_den > 0 else float(zero_division),
         "macro_f1": float(f1.mean()) if f1.size else float("nan"),
+        "macro_f1_present": float(f1[present].mean()) if present.any() else float("nan"),
         "f1": f1,
     }
 

@@ -29,6 +29,11 @@ class Splits:
     test: Dataset
     class_names: tuple[str, ...]
     description: dict[str, Any]
+    train_eval: Dataset | None = None  # the training samples read as evaluation reads them (no random crop)
+
+    def __post_init__(self) -> None:
+        if self.train_eval is None:
+            self.train_eval = self.train
 
 
 def _split_off(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Subset]:
@@ -56,6 +61,7 @@ def build_splits(
     if dataset == "mmimdb":
         make = lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)  # noqa: E731
         train_set, val_set = make("train", True), make("dev", False)
+        train_eval = make("train", False)
         test_set = make(test_split, False)
         val_note = "dev split"
     else:
@@ -70,7 +76,7 @@ def build_splits(
         full_train = make("train", True)
         train_set, _ = _split_off(full_train, val_fraction, seed)
         # the validation subset is read without augmentation
-        _, val_set = _split_off(make("train", False), val_fraction, seed)
+        train_eval, val_set = _split_off(make("train", False), val_fraction, seed)
         test_set = make(test_split, False)
         val_note = f"{val_fraction:.0%} of train, held out (seed {seed})"
     class_names = tuple(getattr(test_set, "class_names", ()) or ())
@@ -87,7 +93,7 @@ def build_splits(
     if dataset == "taskonomy":
         description.update(inputs=list(inputs), target=target)
     description.update(_generator_description(root))
-    return Splits(train_set, val_set, test_set, class_names, description)
+    return Splits(train_set, val_set, test_set, class_names, description, train_eval)
 
 
 def _generator_description(root: Path) -> dict[str, Any]:

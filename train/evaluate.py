@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,34 +19,48 @@ from mango import metrics
 from mango.models import MangoModel
 
 from .data import DATASETS, build_splits
+from .features import BackboneCache
 
 SELECTION_METRIC = {"segmentation": ("miou", +1), "translation": ("mae", -1), "genre": ("micro_f1", +1)}
 
 
+def _outputs(model: MangoModel, dataset: Any, batch_size: int, num_workers: int, progress: bool) -> Iterator[tuple[Any, dict]]:
+    """(model output, batch) over a dataset, or over a `BackboneCache` of it."""
+    if isinstance(dataset, BackboneCache):
+        for batch in tqdm(dataset.in_order(batch_size, model.device), desc="evaluate", disable=not progress,
+                          leave=False, total=-(-len(dataset) // batch_size)):
+            yield model.forward_features(*model.features_from_backbone(batch["backbone"])), batch
+        return
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+        yield model(batch["a"].to(model.device), _to(batch["b"], model.device)), batch
+
+
 @torch.no_grad()
-def evaluate(model: MangoModel, dataset: Dataset, batch_size: int = 16, num_workers: int = 0,
+def evaluate(model: MangoModel, dataset: Dataset | BackboneCache, batch_size: int = 16, num_workers: int = 0,
              progress: bool = False) -> dict[str, Any]:
-    """The task's metrics over a whole dataset, plus the mean bits/dim of the flow when it has one."""
+    """The task's metrics over a whole dataset (or its cached backbone outputs), plus the mean
+    bits/dim of the flow when it has one. Genres count as predicted above the checkpoint's tuned
+    thresholds (0.5 when it has none)."""
     model.eval()
     task = model.config.task
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     conf = None
     probs, targets, abs_err, sq_err, bpd = [], [], [], [], []
-    for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        out = model(batch["a"].to(model.device), _to(batch["b"], model.device))
+    for out, batch in _outputs(model, dataset, batch_size, num_workers, progress):
         if out.bits_per_dim is not None:
             bpd.append(out.bits_per_dim.float().cpu())
+        target = batch["target"].cpu()
         if task == "segmentation":
             pred = out.output.argmax(dim=1).cpu()
-            c = metrics.confusion_matrix(pred, batch["target"], model.config.num_classes)
+            c = metrics.confusion_matrix(pred, target, model.config.num_classes)
             conf = c if conf is None else conf + c
         elif task == "translation":
-            diff = out.output.float().cpu().clamp(0, 1) - batch["target"]
+            diff = out.output.float().cpu().clamp(0, 1) - target
             abs_err.append(diff.abs().flatten(1).mean(1))
             sq_err.append(diff.pow(2).flatten(1).mean(1))
         else:
             probs.append(torch.sigmoid(out.output.float()).cpu())
-            targets.append(batch["target"])
+            targets.append(target)
     result: dict[str, Any] = {"samples": len(dataset)}
     if task == "segmentation":
         scores = metrics.segmentation_scores(conf)
@@ -55,11 +69,34 @@ def evaluate(model: MangoModel, dataset: Dataset, batch_size: int = 16, num_work
     elif task == "translation":
         result.update(mae=float(torch.cat(abs_err).mean()), mse=float(torch.cat(sq_err).mean()))
     else:
-        scores = metrics.multilabel_f1(torch.cat(probs).numpy(), torch.cat(targets).numpy(), threshold=0.5)
+        thresholds = np.asarray(model.config.thresholds())
+        scores = metrics.multilabel_f1(torch.cat(probs).numpy(), torch.cat(targets).numpy(), threshold=thresholds)
         result.update({k: float(v) for k, v in scores.items() if np.ndim(v) == 0})
+        result["per_class_f1"] = [float(v) for v in scores["f1"]]
     if bpd:
         result["bits_per_dim"] = float(torch.cat(bpd).mean())
     return result
+
+
+@torch.no_grad()
+def tune_thresholds(model: MangoModel, dataset: Dataset | BackboneCache, batch_size: int = 16,
+                    grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2))) -> tuple[float, ...]:
+    """Per genre, the probability threshold that maximises its F1 on `dataset` (the validation
+    split; never the test split). A genre with no positive there keeps 0.5."""
+    model.eval()
+    probs, targets = [], []
+    for out, batch in _outputs(model, dataset, batch_size, 0, False):
+        probs.append(torch.sigmoid(out.output.float()).cpu())
+        targets.append(batch["target"].cpu())
+    p, y = torch.cat(probs).numpy(), torch.cat(targets).numpy().astype(bool)
+    chosen = []
+    for k in range(p.shape[1]):
+        if not y[:, k].any():
+            chosen.append(0.5)
+            continue
+        f1 = [metrics.multilabel_f1(p[:, k : k + 1], y[:, k : k + 1], threshold=t)["micro_f1"] for t in grid]
+        chosen.append(float(grid[int(np.argmax(f1))]))
+    return tuple(chosen)
 
 
 def _to(x: Any, device: torch.device) -> Any:

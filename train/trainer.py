@@ -42,7 +42,8 @@ from mango.models.config import ModalityConfig, gray, rgb
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import TASK_OF_DATASET, Splits, build_splits
-from .evaluate import SELECTION_METRIC, evaluate
+from .evaluate import SELECTION_METRIC, evaluate, tune_thresholds
+from .features import BackboneCache
 from .metrics_log import MetricsLog
 
 CHANNELS = {"rgb": 3, "normal": 3, "depth_zbuffer": 1, "reshading": 1, "edge_texture": 1}
@@ -77,6 +78,9 @@ class TrainConfig:
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
     bf16: bool = True  # autocast on CUDA; ignored on CPU
     encoders_from: str | None = None  # reuse stage-1 weights from a checkpoint (skips stage 1)
+    cache_backbones: bool = True  # stage 2 on frozen backbones: compute their outputs once (train/features.py)
+    mirror: bool = True  # the cache also holds each training sample mirrored left-right
+    balance_classes: bool = False  # class weights (segmentation) / positive weights (genre) from train counts
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -168,6 +172,8 @@ class Trainer:
         self.splits = build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
                                    val_fraction=cfg.val_fraction, seed=cfg.seed)
         self.model_config = build_model_config(cfg, self.splits)
+        if cfg.balance_classes and not self.model_config.class_weights:
+            self.model_config.class_weights = class_weights(self.splits.train, self.model_config)
         self.model = MangoModel(self.model_config).to(self.device)
         if cfg.encoders_from:
             self._load_encoders(cfg.encoders_from)
@@ -175,6 +181,7 @@ class Trainer:
         if not self.model.decoders or cfg.ae_steps <= 0 or cfg.encoders_from:
             self.state["stage"] = "task"
         self.autocast = self.device.type == "cuda" and cfg.bf16
+        self.cache: dict[str, BackboneCache] = {}
 
     # -- parameters and optimiser per stage --
     def _parameters(self, stage: str) -> list[nn.Parameter]:
@@ -268,6 +275,21 @@ class Trainer:
                             generator=torch.Generator().manual_seed(self.cfg.seed + stage_epoch))
         return _batches(loader, sampler, stage_epoch), sampler
 
+    # -- stage 2 on cached backbone outputs --
+    def _caches(self) -> bool:
+        """Build the train/val/test backbone caches once, when stage 2 can use them."""
+        if not (self.cfg.cache_backbones and self.model.cacheable_backbones):
+            return False
+        if not self.cache:
+            show = self.main
+            self.cache["train"] = BackboneCache(self.model, self.splits.train_eval, mirrored=self.cfg.mirror,
+                                                progress=show, split="train")
+            self.cache["val"] = BackboneCache(self.model, self.splits.val, progress=show, split="val")
+        return True
+
+    def _eval_set(self, split: str) -> Any:
+        return self.cache.get(split) or getattr(self.splits, split)
+
     # -- stages --
     def _run_stage(self, stage: str, resume: dict | None) -> None:
         total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
@@ -283,7 +305,11 @@ class Trainer:
                 loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         # a different shuffle after a resume, so resumed runs do not replay the same batches
-        batches, _ = self._loader(self.state["step"])
+        if stage == "task" and self._caches():
+            generator = torch.Generator().manual_seed(self.cfg.seed + self.rank + 1000 * self.state["step"])
+            batches = self.cache["train"].batches(self.cfg.batch_size, generator, self.device)
+        else:
+            batches, _ = self._loader(self.state["step"])
         self.model.train()
         start = time.time()
         running: dict[str, float] = dict(self.state.get("running") or {}) if resume is not None else {}
@@ -316,7 +342,7 @@ class Trainer:
                                **{f"train_{k}": round(v, 5) for k, v in running.items()}}
         new_best = False
         if stage == "task" and self.main:
-            val = evaluate(self.model, self.splits.val, batch_size=self.cfg.batch_size)
+            val = evaluate(self.model, self._eval_set("val"), batch_size=self.cfg.batch_size)
             row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
             name, sign = SELECTION_METRIC[self.cfg.task]
             if self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:
@@ -324,16 +350,38 @@ class Trainer:
                 self._stage_best()
                 new_best = True
         if stage == "task" and self.model.flow is not None:
-            with torch.no_grad():
-                batch = next(iter(DataLoader(self.splits.val, batch_size=min(4, len(self.splits.val)))))
-                feats = self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
-                row["roundtrip_error"] = self.model.flow.roundtrip_error(feats)
-                row["min_attention_diagonal"] = self.model.flow.min_attention_diagonal
+            row.update(self._flow_readout())
         self._log(row)
         if self.main:
             self._save_state(opt, sched)
             if new_best:
                 replace_dir(staging_dir(self.out / "best"), self.out / "best")
+
+    @torch.no_grad()
+    def _flow_readout(self, samples: int = 16) -> dict[str, float]:
+        """Round trip, smallest A_ii, and how much each ICA layer mixes (off-diagonal share, gate),
+        on validation features: a layer that stays the identity shows here, step by step."""
+        was_training = self.model.training
+        self.model.eval()
+        n = min(samples, len(self.splits.val))
+        if self.cache:
+            batch = self.cache["val"].batch(torch.arange(n), self.device)
+            feats, _ = self.model.features_from_backbone(batch["backbone"])
+        else:
+            batch = next(iter(DataLoader(self.splits.val, batch_size=n)))
+            feats = self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
+        row: dict[str, float] = {"roundtrip_error": self.model.flow.roundtrip_error(feats)}
+        report = self.model.flow.mixing_report(feats)
+        row["min_attention_diagonal"] = min((r["min_diagonal"] for r in report), default=float("nan"))
+        if report:
+            row["off_diagonal_share"] = float(np.mean([r["off_diagonal_share"] for r in report]))
+            for r in report:
+                tag = f"b{r['block'] + 1}_l{r['layer'] + 1}"
+                row[f"share_{tag}"] = round(r["off_diagonal_share"], 5)
+                if not math.isnan(r["gate"]):
+                    row[f"gate_{tag}"] = round(r["gate"], 5)
+        self.model.train(was_training)
+        return row
 
     def run(self) -> dict[str, Any]:
         if self.main:
@@ -356,7 +404,18 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         best_dir = self.out / "best"
         model = MangoModel.from_pretrained(best_dir if best_dir.is_dir() else self.out / "last", device=self.device)
-        test = evaluate(model, self.splits.test, batch_size=self.cfg.batch_size, progress=True)
+        cached = bool(self.cache)
+        if cached:
+            self.cache["test"] = BackboneCache(model, self.splits.test, split="test")
+        if model.config.task == "genre":  # per-genre decision thresholds, chosen on the validation split only
+            model.config.decision_thresholds = tune_thresholds(model, self._eval_set("val"), self.cfg.batch_size)
+        test = evaluate(model, self._eval_set("test"), batch_size=self.cfg.batch_size, progress=True)
+        self.model = model
+        if model.flow is not None:
+            readout = self._flow_readout(samples=32)
+            test["off_diagonal_share"] = readout.get("off_diagonal_share")
+            test["roundtrip_error"] = readout["roundtrip_error"]
+            model.config.metadata["mixing"] = {k: v for k, v in readout.items() if k.startswith(("share_", "gate_"))}
         model.config.metadata.update(
             training=dataclasses.asdict(self.cfg) | {"elapsed_s": round(self.state["elapsed_s"], 1),
                                                      "device": str(self.device), "world_size": self.world},
@@ -372,6 +431,29 @@ class Trainer:
         if self.cfg.push_to_hub:
             model.push_to_hub(self.cfg.push_to_hub)
         return test
+
+
+def class_weights(dataset: Any, config: MangoConfig) -> tuple[float, ...]:
+    """From the training labels: segmentation, inverse square-root class frequency normalised to
+    mean 1 (rare classes such as decals count more, without drowning the rest); genre, the
+    square root of negatives / positives per genre, as BCE positive weights (clipped to [1, 10])."""
+    counts = np.zeros(config.num_classes)
+    n = 0
+    for i in range(len(dataset)):
+        target = np.asarray(dataset[i]["target"])
+        if config.task == "segmentation":
+            target = target[target != 255]
+            counts += np.bincount(target.astype(np.int64), minlength=config.num_classes)[: config.num_classes]
+        else:
+            counts += target
+            n += 1
+    if config.task == "segmentation":
+        freq = counts / max(counts.sum(), 1)
+        weights = np.where(freq > 0, 1 / np.sqrt(np.maximum(freq, 1e-12)), 0.0)
+        weights = weights / weights[freq > 0].mean()
+    else:
+        weights = np.clip(np.sqrt((n - counts) / np.maximum(counts, 1)), 1.0, 10.0)
+    return tuple(round(float(w), 4) for w in weights)
 
 
 def _same_json(a: Any, b: Any) -> bool:

@@ -7,6 +7,7 @@ and dropout never change), and their weights are fetched rather than stored in c
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,12 @@ def remap_efficientnet_package(state: dict[str, torch.Tensor], target_keys: list
     return out
 
 
-def _read_efficientnet(path: Path, keys: list[str], shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
-    """A weights file in timm's names (Hub safetensors) or the package's (a torch state dict)."""
+@functools.lru_cache(maxsize=4)
+def _read_efficientnet(path: Path) -> dict[str, torch.Tensor]:
+    """A weights file in timm's names (Hub safetensors) or the package's (a torch state dict), in
+    timm's names. Read once per process: the app and the tests build several models on it."""
+    full = _timm_efficientnet().state_dict()
+    keys, shapes = list(full), {k: v.shape for k, v in full.items()}
     if path.is_dir():
         path = path / "model.safetensors"
     if path.suffix == ".safetensors":
@@ -87,17 +92,26 @@ class EfficientNetBackbone(nn.Module):
 
     def load_pretrained(self, expected_fingerprint: str | None = None) -> tuple[str, str]:
         """Fill the weights from the first source that has them; returns (fingerprint, source)."""
-        full = _timm_efficientnet()
-        keys = list(full.state_dict())
-        shapes = {k: v.shape for k, v in full.state_dict().items()}
-        state, source = resolve(pretrained("efficientnet_lite0"), lambda p: _read_efficientnet(p, keys, shapes),
-                                expected_fingerprint, fingerprint)
+        state, source = resolve(pretrained("efficientnet_lite0"), _read_efficientnet, expected_fingerprint,
+                                _efficientnet_fingerprint)
         own = self.net.state_dict()
         missing = set(own) - set(state)
         if missing:
             raise ValueError(f"EfficientNet weights lack {sorted(missing)[:3]}")
         self.net.load_state_dict({k: state[k] for k in own})
-        return fingerprint(state), source
+        return _efficientnet_fingerprint(state), source
+
+
+def _efficientnet_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """Fingerprint of a weights dict, remembered per dict object (hashing 3.4M values takes time)."""
+    cached = _FINGERPRINTS.get(id(state))
+    if cached is None or cached[0] is not state:
+        cached = (state, fingerprint(state))
+        _FINGERPRINTS[id(state)] = cached
+    return cached[1]
+
+
+_FINGERPRINTS: dict[int, tuple[dict, str]] = {}
 
 
 class MiniLMBackbone(nn.Module):
@@ -106,15 +120,22 @@ class MiniLMBackbone(nn.Module):
     def __init__(self, expected_fingerprint: str | None = None):
         super().__init__()
         spec = pretrained("minilm_l6")
-        (self.bert, self.tokenizer, self.weights_fingerprint), self.source = resolve(
-            spec, _read_minilm, expected_fingerprint, lambda loaded: loaded[2])
+        (bert_config, state, self.tokenizer, self.weights_fingerprint), self.source = resolve(
+            spec, _read_minilm, expected_fingerprint, lambda loaded: loaded[3])
+        from transformers import BertModel
+
+        self.bert = BertModel(bert_config, add_pooling_layer=False)
+        self.bert.load_state_dict(state)
+        self.bert.eval()
         self.width = int(self.bert.config.hidden_size)
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.bert(input_ids=ids, attention_mask=attention_mask).last_hidden_state
 
 
-def _read_minilm(folder: Path) -> tuple[Any, Any, str]:
+@functools.lru_cache(maxsize=2)
+def _read_minilm(folder: Path) -> tuple[Any, dict[str, torch.Tensor], Any, str]:
+    """(BERT config, weights, tokenizer, fingerprint) of a model folder, read once per process."""
     from transformers import AutoTokenizer, BertModel
     from transformers.utils import logging as hf_logging
 
@@ -128,7 +149,8 @@ def _read_minilm(folder: Path) -> tuple[Any, Any, str]:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
-    return bert, tokenizer, fingerprint(bert.state_dict())
+    state = {k: v.detach().clone() for k, v in bert.state_dict().items()}
+    return bert.config, state, tokenizer, fingerprint(state)
 
 
 __all__ = ["EFFICIENTNET_LEVELS", "EFFICIENTNET_MEAN", "EFFICIENTNET_STD", "EfficientNetBackbone",

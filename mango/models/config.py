@@ -184,6 +184,8 @@ class MangoConfig:
     head_depth: int = 1  # translation decoder blocks
     num_classes: int = 0  # derived from class_names when 0
     class_names: tuple[str, ...] = ()
+    class_weights: tuple[float, ...] = ()  # segmentation: cross-entropy weights; genre: BCE positive weights
+    decision_thresholds: tuple[float, ...] = ()  # genre: per-genre probability thresholds (0.5 when empty)
     nll_weight: float = 0.1  # lambda in L = L_task + lambda * bits/dim
 
     metadata: dict[str, Any] = field(default_factory=dict)  # training data, metrics, provenance
@@ -198,6 +200,8 @@ class MangoConfig:
         self.partitions = tuple(self.partitions)
         self.class_names = tuple(self.class_names)
         self.gate_range = tuple(float(v) for v in self.gate_range)  # type: ignore[assignment]
+        self.class_weights = tuple(float(v) for v in self.class_weights)
+        self.decision_thresholds = tuple(float(v) for v in self.decision_thresholds)
         self.metadata = dict(self.metadata)
         self.pretrained_fingerprints = dict(self.pretrained_fingerprints)
         self._check()
@@ -284,6 +288,12 @@ class MangoConfig:
             self.num_classes = self.num_classes or len(self.class_names)
             if self.num_classes < 1:
                 raise bad("num_classes must be >= 1")
+        for name in ("class_weights", "decision_thresholds"):
+            values = getattr(self, name)
+            if values and len(values) != self.num_classes:
+                raise bad(f"{name} needs one value per class ({self.num_classes}), got {len(values)}")
+        if self.decision_thresholds and not all(0 < t < 1 for t in self.decision_thresholds):
+            raise bad("decision_thresholds must lie in (0, 1)")
 
     # ------------------------------------------------------------------ derived sizes
     @property
@@ -300,6 +310,10 @@ class MangoConfig:
     @property
     def has_flow(self) -> bool:
         return self.fusion in FLOW_FUSIONS
+
+    def thresholds(self) -> tuple[float, ...]:
+        """Genre: the probability above which each genre is predicted (0.5 unless tuned)."""
+        return self.decision_thresholds or (0.5,) * self.num_classes
 
     @property
     def used_modalities(self) -> tuple[str, ...]:

@@ -355,17 +355,19 @@ class MangoModel(CheckpointMixin, nn.Module):
 
     # ------------------------------------------------------------------ training
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (ignore 255) / L1 / BCE-with-logits, by task."""
+        """Cross-entropy (ignore 255) / L1 / BCE-with-logits, by task; `class_weights` weigh the
+        segmentation classes, or the genres' positives."""
         target = target.to(output.device)
         task = self.config.task
+        weights = torch.tensor(self.config.class_weights, device=output.device) if self.config.class_weights else None
         if task == "segmentation":
             target = target.long()
             if not (target != 255).any():
                 return output.sum() * 0.0  # nothing labelled: no signal, not NaN
-            return F.cross_entropy(output, target, ignore_index=255)
+            return F.cross_entropy(output, target, weight=weights, ignore_index=255)
         if task == "translation":
             return F.l1_loss(output, target.float())
-        return F.binary_cross_entropy_with_logits(output, target.float())
+        return F.binary_cross_entropy_with_logits(output, target.float(), pos_weight=weights)
 
     def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Stage 2: L = L_task + nll_weight * bits/dim. Image encoders are frozen unless
