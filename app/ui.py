@@ -61,32 +61,33 @@ class ImageInput(gr.Image):
             return str(path) if path else None
 
 
-class _PassThrough:
-    """A component whose preprocessing hands the payload on unchanged: the handler checks it against
-    `app.ranges` (or its list of choices) and says which parameter is wrong. gradio's own checks
-    would answer a text seed with "upstream app raised an exception", name no parameter, round
-    3.7 to 4, and print a traceback for every out-of-range API call."""
-
-    is_template = True  # drawn by the parent's front end
-
-    def preprocess(self, payload: Any) -> Any:
-        return payload
+def _pass_through(self: Any, payload: Any) -> Any:
+    """Preprocessing that hands the payload on unchanged: the handler checks it against `app.ranges`
+    (or its list of choices) and says which parameter is wrong. gradio's own checks would answer a
+    text seed with "upstream app raised an exception", name no parameter, round 3.7 to 4, and print
+    a traceback for every out-of-range API call."""
+    return payload
 
 
-class SliderInput(_PassThrough, gr.Slider):
-    pass
+# Each is drawn by its parent's front end (is_template: gradio names the Svelte file after __base__).
+class SliderInput(gr.Slider):
+    is_template = True
+    preprocess = _pass_through
 
 
-class NumberInput(_PassThrough, gr.Number):
-    pass
+class NumberInput(gr.Number):
+    is_template = True
+    preprocess = _pass_through
 
 
-class DropdownInput(_PassThrough, gr.Dropdown):
-    pass
+class DropdownInput(gr.Dropdown):
+    is_template = True
+    preprocess = _pass_through
 
 
-class RadioInput(_PassThrough, gr.Radio):
-    pass
+class RadioInput(gr.Radio):
+    is_template = True
+    preprocess = _pass_through
 
 
 def slider(spec: ranges.NumericRange, **kwargs: Any) -> SliderInput:
@@ -400,8 +401,8 @@ def _segmentation_tab(app: MangoApp) -> None:
     _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
     run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
-    opacity.release(_wrap(app.segment_overlay), [slot, a, b, opacity], [overlay], api_name="segment_overlay",
-                    api_visibility="private", show_progress="hidden", **LIGHT_EVENTS)
+    opacity.input(_wrap(app.segment_overlay), [slot, a, b, opacity], [overlay], api_name="segment_overlay",
+                  api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
     _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
 
