@@ -106,6 +106,10 @@ Every button is an API endpoint with an explicit name (see `app/README.md`, or *
 `_sample`, `_resample`, `_interpolate` (e.g. `/genre_contributions`), plus `/translate_setting` and
 `/ablations`.
 
+**Units of 16-bit inputs:** depth in **millimetres** for `/segment` (NYUDv2), depth (z-buffer) in **1/512 m**
+for `/translate` with *depth + normal → rgb* (Taskonomy). Numeric parameters are checked against the same
+ranges as the sliders, and an error names the parameter.
+
 ```python
 from gradio_client import Client, handle_file
 client = Client("http://127.0.0.1:7860/")

@@ -9,7 +9,13 @@ Endpoints (``api_name``), per task prefix P in {segment, translate, genre}:
   /P_resample        keep one modality, redraw the other's latent tokens
   /P_interpolate     walk in Z from the input to a bundled example
 and /translate_setting (switch the translation checkpoint), /ablations (reload the table).
-Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private.
+Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private;
+/segment_overlay (the opacity slider) is private, /segment_preview and /translate_preview (single-channel
+uploads as the model reads them) are undocumented.
+
+Events run in two queue lanes (LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a
+contribution or a sampling request; numeric inputs pass through unchanged and are checked against
+`app.ranges` by the handlers, so every error names its parameter.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import os
 import time
 from typing import Any, Callable
 
@@ -41,9 +48,10 @@ INPUT_LABELS = {
 }
 # The queue runs two kinds of events in separate lanes, so a light view never waits behind a heavy
 # one: predictions, attention views and previews (~0.1 s each) two at a time; contributions and
-# latent sampling (~1 s, and the most memory) one at a time. Up to 64 requests wait in all.
-LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=2)
-HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=1)
+# latent sampling (~1 s, and the most memory) one at a time by default (MANGO_HEAVY_CONCURRENCY).
+# Up to 64 requests wait in all.
+LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=int(os.environ.get("MANGO_LIGHT_CONCURRENCY", "2")))
+HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=int(os.environ.get("MANGO_HEAVY_CONCURRENCY", "1")))
 ERROR_TOAST_SECONDS = 8  # error messages close by themselves (and on a tab switch)
 
 
@@ -535,4 +543,5 @@ def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
                 gr.Markdown(texts.API)
     demo.queue(default_concurrency_limit=1, max_size=64)  # every model event names its lane (LIGHT/HEAVY_EVENTS)
     demo.mango_app = app  # type: ignore[attr-defined]  # for tests and the benchmark
+    resources.freeze_startup_objects()
     return demo
