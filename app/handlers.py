@@ -9,6 +9,7 @@ markdown, so they can be called from tests without a browser. Problems with the 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import threading
@@ -28,6 +29,7 @@ from . import plots, ranges
 from .checkpoints import LoadedModel
 from .inputs import TASKONOMY_DEPTH_LOG_MAX, InputError, LoadedImage, check_pair_sizes, check_plot, load_image
 
+log = logging.getLogger("mango.app")
 ProgressFn = Callable[[float, str], None]
 DISPLAY = 256  # side of the square images the views draw on
 TRANSLATION_TARGETS = {"mean brightness": None, "red channel": 0, "green channel": 1, "blue channel": 2}
@@ -112,7 +114,9 @@ class Runner:
                 notices += text_notices
                 values[key] = [text]
                 words, truncated = self._words(text)
-                notices.append(self._coverage_notice(text, label))
+                coverage = self._coverage_notice(text, label)
+                if coverage:
+                    notices.append(coverage)
                 if truncated:
                     notices.append(
                         f"The plot is {truncated} word pieces long; the model reads the first "
@@ -137,8 +141,13 @@ class Runner:
         return Prepared(values["a"], values["b"], panels, displays, words, notices)
 
     def _coverage_notice(self, text: str, label: str) -> str:
-        """How much of the text the model's vocabulary covers, as a notice (a warning when little is)."""
-        coverage = vocabulary_coverage(text, self.model.tokenizer)
+        """How much of the text the model's vocabulary covers, as a notice (a warning when little is);
+        empty for a tokenizer `mango.text_coverage` does not know (the prediction still runs)."""
+        try:
+            coverage = vocabulary_coverage(text, self.model.tokenizer)
+        except TypeError as err:
+            log.warning("vocabulary coverage unavailable: %s", err)
+            return ""
         said = (f"The model's vocabulary covers {coverage.share:.0%} of the {label}'s {coverage.words} words "
                 "(known as whole words or a few word pieces)")
         if coverage.share >= LOW_COVERAGE:
