@@ -622,7 +622,8 @@ def _modality_label(name: str) -> str:
 
 
 def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
-    lines = [f"- {n}" for n in dict.fromkeys(notices)]
+    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
+    lines = [f"- {n}" for n in ordered]
     if not loaded.trained:
         lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
     return "\n".join(lines) if lines else "Inputs read without changes."
