@@ -421,7 +421,7 @@ def _translation_tab(app: MangoApp) -> None:
     marker = gr.State(0)
     gr.Markdown("Two input domains of a scene go in, an RGB image comes out. Choose the setting, then upload both inputs "
                 "(or click a SynthRooms example).\n\n" + texts.depth_units("translation"))
-    setting = gr.Radio(list(SETTINGS), value=first, label="Setting")
+    setting = RadioInput(list(SETTINGS), value=first, label="Setting")
     card = gr.Markdown(texts.model_card(runner.loaded), elem_classes=["model-card"])
     scenes = example_files.scenes()
     with gr.Row(equal_height=False):

@@ -90,7 +90,8 @@ def test_sliders_and_handlers_share_one_range(launched_app):
 def test_user_errors_log_one_line_and_no_traceback(client, scene, caplog, capfd):
     rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
     calls = [((0.7, "abc", 2), "/segment_sample"), ((rgb, depth, LAYER, "rgb", 99), "/segment_attention"),
-             ((rgb, None), "/segment"), ((rgb, depth, "block 9", "rgb", 0), "/segment_attention")]
+             ((rgb, None), "/segment"), ((rgb, depth, "block 9", "rgb", 0), "/segment_attention"),
+             (("a third setting", rgb, depth), "/translate")]
     with caplog.at_level(logging.INFO, logger="mango.app"):
         for args, api_name in calls:
             predict_error(client, *args, api_name=api_name)
