@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
 import os
 import threading
@@ -24,19 +25,20 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mango import interpret, known_answers
+from mango.text_coverage import vocabulary_coverage
 
 from . import examples as example_files
-from . import plots, trust, wording
+from . import plots, ranges, trust, wording
 from .checkpoints import LoadedModel
-from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, load_image
+from .inputs import TASKONOMY_DEPTH_LOG_MAX, InputError, LoadedImage, check_pair_sizes, check_plot, load_image
 
+log = logging.getLogger("mango.app")
 ProgressFn = Callable[[float, str], None]
 DISPLAY = 256  # side of the square images the views draw on
 TRANSLATION_TARGETS = {"mean brightness": None, "red channel": 0, "green channel": 1, "blue channel": 2}
-MAX_SAMPLES = 8
-MAX_INTERPOLATION_STEPS = 10
-IG_STEPS = (8, 128)  # Integrated Gradients steps: the slider's range and what the handler accepts
 IG_BATCH = 16  # path points per pass: bounds memory whatever the step count
+LOW_COVERAGE = 0.6  # below this share of covered words, the prediction on a plot gets a warning
+IG_BLOCK = 8  # pixels per side of the blocks Integrated Gradients maps are summed over
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -116,6 +118,9 @@ class Runner:
                 notices += text_notices
                 values[key] = [text]
                 words, truncated = self._words(text)
+                coverage = self._coverage_notice(text, label)
+                if coverage:
+                    notices.append(coverage)
                 if truncated:
                     notices.append(
                         f"The plot is {truncated} word pieces long; the model reads the first "
@@ -139,11 +144,49 @@ class Runner:
                 notices.append(f"Inputs are resized to the model's {self.config.image_size}×{self.config.image_size} pixels (the {label} was {w}×{h}).")
         return Prepared(values["a"], values["b"], panels, displays, words, notices)
 
+    def _coverage_notice(self, text: str, label: str) -> str:
+        """How much of the text the model's vocabulary covers, as a notice (a warning when little is);
+        empty for a tokenizer `mango.text_coverage` does not know (the prediction still runs)."""
+        try:
+            coverage = vocabulary_coverage(text, self.model.tokenizer)
+        except TypeError as err:
+            log.warning("vocabulary coverage unavailable: %s", err)
+            return ""
+        said = (f"The model's vocabulary covers {coverage.share:.0%} of the {label}'s {coverage.words} words "
+                "(known as whole words or a few word pieces)")
+        if coverage.share >= LOW_COVERAGE:
+            return said + "."
+        missing = ", ".join(f"“{w}”" for w in coverage.uncovered_examples)
+        return (f"⚠️ {said}: little of it. The model was trained on English plots only, so this prediction is close to "
+                f"a guess: treat it with caution." + (f" Not covered, for example: {missing}." if missing else ""))
+
     def _words(self, text: str) -> tuple[list[str], int]:
         encoder = self.model.text_encoder
         ids, _ = self.model.text_tokens([text])
         full = encoder.token_count(text)
         return encoder.word_pieces(ids[0]), (full if full > self.config.text_context_length else 0)
+
+    def preview(self, a_in: Any, b_in: Any) -> tuple[np.ndarray | None, str]:
+        """Single-channel uploads (depth, shading, edges) as the model reads them, colourised, with
+        what their values mean; (None, "") when there is none to show. Unreadable files are left
+        to the prediction, which explains them."""
+        images, captions, described = [], [], []
+        for key, raw in (("a", a_in), ("b", b_in)):
+            modality = self.config.modality(key)
+            if modality.is_text or modality.channels != 1 or raw is None:
+                continue
+            label = _modality_label(modality.name)
+            try:
+                image = load_image(raw, modality.name, 1, self.config.image_size, label, depth_max=self.depth_max)
+            except InputError:
+                continue
+            images.append(plots.modality_image(image.tensor.numpy(), modality.name))
+            values = image.tensor.numpy()
+            captions.append(label)
+            described.append(_value_range(modality.name, values, image.bit_depth, self.depth_max, label))
+        if not images:
+            return None, ""
+        return plots.image_strip(images, captions, cols=len(images), size=160), "As the model reads them: " + "; ".join(described)
 
     def inputs(self, prepared: Prepared) -> tuple[Any, Any]:
         return prepared.a, prepared.b
@@ -153,8 +196,9 @@ class Runner:
     def predict(self, prepared: Prepared) -> Any:
         return self.model(*self.inputs(prepared))
 
-    def segment(self, a_in: Any, b_in: Any) -> tuple[tuple, pd.DataFrame, str]:
-        """Overlay (for gr.AnnotatedImage), class shares table, notices."""
+    def segment(self, a_in: Any, b_in: Any, opacity: Any = ranges.OVERLAY_OPACITY.default) -> tuple[tuple, pd.DataFrame, str]:
+        """Overlay (for gr.AnnotatedImage: each mask's value is its opacity), class shares table, notices."""
+        alpha = float(ranges.OVERLAY_OPACITY.check(opacity))
         prepared = self.prepare(a_in, b_in)
         out = self.predict(prepared)
         base = prepared.displays[self.names[0]]
@@ -164,7 +208,7 @@ class Runner:
         classes = self.config.class_names
         counts = np.bincount(labels.ravel(), minlength=len(classes))
         order = [int(k) for k in np.argsort(-counts) if counts[k] > 0]
-        masks = [((labels == k).astype(np.float32), classes[k]) for k in order]
+        masks = [((labels == k).astype(np.float32) * alpha, classes[k]) for k in order]
         table = pd.DataFrame({
             "class": [classes[k] for k in order],
             "share of pixels (%)": [round(100.0 * counts[k] / labels.size, 1) for k in order],
@@ -226,11 +270,10 @@ class Runner:
         if modality not in self.labels():
             raise InputError(f"The query modality must be one of {list(self.labels())}, got {modality!r}.")
         try:
-            local = int(index)
-        except (TypeError, ValueError) as err:
-            raise InputError(f"The query index must be a whole number, got {index!r}.") from err
-        if not 0 <= local < self.t:
-            raise InputError(f"The query index must be in 0..{self.t - 1} (the {self.grid[0]}×{self.grid[1]} patch grid / {self.t} tokens).")
+            local = int(ranges.query_token(self.t).check(index))
+        except InputError as err:
+            raise InputError(f"{err} Tokens are the {self.grid[0]}×{self.grid[1]} patches in raster order, or word "
+                             "positions.") from None
         return local + (self.t if modality == self.labels()[1] else 0)
 
     def token_label(self, token: int, words: Sequence[str] | None) -> str:
@@ -281,8 +324,7 @@ class Runner:
                  f"<span style='font-size:12px'>row {row.row}: query {label(row.query_token)} → mix into "
                  f"{label(row.output_token)} · self-weight A<sub>ii</sub> = {self_weight:.3f}</span>")
         panels = prepared.panels
-        attention_fig = plots.attention_figure(panels, keys, values, row.query_token, row.output_token, title,
-                                               self_weight)
+        attention_fig = plots.attention_figure(panels, keys, values, row.query_token, row.output_token, title)
         mixing = interpret.layer_mixing(amap).numpy()
         roll = interpret.rollout_from_maps(maps).numpy()
         roll_row = roll[token]
@@ -295,6 +337,8 @@ class Runner:
             [mixing, roll], [f"this layer ({amap.name})", "rollout (whole flow)"], labels_all, self.labels(),
             "Value-path mixing in original token positions (row: output token, column: input token)")
         text = self._attention_text(row, amap, label, self_weight, roll_row[token])
+        shares = [float(m.off_diagonal_share()[0]) for m in maps]
+        text += "\n\n" + layer_mixing_text(self.layer_choices, shares, index)
         return self.picker(prepared, token), attention_fig, rollout_fig, matrix_fig, text
 
     def _attention_text(self, row: interpret.AttentionRow, amap: Any, label: Callable[[int], str], self_weight: float,
@@ -344,7 +388,7 @@ class Runner:
     def contributions(self, a_in: Any, b_in: Any, choice: Any, steps: Any, progress: ProgressFn = _no_progress) -> tuple:
         """(contribution bars, IG maps, likelihood bars, summary markdown)."""
         prepared = self.prepare(a_in, b_in)
-        asked = n_steps = ig_steps(steps)
+        asked = n_steps = int(ranges.IG_STEPS.check(steps))
         target, described, subject, log_prob_target = self._target_spec(prepared, choice)
         a, b = self.inputs(prepared)
         labels = list(self.labels())
@@ -354,8 +398,9 @@ class Runner:
                        if log_prob_target else None)
         progress(0.25, f"Integrated Gradients ({n_steps} steps)")
         ig = interpret.integrated_gradients(self.model, a, b, target, n_steps=n_steps, internal_batch_size=IG_BATCH)
-        while not bool(ig.converged()[0]) and n_steps < IG_STEPS[1]:  # more steps, up to the slider's end
-            n_steps = min(2 * n_steps, IG_STEPS[1])
+        most = int(ranges.IG_STEPS.maximum)
+        while not bool(ig.converged()[0]) and n_steps < most:  # more steps, up to the slider's end
+            n_steps = min(2 * n_steps, most)
             progress(0.5, f"Integrated Gradients had not converged: {n_steps} steps")
             ig = interpret.integrated_gradients(self.model, a, b, target, n_steps=n_steps, internal_batch_size=IG_BATCH)
         progress(0.85, "exact log-likelihood with each modality removed")
@@ -642,12 +687,7 @@ class Runner:
                     progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
         first = self.prepare(a_in, b_in)
         second = self.prepare(a2_in, b2_in)
-        try:
-            steps = int(steps)
-        except (TypeError, ValueError) as err:
-            raise InputError(f"The number of steps must be a whole number, got {steps!r}.") from err
-        if not 2 <= steps <= MAX_INTERPOLATION_STEPS:
-            raise InputError(f"The number of steps must be between 2 and {MAX_INTERPOLATION_STEPS}.")
+        steps = int(ranges.INTERPOLATION_STEPS.check(steps))
         progress(0.1, f"walking {steps} steps between the two latents")
         result = self.model.interpolate(self.inputs(first), self.inputs(second), steps=steps)
         titles = [f"t = {float(t):.2f}" for t in result["t"]]
@@ -657,6 +697,40 @@ class Runner:
 
 
 # ------------------------------------------------------------------------------- helpers
+def _percent(share: float) -> str:
+    value = 100.0 * share
+    if value < 0.1:
+        return "under 0.1 %"
+    if value > 99.9 and value < 100.0:
+        return "over 99.9 %"
+    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
+
+
+def _mixing_verdict(share: float) -> str:
+    return ("barely mixes (close to the identity)" if share < 0.01 else
+            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
+
+
+def mixing_sentence(share: float) -> str:
+    """One sentence on how much an ICA layer mixes, from its off-diagonal share
+    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
+    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
+            f"from other tokens: it {_mixing_verdict(share)}.")
+
+
+def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
+    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
+    lines = []
+    if selected is not None:
+        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
+    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
+                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
+    for k, (name, share) in enumerate(zip(names, shares)):
+        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
+        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
+    return "\n".join(lines)
+
+
 def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
     chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
     if chosen:
@@ -675,12 +749,261 @@ def _identity(value: Any) -> Any:
     return ("other", repr(value)[:200])
 
 
+def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
+    """What a single-channel map's values mean, in the units of the training data."""
+    lo, hi = float(values.min()), float(values.max())
+    if "depth" in modality and bits == 16:
+        if modality == "depth":  # millimetres / depth_max
+            metres = lo * depth_max, hi * depth_max
+        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
+            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
+        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
+    if "depth" in modality:
+        return f"{label} relative, 8-bit (dark blue near, yellow far)"
+    return f"{label} {lo:.2f}–{hi:.2f} of its range"
+
+
 def _modality_label(name: str) -> str:
     return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
 
 
 def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
-    lines = [f"- {n}" for n in dict.fromkeys(notices)]
+    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
+    lines = [f"- {n}" for n in ordered]
+    if not loaded.trained:
+        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
+    return "\n".join(lines) if lines else "Inputs read without changes."
+
+
+def _percent(share: float) -> str:
+    value = 100.0 * share
+    if value < 0.1:
+        return "under 0.1 %"
+    if value > 99.9 and value < 100.0:
+        return "over 99.9 %"
+    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
+
+
+def _mixing_verdict(share: float) -> str:
+    return ("barely mixes (close to the identity)" if share < 0.01 else
+            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
+
+
+def mixing_sentence(share: float) -> str:
+    """One sentence on how much an ICA layer mixes, from its off-diagonal share
+    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
+    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
+            f"from other tokens: it {_mixing_verdict(share)}.")
+
+
+def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
+    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
+    lines = []
+    if selected is not None:
+        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
+    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
+                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
+    for k, (name, share) in enumerate(zip(names, shares)):
+        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
+        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
+    return "\n".join(lines)
+
+
+def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
+    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
+    if chosen:
+        return ", ".join(chosen)
+    best = int(np.argmax(probs))
+    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
+
+
+def _identity(value: Any) -> Any:
+    """A cache key for an input: file path + size + mtime, or a text's hash."""
+    if isinstance(value, str) and value and os.path.isfile(value):
+        stat = os.stat(value)
+        return ("file", value, stat.st_size, stat.st_mtime_ns)
+    if isinstance(value, str):
+        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
+    return ("other", repr(value)[:200])
+
+
+def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
+    """What a single-channel map's values mean, in the units of the training data."""
+    lo, hi = float(values.min()), float(values.max())
+    if "depth" in modality and bits == 16:
+        if modality == "depth":  # millimetres / depth_max
+            metres = lo * depth_max, hi * depth_max
+        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
+            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
+        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
+    if "depth" in modality:
+        return f"{label} relative, 8-bit (dark blue near, yellow far)"
+    return f"{label} {lo:.2f}–{hi:.2f} of its range"
+
+
+def _modality_label(name: str) -> str:
+    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
+
+
+def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
+    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
+    lines = [f"- {n}" for n in ordered]
+    if not loaded.trained:
+        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
+    return "\n".join(lines) if lines else "Inputs read without changes."
+
+
+def _percent(share: float) -> str:
+    value = 100.0 * share
+    if value < 0.1:
+        return "under 0.1 %"
+    if value > 99.9 and value < 100.0:
+        return "over 99.9 %"
+    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
+
+
+def _mixing_verdict(share: float) -> str:
+    return ("barely mixes (close to the identity)" if share < 0.01 else
+            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
+
+
+def mixing_sentence(share: float) -> str:
+    """One sentence on how much an ICA layer mixes, from its off-diagonal share
+    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
+    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
+            f"from other tokens: it {_mixing_verdict(share)}.")
+
+
+def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
+    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
+    lines = []
+    if selected is not None:
+        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
+    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
+                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
+    for k, (name, share) in enumerate(zip(names, shares)):
+        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
+        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
+    return "\n".join(lines)
+
+
+def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
+    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
+    if chosen:
+        return ", ".join(chosen)
+    best = int(np.argmax(probs))
+    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
+
+
+def _identity(value: Any) -> Any:
+    """A cache key for an input: file path + size + mtime, or a text's hash."""
+    if isinstance(value, str) and value and os.path.isfile(value):
+        stat = os.stat(value)
+        return ("file", value, stat.st_size, stat.st_mtime_ns)
+    if isinstance(value, str):
+        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
+    return ("other", repr(value)[:200])
+
+
+def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
+    """What a single-channel map's values mean, in the units of the training data."""
+    lo, hi = float(values.min()), float(values.max())
+    if "depth" in modality and bits == 16:
+        if modality == "depth":  # millimetres / depth_max
+            metres = lo * depth_max, hi * depth_max
+        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
+            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
+        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
+    if "depth" in modality:
+        return f"{label} relative, 8-bit (dark blue near, yellow far)"
+    return f"{label} {lo:.2f}–{hi:.2f} of its range"
+
+
+def _modality_label(name: str) -> str:
+    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
+
+
+def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
+    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
+    lines = [f"- {n}" for n in ordered]
+    if not loaded.trained:
+        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
+    return "\n".join(lines) if lines else "Inputs read without changes."
+
+
+def _percent(share: float) -> str:
+    value = 100.0 * share
+    if value < 0.1:
+        return "under 0.1 %"
+    if value > 99.9 and value < 100.0:
+        return "over 99.9 %"
+    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
+
+
+def _mixing_verdict(share: float) -> str:
+    return ("barely mixes (close to the identity)" if share < 0.01 else
+            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
+
+
+def mixing_sentence(share: float) -> str:
+    """One sentence on how much an ICA layer mixes, from its off-diagonal share
+    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
+    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
+            f"from other tokens: it {_mixing_verdict(share)}.")
+
+
+def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
+    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
+    lines = []
+    if selected is not None:
+        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
+    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
+                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
+    for k, (name, share) in enumerate(zip(names, shares)):
+        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
+        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
+    return "\n".join(lines)
+
+
+def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
+    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
+    if chosen:
+        return ", ".join(chosen)
+    best = int(np.argmax(probs))
+    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
+
+
+def _identity(value: Any) -> Any:
+    """A cache key for an input: file path + size + mtime, or a text's hash."""
+    if isinstance(value, str) and value and os.path.isfile(value):
+        stat = os.stat(value)
+        return ("file", value, stat.st_size, stat.st_mtime_ns)
+    if isinstance(value, str):
+        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
+    return ("other", repr(value)[:200])
+
+
+def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
+    """What a single-channel map's values mean, in the units of the training data."""
+    lo, hi = float(values.min()), float(values.max())
+    if "depth" in modality and bits == 16:
+        if modality == "depth":  # millimetres / depth_max
+            metres = lo * depth_max, hi * depth_max
+        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
+            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
+        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
+    if "depth" in modality:
+        return f"{label} relative, 8-bit (dark blue near, yellow far)"
+    return f"{label} {lo:.2f}–{hi:.2f} of its range"
+
+
+def _modality_label(name: str) -> str:
+    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
+
+
+def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
+    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
+    lines = [f"- {n}" for n in ordered]
     if not loaded.trained:
         lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
     return "\n".join(lines) if lines else "Inputs read without changes."
@@ -705,14 +1028,5 @@ def _percent(delta: float, change: float) -> str:
 
 
 def _sampling_args(temperature: Any, seed: Any, n: Any) -> tuple[float, int, int]:
-    try:
-        temperature, seed, n = float(temperature), int(seed), int(n)
-    except (TypeError, ValueError) as err:
-        raise InputError("Temperature must be a number, seed and number of samples whole numbers.") from err
-    if not 0 < temperature <= 2 or not math.isfinite(temperature):
-        raise InputError("The temperature must be in (0, 2].")
-    if not 1 <= n <= MAX_SAMPLES:
-        raise InputError(f"The number of samples must be between 1 and {MAX_SAMPLES}.")
-    if not 0 <= seed < 2**63:
-        raise InputError("The seed must be a non-negative whole number.")
-    return temperature, seed, n
+    return (float(ranges.TEMPERATURE.check(temperature)), int(ranges.SEED.check(seed)),
+            int(ranges.SAMPLES.check(n)))

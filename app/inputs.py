@@ -8,6 +8,9 @@ Value conventions follow `mango.data.transforms` (the loaders the checkpoints we
 rgb / normal / reshading 8-bit / 255; NYU-style depth 16-bit millimetres / depth_max; Taskonomy
 depth_zbuffer 16-bit 1/512 m through log(1 + raw) / 11.1; edge_texture 16-bit / 11355. An 8-bit
 file of a 16-bit modality is read as already scaled to its range (value / 255), with a notice.
+Geometry follows the loaders too: a non-square image is centre-cropped to a square (the shorter
+side kept whole), then resized; the notice says how much was cropped. EXIF orientation is applied
+as browsers do; a dropped alpha channel and a constant single-channel map are reported.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mango.text_coverage import strip_control, word_count
 
 MAX_SIDE = 4096  # pixels per side
 MAX_PIXELS = 16_000_000  # 16 megapixels
@@ -52,6 +57,7 @@ class LoadedImage:
 
 # ------------------------------------------------------------------------------- reading files
 def _open(path: str | os.PathLike[str] | None, label: str) -> Image.Image:
+    """The image at ``path``, checked for size; EXIF orientation is applied later by `_oriented`."""
     if path is None or (isinstance(path, str) and not path.strip()):
         raise InputError(f"The {label} is missing: upload one (or click an example). MANGO fuses two modalities and needs both.")
     path = Path(path)
@@ -81,8 +87,27 @@ def _open(path: str | os.PathLike[str] | None, label: str) -> Image.Image:
     return image
 
 
-def _array(image: Image.Image, label: str) -> tuple[np.ndarray, int]:
-    """Pixels as (H, W) or (H, W, C) and the bit depth (8 or 16) of the stored values."""
+def _oriented(image: Image.Image, label: str, notices: list[str]) -> Image.Image:
+    """The image turned upright by its EXIF orientation tag (phone photos), as browsers show it."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: leave the image as stored
+        return image
+    if orientation in (None, 1):
+        return image
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, ValueError) as err:
+        raise InputError(f"The {label} could not be decoded ({err}). Upload a PNG or JPEG.") from err
+    turn = {3: "turned 180°", 6: "turned 90° clockwise", 8: "turned 90° anticlockwise"}.get(orientation, "mirrored/turned")
+    notices.append(f"The {label} was {turn}, as its EXIF orientation tag asks (the way browsers and phones show it).")
+    return upright
+
+
+def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> tuple[np.ndarray, int]:
+    """Pixels as (H, W) or (H, W, C) and the bit depth (8 or 16) of the stored values. A dropped
+    alpha channel is reported in ``notices``."""
+    notices = notices if notices is not None else []
     try:
         if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
             arr = np.asarray(image).astype(np.uint16)
@@ -99,8 +124,16 @@ def _array(image: Image.Image, label: str) -> tuple[np.ndarray, int]:
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
             elif image.mode == "1":
                 image = image.convert("L")
-        if image.mode in ("RGBA", "LA", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
-            image = image.convert("RGB" if image.mode not in ("LA",) else "L")
+        if image.mode in ("RGBA", "LA", "RGBa", "La"):
+            alpha = np.asarray(image.getchannel("A"))
+            see_through = float((alpha < 255).mean())
+            notices.append(
+                f"The {label} has an alpha (transparency) channel; it was dropped: the model reads only the colour "
+                + (f"values, including under the {see_through:.0%} of pixels that are (partly) transparent."
+                   if see_through > 0 else "values (every pixel was opaque, so nothing changes).")
+            )
+        if image.mode in ("RGBA", "LA", "RGBa", "La", "CMYK", "YCbCr", "LAB", "HSV"):
+            image = image.convert("L" if image.mode in ("LA", "La") else "RGB")
         arr = np.asarray(image)
     except InputError:
         raise
@@ -130,8 +163,25 @@ def _grey_from(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarray:
     )
 
 
+def _centre_square(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarray:
+    """The centre square of a non-square image (the loaders' eval crop), with a notice of how much was cut."""
+    height, width = arr.shape[:2]
+    if height == width:
+        return arr
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    kept = side / max(height, width)  # share of the image kept
+    where = "left and right" if width > height else "top and bottom"
+    notices.append(
+        f"The {label} is {width}×{height} (aspect ratio {max(width, height) / side:.3g}:1). Like the training data, "
+        f"its centre {side}×{side} square was kept ({kept:.1%} of it; the {where} were cropped) and then resized, "
+        "so nothing is stretched."
+    )
+    return arr[top : top + side, left : left + side]
+
+
 def _resize(t: torch.Tensor, size: int) -> torch.Tensor:
-    """(C, H, W) -> (C, size, size), bilinear with antialiasing (aspect ratio not kept)."""
+    """(C, H, W) square -> (C, size, size), bilinear with antialiasing."""
     if tuple(t.shape[-2:]) == (size, size):
         return t
     return F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
@@ -187,11 +237,12 @@ def load_image(
     modalities refuse colour images whose channels differ. Raises InputError with a readable message.
     """
     label = label or modality.replace("_", " ")
-    image = _open(path, label)
-    arr, bits = _array(image, label)
     notices: list[str] = []
+    image = _oriented(_open(path, label), label, notices)
+    arr, bits = _array(image, label, notices)
     if channels == 1:
         arr = _grey_from(arr, label, notices)
+        _check_constant(arr, modality, label, notices)
     elif channels == 3:
         if arr.ndim == 2:
             if bits == 16:
@@ -203,9 +254,28 @@ def load_image(
     else:  # pragma: no cover - no such modality today
         raise InputError(f"modality {modality!r} with {channels} channels is not supported by the app")
     height, width = arr.shape[:2]
+    arr = _centre_square(arr, label, notices)
     unit = _to_unit(arr, bits, modality, label, notices, depth_max)
     tensor = _resize(unit, image_size).clamp(0, 1)
     return LoadedImage(modality, tensor, _display(arr, display_size), (width, height), bits, notices)
+
+
+def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[str]) -> None:
+    """A single-channel map with one value everywhere carries no information: say what follows."""
+    low, high = int(arr.min()), int(arr.max())
+    if low != high:
+        return
+    if "depth" in modality:
+        meaning = ("depth 0 means 'no measurement' in the training data, so the model sees no depth at all"
+                   if low == 0 else "a flat wall facing the camera at one distance, which no real scene is")
+        notices.append(
+            f"⚠️ The {label} has the same value ({low}) at every pixel: {meaning}. The prediction rests on the other "
+            "input alone and is unreliable (a depth-only class such as 'camouflaged' can appear where there is none). "
+            "Upload the real depth map for a meaningful result."
+        )
+    else:
+        notices.append(f"⚠️ The {label} has the same value ({low}) at every pixel: it carries no information, so the "
+                       "prediction rests on the other input alone.")
 
 
 def check_pair_sizes(first: LoadedImage, second: LoadedImage, first_label: str, second_label: str) -> list[str]:
@@ -214,21 +284,31 @@ def check_pair_sizes(first: LoadedImage, second: LoadedImage, first_label: str, 
         return []
     (w1, h1), (w2, h2) = first.original_size, second.original_size
     return [
-        f"The {first_label} is {w1}×{h1} but the {second_label} is {w2}×{h2}: both were resized to the model's "
-        f"input size, so check that they show the same view."
+        f"The {first_label} is {w1}×{h1} but the {second_label} is {w2}×{h2}: each was cropped and resized to the "
+        f"model's input size on its own, so check that they show the same view."
     ]
 
 
 def check_plot(text: str | None, max_chars: int = MAX_PLOT_CHARS) -> tuple[str, list[str]]:
-    """A plot summary, cleaned: whitespace collapsed; empty, too short or too long is an InputError."""
+    """A plot summary, cleaned: control characters removed, whitespace collapsed; empty, too short
+    or too long is an InputError. Words are counted in any script (`mango.text_coverage`)."""
     if text is None or not str(text).strip():
         raise InputError("The plot is empty: write a few sentences about the film (or click an example).")
-    cleaned = " ".join(str(text).split())
+    notices: list[str] = []
+    text, removed = strip_control(str(text))
+    if removed:
+        notices.append(f"{removed} control or invisible character{'s were' if removed > 1 else ' was'} removed from the plot.")
+    cleaned = " ".join(text.split())
     if len(cleaned) > max_chars:
         raise InputError(
             f"The plot is {len(cleaned):,} characters long; the limit is {max_chars:,}. Shorten it to a "
             f"summary of a paragraph or two (the model reads only the first 60 or so word pieces anyway)."
         )
-    if len(cleaned.split()) < MIN_PLOT_WORDS:
-        raise InputError(f"The plot has fewer than {MIN_PLOT_WORDS} words: write at least a sentence.")
-    return cleaned, []
+    count = word_count(cleaned)
+    if count < MIN_PLOT_WORDS:
+        raise InputError(
+            f"The plot has {count} word{'' if count == 1 else 's'}; it needs at least {MIN_PLOT_WORDS}: write at least a "
+            "sentence. (Words are runs of letters or digits, or single characters in scripts written without spaces; "
+            "emoji, symbols and control characters do not count.)"
+        )
+    return cleaned, notices

@@ -26,17 +26,45 @@ QUERY_COLOUR = "#111827"
 OUTPUT_COLOUR = "#16a34a"
 WORDS_PER_ROW = 8
 
-# 48 distinguishable colours for class labels (plotly's qualitative sets, no repeats).
-PALETTE: list[str] = list(dict.fromkeys(qualitative.Dark24 + qualitative.Light24 + qualitative.Alphabet))
+def hex_to_rgb(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    return tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in 0–255 -> CIELAB (D65), where Euclidean distance approximates perceived difference."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def _distinct_order(colours: Sequence[str]) -> list[str]:
+    """``colours`` reordered so that each next one is the farthest (in CIELAB) from all before it:
+    any prefix is as distinct as this set allows. Near-white and near-black colours (L > 88, L < 25)
+    are left out: they vanish on light or dark photos."""
+    lab = rgb_to_lab(np.array([hex_to_rgb(c) for c in colours]))
+    keep = np.flatnonzero((lab[:, 0] <= 88) & (lab[:, 0] >= 25))
+    chosen = [int(keep[0])]
+    nearest = np.linalg.norm(lab[keep] - lab[keep[0]], axis=1)
+    while len(chosen) < len(keep):
+        pick = int(np.argmax(nearest))
+        chosen.append(int(keep[pick]))
+        nearest = np.minimum(nearest, np.linalg.norm(lab[keep] - lab[keep[pick]], axis=1))
+    return [colours[i] for i in chosen]
+
+
+# Class colours: plotly's qualitative sets, ordered farthest-first so the first dozen (SynthRooms has
+# 12 classes) are far apart; tests/app/test_plots.py checks the distances.
+PALETTE: list[str] = _distinct_order(list(dict.fromkeys(
+    c.upper() for c in qualitative.D3 + qualitative.Bold + qualitative.Dark24 + qualitative.Alphabet + qualitative.Light24
+    if c.startswith("#"))))
 
 
 def class_colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
-
-
-def hex_to_rgb(colour: str) -> tuple[int, int, int]:
-    colour = colour.lstrip("#")
-    return tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
 
 
 def _lut(scale: str) -> np.ndarray:
@@ -251,15 +279,16 @@ def _split(values: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
     return values[:t], values[t:]
 
 
+WEIGHT_RANGE = (0.0, 1.0)  # every attention/rollout colour scale: a weight's share of its row, never rescaled
+
+
 def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarray, query_token: int,
-                     output_token: int, title: str, self_weight: float) -> go.Figure:
+                     output_token: int, title: str) -> go.Figure:
     """One row of an ICA layer over both modalities: keys blue, values orange, query and receiving
-    token outlined. The colour scales stop at the largest weight other than the self weight A_ii
-    (which would otherwise wash out everything else); A_ii is given in the title."""
+    token outlined. Both colour scales are fixed at 0–1 (the weights of a row sum to 1), so a
+    layer that barely mixes shows only its self weight, and faint weights stay faint."""
     t = len(keys) // 2
     fig = _base_figure(panels, title)
-    others = np.concatenate([np.delete(keys, query_token), np.delete(values, output_token)])
-    top = float(others.max()) if others.size and others.max() > 0 else max(self_weight, 1e-6)
     for col, panel in enumerate(panels, start=1):
         k, v = keys[(col - 1) * t : col * t], values[(col - 1) * t : col * t]
         outlines = []
@@ -269,28 +298,29 @@ def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarr
             outlines.append((output_token - (col - 1) * t, OUTPUT_COLOUR, "receives the mix"))
         layers = [(np.where(k > 0, k, np.nan), "coloraxis", "key weight"), (np.where(v > 0, v, np.nan), "coloraxis2", "value weight")]
         _add_panel(fig, col, panel, layers, outlines)
+    low, high = WEIGHT_RANGE
     fig.update_layout(
-        coloraxis=dict(colorscale=_alpha_scale(KEY_RGB), cmin=0, cmax=top, colorbar=_colorbar("key weight", 0.78)),
-        coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=0, cmax=top, colorbar=_colorbar("value weight", 0.25)),
+        coloraxis=dict(colorscale=_alpha_scale(KEY_RGB), cmin=low, cmax=high, colorbar=_colorbar("key weight (0–1)", 0.78)),
+        coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=low, cmax=high,
+                        colorbar=_colorbar("value weight (0–1)", 0.25)),
     )
     return fig
 
 
 def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: str, query_token: int | None,
                          colorbar_title: str, rgb: tuple[int, int, int] = ROLL_RGB) -> go.Figure:
-    """Non-negative weights over every token of both modalities (e.g. a rollout row)."""
+    """Non-negative weights over every token of both modalities (e.g. a rollout row), on a fixed 0–1 scale."""
     t = len(weights) // 2
     fig = _base_figure(panels, title)
-    positive = np.delete(weights, query_token) if query_token is not None else weights
-    top = float(positive.max()) if positive.size and positive.max() > 0 else 1.0
     for col, panel in enumerate(panels, start=1):
         w = weights[(col - 1) * t : col * t]
         outlines = []
         if query_token is not None and (col - 1) * t <= query_token < col * t:
             outlines.append((query_token - (col - 1) * t, QUERY_COLOUR, "query"))
         _add_panel(fig, col, panel, [(np.where(w > 0, w, np.nan), "coloraxis", colorbar_title)], outlines)
-    fig.update_layout(coloraxis=dict(colorscale=_alpha_scale(rgb), cmin=0, cmax=top,
-                                     colorbar=_colorbar(colorbar_title, 0.5, length=0.8)))
+    low, high = WEIGHT_RANGE
+    fig.update_layout(coloraxis=dict(colorscale=_alpha_scale(rgb), cmin=low, cmax=high,
+                                     colorbar=_colorbar(f"{colorbar_title} (0–1)", 0.5, length=0.8)))
     return fig
 
 
@@ -322,15 +352,16 @@ def signed_maps_figure(panels: Sequence[Panel], maps: Sequence[np.ndarray], titl
 def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels: Sequence[str], names: tuple[str, str],
                   title: str) -> go.Figure:
     """(N, N) token-mixing matrices in original positions (rows: output token, columns: input token),
-    on a log colour scale, with the modality blocks marked."""
+    with the modality blocks marked. The colour is |weight| on a fixed linear 0–1 scale (the hover
+    gives the signed value): a near-identity matrix shows as its diagonal and nothing else."""
     n = len(labels)
     t = n // 2
     fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(titles), horizontal_spacing=0.1)
-    floor = 1e-4
     positions = np.arange(n)
+    low, high = WEIGHT_RANGE
     for col, matrix in enumerate(matrices, start=1):
         m = np.asarray(matrix, dtype=np.float32)
-        z = np.log10(np.clip(np.abs(m), floor, None)).astype(np.float32)
+        z = np.clip(np.abs(m), low, high).astype(np.float32)
         # numpy arrays travel as compact base64 typed arrays; labels are looked up per row/column
         fig.add_trace(go.Heatmap(
             z=z, x=positions, y=positions, customdata=m, coloraxis="coloraxis",
@@ -347,9 +378,8 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), x=0.01), height=430, margin=dict(l=10, r=10, t=70, b=10),
         font=dict(family=FONT, size=12), paper_bgcolor="white", plot_bgcolor="white",
-        coloraxis=dict(colorscale="Magma", reversescale=True, cmin=math.log10(floor), cmax=0,
-                       colorbar=dict(title=dict(text="weight", side="right"), tickvals=[-4, -3, -2, -1, 0],
-                                     ticktext=["≤0.0001", "0.001", "0.01", "0.1", "1"], thickness=12)),
+        coloraxis=dict(colorscale="Magma", reversescale=True, cmin=low, cmax=high,
+                       colorbar=dict(title=dict(text="|weight| (0–1, linear)", side="right"), thickness=12)),
     )
     return fig
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .checkpoints import LoadedModel
@@ -33,10 +34,17 @@ placed on the X2 tokens whose content was mixed into the green-outlined token (*
 
 **Rollout** multiplies every layer's mixing: where a token's final content came from.
 
+**Colour scales are fixed at 0–1**, a weight's share of its row (each row of **A** sums to 1), and
+the full matrices are linear too. Nothing is rescaled to the largest weight, so a faint weight stays
+faint, and a layer that barely mixes shows as its diagonal alone: that is what it does, not a limit
+of the drawing. Under the row's explanation, one sentence per layer says how much it mixes on this
+input: the share of each updated token's content that comes from other tokens,
+1 − A<sub>ii</sub> / Σ<sub>j</sub> A<sub>ij</sub>, averaged over the rows.
+
 ### What it does not show
 Attention weights are not importance: a large weight on a token whose features are small changes
-little. The coupling layers between ICA layers (which act within a token) are not drawn. An untrained
-flow starts near the identity, so almost all weight sits on the diagonal.
+little. The coupling layers between ICA layers (which act within a token) are not drawn, and they
+change tokens even where the attention is close to the identity.
 """
 
 CONTRIBUTIONS = """
@@ -81,7 +89,9 @@ features **F = G⁻¹(Z)**, and decode each modality (and run the task head on *
 - **Interpolate**: walk in Z between the current input and a second example.
 
 Readouts: the **exact likelihood** in bits per dimension, and the **round-trip error**
-max |F − G⁻¹(G(F))|, which is ~10⁻⁶ in float32 because every ICA layer starts near the identity.
+max |F − G⁻¹(G(F))|, which stays at float32 rounding because every layer inverts exactly (an ICA
+layer by a triangular solve); the smallest attention diagonal A<sub>ii</sub> bounds how much that
+solve can amplify rounding errors.
 
 ### What it does not show
 Pictures pass through small decoders trained for reconstruction: blurry samples can be the decoder's
@@ -106,6 +116,10 @@ Every button is an API endpoint with an explicit name (see `app/README.md`, or *
 `/segment`, `/translate`, `/genre`, and per task `_attention`, `_targets`, `_contributions`,
 `_sample`, `_resample`, `_interpolate` (e.g. `/genre_contributions`), plus `/translate_setting`,
 `/segment_known_answer` and `/ablations`.
+
+**Units of 16-bit inputs:** depth in **millimetres** for `/segment` (NYUDv2), depth (z-buffer) in **1/512 m**
+for `/translate` with *depth + normal → rgb* (Taskonomy). Numeric parameters are checked against the same
+ranges as the sliders, and an error names the parameter.
 
 ```python
 from gradio_client import Client, handle_file
@@ -133,8 +147,8 @@ def model_card(loaded: LoadedModel) -> str:
     if not loaded.trained:
         lines = [
             f"⚠️ **Untrained model.** No checkpoint found at `assets/checkpoints/{loaded.spec.key}`, so this tab "
-            "runs a freshly initialised demo model: predictions are meaningless, but every view works (and shows "
-            "what an untrained flow looks like: attention close to the identity).",
+            "runs a freshly initialised demo model: predictions are meaningless, but every view works (on this "
+            "untrained model's attention, not a trained one's).",
             f"<small>{arch}</small>",
         ]
     else:
@@ -165,9 +179,8 @@ def _data(value: Any) -> str:
     """The trainer's data description (mango train/data.py) in one line; anything else as given."""
     if not isinstance(value, dict):
         return _fmt(value)
-    parts = [str(value.get("description") or value.get("name") or value.get("dataset") or "")]
-    if value.get("root"):
-        parts[0] += f" (folder `{value['root']}`)"
+    name = _dataset_name(value)
+    parts = [name]
     counts = [f"{value[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
               if isinstance(value.get(k), int)]
     if counts:
@@ -177,6 +190,34 @@ def _data(value: Any) -> str:
     if value.get("inputs"):
         parts.append(f"{' + '.join(value['inputs'])} → {value.get('target', '?')}")
     return " · ".join(p for p in parts if p)
+
+
+DATASET_NAMES = {"nyudv2": "NYUDv2", "sunrgbd": "SUN RGB-D", "taskonomy": "Taskonomy", "mmimdb": "MM-IMDb"}
+_PATH = re.compile(r"(?:\.{0,2}/|~/|[A-Za-z]:\\)?[\w.\-]+(?:[/\\][\w.\-]+)+[/\\]?")
+
+
+def _dataset_name(value: dict[str, Any]) -> str:
+    """The data set's name as a reader knows it; a development folder path is never shown."""
+    named = value.get("description") or value.get("name")
+    if named:
+        return str(named)
+    root = str(value.get("root") or "")
+    layout = DATASET_NAMES.get(str(value.get("dataset", "")).lower(), str(value.get("dataset") or ""))
+    if root and not _PATH.search(root):
+        return root  # e.g. "SynthRooms (nyudv2 layout)"
+    detail = _PATH.sub("", root).strip(" ()")
+    return f"{layout} ({detail})" if layout and detail else layout or detail
+
+
+def depth_units(tab: str, depth_max: float = 10.0) -> str:
+    """What 16-bit values mean in a tab (they differ between the two data conventions)."""
+    if tab == "segmentation":
+        return (f"**Depth units:** a 16-bit PNG holds **millimetres** (NYUDv2 convention: 1000 = 1 m, 0 = no "
+                f"measurement); the model reads 0–{depth_max:g} m. An 8-bit PNG is read as relative depth "
+                "(0 near … 255 far), with a notice.")
+    return ("**Units (Taskonomy convention):** a 16-bit depth (z-buffer) PNG holds **1/512 m** (512 = 1 m); "
+            "edge texture is 16-bit; shading and normals are 8-bit. An 8-bit depth PNG is read as relative depth, "
+            "with a notice. *These units differ from the segmentation tab's millimetres.*")
 
 
 def _metrics(value: Any) -> str:

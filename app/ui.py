@@ -10,7 +10,13 @@ Endpoints (``api_name``), per task prefix P in {segment, translate, genre}:
   /P_interpolate     walk in Z from the input to a bundled example
 and /translate_setting (switch the translation checkpoint), /ablations (reload the table),
 /segment_known_answer (explain an object whose revealing modality is known).
-Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private.
+Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private;
+/segment_overlay (the opacity slider) is private, /segment_preview and /translate_preview (single-channel
+uploads as the model reads them) are undocumented.
+
+Events run in two queue lanes (LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a
+contribution or a sampling request; numeric inputs pass through unchanged and are checked against
+`app.ranges` by the handlers, so every error names its parameter.
 """
 
 from __future__ import annotations
@@ -24,13 +30,12 @@ from typing import Any, Callable
 
 import gradio as gr
 import pandas as pd
-import torch
 
 from . import examples as example_files
-from . import gradio_fixes, plots, texts, trust
+from . import gradio_fixes, plots, ranges, resources, texts, trust
 from .ablations import load_table
 from .checkpoints import LoadedModel, chosen_sources, load_all
-from .handlers import IG_STEPS, Runner
+from .handlers import Runner
 from .inputs import MAX_FILE_BYTES, InputError
 
 log = logging.getLogger("mango.app")
@@ -42,7 +47,13 @@ INPUT_LABELS = {
     "translation-depth-normal": ("Depth (z-buffer)", "Surface normals"),
     "genre": ("Poster", "Plot"),
 }
-MODEL_EVENTS = dict(concurrency_id="model", concurrency_limit=2)
+# The queue runs two kinds of events in separate lanes, so a light view never waits behind a heavy
+# one: predictions, attention views and previews (~0.1 s each) two at a time; contributions and
+# latent sampling (~1 s, and the most memory) one at a time by default (MANGO_HEAVY_CONCURRENCY).
+# Up to 64 requests wait in all.
+LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=int(os.environ.get("MANGO_LIGHT_CONCURRENCY", "2")))
+HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=int(os.environ.get("MANGO_HEAVY_CONCURRENCY", "1")))
+ERROR_TOAST_SECONDS = 8  # error messages close by themselves (and on a tab switch)
 
 
 class ImageInput(gr.Image):
@@ -59,24 +70,68 @@ class ImageInput(gr.Image):
             return str(path) if path else None
 
 
-def user_errors(fn: Callable) -> Callable:
-    """Input problems become a message in the UI; anything else a short message (details in the log)."""
+def _pass_through(self: Any, payload: Any) -> Any:
+    """Preprocessing that hands the payload on unchanged: the handler checks it against `app.ranges`
+    (or its list of choices) and says which parameter is wrong. gradio's own checks would answer a
+    text seed with "upstream app raised an exception", name no parameter, round 3.7 to 4, and print
+    a traceback for every out-of-range API call."""
+    return payload
+
+
+# Each is drawn by its parent's front end (is_template: gradio names the Svelte file after __base__).
+class SliderInput(gr.Slider):
+    is_template = True
+    preprocess = _pass_through
+
+
+class NumberInput(gr.Number):
+    is_template = True
+    preprocess = _pass_through
+
+
+class DropdownInput(gr.Dropdown):
+    is_template = True
+    preprocess = _pass_through
+
+
+class RadioInput(gr.Radio):
+    is_template = True
+    preprocess = _pass_through
+
+
+def slider(spec: ranges.NumericRange, **kwargs: Any) -> SliderInput:
+    """A slider over a parameter's one range (`app.ranges`)."""
+    kwargs.setdefault("value", spec.default)
+    return SliderInput(spec.minimum, spec.maximum, step=spec.step, **kwargs)
+
+
+def user_errors(fn: Callable, heavy: bool = False) -> Callable:
+    """Input problems become a message in the UI and one line in the log; anything else a short
+    message in the UI and its traceback in the log. After a heavy handler, freed memory is handed back."""
+    name = getattr(fn, "__name__", str(fn))
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except InputError as err:
-            raise gr.Error(html.escape(str(err)), title="Please check the input", print_exception=False) from None
-        except gr.Error:
+            log.info("user error in %s: %s", name, " ".join(str(err).split()))
+            raise gr.Error(html.escape(str(err), quote=False), title="Please check the input", print_exception=False,
+                           duration=ERROR_TOAST_SECONDS) from None
+        except gr.Error as err:
+            log.info("user error in %s: %s", name, " ".join(str(err.message).split()))
+            err.print_exception = False
             raise
         except Exception as err:  # a bug: keep the trace in the server log, not in the page
-            log.exception("handler %s failed", getattr(fn, "__name__", fn))
+            log.exception("handler %s failed", name)
             raise gr.Error(
                 html.escape(f"Something went wrong while computing this view ({type(err).__name__}: {err}). "
-                            "The details are in the server log."),
-                title="Unexpected error", print_exception=False,
+                            "The details are in the server log.", quote=False),
+                title="Unexpected error", print_exception=False, duration=ERROR_TOAST_SECONDS,
             ) from None
+        finally:
+            if heavy:
+                resources.release_memory()
 
     return wrapper
 
@@ -108,9 +163,19 @@ class MangoApp:
         raise InputError(f"Unknown example {name!r}; choose one from the list.")
 
     # ------------------------------------------------------------------------- predictions
-    def segment(self, setting: str, a: Any, b: Any) -> tuple:
-        overlay, table, notices = self.runner(setting).segment(a, b)
+    def segment(self, setting: str, a: Any, b: Any, opacity: Any = ranges.OVERLAY_OPACITY.default) -> tuple:
+        overlay, table, notices = self.runner(setting).segment(a, b, opacity)
         return overlay, table, notices, time.time_ns()
+
+    def segment_overlay(self, setting: str, a: Any, b: Any, opacity: Any) -> Any:
+        """The overlay alone, redrawn at another opacity (the views below keep their state)."""
+        if a is None or b is None:
+            return gr.update()
+        return self.runner(setting).segment(a, b, opacity)[0]
+
+    def preview(self, setting: str, a: Any, b: Any) -> Any:
+        image, caption = self.runner(setting).preview(a, b)
+        return gr.update(value=image, label=caption, visible=image is not None)
 
     def translate(self, setting: str, a: Any, b: Any) -> tuple:
         image, notices = self.runner(setting).translate(a, b)
@@ -186,8 +251,8 @@ class MangoApp:
         )
 
 
-def _wrap(fn: Callable) -> Callable:
-    return user_errors(fn)
+def _wrap(fn: Callable, heavy: bool = False) -> Callable:
+    return user_errors(fn, heavy=heavy)
 
 
 # ------------------------------------------------------------------------------ layout
@@ -207,11 +272,12 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     with gr.Row():
-                        c["layer"] = gr.Dropdown(runner.layer_choices, value=runner.layer_choices[0], label="Block · layer · partition",
-                                                 info="2 MMCA, 4 IMCA, 2 LICA layers per block")
-                        c["qmod"] = gr.Radio(list(labels), value=labels[0], label="Query modality")
-                        c["qidx"] = gr.Slider(0, runner.t - 1, value=runner.t // 2 + runner.grid[1] // 2, step=1,
-                                              label="Query token", info="patch index in raster order, or word position")
+                        c["layer"] = DropdownInput(runner.layer_choices, value=runner.layer_choices[0],
+                                                   label="Block · layer · partition",
+                                                   info="2 MMCA, 4 IMCA, 2 LICA layers per block")
+                        c["qmod"] = RadioInput(list(labels), value=labels[0], label="Query modality")
+                        c["qidx"] = slider(ranges.query_token(runner.t), value=runner.t // 2 + runner.grid[1] // 2,
+                                           label="Query token", info="patch index in raster order, or word position")
                     gr.Markdown("**Click a patch** in either image to make it the query"
                                 + (" (or a word below)." if has_text else "."))
                     c["picker"] = gr.Image(label="Click a patch to make it the query", show_label=False, interactive=False,
@@ -232,10 +298,10 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                 with gr.Column(scale=3):
                     with gr.Row():
                         initial = runner.target_choices(None, None)
-                        c["target"] = gr.Dropdown(initial, value=initial[0][1], label="Explain",
-                                                  info="a class over its predicted region / a genre's logit / an output statistic")
-                        c["steps"] = gr.Slider(*IG_STEPS, value=32, step=8, label="Integrated Gradients steps",
-                                               info="more steps: smaller convergence delta, slower")
+                        c["target"] = DropdownInput(initial, value=initial[0][1], label="Explain",
+                                                    info="a class over its predicted region / a genre's logit / an output statistic")
+                        c["steps"] = slider(ranges.IG_STEPS, label="Integrated Gradients steps",
+                                            info="more steps: smaller convergence delta, slower")
                     c["explain"] = gr.Button("Explain this output", variant="primary", elem_id=f"{prefix}-explain")
                     c["summary"] = gr.Markdown(elem_id=f"{prefix}-summary")
                     c["bars"] = gr.Plot(plots.empty_figure("Click “Explain this output”."), label="Per-modality contribution",
@@ -250,18 +316,19 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     with gr.Row():
-                        c["temperature"] = gr.Slider(0.1, 1.5, value=0.7, step=0.05, label="Temperature τ")
-                        c["seed"] = gr.Number(0, precision=0, minimum=0, label="Seed")
-                        c["n"] = gr.Slider(1, 8, value=4, step=1, label="Samples")
+                        c["temperature"] = slider(ranges.TEMPERATURE, label="Temperature τ")
+                        c["seed"] = NumberInput(ranges.SEED.default, precision=0, minimum=ranges.SEED.minimum,
+                                                maximum=ranges.SEED.maximum, label="Seed")
+                        c["n"] = slider(ranges.SAMPLES, label="Samples")
                     with gr.Row():
                         c["sample_btn"] = gr.Button("Sample from the prior", variant="primary", elem_id=f"{prefix}-sample")
                     with gr.Row():
-                        c["keep"] = gr.Radio(list(labels), value=labels[0], label="Keep this modality, redraw the other")
+                        c["keep"] = RadioInput(list(labels), value=labels[0], label="Keep this modality, redraw the other")
                         c["resample_btn"] = gr.Button("Resample the other modality", elem_id=f"{prefix}-resample")
                     with gr.Row():
-                        c["other"] = gr.Dropdown(example_names, value=example_names[-1] if example_names else None,
-                                                 label="Interpolate from the current input to")
-                        c["isteps"] = gr.Slider(2, 10, value=6, step=1, label="Steps")
+                        c["other"] = DropdownInput(example_names, value=example_names[-1] if example_names else None,
+                                                   label="Interpolate from the current input to")
+                        c["isteps"] = slider(ranges.INTERPOLATION_STEPS, label="Steps")
                         c["interp_btn"] = gr.Button("Interpolate", elem_id=f"{prefix}-interpolate")
                     c["generated"] = gr.Image(label="Generated through G⁻¹", interactive=False, type="numpy", format="png",
                                               buttons=["download", "fullscreen"], elem_id=f"{prefix}-generated")
@@ -275,23 +342,23 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
         attention_outputs.append(c["words"])
     gr.on([marker.change, c["layer"].change, c["qmod"].change, c["qidx"].change], _wrap(attention_fn),
           [slot, *inputs, c["layer"], c["qmod"], c["qidx"]], attention_outputs, api_name=f"{prefix}_attention",
-          trigger_mode="always_last", show_progress="minimal", **MODEL_EVENTS)
+          trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
     c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]], api_name=f"{prefix}_pick_patch",
                        api_visibility="private", queue=False)
     if has_text:
         c["words"].select(_wrap(app.pick_word), [slot], [c["qmod"], c["qidx"]], api_name=f"{prefix}_pick_word",
                           api_visibility="private", queue=False)
     marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
-                  show_progress="hidden", **MODEL_EVENTS)
-    c["explain"].click(_wrap(app.contributions), [slot, *inputs, c["target"], c["steps"]],
+                  show_progress="hidden", **LIGHT_EVENTS)
+    c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
                        [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]], api_name=f"{prefix}_contributions",
-                       **MODEL_EVENTS)
-    c["sample_btn"].click(_wrap(app.sample), [slot, c["temperature"], c["seed"], c["n"]], [c["generated"], c["readout"]],
-                          api_name=f"{prefix}_sample", **MODEL_EVENTS)
-    c["resample_btn"].click(_wrap(app.resample), [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
-                            [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **MODEL_EVENTS)
-    c["interp_btn"].click(_wrap(app.interpolate), [slot, *inputs, c["other"], c["isteps"]], [c["generated"], c["readout"]],
-                          api_name=f"{prefix}_interpolate", **MODEL_EVENTS)
+                       **HEAVY_EVENTS)
+    c["sample_btn"].click(_wrap(app.sample, heavy=True), [slot, c["temperature"], c["seed"], c["n"]],
+                          [c["generated"], c["readout"]], api_name=f"{prefix}_sample", **HEAVY_EVENTS)
+    c["resample_btn"].click(_wrap(app.resample, heavy=True), [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
+                            [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **HEAVY_EVENTS)
+    c["interp_btn"].click(_wrap(app.interpolate, heavy=True), [slot, *inputs, c["other"], c["isteps"]],
+                          [c["generated"], c["readout"]], api_name=f"{prefix}_interpolate", **HEAVY_EVENTS)
     return c
 
 
@@ -325,8 +392,20 @@ def _examples(rows: list, inputs: list, labels: list[str], title: str, fn: Calla
     examples = gr.Examples(rows, inputs, cache_examples=False, label=title, example_labels=labels,
                            api_name=f"{prefix}_load_example", api_visibility="undocumented", examples_per_page=8)
     examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
-                                   api_visibility="undocumented", **MODEL_EVENTS)
+                                   api_visibility="undocumented", **LIGHT_EVENTS)
     return examples
+
+
+def _preview_image(prefix: str) -> gr.Image:
+    """Where single-channel uploads (depth, shading, edges) are shown as the model reads them:
+    the browser's own preview of a 16-bit PNG is nearly black."""
+    return gr.Image(label="As the model reads them", interactive=False, type="numpy", format="png", height=200,
+                    visible=False, buttons=[], elem_id=f"{prefix}-preview")
+
+
+def _wire_preview(app: MangoApp, slot: Any, a: Any, b: Any, preview: gr.Image, prefix: str) -> None:
+    gr.on([a.change, b.change], _wrap(app.preview), [slot, a, b], [preview], api_name=f"{prefix}_preview",
+          api_visibility="undocumented", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
 
 
 def _segmentation_tab(app: MangoApp) -> None:
@@ -334,8 +413,7 @@ def _segmentation_tab(app: MangoApp) -> None:
     slot = gr.State("segmentation")
     marker = gr.State(0)
     gr.Markdown("Upload an RGB image and its depth map (or click a SynthRooms scene). MANGO fuses them and labels every "
-                "pixel. *A 16-bit depth map looks black in the upload preview (its values are small on a 0–65535 scale); "
-                "the patch grid under Attention maps shows it colourised.*")
+                "pixel.\n\n" + texts.depth_units("segmentation", runner.depth_max))
     gr.Markdown(texts.model_card(runner.loaded), elem_classes=["model-card"])
     scenes = example_files.scenes()
     with gr.Row(equal_height=False):
@@ -343,18 +421,24 @@ def _segmentation_tab(app: MangoApp) -> None:
             with gr.Row():
                 a = _image_input(INPUT_LABELS["segmentation"][0])
                 b = _image_input(INPUT_LABELS["segmentation"][1])
+            preview = _preview_image("segment")
             run = gr.Button("Segment", variant="primary")
         with gr.Column(scale=3):
             overlay = gr.AnnotatedImage(label="Predicted classes (hover the legend)", color_map=runner.class_colours(),
                                         height=330, format="png", elem_id="segment-overlay")
+            opacity = slider(ranges.OVERLAY_OPACITY, label="Overlay opacity", elem_id="segment-opacity",
+                             info="0: the photo alone · 1: the class colours alone")
             with gr.Row():
                 shares = gr.Dataframe(pd.DataFrame({"class": [], "share of pixels (%)": []}), label="Class shares",
                                       interactive=False, max_height=240)
                 notices = gr.Markdown()
     outputs = [overlay, shares, notices, marker]
     _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
-              "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b], outputs, "segment")
-    run.click(_wrap(app.segment), [slot, a, b], outputs, api_name="segment", **MODEL_EVENTS)
+              "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
+    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
+    opacity.input(_wrap(app.segment_overlay), [slot, a, b, opacity], [overlay], api_name="segment_overlay",
+                  api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
+    _wire_preview(app, slot, a, b, preview, "segment")
     _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
 
 
@@ -362,10 +446,9 @@ def _translation_tab(app: MangoApp) -> None:
     first = list(SETTINGS)[0]
     runner = app.runners[SETTINGS[first]]
     marker = gr.State(0)
-    gr.Markdown("Two input domains of a scene go in, an RGB image comes out (Taskonomy-style storage: 16-bit depth in "
-                "1/512 m, 8-bit normals, shading and 16-bit edge texture). Choose the setting, then upload both inputs "
-                "(or click a SynthRooms example); 16-bit inputs look dark in the preview.")
-    setting = gr.Radio(list(SETTINGS), value=first, label="Setting")
+    gr.Markdown("Two input domains of a scene go in, an RGB image comes out. Choose the setting, then upload both inputs "
+                "(or click a SynthRooms example).\n\n" + texts.depth_units("translation"))
+    setting = RadioInput(list(SETTINGS), value=first, label="Setting")
     card = gr.Markdown(texts.model_card(runner.loaded), elem_classes=["model-card"])
     scenes = example_files.scenes()
     with gr.Row(equal_height=False):
@@ -373,6 +456,7 @@ def _translation_tab(app: MangoApp) -> None:
             with gr.Row():
                 a = _image_input(INPUT_LABELS[SETTINGS[first]][0])
                 b = _image_input(INPUT_LABELS[SETTINGS[first]][1])
+            preview = _preview_image("translate")
             run = gr.Button("Translate", variant="primary")
         with gr.Column(scale=3):
             with gr.Row():
@@ -388,7 +472,8 @@ def _translation_tab(app: MangoApp) -> None:
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
     _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
               app.translate, [setting, a, b], outputs, "translate")
-    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **MODEL_EVENTS)
+    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
+    _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
     setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"]],
                    api_name="translate_setting", queue=False)
@@ -415,7 +500,7 @@ def _genre_tab(app: MangoApp) -> None:
     outputs = [chart, genres, notices, marker]
     _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
-    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **MODEL_EVENTS)
+    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
     _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
 
 
@@ -447,27 +532,27 @@ def theme() -> gr.themes.Base:
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 
 
+# Error messages belong to the view that raised them: switching tabs closes any that are open.
+HEAD = """
+<script>
+document.addEventListener("click", (event) => {
+  if (!event.target.closest || !event.target.closest('[role="tab"]')) return;
+  document.querySelectorAll(".toast-close").forEach((button) => button.click());
+}, true);
+</script>
+"""
+
+
 def launch_kwargs() -> dict[str, Any]:
-    """What app.py and the tests pass to launch(): theme, CSS, upload limit."""
-    return dict(theme=theme(), css=CSS, max_file_size=MAX_FILE_BYTES, show_error=False)
-
-
-def set_torch_threads(threads: int | None = None) -> int:
-    """One torch thread per request by default (``MANGO_TORCH_THREADS`` to change it).
-
-    Two requests run at once (the queue's concurrency limit), so one thread each fills two cores.
-    More threads than free cores makes torch's thread pool spin: measured on the 2-core machine
-    with other work running, a prediction took 3.3 s with 2 threads and 0.024 s with 1.
-    """
-    threads = threads or int(os.environ.get("MANGO_TORCH_THREADS", "1"))
-    torch.set_num_threads(max(1, threads))
-    return torch.get_num_threads()
+    """What app.py and the tests pass to launch(): theme, CSS, the toast script, upload limit."""
+    return dict(theme=theme(), css=CSS, head=HEAD, max_file_size=MAX_FILE_BYTES, show_error=False)
 
 
 def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
     """The whole app. ``models`` defaults to each slot's checkpoint (see app/checkpoints.py)."""
     gradio_fixes.apply()
-    set_torch_threads()
+    resources.limit_allocator()
+    resources.set_torch_threads()
     models = models if models is not None else load_all(chosen_sources())
     app = MangoApp(models)
     with gr.Blocks(title="MANGO: see how two modalities fuse", delete_cache=(1800, 3600)) as demo:
@@ -483,6 +568,7 @@ def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
                 _ablations_tab()
             with gr.Tab("About & API", id="about"):
                 gr.Markdown(texts.API)
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=64)  # every model event names its lane (LIGHT/HEAVY_EVENTS)
     demo.mango_app = app  # type: ignore[attr-defined]  # for tests and the benchmark
+    resources.freeze_startup_objects()
     return demo

@@ -1,4 +1,5 @@
-"""`python -m mango.bench app`: latency of the app's handlers (p50/p95) and its start-up time.
+"""`python -m mango.bench app`: latency of the app's handlers (p50/p95) and its start-up time;
+`python -m mango.bench app --load`: resident memory and latency under many clients (issue #12).
 
 Handlers are timed in-process on the bundled example inputs with the models the app would load
 (bundled checkpoints, else the untrained fallbacks: same architecture, same cost), through the same
@@ -6,6 +7,13 @@ methods the UI calls. With ``--client`` they are timed end to end through a laun
 gradio_client instead (queue, uploads and downloads included). Start-up is timed from spawning
 ``python app.py`` to the page and its API answering. Budgets (issue #6, 2-core CPU): a prediction
 with its attention maps < 1 s, contributions < 5 s, four latent samples < 2 s, start-up < 20 s.
+
+The load scenario (``--load``) spawns ``python app.py`` and drives it with gradio_client: 8 clients
+× 20 mixed requests (predictions, attention, contributions, sampling, in turn), then 8 concurrent
+"Explain this output" requests while one more client keeps asking for predictions. It reports the
+server's resident memory (VmRSS, and the peak VmHWM) after each phase and after 10 s idle, and the
+latency of the predictions made while the contributions run. Targets (issue #12): resident memory
+≤ 2.5 GB afterwards, prediction p95 ≤ 2 s while contributions run.
 """
 
 from __future__ import annotations
@@ -16,8 +24,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,32 +48,181 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _spawn_app(port: int, app_dir: Path = REPO, log: Any = subprocess.DEVNULL) -> subprocess.Popen:
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=app_dir, env=env,
+                            stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log)
+
+
+def _wait_ready(proc: subprocess.Popen, port: int, start: float, timeout: float) -> float:
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with code {proc.returncode} before it was ready")
+        try:
+            for path in ("/", "/gradio_api/info"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                    if response.status != 200:
+                        raise OSError(response.status)
+            return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"app.py was not ready within {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def measure_startup(timeout: float = 120.0) -> float:
     """Seconds from spawning `python app.py` until / and /gradio_api/info answer."""
     port = _free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _spawn_app(port)
     try:
-        while time.perf_counter() - start < timeout:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with code {proc.returncode} before it was ready")
-            try:
-                for path in ("/", "/gradio_api/info"):
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-                        if response.status != 200:
-                            raise OSError(response.status)
-                return time.perf_counter() - start
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"app.py was not ready within {timeout:.0f} s")
+        return _wait_ready(proc, port, start, timeout)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak so far) of a process, in MB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = round(int(value.split()[0]) / 1024.0, 1)
+    return found
+
+
+def _percentiles(times: list[float]) -> dict[str, float]:
+    if not times:
+        return {"n": 0}
+    return {"n": len(times), "p50_s": round(float(np.percentile(times, 50)), 3),
+            "p95_s": round(float(np.percentile(times, 95)), 3), "max_s": round(max(times), 3)}
+
+
+def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, idle_s: float = 10.0,
+                 app_dir: Path = REPO) -> dict[str, Any]:
+    """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
+    from gradio_client import Client, handle_file
+
+    from app import examples
+
+    scenes, films = examples.scenes(), examples.films()
+    s1, s2, film = scenes[0], scenes[1], films[0]
+    layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
+    rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
+    shade, texture = handle_file(s1.file("reshading")), handle_file(s1.file("edge_texture"))
+    poster = handle_file(film.poster)
+    setting = "shade + texture → rgb"
+    mixed: list[tuple[str, tuple]] = [
+        ("/segment", (rgb, depth)),
+        ("/segment_attention", (rgb, depth, layer, "rgb", 27)),
+        ("/genre", (poster, film.plot)),
+        ("/genre_attention", (poster, film.plot, layer, "plot", 3)),
+        ("/segment_contributions", (rgb, depth, "wall", 32)),
+        ("/segment_sample", (0.7, 0, 4)),
+        ("/translate", (setting, shade, texture)),
+        ("/genre_contributions", (poster, film.plot, "Drama", 32)),
+        ("/segment_resample", (rgb, depth, "rgb", 0.7, 0, 4)),
+        ("/segment_interpolate", (rgb, depth, s2.name, 6)),
+    ]
+    heavy = [("/segment_contributions", (rgb, depth, "wall", 32)), ("/genre_contributions", (poster, film.plot, "Drama", 32)),
+             ("/translate_contributions", (setting, shade, texture, "mean brightness", 32))]
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    downloads = Path(tempfile.mkdtemp(prefix="mango-load-"))
+    server_log = open(downloads / "server.log", "w")
+    proc = _spawn_app(port, app_dir, server_log)
+    result: dict[str, Any] = {"clients": clients, "requests_per_client": requests, "concurrent_contributions": contributions,
+                              "load_average_before": os.getloadavg()}
+    try:
+        result["startup_s"] = round(_wait_ready(proc, port, time.perf_counter(), 180.0), 2)
+        time.sleep(2.0)
+        result["memory_at_start_mb"] = _memory_mb(proc.pid)
+        print(f"  started in {result['startup_s']} s; memory {result['memory_at_start_mb']}", flush=True)
+        pool = [Client(url, verbose=False, download_files=str(downloads), analytics_enabled=False)
+                for _ in range(clients + 1)]
+        latencies: dict[str, list[float]] = {}
+        lock = threading.Lock()
+        errors: list[str] = []
+
+        def timed(client: Any, api_name: str, args: tuple) -> float:
+            start = time.perf_counter()
+            try:
+                client.predict(*args, api_name=api_name)
+            except Exception as err:  # counted and reported, never hidden
+                with lock:
+                    errors.append(f"{api_name}: {type(err).__name__}: {err}")
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.setdefault(api_name, []).append(elapsed)
+            return elapsed
+
+        def one_client(k: int) -> None:
+            for r in range(requests):
+                api_name, args = mixed[(k + r) % len(mixed)]
+                timed(pool[k], api_name, args)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as workers:
+            list(workers.map(one_client, range(clients)))
+        result["mixed_phase_s"] = round(time.perf_counter() - start, 1)
+        result["mixed_latency"] = {name: _percentiles(times) for name, times in latencies.items()}
+        result["memory_after_mixed_mb"] = _memory_mb(proc.pid)
+        print(f"  {clients} clients × {requests} mixed requests in {result['mixed_phase_s']} s; "
+              f"memory {result['memory_after_mixed_mb']}", flush=True)
+
+        during: list[float] = []
+        finished = threading.Event()
+
+        def probe() -> None:
+            while not finished.is_set():
+                during.append(timed(pool[-1], "/segment", (rgb, depth)))
+                time.sleep(0.2)
+
+        explain: list[float] = []
+
+        def contribute(k: int) -> None:
+            api_name, args = heavy[k % len(heavy)]
+            explain.append(timed(pool[k % clients], api_name, args))
+
+        prober = threading.Thread(target=probe)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(contributions) as workers:
+            futures = [workers.submit(contribute, k) for k in range(contributions)]
+            time.sleep(0.5)
+            prober.start()
+            for future in futures:
+                future.result()
+        finished.set()
+        prober.join()
+        result["contribution_phase_s"] = round(time.perf_counter() - start, 1)
+        result["contributions_latency"] = _percentiles(explain)
+        result["prediction_latency_during_contributions"] = _percentiles(during)
+        result["memory_after_contributions_mb"] = _memory_mb(proc.pid)
+        time.sleep(idle_s)
+        result["memory_after_idle_mb"] = _memory_mb(proc.pid)
+        result["errors"] = errors[:20]
+        result["error_count"] = len(errors)
+    finally:
+        _stop(proc)
+        server_log.close()
+    result["load_average_after"] = os.getloadavg()
+    rss = max(result["memory_after_contributions_mb"]["VmRSS"], result["memory_after_idle_mb"]["VmRSS"])
+    p95 = result["prediction_latency_during_contributions"].get("p95_s", float("inf"))
+    result["targets"] = {"rss_after_le_2500_mb": rss <= 2500, "prediction_p95_le_2_s": p95 <= 2.0}
+    print(f"  {contributions} concurrent contributions: {result['contributions_latency']}; predictions meanwhile: "
+          f"{result['prediction_latency_during_contributions']}", flush=True)
+    print(f"  memory after: {result['memory_after_contributions_mb']}; after {idle_s:.0f} s idle: "
+          f"{result['memory_after_idle_mb']}; errors: {len(errors)}", flush=True)
+    print(f"  targets: RSS ≤ 2.5 GB {'ok' if result['targets']['rss_after_le_2500_mb'] else 'MISSED'}, prediction p95 "
+          f"≤ 2 s {'ok' if result['targets']['prediction_p95_le_2_s'] else 'MISSED'}", flush=True)
+    return result
 
 
 def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]]:
@@ -192,8 +352,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cached", action="store_true", help="let repeated calls reuse decoded inputs, as the app does")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's, 1)")
-    parser.add_argument("--out", type=Path, default=Path("bench_results/app.json"))
+    parser.add_argument("--load", action="store_true",
+                        help="only the load scenario: 8 clients × 20 mixed requests, then 8 concurrent contributions")
+    parser.add_argument("--app-dir", type=Path, default=REPO, help=argparse.SUPPRESS)  # e.g. an older checkout
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default bench_results/app.json, "
+                        "or app_load.json with --load)")
     args = parser.parse_args(argv)
+    if args.load:
+        out = args.out or Path("bench_results/app_load.json")
+        print("load scenario (issue #12): spawning python app.py", flush=True)
+        result = measure_load(app_dir=args.app_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {out}")
+        return 0
+    args.out = args.out or Path("bench_results/app.json")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import torch
 

@@ -130,3 +130,40 @@ def test_bad_input_shows_a_message_not_a_trace(page, shots):
     toast.first.wait_for(timeout=TIMEOUT_MS)
     assert page.get_by_text("Traceback").count() == 0
     shoot(page, shots, "genre-bad-input")
+
+
+def test_overlay_opacity_preview_and_units(page, shots):
+    page.get_by_role("tab", name="RGB-D segmentation").click()
+    assert page.get_by_text("a 16-bit PNG holds millimetres").first.is_visible()
+    page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
+    preview = page.locator("#segment-preview")
+    preview.locator("img").first.wait_for(timeout=TIMEOUT_MS)
+    preview.get_by_text("dark blue near, yellow far").first.wait_for(timeout=TIMEOUT_MS)  # 16-bit depth, colourised
+    masks = page.locator("#segment-overlay .image-container img:not(.base-image)")
+    masks.first.wait_for(timeout=TIMEOUT_MS)
+    legend = page.locator("#segment-overlay .legend-item").all_inner_texts()
+    assert legend and len(legend) == len(set(legend))
+    before = masks.first.get_attribute("src")
+    box = page.locator("#segment-opacity input[type=number]")
+    box.fill("0.9")
+    box.press("Enter")
+    page.wait_for_function(
+        "(old) => { const m = document.querySelector('#segment-overlay .image-container img:not(.base-image)');"
+        " return m && m.src !== old; }",
+        arg=before, timeout=TIMEOUT_MS)
+    shoot(page, shots, "segmentation-5-opacity")
+
+
+def test_error_toasts_show_once_and_close_on_a_tab_switch(page, shots):
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#segment-views").get_by_role("tab", name="Modality contributions").click()
+    page.locator("#segment-explain").click()
+    page.locator(".toast-body").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # a second toast, if any, has arrived by now
+    assert page.locator(".toast-body").count() == 1
+    assert "Both inputs are missing" in page.locator(".toast-body").first.inner_text()
+    shoot(page, shots, "segmentation-error-toast")
+    page.get_by_role("tab", name="Movie genre").click()
+    page.wait_for_timeout(500)
+    assert page.locator(".toast-body").count() == 0

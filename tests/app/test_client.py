@@ -149,8 +149,8 @@ def test_ablations_endpoint(client):
         ("not an image", "not an image file"),
         ("colour depth", "single-channel"),
         ("huge", "the limit is 4096 pixels"),
-        ("bad layer", "is not in the list of choices"),
-        ("bad query", "greater than maximum value 63"),
+        ("bad layer", "Unknown layer 'block 9 · layer 9'"),
+        ("bad query", "The query token index must be a whole number from 0 to 63; got 64."),
     ],
 )
 def test_bad_segmentation_inputs_get_a_clear_message(client, scene, bad_files, case, message):

@@ -49,11 +49,54 @@ def test_three_channel_depth(tmp_path):
     assert any("identical channels" in n for n in loaded.notices)
 
 
-def test_rgb_accepts_grey_and_alpha(tmp_path):
+def test_rgb_accepts_grey_and_alpha_with_a_notice(tmp_path):
     grey = load_image(save(tmp_path / "g.png", np.full((16, 16), 200, np.uint8)), "rgb", 3, 8)
     assert grey.tensor.shape == (3, 8, 8) and any("greyscale" in n for n in grey.notices)
-    rgba = load_image(save(tmp_path / "a.png", np.full((16, 16, 4), 255, np.uint8)), "rgb", 3, 8)
-    assert rgba.tensor.shape == (3, 8, 8)
+    opaque = load_image(save(tmp_path / "a.png", np.full((16, 16, 4), 255, np.uint8)), "rgb", 3, 8)
+    assert opaque.tensor.shape == (3, 8, 8)
+    assert any("alpha" in n and "every pixel was opaque" in n for n in opaque.notices)
+    pixels = np.full((16, 16, 4), 255, np.uint8)
+    pixels[:4, :, 3] = 0  # a quarter transparent
+    see_through = load_image(save(tmp_path / "t.png", pixels), "rgb", 3, 8, label="RGB image")
+    assert any("RGB image has an alpha" in n and "25% of pixels" in n for n in see_through.notices)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((20, 40, 3), np.uint8)  # stored landscape, left half white
+    pixels[:, :20] = 255
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display" (a phone held upright)
+    path = tmp_path / "phone.jpg"
+    image.save(path, exif=exif, quality=95)
+    loaded = load_image(str(path), "rgb", 3, 20, label="RGB image")
+    assert loaded.original_size == (20, 40)  # shown upright: portrait
+    assert any("turned 90° clockwise" in n and "EXIF" in n for n in loaded.notices)
+    top, bottom = float(loaded.tensor[:, :5].mean()), float(loaded.tensor[:, -5:].mean())
+    assert top > 0.9 and bottom < 0.1  # the white left half is now on top
+
+
+def test_non_square_images_are_centre_cropped_like_the_training_data(tmp_path):
+    strip = np.zeros((8, 4000), np.uint16)
+    strip[:, 1996:2004] = 5000  # the centre 8x8 square is 5 m away, the rest 0
+    loaded = load_image(save(tmp_path / "strip.png", strip), "depth", 1, 16, label="depth", depth_max=10.0)
+    torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.5))  # not squashed 500:1
+    assert loaded.original_size == (4000, 8)
+    notice = next(n for n in loaded.notices if "cropped" in n)
+    assert "4000×8 (aspect ratio 500:1)" in notice and "centre 8×8" in notice and "(0.2% of it" in notice
+    assert loaded.display.shape[0] == loaded.display.shape[1]  # the overlay is drawn on the same square
+    square = load_image(save(tmp_path / "sq.png", np.zeros((30, 30, 3), np.uint8)), "rgb", 3, 16)
+    assert not any("cropped" in n for n in square.notices)
+
+
+@pytest.mark.parametrize("value", [0, 1200])
+def test_constant_depth_gets_a_warning(tmp_path, value):
+    loaded = load_image(save(tmp_path / "d.png", np.full((32, 32), value, np.uint16)), "depth", 1, 16, label="depth map")
+    warning = next(n for n in loaded.notices if "same value" in n)
+    assert f"({value})" in warning and "unreliable" in warning
+    assert ("no measurement" in warning) == (value == 0)
+    varied = load_image(save(tmp_path / "v.png", np.arange(32 * 32, dtype=np.uint16).reshape(32, 32)), "depth", 1, 16)
+    assert not any("same value" in n for n in varied.notices)
 
 
 @pytest.mark.parametrize("content", [b"not an image at all\n", b"\x89PNG\r\n\x1a\n broken"])
@@ -83,6 +126,14 @@ def test_pair_sizes_and_plots(tmp_path):
     assert "resized" in check_pair_sizes(a, b, "RGB image", "depth")[0]
     assert check_pair_sizes(a, a, "x", "y") == []
     assert check_plot("  A   film about   cats. ")[0] == "A film about cats."
-    for bad, pattern in [("", "empty"), ("   ", "empty"), (None, "empty"), ("Cats.", "fewer than"), ("word " * 2000, "limit is")]:
+    for bad, pattern in [("", "empty"), ("   ", "empty"), (None, "empty"), ("Cats.", "1 word; it needs at least 3"),
+                         ("word " * 2000, "limit is"), ("🎬🍿😱🔥 💀 👻", "0 words"), ("\x00\x01 \x02", "0 words")]:
         with pytest.raises(InputError, match=pattern):
             check_plot(bad)
+
+
+def test_plots_in_scripts_without_spaces_are_counted_by_character():
+    text, notices = check_plot("一个孤独的灯塔看守人在暴风雨之夜发现了一封神秘的信。")
+    assert text.startswith("一个") and notices == []
+    cleaned, notices = check_plot("A\x00 film\x07 about\u200b cats.")
+    assert cleaned == "A film about cats." and "3 control or invisible characters were removed" in notices[0]

@@ -28,14 +28,40 @@ def test_attention_figure_puts_keys_and_values_on_their_tokens():
               plots.Panel("plot", words=["⟨start⟩", "a", "cat", "⟨end⟩"])]
     keys = np.array([0.7, 0.3, 0, 0, 0, 0, 0, 0], float)
     values = np.array([0, 0, 0, 0, 0.7, 0.3, 0, 0], float)
-    fig = plots.attention_figure(panels, keys, values, query_token=1, output_token=5, title="t", self_weight=0.3)
+    fig = plots.attention_figure(panels, keys, values, query_token=1, output_token=5, title="t")
     heat = [t for t in fig.data if t.type == "heatmap" and t.coloraxis in ("coloraxis", "coloraxis2")]
     image_keys = np.asarray(heat[0].z, float)
     assert image_keys[0, 0] == 0.7 and np.isnan(image_keys[1, 1])  # zero weights are transparent
     word_values = np.asarray(heat[3].z, float)
     assert word_values.flat[1] == 0.3  # token 5 = plot word 1
     assert len(fig.layout.shapes) == 2  # query and receiving token outlined
-    assert fig.layout.coloraxis.cmax == 0.7  # the scale stops at the largest non-self weight
+    # fixed 0-1 scales: never rescaled to the largest weight, so faint weights stay faint
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0, 1)
+    assert (fig.layout.coloraxis2.cmin, fig.layout.coloraxis2.cmax) == (0, 1)
+    faint = plots.attention_figure(panels, keys * 1e-4, values * 1e-4, 1, 5, "t")
+    assert faint.layout.coloraxis.cmax == 1
+
+
+def test_matrices_and_rollout_use_a_linear_0_to_1_scale():
+    identity = np.eye(8)
+    fig = plots.matrix_figure([identity, identity], ["layer", "rollout"], [str(k) for k in range(8)], ("a", "b"), "t")
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0, 1)
+    z = np.asarray(fig.data[0].z, float)
+    assert z[0, 0] == 1 and z[0, 1] == 0  # off-diagonal zeros stay at the bottom of the scale (no log floor)
+    panels = [plots.Panel("rgb", image=np.zeros((64, 64, 3), np.uint8), grid=(2, 2))] * 2
+    roll = plots.token_weights_figure(panels, np.full(8, 1e-3), "t", 0, "rollout weight")
+    assert roll.layout.coloraxis.cmax == 1
+
+
+def test_class_colours_are_far_apart():
+    colours = [plots.class_colour(k) for k in range(12)]  # SynthRooms' 12 classes
+    assert len(set(colours)) == 12
+    lab = plots.rgb_to_lab(np.array([plots.hex_to_rgb(c) for c in colours]))
+    distance = np.linalg.norm(lab[:, None] - lab[None], axis=2)
+    np.fill_diagonal(distance, np.inf)
+    assert distance.min() > 35  # CIE76 ΔE; the old palette had pairs at 30 (magenta/magenta, salmon/salmon)
+    assert all(25 <= lightness <= 88 for lightness in lab[:, 0])
+    assert np.allclose(plots.rgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
 
 
 def test_helpers():

@@ -1,0 +1,31 @@
+"""The attention view's words: one honest sentence per ICA layer on how much it mixes."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.handlers import layer_mixing_text, mixing_sentence
+
+
+@pytest.mark.parametrize(
+    "share, kept, taken, verdict",
+    [
+        (0.0009, "over 99.9 %", "under 0.1 %", "it barely mixes (close to the identity)"),
+        (0.03, "97.0 %", "3.0 %", "it mixes a little"),
+        (0.2, "80 %", "20 %", "it mixes moderately"),
+        (0.55, "45 %", "55 %", "it mixes strongly"),
+    ],
+)
+def test_one_sentence_says_how_much_a_layer_mixes(share, kept, taken, verdict):
+    sentence = mixing_sentence(share)
+    assert f"keeps {kept} of its own content and takes {taken} from other tokens: {verdict}." in sentence
+
+
+def test_every_layer_gets_a_line_and_the_selected_one_is_spelled_out():
+    names = ["block 1 · layer 1 · MMCA A→B", "block 1 · layer 2 · MMCA B→A", "block 2 · layer 1 · LICA 1"]
+    text = layer_mixing_text(names, [0.001, 0.25, 0.6], selected=1)
+    assert "**This layer (block 1 · layer 2 · MMCA B→A):** each token it updates keeps 75 %" in text
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(lines) == 3 and lines[1].startswith("- **")  # the selected layer in bold
+    assert "barely mixes" in lines[0] and "mixes strongly" in lines[2]
+    assert "mean 28 % from other tokens" in text

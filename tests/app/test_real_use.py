@@ -1,0 +1,223 @@
+"""Issue #12, through gradio_client against the launched app: inputs the app used to misread,
+numeric parameters checked against their one range, one log line per user error, the overlay's
+opacity and colours, depth previews and units, and light views that never wait behind heavy ones."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import ranges
+
+pytestmark = pytest.mark.slow
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+LAYER = "block 1 · layer 1 · MMCA A→B"
+CHINESE_PLOT = "一个孤独的灯塔看守人在暴风雨之夜发现了一封神秘的信。她沿着线索穿过老城，揭开了一个家族的秘密。"
+
+
+def save(path: Path, array: np.ndarray, **kwargs) -> str:
+    Image.fromarray(array).save(path, **kwargs)
+    return str(path)
+
+
+def predict_error(client, *args, api_name: str) -> str:
+    with pytest.raises(AppError) as err:
+        client.predict(*args, api_name=api_name)
+    return str(err.value)
+
+
+# --------------------------------------------------------------------------- numeric parameters
+@pytest.mark.parametrize(
+    "args, api_name, message",
+    [
+        (("abc", 0, 2), "/segment_sample", "The temperature must be a number from 0.1 to 1.5; got the text 'abc'."),
+        ((0.7, "seven", 2), "/segment_sample", "The seed must be a whole number from 0 to 4294967295; got the text 'seven'."),
+        ((0.7, 1.5, 2), "/segment_sample", "The seed must be a whole number; got 1.5"),
+        ((2.0, 0, 2), "/genre_sample", "The temperature must be a number from 0.1 to 1.5; got 2."),
+        ((0.7, 0, 9), "/segment_sample", "The number of samples must be a whole number from 1 to 8; got 9."),
+        ((0.7, -1, 2), "/segment_sample", "The seed must be a whole number from 0 to 4294967295; got -1."),
+    ],
+    ids=["text temperature", "text seed", "fractional seed", "temperature 2", "9 samples", "negative seed"],
+)
+def test_sampling_parameters_are_named_in_the_message(client, args, api_name, message):
+    assert message in predict_error(client, *args, api_name=api_name)
+
+
+def test_every_numeric_parameter_of_an_input_endpoint_is_checked(client, scene, other_scene):
+    rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
+    cases = [
+        ((rgb, depth, LAYER, "rgb", 3.7), "/segment_attention", "The query token index must be a whole number; got 3.7"),
+        ((rgb, depth, LAYER, "rgb", "x"), "/segment_attention", "The query token index must be a whole number from 0"),
+        ((rgb, depth, "wall", 4), "/segment_contributions",
+         "The number of Integrated Gradients steps must be a whole number from 8 to 128; got 4."),
+        ((rgb, depth, "wall", "many"), "/segment_contributions", "Integrated Gradients steps must be a whole number"),
+        ((rgb, depth, other_scene.name, 11), "/segment_interpolate",
+         "The number of interpolation steps must be a whole number from 2 to 10; got 11."),
+        ((rgb, depth, "rgb", 0.7, 0, 2.5), "/segment_resample", "The number of samples must be a whole number; got 2.5"),
+        ((rgb, depth, 1.5), "/segment", "The overlay opacity must be a number from 0 to 1; got 1.5."),
+    ]
+    for args, api_name, message in cases:
+        assert message in predict_error(client, *args, api_name=api_name), (api_name, args)
+
+
+def test_sliders_and_handlers_share_one_range(launched_app):
+    demo = launched_app[0]
+    by_label = {}
+    for block in demo.blocks.values():
+        if getattr(block, "label", None) and hasattr(block, "minimum") and hasattr(block, "maximum"):
+            by_label.setdefault(block.label, set()).add((block.minimum, block.maximum))
+    expected = {
+        "Temperature τ": ranges.TEMPERATURE, "Samples": ranges.SAMPLES, "Steps": ranges.INTERPOLATION_STEPS,
+        "Integrated Gradients steps": ranges.IG_STEPS, "Overlay opacity": ranges.OVERLAY_OPACITY, "Seed": ranges.SEED,
+    }
+    for label, spec in expected.items():
+        assert by_label[label] == {(spec.minimum, spec.maximum)}, label
+    runner = demo.mango_app.runners["segmentation"]
+    assert by_label["Query token"] == {(0, runner.t - 1)}
+
+
+def test_user_errors_log_one_line_and_no_traceback(client, scene, caplog, capfd):
+    rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
+    calls = [((0.7, "abc", 2), "/segment_sample"), ((rgb, depth, LAYER, "rgb", 99), "/segment_attention"),
+             ((rgb, None), "/segment"), ((rgb, depth, "block 9", "rgb", 0), "/segment_attention"),
+             (("a third setting", rgb, depth), "/translate")]
+    with caplog.at_level(logging.INFO, logger="mango.app"):
+        for args, api_name in calls:
+            predict_error(client, *args, api_name=api_name)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mango.app" and "user error" in r.getMessage()]
+    assert len(lines) == len(calls) and all("\n" not in line for line in lines)
+    assert not any(r.exc_info for r in caplog.records if r.name == "mango.app")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+# --------------------------------------------------------------------------------- images
+def test_constant_depth_gets_a_warning(client, scene, tmp_path):
+    flat = save(tmp_path / "zeros.png", np.zeros((256, 256), np.uint16))
+    _, _, notices = client.predict(handle_file(scene.file("rgb")), handle_file(flat), api_name="/segment")
+    assert "same value (0) at every pixel" in notices and "no measurement" in notices
+
+
+def test_an_extreme_strip_is_cropped_not_squashed_and_says_so(client, tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = save(tmp_path / "strip_rgb.png", rng.integers(0, 255, (8, 4000, 3), dtype=np.uint8))
+    depth = save(tmp_path / "strip_depth.png", rng.integers(500, 5000, (8, 4000), dtype=np.uint16))
+    overlay, _, notices = client.predict(handle_file(rgb), handle_file(depth), api_name="/segment")
+    assert "4000×8 (aspect ratio 500:1)" in notices and "centre 8×8 square was kept (0.2% of it" in notices
+    with Image.open(overlay["image"]["path"] if isinstance(overlay["image"], dict) else overlay["image"]) as image:
+        assert image.size[0] == image.size[1]  # the overlay shows the square the model saw
+
+
+def test_exif_orientation_and_alpha_are_handled_and_said(client, scene, tmp_path):
+    photo = Image.open(scene.file("rgb")).convert("RGB")
+    exif = photo.getexif()
+    exif[0x0112] = 3  # upside down
+    rotated = tmp_path / "phone.jpg"
+    photo.rotate(180).save(rotated, exif=exif, quality=95)
+    _, _, notices = client.predict(handle_file(str(rotated)), handle_file(scene.file("depth")), api_name="/segment")
+    assert "turned 180°, as its EXIF orientation tag asks" in notices
+    rgba = np.asarray(Image.open(scene.file("rgb")).convert("RGBA")).copy()
+    rgba[:64, :, 3] = 0
+    _, _, notices = client.predict(handle_file(save(tmp_path / "rgba.png", rgba)), handle_file(scene.file("depth")),
+                                   api_name="/segment")
+    assert "alpha (transparency) channel; it was dropped" in notices and "25% of pixels" in notices
+
+
+# ----------------------------------------------------------------------------------- text
+def test_text_that_is_not_english(client, film):
+    poster = handle_file(film.poster)
+    _, _, notices = client.predict(poster, film.plot, api_name="/genre")
+    assert "vocabulary covers 100%" in notices or "vocabulary covers 9" in notices  # 90 % or more
+    assert "⚠️ The model's vocabulary" not in notices
+    _, _, notices = client.predict(poster, CHINESE_PLOT, api_name="/genre")  # no spaces: no longer "fewer than 3 words"
+    assert "⚠️ The model's vocabulary covers 0% of the plot's" in notices and "trained on English plots only" in notices
+    _, _, notices = client.predict(poster, "xqzv blorpt fhqwhgads zzkrt vlox qwrtzp mmnbv", api_name="/genre")
+    assert "⚠️ The model's vocabulary covers 0%" in notices and "“fhqwhgads”" in notices
+    _, _, notices = client.predict(poster, "\x00\x01The\x02 cat\x07 xkcdqz\x08 bzzrt qwfpgj", api_name="/genre")
+    assert "control or invisible characters were removed" in notices and "⚠️" in notices
+    message = predict_error(client, poster, "🎬🍿😱🔥💀 👻👻", api_name="/genre")
+    assert "The plot has 0 words; it needs at least 3" in message and "emoji" in message
+
+
+# -------------------------------------------------------------------------------- drawing
+def test_overlay_opacity_and_distinct_colours(client, scene):
+    rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
+    for opacity in (ranges.OVERLAY_OPACITY.default, 0.3):
+        overlay, shares, _ = client.predict(rgb, depth, opacity, api_name="/segment")
+        colours = set()
+        for annotation in overlay["annotations"]:
+            path = annotation["image"]["path"] if isinstance(annotation["image"], dict) else annotation["image"]
+            mask = np.asarray(Image.open(path).convert("RGBA"))
+            inside = mask[..., 3] > 0
+            assert inside.any()  # every listed class is present in the picture
+            assert abs(int(mask[..., 3].max()) - round(opacity * 255)) <= 1
+            colours.add(tuple(mask[inside][0, :3]))
+        assert len(colours) == len(overlay["annotations"])
+        assert [a["label"] for a in overlay["annotations"]] == [row[0] for row in shares["data"]]
+
+
+def test_depth_previews_are_colourised_with_units(client, scene):
+    update = client.predict(handle_file(scene.file("rgb")), handle_file(scene.file("depth")), api_name="/segment_preview")
+    assert update["__type__"] == "update" and update["visible"] is True
+    assert " m (dark blue near, yellow far)" in update["label"]
+    value = update["value"]
+    path = value["path"] if isinstance(value, dict) else value
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    coloured = np.abs(image[..., 0] - image[..., 2]) > 30
+    assert coloured.mean() > 0.2  # colourised, not a near-black grey
+
+
+def test_units_and_dataset_names_on_the_page(launched_app):
+    with urllib.request.urlopen(launched_app[1] + "config", timeout=30) as response:
+        config = response.read().decode("utf-8")
+    assert "16-bit PNG holds **millimetres**" in config and "holds **1/512 m**" in config
+    assert "shared/data" not in config and "MM-IMDb" in config
+
+
+def test_depth_preview_label_states_metres(launched_app, scene):
+    app = launched_app[0].mango_app
+    update = app.preview("depth + normal → rgb", scene.file("depth_zbuffer"), scene.file("normal"))
+    assert " m (dark blue near, yellow far)" in update["label"]
+    assert app.preview("segmentation", scene.file("rgb"), None)["visible"] is False  # RGB alone: nothing to colourise
+
+
+# ---------------------------------------------------------------------------- concurrency
+def test_light_views_do_not_wait_behind_heavy_ones(launched_app, client, scene, film):
+    lanes = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in launched_app[0].fns.values()
+             if fn.api_name}
+    for name in ("segment", "genre", "segment_attention", "translate_attention", "genre_targets"):
+        assert lanes[name] == ("light", 2), name
+    for name in ("segment_contributions", "genre_contributions", "segment_sample", "genre_resample", "segment_interpolate"):
+        assert lanes[name] == ("heavy", 1), name
+    rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
+    heavy = [client.submit(rgb, depth, "wall", 128, api_name="/segment_contributions") for _ in range(3)]
+    time.sleep(0.3)
+    started = time.perf_counter()
+    client.predict(rgb, depth, api_name="/segment")
+    light_done = time.perf_counter() - started
+    for job in heavy:
+        job.result(timeout=300)
+    heavy_done = time.perf_counter() - started
+    assert light_done < heavy_done / 2, (light_done, heavy_done)
+
+
+def test_config_json_has_no_development_paths_in_model_cards(launched_app):
+    from app.texts import model_card
+
+    for runner in launched_app[0].mango_app.runners.values():
+        card = model_card(runner.loaded)
+        assert "../" not in card and "shared/data" not in card, card
+    card = model_card(launched_app[0].mango_app.runners["genre"].loaded)
+    if launched_app[0].mango_app.runners["genre"].loaded.trained:
+        assert json.dumps("MM-IMDb")[1:-1] in card

