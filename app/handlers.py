@@ -697,7 +697,7 @@ class Runner:
 
 
 # ------------------------------------------------------------------------------- helpers
-def _percent(share: float) -> str:
+def _share_percent(share: float) -> str:
     value = 100.0 * share
     if value < 0.1:
         return "under 0.1 %"
@@ -714,7 +714,7 @@ def _mixing_verdict(share: float) -> str:
 def mixing_sentence(share: float) -> str:
     """One sentence on how much an ICA layer mixes, from its off-diagonal share
     (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
-    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
+    return (f"each token it updates keeps {_share_percent(1.0 - share)} of its own content and takes {_share_percent(share)} "
             f"from other tokens: it {_mixing_verdict(share)}.")
 
 
@@ -724,9 +724,9 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
     if selected is not None:
         lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
     lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
-                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
+                 f"mean {_share_percent(float(np.mean(shares)))} from other tokens):")
     for k, (name, share) in enumerate(zip(names, shares)):
-        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
+        sentence = f"{name} keeps {_share_percent(1.0 - share)}, takes {_share_percent(share)} from other tokens: {_mixing_verdict(share)}."
         lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
     return "\n".join(lines)
 
@@ -773,251 +773,6 @@ def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
     if not loaded.trained:
         lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
     return "\n".join(lines) if lines else "Inputs read without changes."
-
-
-def _percent(share: float) -> str:
-    value = 100.0 * share
-    if value < 0.1:
-        return "under 0.1 %"
-    if value > 99.9 and value < 100.0:
-        return "over 99.9 %"
-    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
-
-
-def _mixing_verdict(share: float) -> str:
-    return ("barely mixes (close to the identity)" if share < 0.01 else
-            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
-
-
-def mixing_sentence(share: float) -> str:
-    """One sentence on how much an ICA layer mixes, from its off-diagonal share
-    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
-    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
-            f"from other tokens: it {_mixing_verdict(share)}.")
-
-
-def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
-    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
-    lines = []
-    if selected is not None:
-        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
-    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
-                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
-    for k, (name, share) in enumerate(zip(names, shares)):
-        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
-        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
-    return "\n".join(lines)
-
-
-def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
-    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
-    if chosen:
-        return ", ".join(chosen)
-    best = int(np.argmax(probs))
-    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
-
-
-def _identity(value: Any) -> Any:
-    """A cache key for an input: file path + size + mtime, or a text's hash."""
-    if isinstance(value, str) and value and os.path.isfile(value):
-        stat = os.stat(value)
-        return ("file", value, stat.st_size, stat.st_mtime_ns)
-    if isinstance(value, str):
-        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
-    return ("other", repr(value)[:200])
-
-
-def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
-    """What a single-channel map's values mean, in the units of the training data."""
-    lo, hi = float(values.min()), float(values.max())
-    if "depth" in modality and bits == 16:
-        if modality == "depth":  # millimetres / depth_max
-            metres = lo * depth_max, hi * depth_max
-        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
-            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
-        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
-    if "depth" in modality:
-        return f"{label} relative, 8-bit (dark blue near, yellow far)"
-    return f"{label} {lo:.2f}–{hi:.2f} of its range"
-
-
-def _modality_label(name: str) -> str:
-    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
-
-
-def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
-    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
-    lines = [f"- {n}" for n in ordered]
-    if not loaded.trained:
-        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
-    return "\n".join(lines) if lines else "Inputs read without changes."
-
-
-def _percent(share: float) -> str:
-    value = 100.0 * share
-    if value < 0.1:
-        return "under 0.1 %"
-    if value > 99.9 and value < 100.0:
-        return "over 99.9 %"
-    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
-
-
-def _mixing_verdict(share: float) -> str:
-    return ("barely mixes (close to the identity)" if share < 0.01 else
-            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
-
-
-def mixing_sentence(share: float) -> str:
-    """One sentence on how much an ICA layer mixes, from its off-diagonal share
-    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
-    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
-            f"from other tokens: it {_mixing_verdict(share)}.")
-
-
-def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
-    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
-    lines = []
-    if selected is not None:
-        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
-    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
-                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
-    for k, (name, share) in enumerate(zip(names, shares)):
-        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
-        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
-    return "\n".join(lines)
-
-
-def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
-    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
-    if chosen:
-        return ", ".join(chosen)
-    best = int(np.argmax(probs))
-    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
-
-
-def _identity(value: Any) -> Any:
-    """A cache key for an input: file path + size + mtime, or a text's hash."""
-    if isinstance(value, str) and value and os.path.isfile(value):
-        stat = os.stat(value)
-        return ("file", value, stat.st_size, stat.st_mtime_ns)
-    if isinstance(value, str):
-        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
-    return ("other", repr(value)[:200])
-
-
-def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
-    """What a single-channel map's values mean, in the units of the training data."""
-    lo, hi = float(values.min()), float(values.max())
-    if "depth" in modality and bits == 16:
-        if modality == "depth":  # millimetres / depth_max
-            metres = lo * depth_max, hi * depth_max
-        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
-            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
-        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
-    if "depth" in modality:
-        return f"{label} relative, 8-bit (dark blue near, yellow far)"
-    return f"{label} {lo:.2f}–{hi:.2f} of its range"
-
-
-def _modality_label(name: str) -> str:
-    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
-
-
-def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
-    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
-    lines = [f"- {n}" for n in ordered]
-    if not loaded.trained:
-        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
-    return "\n".join(lines) if lines else "Inputs read without changes."
-
-
-def _percent(share: float) -> str:
-    value = 100.0 * share
-    if value < 0.1:
-        return "under 0.1 %"
-    if value > 99.9 and value < 100.0:
-        return "over 99.9 %"
-    return f"{value:.1f} %" if value < 10 or value > 90 else f"{value:.0f} %"
-
-
-def _mixing_verdict(share: float) -> str:
-    return ("barely mixes (close to the identity)" if share < 0.01 else
-            "mixes a little" if share < 0.10 else "mixes moderately" if share < 0.30 else "mixes strongly")
-
-
-def mixing_sentence(share: float) -> str:
-    """One sentence on how much an ICA layer mixes, from its off-diagonal share
-    (`AttentionMap.off_diagonal_share`: 1 − A_ii / Σ_j A_ij, averaged over the rows it updates)."""
-    return (f"each token it updates keeps {_percent(1.0 - share)} of its own content and takes {_percent(share)} "
-            f"from other tokens: it {_mixing_verdict(share)}.")
-
-
-def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
-    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
-    lines = []
-    if selected is not None:
-        lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
-    lines.append(f"**Every layer, on this input** (a layer updates half the tokens; the other half passes unchanged; "
-                 f"mean {_percent(float(np.mean(shares)))} from other tokens):")
-    for k, (name, share) in enumerate(zip(names, shares)):
-        sentence = f"{name} keeps {_percent(1.0 - share)}, takes {_percent(share)} from other tokens: {_mixing_verdict(share)}."
-        lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
-    return "\n".join(lines)
-
-
-def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
-    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
-    if chosen:
-        return ", ".join(chosen)
-    best = int(np.argmax(probs))
-    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
-
-
-def _identity(value: Any) -> Any:
-    """A cache key for an input: file path + size + mtime, or a text's hash."""
-    if isinstance(value, str) and value and os.path.isfile(value):
-        stat = os.stat(value)
-        return ("file", value, stat.st_size, stat.st_mtime_ns)
-    if isinstance(value, str):
-        return ("text", hashlib.sha1(value.encode("utf-8")).hexdigest())
-    return ("other", repr(value)[:200])
-
-
-def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
-    """What a single-channel map's values mean, in the units of the training data."""
-    lo, hi = float(values.min()), float(values.max())
-    if "depth" in modality and bits == 16:
-        if modality == "depth":  # millimetres / depth_max
-            metres = lo * depth_max, hi * depth_max
-        else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
-            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
-        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
-    if "depth" in modality:
-        return f"{label} relative, 8-bit (dark blue near, yellow far)"
-    return f"{label} {lo:.2f}–{hi:.2f} of its range"
-
-
-def _modality_label(name: str) -> str:
-    return {"depth_zbuffer": "depth", "edge_texture": "texture", "reshading": "shade"}.get(name, name)
-
-
-def _notices_md(notices: Sequence[str], loaded: LoadedModel) -> str:
-    ordered = sorted(dict.fromkeys(notices), key=lambda n: not n.startswith("⚠️"))  # warnings first (stable)
-    lines = [f"- {n}" for n in ordered]
-    if not loaded.trained:
-        lines.append("- ⚠️ This tab runs an **untrained** model: the prediction is noise until a checkpoint is bundled.")
-    return "\n".join(lines) if lines else "Inputs read without changes."
-
-
-def ig_steps(steps: Any) -> int:
-    """The Integrated Gradients step count, checked against the range the slider offers."""
-    try:
-        n_steps = int(steps)
-    except (TypeError, ValueError) as err:
-        raise InputError(f"The number of Integrated Gradients steps must be a whole number, got {steps!r}.") from err
-    if not IG_STEPS[0] <= n_steps <= IG_STEPS[1]:
-        raise InputError(f"The number of Integrated Gradients steps must be between {IG_STEPS[0]} and {IG_STEPS[1]}.")
-    return n_steps
 
 
 def _percent(delta: float, change: float) -> str:
