@@ -379,7 +379,7 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
                                  height=270, buttons=[])
         c["ka_text"] = gr.Markdown(elem_id="segment-known-answer-text")
     c["ka_button"].click(_wrap(app.known_answer), [slot, c["ka_choice"]], [c["ka_image"], c["ka_text"]],
-                         api_name="segment_known_answer", **MODEL_EVENTS)
+                         api_name="segment_known_answer", **HEAVY_EVENTS)
     return c
 
 

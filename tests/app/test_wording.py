@@ -81,10 +81,10 @@ def test_a_map_that_has_not_converged_is_not_drawn(runner, scene, monkeypatch):
 
 
 def test_steps_outside_the_slider_range_are_refused(runner, scene):
-    from app.handlers import IG_STEPS
     from app.inputs import InputError
+    from app.ranges import IG_STEPS
 
-    low, high = IG_STEPS
+    low, high = int(IG_STEPS.minimum), int(IG_STEPS.maximum)
     for bad in (low - 1, high + 1, "many"):
         with pytest.raises(InputError):
             runner.contributions(scene.file("rgb"), scene.file("depth"), "wall", bad)
