@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-bf16", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--encoders-from", default=None, help="checkpoint whose stage-1 encoders to reuse")
+    p.add_argument("--no-cache", action="store_true", help="recompute frozen backbones every step in stage 2")
+    p.add_argument("--no-mirror", action="store_true", help="no mirrored copies in the stage-2 backbone cache")
+    p.add_argument("--balance-classes", default=d.balance_classes, choices=["none", "sqrt", "inverse"],
+                   help="class weights (segmentation) / positive weights (genre) from the training labels")
+    p.add_argument("--thresholds", default=d.thresholds, choices=["per_class", "global", "none"],
+                   help="genre decision thresholds, tuned on the validation split")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
                    metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")
@@ -66,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         ae_lr=a.ae_lr, weight_decay=a.weight_decay, warmup=a.warmup, nll_weight=a.nll_weight,
         eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed, num_workers=a.num_workers,
         device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from, overrides=dict(a.overrides),
+        cache_backbones=not a.no_cache, mirror=not a.no_mirror, balance_classes=a.balance_classes,
+        thresholds=a.thresholds,
         push_to_hub=a.push_to_hub,
     )
 

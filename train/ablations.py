@@ -3,10 +3,17 @@
     python -m train.ablations --task segmentation --root SYNTHROOMS/nyudv2 --out runs/ablations
     python -m train.ablations --task genre --root ../shared/data/movies --out runs/ablations
 
-For each seed, stage 1 (the autoencoders) is trained once and shared by every variant, so
-variants differ only in how they fuse. Writes ``runs.csv`` (one row per run), ``results.csv``
-(mean ± std over seeds: task, variant, metric, mean, std, n_seeds) and ``ablations.png`` to
-``--report`` (default ``assets/ablations``), merging with rows already there for other tasks.
+For each seed, stage 1 (the autoencoders) is trained once and shared by every variant, and so are
+the frozen backbones' outputs (computed once, `train/features.py`), so variants differ only in how
+they fuse and the whole ablation fits on two CPU cores. Variants: every ICA form (mango.flow.ica),
+the partition subsets, the coupling-only flow, concatenation, late fusion, each modality alone,
+deeper flows (L = 4) for MANGO's default and the coupling flow, and the prior (no training).
+
+Writes to ``--report`` (default ``assets/ablations``), merging with rows already there for other
+tasks: ``runs.csv`` (one row per run and metric, with the run's off-diagonal share),
+``results.csv`` (mean ± std over seeds: task, variant, metric, mean, std, n_seeds),
+``curves.csv`` (validation metric per step, per run), ``ablations.png`` (the headline metric)
+and ``curves.png`` (the validation curves, mean over seeds, to show they flattened).
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ from .trainer import TrainConfig, Trainer
 
 # name -> MangoConfig overrides; the first variant trains the shared stage-1 encoders
 VARIANTS: dict[str, dict] = {
-    "MANGO (MMCA+IMCA+LICA)": {},
+    "MANGO (gated ICA, default)": {},
+    "ICA: signed gate": {"gate_range": (-0.5, 0.5), "gate_init": 0.0},
+    "ICA: value affine": {"value_affine": True},
+    "ICA: identity_plus (authors')": {"ica_form": "identity_plus"},
+    "ICA: diag_bias (first release)": {"ica_form": "diag_bias"},
     "MANGO MMCA+IMCA": {"partitions": ("mmca", "imca")},
     "MANGO MMCA only": {"partitions": ("mmca",)},
     "Coupling-layer flow": {"flow": "coupling"},
@@ -34,43 +45,58 @@ VARIANTS: dict[str, dict] = {
     "Late fusion": {"fusion": "late"},
     "Modality A only": {"fusion": "single_a"},
     "Modality B only": {"fusion": "single_b"},
+    "MANGO, L = 4": {"num_blocks": 4},
+    "Coupling-layer flow, L = 4": {"flow": "coupling", "num_blocks": 4},
 }
+HEADLINE = {"segmentation": "miou", "genre": "micro_f1"}
 TASK_SETUP = {
     "segmentation": dict(dataset="nyudv2", metrics=("miou", "pixel_acc", "mean_acc"), modalities=("RGB", "depth")),
     "genre": dict(dataset="mmimdb", metrics=("micro_f1", "macro_f1"), modalities=("poster", "plot")),
 }
+PRIOR_VARIANT = "No input (training prior)"
 
 
 def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: list[str], steps: int,
                   ae_steps: int, batch_size: int, image_size: int | None, eval_every: int,
-                  num_workers: int, overrides: dict | None = None, report_only: bool = False) -> pd.DataFrame:
+                  num_workers: int, overrides: dict | None = None, report_only: bool = False,
+                  train_options: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per run and metric, the validation curve of every run)."""
     setup = TASK_SETUP[task]
-    rows = []
+    rows, curves = [], []
     for seed in seeds:
-        encoders = None
+        encoders, caches = None, {}
         for variant in variants:
             run_dir = out / task / f"seed{seed}" / _slug(variant)
             cfg = TrainConfig(
-                dataset=setup["dataset"], root=root, out=str(run_dir), preset="demo", image_size=image_size,
+                dataset=setup["dataset"], root=root, out=str(run_dir), image_size=image_size,
                 batch_size=batch_size, steps=steps, ae_steps=0 if encoders else ae_steps, seed=seed,
                 eval_every=eval_every, num_workers=num_workers, encoders_from=encoders,
-                overrides={**(overrides or {}), **VARIANTS[variant]},
+                overrides={**(overrides or {}), **VARIANTS[variant]}, **(train_options or {}),
             )
             done = run_dir / "test_metrics.json"
             if not done.is_file() and report_only:
                 continue
-            test = json.loads(done.read_text()) if done.is_file() else Trainer(cfg).run()
+            test = json.loads(done.read_text()) if done.is_file() else Trainer(cfg, caches=caches).run()
             encoders = encoders or str(run_dir / "final")
             label = _label(variant, setup["modalities"])
+            share = test.get("off_diagonal_share")
             for metric in setup["metrics"]:
-                rows.append(dict(task=task, variant=label, seed=seed, metric=metric, value=test[metric]))
-            print(f"[{task} seed {seed}] {label}: " + ", ".join(f"{m}={test[m]:.4f}" for m in setup["metrics"]))
+                rows.append(dict(task=task, variant=label, seed=seed, metric=metric, value=test[metric],
+                                 off_diagonal_share=share))
+            curves.append(_curve(run_dir, task, label, seed))
+            print(f"[{task} seed {seed}] {label}: " + ", ".join(f"{m}={test[m]:.4f}" for m in setup["metrics"])
+                  + ("" if share is None else f", off-diagonal share {share:.3f}"), flush=True)
     prior = prior_baseline(task, root, image_size or 128)
     rows += [dict(task=task, variant=PRIOR_VARIANT, seed=0, metric=m, value=prior[m]) for m in setup["metrics"]]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 
 
-PRIOR_VARIANT = "No input (training prior)"
+def _curve(run_dir: Path, task: str, label: str, seed: int) -> pd.DataFrame:
+    """The run's validation headline metric at every evaluation of stage 2."""
+    log = pd.read_csv(run_dir / "metrics.csv")
+    log = log[log["stage"] == "task"]
+    column = f"val_{HEADLINE[task]}"
+    return pd.DataFrame(dict(task=task, variant=label, seed=seed, step=log["step"], value=log[column]))
 
 
 def prior_baseline(task: str, root: str, image_size: int) -> dict[str, float]:
@@ -102,13 +128,26 @@ def _slug(name: str) -> str:
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds, in the variants' order."""
+    """Mean and sample standard deviation over seeds, in the variants' order, with the mean
+    off-diagonal share of the variant's ICA layers (empty without them)."""
     order = {v: i for i, v in enumerate(dict.fromkeys(runs["variant"]))}
     order[PRIOR_VARIANT] = len(order)  # the reference row goes last
-    table = (runs.groupby(["task", "variant", "metric"], sort=False)["value"]
-             .agg(mean="mean", std="std", n_seeds="count").reset_index())
+    if "off_diagonal_share" not in runs:
+        runs = runs.assign(off_diagonal_share=np.nan)
+    table = (runs.groupby(["task", "variant", "metric"], sort=False)
+             .agg(mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"),
+                  off_diagonal_share=("off_diagonal_share", "mean"))
+             .reset_index())
     table["std"] = table["std"].fillna(0.0)
     return table.sort_values(["task", "metric", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s)
+
+
+def _colour(variant: str) -> str:
+    if variant == PRIOR_VARIANT:
+        return "#bbbbbb"
+    if variant.startswith(("MANGO", "ICA")):
+        return "#d9822b"
+    return "#5b7fa6"
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -117,22 +156,50 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    headline = {"segmentation": "miou", "genre": "micro_f1"}
-    tasks = [t for t in headline if t in set(table["task"])]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.2), squeeze=False)
+    tasks = [t for t in HEADLINE if t in set(table["task"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 0.42 * len(VARIANTS) + 2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        sub = table[(table["task"] == task) & (table["metric"] == headline[task])]
-        colours = ["#d9822b" if v.startswith("MANGO") else "#bbbbbb" if v == PRIOR_VARIANT else "#5b7fa6"
-                   for v in sub["variant"]]
-        ax.barh(sub["variant"], sub["mean"], xerr=sub["std"], color=colours, capsize=3)
+        sub = table[(table["task"] == task) & (table["metric"] == HEADLINE[task])]
+        ax.barh(sub["variant"], sub["mean"], xerr=sub["std"], color=[_colour(v) for v in sub["variant"]], capsize=3)
         ax.invert_yaxis()
         n = int(sub["n_seeds"].max()) if len(sub) else 0
-        ax.set_xlabel(f"test {headline[task]} (mean ± std over {n} seeds)")
+        ax.set_xlabel(f"test {HEADLINE[task]} (mean ± std over {n} seeds)")
         ax.set_title({"segmentation": "SynthRooms RGB-D segmentation", "genre": "MM-IMDb-style genres"}[task])
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_curves(curves: pd.DataFrame, path: Path) -> None:
+    """Validation headline metric against stage-2 step, mean over seeds, one line per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in HEADLINE if t in set(curves["task"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 4.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        sub = curves[curves["task"] == task].groupby(["variant", "step"], sort=False)["value"].mean().reset_index()
+        for variant, line in sub.groupby("variant", sort=False):
+            style = "-" if variant.startswith(("MANGO", "ICA")) else "--"
+            ax.plot(line["step"], line["value"], style, marker="o", markersize=3, label=variant)
+        ax.set_xlabel("stage-2 step")
+        ax.set_ylabel(f"validation {HEADLINE[task]} (mean over seeds)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _merge(path: Path, new: pd.DataFrame, task: str) -> pd.DataFrame:
+    """New rows for `task`, the file's rows for other tasks kept."""
+    if path.is_file():
+        old = pd.read_csv(path)
+        new = pd.concat([old[old["task"] != task], new], ignore_index=True)
+    return new
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,28 +211,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", type=Path, default=Path("assets/ablations"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--ae-steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=100)
-    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--balance-classes", default="none", choices=["none", "sqrt", "inverse"],
+                   help="class / positive weights from the training labels (train.trainer.class_weights)")
+    p.add_argument("--thresholds", default="per_class", choices=["per_class", "global", "none"],
+                   help="genre decision thresholds tuned on the validation split")
     p.add_argument("--report-only", action="store_true", help="summarise finished runs, train nothing")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
                    help="MangoConfig override shared by every variant, e.g. --set patch_size=8")
     a = p.parse_args(argv)
 
-    runs = run_ablations(a.task, a.root, a.out, a.seeds, a.variants, a.steps, a.ae_steps, a.batch_size,
-                         a.image_size, a.eval_every, a.num_workers, dict(a.overrides), a.report_only)
+    runs, curves = run_ablations(a.task, a.root, a.out, a.seeds, a.variants, a.steps, a.ae_steps, a.batch_size,
+                                 a.image_size, a.eval_every, a.num_workers, dict(a.overrides), a.report_only,
+                                 train_options=dict(balance_classes=a.balance_classes, thresholds=a.thresholds))
     a.report.mkdir(parents=True, exist_ok=True)
-    runs_path = a.report / "runs.csv"
-    if runs_path.is_file():  # keep other tasks' rows
-        old = pd.read_csv(runs_path)
-        runs = pd.concat([old[old["task"] != a.task], runs], ignore_index=True)
-    runs.to_csv(runs_path, index=False)
+    runs = _merge(a.report / "runs.csv", runs, a.task)
+    runs.to_csv(a.report / "runs.csv", index=False)
+    curves = _merge(a.report / "curves.csv", curves, a.task)
+    curves.to_csv(a.report / "curves.csv", index=False)
     table = summarise(runs)
     table.to_csv(a.report / "results.csv", index=False, float_format="%.4f")
     plot(table, a.report / "ablations.png")
+    if len(curves):
+        plot_curves(curves, a.report / "curves.png")
     print(table.to_string(index=False))
     return 0
 

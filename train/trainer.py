@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from mango.models import MangoConfig, MangoModel
-from mango.models.config import ModalityConfig, gray, rgb
+from mango.models.config import TASK_DEFAULTS, ModalityConfig, gray, rgb
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import TASK_OF_DATASET, Splits, build_splits
@@ -80,7 +80,8 @@ class TrainConfig:
     encoders_from: str | None = None  # reuse stage-1 weights from a checkpoint (skips stage 1)
     cache_backbones: bool = True  # stage 2 on frozen backbones: compute their outputs once (train/features.py)
     mirror: bool = True  # the cache also holds each training sample mirrored left-right
-    balance_classes: bool = False  # class weights (segmentation) / positive weights (genre) from train counts
+    balance_classes: str = "none"  # "sqrt" or "inverse" frequency weights from the training labels (see class_weights)
+    thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -138,10 +139,22 @@ def _schedule(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _modality(name: str) -> ModalityConfig:
+def _modality(name: str, encoder: str = "") -> ModalityConfig:
+    """A Taskonomy domain as a modality: its channels and normalisation, with the given encoder."""
     if name not in CHANNELS:
         raise ValueError(f"no modality settings for Taskonomy domain {name!r}; known: {sorted(CHANNELS)}")
-    return rgb(name) if name == "rgb" else (ModalityConfig(name, "image", 3) if CHANNELS[name] == 3 else gray(name))
+    if name == "rgb":
+        return rgb(name, encoder)
+    return ModalityConfig(name, "image", 3, encoder=encoder) if CHANNELS[name] == 3 else gray(name, encoder)
+
+
+def _encoder(override: Any, default: ModalityConfig) -> str:
+    """The encoder a `--set a=...` override asks for, else the task default's."""
+    if isinstance(override, dict):
+        return str(override.get("encoder", default.encoder))
+    if isinstance(override, ModalityConfig):
+        return override.encoder
+    return default.encoder
 
 
 def build_model_config(cfg: TrainConfig, splits: Splits) -> MangoConfig:
@@ -150,8 +163,11 @@ def build_model_config(cfg: TrainConfig, splits: Splits) -> MangoConfig:
         values["image_size"] = cfg.image_size
     if cfg.nll_weight is not None:
         values["nll_weight"] = cfg.nll_weight
-    if cfg.task == "translation":
-        values.update(a=_modality(cfg.inputs[0]), b=_modality(cfg.inputs[1]), target=_modality(cfg.target))
+    if cfg.task == "translation":  # the domains decide channels and scales; an override may pick the encoders
+        defaults = TASK_DEFAULTS["translation"]()
+        values.update(a=_modality(cfg.inputs[0], _encoder(values.get("a"), defaults["a"])),
+                      b=_modality(cfg.inputs[1], _encoder(values.get("b"), defaults["b"])),
+                      target=_modality(cfg.target))
     if splits.class_names and cfg.task != "translation":
         values["class_names"] = splits.class_names
     return MangoConfig.preset(cfg.preset, task=cfg.task, **values)
@@ -161,7 +177,10 @@ def build_model_config(cfg: TrainConfig, splits: Splits) -> MangoConfig:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig):
+    """One training run. ``caches`` lets runs that share their stage-1 encoders (the ablation
+    variants of one seed) share the backbone caches too: the dict is filled by the first run."""
+
+    def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None):
         self.cfg = cfg
         self.rank, self.world, self.device = _dist_setup(cfg)
         self.main = self.rank == 0
@@ -172,8 +191,8 @@ class Trainer:
         self.splits = build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
                                    val_fraction=cfg.val_fraction, seed=cfg.seed)
         self.model_config = build_model_config(cfg, self.splits)
-        if cfg.balance_classes and not self.model_config.class_weights:
-            self.model_config.class_weights = class_weights(self.splits.train, self.model_config)
+        if cfg.balance_classes != "none" and not self.model_config.class_weights:
+            self.model_config.class_weights = class_weights(self.splits.train, self.model_config, cfg.balance_classes)
         self.model = MangoModel(self.model_config).to(self.device)
         if cfg.encoders_from:
             self._load_encoders(cfg.encoders_from)
@@ -181,7 +200,7 @@ class Trainer:
         if not self.model.decoders or cfg.ae_steps <= 0 or cfg.encoders_from:
             self.state["stage"] = "task"
         self.autocast = self.device.type == "cuda" and cfg.bf16
-        self.cache: dict[str, BackboneCache] = {}
+        self.cache: dict[str, BackboneCache] = caches if caches is not None else {}
 
     # -- parameters and optimiser per stage --
     def _parameters(self, stage: str) -> list[nn.Parameter]:
@@ -280,7 +299,7 @@ class Trainer:
         """Build the train/val/test backbone caches once, when stage 2 can use them."""
         if not (self.cfg.cache_backbones and self.model.cacheable_backbones):
             return False
-        if not self.cache:
+        if "train" not in self.cache:
             show = self.main
             self.cache["train"] = BackboneCache(self.model, self.splits.train_eval, mirrored=self.cfg.mirror,
                                                 progress=show, split="train")
@@ -404,11 +423,11 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         best_dir = self.out / "best"
         model = MangoModel.from_pretrained(best_dir if best_dir.is_dir() else self.out / "last", device=self.device)
-        cached = bool(self.cache)
-        if cached:
+        if self.cache and "test" not in self.cache:
             self.cache["test"] = BackboneCache(model, self.splits.test, split="test")
-        if model.config.task == "genre":  # per-genre decision thresholds, chosen on the validation split only
-            model.config.decision_thresholds = tune_thresholds(model, self._eval_set("val"), self.cfg.batch_size)
+        if model.config.task == "genre" and self.cfg.thresholds != "none":  # chosen on the validation split only
+            model.config.decision_thresholds = tune_thresholds(model, self._eval_set("val"), self.cfg.batch_size,
+                                                               per_class=self.cfg.thresholds == "per_class")
         test = evaluate(model, self._eval_set("test"), batch_size=self.cfg.batch_size, progress=True)
         self.model = model
         if model.flow is not None:
@@ -433,10 +452,15 @@ class Trainer:
         return test
 
 
-def class_weights(dataset: Any, config: MangoConfig) -> tuple[float, ...]:
-    """From the training labels: segmentation, inverse square-root class frequency normalised to
-    mean 1 (rare classes such as decals count more, without drowning the rest); genre, the
-    square root of negatives / positives per genre, as BCE positive weights (clipped to [1, 10])."""
+def class_weights(dataset: Any, config: MangoConfig, mode: str = "sqrt") -> tuple[float, ...]:
+    """Weights from the training labels. Segmentation: class weights proportional to
+    frequency^-1/2 ("sqrt") or frequency^-1 ("inverse"), normalised to mean 1 over present classes
+    (rare classes such as decals count more). Genre: BCE positive weights, negatives / positives per
+    genre ("inverse", what scikit-learn's class_weight="balanced" amounts to) or its square root
+    ("sqrt"), clipped to [1, 50]."""
+    if mode not in ("sqrt", "inverse"):
+        raise ValueError(f"balance_classes must be 'none', 'sqrt' or 'inverse', got {mode!r}")
+    power = 0.5 if mode == "sqrt" else 1.0
     counts = np.zeros(config.num_classes)
     n = 0
     for i in range(len(dataset)):
@@ -449,10 +473,10 @@ def class_weights(dataset: Any, config: MangoConfig) -> tuple[float, ...]:
             n += 1
     if config.task == "segmentation":
         freq = counts / max(counts.sum(), 1)
-        weights = np.where(freq > 0, 1 / np.sqrt(np.maximum(freq, 1e-12)), 0.0)
+        weights = np.where(freq > 0, np.maximum(freq, 1e-12) ** -power, 0.0)
         weights = weights / weights[freq > 0].mean()
     else:
-        weights = np.clip(np.sqrt((n - counts) / np.maximum(counts, 1)), 1.0, 10.0)
+        weights = np.clip(((n - counts) / np.maximum(counts, 1)) ** power, 1.0, 50.0)
     return tuple(round(float(w), 4) for w in weights)
 
 

@@ -24,7 +24,14 @@ def _conditioner(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
 
 def _bounded(raw_scale: Tensor, bound: float) -> Tensor:
     # tanh keeps log-scales in (-bound, bound): no exp overflow, however the conditioner drifts.
+    # float32 from here on (even under bf16 autocast): the affine map and its log-det sum must be
+    # computed alike in the forward and the inverse.
+    raw_scale = raw_scale if raw_scale.dtype == torch.float64 else raw_scale.float()
     return bound * torch.tanh(raw_scale / bound)
+
+
+def _float(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.float64 else x.float()
 
 
 class AffineCoupling(InvertibleModule):
@@ -47,17 +54,17 @@ class AffineCoupling(InvertibleModule):
 
     def _scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
         raw_scale, shift = self.net(cond).chunk(2, dim=-1)
-        return _bounded(raw_scale, self.scale_bound), shift
+        return _bounded(raw_scale, self.scale_bound), _float(shift)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         cond, out = self._split(x)
         scale, shift = self._scale_shift(cond)
-        return self._join(cond, out * torch.exp(scale) + shift), scale.sum(dim=(1, 2))
+        return self._join(cond, (out * torch.exp(scale) + shift).to(x.dtype)), scale.sum(dim=(1, 2))
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         cond, out = self._split(y)
         scale, shift = self._scale_shift(cond)
-        return self._join(cond, (out - shift) * torch.exp(-scale)), -scale.sum(dim=(1, 2))
+        return self._join(cond, ((out - shift) * torch.exp(-scale)).to(y.dtype)), -scale.sum(dim=(1, 2))
 
 
 class TokenAffineCoupling(InvertibleModule):
@@ -81,17 +88,17 @@ class TokenAffineCoupling(InvertibleModule):
     def _scale_shift(self, x1: Tensor) -> tuple[Tensor, Tensor]:
         context = x1.mean(dim=1, keepdim=True).expand_as(x1)
         raw_scale, shift = self.net(torch.cat([x1, context], dim=-1)).chunk(2, dim=-1)
-        return _bounded(raw_scale, self.scale_bound), shift
+        return _bounded(raw_scale, self.scale_bound), _float(shift)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x1, x2 = self.partition.split(x)
         scale, shift = self._scale_shift(x1)
-        return self.partition.merge(x1, x2 * torch.exp(scale) + shift), scale.sum(dim=(1, 2))
+        return self.partition.merge(x1, (x2 * torch.exp(scale) + shift).to(x.dtype)), scale.sum(dim=(1, 2))
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         y1, y2 = self.partition.split(y)
         scale, shift = self._scale_shift(y1)
-        return self.partition.merge(y1, (y2 - shift) * torch.exp(-scale)), -scale.sum(dim=(1, 2))
+        return self.partition.merge(y1, ((y2 - shift) * torch.exp(-scale)).to(y.dtype)), -scale.sum(dim=(1, 2))
 
 
 class ActNorm(InvertibleModule):

@@ -182,6 +182,7 @@ class MangoConfig:
     # task head
     head_width: int = 128
     head_depth: int = 1  # translation decoder blocks
+    head_dropout: float = 0.1  # genre head: dropout before its last layer
     num_classes: int = 0  # derived from class_names when 0
     class_names: tuple[str, ...] = ()
     class_weights: tuple[float, ...] = ()  # segmentation: cross-entropy weights; genre: BCE positive weights

@@ -117,4 +117,4 @@ def build_head(config: MangoConfig, num_inputs: int) -> nn.Module:
             num_inputs, config.dim, config.target, config.image_size, config.patch_size,
             config.head_width, config.head_depth, config.decoder_heads, config.decoder,
         )
-    return GenreHead(num_inputs, config.dim, config.head_width, config.num_classes)
+    return GenreHead(num_inputs, config.dim, config.head_width, config.num_classes, config.head_dropout)
