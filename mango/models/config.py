@@ -188,6 +188,7 @@ class MangoConfig:
     class_weights: tuple[float, ...] = ()  # segmentation: cross-entropy weights; genre: BCE positive weights
     decision_thresholds: tuple[float, ...] = ()  # genre: per-genre probability thresholds (0.5 when empty)
     nll_weight: float = 0.1  # lambda in L = L_task + lambda * bits/dim
+    feature_noise: float = 0.0  # training: noise on image features (x their per-channel std), for NLL, head and decoders
 
     metadata: dict[str, Any] = field(default_factory=dict)  # training data, metrics, provenance
     format_version: int = FORMAT_VERSION
@@ -256,6 +257,8 @@ class MangoConfig:
             )
         if self.nll_weight < 0:
             raise bad(f"nll_weight must be >= 0, got {self.nll_weight}")
+        if self.feature_noise < 0:
+            raise bad(f"feature_noise must be >= 0, got {self.feature_noise}")
         if self.encoder_pretrained is not None:
             arch = MAE_ENCODERS.get(self.encoder_pretrained)
             if arch is not None and arch != (

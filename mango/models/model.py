@@ -253,6 +253,17 @@ class MangoModel(CheckpointMixin, nn.Module):
         bits_per_dim = -log_prob / (features.shape[1] * features.shape[2] * math.log(2))
         return MangoOutput(self.head_output(z), z, log_prob, bits_per_dim, features, pad_mask)
 
+    def add_feature_noise(self, features: torch.Tensor) -> torch.Tensor:
+        """Training only: Gaussian noise on the image modalities' features, `feature_noise` times
+        each channel's standard deviation in the batch. The flow then learns a smoothed density
+        and the decoders (trained on noisy features alike in stage 1) decode what it samples."""
+        if not (self.training and self.config.feature_noise > 0):
+            return features
+        spans = split_tokens(features, self.plan.modalities, self.tokens_per_modality)
+        noisy = [t if self.config.modality(k).is_text else _noisy(t, self.config.feature_noise)
+                 for k, t in spans.items()]
+        return torch.cat(noisy, dim=1)
+
     def head_output(self, z: torch.Tensor) -> torch.Tensor:
         """The task prediction from Z (or from features, for baselines without a flow)."""
         tokens = split_tokens(z, self.plan.modalities, self.tokens_per_modality)
@@ -378,6 +389,7 @@ class MangoModel(CheckpointMixin, nn.Module):
             features, pad_mask = self.features_from_backbone(batch["backbone"], detach_frozen=True)
         else:
             features, pad_mask = self._encode(batch.get("a"), batch.get("b"), detach_frozen=True)
+        features = self.add_feature_noise(features)
         out = self.forward_features(features, pad_mask)
         task = self.task_loss(out.output, batch["target"])
         total = task
@@ -400,7 +412,8 @@ class MangoModel(CheckpointMixin, nn.Module):
         logs: dict[str, float] = {}
         for key, decoder in self.decoders.items():
             pixels = batch[key].to(self.device, torch.float32)
-            loss = decoder.reconstruction_loss(self.encoders[key](pixels), pixels)
+            tokens = self.encoders[key](pixels)
+            loss = decoder.reconstruction_loss(_noisy(tokens, self.config.feature_noise), pixels)
             logs[f"recon_{self.config.modality(key).name}"] = float(loss.detach())
             total = loss if total is None else total + loss
         assert total is not None
@@ -411,6 +424,14 @@ class MangoModel(CheckpointMixin, nn.Module):
         """Parameter count of the whole model or of "encoders", "decoders", "flow", "heads"."""
         module = self if part is None else getattr(self, part)
         return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def _noisy(tokens: torch.Tensor, scale: float) -> torch.Tensor:
+    """tokens + scale * (per-channel std over batch and tokens, detached) * N(0, 1)."""
+    if scale <= 0:
+        return tokens
+    std = tokens.detach().float().std(dim=(0, 1), keepdim=True)
+    return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens)
 
 
 def _one_example(x: ModalityInput) -> ModalityInput:

