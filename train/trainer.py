@@ -309,9 +309,39 @@ class Trainer:
     def _eval_set(self, split: str) -> Any:
         return self.cache.get(split) or getattr(self.splits, split)
 
+    @torch.no_grad()
+    def _initialize_whitening(self, samples: int = 2000) -> None:
+        """Fit the flow's whitening layer to training features before stage 2 (once: a resumed run
+        has it in its checkpoint), so the flow starts at their full-covariance Gaussian density."""
+        flow = self.model.flow
+        if flow is None or getattr(flow, "whitening", None) is None or bool(flow.whitening.initialized):
+            return
+        was_training = self.model.training
+        self.model.eval()
+        parts, seen = [], 0
+        if self._caches():
+            for batch in self.cache["train"].in_order(64, self.device):
+                parts.append(self.model.features_from_backbone(batch["backbone"])[0].float().cpu())
+                seen += parts[-1].shape[0]
+                if seen >= samples:
+                    break
+        else:
+            for batch in DataLoader(self.splits.train_eval, batch_size=32, shuffle=False, num_workers=0):
+                parts.append(self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device)).float().cpu())
+                seen += parts[-1].shape[0]
+                if seen >= samples:
+                    break
+        flow.initialize_whitening(torch.cat(parts)[:samples].to(self.device))
+        if self.world > 1:  # every rank starts from rank 0's fit
+            for tensor in (flow.whitening.mean, flow.whitening.lower, flow.whitening.log_diag):
+                dist.broadcast(tensor.data, src=0)
+        self.model.train(was_training)
+
     # -- stages --
     def _run_stage(self, stage: str, resume: dict | None) -> None:
         total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
+        if stage == "task" and resume is None:
+            self._initialize_whitening()
         opt, sched = self._optimizer(stage)
         if resume is not None:
             opt.load_state_dict(resume["optimizer"])

@@ -6,7 +6,7 @@ logdet of shape (batch,), the inverse's logdet the negative of the forward's.
 """
 
 from .base import FlowSequence, InvertibleModule
-from .coupling import ActNorm, AffineCoupling, TokenAffineCoupling
+from .coupling import ActNorm, AffineCoupling, GaussianWhitening, TokenAffineCoupling
 from .ica import ICA_FORMS, AttentionMap, ICALayer, InvertibleCrossAttention
 from .mango_flow import PARTITION_KINDS, CouplingFlow, MangoFlow
 from .partitions import (
@@ -25,6 +25,7 @@ __all__ = [
     "AttentionMap",
     "CouplingFlow",
     "FlowSequence",
+    "GaussianWhitening",
     "ICALayer",
     "InvertibleCrossAttention",
     "InvertibleModule",

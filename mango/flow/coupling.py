@@ -130,3 +130,52 @@ class ActNorm(InvertibleModule):
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         logdet = (-y.shape[1] * self.log_scale.sum()).expand(y.shape[0])
         return (y - self.shift) * torch.exp(-self.log_scale), logdet
+
+
+class GaussianWhitening(InvertibleModule):
+    """z = L^-1 (x - mu_n): a mean per token position, one lower-triangular channel transform shared
+    by all positions, with positive diagonal. Not in the MANGO paper: an option (``whitening=True``).
+
+    `initialize` sets mu to the training features' per-position means and L to the Cholesky factor
+    of their shared channel covariance, so a flow whose other layers start at (or near) the
+    identity starts at the full-covariance Gaussian density of the features; training can only
+    improve on it. Both stay learnable. log|det| = -N sum_c log L_cc.
+    """
+
+    def __init__(self, num_tokens: int, dim: int):
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(num_tokens, dim))
+        self.lower = nn.Parameter(torch.zeros(dim, dim))  # its strictly lower triangle is used
+        self.log_diag = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def _factor(self) -> Tensor:
+        return torch.tril(self.lower, -1) + torch.diag(torch.exp(self.log_diag))
+
+    @torch.no_grad()
+    def initialize(self, features: Tensor, eps: float = 1e-4) -> None:
+        """From training features (M, N, D): per-position means and the shared channel covariance
+        (plus eps times its mean variance on the diagonal, so constant channels stay invertible)."""
+        x = features.detach().double()
+        mean = x.mean(dim=0)
+        residual = (x - mean).reshape(-1, x.shape[-1])
+        cov = residual.T @ residual / max(residual.shape[0] - 1, 1)
+        cov = cov + eps * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(cov.shape[0], dtype=cov.dtype)
+        factor = torch.linalg.cholesky(cov)
+        self.mean.copy_(mean)
+        self.lower.copy_(torch.tril(factor, -1))
+        self.log_diag.copy_(torch.log(factor.diagonal()))
+        self.initialized.fill_(True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        factor = self._factor().to(x.dtype)
+        centred = (x - self.mean.to(x.dtype)).transpose(1, 2)  # (B, D, N): solve L z = x - mu per token
+        z = torch.linalg.solve_triangular(factor, centred, upper=False).transpose(1, 2)
+        logdet = (-x.shape[1] * self.log_diag.sum()).to(x.dtype).expand(x.shape[0])
+        return z, logdet
+
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        factor = self._factor().to(z.dtype)
+        x = z @ factor.T + self.mean.to(z.dtype)
+        logdet = (z.shape[1] * self.log_diag.sum()).to(z.dtype).expand(z.shape[0])
+        return x, logdet

@@ -4,7 +4,9 @@ One block = 2 MMCA (A→B, B→A), 4 IMCA, 2 LICA ICA layers, then 1 affine coup
 The ICA layers' form (``ica_form``: gated by default, see ``mango.flow.ica``) and value path are
 options, so the ablation can compare them on equal terms.
 ``partitions`` drops kinds for the ablations (MMCA only, MMCA + IMCA). Options not in the paper,
-each off unless asked for: ``actnorm`` (an ActNorm at the start of each block), ``heads > 1``.
+each off unless asked for: ``whitening`` (a data-initialised Gaussian whitening before the blocks,
+`GaussianWhitening`, so the flow starts at the full-covariance Gaussian of its features),
+``actnorm`` (an ActNorm at the start of each block), ``heads > 1``.
 The coupling alternates which channel half it transforms from block to block, so every channel
 is transformed (a single fixed split would leave half the channels untouched forever).
 """
@@ -18,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import FlowSequence, InvertibleModule, check_tokens
-from .coupling import ActNorm, AffineCoupling, TokenAffineCoupling
+from .coupling import ActNorm, AffineCoupling, GaussianWhitening, TokenAffineCoupling
 from .ica import AttentionMap, ICALayer
 from .partitions import imca_partitions, lica_partitions, mmca_partitions
 
@@ -56,6 +58,7 @@ class MangoFlow(InvertibleModule):
         actnorm: bool = False,
         coupling_hidden: int | None = None,
         mixer: str = "ica",
+        whitening: bool = False,
     ):
         super().__init__()
         if tokens_per_modality < 2 or tokens_per_modality % 2:
@@ -78,6 +81,14 @@ class MangoFlow(InvertibleModule):
             layers.append(AffineCoupling(dim, hidden=coupling_hidden, swap=index % 2 == 1))
             blocks.append(FlowSequence(layers))
         self.blocks = nn.ModuleList(blocks)
+        self.whitening = GaussianWhitening(self.num_tokens, dim) if whitening else None
+
+    def initialize_whitening(self, features: Tensor) -> bool:
+        """Fit the whitening layer to training features (M, N, D), once; True when it did."""
+        if self.whitening is None or bool(self.whitening.initialized):
+            return False
+        self.whitening.initialize(features)
+        return True
 
     # -- the invertible map -------------------------------------------------------------------
     # The whole flow computes in float32 (float64 when given), also under bf16 autocast: its inverse
@@ -89,6 +100,8 @@ class MangoFlow(InvertibleModule):
         with torch.autocast(x.device.type, enabled=False):
             x = x if x.dtype == torch.float64 else x.float()
             logdet = x.new_zeros(x.shape[0])
+            if self.whitening is not None:
+                x, logdet = self.whitening(x)
             for block in self.blocks:
                 x, ld = block(x)
                 logdet = logdet + ld
@@ -101,6 +114,9 @@ class MangoFlow(InvertibleModule):
             logdet = z.new_zeros(z.shape[0])
             for block in reversed(self.blocks):
                 z, ld = block.inverse(z)
+                logdet = logdet + ld
+            if self.whitening is not None:
+                z, ld = self.whitening.inverse(z)
                 logdet = logdet + ld
         return z, logdet
 
@@ -140,6 +156,9 @@ class MangoFlow(InvertibleModule):
         """Every ICA layer's attention on input x, in flow order (empty for the coupling baseline)."""
         check_tokens(x, self.num_tokens, self.dim, "flow input")
         maps: list[AttentionMap] = []
+        x = x if x.dtype == torch.float64 else x.float()
+        if self.whitening is not None:  # per token: it mixes channels, never tokens
+            x, _ = self.whitening(x)
         for b, block in enumerate(self.blocks):
             for i, layer in enumerate(block.layers):
                 if isinstance(layer, ICALayer):

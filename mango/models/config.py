@@ -176,6 +176,7 @@ class MangoConfig:
     gate_range: tuple[float, float] = (0.0, 0.5)  # gated form: alpha's bounds (diagonal dominance)
     value_affine: bool = False  # ICA value path: a scale and shift from the attended X1 context
     diag_bias_init: float = 10.0  # diag_bias form only
+    whitening: bool = True  # a Gaussian whitening first, fitted to the training features (mango.flow.GaussianWhitening)
     actnorm: bool = False
     coupling_hidden: int | None = None
 
@@ -394,13 +395,14 @@ class MangoConfig:
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """A config of an older format_version, with the values that version meant for fields it lacked.
 
-    Version 1 (the first release) had no ica_form (its ICA layers were the diagonal-bias form) and
-    only MAE-style decoders; version 2 changed both defaults.
+    Version 1 (the first release) had no ica_form (its ICA layers were the diagonal-bias form), only
+    MAE-style decoders and no whitening layer; version 2 changed those defaults.
     """
     data = dict(data)
     if data["format_version"] < 2:
         data.setdefault("ica_form", "diag_bias")
         data.setdefault("decoder", "mae")
+        data.setdefault("whitening", False)
         data["format_version"] = 2
     return data
 
