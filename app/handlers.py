@@ -631,15 +631,58 @@ class Runner:
         flat = [cell for row in cells for cell in row]
         return plots.image_strip([im for im, _ in flat], [cap for _, cap in flat], titles, cols=len(cells[0]), size=160)
 
+    @property
+    def recommended_temperature(self) -> float | None:
+        """The temperature `python -m mango.bench density` recommends for this checkpoint (its flow
+        samples came closest to real test images), stored as metadata.sampling.temperature; None when
+        the checkpoint has none or one outside the slider's range."""
+        recommended = (self.config.metadata.get("sampling") or {}).get("temperature")
+        try:
+            return None if recommended is None else float(ranges.TEMPERATURE.check(recommended))
+        except InputError:
+            log.warning("ignoring the checkpoint's sampling temperature %r: not %s", recommended,
+                        ranges.TEMPERATURE.describe())
+            return None
+
+    @property
+    def default_temperature(self) -> float:
+        """Where the temperature slider starts: the recommended temperature, else the slider's default."""
+        recommended = self.recommended_temperature
+        return float(ranges.TEMPERATURE.default) if recommended is None else recommended
+
+    def typical_bits(self) -> TypicalBits | None:
+        """The test set's bits/dim as the checkpoint records them (None when it records none)."""
+        metrics = self.config.metadata.get("test_metrics") or {}
+        mean = metrics.get("bits_per_dim")
+        if not isinstance(mean, (int, float)):
+            return None
+        spread = [metrics.get(f"bits_per_dim_p{q}") for q in (5, 50, 95)]
+        count = metrics.get("samples")
+        noun = "films" if self.config.task == "genre" else "scenes"
+        if all(isinstance(v, (int, float)) for v in spread):
+            return TypicalBits(float(mean), count, noun, *(float(v) for v in spread))
+        return TypicalBits(float(mean), count, noun)
+
     @torch.no_grad()
     def _readout(self, features: torch.Tensor, titles: list[str]) -> str:
         out = self.model.forward_features(features)
         smallest = self.model.flow.min_attention_diagonal
         error = self.model.flow.roundtrip_error(features)
-        bpd = ", ".join(f"{t}: {v:.3f}" for t, v in zip(titles, out.bits_per_dim.tolist()))
-        return (f"**Exact likelihood** (bits/dim of the fused features): {bpd}.  \n"
-                f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32); smallest attention "
+        typical = self.typical_bits()
+        lines = [f"- {t}: {v:.3f}" + (f", {typical.verdict(v)}" if typical and typical.has_range else "")
+                 for t, v in zip(titles, out.bits_per_dim.tolist())]
+        return ("**Exact likelihood** in bits/dim of the fused features (fewer bits: more likely):\n\n"
+                + "\n".join(lines) + "\n\n"
+                + (typical.sentence() + "  \n" if typical else "")
+                + f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32); smallest attention "
                 f"diagonal A<sub>ii</sub> = {smallest:.3f} (it bounds how much the inverse amplifies errors).")
+
+    def _temperature_note(self, temperature: float) -> str:
+        recommended = self.recommended_temperature
+        if recommended is None or not math.isclose(temperature, recommended):
+            return ""
+        return (f" τ = {temperature:g} is this checkpoint's recommended temperature: at it, decoded samples came "
+                "closest to real test images (KID).")
 
     def _text_note(self) -> str:
         if self.text_key is None:
@@ -655,7 +698,8 @@ class Runner:
         titles = [f"sample {k + 1}" for k in range(n)]
         strip = self._strip(result, titles)
         readout = self._readout(result["features"], titles) + self._text_note()
-        return strip, f"Z ~ N(0, {temperature:g}² I), seed {seed}, F = G⁻¹(Z), each modality decoded.  \n" + readout
+        return strip, (f"Z ~ N(0, {temperature:g}² I), seed {seed}, F = G⁻¹(Z), each modality decoded."
+                       f"{self._temperature_note(temperature)}  \n" + readout)
 
     def resample(self, a_in: Any, b_in: Any, keep: Any, temperature: Any, seed: Any, n: Any,
                  progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
@@ -697,6 +741,39 @@ class Runner:
 
 
 # ------------------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class TypicalBits:
+    """What bits/dim the test set's inputs get: the mean, and when recorded the 5th–95th percentiles."""
+
+    mean: float
+    count: int | None
+    noun: str  # "scenes" or "films"
+    p5: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+
+    @property
+    def has_range(self) -> bool:
+        return self.p5 is not None and self.p95 is not None
+
+    def verdict(self, bits: float) -> str:
+        """Where one value falls: inside the typical range, or beyond it on which side."""
+        assert self.p5 is not None and self.p95 is not None
+        if bits > self.p95:
+            return f"**less likely** than 95 % of test {self.noun}"
+        if bits < self.p5:
+            return f"**more likely** than 95 % of test {self.noun}"
+        return f"typical (like the middle 90 % of test {self.noun})"
+
+    def sentence(self) -> str:
+        where = f"the {self.count} test {self.noun}" if self.count else f"the test {self.noun}"
+        if self.has_range:
+            return (f"**Typical:** 90 % of {where} lie between {self.p5:.3f} and {self.p95:.3f} bits/dim "
+                    f"(median {self.p50:.3f}).")
+        return (f"**Typical:** {where} average {self.mean:.3f} bits/dim (this checkpoint does not record "
+                "their spread).")
+
+
 def _share_percent(share: float) -> str:
     value = 100.0 * share
     if value < 0.1:

@@ -93,9 +93,21 @@ max |F − G⁻¹(G(F))|, which stays at float32 rounding because every layer in
 layer by a triangular solve); the smallest attention diagonal A<sub>ii</sub> bounds how much that
 solve can amplify rounding errors.
 
+**What is typical?** A bits/dim value means little alone, so each one is set beside the test set's:
+the range that holds the middle 90 % of real test inputs (5th to 95th percentile). A sample above it
+is less likely, to the flow, than almost every real input; one below it, more likely. A lower
+temperature does not always make the features more likely: the likelihood also counts how much the
+flow stretches space where the sample lands.
+
+**Temperature.** The slider starts at the temperature whose samples came closest to real test images
+(kernel distance between decoded samples and test images, in the features of an ImageNet
+network), when the checkpoint records one; otherwise at 0.7.
+
 ### What it does not show
 Pictures pass through small decoders trained for reconstruction: blurry samples can be the decoder's
-limit, not the flow's. Text has no decoder, so only its effect on the prediction is visible.
+limit, not the flow's. Text has no decoder, so only its effect on the prediction is visible. A sample
+inside the typical range is not thereby a realistic picture: the likelihood is that of the features,
+and how the decoders render them is a separate question.
 """
 
 ABLATIONS_MISSING = """

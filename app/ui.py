@@ -248,6 +248,7 @@ class MangoApp:
             gr.update(choices=runner.layer_choices, value=runner.layer_choices[0]),
             gr.update(choices=list(labels), value=labels[0]),
             gr.update(choices=list(labels), value=labels[0]),
+            gr.update(value=runner.default_temperature),  # each checkpoint's recommended sampling temperature
         )
 
 
@@ -316,7 +317,7 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     with gr.Row():
-                        c["temperature"] = slider(ranges.TEMPERATURE, label="Temperature τ")
+                        c["temperature"] = slider(ranges.TEMPERATURE, label="Temperature τ", value=runner.default_temperature)
                         c["seed"] = NumberInput(ranges.SEED.default, precision=0, minimum=ranges.SEED.minimum,
                                                 maximum=ranges.SEED.maximum, label="Seed")
                         c["n"] = slider(ranges.SAMPLES, label="Samples")
@@ -475,7 +476,8 @@ def _translation_tab(app: MangoApp) -> None:
     run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
-    setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"]],
+    setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"],
+                                                        views["temperature"]],
                    api_name="translate_setting", queue=False)
 
 

@@ -11,7 +11,9 @@ from scipy import linalg
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import f1_score
 
+from mango import metrics
 from mango.metrics import (
+    EfficientNetFeatureExtractor,
     InceptionFeatureExtractor,
     InceptionWeightsNotFound,
     confusion_matrix,
@@ -147,6 +149,17 @@ def test_frechet_distance_matches_scipy_sqrtm():
     assert frechet_distance(f1, f1) == pytest.approx(0, abs=1e-6)
 
 
+def test_frechet_distance_with_fewer_samples_than_dimensions_matches_scipy_sqrtm():
+    """Below D samples the covariances are singular; the sample-space SVD gives the same number."""
+    rng = np.random.default_rng(6)
+    f1 = rng.normal(size=(20, 32))
+    f2 = rng.normal(size=(25, 32)) @ rng.normal(size=(32, 32)) * 0.5 + 0.2
+    stats = metrics.frechet_distance_from_stats(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+    assert frechet_distance(f1, f2) == pytest.approx(_fid_reference(f1, f2), rel=1e-6)
+    assert frechet_distance(f1, f2) == pytest.approx(stats, rel=1e-8)
+    assert frechet_distance(f1, f1) == pytest.approx(0, abs=1e-8)
+
+
 def test_frechet_distance_gaussians_closed_form():
     # 1-D: (mu1 - mu2)^2 + (s1 - s2)^2 for the sample statistics
     rng = np.random.default_rng(4)
@@ -168,6 +181,16 @@ def test_kid_hand_and_properties():
     assert abs(same) < kernel_inception_distance(x, y, num_subsets=20, subset_size=20)
     mean, std = kernel_inception_distance(x, y, num_subsets=10, subset_size=10, return_std=True)
     assert std > 0
+
+
+def test_kid_from_whole_kernels_equals_kid_per_subset(monkeypatch):
+    """Small sets compute every kernel value once and index the subsets into them: same numbers."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(40, 6)), rng.normal(size=(35, 6)) + 0.3
+    fast = kernel_inception_distance(x, y, num_subsets=25, subset_size=15, seed=2, return_std=True)
+    monkeypatch.setattr(metrics, "_KID_FULL_KERNEL_MAX", 0)
+    slow = kernel_inception_distance(x, y, num_subsets=25, subset_size=15, seed=2, return_std=True)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
 
 
 class RandomProjection(torch.nn.Module):
@@ -222,3 +245,39 @@ def test_inception_extractor_loads_pytorch_fid_layout(tmp_path, monkeypatch):
     assert ext.kind == "pytorch-fid"
     f = ext(torch.rand(1, 3, 64, 64))
     assert f.shape == (1, 2048) and torch.isfinite(f).all()
+
+
+# ----------------------------------------------------------------------------- EfficientNet-Lite0 features
+
+
+@pytest.fixture(scope="module")
+def efficientnet():
+    return EfficientNetFeatureExtractor(size=64)
+
+
+def test_efficientnet_features_pooled_and_input_conventions(efficientnet):
+    g = torch.Generator().manual_seed(0)
+    grey = torch.rand(2, 1, 64, 64, generator=g)
+    features = efficientnet(grey)
+    assert features.shape == (2, 1280) and torch.isfinite(features).all() and (features >= 0).all()  # ReLU6, pooled
+    torch.testing.assert_close(features, efficientnet(grey.expand(-1, 3, -1, -1)))  # one channel = replicated
+    torch.testing.assert_close(efficientnet(grey * 3 - 1), efficientnet((grey * 3 - 1).clamp(0, 1)))  # clipped, as shown
+    big = torch.rand(2, 3, 96, 96, generator=g)
+    resized = torch.nn.functional.interpolate(big, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+    torch.testing.assert_close(efficientnet(big), efficientnet(resized))
+    efficientnet.train()
+    torch.testing.assert_close(efficientnet(grey), features)  # BatchNorm stays in eval mode
+    assert not any(p.requires_grad for p in efficientnet.parameters())
+
+
+def test_efficientnet_features_tell_apart_what_kid_should(efficientnet):
+    """Smooth gradients and noise differ in EfficientNet space far more than two draws of one kind."""
+    g = torch.Generator().manual_seed(1)
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64)
+    smooth = [(ramp * torch.rand(1, 3, 1, 1, generator=g)).expand(1, 3, 64, 64) for _ in range(24)]
+    smooth_a, smooth_b = torch.cat(smooth[:12]), torch.cat(smooth[12:])
+    noise = torch.rand(12, 3, 64, 64, generator=g)
+    fa, fb, fn = (efficientnet(x).double().numpy() for x in (smooth_a, smooth_b, noise))
+    same = kernel_inception_distance(fa, fb, num_subsets=5, subset_size=12)
+    apart = kernel_inception_distance(fa, fn, num_subsets=5, subset_size=12)
+    assert apart > 10 * abs(same)

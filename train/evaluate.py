@@ -21,6 +21,7 @@ from mango.models import MangoModel
 from .data import DATASETS, build_splits
 from .features import BackboneCache
 
+BITS_PER_DIM_PERCENTILES = (5, 50, 95)
 # what picks best/ on the validation split; genre weighs the common and the rare genres alike
 SELECTION_METRIC = {"segmentation": ("miou", +1), "translation": ("mae", -1), "genre": ("mean_f1", +1)}
 
@@ -40,9 +41,9 @@ def _outputs(model: MangoModel, dataset: Any, batch_size: int, num_workers: int,
 @torch.no_grad()
 def evaluate(model: MangoModel, dataset: Dataset | BackboneCache, batch_size: int = 16, num_workers: int = 0,
              progress: bool = False) -> dict[str, Any]:
-    """The task's metrics over a whole dataset (or its cached backbone outputs), plus the mean
-    bits/dim of the flow when it has one. Genres count as predicted above the checkpoint's tuned
-    thresholds (0.5 when it has none)."""
+    """The task's metrics over a whole dataset (or its cached backbone outputs), plus the flow's
+    bits/dim when it has one: the mean and the 5th, 50th and 95th percentiles (`bits_per_dim_p5`,
+    ...). Genres count as predicted above the checkpoint's tuned thresholds (0.5 when it has none)."""
     model.eval()
     task = model.config.task
     conf = None
@@ -76,7 +77,11 @@ def evaluate(model: MangoModel, dataset: Dataset | BackboneCache, batch_size: in
         result["mean_f1"] = (result["micro_f1"] + result["macro_f1_present"]) / 2
         result["per_class_f1"] = [float(v) for v in scores["f1"]]
     if bpd:
-        result["bits_per_dim"] = float(torch.cat(bpd).mean())
+        values = torch.cat(bpd)
+        result["bits_per_dim"] = float(values.mean())
+        # the spread too: the app shows where a sample's bits/dim falls among typical inputs
+        for q in BITS_PER_DIM_PERCENTILES:
+            result[f"bits_per_dim_p{q}"] = float(np.percentile(values.numpy(), q))
     return result
 
 

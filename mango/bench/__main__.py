@@ -10,6 +10,7 @@ BENCHMARKS = {
     "model": "parameters, GFLOPs, latency and memory of each task's model at the demo and paper presets",
     "synthrooms": "scenes per minute of the procedural RGB-D generator",
     "app": "latency of the app's handlers (p50/p95) on the bundled checkpoints",
+    "density": "flow bits/dim against Gaussian baselines; KID/FD of decoded samples vs reconstructions (issue 14)",
     "explanations": "do explanations point at the modality that reveals SynthRooms' known-answer objects?",
 }
 

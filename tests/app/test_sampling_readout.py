@@ -1,0 +1,89 @@
+"""The sampling view's readouts: each sample's bits/dim beside the test set's typical range, and the
+temperature the checkpoint recommends (issue 14), with graceful fallbacks on older checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import torch
+
+from app import ranges
+from app.checkpoints import TASK_SPECS, LoadedModel
+from app.handlers import Runner, TypicalBits
+from mango.data.constants import SYNTHROOMS_CLASSES
+from mango.models import MangoConfig, MangoModel
+
+TINY = dict(image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32, num_blocks=1,
+            head_width=32, class_names=SYNTHROOMS_CLASSES)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield MangoModel(MangoConfig.preset("demo", "segmentation", **TINY)).eval()
+    torch.set_num_threads(threads)
+
+
+def runner_with(model: MangoModel, **metadata) -> Runner:
+    model = copy.deepcopy(model)
+    model.config.metadata.update(metadata)
+    return Runner(LoadedModel(TASK_SPECS["segmentation"], model, "bundled", "a tiny test model"))
+
+
+def sample_bits(readout: str) -> list[float]:
+    return [float(v) for v in re.findall(r"- sample \d+: (-?\d+\.\d+)", readout)]
+
+
+def test_typical_bits_verdicts():
+    typical = TypicalBits(mean=0.1, count=600, noun="scenes", p5=-0.3, p50=0.0, p95=0.2)
+    assert typical.verdict(0.0).startswith("typical") and typical.verdict(0.2).startswith("typical")
+    assert "**less likely** than 95 % of test scenes" == typical.verdict(0.21)
+    assert "**more likely** than 95 % of test scenes" == typical.verdict(-0.31)
+    assert "between -0.300 and 0.200" in typical.sentence() and "600 test scenes" in typical.sentence()
+    assert "average 0.100" in TypicalBits(0.1, None, "films").sentence()
+
+
+def test_each_sample_is_set_beside_the_test_range(tiny_model):
+    plain = runner_with(tiny_model)
+    _, readout = plain.sample(0.7, 3, 3)
+    bits = sample_bits(readout)
+    assert len(bits) == 3 and "Typical" not in readout and "typical" not in readout  # nothing recorded: no claim
+    # the same draws, now with a range that holds them and one they all lie above
+    holds = {"bits_per_dim": 0.0, "samples": 50, "bits_per_dim_p5": min(bits) - 1, "bits_per_dim_p50": min(bits),
+             "bits_per_dim_p95": max(bits) + 1}
+    _, readout = runner_with(tiny_model, test_metrics=holds).sample(0.7, 3, 3)
+    assert sample_bits(readout) == bits and readout.count("typical (like the middle 90 % of test scenes)") == 3
+    assert "90 % of the 50 test scenes lie between" in readout
+    below = {**holds, "bits_per_dim_p5": min(bits) - 3, "bits_per_dim_p95": min(bits) - 2}
+    _, readout = runner_with(tiny_model, test_metrics=below).sample(0.7, 3, 3)
+    assert readout.count("**less likely** than 95 % of test scenes") == 3
+    _, readout = runner_with(tiny_model, test_metrics={"bits_per_dim": -0.128, "samples": 600}).sample(0.7, 3, 1)
+    assert "the 600 test scenes average -0.128 bits/dim" in readout and "less likely" not in readout
+
+
+def test_resample_and_interpolate_carry_the_same_readouts(tiny_model, scene, other_scene):
+    metrics = {"bits_per_dim": 0.0, "samples": 9, "bits_per_dim_p5": -50.0, "bits_per_dim_p50": 0.0,
+               "bits_per_dim_p95": 50.0}
+    runner = runner_with(tiny_model, test_metrics=metrics)
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    _, readout = runner.resample(rgb, depth, "rgb", 0.7, 0, 2)
+    assert re.search(r"- input: -?\d+\.\d+, typical", readout) and len(re.findall(r"- sample \d: .*typical", readout)) == 2
+    _, readout = runner.interpolate(rgb, depth, other_scene.file("rgb"), other_scene.file("depth"), 3)
+    assert len(re.findall(r"- t = \d\.\d\d: -?\d+\.\d+, typical", readout)) == 3 and "lie between" in readout
+
+
+def test_default_temperature_is_the_recommended_one_when_valid(tiny_model):
+    assert runner_with(tiny_model).default_temperature == ranges.TEMPERATURE.default
+    recommended = runner_with(tiny_model, sampling={"temperature": 0.55})
+    assert recommended.default_temperature == 0.55
+    _, readout = recommended.sample(0.55, 0, 1)
+    assert "τ = 0.55 is this checkpoint's recommended temperature" in readout
+    _, readout = recommended.sample(0.9, 0, 1)
+    assert "recommended" not in readout
+    for bad in (5.0, "hot", None):  # outside the slider, not a number, missing: the slider's default
+        runner = runner_with(tiny_model, sampling={"temperature": bad})
+        assert runner.default_temperature == ranges.TEMPERATURE.default and runner.recommended_temperature is None

@@ -1,0 +1,150 @@
+"""`python -m mango.bench density` on tiny models: it runs for each task, agrees with the trainer's
+evaluation, and its distances agree with a scipy / hand reference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+from scipy.spatial.distance import cityblock
+
+from mango.bench import density as bench
+from mango.data.constants import SYNTHROOMS_CLASSES
+from mango.data.synthrooms import write_dataset
+from mango.models import MangoConfig, MangoModel
+
+TINY_MODEL = dict(image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32,
+                  num_blocks=1, head_width=32, text_width=32, text_layers=1, text_context_length=16)
+TINY_RUN = bench.Options(temperatures=(0.7, 1.0), samples=6, fit_samples=8, feature_size=32, kid_subsets=3, batch_size=4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthrooms(tmp_path_factory) -> Path:
+    """16 scenes at 32 px in both layouts: 8 train, 8 test."""
+    out = tmp_path_factory.mktemp("synthrooms")
+    write_dataset(out, 16, 32, seed=5, test_fraction=0.5, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    from mango.metrics import EfficientNetFeatureExtractor
+
+    return EfficientNetFeatureExtractor(size=32)
+
+
+def tiny_model(task: str, **metadata) -> MangoModel:
+    torch.manual_seed(0)
+    extra = {"class_names": SYNTHROOMS_CLASSES} if task == "segmentation" else {}
+    return MangoModel(MangoConfig.preset("demo", task, **TINY_MODEL, **extra, metadata=metadata)).eval()
+
+
+# ------------------------------------------------------------------------------------ distances
+def _naive_kid(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 x100 with k(a, b) = (a.b / D + 1)^3, written out pair by pair."""
+    k = lambda a, b: (a @ b / x.shape[1] + 1) ** 3  # noqa: E731
+    m = len(x)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return 100 * (xx + yy - 2 * xy)
+
+
+def _scipy_fd(x: np.ndarray, y: np.ndarray) -> float:
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2).real))
+
+
+def test_distances_match_scipy_and_hand_references():
+    rng = np.random.default_rng(0)
+    images = {"rgb": rng.normal(size=(12, 10)), "depth": rng.normal(size=(12, 6))}
+    fakes = {"rgb": rng.normal(size=(12, 10)) * 1.3 + 0.2, "depth": rng.normal(size=(12, 6)) - 0.4}
+    real_set, fake_set = bench.FeatureSet(lambda x: x, ["rgb", "depth"]), bench.FeatureSet(lambda x: x, ["rgb", "depth"])
+    for rows in (slice(0, 5), slice(5, None)):  # gathered batch by batch
+        real_set.add({k: torch.from_numpy(v[rows]) for k, v in images.items()})
+        fake_set.add({k: torch.from_numpy(v[rows]) for k, v in fakes.items()})
+    real, fake = real_set.arrays(), fake_set.arrays()
+    np.testing.assert_array_equal(real["joint"], np.concatenate([images["rgb"], images["depth"]], axis=1))
+    found = bench.compare(real, fake, kid_subsets=1, seed=0, subset_size=12)  # one subset: every sample
+    for column in ("rgb", "depth", "joint"):  # joint: 16 dimensions from 12 samples, the few-sample FD path
+        assert found[column]["kid"] == pytest.approx(_naive_kid(real[column], fake[column]), rel=1e-9)
+        assert found[column]["fd"] == pytest.approx(_scipy_fd(real[column], fake[column]), rel=1e-6)
+    p, q = np.array([3, 1, 0, 6]), np.array([1, 1, 2, 0])
+    assert bench.total_variation(p, q) == pytest.approx(cityblock(p / p.sum(), q / q.sum()) / 2)
+    assert bench.total_variation(p, 2 * p) == 0
+
+
+# ------------------------------------------------------------------------------------ end to end
+def test_benchmark_runs_on_a_tiny_segmentation_checkpoint(tmp_path, synthrooms, capsys):
+    from train.data import build_splits
+    from train.evaluate import evaluate
+
+    model = tiny_model("segmentation", data={"dataset": "nyudv2", "image_size": 32})
+    model.save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "density.json"
+    argv = [str(tmp_path / "ckpt"), "--root", str(synthrooms / "nyudv2"), "--temperatures", "0.7", "1.0",
+            "--samples", "6", "--fit-samples", "8", "--feature-size", "32", "--kid-subsets", "3", "--batch-size", "4",
+            "--out", str(out), "--write-config"]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "channel Gaussian" in printed and "Recommended temperature" in printed and "class TV" in printed
+    result = json.loads(out.read_text())
+    assert result["main_column"] == "joint" and result["image_columns"] == ["rgb", "depth"]
+    assert set(result["samples"]) == {"reconstruction", "flow 0.7", "gaussian 0.7", "flow 1", "gaussian 1"}
+    for row in result["samples"].values():
+        assert set(row["distances"]) == {"rgb", "depth", "joint"} and 0 <= row["class_tv"] <= 1
+        assert all(np.isfinite([d["kid"], d["kid_std"], d["fd"]]).all() for d in row["distances"].values())
+    assert result["recommended_temperature"] in (0.7, 1.0)
+    # the flow's test bits/dim are the trainer's evaluation of the same split, percentiles included
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32)
+    assert result["reference_images"] == 6 and result["fit_samples"] == min(8, len(splits.train_eval)) == 7
+    evaluated = evaluate(MangoModel.from_pretrained(tmp_path / "ckpt").eval(), splits.test, batch_size=4)
+    flow = result["density_bits_per_dim"]["flow"]
+    assert result["test_samples"] == len(splits.test) == evaluated["samples"]
+    assert flow["mean"] == pytest.approx(evaluated["bits_per_dim"], abs=1e-5)
+    for q in (5, 50, 95):
+        assert flow[f"p{q}"] == pytest.approx(evaluated[f"bits_per_dim_p{q}"], abs=1e-5)
+    assert evaluated["bits_per_dim_p5"] <= evaluated["bits_per_dim_p50"] <= evaluated["bits_per_dim_p95"]
+    # --write-config left the recommendation where the app reads it
+    sampling = json.loads((tmp_path / "ckpt" / "config.json").read_text())["metadata"]["sampling"]
+    assert sampling["temperature"] == result["recommended_temperature"] and "mango.bench density" in sampling["command"]
+
+
+def test_benchmark_on_a_tiny_translation_model_adds_the_head_column(synthrooms, extractor):
+    model = tiny_model("translation")
+    splits = bench.checkpoint_splits(model, synthrooms / "taskonomy", dataset="taskonomy")
+    result = bench.measure(model, splits, TINY_RUN, extractor=extractor)
+    assert result["image_columns"] == ["reshading", "edge_texture", "rgb (head)"]
+    for row in result["samples"].values():
+        assert set(row["distances"]) == {"reshading", "edge_texture", "rgb (head)", "joint"} and "class_tv" not in row
+    assert len(result["verdicts"]) == 2 and "Target:" in bench.format_report(result)
+
+
+def test_benchmark_on_a_tiny_genre_model_compares_posters_only(extractor):
+    g = torch.Generator().manual_seed(0)
+    plots = ["A storm at sea.", "Two friends open a bakery in a small town.", "A detective's last case."]
+
+    def films(n: int) -> list[dict]:
+        return [{"a": torch.rand(3, 32, 32, generator=g), "b": plots[i % 3], "target": torch.zeros(23), "id": str(i)}
+                for i in range(n)]
+
+    model = tiny_model("genre")
+    result = bench.measure(model, SimpleNamespace(train_eval=films(8), test=films(5)), TINY_RUN, extractor=extractor)
+    assert result["main_column"] == "poster" and result["reference_images"] == 5
+    assert all(set(row["distances"]) == {"poster"} for row in result["samples"].values())
+    d = result["density_bits_per_dim"]
+    assert d["diagonal"]["degenerate_dims"] > 0  # text pad positions are exactly zero in every film
+    assert np.isfinite([d[k]["mean"] for k in ("flow", "diagonal", "channel")]).all()
