@@ -1,7 +1,9 @@
-"""`python -m mango.bench flow`: speed, memory and exactness of the MANGO flow.
+"""`python -m mango.bench flow`: speed, memory and exactness of the MANGO flow, per ICA form.
 
-Each size runs in a fresh process so its peak memory (max RSS above the idle process) is its own.
-Also times the ICA inverse's triangular solve against a dense-inverse reference.
+Each (size, form) runs in a fresh process so its peak memory (max RSS above the idle process) is
+its own. The paper size has 12 blocks (96 ICA layers), so its round-trip error is the float32
+inverse at the paper's depth, at initialisation. Also times the ICA inverse's triangular solve
+against a dense-inverse reference.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ SIZES = {
     "demo": dict(tokens_per_modality=64, dim=128, num_blocks=2),
     "paper": dict(tokens_per_modality=256, dim=768, num_blocks=12),
 }
+def _default_form() -> dict:
+    from mango.models import MangoConfig
+
+    cfg = MangoConfig()
+    return dict(ica_form=cfg.ica_form, gate_range=cfg.gate_range, gate_init=cfg.gate_init, value_affine=cfg.value_affine)
+
+
+# the flow options of each ICA form compared by the ablation (mango.flow.ica); "default" is MangoConfig's
+FORMS = {
+    "default": _default_form(),
+    "gated": dict(ica_form="gated"),
+    "signed gate": dict(ica_form="gated", gate_range=(-0.5, 0.5), gate_init=0.0),
+    "identity_plus": dict(ica_form="identity_plus"),
+    "diag_bias": dict(ica_form="diag_bias"),
+    "coupling only": dict(mixer="coupling"),
+}
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -35,13 +53,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _measure_size(name: str, batch: int, repeats: int, device: str, queue) -> None:
+def _measure_size(name: str, form: str, batch: int, repeats: int, device: str, queue) -> None:
     from mango.flow import MangoFlow
 
     torch.manual_seed(0)
     size = SIZES[name]
     rss_before = _peak_rss_mb()
-    flow = MangoFlow(size["dim"], size["tokens_per_modality"], size["num_blocks"]).to(device).eval()
+    flow = MangoFlow(size["dim"], size["tokens_per_modality"], size["num_blocks"], **FORMS[form]).to(device).eval()
     x = torch.randn(batch, 2 * size["tokens_per_modality"], size["dim"], device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     with torch.no_grad():
@@ -60,6 +78,7 @@ def _measure_size(name: str, batch: int, repeats: int, device: str, queue) -> No
     queue.put(
         dict(
             size=name,
+            form=form,
             **size,
             batch=batch,
             params_m=sum(p.numel() for p in flow.parameters()) / 1e6,
@@ -100,6 +119,7 @@ def triangular_vs_dense(n: int, width: int, batch: int = 8, repeats: int = 5) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mango.bench flow", description=__doc__)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--forms", nargs="+", default=list(FORMS), choices=list(FORMS))
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -109,20 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     ctx = mp.get_context("spawn")
     rows = []
     for name in args.sizes:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_measure_size, args=(name, args.batch, args.repeats, args.device, queue))
-        proc.start()
-        rows.append(queue.get())
-        proc.join()
+        for form in args.forms:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_measure_size, args=(name, form, args.batch, args.repeats, args.device, queue))
+            proc.start()
+            rows.append(queue.get())
+            proc.join()
     solves = [triangular_vs_dense(n, w) for n, w in ((64, 128), (256, 768))]
 
     print(f"MANGO flow on {args.device} (torch {torch.__version__}, {torch.get_num_threads()} threads), batch {args.batch}")
-    print(f"{'size':<6} {'tokens':>7} {'D':>4} {'L':>3} {'params':>8} {'fwd ms/s':>9} {'inv ms/s':>9} "
+    print(f"{'size':<6} {'form':<14} {'tokens':>7} {'D':>4} {'L':>3} {'params':>8} {'fwd ms/s':>9} {'inv ms/s':>9} "
           f"{'peak MB':>8} {'rt err fp32':>11} {'min A_ii':>8}")
     for r in rows:
-        print(f"{r['size']:<6} {2 * r['tokens_per_modality']:>7} {r['dim']:>4} {r['num_blocks']:>3} "
+        min_diag = "-" if r["min_attention_diagonal"] is None else f"{r['min_attention_diagonal']:.3f}"
+        print(f"{r['size']:<6} {r['form']:<14} {2 * r['tokens_per_modality']:>7} {r['dim']:>4} {r['num_blocks']:>3} "
               f"{r['params_m']:>7.2f}M {r['forward_ms_per_sample']:>9.1f} {r['inverse_ms_per_sample']:>9.1f} "
-              f"{r['peak_rss_increase_mb']:>8.0f} {r['roundtrip_error_fp32']:>11.2e} {r['min_attention_diagonal']:>8.3f}")
+              f"{r['peak_rss_increase_mb']:>8.0f} {r['roundtrip_error_fp32']:>11.2e} {min_diag:>8}")
     print("\nICA inverse: triangular solve vs dense inverse (batch 8)")
     print(f"{'n':>4} {'width':>6} {'tri ms':>8} {'dense ms':>9} {'speedup':>8} {'tri err':>9} {'dense err':>9}")
     for s in solves:
