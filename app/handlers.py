@@ -338,7 +338,8 @@ class Runner:
             "Value-path mixing in original token positions (row: output token, column: input token)")
         text = self._attention_text(row, amap, label, self_weight, roll_row[token])
         shares = [float(m.off_diagonal_share()[0]) for m in maps]
-        text += "\n\n" + layer_mixing_text(self.layer_choices, shares, index)
+        text += "\n\n" + layer_mixing_text(self.layer_choices, shares, index,
+                                         value_affine=bool(self.model.config.value_affine))
         return self.picker(prepared, token), attention_fig, rollout_fig, matrix_fig, text
 
     def _attention_text(self, row: interpret.AttentionRow, amap: Any, label: Callable[[int], str], self_weight: float,
@@ -795,8 +796,17 @@ def mixing_sentence(share: float) -> str:
             f"from other tokens: it {_mixing_verdict(share)}.")
 
 
-def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None) -> str:
-    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input)."""
+VALUE_AFFINE_NOTE = (
+    "These shares count the value path **A** only. This model's ICA layers also scale and shift each token they "
+    "update by the tokens of the other half that the same attention selects: where a layer's attention stays on its "
+    "diagonal, that is the token paired with it (in an MMCA layer, the other modality's token at the same position). "
+    "Such a layer still fuses the two halves, position by position, without mixing positions.")
+
+
+def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None,
+                      value_affine: bool = False) -> str:
+    """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input),
+    and, for layers with a value affine, what the shares leave out."""
     lines = []
     if selected is not None:
         lines.append(f"**This layer ({names[selected]}):** {mixing_sentence(shares[selected])}\n")
@@ -805,6 +815,8 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
     for k, (name, share) in enumerate(zip(names, shares)):
         sentence = f"{name} keeps {_share_percent(1.0 - share)}, takes {_share_percent(share)} from other tokens: {_mixing_verdict(share)}."
         lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
+    if value_affine:
+        lines.append("\n" + VALUE_AFFINE_NOTE)
     return "\n".join(lines)
 
 

@@ -196,6 +196,8 @@ def fusion_line(config: Any, metrics: dict[str, Any]) -> str:
             "diag_bias": "ICA with a diagonal logit bias (first release)", "literal": "literal ICA, A = S"}[config.ica_form]
     if config.ica_form == "gated":
         form += f", α in [{config.gate_range[0]:g}, {config.gate_range[1]:g}]"
+        if config.ica_exclude_self:
+            form += ", S over earlier tokens only (A_ii = 1 − α)"
     if config.value_affine:
         form += ", with a scale and shift from the attended tokens"
     share = metrics.get("off_diagonal_share")

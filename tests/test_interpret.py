@@ -21,7 +21,7 @@ PLOT = "A lighthouse keeper finds a logbook of ships that never existed."
 
 def small_model(task: str, seed: int = 0) -> MangoModel:
     torch.manual_seed(seed)
-    model = MangoModel(MangoConfig.preset("demo", task, **SMALL)).eval()
+    model = MangoModel(MangoConfig.preset("tiny", task, **SMALL)).eval()
     # Move every ICA layer away from the identity so attention, mixing and rollout are not trivial.
     with torch.no_grad():
         for _, _, layer in model.flow.ica_layers():

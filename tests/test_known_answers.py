@@ -41,7 +41,7 @@ def small_config(**overrides) -> MangoConfig:
         class_names=SYNTHROOMS_CLASSES,
     )
     settings.update(overrides)
-    return MangoConfig.preset("demo", "segmentation", **settings)
+    return MangoConfig.preset("tiny", "segmentation", **settings)
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--root", required=True, help="dataset folder in its standard layout")
     p.add_argument("--out", required=True, help="run folder: logs, last/, best/, final/")
-    p.add_argument("--preset", default=d.preset, choices=["demo", "paper"])
+    p.add_argument("--preset", default=d.preset, choices=["tiny", "demo", "paper"])
     p.add_argument("--inputs", nargs=2, default=list(d.inputs), metavar="DOMAIN", help="Taskonomy input domains")
     p.add_argument("--target", default=d.target, help="Taskonomy target domain")
     p.add_argument("--image-size", type=int, default=None)

@@ -33,11 +33,13 @@ from .trainer import TrainConfig, Trainer
 
 # name -> MangoConfig overrides; the first variant trains the shared stage-1 encoders
 VARIANTS: dict[str, dict] = {
-    "MANGO (gated ICA, default)": {},
+    "MANGO (default ICA)": {},
+    "ICA: gate free in (0, 0.5)": {"gate_range": (0.0, 0.5), "gate_init": 0.1},
+    "ICA: no value affine": {"value_affine": False},
+    "ICA: strict causal (A_ii = 1 - alpha)": {"ica_exclude_self": True},
     "ICA: signed gate": {"gate_range": (-0.5, 0.5), "gate_init": 0.0},
-    "ICA: value affine": {"value_affine": True},
-    "ICA: identity_plus (authors')": {"ica_form": "identity_plus"},
-    "ICA: diag_bias (first release)": {"ica_form": "diag_bias"},
+    "ICA: identity_plus (authors')": {"ica_form": "identity_plus", "value_affine": False},
+    "ICA: diag_bias (first release)": {"ica_form": "diag_bias", "value_affine": False},
     "MANGO MMCA+IMCA": {"partitions": ("mmca", "imca")},
     "MANGO MMCA only": {"partitions": ("mmca",)},
     "Coupling-layer flow": {"flow": "coupling"},

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from mango.models import MangoConfig, MangoModel
-from mango.models.config import TASK_DEFAULTS, ModalityConfig, gray, rgb
+from mango.models.config import ModalityConfig, gray, rgb, task_modalities
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import TASK_OF_DATASET, Splits, build_splits
@@ -164,7 +164,7 @@ def build_model_config(cfg: TrainConfig, splits: Splits) -> MangoConfig:
     if cfg.nll_weight is not None:
         values["nll_weight"] = cfg.nll_weight
     if cfg.task == "translation":  # the domains decide channels and scales; an override may pick the encoders
-        defaults = TASK_DEFAULTS["translation"]()
+        defaults = task_modalities("translation", cfg.preset)
         values.update(a=_modality(cfg.inputs[0], _encoder(values.get("a"), defaults["a"])),
                       b=_modality(cfg.inputs[1], _encoder(values.get("b"), defaults["b"])),
                       target=_modality(cfg.target))
@@ -453,12 +453,13 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         best_dir = self.out / "best"
         model = MangoModel.from_pretrained(best_dir if best_dir.is_dir() else self.out / "last", device=self.device)
-        if self.cache and "test" not in self.cache:
-            self.cache["test"] = BackboneCache(model, self.splits.test, split="test")
         if model.config.task == "genre" and self.cfg.thresholds != "none":  # chosen on the validation split only
             model.config.decision_thresholds = tune_thresholds(model, self._eval_set("val"), self.cfg.batch_size,
                                                                per_class=self.cfg.thresholds == "per_class")
-        test = evaluate(model, self._eval_set("test"), batch_size=self.cfg.batch_size, progress=True)
+        # the test split through the whole model, not the float16 feature cache: the number written
+        # here is the one `python -m train.evaluate` reproduces
+        test = evaluate(model, self.splits.test, batch_size=self.cfg.batch_size, num_workers=self.cfg.num_workers,
+                        progress=True)
         self.model = model
         if model.flow is not None:
             readout = self._flow_readout(samples=32)

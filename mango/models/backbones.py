@@ -54,7 +54,8 @@ def remap_efficientnet_package(state: dict[str, torch.Tensor], target_keys: list
 def _read_efficientnet(path: Path) -> dict[str, torch.Tensor]:
     """A weights file in timm's names (Hub safetensors) or the package's (a torch state dict), in
     timm's names. Read once per process: the app and the tests build several models on it."""
-    full = _timm_efficientnet().state_dict()
+    with torch.random.fork_rng(devices=[]):  # cached: must not make the global random stream depend on it
+        full = _timm_efficientnet().state_dict()
     keys, shapes = list(full), {k: v.shape for k, v in full.items()}
     if path.is_dir():
         path = path / "model.safetensors"
@@ -143,7 +144,8 @@ def _read_minilm(folder: Path) -> tuple[Any, dict[str, torch.Tensor], Any, str]:
     hf_logging.set_verbosity_error()  # no "unused weights" chatter: the pooler is not used
     hf_logging.disable_progress_bar()
     try:
-        bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False)
+        with torch.random.fork_rng(devices=[]):  # cached: must not make the global random stream depend on it
+            bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
     finally:
         hf_logging.set_verbosity(verbosity)

@@ -172,16 +172,19 @@ class MangoConfig:
     heads: int = 1  # ICA attention heads
     key_dim: int | None = None
     ica_form: str = "gated"  # see mango.flow.ica: gated, identity_plus, diag_bias, literal
+    # The default ICA: the gated form with the attention-routed scale and shift. Its gate may close
+    # (alpha -> 0); the "demo" preset puts a floor under it (see PRESETS).
     gate_init: float = 0.1  # gated form: alpha at initialisation
     gate_range: tuple[float, float] = (0.0, 0.5)  # gated form: alpha's bounds (diagonal dominance)
-    value_affine: bool = False  # ICA value path: a scale and shift from the attended X1 context
+    value_affine: bool = True  # ICA value path: a scale and shift from the attended X1 context
+    ica_exclude_self: bool = False  # gated form: S over earlier tokens only, so A_ii = 1 - alpha (mango.flow.ica)
     diag_bias_init: float = 10.0  # diag_bias form only
     whitening: bool = True  # a Gaussian whitening first, fitted to the training features (mango.flow.GaussianWhitening)
     actnorm: bool = False
     coupling_hidden: int | None = None
 
     # task head
-    head_width: int = 128
+    head_width: int = 128  # genre: 0 makes the head one linear layer on the pooled tokens
     head_depth: int = 1  # translation decoder blocks
     head_dropout: float = 0.1  # genre head: dropout before its last layer
     num_classes: int = 0  # derived from class_names when 0
@@ -231,6 +234,8 @@ class MangoConfig:
             raise bad(f"partitions must be a non-empty subset of {PARTITIONS}, got {self.partitions}")
         if self.ica_form not in ICA_FORMS:
             raise bad(f"ica_form must be one of {ICA_FORMS}, got {self.ica_form!r}")
+        if self.ica_exclude_self and self.ica_form != "gated":
+            raise bad(f"ica_exclude_self needs ica_form 'gated', got {self.ica_form!r}")
         if self.decoder not in DECODERS:
             raise bad(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.image_size % self.patch_size:
@@ -256,6 +261,8 @@ class MangoConfig:
                 f"text_context_length {self.text_context_length} must be in [1, T = "
                 f"{self.tokens_per_modality}] (text is padded to T, never longer)"
             )
+        if self.head_width < (0 if self.task == "genre" else 1):
+            raise bad(f"head_width must be >= 1 (0 allowed for genre: a linear head), got {self.head_width}")
         if self.nll_weight < 0:
             raise bad(f"nll_weight must be >= 0, got {self.nll_weight}")
         if self.feature_noise < 0:
@@ -333,13 +340,15 @@ class MangoConfig:
     # ------------------------------------------------------------------ presets
     @classmethod
     def preset(cls, name: str, task: Task = "segmentation", **overrides: Any) -> "MangoConfig":
-        """A named size ("demo": trains on 2 CPU cores in minutes; "paper": the published scale)
-        with the task's default modalities; any field can be overridden by keyword."""
+        """A named size ("tiny": for tests; "demo": trains on 2 CPU cores in minutes, pretrained
+        encoders; "paper": the published scale) with the task's default modalities and the
+        preset's encoders; any field can be overridden by keyword."""
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; known: {sorted(PRESETS)}")
         if task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; known: {TASKS}")
-        values: dict[str, Any] = {"task": task, **TASK_DEFAULTS[task](), **PRESETS[name]}
+        values: dict[str, Any] = {"task": task, **task_modalities(task, name), **PRESETS[name],
+                                  **TASK_PRESETS.get((name, task), {})}
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"unknown MangoConfig field(s) {sorted(unknown)}")
@@ -415,18 +424,45 @@ def _known(data: dict[str, Any], klass: type, source: str) -> dict[str, Any]:
     return dict(data)
 
 
-TASK_DEFAULTS: dict[str, Any] = {
-    # NYUDv2 / SUN RGB-D: RGB + depth -> 40-class segmentation
-    "segmentation": lambda: {"a": rgb(), "b": gray("depth")},
-    # Taskonomy: reshading + edge_texture -> rgb (the common default setting)
-    "translation": lambda: {"a": gray("reshading"), "b": gray("edge_texture"), "target": rgb()},
-    # MM-IMDb: poster + plot -> 23 genres
-    "genre": lambda: {"a": rgb("poster"), "b": text("plot")},
+# The encoders each preset starts from. "demo" uses pretrained weights that install offline with
+# pip (EfficientNet-Lite0, all-MiniLM-L6-v2: mango.models.weights); "paper" trains ViT encoders and
+# a CLIP-style text tower, as the paper's MAE/CLIP setup (pretrained when downloadable).
+PRESET_ENCODERS: dict[str, dict[str, str]] = {
+    "tiny": {"image": "vit", "text": "clip"},
+    "demo": {"image": "efficientnet_lite0", "text": "minilm_l6"},
+    "paper": {"image": "vit", "text": "clip"},
 }
 
+
+def task_modalities(task: str, preset: str = "demo") -> dict[str, ModalityConfig]:
+    """The task's default modalities ("a", "b", and "target" for translation) with the preset's encoders."""
+    image, words = PRESET_ENCODERS[preset]["image"], PRESET_ENCODERS[preset]["text"]
+    if task == "segmentation":  # NYUDv2 / SUN RGB-D: RGB + depth -> 40-class segmentation
+        return {"a": rgb("rgb", image), "b": gray("depth", image)}
+    if task == "translation":  # Taskonomy: reshading + edge_texture -> rgb (the common default setting)
+        return {"a": gray("reshading", image), "b": gray("edge_texture", image), "target": rgb()}
+    return {"a": rgb("poster", image), "b": text("plot", words)}  # MM-IMDb: poster + plot -> 23 genres
+
+
+
 PRESETS: dict[str, dict[str, Any]] = {
+    # 32 px, 8 px patches -> 4x4 grid, T = 16; D = 32; 1 block; encoders from scratch: builds and runs
+    # in milliseconds, for tests and smoke checks (it learns little).
+    "tiny": dict(
+        image_size=32, patch_size=8, dim=32,
+        encoder_width=32, encoder_depth=1, encoder_heads=2,
+        decoder_width=32, decoder_depth=1, decoder_heads=2,
+        text_width=32, text_layers=1, text_heads=2, text_context_length=16,
+        num_blocks=1, head_width=32, head_depth=1,
+    ),
     # 128 px, 16 px patches -> 8x8 grid, T = 64 tokens per modality; D = 128; 2 blocks.
+    # ICA gate alpha in [0.25, 0.5]: trained with alpha free in (0, 0.5) these shallow flows learned
+    # to mix 4-9 % of each token, some layers under 1 %; the floor keeps every layer mixing at
+    # least ~10 % for 0.5-1.5 points of mIoU (README, "Choosing the ICA form"). Only for shallow
+    # flows: each layer's inverse may amplify errors by up to 1 / (1 - 2 alpha), and at 12 blocks
+    # a floor of 0.25 loses the float32 round trip (tests/flow/test_flow.py).
     "demo": dict(
+        gate_range=(0.25, 0.5), gate_init=0.35,
         image_size=128, patch_size=16, dim=128,
         encoder_width=128, encoder_depth=4, encoder_heads=4,
         decoder_width=128, decoder_depth=1, decoder_heads=4,
@@ -441,4 +477,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         text_width=512, text_layers=12, text_heads=8, text_context_length=77,
         num_blocks=12, head_width=256, head_depth=2,
     ),
+}
+
+# Per (preset, task) adjustments. With EfficientNet's 112 stride-16 channels, D = 96 keeps the
+# features full-rank (a wider linear projection would put them on a 112-dimensional subspace, where
+# a density is degenerate). Genre posters take EfficientNet's 1280 stride-32 channels at 256 px
+# (8x8 tokens) and the plot 64 word pieces.
+TASK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("demo", "segmentation"): dict(dim=96),
+    ("demo", "translation"): dict(dim=96),
+    ("demo", "genre"): dict(image_size=256, patch_size=32, text_context_length=64),
 }

@@ -88,14 +88,19 @@ class TranslationHead(nn.Module):
 
 
 class GenreHead(nn.Module):
-    """Mean-pooled token sets concatenated, a two-layer MLP to multi-label logits (B, num_classes)."""
+    """Mean-pooled token sets concatenated, then a two-layer MLP (or, with width 0, one linear
+    layer) to multi-label logits (B, num_classes). Padding tokens are pooled too: in Z they carry
+    mixed content, and every token of Z must reach the head for attributions over Z to add up."""
 
     def __init__(self, num_inputs: int, dim: int, width: int, num_classes: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_inputs))
-        self.mlp = nn.Sequential(
-            nn.Linear(num_inputs * dim, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, num_classes)
-        )
+        if width > 0:
+            self.mlp = nn.Sequential(
+                nn.Linear(num_inputs * dim, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, num_classes)
+            )
+        else:
+            self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_inputs * dim, num_classes))
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         if len(inputs) != len(self.norms):

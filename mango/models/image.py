@@ -175,9 +175,9 @@ class PretrainedImageEncoder(nn.Module):
         """(B, C, H, W) in [0, 1] -> (B, T, channels) feature-map tokens in raster order."""
         _check_images(pixels, self.modality, self.image_size)
         x = self.normalise(pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_backbone):
-            fmap = self.backbone(x)
-        return fmap.flatten(2).transpose(1, 2)
+        # a frozen backbone's parameters need no gradient (requires_grad is off), but the pixels may:
+        # attributions differentiate through it
+        return self.backbone(x).flatten(2).transpose(1, 2)
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         return self.proj(features)

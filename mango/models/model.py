@@ -64,7 +64,8 @@ def build_flow(config: MangoConfig) -> nn.Module:
         return CouplingFlow(**common)
     return MangoFlow(**common, heads=config.heads, key_dim=config.key_dim, ica_form=config.ica_form,
                      gate_init=config.gate_init, gate_range=tuple(config.gate_range),
-                     value_affine=config.value_affine, diag_bias_init=config.diag_bias_init)
+                     value_affine=config.value_affine, exclude_self=config.ica_exclude_self,
+                     diag_bias_init=config.diag_bias_init)
 
 
 def build_encoder(config: MangoConfig, key: str, load_pretrained: bool = True) -> nn.Module:

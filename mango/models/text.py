@@ -243,9 +243,9 @@ class PretrainedTextEncoder(nn.Module):
     def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Strings or ids -> (BERT token states (B, context_length, 384), the ids)."""
         ids = self.as_ids(text)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_backbone):
-            states = self.backbone(ids, (ids != self.pad_id).long())
-        return states, ids
+        # frozen: no parameter gradient, but an attribution may still differentiate through it
+        # (captum overrides the word embeddings with values that require grad)
+        return self.backbone(ids, (ids != self.pad_id).long()), ids
 
     def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         states, ids = backbone

@@ -29,3 +29,10 @@ def test_every_layer_gets_a_line_and_the_selected_one_is_spelled_out():
     assert len(lines) == 3 and lines[1].startswith("- **")  # the selected layer in bold
     assert "barely mixes" in lines[0] and "mixes strongly" in lines[2]
     assert "mean 28 % from other tokens" in text
+
+
+def test_layers_with_a_value_affine_say_what_the_shares_leave_out():
+    names = ["block 1 · layer 1 · MMCA A→B"]
+    assert "scale and shift" not in layer_mixing_text(names, [0.001])
+    text = layer_mixing_text(names, [0.001], value_affine=True)
+    assert "barely mixes" in text and "scale and shift" in text and "same position" in text

@@ -23,7 +23,7 @@ def empty_root(tmp_path, monkeypatch):
 
 def small_checkpoint(folder: Path, task: str = "segmentation") -> Path:
     torch.manual_seed(0)
-    config = MangoConfig.preset("demo", task, image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1,
+    config = MangoConfig.preset("tiny", task, image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1,
                                 encoder_heads=2, decoder_width=32, decoder_heads=2, head_width=32, text_context_length=16,
                                 metadata={"training_data": "SynthRooms 10 scenes", "test_metrics": {"mIoU": 0.5}})
     MangoModel(config).save_pretrained(folder)
@@ -92,6 +92,8 @@ def test_the_model_card_names_encoders_licences_and_how_much_the_ica_mixes():
     assert "all-MiniLM-L6-v2" in line and "frozen" in line
     fusion = fusion_line(config, {"off_diagonal_share": 0.123})
     assert "α in [0.15, 0.5]" in fusion and "takes on average 12 %" in fusion and "scale and shift" in fusion
+    assert "earlier tokens only" not in fusion
+    assert "earlier tokens only" in fusion_line(MangoConfig.preset("demo", "genre", ica_exclude_self=True), {})
     assert "no attention" in fusion_line(MangoConfig.preset("demo", "genre", fusion="concat"), {})
     assert "trained from scratch" in encoder_line(MangoConfig.preset("demo", "segmentation",
                                                                      a={"name": "rgb", "channels": 3, "encoder": "vit"}))

@@ -24,7 +24,7 @@ def tiny_model():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    yield MangoModel(MangoConfig.preset("demo", "segmentation", **TINY)).eval()
+    yield MangoModel(MangoConfig.preset("tiny", "segmentation", **TINY)).eval()
     torch.set_num_threads(threads)
 
 

@@ -49,7 +49,7 @@ def extractor():
 def tiny_model(task: str, **metadata) -> MangoModel:
     torch.manual_seed(0)
     extra = {"class_names": SYNTHROOMS_CLASSES} if task == "segmentation" else {}
-    return MangoModel(MangoConfig.preset("demo", task, **TINY_MODEL, **extra, metadata=metadata)).eval()
+    return MangoModel(MangoConfig.preset("tiny", task, **TINY_MODEL, **extra, metadata=metadata)).eval()
 
 
 # ------------------------------------------------------------------------------------ distances

@@ -56,7 +56,7 @@ def test_an_ica_layer_alone_keeps_its_mixing_and_solve_in_float32():
 
 def test_model_loss_and_bits_per_dim_under_bf16_autocast():
     torch.manual_seed(0)
-    config = MangoConfig.preset("demo", "segmentation", image_size=32, patch_size=8, dim=32, num_blocks=1,
+    config = MangoConfig.preset("tiny", "segmentation", image_size=32, patch_size=8, dim=32, num_blocks=1,
                                 encoder_width=32, encoder_depth=1, decoder_width=32, head_width=32,
                                 a={"name": "rgb", "channels": 3, "encoder": "vit"},
                                 b={"name": "depth", "channels": 1, "encoder": "vit"})

@@ -16,9 +16,20 @@ TASKS = ("segmentation", "translation", "genre")
 def test_presets_have_the_documented_sizes(task: str) -> None:
     demo = MangoConfig.preset("demo", task)
     paper = MangoConfig.preset("paper", task)
-    assert (demo.image_size, demo.patch_size, demo.grid, demo.tokens_per_modality) == (128, 16, (8, 8), 64)
+    tiny = MangoConfig.preset("tiny", task)
+    # genre posters: EfficientNet's stride-32 map of a 256 px poster, 8x8 tokens like the other tasks
+    size = (256, 32) if task == "genre" else (128, 16)
+    assert (demo.image_size, demo.patch_size, demo.grid, demo.tokens_per_modality) == (*size, (8, 8), 64)
     assert (paper.image_size, paper.patch_size, paper.num_blocks, paper.tokens_per_modality) == (256, 16, 12, 256)
+    assert (tiny.image_size, tiny.patch_size, tiny.num_blocks, tiny.tokens_per_modality) == (32, 8, 1, 16)
     assert demo.metadata["preset"] == "demo" and demo.task == paper.task == task
+    # demo: pretrained encoders that install offline; paper and tiny: trained from scratch
+    assert {demo.a.encoder, demo.b.encoder} <= {"efficientnet_lite0", "minilm_l6"}
+    assert {paper.a.encoder, paper.b.encoder, tiny.a.encoder, tiny.b.encoder} <= {"vit", "clip"}
+    assert demo.dim == (128 if task == "genre" else 96)  # below EfficientNet's 112 channels: full-rank features
+    # ICA: a gate floor for the shallow demo flow only (it would not invert at the paper's depth)
+    assert (demo.gate_range, demo.value_affine) == ((0.25, 0.5), True)
+    assert paper.gate_range == MangoConfig().gate_range == (0.0, 0.5) and paper.value_affine
 
 
 def test_task_defaults() -> None:

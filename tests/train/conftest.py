@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # A model small enough that a training step takes milliseconds on one CPU thread.
 TINY_MODEL = dict(patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32, num_blocks=1,
                   head_width=32)
-TINY = dict(image_size=32, batch_size=4, eval_every=2, num_workers=0, val_fraction=0.25, device="cpu",
+TINY = dict(preset="tiny", image_size=32, batch_size=4, eval_every=2, num_workers=0, val_fraction=0.25, device="cpu",
             overrides=TINY_MODEL)
 
 
@@ -33,7 +33,7 @@ def tiny_cli_args(synthrooms):
     def args(out: Path, ae_steps: int, steps: int, eval_every: int) -> list[str]:
         argv = ["--dataset", "nyudv2", "--root", str(synthrooms / "nyudv2"), "--out", str(out),
                 "--ae-steps", str(ae_steps), "--steps", str(steps), "--eval-every", str(eval_every),
-                "--image-size", "32", "--batch-size", "4", "--num-workers", "0", "--val-fraction", "0.25",
+                "--preset", "tiny", "--image-size", "32", "--batch-size", "4", "--num-workers", "0", "--val-fraction", "0.25",
                 "--device", "cpu"]
         for key, value in TINY_MODEL.items():
             argv += ["--set", f"{key}={value}"]

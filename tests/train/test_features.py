@@ -14,7 +14,7 @@ from .conftest import TINY_MODEL
 
 def _model(**overrides) -> MangoModel:
     torch.manual_seed(0)
-    return MangoModel(MangoConfig.preset("demo", "segmentation", image_size=32, **{**TINY_MODEL, **overrides}))
+    return MangoModel(MangoConfig.preset("tiny", "segmentation", image_size=32, **{**TINY_MODEL, **overrides}))
 
 
 def test_the_cache_holds_the_backbone_outputs_and_the_targets(synthrooms):

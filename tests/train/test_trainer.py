@@ -7,23 +7,13 @@ import json
 import pandas as pd
 import pytest
 
-from mango.data.synthrooms import write_dataset
 from mango.models import MangoModel
 from train.__main__ import parse_args
 from train.ablations import plot, summarise
 from train.evaluate import main as evaluate_main
 from train.trainer import TrainConfig, Trainer
 
-TINY = dict(image_size=32, batch_size=4, eval_every=2, num_workers=0, val_fraction=0.25, device="cpu",
-            overrides=dict(patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32,
-                           num_blocks=1, head_width=32))
-
-
-@pytest.fixture(scope="module")
-def synthrooms(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synthrooms")
-    write_dataset(out, 16, 32, seed=3, test_fraction=0.25, workers=1, progress=False)
-    return out
+from .conftest import TINY
 
 
 def _rows(run):
