@@ -162,7 +162,10 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 0.42 * len(VARIANTS) + 2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         sub = table[(table["task"] == task) & (table["metric"] == HEADLINE[task])]
-        ax.barh(sub["variant"], sub["mean"], xerr=sub["std"], color=[_colour(v) for v in sub["variant"]], capsize=3)
+        bars = ax.barh(sub["variant"], sub["mean"], xerr=sub["std"], color=[_colour(v) for v in sub["variant"]],
+                       capsize=3)
+        ax.bar_label(bars, labels=[f"{m:.3f}" for m in sub["mean"]], padding=12, fontsize=8)  # differences are small
+        ax.set_xlim(0, 1.18 * float(sub["mean"].max()))
         ax.invert_yaxis()
         n = int(sub["n_seeds"].max()) if len(sub) else 0
         ax.set_xlabel(f"test {HEADLINE[task]} (mean ± std over {n} seeds)")
@@ -184,9 +187,11 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 4.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         sub = curves[curves["task"] == task].groupby(["variant", "step"], sort=False)["value"].mean().reset_index()
-        for variant, line in sub.groupby("variant", sort=False):
+        palette = plt.get_cmap("tab20").colors  # 20 distinct colours: no two variants share one
+        for k, (variant, line) in enumerate(sub.groupby("variant", sort=False)):
             style = "-" if variant.startswith(("MANGO", "ICA")) else "--"
-            ax.plot(line["step"], line["value"], style, marker="o", markersize=3, label=variant)
+            ax.plot(line["step"], line["value"], style, marker="o", markersize=3, label=variant,
+                    color=palette[k % len(palette)])
         ax.set_xlabel("stage-2 step")
         ax.set_ylabel(f"validation {HEADLINE[task]} (mean over seeds)")
         ax.grid(alpha=0.3)

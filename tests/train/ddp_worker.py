@@ -67,9 +67,14 @@ def main(argv: list[str]) -> None:
     writes = watch_writes(Path(cfg.out))
     trainer = Trainer(cfg)
     before = parameter_digest(trainer.model)
+    # the digest of the trained model as training left it: rank 0 then reloads the best checkpoint
+    # to score it (Trainer._finish), which may be from an earlier step
+    trained: list[str] = []
+    finish = trainer._finish
+    trainer._finish = lambda: (trained.append(parameter_digest(trainer.model)), finish())[1]  # type: ignore[method-assign]
     trainer.run()
-    report = dict(rank=rank, world=trainer.world, before=before, after=parameter_digest(trainer.model),
-                  writes=list(writes))
+    report = dict(rank=rank, world=trainer.world, before=before,
+                  after=trained[0] if trained else parameter_digest(trainer.model), writes=list(writes))
     if rank == 0:
         report["saved_last"] = parameter_digest(MangoModel.from_pretrained(Path(cfg.out) / "last"))
     (report_dir / f"rank{rank}.json").write_text(json.dumps(report, indent=2))
