@@ -29,7 +29,8 @@ def test_presets_have_the_documented_sizes(task: str) -> None:
     assert demo.dim == (128 if task == "genre" else 96)  # below EfficientNet's 112 channels: full-rank features
     # ICA: a gate floor for the shallow demo flow only (it would not invert at the paper's depth)
     assert (demo.gate_range, demo.value_affine) == ((0.25, 0.5), True)
-    assert paper.gate_range == MangoConfig().gate_range == (0.0, 0.5) and paper.value_affine
+    assert paper.gate_range == MangoConfig().gate_range == (0.0, 0.5) and MangoConfig().value_affine
+    assert not paper.value_affine  # the published architecture, at its parameter count
 
 
 def test_task_defaults() -> None:
