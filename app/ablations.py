@@ -28,5 +28,12 @@ def load_table(folder: Path = ABLATIONS_DIR) -> tuple[pd.DataFrame | None, str |
     table["mean ± std"] = [
         f"{m:.3f} ± {s:.3f}" if pd.notna(s) else f"{m:.3f}" for m, s in zip(table["mean"], table["std"])
     ]
-    table = table[["task", "metric", "variant", "mean ± std", "n_seeds"]].sort_values(["task", "metric"], kind="stable")
+    columns = ["task", "metric", "variant", "mean ± std", "n_seeds"]
+    if "off_diagonal_share" in table:  # how much the variant's ICA layers mix; blank without them
+        table["ICA share"] = [f"{v:.3f}" if pd.notna(v) else "" for v in table["off_diagonal_share"]]
+        columns.append("ICA share")
+    # each task's headline metric first (mIoU, micro F1), then the others
+    headline = {"segmentation": "miou", "genre": "micro_f1"}
+    table["_first"] = [m != headline.get(t) for t, m in zip(table["task"], table["metric"])]
+    table = table.sort_values(["task", "_first", "metric"], kind="stable")[columns]
     return table.reset_index(drop=True), figure_path, f"{len(table)} rows from `assets/ablations/{csv.name}`"

@@ -118,8 +118,14 @@ write it (columns task, variant, metric, mean, std, n_seeds) together with `asse
 ABLATIONS = """
 ### Measured ablations
 Each row is a variant trained with the same budget on the project's data, averaged over seeds (mean ± std).
-Variants swap one part of MANGO: the partitions (MMCA only, + IMCA, + LICA), the flow (ICA against
-coupling-only), or the fusion (concatenation, late fusion, one modality only).
+Variants swap one part of MANGO: the ICA layer's form, the partitions (MMCA only, + IMCA, + LICA), the
+flow (ICA against coupling-only, and 4 blocks instead of 2), or the fusion (concatenation, late
+fusion, one modality only). The ICA share column is how much the ICA layers mix on the test set.
+
+**In the bundled run** (README, "The ablations, measured"): every fused variant beats each modality
+alone. For segmentation at 4×4 tokens, MANGO's default is half a point of mIoU *below* the
+coupling-only flow and late fusion, and forcing the ICA layers to mix more costs accuracy. For genres,
+MANGO has the best micro F1 and the coupling-only flow the best macro F1, with overlapping spreads.
 """
 
 API = """

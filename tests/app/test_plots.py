@@ -85,5 +85,12 @@ def test_ablation_table(tmp_path):
     assert list(table.columns) == ["task", "metric", "variant", "mean ± std", "n_seeds"]
     assert table.iloc[0]["mean ± std"] == "0.500" and "0.410 ± 0.012" in set(table["mean ± std"])
     assert figure is None and status.startswith("3 rows")
+    (tmp_path / "results.csv").write_text(
+        "task,variant,metric,mean,std,n_seeds,off_diagonal_share\n"
+        "segmentation,MANGO,pixel_acc,0.8,0.01,3,0.1234\nsegmentation,MANGO,miou,0.5,0.01,3,0.1234\n"
+        "segmentation,Concatenation,miou,0.49,0.01,3,\n")
+    table = load_table(tmp_path)[0]
+    assert list(table["metric"]) == ["miou", "miou", "pixel_acc"]  # the headline metric first
+    assert list(table["ICA share"]) == ["0.123", "", "0.123"]
     (tmp_path / "results.csv").write_text("task,score\nx,1\n")
     assert "lacks the column" in load_table(tmp_path)[2]
