@@ -51,7 +51,11 @@ def _check(features: torch.Tensor, shape: tuple[int, int] | None = None) -> None
         raise ValueError(f"features have shape {tuple(features.shape[1:])} per sample, the baseline was fitted on {shape}")
 
 
-def _mean(features: torch.Tensor) -> torch.Tensor:
+def _fit_mean(features: torch.Tensor) -> torch.Tensor:
+    """The per-position mean (N, D) in float64 of training features (M, N, D), M >= 2, after checking them."""
+    _check(features)
+    if len(features) < 2:
+        raise ValueError("fitting a Gaussian needs at least 2 samples")
     total = torch.zeros(features.shape[1:], dtype=torch.float64)
     for chunk in features.split(_CHUNK):
         total += chunk.to(torch.float64).sum(0)
@@ -70,10 +74,7 @@ class DiagonalGaussian:
     @classmethod
     def fit(cls, features: torch.Tensor, jitter: float = 1e-6) -> DiagonalGaussian:
         """Maximum-likelihood fit on features (M, N, D), M >= 2."""
-        _check(features)
-        if len(features) < 2:
-            raise ValueError("fitting a Gaussian needs at least 2 samples")
-        mean = _mean(features)
+        mean = _fit_mean(features)
         squares = torch.zeros_like(mean)
         for chunk in features.split(_CHUNK):
             squares += (chunk.to(torch.float64) - mean).pow(2).sum(0)
@@ -115,10 +116,7 @@ class ChannelGaussian:
     def fit(cls, features: torch.Tensor, jitter: float = 1e-6) -> ChannelGaussian:
         """Maximum-likelihood fit on features (M, N, D): S = mean over samples and positions of
         (x - mean_position)(x - mean_position)^T."""
-        _check(features)
-        if len(features) < 2:
-            raise ValueError("fitting a Gaussian needs at least 2 samples")
-        mean = _mean(features)
+        mean = _fit_mean(features)
         d = features.shape[2]
         scatter = torch.zeros(d, d, dtype=torch.float64)
         for chunk in features.split(_CHUNK):

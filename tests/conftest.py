@@ -14,6 +14,16 @@ SHARED_DATA = Path(os.environ.get("MANGO_SHARED_DATA", REPO_ROOT.parent / "share
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tiny models and captum's many small passes: on a shared
+    2-core machine a second spinning thread only adds synchronisation (many times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (MM-IMDb-style films, NYUDv2 samples); tests that need it skip without it."""

@@ -12,15 +12,7 @@ from scipy import stats
 from mango.density import ChannelGaussian, DiagonalGaussian, fit_baselines
 from mango.flow import MangoFlow
 
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Hundreds of tiny steps: a second thread only adds synchronisation (40x slower on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # hundreds of tiny flow steps
 
 
 CHOLESKY = torch.tensor([[1.0, 0, 0, 0], [0.8, 0.6, 0, 0], [-0.5, 0.3, 0.5, 0], [0.2, -0.4, 0.3, 0.4]])

@@ -40,12 +40,8 @@ def inputs(model: MangoModel, batch: int = 1, seed: int = 0):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """captum's batched passes on a shared 2-core machine: one thread avoids a spinning thread pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """captum's batched passes: set before the module's models are built."""
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,7 @@ from mango.models import MangoConfig, MangoModel
 SIZE, PATCH = 64, 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_config(**overrides) -> MangoConfig:

@@ -318,19 +318,18 @@ class Trainer:
             return
         was_training = self.model.training
         self.model.eval()
-        parts, seen = [], 0
         if self._caches():
-            for batch in self.cache["train"].in_order(64, self.device):
-                parts.append(self.model.features_from_backbone(batch["backbone"])[0].float().cpu())
-                seen += parts[-1].shape[0]
-                if seen >= samples:
-                    break
+            batches = (self.model.features_from_backbone(batch["backbone"])[0]
+                       for batch in self.cache["train"].in_order(64, self.device))
         else:
-            for batch in DataLoader(self.splits.train_eval, batch_size=32, shuffle=False, num_workers=0):
-                parts.append(self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device)).float().cpu())
-                seen += parts[-1].shape[0]
-                if seen >= samples:
-                    break
+            batches = (self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
+                       for batch in DataLoader(self.splits.train_eval, batch_size=32, shuffle=False, num_workers=0))
+        parts, seen = [], 0
+        for features in batches:
+            parts.append(features.float().cpu())
+            seen += len(parts[-1])
+            if seen >= samples:
+                break
         flow.initialize_whitening(torch.cat(parts)[:samples].to(self.device))
         if self.world > 1:  # every rank starts from rank 0's fit
             for tensor in (flow.whitening.mean, flow.whitening.lower, flow.whitening.log_diag):

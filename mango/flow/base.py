@@ -51,6 +51,12 @@ class FlowSequence(InvertibleModule):
         return y, logdet
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """x in float32, or as it is when float64: the flow's numerics never run in bf16/fp16, even under
+    autocast (its inverse recomputes every attention matrix and conditioner from the latent)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def check_tokens(x: Tensor, num_tokens: int, dim: int, what: str = "input") -> None:
     """Fail with a message that names the expected shape instead of a cryptic matmul error."""
     if x.dim() != 3 or x.shape[1] != num_tokens or x.shape[2] != dim:

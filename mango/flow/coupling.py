@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import InvertibleModule
+from .base import InvertibleModule, at_least_float32
 from .partitions import LearnedTokenMixing, TokenPartition
 
 
@@ -26,12 +26,7 @@ def _bounded(raw_scale: Tensor, bound: float) -> Tensor:
     # tanh keeps log-scales in (-bound, bound): no exp overflow, however the conditioner drifts.
     # float32 from here on (even under bf16 autocast): the affine map and its log-det sum must be
     # computed alike in the forward and the inverse.
-    raw_scale = raw_scale if raw_scale.dtype == torch.float64 else raw_scale.float()
-    return bound * torch.tanh(raw_scale / bound)
-
-
-def _float(x: Tensor) -> Tensor:
-    return x if x.dtype == torch.float64 else x.float()
+    return bound * torch.tanh(at_least_float32(raw_scale) / bound)
 
 
 class AffineCoupling(InvertibleModule):
@@ -54,7 +49,7 @@ class AffineCoupling(InvertibleModule):
 
     def _scale_shift(self, cond: Tensor) -> tuple[Tensor, Tensor]:
         raw_scale, shift = self.net(cond).chunk(2, dim=-1)
-        return _bounded(raw_scale, self.scale_bound), _float(shift)
+        return _bounded(raw_scale, self.scale_bound), at_least_float32(shift)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         cond, out = self._split(x)
@@ -88,7 +83,7 @@ class TokenAffineCoupling(InvertibleModule):
     def _scale_shift(self, x1: Tensor) -> tuple[Tensor, Tensor]:
         context = x1.mean(dim=1, keepdim=True).expand_as(x1)
         raw_scale, shift = self.net(torch.cat([x1, context], dim=-1)).chunk(2, dim=-1)
-        return _bounded(raw_scale, self.scale_bound), _float(shift)
+        return _bounded(raw_scale, self.scale_bound), at_least_float32(shift)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x1, x2 = self.partition.split(x)

@@ -56,14 +56,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import InvertibleModule
+from .base import InvertibleModule, at_least_float32
 from .partitions import LearnedTokenMixing, TokenPartition
 
 ICA_FORMS = ("gated", "identity_plus", "diag_bias", "literal")
-
-
-def _float32(x: Tensor) -> Tensor:
-    return x if x.dtype == torch.float64 else x.float()
 
 
 class InvertibleCrossAttention(nn.Module):
@@ -133,7 +129,7 @@ class InvertibleCrossAttention(nn.Module):
         batch, n, _ = x1.shape
         q = self.q_norm(self.to_q(x1).view(batch, n, self.heads, self.key_dim)).transpose(1, 2)
         k = self.k_norm(self.to_k(x1).view(batch, n, self.heads, self.key_dim)).transpose(1, 2)
-        scores = _float32(torch.matmul(q, k.transpose(-1, -2))) / torch.exp(self.log_temperature.float())
+        scores = at_least_float32(torch.matmul(q, k.transpose(-1, -2))) / torch.exp(self.log_temperature.float())
         if self.diag_bias is not None:
             eye = torch.eye(n, dtype=scores.dtype, device=scores.device)
             scores = scores + self.diag_bias.float().view(1, -1, 1, 1) * eye
@@ -170,9 +166,9 @@ class InvertibleCrossAttention(nn.Module):
     def _affine(self, x1: Tensor, log_scores: Tensor) -> tuple[Tensor, Tensor] | None:
         if self.affine is None or self.context is None:
             return None
-        values = _float32(self.context(self.context_norm(x1)))  # type: ignore[misc]
+        values = at_least_float32(self.context(self.context_norm(x1)))  # type: ignore[misc]
         context = self._merge_heads(torch.matmul(log_scores.exp(), self._per_head(values)))
-        raw_scale, shift = _float32(self.affine(context)).chunk(2, dim=-1)
+        raw_scale, shift = at_least_float32(self.affine(context)).chunk(2, dim=-1)
         return self.scale_bound * torch.tanh(raw_scale / self.scale_bound), shift
 
     def _logdet(self, log_diag: Tensor, affine: tuple[Tensor, Tensor] | None) -> Tensor:
@@ -187,7 +183,7 @@ class InvertibleCrossAttention(nn.Module):
         log_scores = self.log_scores(x1)
         attn, log_diag = self.mixing(log_scores)
         with torch.autocast(x2.device.type, enabled=False):
-            y2 = self._merge_heads(torch.matmul(attn, self._per_head(_float32(x2))))
+            y2 = self._merge_heads(torch.matmul(attn, self._per_head(at_least_float32(x2))))
             affine = self._affine(x1, log_scores)
             if affine is not None:
                 y2 = y2 * torch.exp(affine[0]) + affine[1]
@@ -198,7 +194,7 @@ class InvertibleCrossAttention(nn.Module):
         log_scores = self.log_scores(y1)
         attn, log_diag = self.mixing(log_scores)
         with torch.autocast(y2.device.type, enabled=False):
-            y2 = _float32(y2)
+            y2 = at_least_float32(y2)
             affine = self._affine(y1, log_scores)
             if affine is not None:
                 y2 = (y2 - affine[1]) * torch.exp(-affine[0])

@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .base import FlowSequence, InvertibleModule, check_tokens
+from .base import FlowSequence, InvertibleModule, at_least_float32, check_tokens
 from .coupling import ActNorm, AffineCoupling, GaussianWhitening, TokenAffineCoupling
 from .ica import AttentionMap, ICALayer
 from .partitions import imca_partitions, lica_partitions, mmca_partitions
@@ -100,7 +100,7 @@ class MangoFlow(InvertibleModule):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         check_tokens(x, self.num_tokens, self.dim, "flow input")
         with torch.autocast(x.device.type, enabled=False):
-            x = x if x.dtype == torch.float64 else x.float()
+            x = at_least_float32(x)
             logdet = x.new_zeros(x.shape[0])
             if self.whitening is not None:
                 x, logdet = self.whitening(x)
@@ -112,7 +112,7 @@ class MangoFlow(InvertibleModule):
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         check_tokens(z, self.num_tokens, self.dim, "latent")
         with torch.autocast(z.device.type, enabled=False):
-            z = z if z.dtype == torch.float64 else z.float()
+            z = at_least_float32(z)
             logdet = z.new_zeros(z.shape[0])
             for block in reversed(self.blocks):
                 z, ld = block.inverse(z)
@@ -126,7 +126,7 @@ class MangoFlow(InvertibleModule):
     @staticmethod
     def prior_log_prob(z: Tensor) -> Tensor:
         """log N(z; 0, I) summed over tokens and channels, shape (batch,), in float32 at least."""
-        z = z if z.dtype == torch.float64 else z.float()
+        z = at_least_float32(z)
         return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(dim=(1, 2))
 
     def log_prob(self, x: Tensor) -> Tensor:
@@ -158,7 +158,7 @@ class MangoFlow(InvertibleModule):
         """Every ICA layer's attention on input x, in flow order (empty for the coupling baseline)."""
         check_tokens(x, self.num_tokens, self.dim, "flow input")
         maps: list[AttentionMap] = []
-        x = x if x.dtype == torch.float64 else x.float()
+        x = at_least_float32(x)
         if self.whitening is not None:  # per token: it mixes channels, never tokens
             x, _ = self.whitening(x)
         for b, block in enumerate(self.blocks):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .base import at_least_float32
+
 
 class TokenPartition(nn.Module):
     """A fixed split by token index: X1 = x[:, x1_tokens], X2 = x[:, x2_tokens]; merge puts tokens back."""
@@ -94,7 +96,7 @@ class LearnedTokenMixing(nn.Module):
         # float32 even under bf16 autocast: W and its triangular inverse must agree to float precision
         with torch.autocast(x.device.type, enabled=False):
             lower, upper = self._factors()
-            h = x if x.dtype == torch.float64 else x.float()
+            h = at_least_float32(x)
             h = torch.matmul(lower.to(h.dtype), torch.matmul(upper.to(h.dtype), h))
         return h[:, self.permutation]
 
@@ -102,7 +104,7 @@ class LearnedTokenMixing(nn.Module):
         with torch.autocast(y.device.type, enabled=False):
             lower, upper = self._factors()
             h = y[:, self.inverse_permutation]
-            h = h if h.dtype == torch.float64 else h.float()
+            h = at_least_float32(h)
             h = torch.linalg.solve_triangular(lower.to(h.dtype), h, upper=False, unitriangular=True)
             return torch.linalg.solve_triangular(upper.to(h.dtype), h, upper=True)
 

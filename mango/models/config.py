@@ -444,7 +444,6 @@ def task_modalities(task: str, preset: str = "demo") -> dict[str, ModalityConfig
     return {"a": rgb("poster", image), "b": text("plot", words)}  # MM-IMDb: poster + plot -> 23 genres
 
 
-
 PRESETS: dict[str, dict[str, Any]] = {
     # 32 px, 8 px patches -> 4x4 grid, T = 16; D = 32; 1 block; encoders from scratch: builds and runs
     # in milliseconds, for tests and smoke checks (it learns little).
@@ -457,8 +456,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # 128 px, 16 px patches -> 8x8 grid, T = 64 tokens per modality; D = 128; 2 blocks.
     # ICA gate alpha in [0.25, 0.5]: trained with alpha free in (0, 0.5) these shallow flows learned
-    # to mix 4-9 % of each token, some layers under 1 %; the floor keeps every layer mixing at
-    # least ~10 % for 0.5-1.5 points of mIoU (README, "Choosing the ICA form"). Only for shallow
+    # to mix 4-9 % of each token, some layers under 1 %; the floor raised the average to about 10 %
+    # for 0.5-1.5 points of mIoU, though a layer can still keep its tokens by learning S_ii -> 1
+    # (README, "Choosing the ICA form"). Only for shallow
     # flows: each layer's inverse may amplify errors by up to 1 / (1 - 2 alpha), and at 12 blocks
     # a floor of 0.25 loses the float32 round trip (tests/flow/test_flow.py).
     "demo": dict(

@@ -21,14 +21,7 @@ from mango.models import MangoConfig, MangoModel
 TINY_MODEL = dict(image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1, decoder_width=32,
                   num_blocks=1, head_width=32, text_width=32, text_layers=1, text_context_length=16)
 TINY_RUN = bench.Options(temperatures=(0.7, 1.0), samples=6, fit_samples=8, feature_size=32, kid_subsets=3, batch_size=4)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

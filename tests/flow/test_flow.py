@@ -310,6 +310,18 @@ def _correlated_tokens(gen: torch.Generator, batch: int = 2, dim: int = 16) -> t
     return torch.tanh(2 * running_mean @ base) + 0.1 * base
 
 
+def _train_by_likelihood(flow: MangoFlow, gen: torch.Generator, steps: int = 100) -> torch.Tensor:
+    """`steps` Adam steps (lr 5e-3) of maximum likelihood on correlated tokens; the last loss."""
+    opt = torch.optim.Adam(flow.parameters(), lr=5e-3)
+    for _ in range(steps):
+        z, logdet = flow(_correlated_tokens(gen))
+        loss = -(MangoFlow.prior_log_prob(z) + logdet).mean() / z[0].numel()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss
+
+
 def _paper_depth_flow(**options) -> MangoFlow:
     torch.manual_seed(0)
     return MangoFlow(16, 64, num_blocks=12, key_dim=8, coupling_hidden=16, **options)
@@ -328,14 +340,8 @@ def test_round_trip_float32_at_paper_depth_after_training(form):
     """...and still after 100 Adam steps (lr 5e-3) of maximum likelihood on correlated tokens."""
     flow = _paper_depth_flow(**PAPER_DEPTH_FORMS[form])
     start = {k: v.clone() for k, v in flow.state_dict().items()}
-    opt = torch.optim.Adam(flow.parameters(), lr=5e-3)
     gen = torch.Generator().manual_seed(1)
-    for _ in range(100):
-        z, logdet = flow(_correlated_tokens(gen))
-        loss = -(MangoFlow.prior_log_prob(z) + logdet).mean() / z[0].numel()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    loss = _train_by_likelihood(flow, gen)
     moved = max(float((v - start[k]).abs().max()) for k, v in flow.state_dict().items() if v.is_floating_point())
     assert moved > 0.2 and torch.isfinite(loss)
     error = flow.roundtrip_error(_correlated_tokens(gen))
@@ -354,14 +360,8 @@ def test_the_demo_presets_gate_floor_inverts_at_demo_depth_after_training():
     """The demo preset keeps alpha >= 0.25 at 2 blocks: float32 round trip < 1e-4 after 100 Adam steps."""
     torch.manual_seed(0)
     flow = MangoFlow(16, 64, num_blocks=2, key_dim=8, coupling_hidden=16, **_demo_ica())
-    opt = torch.optim.Adam(flow.parameters(), lr=5e-3)
     gen = torch.Generator().manual_seed(1)
-    for _ in range(100):
-        z, logdet = flow(_correlated_tokens(gen))
-        loss = -(MangoFlow.prior_log_prob(z) + logdet).mean() / z[0].numel()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _train_by_likelihood(flow, gen)
     assert flow.roundtrip_error(_correlated_tokens(gen)) < 1e-4
 
 
