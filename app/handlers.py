@@ -230,8 +230,9 @@ class Runner:
         out = self.predict(prepared)
         probs = torch.sigmoid(out.output[0]).numpy()
         names = list(self.config.class_names)
-        figure = plots.probability_figure(names, probs, 0.5, "Genre probabilities (sigmoid of each genre's logit)")
-        return figure, predicted_genres(names, probs), _notices_md(prepared.notices, self.loaded)
+        thresholds = np.asarray(self.config.thresholds())  # the ones the test metrics were computed with
+        figure = plots.probability_figure(names, probs, thresholds, "Genre probabilities (sigmoid of each genre's logit)")
+        return figure, predicted_genres(names, probs, thresholds), _notices_md(prepared.notices, self.loaded)
 
     def target_choices(self, a_in: Any, b_in: Any) -> list[tuple[str, str]]:
         """Dropdown choices for the contributions view, most relevant first ((label, value))."""
@@ -820,12 +821,15 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
     return "\n".join(lines)
 
 
-def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float = 0.5) -> str:
-    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > threshold]
+def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float | np.ndarray = 0.5) -> str:
+    """The genres above their decision threshold (one for all, or one per genre), most likely first."""
+    limits = np.broadcast_to(np.asarray(threshold, dtype=float), np.shape(probs))
+    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > limits[k]]
     if chosen:
         return ", ".join(chosen)
     best = int(np.argmax(probs))
-    return f"none above {threshold:.0%} (most likely: {names[best]}, {probs[best]:.0%})"
+    above = f"{limits[0]:.0%}" if np.all(limits == limits[0]) else "its threshold"
+    return f"none above {above} (most likely: {names[best]}, {probs[best]:.0%})"
 
 
 def _identity(value: Any) -> Any:

@@ -410,18 +410,26 @@ def _number(value: float) -> str:
     return f"{value:+.3g}"
 
 
-def probability_figure(names: Sequence[str], probabilities: Sequence[float], threshold: float = 0.5,
-                       title: str = "Genre probabilities") -> go.Figure:
-    """Sorted horizontal bars of multi-label probabilities with the decision threshold."""
+def probability_figure(names: Sequence[str], probabilities: Sequence[float],
+                       threshold: float | Sequence[float] = 0.5, title: str = "Genre probabilities") -> go.Figure:
+    """Sorted horizontal bars of multi-label probabilities with the decision threshold: one dashed
+    line when every genre shares it, a tick on each bar when the checkpoint tuned one per genre."""
     order = np.argsort(-np.asarray(probabilities))
+    limits = np.broadcast_to(np.asarray(threshold, dtype=float), np.shape(probabilities))
     names = [names[i] for i in order]
     probs = [float(probabilities[i]) for i in order]
-    colours = ["#ea580c" if p > threshold else "#cbd5e1" for p in probs]
+    cuts = [float(limits[i]) for i in order]
+    colours = ["#ea580c" if p > t else "#cbd5e1" for p, t in zip(probs, cuts)]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
                            text=[f"{p:.0%}" for p in probs], textposition="outside", cliponaxis=False,
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig.add_vline(x=threshold, line=dict(color="#111827", dash="dash", width=1),
-                  annotation_text=f"threshold {threshold:g}", annotation_position="top")
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>", showlegend=False))
+    if all(t == cuts[0] for t in cuts):
+        fig.add_vline(x=cuts[0], line=dict(color="#111827", dash="dash", width=1),
+                      annotation_text=f"threshold {cuts[0]:g}", annotation_position="top")
+    else:
+        fig.add_trace(go.Scatter(x=cuts, y=names, mode="markers", name="this genre's threshold",
+                                 marker=dict(symbol="line-ns-open", size=16, color="#111827", line=dict(width=2)),
+                                 hovertemplate="%{y}: threshold %{x:.2f}<extra></extra>"))
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), x=0.01), height=max(320, 22 * len(names) + 90),
         margin=dict(l=10, r=40, t=60, b=30), font=dict(family=FONT, size=12), paper_bgcolor="white",

@@ -497,7 +497,7 @@ def _genre_tab(app: MangoApp) -> None:
         with gr.Column(scale=3):
             chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
                             elem_id="genre-chart")
-            genres = gr.Textbox(label="Predicted genres (probability above 50%)", interactive=False)
+            genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
             notices = gr.Markdown()
     outputs = [chart, genres, notices, marker]
     _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],

@@ -332,7 +332,7 @@ class Trainer:
                 break
         flow.initialize_whitening(torch.cat(parts)[:samples].to(self.device))
         if self.world > 1:  # every rank starts from rank 0's fit
-            for tensor in (flow.whitening.mean, flow.whitening.lower, flow.whitening.log_diag):
+            for tensor in flow.whitening.parameters():
                 dist.broadcast(tensor.data, src=0)
         self.model.train(was_training)
 

@@ -128,20 +128,25 @@ class ActNorm(InvertibleModule):
 
 
 class GaussianWhitening(InvertibleModule):
-    """z = L^-1 (x - mu_n): a mean per token position, one lower-triangular channel transform shared
-    by all positions, with positive diagonal. Not in the MANGO paper: an option (``whitening=True``).
+    """z = S_n^-1 L^-1 (x - mu_n): a mean per token position, one lower-triangular channel transform
+    shared by all positions, with positive diagonal, and (``position_scale``) a diagonal scale S_n
+    per position and channel. Not in the MANGO paper: an option (``whitening=True``).
 
-    `initialize` sets mu to the training features' per-position means and L to the Cholesky factor
-    of their shared channel covariance, so a flow whose other layers start at (or near) the
-    identity starts at the full-covariance Gaussian density of the features; training can only
-    improve on it. Both stay learnable. log|det| = -N sum_c log L_cc.
+    `initialize` sets mu to the training features' per-position means, L to the Cholesky factor of
+    their shared channel covariance and S_n to the per-position spread left after L, so a flow whose
+    other layers start at (or near) the identity starts at that Gaussian density of the features;
+    training can only improve on it. Without S_n, positions whose features barely vary (a text
+    model's pad positions) get the spread of all positions, and a diagonal Gaussian fitted per
+    dimension beats the flow before it learns anything (issue 14). All stay learnable.
+    log|det| = -N sum_c log L_cc - sum_(n,c) log S_nc.
     """
 
-    def __init__(self, num_tokens: int, dim: int):
+    def __init__(self, num_tokens: int, dim: int, position_scale: bool = False):
         super().__init__()
         self.mean = nn.Parameter(torch.zeros(num_tokens, dim))
         self.lower = nn.Parameter(torch.zeros(dim, dim))  # its strictly lower triangle is used
         self.log_diag = nn.Parameter(torch.zeros(dim))
+        self.log_scale = nn.Parameter(torch.zeros(num_tokens, dim)) if position_scale else None
         self.register_buffer("initialized", torch.tensor(False))
 
     def _factor(self) -> Tensor:
@@ -150,7 +155,8 @@ class GaussianWhitening(InvertibleModule):
     @torch.no_grad()
     def initialize(self, features: Tensor, eps: float = 1e-4) -> None:
         """From training features (M, N, D): per-position means and the shared channel covariance
-        (plus eps times its mean variance on the diagonal, so constant channels stay invertible)."""
+        (plus eps times its mean variance on the diagonal, so constant channels stay invertible);
+        then each position's variance after whitening, floored the same way."""
         x = features.detach().double()
         mean = x.mean(dim=0)
         residual = (x - mean).reshape(-1, x.shape[-1])
@@ -160,17 +166,31 @@ class GaussianWhitening(InvertibleModule):
         self.mean.copy_(mean)
         self.lower.copy_(torch.tril(factor, -1))
         self.log_diag.copy_(torch.log(factor.diagonal()))
+        if self.log_scale is not None:
+            whitened = torch.linalg.solve_triangular(factor, (x - mean).transpose(1, 2), upper=False)
+            variance = whitened.pow(2).mean(dim=0).T  # (N, D)
+            variance = variance + eps * variance.mean().clamp_min(1e-12)
+            self.log_scale.copy_(0.5 * torch.log(variance))
         self.initialized.fill_(True)
+
+    def _scale_logdet(self, batch: int, dtype: torch.dtype) -> Tensor:
+        """sum of log S_nc (0 without position scales), per sample."""
+        total = self.log_scale.sum() if self.log_scale is not None else torch.zeros(())
+        return total.to(dtype).expand(batch)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         factor = self._factor().to(x.dtype)
         centred = (x - self.mean.to(x.dtype)).transpose(1, 2)  # (B, D, N): solve L z = x - mu per token
         z = torch.linalg.solve_triangular(factor, centred, upper=False).transpose(1, 2)
+        if self.log_scale is not None:
+            z = z * torch.exp(-self.log_scale.to(x.dtype))
         logdet = (-x.shape[1] * self.log_diag.sum()).to(x.dtype).expand(x.shape[0])
-        return z, logdet
+        return z, logdet - self._scale_logdet(x.shape[0], x.dtype)
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         factor = self._factor().to(z.dtype)
+        if self.log_scale is not None:
+            z = z * torch.exp(self.log_scale.to(z.dtype))
         x = z @ factor.T + self.mean.to(z.dtype)
         logdet = (z.shape[1] * self.log_diag.sum()).to(z.dtype).expand(z.shape[0])
-        return x, logdet
+        return x, logdet + self._scale_logdet(z.shape[0], z.dtype)

@@ -180,6 +180,7 @@ class MangoConfig:
     ica_exclude_self: bool = False  # gated form: S over earlier tokens only, so A_ii = 1 - alpha (mango.flow.ica)
     diag_bias_init: float = 10.0  # diag_bias form only
     whitening: bool = True  # a Gaussian whitening first, fitted to the training features (mango.flow.GaussianWhitening)
+    whitening_scale: bool = False  # the whitening also scales each position and channel (needed where positions differ in spread, e.g. text pads)
     actnorm: bool = False
     coupling_hidden: int | None = None
 

@@ -74,6 +74,22 @@ def test_helpers():
     assert plots.probability_figure(["A", "B"], [0.2, 0.9]).data[0].y == ("B", "A")
 
 
+def test_genre_thresholds_per_genre():
+    """A checkpoint with tuned thresholds: bars are coloured and genres named by their own threshold."""
+    from app.handlers import predicted_genres
+
+    names, probs, cuts = ["A", "B", "C"], np.array([0.3, 0.6, 0.45]), np.array([0.25, 0.7, 0.5])
+    fig = plots.probability_figure(names, probs, cuts)
+    bars, ticks = fig.data
+    assert bars.y == ("B", "C", "A") and list(bars.marker.color) == ["#cbd5e1", "#cbd5e1", "#ea580c"]
+    assert list(ticks.x) == [0.7, 0.5, 0.25]
+    assert len(plots.probability_figure(names, probs, 0.5).data) == 1  # one shared line, no ticks
+    assert predicted_genres(names, probs, cuts) == "A"
+    assert predicted_genres(names, probs, 0.5) == "B"
+    assert predicted_genres(names, probs, 0.9).startswith("none above 90%")
+    assert predicted_genres(names, probs, np.array([0.9, 0.95, 0.8])).startswith("none above its threshold")
+
+
 def test_ablation_table(tmp_path):
     from app.ablations import load_table
 
