@@ -173,24 +173,21 @@ class GaussianWhitening(InvertibleModule):
             self.log_scale.copy_(0.5 * torch.log(variance))
         self.initialized.fill_(True)
 
-    def _scale_logdet(self, batch: int, dtype: torch.dtype) -> Tensor:
-        """sum of log S_nc (0 without position scales), per sample."""
-        total = self.log_scale.sum() if self.log_scale is not None else torch.zeros(())
-        return total.to(dtype).expand(batch)
-
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         factor = self._factor().to(x.dtype)
         centred = (x - self.mean.to(x.dtype)).transpose(1, 2)  # (B, D, N): solve L z = x - mu per token
         z = torch.linalg.solve_triangular(factor, centred, upper=False).transpose(1, 2)
+        logdet = -x.shape[1] * self.log_diag.sum()
         if self.log_scale is not None:
             z = z * torch.exp(-self.log_scale.to(x.dtype))
-        logdet = (-x.shape[1] * self.log_diag.sum()).to(x.dtype).expand(x.shape[0])
-        return z, logdet - self._scale_logdet(x.shape[0], x.dtype)
+            logdet = logdet - self.log_scale.sum()
+        return z, logdet.to(x.dtype).expand(x.shape[0])
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         factor = self._factor().to(z.dtype)
+        logdet = z.shape[1] * self.log_diag.sum()
         if self.log_scale is not None:
             z = z * torch.exp(self.log_scale.to(z.dtype))
+            logdet = logdet + self.log_scale.sum()
         x = z @ factor.T + self.mean.to(z.dtype)
-        logdet = (z.shape[1] * self.log_diag.sum()).to(z.dtype).expand(z.shape[0])
-        return x, logdet + self._scale_logdet(z.shape[0], z.dtype)
+        return x, logdet.to(z.dtype).expand(z.shape[0])
