@@ -486,9 +486,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Per (preset, task) adjustments. With EfficientNet's 112 stride-16 channels, D = 96 keeps the
 # features full-rank (a wider linear projection would put them on a 112-dimensional subspace, where
 # a density is degenerate). Genre posters take EfficientNet's 1280 stride-32 channels at 256 px
-# (8x8 tokens) and the plot 64 word pieces.
+# (8x8 tokens), as many as the plot's 64 word pieces.
 TASK_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("demo", "segmentation"): dict(dim=96),
     ("demo", "translation"): dict(dim=96),
-    ("demo", "genre"): dict(image_size=256, patch_size=32, text_context_length=64),
+    ("demo", "genre"): dict(image_size=256, patch_size=32),
 }
