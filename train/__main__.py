@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="class weights (segmentation) / positive weights (genre) from the training labels")
     p.add_argument("--thresholds", default=d.thresholds, choices=["per_class", "global", "none"],
                    help="genre decision thresholds, tuned on the validation split")
+    p.add_argument("--text-projection", default=d.text_projection, choices=["random", "pca"],
+                   help="start a pretrained text encoder's projection at random or at its states' principal axes")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
                    metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")
@@ -73,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed, num_workers=a.num_workers,
         device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from, overrides=dict(a.overrides),
         cache_backbones=not a.no_cache, mirror=not a.no_mirror, balance_classes=a.balance_classes,
-        thresholds=a.thresholds,
+        thresholds=a.thresholds, text_projection=a.text_projection,
         push_to_hub=a.push_to_hub,
     )
 

@@ -82,6 +82,7 @@ class TrainConfig:
     mirror: bool = True  # the cache also holds each training sample mirrored left-right
     balance_classes: str = "none"  # "sqrt" or "inverse" frequency weights from the training labels (see class_weights)
     thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
+    text_projection: str = "random"  # "pca": start a pretrained text encoder's projection at the states' principal axes
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -310,6 +311,47 @@ class Trainer:
         return self.cache.get(split) or getattr(self.splits, split)
 
     @torch.no_grad()
+    def _initialize_text_projection(self, samples: int = 20000) -> None:
+        """With ``text_projection="pca"``, set each pretrained text encoder's projection to the top-D
+        principal axes of its frozen token states (centred): a random 384 -> D projection keeps an
+        arbitrary subspace, and the few training plots cannot find the useful one again."""
+        if self.cfg.text_projection == "random":
+            return
+        if self.cfg.text_projection != "pca":
+            raise ValueError(f"text_projection must be 'random' or 'pca', got {self.cfg.text_projection!r}")
+        for key, encoder in self.model.encoders.items():
+            if not (self.model.config.modality(key).is_text and getattr(encoder, "frozen_backbone", False)):
+                continue
+            states = self._text_states(key, encoder, samples)
+            mean = states.mean(0)
+            _, _, axes = torch.linalg.svd(states - mean, full_matrices=False)  # rows: principal axes
+            dim = encoder.proj.out_features
+            if len(axes) < dim:
+                raise ValueError(f"{len(states)} token states cannot give {dim} principal axes")
+            weight = axes[:dim].to(encoder.proj.weight)
+            encoder.proj.weight.copy_(weight)
+            encoder.proj.bias.copy_(-weight @ mean.to(weight))
+            if self.world > 1:
+                for tensor in encoder.proj.parameters():
+                    dist.broadcast(tensor.data, src=0)
+
+    def _text_states(self, key: str, encoder: nn.Module, samples: int) -> torch.Tensor:
+        """Up to `samples` non-pad token states of the training plots, float32 on the CPU."""
+        if self._caches():
+            outputs = (batch["backbone"][key] for batch in self.cache["train"].in_order(64, self.device))
+        else:
+            loader = DataLoader(self.splits.train_eval, batch_size=32, shuffle=False, num_workers=0)
+            outputs = (encoder.backbone_features(batch[key]) for batch in loader)
+        parts, seen = [], 0
+        for states, ids in outputs:
+            rows = states[ids != encoder.pad_id].float().cpu()
+            parts.append(rows)
+            seen += len(rows)
+            if seen >= samples:
+                break
+        return torch.cat(parts)[:samples]
+
+    @torch.no_grad()
     def _initialize_whitening(self, samples: int = 2000) -> None:
         """Fit the flow's whitening layer to training features before stage 2 (once: a resumed run
         has it in its checkpoint), so the flow starts at their full-covariance Gaussian density."""
@@ -340,6 +382,7 @@ class Trainer:
     def _run_stage(self, stage: str, resume: dict | None) -> None:
         total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
         if stage == "task" and resume is None:
+            self._initialize_text_projection()
             self._initialize_whitening()
         opt, sched = self._optimizer(stage)
         if resume is not None:
