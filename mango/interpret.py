@@ -509,6 +509,7 @@ def attention_row(amap: Any, token: int, example: int = 0, head: int | None = No
     A token sits in exactly one half: in X1 it is the row's query, in X2 it is the token that
     row mixes into. Heads are averaged unless ``head`` is given. For LICA the halves are mixtures
     W X; positions are those of its permutation P (exact at initialisation, dominant after).
+    Weights are shares of the row's sum.
     """
     queries = amap.query_tokens.tolist()
     values = amap.value_tokens.tolist()
@@ -519,8 +520,11 @@ def attention_row(amap: Any, token: int, example: int = 0, head: int | None = No
         row, role = queries.index(token), "query"
     else:
         row, role = values.index(token), "mixed"
-    attn = amap.attention[example]
-    weights = attn.mean(dim=0)[row] if head is None else attn[head, row]
+    # each head's row as shares of its sum: a no-op for the row-stochastic forms, and what the app's
+    # "share of its row" means for A = I + S (rows sum to 2) and a unit diagonal (rows sum to 1 / A_ii)
+    rows = amap.attention[example][:, row]
+    rows = rows / rows.sum(dim=-1, keepdim=True)
+    weights = rows.mean(dim=0) if head is None else rows[head]
     keys = torch.zeros(n_total, dtype=weights.dtype)
     vals = torch.zeros(n_total, dtype=weights.dtype)
     keys[amap.query_tokens] = weights.cpu()

@@ -35,6 +35,13 @@ becomes the identity whatever alpha is (measured: block-1 layers of a trained se
 with alpha >= 0.15 mixed 0.6 % of their content). log A_ii = log(1 - alpha) no longer depends
 on the input; the bounds above hold unchanged.
 
+``unit_diagonal=True`` (gated form) divides each row of A by its diagonal: A' = diag(A)^-1 A, so
+A'_ii = 1 and the mixing adds nothing to log|det|. Each output token is x_i plus the same
+neighbours in the same proportions as before, so the off-diagonal share is unchanged; what goes
+is the likelihood's pull towards S_ii -> 1 (log A_ii = log(1 - alpha (1 - S_ii)) is largest at
+S_ii = 1), which measurably shuts the layers as the NLL weight grows. Per-token scaling is left to
+the value affine, whose scale depends on X1 and is counted in log|det|.
+
 ``value_affine=True`` adds a scale and shift from the X1 context, routed by the same attention:
 C = S (LN(X1) Wc) (row i reads the X1 tokens that query i attends to), [s, t] = zero-initialised
 linear maps of C, Y2 = exp(s) * (A X2) + t, with |s| < 0.5 (``scale_bound``): a token sits in X2
@@ -77,6 +84,7 @@ class InvertibleCrossAttention(nn.Module):
         value_affine: bool = False,
         scale_bound: float = 0.5,
         exclude_self: bool = False,
+        unit_diagonal: bool = False,
     ):
         super().__init__()
         if dim % heads:
@@ -85,7 +93,10 @@ class InvertibleCrossAttention(nn.Module):
             raise ValueError(f"ICA form must be one of {ICA_FORMS}, got {form!r}")
         if exclude_self and form != "gated":
             raise ValueError(f"exclude_self needs the gated form (A = (1 - alpha) I + alpha S), got {form!r}")
+        if unit_diagonal and form != "gated":
+            raise ValueError(f"unit_diagonal needs the gated form (A = (1 - alpha) I + alpha S), got {form!r}")
         self.dim, self.heads, self.form, self.exclude_self = dim, heads, form, exclude_self
+        self.unit_diagonal = unit_diagonal
         self.key_dim = key_dim or min(64, dim)
         self.to_q = nn.Linear(dim, heads * self.key_dim, bias=False)
         self.to_k = nn.Linear(dim, heads * self.key_dim, bias=False)
@@ -152,7 +163,10 @@ class InvertibleCrossAttention(nn.Module):
         alpha = self.gate().to(scores.dtype).view(1, -1, 1, 1)  # type: ignore[union-attr]
         # A_ii = 1 - alpha (1 - S_ii) = 1 + alpha expm1(log S_ii): no rounded probability is logged
         log_a_diag = torch.log1p(alpha[..., 0] * torch.expm1(log_diag))
-        return alpha * scores + (1 - alpha) * eye, log_a_diag
+        attn = alpha * scores + (1 - alpha) * eye
+        if self.unit_diagonal:
+            return attn * torch.exp(-log_a_diag).unsqueeze(-1), torch.zeros_like(log_a_diag)
+        return attn, log_a_diag
 
     # -- heads ---------------------------------------------------------------------------------------
     def _per_head(self, x: Tensor) -> Tensor:

@@ -56,6 +56,7 @@ class MangoFlow(InvertibleModule):
         gate_range: tuple[float, float] = (0.0, 0.5),
         value_affine: bool = False,
         exclude_self: bool = False,
+        unit_diagonal: bool = False,
         diag_bias_init: float = 10.0,
         actnorm: bool = False,
         coupling_hidden: int | None = None,
@@ -79,7 +80,7 @@ class MangoFlow(InvertibleModule):
                     layers.append(ICALayer(partition, dim, key_dim=key_dim, heads=heads, form=ica_form,
                                            diag_bias_init=diag_bias_init, gate_init=gate_init,
                                            gate_range=tuple(gate_range), value_affine=value_affine,
-                                           exclude_self=exclude_self))
+                                           exclude_self=exclude_self, unit_diagonal=unit_diagonal))
                 else:
                     layers.append(TokenAffineCoupling(partition, dim))
             layers.append(AffineCoupling(dim, hidden=coupling_hidden, swap=index % 2 == 1))
@@ -215,6 +216,6 @@ class CouplingFlow(MangoFlow):
     def __init__(self, dim: int, tokens_per_modality: int, num_blocks: int = 12, **kwargs):
         kwargs.pop("mixer", None)
         for ica_only in ("heads", "key_dim", "ica_form", "gate_init", "gate_range", "value_affine", "exclude_self",
-                         "diag_bias_init"):
+                         "unit_diagonal", "diag_bias_init"):
             kwargs.pop(ica_only, None)
         super().__init__(dim, tokens_per_modality, num_blocks, mixer="coupling", **kwargs)

@@ -178,6 +178,7 @@ class MangoConfig:
     gate_range: tuple[float, float] = (0.0, 0.5)  # gated form: alpha's bounds (diagonal dominance)
     value_affine: bool = True  # ICA value path: a scale and shift from the attended X1 context
     ica_exclude_self: bool = False  # gated form: S over earlier tokens only, so A_ii = 1 - alpha (mango.flow.ica)
+    ica_unit_diagonal: bool = False  # gated form: A's rows divided by A_ii, so the mixing adds nothing to log|det|
     diag_bias_init: float = 10.0  # diag_bias form only
     whitening: bool = True  # a Gaussian whitening first, fitted to the training features (mango.flow.GaussianWhitening)
     whitening_scale: bool = False  # the whitening also scales each position and channel (needed where positions differ in spread, e.g. text pads)
@@ -237,6 +238,8 @@ class MangoConfig:
             raise bad(f"ica_form must be one of {ICA_FORMS}, got {self.ica_form!r}")
         if self.ica_exclude_self and self.ica_form != "gated":
             raise bad(f"ica_exclude_self needs ica_form 'gated', got {self.ica_form!r}")
+        if self.ica_unit_diagonal and self.ica_form != "gated":
+            raise bad(f"ica_unit_diagonal needs ica_form 'gated', got {self.ica_form!r}")
         if self.decoder not in DECODERS:
             raise bad(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.image_size % self.patch_size:

@@ -65,7 +65,7 @@ def build_flow(config: MangoConfig) -> nn.Module:
     return MangoFlow(**common, heads=config.heads, key_dim=config.key_dim, ica_form=config.ica_form,
                      gate_init=config.gate_init, gate_range=tuple(config.gate_range),
                      value_affine=config.value_affine, exclude_self=config.ica_exclude_self,
-                     diag_bias_init=config.diag_bias_init)
+                     unit_diagonal=config.ica_unit_diagonal, diag_bias_init=config.diag_bias_init)
 
 
 def build_encoder(config: MangoConfig, key: str, load_pretrained: bool = True) -> nn.Module:

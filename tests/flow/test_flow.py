@@ -69,6 +69,7 @@ LAYERS = {
     "ica_diag_bias": lambda: _ica(mmca_partitions(T)[1], form="diag_bias"),
     "ica_literal": lambda: _ica(imca_partitions(T)[2], form="literal"),
     "ica_exclude_self": lambda: _ica(imca_partitions(T)[0], exclude_self=True, gate_range=(0.15, 0.5), gate_init=0.25),
+    "ica_unit_diagonal": lambda: _ica(imca_partitions(T)[3], unit_diagonal=True, gate_range=(0.15, 0.5), gate_init=0.4),
     "ica_value_affine": lambda: _ica(lica_partitions(T)[0], value_affine=True),
     "ica_value_affine_two_heads": lambda: ICALayer(mmca_partitions(T)[0], D, key_dim=3, heads=2, value_affine=True),
     "affine_coupling": lambda: AffineCoupling(D, hidden=8),
@@ -86,6 +87,8 @@ LAYERS = {
     "mango_flow_value_affine": lambda: MangoFlow(D, T, num_blocks=1, key_dim=3, value_affine=True, coupling_hidden=8),
     "mango_flow_exclude_self": lambda: MangoFlow(D, T, num_blocks=1, key_dim=3, value_affine=True, exclude_self=True,
                                                  gate_range=(0.15, 0.5), gate_init=0.25, coupling_hidden=8),
+    "mango_flow_unit_diagonal": lambda: MangoFlow(D, T, num_blocks=1, key_dim=3, value_affine=True, unit_diagonal=True,
+                                                  gate_range=(0.15, 0.5), gate_init=0.4, coupling_hidden=8),
     "mango_flow_identity_plus": lambda: MangoFlow(D, T, num_blocks=1, key_dim=3, ica_form="identity_plus"),
     "coupling_flow": lambda: CouplingFlow(D, T, num_blocks=2, coupling_hidden=8),
 }
@@ -302,6 +305,7 @@ PAPER_DEPTH_FORMS = {
     "gated, signed": dict(gate_range=(-0.5, 0.5), gate_init=0.0),
     "gated, value affine": dict(value_affine=True),
     "gated, strict causal, value affine": dict(value_affine=True, exclude_self=True),
+    "gated, unit diagonal, value affine": dict(value_affine=True, unit_diagonal=True),
     "diag_bias": dict(ica_form="diag_bias"),
 }
 
@@ -436,6 +440,31 @@ def test_excluding_self_makes_each_rows_share_exactly_its_gate():
     assert float(torch.diagonal(amap.scores, dim1=-2, dim2=-1)[..., 1:].max()) == 0.0
     with pytest.raises(ValueError, match="exclude_self"):
         ICALayer(mmca_partitions(8)[0], 8, form="identity_plus", exclude_self=True)
+
+
+def test_a_unit_diagonal_mixes_as_much_and_takes_away_the_pull_towards_the_identity():
+    """A' = diag(A)^-1 A: the same off-diagonal share as the gated A, log|det| free of S, so the
+    likelihood no longer rewards S_ii -> 1 (with the gated A it does: d log A_ii / d S_ii > 0)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 16, 8)
+    gated = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4)
+    unit = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4, unit_diagonal=True)
+    unit.load_state_dict(gated.state_dict())
+    a, b = gated.attention_map(x, 0, 0), unit.attention_map(x, 0, 0)
+    torch.testing.assert_close(b.off_diagonal_share(), a.off_diagonal_share())
+    torch.testing.assert_close(torch.diagonal(b.attention, dim1=-2, dim2=-1), torch.ones(3, 2, 8))
+    torch.testing.assert_close(b.attention / b.attention.sum(-1, keepdim=True), a.attention)  # same proportions
+
+    for layer, pulled in ((gated, True), (unit, False)):
+        layer.zero_grad()
+        _, logdet = layer(x)
+        if pulled:
+            logdet.sum().backward()
+            assert layer.attention.to_q.weight.grad.abs().max() > 1e-4
+        else:
+            assert not logdet.requires_grad or float(logdet.abs().max()) == 0.0
+    with pytest.raises(ValueError, match="unit_diagonal"):
+        ICALayer(mmca_partitions(8)[0], 8, form="identity_plus", unit_diagonal=True)
 
 
 def test_literal_ica_is_badly_conditioned_and_tracked():
