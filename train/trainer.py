@@ -313,8 +313,8 @@ class Trainer:
     @torch.no_grad()
     def _initialize_text_projection(self, samples: int = 20000) -> None:
         """With ``text_projection="pca"``, set each pretrained text encoder's projection to the top-D
-        principal axes of its frozen token states (centred): a random 384 -> D projection keeps an
-        arbitrary subspace, and the few training plots cannot find the useful one again."""
+        principal axes of its frozen token states (centred), instead of a random subspace of the
+        384 dims. Measured on genre (README): no better than random; kept to reproduce that."""
         if self.cfg.text_projection == "random":
             return
         if self.cfg.text_projection != "pca":
