@@ -124,6 +124,15 @@ def test_benchmark_on_a_tiny_translation_model_adds_the_head_column(synthrooms, 
     for row in result["samples"].values():
         assert set(row["distances"]) == {"reshading", "edge_texture", "rgb (head)", "joint"} and "class_tv" not in row
     assert len(result["verdicts"]) == 2 and "Target:" in bench.format_report(result)
+    # each model at its own best temperature: the flow's best KID against the Gaussian's best
+    bb, verdicts = result["best_against_best"], result["verdicts"]
+    assert bb["kid_flow"] == min(v["kid_flow"] for v in verdicts)
+    assert bb["kid_gaussian"] == min(v["kid_gaussian"] for v in verdicts)
+    gap = bb["kid_gaussian"] - bb["kid_reconstruction"]
+    if gap > 0:
+        assert bb["gap_closed"] == pytest.approx((bb["kid_gaussian"] - bb["kid_flow"]) / gap)
+    assert bb["target_met"] == (bb["kid_flow"] - bb["kid_reconstruction"] < bb["kid_gaussian"] - bb["kid_flow"])
+    assert "each at its best" in bench.format_report(result)
 
 
 def test_benchmark_on_a_tiny_genre_model_compares_posters_only(extractor):
