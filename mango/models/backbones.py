@@ -16,8 +16,12 @@ from torch import nn
 
 from .weights import fingerprint, pretrained, resolve
 
-# EfficientNet-Lite0's token levels: stride -> (how far to run the network, channels).
-EFFICIENTNET_LEVELS: dict[int, tuple[str, int]] = {16: ("blocks[:5]", 112), 32: ("conv_head", 1280)}
+# EfficientNet-Lite0's token levels: stride -> (how far to run the network, channels). Stride 8 is
+# a two-level pyramid: the stride-8 map (blocks[:3], 40 channels) beside the stride-16 map
+# (blocks[:5], 112) upsampled to it, so finer tokens keep the deeper level's content.
+EFFICIENTNET_LEVELS: dict[int, tuple[str, int]] = {
+    8: ("blocks[:3] + up2(blocks[:5])", 40 + 112), 16: ("blocks[:5]", 112), 32: ("conv_head", 1280),
+}
 EFFICIENTNET_MEAN = (0.5, 0.5, 0.5)  # its ImageNet preprocessing: Normalize([0.5]*3, [0.5]*3)
 EFFICIENTNET_STD = (0.5, 0.5, 0.5)
 _PARAM_SUFFIXES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -72,7 +76,8 @@ def _read_efficientnet(path: Path) -> dict[str, torch.Tensor]:
 
 
 class EfficientNetBackbone(nn.Module):
-    """EfficientNet-Lite0 up to a stride: 16 -> 112 channels, 32 -> 1280 (after its 1x1 head conv)."""
+    """EfficientNet-Lite0 up to a stride: 8 -> 152 channels (the stride-8 and stride-16 maps, see
+    EFFICIENTNET_LEVELS), 16 -> 112, 32 -> 1280 (after its 1x1 head conv)."""
 
     def __init__(self, stride: int):
         super().__init__()
@@ -81,7 +86,7 @@ class EfficientNetBackbone(nn.Module):
         self.stride = stride
         self.channels = EFFICIENTNET_LEVELS[stride][1]
         self.net = _timm_efficientnet()
-        if stride == 16:  # the later stages are never run: drop them rather than carry dead weights
+        if stride < 32:  # the later stages are never run: drop them rather than carry dead weights
             self.net.blocks = self.net.blocks[:5]
             self.net.conv_head = nn.Identity()
             self.net.bn2 = nn.Identity()
@@ -89,7 +94,13 @@ class EfficientNetBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images -> (B, C, H/stride, W/stride)."""
         net = self.net
-        return net.bn2(net.conv_head(net.blocks(net.bn1(net.conv_stem(x)))))
+        x = net.bn1(net.conv_stem(x))
+        if self.stride != 8:
+            return net.bn2(net.conv_head(net.blocks(x)))
+        fine = net.blocks[:3](x)
+        coarse = net.blocks[3:](fine)
+        up = nn.functional.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.cat([fine, up], dim=1)
 
     def load_pretrained(self, expected_fingerprint: str | None = None) -> tuple[str, str]:
         """Fill the weights from the first source that has them; returns (fingerprint, source)."""

@@ -33,6 +33,7 @@ ICA_FORMS: tuple[str, ...] = ("gated", "identity_plus", "diag_bias", "literal")
 IMAGE_ENCODERS: tuple[str, ...] = ("vit", "efficientnet_lite0")  # from scratch; pretrained CNN
 TEXT_ENCODERS: tuple[str, ...] = ("clip", "minilm_l6")  # open_clip tower from scratch; pretrained MiniLM
 DECODERS: tuple[str, ...] = ("conv", "mae")
+HEAD_POOLINGS: tuple[str, ...] = ("mean", "words")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -189,6 +190,7 @@ class MangoConfig:
     head_width: int = 128  # genre: 0 makes the head one linear layer on the pooled tokens
     head_depth: int = 1  # translation decoder blocks
     head_dropout: float = 0.1  # genre head: dropout before its last layer
+    head_pooling: str = "mean"  # genre head: "mean" over all T positions of each half, or "words": the text half over its word positions only
     num_classes: int = 0  # derived from class_names when 0
     class_names: tuple[str, ...] = ()
     class_weights: tuple[float, ...] = ()  # segmentation: cross-entropy weights; genre: BCE positive weights
@@ -246,9 +248,9 @@ class MangoConfig:
             raise bad(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         for key in ("a", "b"):
             modality = getattr(self, key)
-            if modality.encoder == "efficientnet_lite0" and self.patch_size not in (16, 32):
-                raise bad(f"modality {modality.name!r}: EfficientNet-Lite0 gives tokens at stride 16 or 32, "
-                          f"so patch_size must be 16 or 32, got {self.patch_size}")
+            if modality.encoder == "efficientnet_lite0" and self.patch_size not in (8, 16, 32):
+                raise bad(f"modality {modality.name!r}: EfficientNet-Lite0 gives tokens at stride 8, 16 or 32, "
+                          f"so patch_size must be 8, 16 or 32, got {self.patch_size}")
         if self.tokens_per_modality % 2:
             raise bad(f"tokens per modality T = {self.tokens_per_modality} must be even (IMCA halves)")
         if self.encoder_width % self.encoder_heads or self.decoder_width % self.decoder_heads:
@@ -265,6 +267,10 @@ class MangoConfig:
                 f"text_context_length {self.text_context_length} must be in [1, T = "
                 f"{self.tokens_per_modality}] (text is padded to T, never longer)"
             )
+        if self.head_pooling not in HEAD_POOLINGS:
+            raise bad(f"head_pooling must be one of {HEAD_POOLINGS}, got {self.head_pooling!r}")
+        if self.head_pooling == "words" and not (self.task == "genre" and uses_text):
+            raise bad("head_pooling 'words' pools a text modality's word positions: it needs task 'genre' with a text modality")
         if self.head_width < (0 if self.task == "genre" else 1):
             raise bad(f"head_width must be >= 1 (0 allowed for genre: a linear head), got {self.head_width}")
         if self.nll_weight < 0:

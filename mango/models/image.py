@@ -2,7 +2,7 @@
 
 The encoders are SPEC 5's E_m for an image modality (any channel count: RGB 3, depth 1, ...):
 - `ImageEncoder`: a timm ViT trained from scratch (or MAE weights), its patch tokens;
-- `PretrainedImageEncoder`: EfficientNet-Lite0 with ImageNet weights, its stride-16 or stride-32
+- `PretrainedImageEncoder`: EfficientNet-Lite0 with ImageNet weights, its stride-8, -16 or -32
   feature map as the token grid (a one-channel image is replicated to three).
 Every encoder is a *backbone* followed by a *projection* to D. `backbone_features` is the part a
 training run can compute once and cache when the backbone is frozen; `project` is the rest.
@@ -128,7 +128,7 @@ def _check_images(pixels: torch.Tensor, modality: ModalityConfig, image_size: in
 
 
 class PretrainedImageEncoder(nn.Module):
-    """EfficientNet-Lite0 (ImageNet) feature map at stride `patch_size` (16: 112 channels, 32: 1280)
+    """EfficientNet-Lite0 (ImageNet) feature map at stride `patch_size` (8: 152 channels, 16: 112, 32: 1280)
     as the token grid, then a linear projection to D.
 
     The backbone is frozen unless `finetune` (its BatchNorm statistics too: it stays in eval mode),

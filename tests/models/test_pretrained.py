@@ -135,6 +135,27 @@ def test_the_efficientnet_key_remap_is_exact():
         backbones.remap_efficientnet_package({k: swapped[k] for k in keys}, list(timm_state), shapes)
 
 
+def test_stride_8_tokens_are_the_stride_8_map_beside_the_stride_16_map(offline_hub):
+    """The pyramid level: timm's own stride-8 and stride-16 feature maps, the second upsampled."""
+    import timm
+
+    fine, coarse = backbones.EfficientNetBackbone(8), backbones.EfficientNetBackbone(16)
+    fine.load_pretrained(), coarse.load_pretrained()
+    fine.eval(), coarse.eval()
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False, features_only=True, out_indices=(2, 3))
+    reference.load_state_dict({k: v for k, v in fine.net.state_dict().items() if not k.startswith("conv_head")},
+                              strict=False)
+    reference.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out, s16, (s8_ref, s16_ref) = fine(x), coarse(x), reference(x)
+    assert fine.channels == 152 and out.shape == (2, 152, 8, 8)
+    torch.testing.assert_close(out[:, :40], s8_ref)
+    torch.testing.assert_close(s16, s16_ref)
+    up = torch.nn.functional.interpolate(s16, size=(8, 8), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out[:, 40:], up)
+
+
 # -- encoders -----------------------------------------------------------------------------------------
 
 
