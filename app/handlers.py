@@ -718,9 +718,10 @@ class Runner:
         b_n = b.expand(n, -1, -1, -1) if isinstance(b, torch.Tensor) else b * n
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            original = self.model.flow.inverse(self.model.flow(self.model.encode(a, b))[0])[0]
+            features, pad_mask = self.model.encode_with_pad_mask(a, b)
+            original = self.model.flow.inverse(self.model.flow(features)[0])[0]
             original_result = {"features": original, **self.model.decode(original),
-                               "output": self.model.head_output(self.model.flow(original)[0])}
+                               "output": self.model.head_output(self.model.flow(original)[0], pad_mask)}
             result = self.model.resample_modality(a_n, b_n, key, temperature=temperature, generator=generator)
         merged = {k: torch.cat([original_result[k], result[k]]) for k in ("features", "output", *self.model.decode(original).keys())}
         titles = ["input"] + [f"sample {k + 1}" for k in range(n)]

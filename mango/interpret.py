@@ -192,18 +192,35 @@ def signed_shares(values: Tensor) -> Tensor:
     return torch.where(same_sign[:, None], shares, torch.full_like(values, float("nan")))
 
 
-def _feature_game(model: nn.Module, a: Any, b: Any, target: TargetFn) -> tuple[Tensor, Tensor, Tensor, Tensor, Callable]:
-    """Encoder features of the inputs and of the baselines, split per modality, and the payoff."""
+def _input_features(model: nn.Module, a: Any, b: Any) -> tuple[Tensor, Tensor | None]:
+    """Encoder features and the text pad mask (None without text, or for a model that gives none)."""
+    encode = getattr(model, "encode_with_pad_mask", None)
+    if encode is None:
+        return model.encode(a, b), None
+    return encode(a, b)
+
+
+def _feature_game(model: nn.Module, a: Any, b: Any, target: TargetFn
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Callable, Callable]:
+    """Encoder features of the inputs and of the baselines, split per modality, the payoff, and the
+    model's output on features (fa, fb) that the payoff reads.
+    The input plot's pad mask is part of the payoff, the same in every coalition (a head that pools
+    words reads those positions whether the plot's features are present or replaced by the baseline's)."""
     base_a, base_b = modality_baselines(model, a, b)
     t = model.config.tokens_per_modality
     with torch.no_grad():
-        feats = model.encode(a, b)
+        feats, pad_mask = _input_features(model, a, b)
         base = model.encode(base_a, base_b)
 
-    def payoff(fa: Tensor, fb: Tensor) -> Tensor:
-        return target(model.forward_features(torch.cat([fa, fb], dim=1)).output)
+    def fused(fa: Tensor, fb: Tensor) -> Tensor:
+        # the mask is tiled when the batch holds several copies of the examples (captum's steps, coalitions)
+        pad = None if pad_mask is None else pad_mask.repeat(fa.shape[0] // pad_mask.shape[0], 1)
+        return model.forward_features(torch.cat([fa, fb], dim=1), pad).output
 
-    return feats[:, :t], feats[:, t:], base[:, :t], base[:, t:], payoff
+    def payoff(fa: Tensor, fb: Tensor) -> Tensor:
+        return target(fused(fa, fb))
+
+    return feats[:, :t], feats[:, t:], base[:, :t], base[:, t:], payoff, fused
 
 
 @torch.no_grad()
@@ -211,7 +228,7 @@ def modality_contributions(model: nn.Module, a: Any, b: Any, target: TargetFn) -
     """Exact two-modality Shapley values and feature ablation (captum), on the encoder features."""
     from captum.attr import FeatureAblation, ShapleyValues
 
-    fa, fb, ba, bb, payoff = _feature_game(model, a, b, target)
+    fa, fb, ba, bb, payoff, _ = _feature_game(model, a, b, target)
     masks = (torch.zeros_like(fa, dtype=torch.long), torch.ones_like(fb, dtype=torch.long))
     # One player per modality: captum evaluates f at every ordering of the two groups.
     shap = ShapleyValues(payoff).attribute((fa, fb), baselines=(ba, bb), feature_mask=masks)
@@ -228,10 +245,9 @@ def modality_contributions(model: nn.Module, a: Any, b: Any, target: TargetFn) -
 def coalition_values(model: nn.Module, a: Any, b: Any, targets: Sequence[TargetFn]) -> list[dict[str, Tensor]]:
     """f at the four coalitions ("none", "a", "b", "both"), for each of several targets, from one
     batched pass over the encoder features (4 B examples); `exact_shapley` turns them into values."""
-    fa, fb, ba, bb, _ = _feature_game(model, a, b, targets[0])
+    fa, fb, ba, bb, _, fused = _feature_game(model, a, b, targets[0])
     n = fa.shape[0]
-    batch = torch.cat([torch.cat(pair, dim=1) for pair in ((ba, bb), (fa, bb), (ba, fb), (fa, fb))])
-    output = model.forward_features(batch).output
+    output = fused(torch.cat([ba, fa, ba, fa]), torch.cat([bb, bb, fb, fb]))
     out = []
     for target in targets:
         values = torch.cat([target(output[k * n : (k + 1) * n]) for k in range(4)])
@@ -358,7 +374,7 @@ def _ig_features(model: nn.Module, a: Any, b: Any, target: TargetFn, n_steps: in
                  internal_batch_size: int | None, method: str) -> IntegratedGradientsResult:
     from captum.attr import IntegratedGradients
 
-    fa, fb, ba, bb, payoff = _feature_game(model, a, b, target)
+    fa, fb, ba, bb, payoff, _ = _feature_game(model, a, b, target)
     (attr_a, attr_b), delta = IntegratedGradients(payoff).attribute(
         (fa, fb), baselines=(ba, bb), n_steps=n_steps, method=method, internal_batch_size=internal_batch_size,
         return_convergence_delta=True,

@@ -19,9 +19,9 @@ SMALL = dict(
 PLOT = "A lighthouse keeper finds a logbook of ships that never existed."
 
 
-def small_model(task: str, seed: int = 0) -> MangoModel:
+def small_model(task: str, seed: int = 0, **overrides) -> MangoModel:
     torch.manual_seed(seed)
-    model = MangoModel(MangoConfig.preset("tiny", task, **SMALL)).eval()
+    model = MangoModel(MangoConfig.preset("tiny", task, **SMALL, **overrides)).eval()
     # Move every ICA layer away from the identity so attention, mixing and rollout are not trivial.
     with torch.no_grad():
         for _, _, layer in model.flow.ica_layers():
@@ -64,10 +64,13 @@ def test_encoders_are_per_modality_so_the_feature_game_is_the_input_game(seg_mod
         torch.testing.assert_close(both[:, :t], a_only[:, :t])
 
 
-@pytest.mark.parametrize("task", ["segmentation", "translation", "genre"])
-def test_shapley_values_are_exact_and_add_up(task):
-    model = small_model(task)
+@pytest.mark.parametrize("task, pooling", [("segmentation", "mean"), ("translation", "mean"), ("genre", "mean"),
+                                           ("genre", "words")])
+def test_shapley_values_are_exact_and_add_up(task, pooling):
+    model = small_model(task, head_pooling=pooling)
     a, b = inputs(model, batch=2)
+    if pooling == "words":  # plots of different lengths: each example's own word positions are pooled
+        b = [PLOT, "A short one."]
     target = {
         "segmentation": interpret.class_region_target(2),
         "translation": interpret.image_mean_target(),
@@ -85,9 +88,23 @@ def test_shapley_values_are_exact_and_add_up(task):
     same_sign = (result.shapley >= 0).all(1) | (result.shapley <= 0).all(1)
     torch.testing.assert_close(shares[same_sign].sum(1), torch.ones(int(same_sign.sum())))
     assert shares[~same_sign].isnan().all()
-    # v(both) is the model's own output on the inputs
+    # v(both) is the model's own output on the inputs, v(none) on the baselines (with the inputs' pad mask)
     with torch.no_grad():
         torch.testing.assert_close(co["both"], target(model(a, b).output), rtol=1e-4, atol=1e-5)
+    batched = interpret.coalition_values(model, a, b, [target])[0]
+    for key in ("none", "a", "b", "both"):
+        torch.testing.assert_close(batched[key], co[key], rtol=1e-4, atol=1e-5)
+
+
+def test_integrated_gradients_over_features_is_complete_when_the_head_pools_words():
+    model = small_model("genre", head_pooling="words")
+    a, _ = inputs(model, batch=2)
+    b = [PLOT, "A short one."]
+    target = interpret.logit_target(3)
+    ig = interpret.integrated_gradients(model, a, b, target, n_steps=32, internal_batch_size=16, at="features")
+    torch.testing.assert_close(ig.totals.sum(1) - ig.change, ig.delta, rtol=1e-3, atol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(ig.f_input, target(model(a, b).output))
 
 
 def test_coalition_values_in_one_pass_match_captum(seg_model):

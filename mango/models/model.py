@@ -237,6 +237,11 @@ class MangoModel(CheckpointMixin, nn.Module):
         """Encoder features F (B, N, D): modality A's T tokens, then B's (only one for single_*)."""
         return self._encode(a, b)[0]
 
+    def encode_with_pad_mask(self, a: ModalityInput, b: ModalityInput = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`encode`, and the text modality's (B, T) pad mask (None without text): a head that pools
+        words needs it beside the features."""
+        return self._encode(a, b)
+
     # ------------------------------------------------------------------ forward
     def forward(self, a: ModalityInput, b: ModalityInput = None) -> MangoOutput:
         features, pad_mask = self._encode(a, b)
@@ -245,7 +250,7 @@ class MangoModel(CheckpointMixin, nn.Module):
     def forward_features(self, features: torch.Tensor, pad_mask: torch.Tensor | None = None) -> MangoOutput:
         """Flow, likelihood and head on given features (B, N, D) (e.g. from `encode`)."""
         if self.flow is None:
-            return MangoOutput(self.head_output(features), features, None, None, features, pad_mask)
+            return MangoOutput(self.head_output(features, pad_mask), features, None, None, features, pad_mask)
         z, logdet = self.flow(features)
         if features.requires_grad and torch.is_grad_enabled():
             z_nll, logdet_nll = self.flow(features.detach())  # the NLL must not reach the encoders
@@ -253,7 +258,7 @@ class MangoModel(CheckpointMixin, nn.Module):
             z_nll, logdet_nll = z, logdet
         log_prob = gaussian_log_prob(z_nll) + logdet_nll.float()
         bits_per_dim = -log_prob / (features.shape[1] * features.shape[2] * math.log(2))
-        return MangoOutput(self.head_output(z), z, log_prob, bits_per_dim, features, pad_mask)
+        return MangoOutput(self.head_output(z, pad_mask), z, log_prob, bits_per_dim, features, pad_mask)
 
     def add_feature_noise(self, features: torch.Tensor) -> torch.Tensor:
         """Training only: Gaussian noise on the image modalities' features, `feature_noise` times
@@ -266,10 +271,13 @@ class MangoModel(CheckpointMixin, nn.Module):
                  for k, t in spans.items()]
         return torch.cat(noisy, dim=1)
 
-    def head_output(self, z: torch.Tensor) -> torch.Tensor:
-        """The task prediction from Z (or from features, for baselines without a flow)."""
+    def head_output(self, z: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The task prediction from Z (or from features, for baselines without a flow). `pad_mask`
+        (B, T) marks the text modality's pad positions, for a head that pools words only."""
         tokens = split_tokens(z, self.plan.modalities, self.tokens_per_modality)
-        outputs = [head([tokens[k] for k in keys]) for head, keys in zip(self.heads, self.plan.head_inputs)]
+        masks = {k: pad_mask if self.config.modality(k).is_text else None for k in tokens}
+        outputs = [head([tokens[k] for k in keys], [masks[k] for k in keys])
+                   for head, keys in zip(self.heads, self.plan.head_inputs)]
         return combine_outputs(outputs)
 
     def decode(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -298,9 +306,9 @@ class MangoModel(CheckpointMixin, nn.Module):
         """max |F - G^-1(G(F))| on these inputs."""
         return float(self._require_flow("roundtrip_error").roundtrip_error(self.encode(a, b)))
 
-    def _from_latent(self, z: torch.Tensor) -> dict[str, Any]:
+    def _from_latent(self, z: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict[str, Any]:
         features, _ = self._require_flow("sampling").inverse(z)
-        return {"z": z, "features": features, **self.decode(features), "output": self.head_output(z)}
+        return {"z": z, "features": features, **self.decode(features), "output": self.head_output(z, pad_mask)}
 
     def _noise(self, shape: tuple[int, ...], temperature: float, generator: torch.Generator | None) -> torch.Tensor:
         device = generator.device if generator is not None else self.device
@@ -308,7 +316,8 @@ class MangoModel(CheckpointMixin, nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> dict[str, Any]:
-        """Z ~ N(0, temperature^2 I) -> F = G^-1(Z) -> decoded modalities and the head's prediction.
+        """Z ~ N(0, temperature^2 I) -> F = G^-1(Z) -> decoded modalities and the head's prediction
+        (a sample has no plot, so a head that pools words reads every text position).
 
         Returns {"z", "features", <image modality name>: pixels, ..., "output"}.
         """
@@ -330,14 +339,15 @@ class MangoModel(CheckpointMixin, nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, Any]:
         """Encode (a, b), redraw only one modality's latent tokens, invert: "what does B look like
-        given A?" Same keys as `sample`."""
+        given A?" Same keys as `sample`; the head reads the input plot's word positions."""
         self._require_flow("resample_modality")
         key = self._modality_key(modality)
-        z = self.flow(self.encode(a, b))[0].clone()
+        features, pad_mask = self.encode_with_pad_mask(a, b)
+        z = self.flow(features)[0].clone()
         t = self.tokens_per_modality
         span = slice(0, t) if key == "a" else slice(t, 2 * t)
         z[:, span] = self._noise(tuple(z[:, span].shape), temperature, generator)
-        return self._from_latent(z)
+        return self._from_latent(z, pad_mask)
 
     @torch.no_grad()
     def interpolate(
@@ -346,12 +356,14 @@ class MangoModel(CheckpointMixin, nn.Module):
     ) -> dict[str, Any]:
         """Walk from Z(x1) to Z(x2) in `steps` points (ends included; "linear" or "slerp") and
         invert each. x1, x2 are single examples (a, b); the outputs' batch axis is the step.
-        Same keys as `sample`, plus "t" (steps,)."""
+        Same keys as `sample`, plus "t" (steps,); the head reads the positions that hold a word in
+        either plot."""
         flow = self._require_flow("interpolate")
         if steps < 2:
             raise ValueError(f"steps must be >= 2, got {steps}")
-        z1 = flow(self.encode(*map(_one_example, x1)))[0]
-        z2 = flow(self.encode(*map(_one_example, x2)))[0]
+        f1, pad1 = self.encode_with_pad_mask(*map(_one_example, x1))
+        f2, pad2 = self.encode_with_pad_mask(*map(_one_example, x2))
+        z1, z2 = flow(f1)[0], flow(f2)[0]
         if z1.shape[0] != 1 or z2.shape[0] != 1:
             raise ValueError("interpolate takes single examples (batch of 1)")
         t = torch.linspace(0, 1, steps, device=z1.device)
@@ -364,7 +376,8 @@ class MangoModel(CheckpointMixin, nn.Module):
         else:
             raise ValueError(f"mode must be 'linear' or 'slerp', got {mode!r}")
         z = w1.view(-1, 1, 1) * z1 + w2.view(-1, 1, 1) * z2
-        return {"t": t, **self._from_latent(z)}
+        pad_mask = None if pad1 is None or pad2 is None else (pad1 & pad2).expand(steps, -1)
+        return {"t": t, **self._from_latent(z, pad_mask)}
 
     # ------------------------------------------------------------------ training
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,70 @@
+"""Task heads: the genre head's pooling over word positions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mango.models import MangoConfig, MangoModel
+from mango.models.config import ConfigError
+from mango.models.heads import GenreHead
+
+
+def test_words_pooling_reads_only_word_positions() -> None:
+    torch.manual_seed(0)
+    head = GenreHead(num_inputs=2, dim=8, width=16, num_classes=5, pooling="words").eval()
+    poster, plot = torch.randn(3, 6, 8), torch.randn(3, 6, 8)
+    pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2, [False] + [True] * 5])
+    out = head([poster, plot], [None, pad])
+    changed = plot.clone()
+    changed[pad] = 100 * torch.randn(int(pad.sum()), 8)  # whatever sits at the pads
+    torch.testing.assert_close(head([poster, changed], [None, pad]), out)
+    # the first example has no pads: the same as the plain mean
+    mean_head = GenreHead(num_inputs=2, dim=8, width=16, num_classes=5, pooling="mean").eval()
+    mean_head.load_state_dict(head.state_dict())
+    torch.testing.assert_close(mean_head([poster, plot])[0], out[0])
+    # without a mask (a prior sample has no plot) every position is read
+    torch.testing.assert_close(head([poster, plot]), mean_head([poster, plot]))
+    # a mean head never reads the mask
+    torch.testing.assert_close(mean_head([poster, changed], [None, pad]), mean_head([poster, changed]))
+
+
+def test_a_plot_of_nothing_but_pads_gives_a_finite_output() -> None:
+    head = GenreHead(num_inputs=2, dim=8, width=0, num_classes=5, pooling="words").eval()
+    out = head([torch.randn(1, 6, 8), torch.randn(1, 6, 8)], [None, torch.ones(1, 6, dtype=torch.bool)])
+    assert torch.isfinite(out).all()
+
+
+def test_words_pooling_needs_a_text_modality() -> None:
+    with pytest.raises(ConfigError, match="head_pooling"):
+        MangoConfig.preset("tiny", "segmentation", head_pooling="words")
+    with pytest.raises(ConfigError, match="head_pooling must be one of"):
+        MangoConfig.preset("tiny", "genre", head_pooling="max")
+    with pytest.raises(ValueError, match="pooling"):
+        GenreHead(2, 8, 16, 5, pooling="max")
+
+
+def test_a_words_pooling_model_pools_each_plot_and_round_trips(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = MangoModel(MangoConfig.preset("tiny", "genre", head_pooling="words")).eval()
+    posters = torch.rand(2, 3, 32, 32)
+    plots = ["A long plot about a detective who returns to an empty city.", "Short."]
+    with torch.no_grad():
+        out = model(posters, plots)
+        assert out.pad_mask is not None and out.pad_mask[1].sum() > out.pad_mask[0].sum()
+        # the head's output is what it gives on Z with this mask, not with every position
+        torch.testing.assert_close(model.head_output(out.z, out.pad_mask), out.output)
+        assert not torch.allclose(model.head_output(out.z), out.output)
+        # resampling the poster keeps the plot's word positions; interpolation reads the positions
+        # holding a word in either plot
+        again = model.resample_modality(posters, plots, "poster", temperature=0.0)
+        torch.testing.assert_close(again["output"], model.head_output(again["z"], out.pad_mask))
+        walk = model.interpolate((posters[0], plots[0]), (posters[1], plots[1]), steps=3)
+        both = (out.pad_mask[0] & out.pad_mask[1]).expand(3, -1)
+        torch.testing.assert_close(walk["output"], model.head_output(walk["z"], both))
+        assert model.sample(2)["output"].shape == (2, model.config.num_classes)
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = MangoModel.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.config.head_pooling == "words"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(posters, plots).output, out.output)
