@@ -96,9 +96,10 @@ class GenreHead(nn.Module):
     ``pooling="mean"`` averages all T positions of each set, pads included: in Z they carry mixed
     content. ``pooling="words"`` averages a text set over its word positions only (the pad mask
     given with it; all positions when none is given, e.g. for a prior sample, which has no plot).
-    A plain mean dilutes a short plot's words by its pads, in proportion to its length; on frozen
-    MiniLM features that cost 0.04-0.08 macro F1 (README, "Bundled checkpoints"). Either way the
-    pooling is a fixed function of Z and the mask, so attributions over Z still add up.
+    A plain mean dilutes a short plot's words by its pads, in proportion to its length; with the
+    bundled genre recipe, pooling words gave a steadier micro F1 and no better macro F1 (README,
+    "Bundled checkpoints"). Either way the pooling is a fixed function of Z and the mask, so
+    attributions over Z still add up.
     """
 
     def __init__(self, num_inputs: int, dim: int, width: int, num_classes: int, dropout: float = 0.1,
