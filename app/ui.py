@@ -249,7 +249,14 @@ class MangoApp:
             gr.update(choices=list(labels), value=labels[0]),
             gr.update(choices=list(labels), value=labels[0]),
             gr.update(value=runner.default_temperature),  # each checkpoint's recommended sampling temperature
+            # the settings' checkpoints may have different token grids (16x16 and 8x8)
+            gr.update(maximum=runner.t - 1, value=default_query_token(runner)),
         )
+
+
+def default_query_token(runner: Runner) -> int:
+    """The patch just below and right of the grid's centre: inside the room, not on a border."""
+    return runner.t // 2 + runner.grid[1] // 2
 
 
 def _wrap(fn: Callable, heavy: bool = False) -> Callable:
@@ -277,7 +284,7 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                                                    label="Block · layer · partition",
                                                    info="2 MMCA, 4 IMCA, 2 LICA layers per block")
                         c["qmod"] = RadioInput(list(labels), value=labels[0], label="Query modality")
-                        c["qidx"] = slider(ranges.query_token(runner.t), value=runner.t // 2 + runner.grid[1] // 2,
+                        c["qidx"] = slider(ranges.query_token(runner.t), value=default_query_token(runner),
                                            label="Query token", info="patch index in raster order, or word position")
                     gr.Markdown("**Click a patch** in either image to make it the query"
                                 + (" (or a word below)." if has_text else "."))
@@ -477,7 +484,7 @@ def _translation_tab(app: MangoApp) -> None:
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
     setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"],
-                                                        views["temperature"]],
+                                                        views["temperature"], views["qidx"]],
                    api_name="translate_setting", queue=False)
 
 

@@ -104,6 +104,8 @@ def test_translation_endpoints(client, scene):
     ]:
         updates = client.predict(setting, api_name="/translate_setting")
         assert updates[4]["choices"] == [[labels[0], labels[0]], [labels[1], labels[1]]]
+        last = updates[7]["maximum"]  # the query slider follows this setting's token grid
+        assert 0 <= updates[7]["value"] <= last
         a, b = handle_file(scene.file(first)), handle_file(scene.file(second))
         image, notices = client.predict(setting, a, b, api_name="/translate")
         assert image_size(image) == (256, 256)
@@ -111,6 +113,10 @@ def test_translation_endpoints(client, scene):
         assert arr.shape == (256, 256, 3)
         *_, text = client.predict(setting, a, b, LAYER, labels[1], 5, api_name="/translate_attention")
         assert "MMCA A→B" in text
+        *_, text = client.predict(setting, a, b, LAYER, labels[1], last, api_name="/translate_attention")
+        assert "MMCA A→B" in text
+        with pytest.raises(AppError, match="query token index must be"):
+            client.predict(setting, a, b, LAYER, labels[1], last + 1, api_name="/translate_attention")
     bars, ig, likelihood, summary = client.predict(setting, a, b, "red channel", 8, api_name="/translate_contributions")
     assert "red channel of the predicted rgb" in summary
     strip, readout = client.predict(setting, 0.7, 0, 1, api_name="/translate_sample")

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from app import ranges
+from app.ui import SETTINGS
 
 pytestmark = pytest.mark.slow
 
@@ -83,8 +84,10 @@ def test_sliders_and_handlers_share_one_range(launched_app):
     }
     for label, spec in expected.items():
         assert by_label[label] == {(spec.minimum, spec.maximum)}, label
-    runner = demo.mango_app.runners["segmentation"]
-    assert by_label["Query token"] == {(0, runner.t - 1)}
+    # each tab's query slider starts on its (first) checkpoint's token grid; translation's follows its setting
+    runners = demo.mango_app.runners
+    first_translation = next(iter(SETTINGS.values()))
+    assert by_label["Query token"] == {(0, runners[k].t - 1) for k in ("segmentation", first_translation, "genre")}
 
 
 def test_user_errors_log_one_line_and_no_traceback(client, scene, caplog, capfd):
