@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import MangoConfig, ModalityConfig
+from .config import HEAD_POOLINGS, MangoConfig, ModalityConfig
 from .image import build_image_decoder
 
 
@@ -105,8 +105,8 @@ class GenreHead(nn.Module):
     def __init__(self, num_inputs: int, dim: int, width: int, num_classes: int, dropout: float = 0.1,
                  pooling: str = "mean") -> None:
         super().__init__()
-        if pooling not in ("mean", "words"):
-            raise ValueError(f"pooling must be 'mean' or 'words', got {pooling!r}")
+        if pooling not in HEAD_POOLINGS:
+            raise ValueError(f"pooling must be one of {HEAD_POOLINGS}, got {pooling!r}")
         self.pooling = pooling
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_inputs))
         if width > 0:
