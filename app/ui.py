@@ -309,7 +309,7 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                         c["target"] = DropdownInput(initial, value=initial[0][1], label="Explain",
                                                     info="a class over its predicted region / a genre's logit / an output statistic")
                         c["steps"] = slider(ranges.IG_STEPS, label="Integrated Gradients steps",
-                                            info="more steps: smaller convergence delta, slower")
+                                            info="where it starts: doubled until the convergence delta is within 5 %")
                     c["explain"] = gr.Button("Explain this output", variant="primary", elem_id=f"{prefix}-explain")
                     c["summary"] = gr.Markdown(elem_id=f"{prefix}-summary")
                     c["bars"] = gr.Plot(plots.empty_figure("Click “Explain this output”."), label="Per-modality contribution",

@@ -11,6 +11,7 @@ BENCHMARKS = {
     "synthrooms": "scenes per minute of the procedural RGB-D generator",
     "app": "latency of the app's handlers (p50/p95) on the bundled checkpoints",
     "density": "flow bits/dim against Gaussian baselines; KID/FD of decoded samples vs reconstructions (issue 14)",
+    "probe": "genre: logistic probes on backbone outputs, features F and latent Z (where genre signal is lost)",
     "explanations": "do explanations point at the modality that reveals SynthRooms' known-answer objects?",
 }
 

@@ -110,8 +110,9 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
     """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
     from gradio_client import Client, handle_file
 
-    from app import examples
+    from app import examples, ranges
 
+    steps = int(ranges.IG_STEPS.default)  # what a user gets without touching the slider
     scenes, films = examples.scenes(), examples.films()
     s1, s2, film = scenes[0], scenes[1], films[0]
     layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
@@ -124,15 +125,15 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
         ("/segment_attention", (rgb, depth, layer, "rgb", 27)),
         ("/genre", (poster, film.plot)),
         ("/genre_attention", (poster, film.plot, layer, "plot", 3)),
-        ("/segment_contributions", (rgb, depth, "wall", 32)),
+        ("/segment_contributions", (rgb, depth, "wall", steps)),
         ("/segment_sample", (0.7, 0, 4)),
         ("/translate", (setting, shade, texture)),
-        ("/genre_contributions", (poster, film.plot, "Drama", 32)),
+        ("/genre_contributions", (poster, film.plot, "Drama", steps)),
         ("/segment_resample", (rgb, depth, "rgb", 0.7, 0, 4)),
         ("/segment_interpolate", (rgb, depth, s2.name, 6)),
     ]
-    heavy = [("/segment_contributions", (rgb, depth, "wall", 32)), ("/genre_contributions", (poster, film.plot, "Drama", 32)),
-             ("/translate_contributions", (setting, shade, texture, "mean brightness", 32))]
+    heavy = [("/segment_contributions", (rgb, depth, "wall", steps)), ("/genre_contributions", (poster, film.plot, "Drama", steps)),
+             ("/translate_contributions", (setting, shade, texture, "mean brightness", steps))]
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     downloads = Path(tempfile.mkdtemp(prefix="mango-load-"))
@@ -226,11 +227,12 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
 
 
 def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]]:
-    from app import examples
+    from app import examples, ranges
     from app.ui import SETTINGS, build_demo
 
     demo = build_demo()
     app = demo.mango_app  # type: ignore[attr-defined]
+    steps = int(ranges.IG_STEPS.default)
     scenes, films = examples.scenes(), examples.films()
     if len(scenes) < 2 or not films:
         raise RuntimeError("assets/examples is incomplete: run `python -m app.examples`")
@@ -268,16 +270,16 @@ def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[],
     cases = [
         ("segment + attention", seg_pred),
         ("segment_attention", lambda: app.attention("segmentation", rgb, depth, layer, "depth", 20)),
-        ("segment_contributions", lambda: app.contributions("segmentation", rgb, depth, "wall", 32, progress)),
+        ("segment_contributions", lambda: app.contributions("segmentation", rgb, depth, "wall", steps, progress)),
         ("segment_sample (4)", lambda: app.sample("segmentation", 0.7, 0, 4, progress)),
         ("segment_resample (4)", lambda: app.resample("segmentation", rgb, depth, "rgb", 0.7, 0, 4, progress)),
         ("segment_interpolate (6)", lambda: app.interpolate("segmentation", rgb, depth, s2.name, 6, progress)),
         ("translate + attention", tr_pred),
-        ("translate_contributions", lambda: app.contributions(shade, sh, tx, "mean brightness", 32, progress)),
+        ("translate_contributions", lambda: app.contributions(shade, sh, tx, "mean brightness", steps, progress)),
         ("translate_sample (4)", lambda: app.sample(shade, 0.7, 0, 4, progress)),
         ("translate depth+normal", lambda: app.translate(depth_normal, s1.file("depth_zbuffer"), s1.file("normal"))),
         ("genre + attention", genre_pred),
-        ("genre_contributions", lambda: app.contributions("genre", film.poster, film.plot, "Drama", 32, progress)),
+        ("genre_contributions", lambda: app.contributions("genre", film.poster, film.plot, "Drama", steps, progress)),
         ("genre_sample (4)", lambda: app.sample("genre", 0.7, 0, 4, progress)),
     ]
     sources = {key: runner.loaded.source for key, runner in app.runners.items()}

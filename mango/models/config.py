@@ -34,6 +34,7 @@ IMAGE_ENCODERS: tuple[str, ...] = ("vit", "efficientnet_lite0")  # from scratch;
 TEXT_ENCODERS: tuple[str, ...] = ("clip", "minilm_l6")  # open_clip tower from scratch; pretrained MiniLM
 DECODERS: tuple[str, ...] = ("conv", "mae")
 HEAD_POOLINGS: tuple[str, ...] = ("mean", "words")
+GENRE_LOSSES: tuple[str, ...] = ("bce", "asl")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -195,6 +196,7 @@ class MangoConfig:
     class_names: tuple[str, ...] = ()
     class_weights: tuple[float, ...] = ()  # segmentation: cross-entropy weights; genre: BCE positive weights
     decision_thresholds: tuple[float, ...] = ()  # genre: per-genre probability thresholds (0.5 when empty)
+    genre_loss: str = "bce"  # genre: "bce" (with class_weights as positive weights) or "asl" (asymmetric loss, timm)
     nll_weight: float = 0.1  # lambda in L = L_task + lambda * bits/dim
     feature_noise: float = 0.0  # training: noise on image features (x their per-channel std), for NLL, head and decoders
 
@@ -271,6 +273,8 @@ class MangoConfig:
             raise bad(f"head_pooling must be one of {HEAD_POOLINGS}, got {self.head_pooling!r}")
         if self.head_pooling == "words" and not (self.task == "genre" and uses_text):
             raise bad("head_pooling 'words' pools a text modality's word positions: it needs task 'genre' with a text modality")
+        if self.genre_loss not in GENRE_LOSSES:
+            raise bad(f"genre_loss must be one of {GENRE_LOSSES}, got {self.genre_loss!r}")
         if self.head_width < (0 if self.task == "genre" else 1):
             raise bad(f"head_width must be >= 1 (0 allowed for genre: a linear head), got {self.head_width}")
         if self.nll_weight < 0:

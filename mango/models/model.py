@@ -20,6 +20,7 @@ from typing import Any, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.loss import AsymmetricLossMultiLabel
 
 from .checkpoint import CheckpointMixin
 from .config import MangoConfig
@@ -381,8 +382,8 @@ class MangoModel(CheckpointMixin, nn.Module):
 
     # ------------------------------------------------------------------ training
     def task_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy (ignore 255) / L1 / BCE-with-logits, by task; `class_weights` weigh the
-        segmentation classes, or the genres' positives."""
+        """Cross-entropy (ignore 255) / L1 / BCE-with-logits or the asymmetric loss, by task;
+        `class_weights` weigh the segmentation classes, or the genres' positives."""
         target = target.to(output.device)
         task = self.config.task
         weights = torch.tensor(self.config.class_weights, device=output.device) if self.config.class_weights else None
@@ -393,6 +394,8 @@ class MangoModel(CheckpointMixin, nn.Module):
             return F.cross_entropy(output, target, weight=weights, ignore_index=255)
         if task == "translation":
             return F.l1_loss(output, target.float())
+        if self.config.genre_loss == "asl":
+            return asymmetric_loss(output, target, weights)
         return F.binary_cross_entropy_with_logits(output, target.float(), pos_weight=weights)
 
     def loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -439,6 +442,14 @@ class MangoModel(CheckpointMixin, nn.Module):
         """Parameter count of the whole model or of "encoders", "decoders", "flow", "heads"."""
         module = self if part is None else getattr(self, part)
         return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """ASL (Ridnik et al. 2021) with the paper's multi-label setting (gamma- 4, gamma+ 0, margin
+    0.05), averaged over films and genres like BCE: easy negatives, which are most of the 21 or so
+    absent genres of a film, stop drowning the few positives of a rare genre."""
+    loss = AsymmetricLossMultiLabel(gamma_neg=4.0, gamma_pos=0.0, clip=0.05, reduction="mean", pos_weight=pos_weight)
+    return loss(logits, target.float())
 
 
 def _noisy(tokens: torch.Tensor, scale: float) -> torch.Tensor:

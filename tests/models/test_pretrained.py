@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -23,6 +24,7 @@ from mango.models import (
 )
 from mango.models import backbones, weights
 from mango.models.config import ModalityConfig
+from mango.models.model import asymmetric_loss
 
 EFFNET = PRETRAINED["efficientnet_lite0"]
 MINILM = PRETRAINED["minilm_l6"]
@@ -269,3 +271,36 @@ def test_class_weights_weigh_the_loss():
     assert weighted > plain
     with pytest.raises(Exception, match="one value per class"):
         MangoConfig.preset("demo", "genre", class_weights=(1.0, 2.0))
+
+
+def test_asymmetric_loss_spares_easy_negatives_and_is_chosen_by_config():
+    logits = torch.tensor([[-6.0, -6.0, 2.0], [-6.0, 0.0, -1.0]])
+    target = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    per_element = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    asl = asymmetric_loss(logits, target)
+    # a confident negative (p ~ 0.0025, under the 0.05 margin) costs nothing; BCE still counts it
+    easy = torch.tensor([[True, True, False], [True, False, False]])
+    expected = torch.where(easy, torch.zeros_like(per_element), per_element)
+    positive = target.bool()
+    expected[positive] = per_element[positive]  # gamma+ = 0: positives are plain cross-entropy
+    p_neg = torch.sigmoid(logits[1, 2])  # a hard negative: clipped (p - 0.05), focused by p_m^4
+    p_m = p_neg - 0.05
+    expected[1, 2] = -torch.log(1 - p_m) * p_m**4
+    torch.testing.assert_close(asl, expected.mean())
+    # positive weights scale only the positive term, as in BCE
+    weights = torch.tensor([1.0, 3.0, 2.0])
+    weighted = asymmetric_loss(logits, target, weights)
+    torch.testing.assert_close(weighted, (expected + expected * target * (weights - 1)).mean())
+
+    config = MangoConfig.preset("demo", "genre", image_size=64, patch_size=32, dim=16, num_blocks=1, head_width=16,
+                                text_context_length=4, a=ModalityConfig("poster", "image", 3, encoder="efficientnet_lite0"),
+                                b=ModalityConfig("plot", "text", encoder="minilm_l6"), decoder_width=32, genre_loss="asl")
+    model = MangoModel(config)
+    output = torch.randn(2, config.num_classes, requires_grad=True)
+    target = (torch.rand(2, config.num_classes) < 0.2).float()
+    loss = model.task_loss(output, target)
+    torch.testing.assert_close(loss, asymmetric_loss(output, target))
+    loss.backward()
+    assert output.grad is not None and output.grad.abs().sum() > 0
+    with pytest.raises(Exception, match="genre_loss must be one of"):
+        MangoConfig.preset("demo", "genre", genre_loss="focal")
