@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,6 +32,8 @@ from torch.utils.data import DataLoader
 
 from mango import metrics
 from mango.models import MangoModel
+from mango.models.fusion import split_tokens
+from mango.models.heads import mean_over_positions
 
 LEVELS = ("backbone", "features", "latent")
 
@@ -46,25 +49,25 @@ def pooled_tokens(model: MangoModel, dataset: Sequence[dict[str, Any]], batch_si
     if model.config.task != "genre" or model.flow is None:
         raise ValueError("the probe reads a genre checkpoint with a flow (F and Z)")
     model.eval()
-    t = model.tokens_per_modality
     rows: dict[tuple[str, str], list[torch.Tensor]] = defaultdict(list)
     targets = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         outputs = model.backbone_outputs(batch["a"], batch["b"])
         features, pad = model.features_from_backbone(outputs)
         z = model.forward_features(features, pad).z
-        for i, key in enumerate(model.plan.modalities):
+        f_parts = split_tokens(features, model.plan.modalities, model.tokens_per_modality)
+        z_parts = split_tokens(z, model.plan.modalities, model.tokens_per_modality)
+        for key in model.plan.modalities:
             name = model.config.modality(key).name
             out = outputs[key]
             if isinstance(out, tuple):  # text: (token states (B, L, W), ids); pool the word pieces
                 states, ids = out
-                keep = (~model.encoders[key].pad_mask(ids)[:, : states.shape[1]]).to(states.dtype)[..., None]
-                pooled = (states * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+                pooled = mean_over_positions(states, model.encoders[key].pad_mask(ids)[:, : states.shape[1]])
             else:  # image: (B, T, C) feature-map tokens
-                pooled = out.float().mean(1)
+                pooled = out.mean(1)
             rows["backbone", name].append(_l2(pooled.float()))
-            rows["features", name].append(features[:, i * t : (i + 1) * t].float().mean(1))
-            rows["latent", name].append(z[:, i * t : (i + 1) * t].float().mean(1))
+            rows["features", name].append(f_parts[key].float().mean(1))
+            rows["latent", name].append(z_parts[key].float().mean(1))
         targets.append(torch.as_tensor(batch["target"]))
     return {k: torch.cat(v).cpu().numpy() for k, v in rows.items()}, torch.cat(targets).numpy().astype(int)
 
@@ -74,17 +77,15 @@ def fit_and_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     """One balanced logistic regression per genre on train, F1 at 0.5 on test. A genre with a single
     label value in train is predicted constant (its prior)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    if standardise:
-        mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    probs = np.zeros(y_test.shape)
-    for k in range(y_train.shape[1]):
-        if y_train[:, k].min() == y_train[:, k].max():
-            probs[:, k] = float(y_train[0, k])
-            continue
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
-        probs[:, k] = clf.fit(x_train, y_train[:, k]).predict_proba(x_test)[:, 1]
+    regression = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    per_genre = OneVsRestClassifier(make_pipeline(StandardScaler(), regression) if standardise else regression)
+    with warnings.catch_warnings():  # a genre absent from the training films is predicted absent, and says so
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+        probs = per_genre.fit(x_train, y_train).predict_proba(x_test)
     scores = metrics.multilabel_f1(probs, y_test, threshold=0.5)
     return {"micro_f1": float(scores["micro_f1"]), "macro_f1": float(scores["macro_f1_present"])}
 

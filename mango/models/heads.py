@@ -120,11 +120,11 @@ class GenreHead(nn.Module):
         if len(inputs) != len(self.norms):
             raise ValueError(f"head expects {len(self.norms)} token sets, got {len(inputs)}")
         masks = pad_masks if pad_masks is not None and self.pooling == "words" else [None] * len(inputs)
-        pooled = [_pool(norm(x), pad) for norm, x, pad in zip(self.norms, inputs, masks)]
+        pooled = [mean_over_positions(norm(x), pad) for norm, x, pad in zip(self.norms, inputs, masks)]
         return self.mlp(torch.cat(pooled, dim=-1))
 
 
-def _pool(tokens: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+def mean_over_positions(tokens: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
     """(B, T, D) -> (B, D): the mean over all positions, or over those not marked in `pad` (B, T)."""
     if pad is None:
         return tokens.mean(dim=1)
