@@ -41,6 +41,19 @@ def _pad_mask(ids: torch.Tensor, tokens: int, pad_id: int) -> torch.Tensor:
     return pad
 
 
+def _padded_ids(ids: torch.Tensor, context_length: int, pad_id: int) -> torch.Tensor:
+    """(L,) or (B, L) ids with L <= context_length -> (B, context_length) long, right-padded with pad_id."""
+    shape = tuple(ids.shape)
+    ids = ids.long()
+    if ids.ndim == 1:
+        ids = ids[None]
+    if ids.ndim != 2 or ids.shape[1] > context_length:
+        raise ValueError(f"token ids must be (B, L) with L <= context_length {context_length}, got {shape}")
+    if ids.shape[1] < context_length:
+        ids = nn.functional.pad(ids, (0, context_length - ids.shape[1]), value=pad_id)
+    return ids
+
+
 class TextEncoder(nn.Module):
     """open_clip tokenizer + causal text tower -> (B, T, D) token features and a (B, T) pad mask.
 
@@ -122,16 +135,7 @@ class TextEncoder(nn.Module):
     def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
         """Strings are tokenized; id tensors are checked and right-padded to context_length."""
         if isinstance(text, torch.Tensor):
-            ids = text.to(self.device, torch.long)
-            if ids.ndim == 1:
-                ids = ids[None]
-            if ids.ndim != 2 or ids.shape[1] > self.context_length:
-                raise ValueError(
-                    f"token ids must be (B, L) with L <= context_length {self.context_length}, got {tuple(text.shape)}"
-                )
-            if ids.shape[1] < self.context_length:
-                ids = nn.functional.pad(ids, (0, self.context_length - ids.shape[1]), value=PAD_ID)
-            return ids
+            return _padded_ids(text.to(self.device), self.context_length, PAD_ID)
         return self.tokenize(text)
 
     def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,16 +232,7 @@ class PretrainedTextEncoder(nn.Module):
     def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
         """Strings are tokenized; id tensors are checked and right-padded to context_length."""
         if isinstance(text, torch.Tensor):
-            ids = text.to(self.device, torch.long)
-            if ids.ndim == 1:
-                ids = ids[None]
-            if ids.ndim != 2 or ids.shape[1] > self.context_length:
-                raise ValueError(
-                    f"token ids must be (B, L) with L <= context_length {self.context_length}, got {tuple(text.shape)}"
-                )
-            if ids.shape[1] < self.context_length:
-                ids = nn.functional.pad(ids, (0, self.context_length - ids.shape[1]), value=self.pad_id)
-            return ids
+            return _padded_ids(text.to(self.device), self.context_length, self.pad_id)
         return self.tokenize(text)
 
     def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -179,6 +179,19 @@ def test_minilm_gives_token_level_states_with_their_pad_mask():
     assert not torch.allclose(other[0, 5], features[0, 5])
 
 
+def test_minilm_ids_and_strings_agree_and_short_ids_are_padded():
+    encoder = PretrainedTextEncoder(dim=8, tokens=16, context_length=12).eval()
+    plots = ["Two sisters open a bakery.", "A detective returns."]
+    ids = encoder.tokenize(plots)
+    assert torch.equal(encoder(plots)[0], encoder(ids)[0])
+    width = int((ids != encoder.pad_id).sum(1).max())
+    short = encoder.as_ids(ids[:, :width].int())  # any integer dtype, right-padded with [PAD]
+    assert short.dtype == torch.long and torch.equal(short, ids)
+    assert torch.equal(encoder.as_ids(ids[0]), ids[:1])  # one (L,) row
+    with pytest.raises(ValueError, match="context_length 12"):
+        encoder(torch.zeros(1, 13, dtype=torch.long))
+
+
 def test_frozen_backbones_get_no_gradient_and_keep_their_statistics():
     image = PretrainedImageEncoder(ModalityConfig("depth", "image", 1), 64, 16, dim=16)
     text = PretrainedTextEncoder(dim=16, tokens=16, context_length=16)
