@@ -1,7 +1,7 @@
 """Is the flow a density worth sampling from? Its bits/dim against two Gaussians, and how close its
 decoded samples come to real images (issue 14).
 
-    python -m mango.bench density CHECKPOINT --root DATA [--temperatures 0.5 0.7 0.9 1.0]
+    python -m mango.bench density CHECKPOINT --root DATA [--temperatures 0.3 0.5 0.7 0.9 1.0]
         [--samples 256] [--fit-samples 1000] [--test-samples N] [--feature-size 128] [--write-config]
 
 1. Density. The encoder features F of `--fit-samples` training images (the training split of the
@@ -54,7 +54,7 @@ import torch
 from mango import metrics
 from mango.density import ChannelGaussian, DiagonalGaussian, fit_baselines
 
-TEMPERATURES = (0.5, 0.7, 0.9, 1.0)
+TEMPERATURES = (0.3, 0.5, 0.7, 0.9, 1.0)
 Log = Callable[[str], None]
 
 
