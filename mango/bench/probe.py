@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from mango import metrics
@@ -36,10 +37,6 @@ from mango.models.fusion import split_tokens
 from mango.models.heads import mean_over_positions
 
 LEVELS = ("backbone", "features", "latent")
-
-
-def _l2(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 @torch.no_grad()
@@ -65,7 +62,7 @@ def pooled_tokens(model: MangoModel, dataset: Sequence[dict[str, Any]], batch_si
                 pooled = mean_over_positions(states, model.encoders[key].pad_mask(ids)[:, : states.shape[1]])
             else:  # image: (B, T, C) feature-map tokens
                 pooled = out.mean(1)
-            rows["backbone", name].append(_l2(pooled.float()))
+            rows["backbone", name].append(F.normalize(pooled.float(), dim=-1))
             rows["features", name].append(f_parts[key].float().mean(1))
             rows["latent", name].append(z_parts[key].float().mean(1))
         targets.append(torch.as_tensor(batch["target"]))
