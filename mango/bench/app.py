@@ -98,6 +98,21 @@ def _memory_mb(pid: int) -> dict[str, float]:
     return found
 
 
+# a layer every bundled checkpoint has (two blocks of MMCA, IMCA, LICA)
+LAYER = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
+
+
+def bench_inputs() -> tuple[int, Any, Any, Any]:
+    """What every timed case reads: the Integrated Gradients step count a user gets without touching
+    the slider, two bundled example scenes and a bundled film."""
+    from app import examples, ranges
+
+    scenes, films = examples.scenes(), examples.films()
+    if len(scenes) < 2 or not films:
+        raise RuntimeError("assets/examples is incomplete: run `python -m app.examples`")
+    return int(ranges.IG_STEPS.default), scenes[0], scenes[1], films[0]
+
+
 def _percentiles(times: list[float]) -> dict[str, float]:
     if not times:
         return {"n": 0}
@@ -110,21 +125,16 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
     """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
     from gradio_client import Client, handle_file
 
-    from app import examples, ranges
-
-    steps = int(ranges.IG_STEPS.default)  # what a user gets without touching the slider
-    scenes, films = examples.scenes(), examples.films()
-    s1, s2, film = scenes[0], scenes[1], films[0]
-    layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
+    steps, s1, s2, film = bench_inputs()
     rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
     shade, texture = handle_file(s1.file("reshading")), handle_file(s1.file("edge_texture"))
     poster = handle_file(film.poster)
     setting = "shade + texture → rgb"
     mixed: list[tuple[str, tuple]] = [
         ("/segment", (rgb, depth)),
-        ("/segment_attention", (rgb, depth, layer, "rgb", 27)),
+        ("/segment_attention", (rgb, depth, LAYER, "rgb", 27)),
         ("/genre", (poster, film.plot)),
-        ("/genre_attention", (poster, film.plot, layer, "plot", 3)),
+        ("/genre_attention", (poster, film.plot, LAYER, "plot", 3)),
         ("/segment_contributions", (rgb, depth, "wall", steps)),
         ("/segment_sample", (0.7, 0, 4)),
         ("/translate", (setting, shade, texture)),
@@ -227,17 +237,11 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
 
 
 def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]]:
-    from app import examples, ranges
     from app.ui import SETTINGS, build_demo
 
+    steps, s1, s2, film = bench_inputs()
     demo = build_demo()
     app = demo.mango_app  # type: ignore[attr-defined]
-    steps = int(ranges.IG_STEPS.default)
-    scenes, films = examples.scenes(), examples.films()
-    if len(scenes) < 2 or not films:
-        raise RuntimeError("assets/examples is incomplete: run `python -m app.examples`")
-    s1, s2, film = scenes[0], scenes[1], films[0]
-    layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
     shade, depth_normal = list(SETTINGS)
     rgb, depth = s1.file("rgb"), s1.file("depth")
     sh, tx = s1.file("reshading"), s1.file("edge_texture")
@@ -252,24 +256,24 @@ def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[],
     def seg_pred() -> None:
         fresh()
         app.segment("segmentation", rgb, depth)
-        app.attention("segmentation", rgb, depth, layer, "rgb", 27)
+        app.attention("segmentation", rgb, depth, LAYER, "rgb", 27)
 
     def tr_pred() -> None:
         fresh()
         app.translate(shade, sh, tx)
-        app.attention(shade, sh, tx, layer, "shade", 27)
+        app.attention(shade, sh, tx, LAYER, "shade", 27)
 
     def genre_pred() -> None:
         fresh()
         app.genre("genre", film.poster, film.plot)
-        app.attention_with_words("genre", film.poster, film.plot, layer, "plot", 3)
+        app.attention_with_words("genre", film.poster, film.plot, LAYER, "plot", 3)
 
     def progress(*_: Any, **__: Any) -> None:
         return None
 
     cases = [
         ("segment + attention", seg_pred),
-        ("segment_attention", lambda: app.attention("segmentation", rgb, depth, layer, "depth", 20)),
+        ("segment_attention", lambda: app.attention("segmentation", rgb, depth, LAYER, "depth", 20)),
         ("segment_contributions", lambda: app.contributions("segmentation", rgb, depth, "wall", steps, progress)),
         ("segment_sample (4)", lambda: app.sample("segmentation", 0.7, 0, 4, progress)),
         ("segment_resample (4)", lambda: app.resample("segmentation", rgb, depth, "rgb", 0.7, 0, 4, progress)),
@@ -289,15 +293,13 @@ def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[],
 def _cases_client() -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str], Any]:
     from gradio_client import Client, handle_file
 
-    from app import examples
     from app.ui import build_demo, launch_kwargs
 
+    steps, s1, s2, film = bench_inputs()
     demo = build_demo()
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     client = Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False)
-    s1, s2, film = examples.scenes()[0], examples.scenes()[1], examples.films()[0]
-    layer = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
     rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
     poster = handle_file(film.poster)
 
@@ -306,18 +308,18 @@ def _cases_client() -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]
 
     def seg_pred() -> None:
         client.predict(rgb, depth, api_name="/segment")
-        client.predict(rgb, depth, layer, "rgb", 27, api_name="/segment_attention")
+        client.predict(rgb, depth, LAYER, "rgb", 27, api_name="/segment_attention")
 
     def genre_pred() -> None:
         client.predict(poster, film.plot, api_name="/genre")
-        client.predict(poster, film.plot, layer, "plot", 3, api_name="/genre_attention")
+        client.predict(poster, film.plot, LAYER, "plot", 3, api_name="/genre_attention")
 
     cases = [
         ("segment + attention", seg_pred),
-        ("segment_contributions", call(rgb, depth, "wall", 32, api_name="/segment_contributions")),
+        ("segment_contributions", call(rgb, depth, "wall", steps, api_name="/segment_contributions")),
         ("segment_sample (4)", call(0.7, 0, 4, api_name="/segment_sample")),
         ("genre + attention", genre_pred),
-        ("genre_contributions", call(poster, film.plot, "Drama", 32, api_name="/genre_contributions")),
+        ("genre_contributions", call(poster, film.plot, "Drama", steps, api_name="/genre_contributions")),
         ("genre_sample (4)", call(0.7, 0, 4, api_name="/genre_sample")),
         ("segment_interpolate (6)", call(rgb, depth, s2.name, 6, api_name="/segment_interpolate")),
     ]

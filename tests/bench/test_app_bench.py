@@ -1,0 +1,25 @@
+"""The app benchmark's inputs: every mode times what a user gets by default, on a layer that exists."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import ranges
+from app.checkpoints import TASK_SPECS, load_task_model
+from app.handlers import Runner
+from mango.bench.app import LAYER, bench_inputs
+
+
+def test_bench_inputs_use_the_sliders_default_and_two_scenes() -> None:
+    steps, first, second, film = bench_inputs()
+    assert steps == int(ranges.IG_STEPS.default)
+    assert first.name != second.name
+    assert first.file("rgb") != second.file("rgb")
+    assert film.plot.strip()
+
+
+@pytest.mark.parametrize("slot", list(TASK_SPECS))
+def test_bench_layer_is_one_the_app_offers(slot: str) -> None:
+    loaded = load_task_model(TASK_SPECS[slot])
+    assert loaded.source == "bundled"
+    assert LAYER in Runner(loaded).layer_choices
