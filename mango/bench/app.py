@@ -125,11 +125,13 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
     """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
     from gradio_client import Client, handle_file
 
+    from app.ui import SETTINGS
+
     steps, s1, s2, film = bench_inputs()
     rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
     shade, texture = handle_file(s1.file("reshading")), handle_file(s1.file("edge_texture"))
     poster = handle_file(film.poster)
-    setting = "shade + texture → rgb"
+    setting = next(iter(SETTINGS))  # shade + texture → rgb, the app's first translation setting
     mixed: list[tuple[str, tuple]] = [
         ("/segment", (rgb, depth)),
         ("/segment_attention", (rgb, depth, LAYER, "rgb", 27)),
