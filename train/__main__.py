@@ -62,8 +62,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="class weights (segmentation) / positive weights (genre) from the training labels")
     p.add_argument("--thresholds", default=d.thresholds, choices=["per_class", "global", "none"],
                    help="genre decision thresholds, tuned on the validation split")
-    p.add_argument("--text-projection", default=d.text_projection, choices=["random", "pca"],
-                   help="start a pretrained text encoder's projection at random or at its states' principal axes")
+    p.add_argument("--text-projection", default=d.text_projection, choices=["random", "pca", "labels"],
+                   help="start a frozen text encoder's projection at random, at its states' principal axes, "
+                        "or at the directions that predict the training labels first (genre)")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
                    metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")

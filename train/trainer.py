@@ -45,6 +45,7 @@ from .data import TASK_OF_DATASET, Splits, build_splits
 from .evaluate import SELECTION_METRIC, evaluate, tune_thresholds
 from .features import BackboneCache
 from .metrics_log import MetricsLog
+from .text_projection import label_axes, principal_axes
 
 CHANNELS = {"rgb": 3, "normal": 3, "depth_zbuffer": 1, "reshading": 1, "edge_texture": 1}
 STAGE_ORDER = {"autoencoder": 0, "task": 1, "done": 2}
@@ -82,7 +83,7 @@ class TrainConfig:
     mirror: bool = True  # the cache also holds each training sample mirrored left-right
     balance_classes: str = "none"  # "sqrt" or "inverse" frequency weights from the training labels (see class_weights)
     thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
-    text_projection: str = "random"  # "pca": start a pretrained text encoder's projection at the states' principal axes
+    text_projection: str = "random"  # or "pca" / "labels": where a frozen text encoder's projection starts
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -312,44 +313,45 @@ class Trainer:
 
     @torch.no_grad()
     def _initialize_text_projection(self, samples: int = 20000) -> None:
-        """With ``text_projection="pca"``, set each pretrained text encoder's projection to the top-D
-        principal axes of its frozen token states (centred), instead of a random subspace of the
-        384 dims. Measured on genre (README): no better than random; kept to reproduce that."""
-        if self.cfg.text_projection == "random":
+        """Start each frozen pretrained text encoder's projection at its states' principal axes
+        (``"pca"``) or at the directions that predict the labels, then principal axes
+        (``"labels"``, genre only; train/text_projection.py), instead of a random subspace."""
+        mode = self.cfg.text_projection
+        if mode == "random":
             return
-        if self.cfg.text_projection != "pca":
-            raise ValueError(f"text_projection must be 'random' or 'pca', got {self.cfg.text_projection!r}")
+        if mode not in ("pca", "labels"):
+            raise ValueError(f"text_projection must be 'random', 'pca' or 'labels', got {mode!r}")
+        if mode == "labels" and self.cfg.task != "genre":
+            raise ValueError(f"text_projection='labels' needs multi-label targets (genre), not {self.cfg.task}")
         for key, encoder in self.model.encoders.items():
             if not (self.model.config.modality(key).is_text and getattr(encoder, "frozen_backbone", False)):
                 continue
-            states = self._text_states(key, encoder, samples)
-            mean = states.mean(0)
-            _, _, axes = torch.linalg.svd(states - mean, full_matrices=False)  # rows: principal axes
+            states, pooled, labels = self._text_states(key, encoder, samples)
             dim = encoder.proj.out_features
-            if len(axes) < dim:
-                raise ValueError(f"{len(states)} token states cannot give {dim} principal axes")
-            weight = axes[:dim].to(encoder.proj.weight)
+            axes = label_axes(pooled, labels, states, dim) if mode == "labels" else principal_axes(states, dim)
+            weight = axes.to(encoder.proj.weight)
             encoder.proj.weight.copy_(weight)
-            encoder.proj.bias.copy_(-weight @ mean.to(weight))
+            encoder.proj.bias.copy_(-weight @ states.mean(0).to(weight))
             if self.world > 1:
                 for tensor in encoder.proj.parameters():
                     dist.broadcast(tensor.data, src=0)
 
-    def _text_states(self, key: str, encoder: nn.Module, samples: int) -> torch.Tensor:
-        """Up to `samples` non-pad token states of the training plots, float32 on the CPU."""
+    def _text_states(self, key: str, encoder: nn.Module, samples: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Up to `samples` non-pad token states of the training texts, and every training
+        example's mean non-pad state with its target; float32 on the CPU."""
         if self._caches():
-            outputs = (batch["backbone"][key] for batch in self.cache["train"].in_order(64, self.device))
+            outputs = ((batch["backbone"][key], batch["target"])
+                       for batch in self.cache["train"].in_order(64, self.device))
         else:
             loader = DataLoader(self.splits.train_eval, batch_size=32, shuffle=False, num_workers=0)
-            outputs = (encoder.backbone_features(batch[key]) for batch in loader)
-        parts, seen = [], 0
-        for states, ids in outputs:
-            rows = states[ids != encoder.pad_id].float().cpu()
-            parts.append(rows)
-            seen += len(rows)
-            if seen >= samples:
-                break
-        return torch.cat(parts)[:samples]
+            outputs = ((encoder.backbone_features(batch[key]), batch["target"]) for batch in loader)
+        rows, pooled, targets = [], [], []
+        for (states, ids), target in outputs:
+            keep = (ids != encoder.pad_id).unsqueeze(-1).float()
+            rows.append(states[keep.squeeze(-1).bool()].float().cpu())
+            pooled.append(((states.float() * keep).sum(1) / keep.sum(1).clamp(min=1)).cpu())
+            targets.append(target.float().cpu())
+        return torch.cat(rows)[:samples], torch.cat(pooled), torch.cat(targets)
 
     @torch.no_grad()
     def _initialize_whitening(self, samples: int = 2000) -> None:
