@@ -1,7 +1,7 @@
 """Linear probes on a genre checkpoint: how much of the genre signal survives each step from the
 frozen backbones to the head's input.
 
-    python -m mango.bench probe CHECKPOINT --root ../shared/data/movies [--C 1.0]
+    python -m mango.bench probe CHECKPOINT --root ../shared/data/movies [--C 1.0] [--bootstrap 2000]
 
 One logistic regression per genre (scikit-learn, balanced class weights, threshold 0.5), fitted on
 the training split only and scored on the test split (micro and macro F1 over the genres present),
@@ -14,6 +14,8 @@ on mean-pooled tokens at three depths:
 
 Each depth for both modalities together and for each alone, so a drop between two depths says
 which step loses the genre information (for example a projection that is too narrow).
+``--bootstrap N`` also scores the checkpoint's own head against the backbone probe on the same
+test films, resampled together, since 245 films make either score alone noisy.
 """
 
 from __future__ import annotations
@@ -69,10 +71,10 @@ def pooled_tokens(model: MangoModel, dataset: Sequence[dict[str, Any]], batch_si
     return {k: torch.cat(v).cpu().numpy() for k, v in rows.items()}, torch.cat(targets).numpy().astype(int)
 
 
-def fit_and_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                  c: float = 1.0, standardise: bool = True) -> dict[str, float]:
-    """One balanced logistic regression per genre on train, F1 at 0.5 on test. A genre with a single
-    label value in train is predicted constant (its prior)."""
+def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float = 1.0,
+              standardise: bool = True) -> np.ndarray:
+    """One balanced logistic regression per genre on train: (N test, genres) probabilities. A genre
+    with a single label value in train is predicted constant (its prior)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
@@ -82,9 +84,18 @@ def fit_and_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     per_genre = OneVsRestClassifier(make_pipeline(StandardScaler(), regression) if standardise else regression)
     with warnings.catch_warnings():  # a genre absent from the training films is predicted absent, and says so
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
-        probs = per_genre.fit(x_train, y_train).predict_proba(x_test)
-    scores = metrics.multilabel_f1(probs, y_test, threshold=0.5)
+        return per_genre.fit(x_train, y_train).predict_proba(x_test)
+
+
+def _f1(probs: np.ndarray, targets: np.ndarray, threshold: float | np.ndarray) -> dict[str, float]:
+    scores = metrics.multilabel_f1(probs, targets, threshold=threshold)
     return {"micro_f1": float(scores["micro_f1"]), "macro_f1": float(scores["macro_f1_present"])}
+
+
+def fit_and_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                  c: float = 1.0, standardise: bool = True) -> dict[str, float]:
+    """`fit_probe`, then micro and macro F1 (genres present) at 0.5 on test."""
+    return _f1(fit_probe(x_train, y_train, x_test, c, standardise), y_test, 0.5)
 
 
 def probe(model: MangoModel, train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]], c: float = 1.0,
@@ -106,6 +117,72 @@ def probe(model: MangoModel, train: Sequence[dict[str, Any]], test: Sequence[dic
     return result
 
 
+@torch.no_grad()
+def head_probabilities(model: MangoModel, dataset: Sequence[dict[str, Any]], batch_size: int = 32) -> np.ndarray:
+    """The checkpoint's own genre probabilities (N, genres), in the dataset's order."""
+    model.eval()
+    probs = [torch.sigmoid(model(batch["a"], batch["b"]).output.float()).cpu()
+             for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False)]
+    return torch.cat(probs).numpy()
+
+
+def paired_bootstrap(probs_a: np.ndarray, threshold_a: float | np.ndarray, probs_b: np.ndarray,
+                     threshold_b: float | np.ndarray, targets: np.ndarray, resamples: int = 2000,
+                     seed: int = 0) -> dict[str, Any]:
+    """A's F1 minus B's on the same films, resampled with replacement: each metric's difference on
+    the whole set, its 95 % interval, and the share of resamples where A is at least as good.
+    Pairing keeps the films both get right or wrong from widening the interval."""
+    if not (len(probs_a) == len(probs_b) == len(targets)):
+        raise ValueError(f"{len(probs_a)}, {len(probs_b)} and {len(targets)} films: both must score the same films")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    rng = np.random.default_rng(seed)
+    keys = ("micro_f1", "macro_f1")
+    draws = {(side, k): [] for side in "ab" for k in keys}
+    for _ in range(resamples):
+        i = rng.integers(0, len(targets), len(targets))
+        for side, scores in (("a", _f1(probs_a[i], targets[i], threshold_a)), ("b", _f1(probs_b[i], targets[i], threshold_b))):
+            for k in keys:
+                draws[side, k].append(scores[k])
+    a, b = _f1(probs_a, targets, threshold_a), _f1(probs_b, targets, threshold_b)
+
+    def interval(values) -> list[float]:
+        return [float(v) for v in np.percentile(values, [2.5, 97.5])]
+
+    result: dict[str, Any] = {"resamples": resamples, "a": a, "b": b}
+    for k in keys:
+        diffs = np.asarray(draws["a", k]) - np.asarray(draws["b", k])
+        result[k] = {"difference": a[k] - b[k], "interval_95": interval(diffs),
+                     "a_at_least_b": float(np.mean(diffs >= 0)),
+                     "a_interval_95": interval(draws["a", k]), "b_interval_95": interval(draws["b", k])}
+    return result
+
+
+def head_versus_probe(model: MangoModel, train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]],
+                      c: float = 1.0, resamples: int = 2000, batch_size: int = 32, seed: int = 0) -> dict[str, Any]:
+    """The checkpoint's head (at its stored thresholds) against the backbone probe of both
+    modalities (the issue-10 target), paired over the test films."""
+    tr, y_tr = pooled_tokens(model, train, batch_size)
+    te, y_te = pooled_tokens(model, test, batch_size)
+    names = [model.config.modality(k).name for k in model.plan.modalities]
+    probe_probs = fit_probe(np.concatenate([tr["backbone", n] for n in names], axis=1), y_tr,
+                            np.concatenate([te["backbone", n] for n in names], axis=1), c, standardise=False)
+    head = head_probabilities(model, test, batch_size)
+    return paired_bootstrap(head, np.asarray(model.config.thresholds()), probe_probs, 0.5, y_te, resamples, seed)
+
+
+def format_bootstrap(result: dict[str, Any]) -> str:
+    lines = [f"the checkpoint's head minus the backbone probe, same test films ({result['resamples']} paired resamples):"]
+    for k in ("micro_f1", "macro_f1"):
+        r = result[k]
+        lo, hi = r["interval_95"]
+        (a_lo, a_hi), (b_lo, b_hi) = r["a_interval_95"], r["b_interval_95"]
+        lines.append(f"  {k}: {result['a'][k]:.3f} [{a_lo:.3f}, {a_hi:.3f}] - {result['b'][k]:.3f} [{b_lo:.3f}, "
+                     f"{b_hi:.3f}] = {r['difference']:+.3f}, 95 % interval [{lo:+.3f}, {hi:+.3f}], "
+                     f"head at least as good in {100 * r['a_at_least_b']:.0f} % of resamples")
+    return "\n".join(lines)
+
+
 def format_table(result: dict[str, dict[str, dict[str, float]]]) -> str:
     labels = list(next(iter(result.values())))
     lines = ["| depth | " + " | ".join(f"{n} (micro / macro F1)" for n in labels) + " |",
@@ -124,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--C", type=float, default=1.0, dest="c", help="inverse L2 strength of each regression")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="also compare the checkpoint's head with the backbone probe on the same test "
+                             "films: a paired bootstrap over N resamples (e.g. 2000; 0: off)")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -136,9 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"linear probes, fitted on {len(train)} training films, F1 on {len(splits.test)} test films "
           f"(C = {args.c:g}):\n")
     print(format_table(result))
+    report: dict[str, Any] = {"checkpoint": args.checkpoint, "C": args.c, "probes": result}
+    if args.bootstrap:
+        report["head_versus_probe"] = head_versus_probe(model, train, splits.test, args.c, args.bootstrap,
+                                                        args.batch_size)
+        print("\n" + format_bootstrap(report["head_versus_probe"]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"checkpoint": args.checkpoint, "C": args.c, "probes": result}, indent=2))
+        args.out.write_text(json.dumps(report, indent=2))
     return 0
 
 

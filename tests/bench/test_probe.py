@@ -47,3 +47,36 @@ def test_probe_needs_a_genre_model_with_a_flow():
     model = MangoModel(MangoConfig.preset("tiny", "genre", **TINY, fusion="concat"))
     with pytest.raises(ValueError, match="genre checkpoint with a flow"):
         probe.pooled_tokens(model, films(2, seed=0))
+
+
+def test_a_paired_bootstrap_of_a_model_against_itself_is_exactly_zero_and_seeded():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(40, 5, generator=g).numpy()
+    targets = (torch.rand(40, 5, generator=g) > 0.6).int().numpy()
+    same = probe.paired_bootstrap(probs, 0.5, probs, 0.5, targets, resamples=50)
+    for k in ("micro_f1", "macro_f1"):
+        assert same[k]["difference"] == 0.0 and same[k]["interval_95"] == [0.0, 0.0] and same[k]["a_at_least_b"] == 1.0
+        low, high = same[k]["a_interval_95"]
+        assert same[k]["a_interval_95"] == same[k]["b_interval_95"] and low < same["a"][k] < high
+    # a model that always says "no genre" is behind one that reads the answers, in every resample
+    perfect, silent = targets.astype(float), torch.zeros(40, 5).numpy()
+    behind = probe.paired_bootstrap(silent, 0.5, perfect, 0.5, targets, resamples=50, seed=1)
+    assert behind["a"]["micro_f1"] == 0.0 and behind["b"]["micro_f1"] == 1.0
+    assert behind["macro_f1"]["interval_95"][1] < 0 and behind["macro_f1"]["a_at_least_b"] == 0.0
+    assert probe.paired_bootstrap(silent, 0.5, perfect, 0.5, targets, resamples=50, seed=1) == behind
+    with pytest.raises(ValueError, match="same films"):
+        probe.paired_bootstrap(probs[:10], 0.5, probs, 0.5, targets)
+
+
+def test_head_versus_probe_on_a_tiny_model_with_a_known_answer():
+    torch.manual_seed(0)
+    model = MangoModel(MangoConfig.preset("tiny", "genre", **TINY)).eval()
+    test = films(12, seed=2)
+    result = probe.head_versus_probe(model, films(24, seed=1), test, resamples=30, batch_size=8)
+    # the probe reads the poster's brightness perfectly; the untrained head does not
+    assert result["b"]["macro_f1"] == 1.0 and result["a"]["macro_f1"] < 1.0
+    assert result["macro_f1"]["difference"] < 0 and result["macro_f1"]["interval_95"][1] <= 0
+    head = probe.head_probabilities(model, test, batch_size=5)
+    assert head.shape == (12, 23) and ((head > 0) & (head < 1)).all()
+    text = probe.format_bootstrap(result)
+    assert "30 paired resamples" in text and "macro_f1" in text
