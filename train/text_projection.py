@@ -15,8 +15,8 @@ import torch
 
 def principal_axes(states: torch.Tensor, dim: int) -> torch.Tensor:
     """The top-`dim` principal axes of `states` (N, C), centred: orthonormal rows (dim, C)."""
-    if len(states) < dim:
-        raise ValueError(f"{len(states)} token states cannot give {dim} principal axes")
+    if min(states.shape) < dim:
+        raise ValueError(f"{len(states)} token states of {states.shape[1]} channels cannot give {dim} principal axes")
     _, _, axes = torch.linalg.svd(states - states.mean(0), full_matrices=False)
     return axes[:dim]
 

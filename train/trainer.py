@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ModalityConfig, gray, rgb, task_modalities
+from mango.models.heads import mean_over_positions
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import TASK_OF_DATASET, Splits, build_splits
@@ -347,9 +348,9 @@ class Trainer:
             outputs = ((encoder.backbone_features(batch[key]), batch["target"]) for batch in loader)
         rows, pooled, targets = [], [], []
         for (states, ids), target in outputs:
-            keep = (ids != encoder.pad_id).unsqueeze(-1).float()
-            rows.append(states[keep.squeeze(-1).bool()].float().cpu())
-            pooled.append(((states.float() * keep).sum(1) / keep.sum(1).clamp(min=1)).cpu())
+            pad = ids == encoder.pad_id
+            rows.append(states[~pad].float().cpu())
+            pooled.append(mean_over_positions(states.float(), pad).cpu())
             targets.append(target.float().cpu())
         return torch.cat(rows)[:samples], torch.cat(pooled), torch.cat(targets)
 

@@ -98,11 +98,19 @@ def fit_and_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     return _f1(fit_probe(x_train, y_train, x_test, c, standardise), y_test, 0.5)
 
 
+Pooled = tuple[dict[tuple[str, str], np.ndarray], np.ndarray, dict[tuple[str, str], np.ndarray], np.ndarray]
+
+
+def pooled_splits(model: MangoModel, train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]],
+                  batch_size: int = 32) -> Pooled:
+    """`pooled_tokens` of train and test, computed once for `probe` and `head_versus_probe`."""
+    return (*pooled_tokens(model, train, batch_size), *pooled_tokens(model, test, batch_size))
+
+
 def probe(model: MangoModel, train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]], c: float = 1.0,
-          batch_size: int = 32) -> dict[str, dict[str, dict[str, float]]]:
+          batch_size: int = 32, pooled: Pooled | None = None) -> dict[str, dict[str, dict[str, float]]]:
     """{level: {"both" | modality name: {"micro_f1", "macro_f1", "width"}}} on the test split."""
-    tr, y_tr = pooled_tokens(model, train, batch_size)
-    te, y_te = pooled_tokens(model, test, batch_size)
+    tr, y_tr, te, y_te = pooled if pooled is not None else pooled_splits(model, train, test, batch_size)
     names = [model.config.modality(k).name for k in model.plan.modalities]
     result: dict[str, dict[str, dict[str, float]]] = {}
     for level in LEVELS:
@@ -159,11 +167,11 @@ def paired_bootstrap(probs_a: np.ndarray, threshold_a: float | np.ndarray, probs
 
 
 def head_versus_probe(model: MangoModel, train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]],
-                      c: float = 1.0, resamples: int = 2000, batch_size: int = 32, seed: int = 0) -> dict[str, Any]:
+                      c: float = 1.0, resamples: int = 2000, batch_size: int = 32, seed: int = 0,
+                      pooled: Pooled | None = None) -> dict[str, Any]:
     """The checkpoint's head (at its stored thresholds) against the backbone probe of both
     modalities (the issue-10 target), paired over the test films."""
-    tr, y_tr = pooled_tokens(model, train, batch_size)
-    te, y_te = pooled_tokens(model, test, batch_size)
+    tr, y_tr, te, y_te = pooled if pooled is not None else pooled_splits(model, train, test, batch_size)
     names = [model.config.modality(k).name for k in model.plan.modalities]
     probe_probs = fit_probe(np.concatenate([tr["backbone", n] for n in names], axis=1), y_tr,
                             np.concatenate([te["backbone", n] for n in names], axis=1), c, standardise=False)
@@ -212,14 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     model = MangoModel.from_pretrained(args.checkpoint)
     splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test")
     train = splits.train_eval if splits.train_eval is not None else splits.train  # read without augmentation
-    result = probe(model, train, splits.test, args.c, args.batch_size)
+    pooled = pooled_splits(model, train, splits.test, args.batch_size)
+    result = probe(model, train, splits.test, args.c, args.batch_size, pooled=pooled)
     print(f"linear probes, fitted on {len(train)} training films, F1 on {len(splits.test)} test films "
           f"(C = {args.c:g}):\n")
     print(format_table(result))
     report: dict[str, Any] = {"checkpoint": args.checkpoint, "C": args.c, "probes": result}
     if args.bootstrap:
         report["head_versus_probe"] = head_versus_probe(model, train, splits.test, args.c, args.bootstrap,
-                                                        args.batch_size)
+                                                        args.batch_size, pooled=pooled)
         print("\n" + format_bootstrap(report["head_versus_probe"]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
