@@ -33,6 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 import torch.distributed as dist
+from timm.utils import ModelEmaV3
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
@@ -85,6 +86,7 @@ class TrainConfig:
     balance_classes: str = "none"  # "sqrt" or "inverse" frequency weights from the training labels (see class_weights)
     thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
     text_projection: str = "random"  # or "pca" / "labels": where a frozen text encoder's projection starts
+    ema_decay: float = 0.0  # > 0: stage 2 selects, keeps and ships an exponential moving average of the weights
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -204,6 +206,12 @@ class Trainer:
             self.state["stage"] = "task"
         self.autocast = self.device.type == "cuda" and cfg.bf16
         self.cache: dict[str, BackboneCache] = caches if caches is not None else {}
+        self.ema: ModelEmaV3 | None = None  # stage 2's moving average, when cfg.ema_decay > 0
+
+    def _selected(self) -> MangoModel:
+        """The weights validation scores, best/ keeps and the run ships: the moving average when
+        there is one, else the trained weights themselves."""
+        return self.ema.module if self.ema is not None else self.model
 
     # -- parameters and optimiser per stage --
     def _parameters(self, stage: str) -> list[nn.Parameter]:
@@ -240,6 +248,8 @@ class Trainer:
         tmp = staging_dir(self.out / "last")
         shutil.rmtree(tmp, ignore_errors=True)
         self.model.save_pretrained(tmp)
+        if self.ema is not None:
+            self.ema.module.save_pretrained(tmp / "ema")
         torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
         atomic_write_text(tmp / "state.json", json.dumps(self.state, indent=2))  # the commit point
@@ -249,7 +259,7 @@ class Trainer:
         """Write the new best model to best.tmp/, with the scores that chose it; swapped in after the commit."""
         tmp = staging_dir(self.out / "best")
         shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(tmp)
+        self._selected().save_pretrained(tmp)
         atomic_write_text(tmp / SELECTION_FILE, json.dumps(self.state["best"]))
 
     def _settle_after_kill(self) -> None:
@@ -381,6 +391,19 @@ class Trainer:
                 dist.broadcast(tensor.data, src=0)
         self.model.train(was_training)
 
+    def _start_ema(self, resuming: bool) -> None:
+        """Stage 2's moving average of the weights (timm's ModelEmaV3; with warm-up, step s averages
+        at decay min(1 - 1/s, cfg.ema_decay), so the early weights fade out). A resumed run takes
+        the average it had saved in last/ema/."""
+        if self.cfg.ema_decay <= 0:
+            return
+        if not 0 < self.cfg.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.cfg.ema_decay}")
+        self.ema = ModelEmaV3(self.model, decay=self.cfg.ema_decay, use_warmup=True, warmup_power=1.0)
+        saved = self.out / "last" / "ema"
+        if resuming and saved.is_dir():
+            self.ema.module.load_state_dict(MangoModel.from_pretrained(saved, device=self.device).state_dict())
+
     # -- stages --
     def _run_stage(self, stage: str, resume: dict | None) -> None:
         total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
@@ -388,6 +411,8 @@ class Trainer:
             self._initialize_text_projection()
             self._initialize_whitening()
         opt, sched = self._optimizer(stage)
+        if stage == "task":
+            self._start_ema(resume is not None)
         if resume is not None:
             opt.load_state_dict(resume["optimizer"])
             sched.load_state_dict(resume["scheduler"])
@@ -418,6 +443,8 @@ class Trainer:
             opt.step()
             sched.step()
             self.state["step"] += 1
+            if self.ema is not None:
+                self.ema.update(self.model, step=self.state["step"])
             for k, v in logs.items():
                 running[k] = 0.9 * running.get(k, v) + 0.1 * v
             bar.update(1)
@@ -436,7 +463,7 @@ class Trainer:
                                **{f"train_{k}": round(v, 5) for k, v in running.items()}}
         new_best = False
         if stage == "task" and self.main:
-            val = evaluate(self.model, self._eval_set("val"), batch_size=self.cfg.batch_size)
+            val = evaluate(self._selected(), self._eval_set("val"), batch_size=self.cfg.batch_size)
             row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
             name, sign = SELECTION_METRIC[self.cfg.task]
             if self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:
@@ -444,7 +471,7 @@ class Trainer:
                 self._stage_best()
                 new_best = True
         if stage == "task" and self.model.flow is not None:
-            row.update(self._flow_readout())
+            row.update(self._flow_readout(self._selected()))
         self._log(row)
         if self.main:
             self._save_state(opt, sched)
@@ -452,20 +479,20 @@ class Trainer:
                 replace_dir(staging_dir(self.out / "best"), self.out / "best")
 
     @torch.no_grad()
-    def _flow_readout(self, samples: int = 16) -> dict[str, float]:
+    def _flow_readout(self, model: MangoModel, samples: int = 16) -> dict[str, float]:
         """Round trip, smallest A_ii, and how much each ICA layer mixes (off-diagonal share, gate),
         on validation features: a layer that stays the identity shows here, step by step."""
-        was_training = self.model.training
-        self.model.eval()
+        was_training = model.training
+        model.eval()
         n = min(samples, len(self.splits.val))
         if self.cache:
             batch = self.cache["val"].batch(torch.arange(n), self.device)
-            feats, _ = self.model.features_from_backbone(batch["backbone"])
+            feats, _ = model.features_from_backbone(batch["backbone"])
         else:
             batch = next(iter(DataLoader(self.splits.val, batch_size=n)))
-            feats = self.model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
-        row: dict[str, float] = {"roundtrip_error": self.model.flow.roundtrip_error(feats)}
-        report = self.model.flow.mixing_report(feats)
+            feats = model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
+        row: dict[str, float] = {"roundtrip_error": model.flow.roundtrip_error(feats)}
+        report = model.flow.mixing_report(feats)
         row["min_attention_diagonal"] = min((r["min_diagonal"] for r in report), default=float("nan"))
         if report:
             row["off_diagonal_share"] = float(np.mean([r["off_diagonal_share"] for r in report]))
@@ -474,7 +501,7 @@ class Trainer:
                 row[f"share_{tag}"] = round(r["off_diagonal_share"], 5)
                 if not math.isnan(r["gate"]):
                     row[f"gate_{tag}"] = round(r["gate"], 5)
-        self.model.train(was_training)
+        model.train(was_training)
         return row
 
     def run(self) -> dict[str, Any]:
@@ -507,7 +534,7 @@ class Trainer:
                         progress=True)
         self.model = model
         if model.flow is not None:
-            readout = self._flow_readout(samples=32)
+            readout = self._flow_readout(model, samples=32)
             test["off_diagonal_share"] = readout.get("off_diagonal_share")
             test["roundtrip_error"] = readout["roundtrip_error"]
             model.config.metadata["mixing"] = {k: v for k, v in readout.items() if k.startswith(("share_", "gate_"))}
