@@ -86,7 +86,7 @@ class TrainConfig:
     balance_classes: str = "none"  # "sqrt" or "inverse" frequency weights from the training labels (see class_weights)
     thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
     text_projection: str = "random"  # or "pca" / "labels": where a frozen text encoder's projection starts
-    ema_decay: float = 0.0  # > 0: stage 2 selects, keeps and ships an exponential moving average of the weights
+    ema_decay: float = 0.0  # > 0: stage 2 selects, keeps and ships a moving average of the weights
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -463,7 +463,7 @@ class Trainer:
                                **{f"train_{k}": round(v, 5) for k, v in running.items()}}
         new_best = False
         if stage == "task" and self.main:
-            val = evaluate(self._selected(), self._eval_set("val"), batch_size=self.cfg.batch_size)
+            val = evaluate(self._selected(), self._eval_set("val"), self.cfg.batch_size)
             row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
             name, sign = SELECTION_METRIC[self.cfg.task]
             if self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:

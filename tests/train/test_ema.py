@@ -50,7 +50,7 @@ def test_the_moving_average_is_scored_kept_and_shipped(tiny_train_config, tmp_pa
     averaged = _floats(MangoModel.from_pretrained(run / "last" / "ema"))
     assert _close(averaged, expected[-1]), "last/ema/ must hold the moving average of the trained weights"
     assert _close(_floats(MangoModel.from_pretrained(run / "last")), trained[-1]), "last/ keeps the trained weights"
-    assert not _close(averaged, trained[-1]), "the average must differ from the last weights, or this test shows nothing"
+    assert not _close(averaged, trained[-1]), "the average must differ from the last weights, or the test shows nothing"
 
     chosen = json.loads((run / "best" / "selection.json").read_text())["step"]
     assert _close(_floats(MangoModel.from_pretrained(run / "best")), expected[chosen - 1]), \
