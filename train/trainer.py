@@ -186,6 +186,8 @@ class Trainer:
     variants of one seed) share the backbone caches too: the dict is filled by the first run."""
 
     def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None):
+        if not 0 <= cfg.ema_decay < 1:  # before stage 1, not after it
+            raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
         self.cfg = cfg
         self.rank, self.world, self.device = _dist_setup(cfg)
         self.main = self.rank == 0
@@ -397,8 +399,6 @@ class Trainer:
         the average it had saved in last/ema/."""
         if self.cfg.ema_decay <= 0:
             return
-        if not 0 < self.cfg.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in (0, 1), got {self.cfg.ema_decay}")
         self.ema = ModelEmaV3(self.model, decay=self.cfg.ema_decay, use_warmup=True, warmup_power=1.0)
         saved = self.out / "last" / "ema"
         if resuming and saved.is_dir():
