@@ -245,6 +245,8 @@ def _data(value: Any) -> str:
     parts = [name]
     counts = [f"{value[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
               if isinstance(value.get(k), int)]
+    if value.get("fit_on") == "train+val" and len(counts) == 3:  # the validation samples are inside train
+        counts = [f"{value['train_samples']:,} train (its {value['val_samples']:,} validation included)", counts[2]]
     if counts:
         parts.append(" / ".join(counts) + " samples")
     if value.get("image_size"):

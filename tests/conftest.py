@@ -1,12 +1,16 @@
-"""Shared fixtures: the real development data beside the repository, when it is there."""
+"""Shared fixtures: the real development data beside the repository, when it is there, and a tiny
+stand-in in its MM-IMDb layout."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MANGO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -45,4 +49,25 @@ def nyudv2_root(shared_data: Path) -> Path:
     root = shared_data / "nyudv2-samples"
     if not (root / "val.txt").is_file():
         pytest.skip(f"NYUDv2 samples not found at {root}")
+    return root
+
+
+WORDS = ("a detective hunts a killer in the rain . two friends fall in love in paris . aliens land on a farm "
+         "and a boy hides one . a band tours the south . soldiers cross the desert at night .").split()
+
+
+@pytest.fixture(scope="session")
+def tiny_movies(tmp_path_factory) -> Path:
+    """12 films with random posters and plots drawn from a small vocabulary: 8 train, 2 dev, 2 test."""
+    root = tmp_path_factory.mktemp("movies")
+    (root / "dataset").mkdir()
+    rng = np.random.default_rng(0)
+    ids = [str(i) for i in range(12)]
+    genres = ["Drama", "Comedy", "Horror", "Romance"]
+    for i in ids:
+        Image.fromarray(rng.integers(0, 255, (48, 32, 3), dtype=np.uint8)).save(root / "dataset" / f"{i}.jpeg")
+        plot = " ".join(rng.choice(WORDS, size=int(rng.integers(6, 14))))
+        chosen = list(rng.choice(genres, size=2, replace=False))
+        (root / "dataset" / f"{i}.json").write_text(json.dumps({"plot": [plot], "genres": chosen}))
+    (root / "split.json").write_text(json.dumps({"train": ids[:8], "dev": ids[8:10], "test": ids[10:]}))
     return root

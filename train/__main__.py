@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from .data import DATASETS
+from .data import DATASETS, FIT_ON
 from .trainer import TrainConfig, Trainer
 
 
@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                         "or at the directions that predict the training labels first (genre)")
     p.add_argument("--ema-decay", type=float, default=d.ema_decay,
                    help="stage 2 selects and ships a moving average of the weights with this decay (0: off)")
+    p.add_argument("--fit-on", default=d.fit_on, choices=FIT_ON,
+                   help="train+val: also train on the validation split, for a final fit at a step count chosen "
+                        "beforehand; nothing is then selected on validation, and the last step ships")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
                    metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")
@@ -78,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed, num_workers=a.num_workers,
         device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from, overrides=dict(a.overrides),
         cache_backbones=not a.no_cache, mirror=not a.no_mirror, balance_classes=a.balance_classes,
-        thresholds=a.thresholds, text_projection=a.text_projection, ema_decay=a.ema_decay,
+        thresholds=a.thresholds, text_projection=a.text_projection, ema_decay=a.ema_decay, fit_on=a.fit_on,
         push_to_hub=a.push_to_hub,
     )
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from mango.data import MMIMDb, NYUDv2, SUNRGBD, Taskonomy
 
 DATASETS = ("nyudv2", "sunrgbd", "taskonomy", "mmimdb")
+FIT_ON = ("train", "train+val")  # what the model is fitted on; "train+val" leaves nothing to select on
 TASK_OF_DATASET = {"nyudv2": "segmentation", "sunrgbd": "segmentation", "taskonomy": "translation", "mmimdb": "genre"}
 
 
@@ -53,17 +54,28 @@ def build_splits(
     val_fraction: float = 0.1,
     seed: int = 0,
     test_split: str = "test",
+    fit_on: str = "train",
 ) -> Splits:
-    """The three splits of a dataset; a validation set is carved from train when none exists."""
+    """The three splits of a dataset; a validation set is carved from train when none exists.
+
+    ``fit_on="train+val"`` puts the validation samples into the training set too, as a final fit
+    at a step count chosen beforehand does (the MM-IMDb probe the genre targets come from was
+    fitted on train + dev): the validation split is still returned, but it is no longer held out.
+    """
     root = Path(root)
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
+    if fit_on not in FIT_ON:
+        raise ValueError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
+    with_val = fit_on == "train+val"
     if dataset == "mmimdb":
         make = lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)  # noqa: E731
         train_set, val_set = make("train", True), make("dev", False)
         train_eval = make("train", False)
+        if with_val:
+            train_set, train_eval = ConcatDataset([train_set, make("dev", True)]), ConcatDataset([train_eval, val_set])
         test_set = make(test_split, False)
-        val_note = "dev split"
+        val_note = "dev split, trained on (not held out)" if with_val else "dev split"
     else:
         if dataset == "nyudv2":
             make = lambda split, train: NYUDv2(root, split, image_size=image_size, train=train)  # noqa: E731
@@ -76,9 +88,13 @@ def build_splits(
         full_train = make("train", True)
         train_set, _ = _split_off(full_train, val_fraction, seed)
         # the validation subset is read without augmentation
-        train_eval, val_set = _split_off(make("train", False), val_fraction, seed)
+        full_train_eval = make("train", False)
+        train_eval, val_set = _split_off(full_train_eval, val_fraction, seed)
+        if with_val:
+            train_set, train_eval = full_train, full_train_eval
         test_set = make(test_split, False)
-        val_note = f"{val_fraction:.0%} of train, held out (seed {seed})"
+        held = "trained on (not held out)" if with_val else "held out"
+        val_note = f"{val_fraction:.0%} of train, {held} (seed {seed})"
     class_names = tuple(getattr(test_set, "class_names", ()) or ())
     description = dict(
         dataset=dataset,
@@ -89,6 +105,7 @@ def build_splits(
         test_samples=len(test_set),
         validation=val_note,
         test_split=test_split,
+        fit_on=fit_on,
     )
     if dataset == "taskonomy":
         description.update(inputs=list(inputs), target=target)

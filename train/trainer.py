@@ -87,6 +87,7 @@ class TrainConfig:
     thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
     text_projection: str = "random"  # or "pca" / "labels": where a frozen text encoder's projection starts
     ema_decay: float = 0.0  # > 0: stage 2 selects, keeps and ships a moving average of the weights
+    fit_on: str = "train"  # or "train+val": validation is trained on too, and the last step ships (no selection)
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -188,6 +189,9 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None):
         if not 0 <= cfg.ema_decay < 1:  # before stage 1, not after it
             raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
+        if cfg.fit_on == "train+val" and cfg.task == "genre" and cfg.thresholds != "none":
+            raise ValueError("fit_on='train+val' trains on the validation split, so genre thresholds cannot be "
+                             "tuned on it: use thresholds='none' (0.5)")
         self.cfg = cfg
         self.rank, self.world, self.device = _dist_setup(cfg)
         self.main = self.rank == 0
@@ -196,7 +200,7 @@ class Trainer:
         _seed_everything(cfg.seed + self.rank)
         image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
         self.splits = build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
-                                   val_fraction=cfg.val_fraction, seed=cfg.seed)
+                                   val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on)
         self.model_config = build_model_config(cfg, self.splits)
         if cfg.balance_classes != "none" and not self.model_config.class_weights:
             self.model_config.class_weights = class_weights(self.splits.train, self.model_config, cfg.balance_classes)
@@ -466,7 +470,8 @@ class Trainer:
             val = evaluate(self._selected(), self._eval_set("val"), self.cfg.batch_size)
             row.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
             name, sign = SELECTION_METRIC[self.cfg.task]
-            if self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:
+            held_out = self.cfg.fit_on == "train"  # else validation is trained on: the latest evaluation ships
+            if not held_out or self.state["best"] is None or sign * val[name] > sign * self.state["best"][name]:
                 self.state["best"] = {"step": self.state["step"], **{k: v for k, v in val.items() if not isinstance(v, list)}}
                 self._stage_best()
                 new_best = True

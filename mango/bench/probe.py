@@ -2,10 +2,11 @@
 frozen backbones to the head's input.
 
     python -m mango.bench probe CHECKPOINT --root ../shared/data/movies [--C 1.0] [--bootstrap 2000]
+        [--fit-on train+val]
 
 One logistic regression per genre (scikit-learn, balanced class weights, threshold 0.5), fitted on
-the training split only and scored on the test split (micro and macro F1 over the genres present),
-on mean-pooled tokens at three depths:
+the training split (or on train + dev, as the probe that set the genre targets was) and scored on
+the test split (micro and macro F1 over the genres present), on mean-pooled tokens at three depths:
 
 - ``backbone``: the encoders' backbone outputs (a text modality pooled over its word pieces), each
   modality L2-normalised: the issue-10 probe that set the genre targets;
@@ -212,20 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="also compare the checkpoint's head with the backbone probe on the same test "
                              "films: a paired bootstrap over N resamples (e.g. 2000; 0: off)")
+    parser.add_argument("--fit-on", default="train", choices=("train", "train+val"),
+                        help="fit the probes on the training films, or on training + dev films (the protocol "
+                             "of the probe that set the genre targets)")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from train.data import build_splits  # the training package's loaders: the splits it trained on
 
     model = MangoModel.from_pretrained(args.checkpoint)
-    splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test")
+    splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test", fit_on=args.fit_on)
     train = splits.train_eval if splits.train_eval is not None else splits.train  # read without augmentation
     pooled = pooled_splits(model, train, splits.test, args.batch_size)
     result = probe(model, train, splits.test, args.c, args.batch_size, pooled=pooled)
-    print(f"linear probes, fitted on {len(train)} training films, F1 on {len(splits.test)} test films "
+    print(f"linear probes, fitted on {len(train)} films ({args.fit_on}), F1 on {len(splits.test)} test films "
           f"(C = {args.c:g}):\n")
     print(format_table(result))
-    report: dict[str, Any] = {"checkpoint": args.checkpoint, "C": args.c, "probes": result}
+    report: dict[str, Any] = {"checkpoint": args.checkpoint, "C": args.c, "fit_on": args.fit_on,
+                              "fit_samples": len(train), "probes": result}
     if args.bootstrap:
         report["head_versus_probe"] = head_versus_probe(model, train, splits.test, args.c, args.bootstrap,
                                                         args.batch_size, pooled=pooled)

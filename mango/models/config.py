@@ -199,6 +199,7 @@ class MangoConfig:
     genre_loss: str = "bce"  # genre: "bce" (with class_weights as positive weights) or "asl" (asymmetric loss, timm)
     nll_weight: float = 0.1  # lambda in L = L_task + lambda * bits/dim
     feature_noise: float = 0.0  # training: noise on image features (x their per-channel std), for NLL, head and decoders
+    text_feature_noise: float = 0.0  # training: the same on a text modality's features, a regulariser for few plots
 
     metadata: dict[str, Any] = field(default_factory=dict)  # training data, metrics, provenance
     format_version: int = FORMAT_VERSION
@@ -279,8 +280,9 @@ class MangoConfig:
             raise bad(f"head_width must be >= 1 (0 allowed for genre: a linear head), got {self.head_width}")
         if self.nll_weight < 0:
             raise bad(f"nll_weight must be >= 0, got {self.nll_weight}")
-        if self.feature_noise < 0:
-            raise bad(f"feature_noise must be >= 0, got {self.feature_noise}")
+        if self.feature_noise < 0 or self.text_feature_noise < 0:
+            raise bad(f"feature noise must be >= 0, got {self.feature_noise} (images) and "
+                      f"{self.text_feature_noise} (text)")
         if self.encoder_pretrained is not None:
             arch = MAE_ENCODERS.get(self.encoder_pretrained)
             if arch is not None and arch != (

@@ -261,14 +261,18 @@ class MangoModel(CheckpointMixin, nn.Module):
         bits_per_dim = -log_prob / (features.shape[1] * features.shape[2] * math.log(2))
         return MangoOutput(self.head_output(z, pad_mask), z, log_prob, bits_per_dim, features, pad_mask)
 
-    def add_feature_noise(self, features: torch.Tensor) -> torch.Tensor:
+    def add_feature_noise(self, features: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Training only: Gaussian noise on the image modalities' features, `feature_noise` times
         each channel's standard deviation in the batch. The flow then learns a smoothed density
-        and the decoders (trained on noisy features alike in stage 1) decode what it samples."""
-        if not (self.training and self.config.feature_noise > 0):
+        and the decoders (trained on noisy features alike in stage 1) decode what it samples.
+        A text modality gets `text_feature_noise` on its word positions (its pads stay zero): it
+        has no decoder, so there the noise only regularises the flow and head on few plots."""
+        scales = {k: self.config.text_feature_noise if self.config.modality(k).is_text else self.config.feature_noise
+                  for k in self.plan.modalities}
+        if not (self.training and any(s > 0 for s in scales.values())):
             return features
         spans = split_tokens(features, self.plan.modalities, self.tokens_per_modality)
-        noisy = [t if self.config.modality(k).is_text else _noisy(t, self.config.feature_noise)
+        noisy = [_noisy(t, scales[k], None if pad_mask is None or not self.config.modality(k).is_text else ~pad_mask)
                  for k, t in spans.items()]
         return torch.cat(noisy, dim=1)
 
@@ -407,7 +411,7 @@ class MangoModel(CheckpointMixin, nn.Module):
             features, pad_mask = self.features_from_backbone(batch["backbone"], detach_frozen=True)
         else:
             features, pad_mask = self._encode(batch.get("a"), batch.get("b"), detach_frozen=True)
-        features = self.add_feature_noise(features)
+        features = self.add_feature_noise(features, pad_mask)
         out = self.forward_features(features, pad_mask)
         task = self.task_loss(out.output, batch["target"])
         total = task
@@ -452,12 +456,18 @@ def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: torc
     return loss(logits, target.float())
 
 
-def _noisy(tokens: torch.Tensor, scale: float) -> torch.Tensor:
-    """tokens + scale * (per-channel std over batch and tokens, detached) * N(0, 1)."""
+def _noisy(tokens: torch.Tensor, scale: float, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """tokens + scale * (per-channel std over batch and tokens, detached) * N(0, 1); with `keep`
+    (B, T), only the kept positions get noise and give the std (a plot's words, not its pads)."""
     if scale <= 0:
         return tokens
-    std = tokens.detach().float().std(dim=(0, 1), keepdim=True)
-    return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens)
+    if keep is None:
+        std = tokens.detach().float().std(dim=(0, 1), keepdim=True)
+        return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens)
+    if not keep.any():
+        return tokens
+    std = tokens.detach().float()[keep].std(dim=0).view(1, 1, -1)
+    return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens) * keep[..., None].to(tokens.dtype)
 
 
 def _one_example(x: ModalityInput) -> ModalityInput:

@@ -3,6 +3,8 @@ poster (bright or dark), never in the plot."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -80,3 +82,17 @@ def test_head_versus_probe_on_a_tiny_model_with_a_known_answer():
     assert head.shape == (12, 23) and ((head > 0) & (head < 1)).all()
     text = probe.format_bootstrap(result)
     assert "30 paired resamples" in text and "macro_f1" in text
+
+
+def test_the_probe_fits_on_train_or_on_train_and_dev(tiny_movies, tmp_path):
+    """`--fit-on train+val` is the protocol of the probe that set the genre targets (train + dev)."""
+    checkpoint = tmp_path / "genre"
+    MangoModel(MangoConfig.preset("tiny", task="genre", **TINY)).save_pretrained(checkpoint)
+    fitted = {}
+    for fit_on in ("train", "train+val"):
+        out = tmp_path / f"{fit_on}.json"
+        assert probe.main([str(checkpoint), "--root", str(tiny_movies), "--fit-on", fit_on, "--out", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["fit_on"] == fit_on and set(report["probes"]) == set(probe.LEVELS)
+        fitted[fit_on] = report["fit_samples"]
+    assert fitted == {"train": 8, "train+val": 10}

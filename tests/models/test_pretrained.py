@@ -270,6 +270,28 @@ def test_feature_noise_only_in_training_and_only_on_images(make_inputs):
     assert torch.equal(model.add_feature_noise(features), features)
 
 
+def test_text_feature_noise_reaches_the_words_and_leaves_the_pads(make_inputs):
+    torch.manual_seed(0)
+    model = MangoModel(_pretrained_genre_config(text_feature_noise=0.5))
+    batch = make_inputs(model.config, batch=3, seed=2)
+    plots = ["Rain", "A storm at sea.", "Two friends open a bakery in a small town by the sea."]
+    features, pad_mask = model.encode_with_pad_mask(batch["a"], plots)
+    t = model.tokens_per_modality
+    assert pad_mask.any() and (~pad_mask).any(), "the plots must have words and pads, or the test shows nothing"
+    model.train()
+    noisy = model.add_feature_noise(features, pad_mask)
+    assert torch.equal(noisy[:, :t], features[:, :t]), "image noise is off (feature_noise = 0)"
+    changed = (noisy[:, t:] != features[:, t:]).any(-1)
+    assert torch.equal(changed, ~pad_mask), "every word position gets noise, no pad does"
+    words = features[:, t:][~pad_mask]
+    ratio = (noisy[:, t:][~pad_mask] - words).std(0) / words.std(0)
+    assert 0.35 < ratio.median() < 0.65, "noise of about text_feature_noise x each channel's std over words"
+    model.eval()
+    assert torch.equal(model.add_feature_noise(features, pad_mask), features)
+    with pytest.raises(ValueError, match="feature noise"):
+        _pretrained_genre_config(text_feature_noise=-0.1)
+
+
 def test_class_weights_weigh_the_loss():
     torch.manual_seed(0)
     config = MangoConfig.preset("demo", "genre", image_size=64, patch_size=32, dim=16, num_blocks=1, head_width=16,

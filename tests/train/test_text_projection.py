@@ -4,37 +4,12 @@ directions that predict the training genres first, then principal axes."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from mango.models import MangoModel
 from train.text_projection import label_axes, principal_axes
 from train.trainer import Trainer, TrainConfig
-
-WORDS = ("a detective hunts a killer in the rain . two friends fall in love in paris . aliens land on a farm "
-         "and a boy hides one . a band tours the south . soldiers cross the desert at night .").split()
-
-
-@pytest.fixture(scope="module")
-def tiny_movies(tmp_path_factory):
-    """12 films with random posters and plots drawn from a small vocabulary: 8 train, 2 dev, 2 test."""
-    root = tmp_path_factory.mktemp("movies")
-    (root / "dataset").mkdir()
-    rng = np.random.default_rng(0)
-    ids = [str(i) for i in range(12)]
-    genres = ["Drama", "Comedy", "Horror", "Romance"]
-    for i in ids:
-        Image.fromarray(rng.integers(0, 255, (48, 32, 3), dtype=np.uint8)).save(root / "dataset" / f"{i}.jpeg")
-        plot = " ".join(rng.choice(WORDS, size=int(rng.integers(6, 14))))
-        chosen = list(rng.choice(genres, size=2, replace=False))
-        (root / "dataset" / f"{i}.json").write_text(json.dumps({"plot": [plot], "genres": chosen}))
-    (root / "split.json").write_text(json.dumps({"train": ids[:8], "dev": ids[8:10], "test": ids[10:]}))
-    return root
-
 
 def _config(root, out, projection: str) -> TrainConfig:
     return TrainConfig(dataset="mmimdb", root=str(root), out=str(out), image_size=128, batch_size=4, ae_steps=0,
