@@ -203,6 +203,8 @@ def format_table(result: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from train.data import FIT_ON, build_splits  # the training package's loaders: the splits it trained on
+
     parser = argparse.ArgumentParser(prog="python -m mango.bench probe", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="genre checkpoint folder or Hub repo id")
@@ -213,14 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="also compare the checkpoint's head with the backbone probe on the same test "
                              "films: a paired bootstrap over N resamples (e.g. 2000; 0: off)")
-    parser.add_argument("--fit-on", default="train", choices=("train", "train+val"),
+    parser.add_argument("--fit-on", default="train", choices=FIT_ON,
                         help="fit the probes on the training films, or on training + dev films (the protocol "
                              "of the probe that set the genre targets)")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from train.data import build_splits  # the training package's loaders: the splits it trained on
-
     model = MangoModel.from_pretrained(args.checkpoint)
     splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test", fit_on=args.fit_on)
     train = splits.train_eval if splits.train_eval is not None else splits.train  # read without augmentation

@@ -271,9 +271,9 @@ class MangoModel(CheckpointMixin, nn.Module):
                   for k in self.plan.modalities}
         if not (self.training and any(s > 0 for s in scales.values())):
             return features
+        words = None if pad_mask is None else ~pad_mask
         spans = split_tokens(features, self.plan.modalities, self.tokens_per_modality)
-        noisy = [_noisy(t, scales[k], None if pad_mask is None or not self.config.modality(k).is_text else ~pad_mask)
-                 for k, t in spans.items()]
+        noisy = [_noisy(t, scales[k], words if self.config.modality(k).is_text else None) for k, t in spans.items()]
         return torch.cat(noisy, dim=1)
 
     def head_output(self, z: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -459,14 +459,11 @@ def asymmetric_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: torc
 def _noisy(tokens: torch.Tensor, scale: float, keep: torch.Tensor | None = None) -> torch.Tensor:
     """tokens + scale * (per-channel std over batch and tokens, detached) * N(0, 1); with `keep`
     (B, T), only the kept positions get noise and give the std (a plot's words, not its pads)."""
-    if scale <= 0:
-        return tokens
     if keep is None:
-        std = tokens.detach().float().std(dim=(0, 1), keepdim=True)
-        return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens)
-    if not keep.any():
+        keep = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+    if scale <= 0 or not keep.any():
         return tokens
-    std = tokens.detach().float()[keep].std(dim=0).view(1, 1, -1)
+    std = tokens.detach().float()[keep].std(dim=0)
     return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens) * keep[..., None].to(tokens.dtype)
 
 
