@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mango.data import LAYOUT_NAMES
+
 from .checkpoints import LoadedModel
 
 INTRO = """
@@ -256,19 +258,19 @@ def _data(value: Any) -> str:
     return " · ".join(p for p in parts if p)
 
 
-DATASET_NAMES = {"nyudv2": "NYUDv2", "sunrgbd": "SUN RGB-D", "taskonomy": "Taskonomy", "mmimdb": "MM-IMDb"}
 _PATH = re.compile(r"(?:\.{0,2}/|~/|[A-Za-z]:\\)?[\w.\-]+(?:[/\\][\w.\-]+)+[/\\]?")
 
 
 def _dataset_name(value: dict[str, Any]) -> str:
-    """The data set's name as a reader knows it; a development folder path is never shown."""
+    """The data set's name as a reader knows it; a development folder path is never shown.
+    Checkpoints trained since the trainer names its data carry `name`; older ones only `root`."""
     named = value.get("description") or value.get("name")
     if named:
         return str(named)
     root = str(value.get("root") or "")
-    layout = DATASET_NAMES.get(str(value.get("dataset", "")).lower(), str(value.get("dataset") or ""))
+    layout = LAYOUT_NAMES.get(str(value.get("dataset", "")).lower(), str(value.get("dataset") or ""))
     if root and not _PATH.search(root):
-        return root  # e.g. "SynthRooms (nyudv2 layout)"
+        return root  # a hand-written name, e.g. "SynthRooms (nyudv2 layout)"
     detail = _PATH.sub("", root).strip(" ()")
     return f"{layout} ({detail})" if layout and detail else layout or detail
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from mango.data import MMIMDb, NYUDv2, SUNRGBD, Taskonomy
+from mango.data import GENERATOR_NAMES, LAYOUT_NAMES, MMIMDb, NYUDv2, SUNRGBD, Taskonomy
 
 DATASETS = ("nyudv2", "sunrgbd", "taskonomy", "mmimdb")
 FIT_ON = ("train", "train+val")  # what the model is fitted on; "train+val" leaves nothing to select on
@@ -96,8 +96,10 @@ def build_splits(
         held = "trained on (not held out)" if with_val else "held out"
         val_note = f"{val_fraction:.0%} of train, {held} (seed {seed})"
     class_names = tuple(getattr(test_set, "class_names", ()) or ())
+    distinct = len(train_eval) + (0 if with_val else len(val_set)) + len(test_set)
     description = dict(
         dataset=dataset,
+        name=dataset_name(dataset, root, distinct),
         root=root.name,
         image_size=image_size,
         train_samples=len(train_set),
@@ -113,12 +115,25 @@ def build_splits(
     return Splits(train_set, val_set, test_set, class_names, description, train_eval)
 
 
+def dataset_name(dataset: str, root: Path, samples: int) -> str:
+    """What a model card calls the data: a generated set by its generator ("SynthRooms (NYUDv2
+    layout)"), any other by its folder's own name, layout and size, never by a machine path."""
+    layout = LAYOUT_NAMES[dataset]
+    generator = _generator_meta(root).get("generator")
+    if generator in GENERATOR_NAMES:
+        return f"{GENERATOR_NAMES[generator]} ({layout} layout)"
+    unit = "films" if dataset == "mmimdb" else "samples"
+    return f"{root.resolve().name} ({layout} layout, {samples:,} {unit})"
+
+
+def _generator_meta(root: Path) -> dict[str, Any]:
+    meta_path = root / "meta.json"
+    return json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+
+
 def _generator_description(root: Path) -> dict[str, Any]:
     """A generated data set (SynthRooms) says how to make it again, so the checkpoint can too."""
-    meta_path = root / "meta.json"
-    if not meta_path.is_file():
-        return {}
-    meta = json.loads(meta_path.read_text())
+    meta = _generator_meta(root)
     if "generator" not in meta:
         return {}
     keep = ("generator", "generator_version", "seed", "n", "size", "description")

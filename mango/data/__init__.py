@@ -33,7 +33,9 @@ SynthRooms: ``render_scene(seed, size)`` and ``python -m mango.data.synthrooms -
 """
 
 from .constants import (
+    GENERATOR_NAMES,
     IGNORE_INDEX,
+    LAYOUT_NAMES,
     MMIMDB_GENRES,
     NYUDV2_CLASSES,
     SUNRGBD_CLASSES,
@@ -62,8 +64,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "IGNORE_INDEX", "MMIMDB_GENRES", "NYUDV2_CLASSES", "SUNRGBD_CLASSES", "SYNTHROOMS_CAMOUFLAGED_CLASS",
-    "SYNTHROOMS_CLASSES", "SYNTHROOMS_DECAL_CLASSES", "TASKONOMY_DOMAINS",
+    "GENERATOR_NAMES", "IGNORE_INDEX", "LAYOUT_NAMES", "MMIMDB_GENRES", "NYUDV2_CLASSES", "SUNRGBD_CLASSES",
+    "SYNTHROOMS_CAMOUFLAGED_CLASS", "SYNTHROOMS_CLASSES", "SYNTHROOMS_DECAL_CLASSES", "TASKONOMY_DOMAINS",
     "DataError", "DataFileNotFoundError",
     "MMIMDb", "NYUDv2", "RGBDSegmentation", "SUNRGBD", "Taskonomy",
     "PairedTransform", "decode_domain", "depth_to_unit",

@@ -38,3 +38,8 @@ SYNTHROOMS_DECAL_CLASSES: tuple[int, ...] = (9, 10)
 SYNTHROOMS_CAMOUFLAGED_CLASS: int = 11
 
 IGNORE_INDEX: int = 255
+
+# how each loader's layout is named for readers (model cards, the app); a layout, not a claim
+# that the files are that data set (the development films are "MM-IMDb-style", not MM-IMDb)
+LAYOUT_NAMES: dict[str, str] = {"nyudv2": "NYUDv2", "sunrgbd": "SUN RGB-D", "taskonomy": "Taskonomy", "mmimdb": "MM-IMDb"}
+GENERATOR_NAMES: dict[str, str] = {"mango.data.synthrooms": "SynthRooms"}

@@ -200,6 +200,7 @@ class MangoConfig:
     nll_weight: float = 0.1  # lambda in L = L_task + lambda * bits/dim
     feature_noise: float = 0.0  # training: noise on image features (x their per-channel std), for NLL, head and decoders
     text_feature_noise: float = 0.0  # training: the same on a text modality's features, a regulariser for few plots
+    text_word_dropout: float = 0.0  # training: chance that a plot's word position becomes a pad (each plot keeps one word)
 
     metadata: dict[str, Any] = field(default_factory=dict)  # training data, metrics, provenance
     format_version: int = FORMAT_VERSION
@@ -283,6 +284,8 @@ class MangoConfig:
         if self.feature_noise < 0 or self.text_feature_noise < 0:
             raise bad(f"feature noise must be >= 0, got {self.feature_noise} (images) and "
                       f"{self.text_feature_noise} (text)")
+        if not 0 <= self.text_word_dropout < 1:
+            raise bad(f"text_word_dropout must be in [0, 1), got {self.text_word_dropout}")
         if self.encoder_pretrained is not None:
             arch = MAE_ENCODERS.get(self.encoder_pretrained)
             if arch is not None and arch != (

@@ -276,6 +276,25 @@ class MangoModel(CheckpointMixin, nn.Module):
         noisy = [_noisy(t, scales[k], words if self.config.modality(k).is_text else None) for k, t in spans.items()]
         return torch.cat(noisy, dim=1)
 
+    def drop_words(self, features: torch.Tensor, pad_mask: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training only: each word position of a plot becomes a pad (zero features, masked) with
+        chance `text_word_dropout`, so the head cannot lean on a few words of 978 plots. Every plot
+        keeps at least one word; the image modalities are untouched."""
+        p = self.config.text_word_dropout
+        if not (self.training and p > 0) or pad_mask is None:
+            return features, pad_mask
+        words = ~pad_mask
+        dropped = words & (torch.rand(pad_mask.shape, device=pad_mask.device) < p)
+        emptied = ~(words & ~dropped).any(dim=1)  # a plot that would lose every word keeps them all
+        dropped[emptied] = False
+        if not dropped.any():
+            return features, pad_mask
+        spans = split_tokens(features, self.plan.modalities, self.tokens_per_modality)
+        parts = [t.masked_fill(dropped[..., None], 0.0) if self.config.modality(k).is_text else t
+                 for k, t in spans.items()]
+        return torch.cat(parts, dim=1), pad_mask | dropped
+
     def head_output(self, z: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The task prediction from Z (or from features, for baselines without a flow). `pad_mask`
         (B, T) marks the text modality's pad positions, for a head that pools words only."""
@@ -411,6 +430,7 @@ class MangoModel(CheckpointMixin, nn.Module):
             features, pad_mask = self.features_from_backbone(batch["backbone"], detach_frozen=True)
         else:
             features, pad_mask = self._encode(batch.get("a"), batch.get("b"), detach_frozen=True)
+        features, pad_mask = self.drop_words(features, pad_mask)
         features = self.add_feature_noise(features, pad_mask)
         out = self.forward_features(features, pad_mask)
         task = self.task_loss(out.output, batch["target"])

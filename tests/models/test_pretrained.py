@@ -339,3 +339,29 @@ def test_asymmetric_loss_spares_easy_negatives_and_is_chosen_by_config():
     assert output.grad is not None and output.grad.abs().sum() > 0
     with pytest.raises(Exception, match="genre_loss must be one of"):
         MangoConfig.preset("demo", "genre", genre_loss="focal")
+
+
+def test_word_dropout_turns_words_into_pads_and_keeps_one(make_inputs):
+    torch.manual_seed(0)
+    model = MangoModel(_pretrained_genre_config(text_word_dropout=0.5))
+    batch = make_inputs(model.config, batch=3, seed=2)
+    plots = ["Rain", "A storm at sea.", "Two friends open a bakery in a small town by the sea."]
+    features, pad_mask = model.encode_with_pad_mask(batch["a"], plots)
+    t = model.tokens_per_modality
+    model.train()
+    dropped_share = []
+    for _ in range(20):
+        out, out_mask = model.drop_words(features, pad_mask)
+        assert torch.equal(out[:, :t], features[:, :t]), "the poster's tokens are untouched"
+        assert torch.equal(out_mask & pad_mask, pad_mask), "a pad stays a pad"
+        assert (~out_mask).any(dim=1).all(), "every plot keeps a word"
+        assert (out[:, t:][out_mask] == 0).all(), "a dropped word has zero features, like a pad"
+        kept = ~out_mask
+        assert torch.equal(out[:, t:][kept], features[:, t:][kept]), "kept words are unchanged"
+        dropped_share.append(float((out_mask & ~pad_mask)[1:].sum() / (~pad_mask)[1:].sum()))
+    assert 0.35 < sum(dropped_share) / len(dropped_share) < 0.65, "about text_word_dropout of the words go"
+    model.eval()
+    out, out_mask = model.drop_words(features, pad_mask)
+    assert out is features and out_mask is pad_mask
+    with pytest.raises(ValueError, match="text_word_dropout"):
+        _pretrained_genre_config(text_word_dropout=1.0)

@@ -1,0 +1,23 @@
+"""A checkpoint names its data the way a model card should: by the data set, never by a path."""
+
+from __future__ import annotations
+
+from app.texts import _dataset_name
+from train.data import build_splits
+
+
+def test_a_film_folder_is_named_by_its_layout_and_distinct_films(tiny_movies):
+    held = build_splits("mmimdb", tiny_movies, 32)
+    fitted = build_splits("mmimdb", tiny_movies, 32, fit_on="train+val")
+    films = len(held.train) + len(held.val) + len(held.test)
+    expected = f"{tiny_movies.name} (MM-IMDb layout, {films} films)"
+    assert held.description["name"] == expected
+    assert fitted.description["name"] == expected, "the dev films are counted once when trained on"
+    assert "/" not in expected and str(tiny_movies.parent) not in expected
+    assert _dataset_name(held.description) == expected, "the app's model card shows the checkpoint's name"
+
+
+def test_a_generated_set_is_named_by_its_generator(synthrooms):
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    assert splits.description["name"] == "SynthRooms (NYUDv2 layout)"
+    assert splits.description["source"]["generator"] == "mango.data.synthrooms"
