@@ -270,14 +270,19 @@ def test_feature_noise_only_in_training_and_only_on_images(make_inputs):
     assert torch.equal(model.add_feature_noise(features), features)
 
 
-def test_text_feature_noise_reaches_the_words_and_leaves_the_pads(make_inputs):
+def _plots_encoded(make_inputs, **overrides) -> tuple[MangoModel, torch.Tensor, torch.Tensor, int]:
+    """A genre model, the features and pad mask of three plots of different lengths, and T."""
     torch.manual_seed(0)
-    model = MangoModel(_pretrained_genre_config(text_feature_noise=0.5))
+    model = MangoModel(_pretrained_genre_config(**overrides))
     batch = make_inputs(model.config, batch=3, seed=2)
     plots = ["Rain", "A storm at sea.", "Two friends open a bakery in a small town by the sea."]
     features, pad_mask = model.encode_with_pad_mask(batch["a"], plots)
-    t = model.tokens_per_modality
     assert pad_mask.any() and (~pad_mask).any(), "the plots must have words and pads, or the test shows nothing"
+    return model, features, pad_mask, model.tokens_per_modality
+
+
+def test_text_feature_noise_reaches_the_words_and_leaves_the_pads(make_inputs):
+    model, features, pad_mask, t = _plots_encoded(make_inputs, text_feature_noise=0.5)
     model.train()
     noisy = model.add_feature_noise(features, pad_mask)
     assert torch.equal(noisy[:, :t], features[:, :t]), "image noise is off (feature_noise = 0)"
@@ -342,12 +347,7 @@ def test_asymmetric_loss_spares_easy_negatives_and_is_chosen_by_config():
 
 
 def test_word_dropout_turns_words_into_pads_and_keeps_one(make_inputs):
-    torch.manual_seed(0)
-    model = MangoModel(_pretrained_genre_config(text_word_dropout=0.5))
-    batch = make_inputs(model.config, batch=3, seed=2)
-    plots = ["Rain", "A storm at sea.", "Two friends open a bakery in a small town by the sea."]
-    features, pad_mask = model.encode_with_pad_mask(batch["a"], plots)
-    t = model.tokens_per_modality
+    model, features, pad_mask, t = _plots_encoded(make_inputs, text_word_dropout=0.5)
     model.train()
     dropped_share = []
     for _ in range(20):
