@@ -97,9 +97,10 @@ def build_splits(
         val_note = f"{val_fraction:.0%} of train, {held} (seed {seed})"
     class_names = tuple(getattr(test_set, "class_names", ()) or ())
     distinct = len(train_eval) + (0 if with_val else len(val_set)) + len(test_set)
+    meta = _generator_meta(root)
     description = dict(
         dataset=dataset,
-        name=dataset_name(dataset, root, distinct),
+        name=dataset_name(dataset, root, distinct, meta.get("generator")),
         root=root.name,
         image_size=image_size,
         train_samples=len(train_set),
@@ -111,15 +112,14 @@ def build_splits(
     )
     if dataset == "taskonomy":
         description.update(inputs=list(inputs), target=target)
-    description.update(_generator_description(root))
+    description.update(_generator_description(meta))
     return Splits(train_set, val_set, test_set, class_names, description, train_eval)
 
 
-def dataset_name(dataset: str, root: Path, samples: int) -> str:
+def dataset_name(dataset: str, root: Path, samples: int, generator: str | None = None) -> str:
     """What a model card calls the data: a generated set by its generator ("SynthRooms (NYUDv2
     layout)"), any other by its folder's own name, layout and size, never by a machine path."""
     layout = LAYOUT_NAMES[dataset]
-    generator = _generator_meta(root).get("generator")
     if generator in GENERATOR_NAMES:
         return f"{GENERATOR_NAMES[generator]} ({layout} layout)"
     unit = "films" if dataset == "mmimdb" else "samples"
@@ -127,13 +127,13 @@ def dataset_name(dataset: str, root: Path, samples: int) -> str:
 
 
 def _generator_meta(root: Path) -> dict[str, Any]:
+    """The generator's `meta.json` beside a generated data set ({} for any other folder)."""
     meta_path = root / "meta.json"
     return json.loads(meta_path.read_text()) if meta_path.is_file() else {}
 
 
-def _generator_description(root: Path) -> dict[str, Any]:
+def _generator_description(meta: dict[str, Any]) -> dict[str, Any]:
     """A generated data set (SynthRooms) says how to make it again, so the checkpoint can too."""
-    meta = _generator_meta(root)
     if "generator" not in meta:
         return {}
     keep = ("generator", "generator_version", "seed", "n", "size", "description")
