@@ -54,13 +54,55 @@ def _padded_ids(ids: torch.Tensor, context_length: int, pad_id: int) -> torch.Te
     return ids
 
 
-class TextEncoder(nn.Module):
+class _TokenTextEncoder(nn.Module):
+    """What the two backends share: ids right-padded to the context, token states projected to D
+    and padded to T, the pad mask. A backend sets `pad_id` and `proj` and gives `tokenize` and
+    `backbone_features`."""
+
+    pad_id: int
+
+    def __init__(self, tokens: int, context_length: int) -> None:
+        super().__init__()
+        if context_length > tokens:
+            raise ValueError(f"text context_length {context_length} exceeds T = {tokens}")
+        self.tokens = tokens
+        self.context_length = context_length
+
+    @property
+    def device(self) -> torch.device:
+        return self.proj.weight.device
+
+    def pad_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, context_length) ids -> (B, T) bool, True where the feature row is padding."""
+        return _pad_mask(ids, self.tokens, self.pad_id)
+
+    def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
+        """Strings are tokenized; id tensors are checked and right-padded to context_length."""
+        if isinstance(text, torch.Tensor):
+            return _padded_ids(text.to(self.device), self.context_length, self.pad_id)
+        return self.tokenize(text)
+
+    def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token states, ids) -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
+        states, ids = backbone
+        pad = self.pad_mask(ids)
+        return _pad_to_tokens(self.proj(states), pad, self.tokens), pad
+
+    def forward(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings or ids -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
+        return self.project(self.backbone_features(text))
+
+
+class TextEncoder(_TokenTextEncoder):
     """open_clip tokenizer + causal text tower -> (B, T, D) token features and a (B, T) pad mask.
 
     The tower is causal (CLIP's), so a token's feature never depends on the padding after it;
     feature rows at pad positions are set to zero. `embedding` is the token embedding layer,
     the entry point for captum's layer attributions over words.
     """
+
+    frozen_backbone = False  # the tower is trained by the task loss unless finetune_text_encoder is off
+    pad_id = PAD_ID
 
     def __init__(
         self,
@@ -74,11 +116,7 @@ class TextEncoder(nn.Module):
         quick_gelu: bool = False,
         load_pretrained: bool = True,
     ) -> None:
-        super().__init__()
-        if context_length > tokens:
-            raise ValueError(f"text context_length {context_length} exceeds T = {tokens}")
-        self.tokens = tokens
-        self.context_length = context_length
+        super().__init__(tokens, context_length)
         self.tokenizer = SimpleTokenizer(context_length=context_length)
         self.tower = TextTransformer(
             context_length=context_length,
@@ -99,21 +137,11 @@ class TextEncoder(nn.Module):
     def embedding(self) -> nn.Embedding:
         return self.tower.token_embedding
 
-    @property
-    def device(self) -> torch.device:
-        return self.proj.weight.device
-
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         """list of strings -> (B, context_length) int64 ids (start, BPE tokens, end, pads)."""
         if isinstance(texts, str):
             raise TypeError("tokenize expects a list of strings, got a single str")
         return self.tokenizer(list(texts)).to(self.device)
-
-    frozen_backbone = False  # the tower is trained by the task loss unless finetune_text_encoder is off
-
-    def pad_mask(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, context_length) ids -> (B, T) bool, True where the feature row is padding."""
-        return _pad_mask(ids, self.tokens, PAD_ID)
 
     def special_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, L) bool, True at start, end and pad tokens: positions that carry no word."""
@@ -132,30 +160,14 @@ class TextEncoder(nn.Module):
         """How many tokens the whole text takes, start and end included (before truncation)."""
         return len(self.tokenizer.encode(text)) + 2
 
-    def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
-        """Strings are tokenized; id tensors are checked and right-padded to context_length."""
-        if isinstance(text, torch.Tensor):
-            return _padded_ids(text.to(self.device), self.context_length, PAD_ID)
-        return self.tokenize(text)
-
     def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Strings or ids -> (the tower's token states (B, context_length, width), the ids)."""
         ids = self.as_ids(text)
         _, token_features = self.tower(ids)
         return token_features, ids
 
-    def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(token states, ids) -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
-        states, ids = backbone
-        pad = self.pad_mask(ids)
-        return _pad_to_tokens(self.proj(states), pad, self.tokens), pad
 
-    def forward(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Strings or ids -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
-        return self.project(self.backbone_features(text))
-
-
-class PretrainedTextEncoder(nn.Module):
+class PretrainedTextEncoder(_TokenTextEncoder):
     """all-MiniLM-L6-v2 token states (B, L, 384) -> linear projection to D, padded to T.
 
     The BERT is bidirectional: each token's state reads the whole plot (pads are masked out).
@@ -167,11 +179,7 @@ class PretrainedTextEncoder(nn.Module):
 
     def __init__(self, dim: int, tokens: int, context_length: int, finetune: bool = False,
                  expected_fingerprint: str | None = None) -> None:
-        super().__init__()
-        if context_length > tokens:
-            raise ValueError(f"text context_length {context_length} exceeds T = {tokens}")
-        self.tokens = tokens
-        self.context_length = context_length
+        super().__init__(tokens, context_length)
         self.backbone = MiniLMBackbone(expected_fingerprint)
         self.tokenizer = self.backbone.tokenizer
         self.weights_fingerprint = self.backbone.weights_fingerprint
@@ -193,10 +201,6 @@ class PretrainedTextEncoder(nn.Module):
         return self.backbone.bert.embeddings.word_embeddings
 
     @property
-    def device(self) -> torch.device:
-        return self.proj.weight.device
-
-    @property
     def pad_id(self) -> int:
         return int(self.tokenizer.pad_token_id)
 
@@ -207,10 +211,6 @@ class PretrainedTextEncoder(nn.Module):
         encoded = self.tokenizer(list(texts), padding="max_length", truncation=True,
                                  max_length=self.context_length, return_tensors="pt")
         return encoded["input_ids"].to(self.device)
-
-    def pad_mask(self, ids: torch.Tensor) -> torch.Tensor:
-        """(B, context_length) ids -> (B, T) bool, True where the feature row is padding."""
-        return _pad_mask(ids, self.tokens, self.pad_id)
 
     def special_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, L) bool, True at [CLS], [SEP] and pad tokens: positions that carry no word."""
@@ -229,27 +229,12 @@ class PretrainedTextEncoder(nn.Module):
         """How many tokens the whole text takes, [CLS] and [SEP] included (before truncation)."""
         return len(self.tokenizer(text, truncation=False)["input_ids"])
 
-    def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
-        """Strings are tokenized; id tensors are checked and right-padded to context_length."""
-        if isinstance(text, torch.Tensor):
-            return _padded_ids(text.to(self.device), self.context_length, self.pad_id)
-        return self.tokenize(text)
-
     def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Strings or ids -> (BERT token states (B, context_length, 384), the ids)."""
         ids = self.as_ids(text)
         # frozen: no parameter gradient, but an attribution may still differentiate through it
         # (captum overrides the word embeddings with values that require grad)
         return self.backbone(ids, (ids != self.pad_id).long()), ids
-
-    def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        states, ids = backbone
-        pad = self.pad_mask(ids)
-        return _pad_to_tokens(self.proj(states), pad, self.tokens), pad
-
-    def forward(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Strings or ids -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""
-        return self.project(self.backbone_features(text))
 
 
 def load_clip_text_weights(tower: TextTransformer, name: str, quick_gelu: bool) -> None:
