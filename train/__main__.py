@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--steps", type=int, default=d.steps, help="stage 2 (flow + head) steps")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--ae-lr", type=float, default=d.ae_lr)
+    p.add_argument("--flow-lr-scale", type=float, default=d.flow_lr_scale,
+                   help="stage 2: the flow learns at --lr times this; the head and projections at --lr")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--warmup", type=int, default=d.warmup)
     p.add_argument("--nll-weight", type=float, default=None, help="lambda for bits/dim (default: the preset's)")
@@ -77,9 +79,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     return TrainConfig(
         dataset=a.dataset, root=a.root, out=a.out, preset=a.preset, inputs=tuple(a.inputs), target=a.target,
         image_size=a.image_size, batch_size=a.batch_size, ae_steps=a.ae_steps, steps=a.steps, lr=a.lr,
-        ae_lr=a.ae_lr, weight_decay=a.weight_decay, warmup=a.warmup, nll_weight=a.nll_weight,
-        eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed, num_workers=a.num_workers,
-        device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from, overrides=dict(a.overrides),
+        ae_lr=a.ae_lr, flow_lr_scale=a.flow_lr_scale, weight_decay=a.weight_decay, warmup=a.warmup,
+        nll_weight=a.nll_weight, eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed,
+        num_workers=a.num_workers, device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from,
+        overrides=dict(a.overrides),
         cache_backbones=not a.no_cache, mirror=not a.no_mirror, balance_classes=a.balance_classes,
         thresholds=a.thresholds, text_projection=a.text_projection, ema_decay=a.ema_decay, fit_on=a.fit_on,
         push_to_hub=a.push_to_hub,

@@ -71,6 +71,7 @@ class TrainConfig:
     steps: int = 1000  # stage 2: flow + head
     lr: float = 1e-3
     ae_lr: float = 1e-3
+    flow_lr_scale: float = 1.0  # stage 2: the flow learns at lr x this (the head and projections at lr)
     weight_decay: float = 0.01
     warmup: int = 50
     nll_weight: float | None = None  # the preset's lambda when None
@@ -189,6 +190,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None):
         if not 0 <= cfg.ema_decay < 1:  # before stage 1, not after it
             raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
+        if cfg.flow_lr_scale < 0:
+            raise ValueError(f"flow_lr_scale must be >= 0 (0: the flow stays at its start), got {cfg.flow_lr_scale}")
         if cfg.fit_on == "train+val" and cfg.task == "genre" and cfg.thresholds != "none":
             raise ValueError("fit_on='train+val' trains on the validation split, so genre thresholds cannot be "
                              "tuned on it: use thresholds='none' (0.5)")
@@ -233,10 +236,20 @@ class Trainer:
         frozen |= {id(p) for p in self.model.decoders.parameters()}
         return [p for p in self.model.parameters() if id(p) not in frozen]
 
+    def _parameter_groups(self, stage: str) -> list[dict[str, Any]]:
+        """AdamW groups: in stage 2 the flow's own, at lr x flow_lr_scale, so the flow can move slower
+        than the head (it fits the few genre films otherwise); one group at the stage's lr else."""
+        params = self._parameters(stage)
+        if stage == "autoencoder" or self.cfg.flow_lr_scale == 1.0:  # one group: runs saved before resume
+            return [{"params": params, "lr": self.cfg.ae_lr if stage == "autoencoder" else self.cfg.lr}]
+        flow = {id(p) for p in self.model.flow.parameters()} if self.model.flow is not None else set()
+        groups = [{"params": [p for p in params if id(p) in flow], "lr": self.cfg.lr * self.cfg.flow_lr_scale},
+                  {"params": [p for p in params if id(p) not in flow], "lr": self.cfg.lr}]
+        return [g for g in groups if g["params"]]
+
     def _optimizer(self, stage: str) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-        lr = self.cfg.ae_lr if stage == "autoencoder" else self.cfg.lr
         total = self.cfg.ae_steps if stage == "autoencoder" else self.cfg.steps
-        opt = torch.optim.AdamW(self._parameters(stage), lr=lr, weight_decay=self.cfg.weight_decay)
+        opt = torch.optim.AdamW(self._parameter_groups(stage), weight_decay=self.cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, total, self.cfg.warmup))
         return opt, sched
 
