@@ -101,7 +101,7 @@ def build_splits(
     description = dict(
         dataset=dataset,
         name=dataset_name(dataset, root, distinct, meta.get("generator")),
-        root=root.name,
+        root=root.resolve().name,  # the folder's own name, also for `--root .`
         image_size=image_size,
         train_samples=len(train_set),
         val_samples=len(val_set),

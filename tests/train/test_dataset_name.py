@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.texts import _dataset_name
 from train.data import build_splits
 
@@ -21,3 +23,10 @@ def test_a_generated_set_is_named_by_its_generator(synthrooms):
     splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
     assert splits.description["name"] == "SynthRooms (NYUDv2 layout)"
     assert splits.description["source"]["generator"] == "mango.data.synthrooms"
+
+
+def test_a_relative_root_records_the_folder_name_not_a_dot(tiny_movies, monkeypatch):
+    monkeypatch.chdir(tiny_movies)
+    splits = build_splits("mmimdb", Path("."), 32)
+    assert splits.description["root"] == tiny_movies.name
+    assert splits.description["name"].startswith(f"{tiny_movies.name} (")
