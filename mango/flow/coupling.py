@@ -138,11 +138,16 @@ class GaussianWhitening(InvertibleModule):
     training can only improve on it. Without S_n, positions whose features barely vary (a text
     model's pad positions) get the spread of all positions, and a diagonal Gaussian fitted per
     dimension beats the flow before it learns anything (issue 14). All stay learnable.
+    ``channel_covariance=False`` starts L at the identity, so with S_n the layer starts at the
+    diagonal Gaussian (a mean and a spread per position and channel) and leaves the channels' own
+    geometry to the blocks: on genre, a head generalises worse from channel-whitened features
+    (README, "Reading the numbers").
     log|det| = -N sum_c log L_cc - sum_(n,c) log S_nc.
     """
 
-    def __init__(self, num_tokens: int, dim: int, position_scale: bool = False):
+    def __init__(self, num_tokens: int, dim: int, position_scale: bool = False, channel_covariance: bool = True):
         super().__init__()
+        self.channel_covariance = bool(channel_covariance)
         self.mean = nn.Parameter(torch.zeros(num_tokens, dim))
         self.lower = nn.Parameter(torch.zeros(dim, dim))  # its strictly lower triangle is used
         self.log_diag = nn.Parameter(torch.zeros(dim))
@@ -155,14 +160,18 @@ class GaussianWhitening(InvertibleModule):
     @torch.no_grad()
     def initialize(self, features: Tensor, eps: float = 1e-4) -> None:
         """From training features (M, N, D): per-position means and the shared channel covariance
-        (plus eps times its mean variance on the diagonal, so constant channels stay invertible);
-        then each position's variance after whitening, floored the same way."""
+        (plus eps times its mean variance on the diagonal, so constant channels stay invertible;
+        the identity without ``channel_covariance``); then each position's variance after that,
+        floored the same way."""
         x = features.detach().double()
         mean = x.mean(dim=0)
-        residual = (x - mean).reshape(-1, x.shape[-1])
-        cov = residual.T @ residual / max(residual.shape[0] - 1, 1)
-        cov = cov + eps * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(cov.shape[0], dtype=cov.dtype)
-        factor = torch.linalg.cholesky(cov)
+        if self.channel_covariance:
+            residual = (x - mean).reshape(-1, x.shape[-1])
+            cov = residual.T @ residual / max(residual.shape[0] - 1, 1)
+            cov = cov + eps * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(cov.shape[0], dtype=cov.dtype)
+            factor = torch.linalg.cholesky(cov)
+        else:
+            factor = torch.eye(x.shape[-1], dtype=x.dtype)
         self.mean.copy_(mean)
         self.lower.copy_(torch.tril(factor, -1))
         self.log_diag.copy_(torch.log(factor.diagonal()))

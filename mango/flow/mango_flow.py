@@ -6,7 +6,8 @@ options, so the ablation can compare them on equal terms.
 ``partitions`` drops kinds for the ablations (MMCA only, MMCA + IMCA). Options not in the paper,
 each off unless asked for: ``whitening`` (a data-initialised Gaussian whitening before the blocks,
 `GaussianWhitening`, so the flow starts at the full-covariance Gaussian of its features;
-``whitening_scale`` adds a scale per position and channel),
+``whitening_scale`` adds a scale per position and channel; ``whitening_channels=False`` leaves the
+channels uncorrelated at the start, so with the scale the flow starts at the diagonal Gaussian),
 ``actnorm`` (an ActNorm at the start of each block), ``heads > 1``.
 The coupling alternates which channel half it transforms from block to block, so every channel
 is transformed (a single fixed split would leave half the channels untouched forever).
@@ -63,6 +64,7 @@ class MangoFlow(InvertibleModule):
         mixer: str = "ica",
         whitening: bool = False,
         whitening_scale: bool = False,
+        whitening_channels: bool = True,
     ):
         super().__init__()
         if tokens_per_modality < 2 or tokens_per_modality % 2:
@@ -86,7 +88,8 @@ class MangoFlow(InvertibleModule):
             layers.append(AffineCoupling(dim, hidden=coupling_hidden, swap=index % 2 == 1))
             blocks.append(FlowSequence(layers))
         self.blocks = nn.ModuleList(blocks)
-        self.whitening = GaussianWhitening(self.num_tokens, dim, position_scale=whitening_scale) if whitening else None
+        self.whitening = (GaussianWhitening(self.num_tokens, dim, position_scale=whitening_scale,
+                                            channel_covariance=whitening_channels) if whitening else None)
 
     def initialize_whitening(self, features: Tensor) -> bool:
         """Fit the whitening layer to training features (M, N, D), once; True when it did."""

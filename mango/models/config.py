@@ -184,6 +184,7 @@ class MangoConfig:
     diag_bias_init: float = 10.0  # diag_bias form only
     whitening: bool = True  # a Gaussian whitening first, fitted to the training features (mango.flow.GaussianWhitening)
     whitening_scale: bool = False  # the whitening also scales each position and channel (needed where positions differ in spread, e.g. text pads)
+    whitening_channels: bool = True  # the whitening starts by decorrelating the channels; False: it only centres (and scales) each position and channel
     actnorm: bool = False
     coupling_hidden: int | None = None
 

@@ -60,6 +60,7 @@ def build_flow(config: MangoConfig) -> nn.Module:
         dim=config.dim, tokens_per_modality=config.tokens_per_modality, num_blocks=config.num_blocks,
         partitions=tuple(config.partitions), actnorm=config.actnorm, coupling_hidden=config.coupling_hidden,
         whitening=config.whitening, whitening_scale=config.whitening_scale,
+        whitening_channels=config.whitening_channels,
     )
     if config.flow == "coupling":  # the coupling baseline keeps the partitions, with token couplings on them
         return CouplingFlow(**common)

@@ -573,6 +573,42 @@ def test_whitening_starts_the_flow_at_the_full_covariance_gaussian():
     assert flow.roundtrip_error(features[:3]) < 1e-3
 
 
+def test_whitening_without_channel_covariance_starts_at_the_diagonal_gaussian(tmp_path):
+    """``channel_covariance=False``: each position and channel is only centred and scaled, so the
+    start is the per-dimension Gaussian's exact likelihood and correlated channels stay correlated
+    (what a head reads keeps the features' own geometry). A config carries it through a checkpoint."""
+    from mango.density import DiagonalGaussian
+    from mango.models import MangoConfig, MangoModel
+
+    torch.manual_seed(0)
+    n, d = 6, 4
+    mix = torch.eye(d) + 0.9 * torch.ones(d, d)  # strongly correlated channels
+    features = (torch.randn(3000, n, d) @ mix.T) * torch.linspace(0.2, 3.0, n).view(1, n, 1) + torch.randn(n, d)
+    layer = GaussianWhitening(n, d, position_scale=True, channel_covariance=False)
+    layer.initialize(features)
+    assert torch.count_nonzero(layer.lower) == 0 and torch.count_nonzero(layer.log_diag) == 0
+    with torch.no_grad():
+        z, logdet = layer(features[:7])
+    expected = DiagonalGaussian.fit(features, jitter=1e-4).log_prob(features[:7])
+    torch.testing.assert_close((MangoFlow.prior_log_prob(z) + logdet).double(), expected, rtol=1e-4, atol=1e-2)
+    with torch.no_grad():
+        z_all = layer(features)[0]
+    torch.testing.assert_close(z_all.pow(2).mean(0), torch.ones(n, d), atol=2e-2, rtol=0)  # eps floor
+    assert torch.corrcoef(z_all.reshape(-1, d).T)[0, 1] > 0.5, "the channels keep their correlation"
+    full = GaussianWhitening(n, d, position_scale=True)
+    full.initialize(features)
+    with torch.no_grad():
+        assert abs(float(torch.corrcoef(full(features)[0].reshape(-1, d).T)[0, 1])) < 0.05
+
+    config = MangoConfig.preset("tiny", "genre", whitening_channels=False)
+    model = MangoModel(config)
+    assert model.flow.whitening is not None and not model.flow.whitening.channel_covariance
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = MangoModel.from_pretrained(tmp_path / "ckpt")
+    assert loaded.config.whitening_channels is False and not loaded.flow.whitening.channel_covariance
+    assert MangoModel(MangoConfig.preset("tiny", "genre")).flow.whitening.channel_covariance
+
+
 def test_whitening_scale_gives_each_position_its_own_spread():
     """Positions with very different spreads (one barely varying, like a text pad position): the
     per-position scale makes every position unit-variance after whitening, and the whitened flow
