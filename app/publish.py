@@ -30,10 +30,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DISTRIBUTION = "mango-flow"  # pyproject.toml's [project] name
 # What the Space runs; patterns as upload_folder reads them (fnmatch on paths relative to the root).
-SPACE_PATTERNS = ["app.py", "app/**", "mango/**", "assets/**", "README.md"]
+SPACE_PATTERNS = ["app.py", "app/**", "mango/**", "assets/**", "docs/**", "README.md"]
 IGNORE_PATTERNS = ["**/__pycache__/**", "*.pyc", "*.pyi", "**/.DS_Store", "**/*.part", "**/*.tmp"]
 # Folders the project owns on the Space: files deleted here are deleted there on the next publish.
-OWNED_FOLDERS = ["app/**", "mango/**", "assets/**"]
+OWNED_FOLDERS = ["app/**", "mango/**", "assets/**", "docs/**"]
 GENERATED_REQUIREMENTS = "requirements.txt"
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 LFS_THRESHOLD = 10 * 1024 * 1024  # the Hub takes no larger file outside LFS/Xet

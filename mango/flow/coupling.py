@@ -141,7 +141,7 @@ class GaussianWhitening(InvertibleModule):
     ``channel_covariance=False`` starts L at the identity, so with S_n the layer starts at the
     diagonal Gaussian (a mean and a spread per position and channel) and leaves the channels' own
     geometry to the blocks: on genre, a head generalises worse from channel-whitened features
-    (README, "Reading the numbers").
+    (docs/genre-experiments.md).
     log|det| = -N sum_c log L_cc - sum_(n,c) log S_nc.
     """
 

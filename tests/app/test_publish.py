@@ -49,6 +49,15 @@ def test_dry_run_lists_only_what_the_space_needs(offline, capsys):
     assert "README.md front matter: valid (sdk gradio" in out and "nothing was uploaded" in out
 
 
+
+def test_every_relative_link_in_the_readme_reaches_a_file_the_space_gets():
+    """The README is the Space's page: a link to a file left behind would be dead there."""
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", (ROOT / "README.md").read_text())
+    relative = {link for link in links if "://" not in link and not link.startswith("mailto:")}
+    assert "docs/genre-experiments.md" in relative
+    uploaded = {f.path for f in publish.plan(ROOT).files}
+    assert relative <= uploaded, sorted(relative - uploaded)
+
 def test_space_requirements_are_the_library_and_app_dependencies_of_pyproject():
     import tomllib
 
@@ -157,5 +166,5 @@ def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatc
     assert calls["requirements"] == publish.space_requirements(ROOT) and calls["weights_identical"]
     upload = calls["upload_folder"]
     assert upload["repo_id"] == "someone/mango" and upload["repo_type"] == "space"
-    assert set(upload["delete_patterns"]) == {"app/**", "mango/**", "assets/**"}
+    assert set(upload["delete_patterns"]) == {"app/**", "mango/**", "assets/**", "docs/**"}
     assert calls["token"] == "hf_x"
