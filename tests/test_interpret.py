@@ -64,10 +64,11 @@ def test_encoders_are_per_modality_so_the_feature_game_is_the_input_game(seg_mod
         torch.testing.assert_close(both[:, :t], a_only[:, :t])
 
 
-@pytest.mark.parametrize("task, pooling", [("segmentation", "mean"), ("translation", "mean"), ("genre", "mean"),
-                                           ("genre", "words")])
-def test_shapley_values_are_exact_and_add_up(task, pooling):
-    model = small_model(task, head_pooling=pooling)
+@pytest.mark.parametrize("task, pooling, token_mlp", [("segmentation", "mean", False), ("translation", "mean", False),
+                                                      ("genre", "mean", False), ("genre", "words", False),
+                                                      ("genre", "words", True)])
+def test_shapley_values_are_exact_and_add_up(task, pooling, token_mlp):
+    model = small_model(task, head_pooling=pooling, head_token_mlp=token_mlp)
     a, b = inputs(model, batch=2)
     if pooling == "words":  # plots of different lengths: each example's own word positions are pooled
         b = [PLOT, "A short one."]

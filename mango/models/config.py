@@ -193,6 +193,7 @@ class MangoConfig:
     head_depth: int = 1  # translation decoder blocks
     head_dropout: float = 0.1  # genre head: dropout before its last layer
     head_pooling: str = "mean"  # genre head: "mean" over all T positions of each half, or "words": the text half over its word positions only
+    head_token_mlp: bool = False  # genre head: its hidden layer reads each token before the pooling (token-wise MLP, mean, linear)
     num_classes: int = 0  # derived from class_names when 0
     class_names: tuple[str, ...] = ()
     class_weights: tuple[float, ...] = ()  # segmentation: cross-entropy weights; genre: BCE positive weights
@@ -280,6 +281,9 @@ class MangoConfig:
             raise bad(f"genre_loss must be one of {GENRE_LOSSES}, got {self.genre_loss!r}")
         if self.head_width < (0 if self.task == "genre" else 1):
             raise bad(f"head_width must be >= 1 (0 allowed for genre: a linear head), got {self.head_width}")
+        if self.head_token_mlp and not (self.task == "genre" and self.head_width >= 1):
+            raise bad(f"head_token_mlp is a genre head's hidden layer: it needs task 'genre' and head_width >= 1, "
+                      f"got task {self.task!r}, head_width {self.head_width}")
         if self.nll_weight < 0:
             raise bad(f"nll_weight must be >= 0, got {self.nll_weight}")
         if self.feature_noise < 0 or self.text_feature_noise < 0:

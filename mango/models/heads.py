@@ -100,16 +100,28 @@ class GenreHead(nn.Module):
     bundled genre recipe, pooling words gave a steadier micro F1 and no better macro F1 (README,
     "Bundled checkpoints"). Either way the pooling is a fixed function of Z and the mask, so
     attributions over Z still add up.
+
+    ``token_mlp=True`` moves the MLP's hidden layer before the pooling (one per set, applied to
+    every token), so a genre can be read from a few telling tokens instead of from their average.
+    Such a head generalised better on fixed encoder features, but not in the trained genre model
+    (docs/genre-experiments.md), so it is off by default.
     """
 
     def __init__(self, num_inputs: int, dim: int, width: int, num_classes: int, dropout: float = 0.1,
-                 pooling: str = "mean") -> None:
+                 pooling: str = "mean", token_mlp: bool = False) -> None:
         super().__init__()
         if pooling not in HEAD_POOLINGS:
             raise ValueError(f"pooling must be one of {HEAD_POOLINGS}, got {pooling!r}")
+        if token_mlp and width < 1:
+            raise ValueError(f"a token-wise MLP needs a hidden width >= 1, got {width}")
         self.pooling = pooling
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_inputs))
-        if width > 0:
+        self.token_layers = nn.ModuleList(
+            nn.Sequential(nn.Linear(dim, width), nn.GELU()) for _ in range(num_inputs if token_mlp else 0)
+        )
+        if token_mlp:
+            self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_inputs * width, num_classes))
+        elif width > 0:
             self.mlp = nn.Sequential(
                 nn.Linear(num_inputs * dim, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, num_classes)
             )
@@ -120,7 +132,10 @@ class GenreHead(nn.Module):
         if len(inputs) != len(self.norms):
             raise ValueError(f"head expects {len(self.norms)} token sets, got {len(inputs)}")
         masks = pad_masks if pad_masks is not None and self.pooling == "words" else [None] * len(inputs)
-        pooled = [mean_over_positions(norm(x), pad) for norm, x, pad in zip(self.norms, inputs, masks)]
+        tokens = [norm(x) for norm, x in zip(self.norms, inputs)]
+        if self.token_layers:
+            tokens = [layer(x) for layer, x in zip(self.token_layers, tokens)]
+        pooled = [mean_over_positions(x, pad) for x, pad in zip(tokens, masks)]
         return self.mlp(torch.cat(pooled, dim=-1))
 
 
@@ -146,4 +161,4 @@ def build_head(config: MangoConfig, num_inputs: int) -> nn.Module:
             config.head_width, config.head_depth, config.decoder_heads, config.decoder,
         )
     return GenreHead(num_inputs, config.dim, config.head_width, config.num_classes, config.head_dropout,
-                     config.head_pooling)
+                     config.head_pooling, config.head_token_mlp)

@@ -1,4 +1,4 @@
-"""Task heads: the genre head's pooling over word positions."""
+"""Task heads: the genre head's pooling over word positions and its token-wise MLP."""
 
 from __future__ import annotations
 
@@ -68,3 +68,61 @@ def test_a_words_pooling_model_pools_each_plot_and_round_trips(tmp_path) -> None
     assert loaded.config.head_pooling == "words"
     with torch.no_grad():
         torch.testing.assert_close(loaded(posters, plots).output, out.output)
+
+
+def test_a_token_wise_head_reads_more_than_the_mean_of_each_set() -> None:
+    torch.manual_seed(0)
+
+    def normalised(v: torch.Tensor) -> torch.Tensor:  # what the head's LayerNorm leaves as it is
+        return (v - v.mean()) / v.std(unbiased=False)
+
+    poster = torch.randn(1, 6, 8)
+    a, b = normalised(torch.randn(8)), normalised(torch.randn(8))
+    # two plots whose tokens differ but average to the same (zero) vector, before and after the norm
+    plot_a, plot_b = torch.stack([a, -a] * 3)[None], torch.stack([b, -b] * 3)[None]
+    mean_head = GenreHead(2, 8, 16, 5, token_mlp=False).eval()
+    token_head = GenreHead(2, 8, 16, 5, token_mlp=True).eval()
+    assert len(token_head.token_layers) == 2 and not mean_head.token_layers
+    torch.testing.assert_close(mean_head([poster, plot_a]), mean_head([poster, plot_b]), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(token_head([poster, plot_a]), token_head([poster, plot_b]), atol=1e-3)
+    # neither reads the order of the positions
+    for head in (mean_head, token_head):
+        torch.testing.assert_close(head([poster, plot_a.flip(1)]), head([poster, plot_a]))
+
+
+def test_a_token_wise_head_pools_only_word_positions_when_asked() -> None:
+    torch.manual_seed(0)
+    head = GenreHead(2, 8, 16, 5, pooling="words", token_mlp=True).eval()
+    poster, plot = torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    pad = torch.tensor([[False] * 6, [False] * 2 + [True] * 4])
+    changed = plot.clone()
+    changed[pad] = 50 * torch.randn(int(pad.sum()), 8)
+    torch.testing.assert_close(head([poster, changed], [None, pad]), head([poster, plot], [None, pad]))
+    assert not torch.allclose(head([poster, changed]), head([poster, plot]))
+
+
+def test_a_token_wise_head_needs_a_hidden_layer_and_a_genre_task() -> None:
+    with pytest.raises(ValueError, match="hidden width"):
+        GenreHead(2, 8, 0, 5, token_mlp=True)
+    with pytest.raises(ConfigError, match="head_token_mlp"):
+        MangoConfig.preset("tiny", "genre", head_token_mlp=True, head_width=0)
+    with pytest.raises(ConfigError, match="head_token_mlp"):
+        MangoConfig.preset("tiny", "segmentation", head_token_mlp=True)
+
+
+def test_a_token_wise_head_model_trains_every_head_parameter_and_round_trips(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = MangoModel(MangoConfig.preset("tiny", "genre", head_token_mlp=True))
+    posters, plots = torch.rand(2, 3, 32, 32), ["A detective returns to an empty city.", "Two friends sing."]
+    model(posters, plots).output.sum().backward()
+    head = model.heads[0]
+    for name, param in head.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    model.eval()
+    with torch.no_grad():
+        out = model(posters, plots).output
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = MangoModel.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.config.head_token_mlp
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(posters, plots).output, out)
