@@ -482,7 +482,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # ICA gate alpha in [0.25, 0.5]: trained with alpha free in (0, 0.5) these shallow flows learned
     # to mix 4-9 % of each token, some layers under 1 %; the floor raised the average to about 10 %
     # for 0.5-1.5 points of mIoU, though a layer can still keep its tokens by learning S_ii -> 1
-    # (README, "Choosing the ICA form"). Only for shallow
+    # (docs/ica-form.md). Only for shallow
     # flows: each layer's inverse may amplify errors by up to 1 / (1 - 2 alpha), and at 12 blocks
     # a floor of 0.25 loses the float32 round trip (tests/flow/test_flow.py).
     "demo": dict(
