@@ -32,8 +32,9 @@ def class_mapping(source_classes: tuple[str, ...]) -> dict[int, int]:
 
 @torch.no_grad()
 def transfer_scores(model: MangoModel, dataset: NYUDv2) -> dict:
-    """Pixel accuracy and mIoU over the shared classes. A prediction of a class with no NYUDv2
-    counterpart (ball, camouflaged, ...) on a shared-class pixel counts as wrong."""
+    """Pixel accuracy and mIoU over the shared classes (and over those of them the ground truth
+    holds). A prediction of a class with no NYUDv2 counterpart (ball, camouflaged, ...) on a
+    shared-class pixel counts as wrong."""
     mapping = class_mapping(model.config.class_names)
     shared = sorted(set(mapping.values()))
     k = len(shared)  # index k = "predicted a class NYUDv2 does not have"
@@ -51,12 +52,17 @@ def transfer_scores(model: MangoModel, dataset: NYUDv2) -> dict:
         conf += metrics.confusion_matrix(pred, target_lookup[item["target"].numpy()], k + 1)
     scores = metrics.segmentation_scores(conf)
     iou = np.asarray(scores["iou"])[:k]
+    present = conf[:k].sum(1) > 0  # classes with ground-truth pixels in these images
     return dict(
         images=len(dataset),
         shared_classes=[NYUDV2_CLASSES[c] for c in shared],
         scored_pixels=int(conf.sum()),
         pixel_acc=float(scores["pixel_acc"]),
         miou=float(np.nanmean(iou)),
+        # on a few images many shared classes do not occur, and predicting one anywhere scores an
+        # IoU of 0 in `miou`; this mean leaves them out (they are listed below)
+        miou_classes_in_ground_truth=float(np.nanmean(iou[present])) if present.any() else float("nan"),
+        classes_absent_from_ground_truth=[NYUDV2_CLASSES[c] for c, p in zip(shared, present) if not p],
         per_class_iou={NYUDV2_CLASSES[c]: (None if np.isnan(v) else round(float(v), 4)) for c, v in zip(shared, iou)},
         predicted_unshared_share=float(conf[:, k].sum() / max(1, conf.sum())),
     )

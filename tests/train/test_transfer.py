@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from mango.data import NYUDV2_CLASSES, SYNTHROOMS_CLASSES, NYUDv2
 from mango.models import MangoModel
@@ -20,12 +22,46 @@ def test_class_mapping_by_name():
     assert "ball" not in named and "camouflaged" not in named
 
 
+class _FixedPredictions(torch.nn.Module):
+    """Predicts the given SynthRooms label map for every image."""
+
+    def __init__(self, labels: torch.Tensor) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(class_names=SYNTHROOMS_CLASSES, num_classes=len(SYNTHROOMS_CLASSES))
+        self.device = torch.device("cpu")
+        self.labels = labels
+
+    def forward(self, a, b):
+        logits = torch.nn.functional.one_hot(self.labels, len(SYNTHROOMS_CLASSES)).permute(2, 0, 1)[None].float()
+        return SimpleNamespace(output=logits)
+
+
+def test_classes_absent_from_the_ground_truth_count_in_miou_but_not_in_its_present_mean():
+    nyu, syn = NYUDV2_CLASSES.index, SYNTHROOMS_CLASSES.index
+    target = torch.full((4, 4), nyu("wall"))
+    target[2:] = nyu("floor")
+    target[0, 0] = 255  # unlabelled: not scored
+    pred = torch.full((4, 4), syn("wall"))
+    pred[2:] = syn("floor")
+    pred[3, 3] = syn("lamp")  # a lamp where the floor is: the photo has no lamp
+    pred[1, 1] = syn("ball")  # no NYUDv2 counterpart: wrong, but no class of its own
+    item = {"a": torch.zeros(3, 4, 4), "b": torch.zeros(1, 4, 4), "target": target}
+    scores = transfer_scores(_FixedPredictions(pred), [item])
+    iou = scores["per_class_iou"]
+    assert iou["wall"] == pytest.approx(6 / 7, abs=1e-4) and iou["floor"] == pytest.approx(7 / 8, abs=1e-4) and iou["lamp"] == 0.0
+    assert iou["ceiling"] is None  # neither in the ground truth nor predicted
+    assert scores["miou"] == pytest.approx((6 / 7 + 7 / 8 + 0) / 3)
+    assert scores["miou_classes_in_ground_truth"] == pytest.approx((6 / 7 + 7 / 8) / 2)
+    assert "lamp" in scores["classes_absent_from_ground_truth"] and "wall" not in scores["classes_absent_from_ground_truth"]
+    assert scores["scored_pixels"] == 15 and scores["pixel_acc"] == pytest.approx(13 / 15)
+
+
 def test_bundled_segmentation_on_real_nyudv2(nyudv2_root):
     if not (BUNDLED / "model.safetensors").is_file():
         pytest.skip("no bundled segmentation checkpoint")
     model = MangoModel.from_pretrained(BUNDLED, expected_task="segmentation")
     scores = transfer_scores(model, NYUDv2(nyudv2_root, "val", image_size=model.config.image_size))
     assert scores["images"] == 3 and scores["scored_pixels"] > 10_000
-    assert 0 <= scores["miou"] <= 1 and 0 <= scores["pixel_acc"] <= 1
+    assert 0 <= scores["miou"] <= scores["miou_classes_in_ground_truth"] <= 1 and 0 <= scores["pixel_acc"] <= 1
     # a trained model beats guessing among the 9 shared classes on real walls and floors
     assert scores["pixel_acc"] > 1 / 9
