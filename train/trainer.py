@@ -183,11 +183,20 @@ def build_model_config(cfg: TrainConfig, splits: Splits) -> MangoConfig:
 # -- the run ----------------------------------------------------------------------------------------
 
 
+def build_run_splits(cfg: TrainConfig) -> Splits:
+    """The data splits a run of `cfg` trains, selects and tests on."""
+    image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
+    return build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
+                        val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on)
+
+
 class Trainer:
     """One training run. ``caches`` lets runs that share their stage-1 encoders (the ablation
-    variants of one seed) share the backbone caches too: the dict is filled by the first run."""
+    variants of one seed) share the backbone caches too: the dict is filled by the first run.
+    ``splits`` replaces the data splits `cfg` names (train.crossval trains on all folds but one)."""
 
-    def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None):
+    def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None,
+                 splits: Splits | None = None):
         if not 0 <= cfg.ema_decay < 1:  # before stage 1, not after it
             raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
         if cfg.flow_lr_scale < 0:
@@ -201,9 +210,7 @@ class Trainer:
         self.out = Path(cfg.out)
         self.log = MetricsLog(self.out)
         _seed_everything(cfg.seed + self.rank)
-        image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
-        self.splits = build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
-                                   val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on)
+        self.splits = splits if splits is not None else build_run_splits(cfg)
         self.model_config = build_model_config(cfg, self.splits)
         if cfg.balance_classes != "none" and not self.model_config.class_weights:
             self.model_config.class_weights = class_weights(self.splits.train, self.model_config, cfg.balance_classes)
