@@ -9,9 +9,9 @@ the fold it never saw. The run folders are ``OUT/fold-K`` (each resumes like any
 held-out scores go to ``OUT/fold-K/held.json`` and, for genre, the held-out probabilities to
 ``held.npz``, so a finished fold is never trained again. ``OUT/crossval.json`` sums up: each
 fold's held-out scores and its model's test scores (a second yardstick, read once per fold), and
-for genre micro and macro F1 over all held-out predictions pooled. With 978 films and ±0.03 of
-macro F1 between seeds on 245 test films, this is the yardstick the genre recipe was chosen by
-(docs/genre-experiments.md).
+for genre micro and macro F1 over all held-out predictions pooled. With 245 test films and ±0.03
+of macro F1 between seeds there, docs/genre-experiments.md compares genre recipes by this first
+and by full fits on test second. An OUT made with other arguments is refused, not mixed in.
 """
 
 from __future__ import annotations
@@ -73,13 +73,18 @@ def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int)
     """Train (or resume, or reuse) one fold's model; its held-out and test scores."""
     out = Path(cfg.out) / f"fold-{fold}"
     done = out / "held.json"
+    recipe = {"train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
+              "folds": folds, "fold_seed": seed}
     if done.is_file():
-        return json.loads(done.read_text())
+        result = json.loads(done.read_text())
+        if result.get("recipe") != recipe:
+            raise ValueError(f"{out} was made by other arguments or folds: give this recipe its own --out")
+        return result
     cut, held = fold_splits(splits, folds, fold, seed)
     test = Trainer(dataclasses.replace(cfg, out=str(out)), splits=cut).run()
     model = MangoModel.from_pretrained(out / "final")
     result = {"fold": fold, "held_samples": len(held), "held": _scalars(evaluate(model, cut.val)),
-              "test": _scalars(test or {})}
+              "test": _scalars(test or {}), "recipe": recipe}
     if model.config.task == "genre":
         probs = head_probabilities(model, cut.val)
         targets = np.stack([np.asarray(cut.val[i]["target"]) for i in range(len(cut.val))])

@@ -59,8 +59,8 @@ def transfer_scores(model: MangoModel, dataset: NYUDv2) -> dict:
         scored_pixels=int(conf.sum()),
         pixel_acc=float(scores["pixel_acc"]),
         miou=float(np.nanmean(iou)),
-        # on a few images many shared classes do not occur, and predicting one anywhere scores an
-        # IoU of 0 in `miou`; this mean leaves them out (they are listed below)
+        # on a few images many shared classes do not occur, and predicting one on a scored pixel
+        # gives it an IoU of 0 in `miou`; this mean leaves them out (they are listed below)
         miou_classes_in_ground_truth=float(np.nanmean(iou[present])) if present.any() else float("nan"),
         classes_absent_from_ground_truth=[NYUDV2_CLASSES[c] for c, p in zip(shared, present) if not p],
         per_class_iou={NYUDV2_CLASSES[c]: (None if np.isnan(v) else round(float(v), 4)) for c, v in zip(shared, iou)},

@@ -80,6 +80,9 @@ def test_out_of_fold_genre_scores_pool_every_training_film_once(tiny_movies, tmp
     monkeypatch.setattr(crossval, "Trainer", no_training)
     assert crossval.main(["--folds", "2", "--only", "1", "--", *_genre_args(tiny_movies, out)]) == 0
     assert json.loads((out / "crossval.json").read_text())["held_pooled"] == summary["held_pooled"]
+    # another recipe in the same folder is refused, not mixed in
+    with pytest.raises(ValueError, match="other arguments"):
+        crossval.main(["--folds", "2", "--", *_genre_args(tiny_movies, out), "--set", "head_dropout=0.5"])
 
 
 def test_a_recipe_that_selects_on_validation_is_refused(tiny_movies, tmp_path):
