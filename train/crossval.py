@@ -27,7 +27,6 @@ import numpy as np
 from torch.utils.data import Subset
 
 from mango import metrics
-from mango.bench.probe import head_probabilities
 from mango.models import MangoModel
 
 from .__main__ import parse_args
@@ -83,12 +82,11 @@ def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int)
     cut, held = fold_splits(splits, folds, fold, seed)
     test = Trainer(dataclasses.replace(cfg, out=str(out)), splits=cut).run()
     model = MangoModel.from_pretrained(out / "final")
-    result = {"fold": fold, "held_samples": len(held), "held": _scalars(evaluate(model, cut.val)),
+    scores = evaluate(model, cut.val, keep_probabilities=True)
+    result = {"fold": fold, "held_samples": len(held), "held": _scalars(scores),
               "test": _scalars(test or {}), "recipe": recipe}
-    if model.config.task == "genre":
-        probs = head_probabilities(model, cut.val)
-        targets = np.stack([np.asarray(cut.val[i]["target"]) for i in range(len(cut.val))])
-        np.savez(out / "held.npz", probs=probs, targets=targets, index=held)
+    if "probabilities" in scores:  # genre: the held-out predictions, to pool over folds
+        np.savez(out / "held.npz", probs=scores["probabilities"], targets=scores["targets"], index=held)
     atomic_write_text(done, json.dumps(result, indent=2))
     return result
 

@@ -40,10 +40,12 @@ def _outputs(model: MangoModel, dataset: Any, batch_size: int, num_workers: int,
 
 @torch.no_grad()
 def evaluate(model: MangoModel, dataset: Dataset | BackboneCache, batch_size: int = 16, num_workers: int = 0,
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, keep_probabilities: bool = False) -> dict[str, Any]:
     """The task's metrics over a whole dataset (or its cached backbone outputs), plus the flow's
     bits/dim when it has one: the mean and the 5th, 50th and 95th percentiles (`bits_per_dim_p5`,
-    ...). Genres count as predicted above the checkpoint's tuned thresholds (0.5 when it has none)."""
+    ...). Genres count as predicted above the checkpoint's tuned thresholds (0.5 when it has none);
+    with `keep_probabilities` the result also holds the genre `probabilities` and `targets` arrays
+    (N, genres), in the dataset's order, for pooling predictions across runs (train.crossval)."""
     model.eval()
     task = model.config.task
     conf = None
@@ -72,7 +74,10 @@ def evaluate(model: MangoModel, dataset: Dataset | BackboneCache, batch_size: in
         result.update(mae=float(torch.cat(abs_err).mean()), mse=float(torch.cat(sq_err).mean()))
     else:
         thresholds = np.asarray(model.config.thresholds())
-        scores = metrics.multilabel_f1(torch.cat(probs).numpy(), torch.cat(targets).numpy(), threshold=thresholds)
+        all_probs, all_targets = torch.cat(probs).numpy(), torch.cat(targets).numpy()
+        scores = metrics.multilabel_f1(all_probs, all_targets, threshold=thresholds)
+        if keep_probabilities:
+            result.update(probabilities=all_probs, targets=all_targets)
         result.update({k: float(v) for k, v in scores.items() if np.ndim(v) == 0})
         result["mean_f1"] = (result["micro_f1"] + result["macro_f1_present"]) / 2
         result["per_class_f1"] = [float(v) for v in scores["f1"]]
