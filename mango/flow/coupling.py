@@ -168,10 +168,11 @@ class GaussianWhitening(InvertibleModule):
         if self.channel_covariance:
             residual = (x - mean).reshape(-1, x.shape[-1])
             cov = residual.T @ residual / max(residual.shape[0] - 1, 1)
-            cov = cov + eps * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(cov.shape[0], dtype=cov.dtype)
+            eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+            cov = cov + eps * cov.diagonal().mean().clamp_min(1e-12) * eye
             factor = torch.linalg.cholesky(cov)
         else:
-            factor = torch.eye(x.shape[-1], dtype=x.dtype)
+            factor = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
         self.mean.copy_(mean)
         self.lower.copy_(torch.tril(factor, -1))
         self.log_diag.copy_(torch.log(factor.diagonal()))
