@@ -100,7 +100,7 @@ def build_splits(
     meta = _generator_meta(root)
     description = dict(
         dataset=dataset,
-        name=dataset_name(dataset, root, distinct, meta.get("generator")),
+        name=dataset_name(dataset, root, distinct, meta.get("generator"), bool(meta.get("fitted"))),
         root=root.resolve().name,  # the folder's own name, also for `--root .`
         image_size=image_size,
         train_samples=len(train_set),
@@ -116,12 +116,14 @@ def build_splits(
     return Splits(train_set, val_set, test_set, class_names, description, train_eval)
 
 
-def dataset_name(dataset: str, root: Path, samples: int, generator: str | None = None) -> str:
+def dataset_name(dataset: str, root: Path, samples: int, generator: str | None = None,
+                 fitted: bool = False) -> str:
     """What a model card calls the data: a generated set by its generator ("SynthRooms (NYUDv2
-    layout)"), any other by its folder's own name, layout and size, never by a machine path."""
+    layout)", "SynthRooms, fitted rooms (...)"), any other by its folder's own name, layout and
+    size, never by a machine path."""
     layout = LAYOUT_NAMES[dataset]
     if generator in GENERATOR_NAMES:
-        return f"{GENERATOR_NAMES[generator]} ({layout} layout)"
+        return f"{GENERATOR_NAMES[generator]}{', fitted rooms' if fitted else ''} ({layout} layout)"
     unit = "films" if dataset == "mmimdb" else "samples"
     return f"{root.resolve().name} ({layout} layout, {samples:,} {unit})"
 
@@ -136,5 +138,5 @@ def _generator_description(meta: dict[str, Any]) -> dict[str, Any]:
     """A generated data set (SynthRooms) says how to make it again, so the checkpoint can too."""
     if "generator" not in meta:
         return {}
-    keep = ("generator", "generator_version", "seed", "n", "size", "description")
+    keep = ("generator", "generator_version", "seed", "n", "size", "fitted", "description")
     return {"source": {k: meta[k] for k in keep if k in meta}}

@@ -84,9 +84,14 @@ def _overlap(a, b, margin=0.05) -> bool:
     return not (a[2] + margin <= b[0] or b[2] + margin <= a[0] or a[3] + margin <= b[1] or b[3] + margin <= a[1])
 
 
-def sample_scene(seed: int) -> dict[str, Any]:
-    """The scene description of a seed: room, camera, lights, objects, decals (JSON-able)."""
+def sample_scene(seed: int, fitted: bool = False) -> dict[str, Any]:
+    """The scene description of a seed: room, camera, lights, objects, decals (JSON-able).
+
+    ``fitted`` furnishes the room as kitchens and offices are: some cabinets become counters with a
+    wall cabinet above, and the table may get a drawer pedestal. Its draws come from a second
+    generator, so every other part of the scene is the one ``fitted=False`` gives."""
     rng = np.random.default_rng(int(seed))
+    fit_rng = np.random.default_rng([int(seed), 7]) if fitted else None
     W, D, H = rng.uniform(3.6, 6.0), rng.uniform(4.2, 7.0), rng.uniform(2.5, 3.0)
     cam = [rng.uniform(0.3, 0.7) * W, rng.uniform(1.2, 1.65), rng.uniform(0.25, 0.7)]
     yaw, pitch, fov = rng.uniform(-0.45, 0.45), rng.uniform(-0.36, -0.12), math.radians(rng.uniform(60, 72))
@@ -179,6 +184,15 @@ def sample_scene(seed: int) -> dict[str, Any]:
             mat = ({"kind": "drawers", "colors": [_paint(rng, (0.1, 0.5), (0.35, 0.85))], "step": rng.uniform(0.25, 0.45),
                     "axis": 0 if where == "far" else 2}
                    if rng.random() < 0.5 else {"kind": "wood", "colors": [_wood(rng)], "axis": 1, "freq": rng.uniform(4, 9)})
+            if fit_rng is not None and fit_rng.random() < 0.6:
+                h = fit_rng.uniform(0.85, 0.95)  # a counter, with a wall cabinet above it
+                y0 = fit_rng.uniform(1.40, 1.55)
+                y1 = min(y0 + fit_rng.uniform(0.6, 0.85), H - 0.05)
+                dw = min(d, fit_rng.uniform(0.30, 0.36))
+                x0, z0, x1, z1 = fp
+                wall_fp = {"far": (x0, z1 - dw, x1, z1), "left": (x0, z0, x0 + dw, z1),
+                           "right": (x1 - dw, z0, x1, z1)}[str(where)]
+                box(wall_fp, y0, y1, CLASS_INDEX["cabinet"], mat)
             box(fp, 0.0, h, CLASS_INDEX["cabinet"], mat)
     # sofa against a wall
     if rng.random() < 0.6:
@@ -215,6 +229,15 @@ def sample_scene(seed: int) -> dict[str, Any]:
             for lx, lz in ((x0 + 0.04, z0 + 0.04), (x1 - 0.04 - leg, z0 + 0.04), (x0 + 0.04, z1 - 0.04 - leg),
                            (x1 - 0.04 - leg, z1 - 0.04 - leg)):
                 box((lx, lz, lx + leg, lz + leg), 0.0, h - 0.05, cls, mat)
+            if fit_rng is not None and fit_rng.random() < 0.5:  # a desk: drawers under one end
+                pw, right = fit_rng.uniform(0.35, 0.5), fit_rng.random() < 0.5
+                if w > d:
+                    px0 = x1 - 0.04 - pw if right else x0 + 0.04
+                    ped = (px0, z0 + 0.04, px0 + pw, z1 - 0.04)
+                else:
+                    pz0 = z1 - 0.04 - pw if right else z0 + 0.04
+                    ped = (x0 + 0.04, pz0, x1 - 0.04, pz0 + pw)
+                box(ped, 0.0, h - 0.05, cls, mat)
             table_top = (fp, h)
     # stools
     for _ in range(int(rng.integers(0, 3))):
@@ -667,9 +690,10 @@ def render(scene: dict, size: int, drop_camouflaged: bool = False) -> dict[str, 
     }
 
 
-def render_scene(seed: int, size: int = 128, drop_camouflaged: bool = False) -> dict[str, Any]:
-    """``render(sample_scene(seed), size)``: every domain of scene ``seed`` as numpy arrays."""
-    return render(sample_scene(seed), size, drop_camouflaged=drop_camouflaged)
+def render_scene(seed: int, size: int = 128, drop_camouflaged: bool = False,
+                 fitted: bool = False) -> dict[str, Any]:
+    """``render(sample_scene(seed, fitted), size)``: every domain of scene ``seed`` as numpy arrays."""
+    return render(sample_scene(seed, fitted), size, drop_camouflaged=drop_camouflaged)
 
 
 # ----------------------------------------------------------------------------- storage
@@ -733,8 +757,8 @@ def _link_or_copy(src, dst):
 
 
 def _write_one(job):
-    i, seed, size, out_dir = job
-    enc = encode_scene(render_scene(seed, size))
+    i, seed, size, out_dir, fitted = job
+    enc = encode_scene(render_scene(seed, size, fitted=fitted))
     tdir, ndir = Path(out_dir) / "taskonomy", Path(out_dir) / "nyudv2"
     for dom in TASKONOMY_WRITE_DOMAINS:
         _save_png(enc[dom], tdir / dom / f"point_{i}_view_0_domain_{dom}.png")
@@ -745,14 +769,14 @@ def _write_one(job):
     return i
 
 
-def dataset_meta(n: int, size: int, seed: int, n_test: int) -> dict:
-    return {
+def dataset_meta(n: int, size: int, seed: int, n_test: int, fitted: bool = False) -> dict:
+    meta = {
         "generator": "mango.data.synthrooms", "generator_version": GENERATOR_VERSION,
         "seed": int(seed), "n": int(n), "size": int(size),
         "classes": list(SYNTHROOMS_CLASSES),
         "camouflaged_class": SYNTHROOMS_CAMOUFLAGED_CLASS, "decal_classes": list(SYNTHROOMS_DECAL_CLASSES),
         "splits": {"train": int(n - n_test), "test": int(n_test)},
-        "scene_seeds": "scene i = mango.data.synthrooms.render_scene(scene_seed(seed, i), size)",
+        "scene_seeds": "scene i = mango.data.synthrooms.render_scene(scene_seed(seed, i), size, fitted=fitted)",
         "description": (
             "Procedural indoor RGB-D scenes. 'picture' and 'rug' are flat decals: only colour reveals them "
             "(depth/normal/reshading are the wall's or floor's). 'camouflaged' objects are absent from rgb and "
@@ -766,10 +790,13 @@ def dataset_meta(n: int, size: int, seed: int, n_test: int) -> dict:
                       "train.txt/test.txt in the TokenFusion format 'rgb/... masks/... depth/...'",
         },
     }
+    if fitted:  # absent by default, so a default data set's meta stays what it always was
+        meta["fitted"] = True
+    return meta
 
 
 def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, test_fraction: float = 0.2,
-                  workers: int | None = None, progress: bool = True) -> dict:
+                  workers: int | None = None, progress: bool = True, fitted: bool = False) -> dict:
     """Write n scenes in both layouts (see the module docstring); returns meta (with timing)."""
     out_dir = Path(out_dir)
     n = int(n)
@@ -779,7 +806,7 @@ def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, t
         (tdir / dom).mkdir(parents=True, exist_ok=True)
     for sub in ("rgb", "depth", "masks"):
         (ndir / sub).mkdir(parents=True, exist_ok=True)
-    jobs = [(i, scene_seed(seed, i), int(size), str(out_dir)) for i in range(n)]
+    jobs = [(i, scene_seed(seed, i), int(size), str(out_dir), bool(fitted)) for i in range(n)]
     workers = max(1, min(workers or (os.cpu_count() or 1), n or 1))
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
@@ -803,7 +830,7 @@ def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, t
         (tdir / f"{name}.txt").write_text("".join(f"point_{i}_view_0\n" for i in ids))
         (ndir / f"{name}.txt").write_text(
             "".join(f"rgb/{i:06d}.png\tmasks/{i:06d}.png\tdepth/{i:06d}.png\n" for i in ids))
-    meta = dataset_meta(n, size, seed, n_test)
+    meta = dataset_meta(n, size, seed, n_test, fitted)
     for where, layout in ((out_dir, None), (tdir, "taskonomy"), (ndir, "nyudv2")):
         m = dict(meta, layout=layout) if layout else meta
         (where / "meta.json").write_text(json.dumps(m, indent=1) + "\n")
@@ -846,11 +873,11 @@ def grid_rows(out: dict[str, Any]) -> list[np.ndarray]:
 GRID_COLUMNS = ("rgb", "depth_zbuffer", "normal", "reshading", "edge_texture", "labels", "camo(red)/decal(blue)")
 
 
-def save_grid(path: str | Path, seeds=(0, 1, 2, 3), size: int = 128) -> Path:
+def save_grid(path: str | Path, seeds=(0, 1, 2, 3), size: int = 128, fitted: bool = False) -> Path:
     """A PNG grid, one row per seed, one column per domain (GRID_COLUMNS), with a header row."""
     from PIL import Image, ImageDraw
 
-    rows = [np.concatenate(grid_rows(render_scene(s, size)), 1) for s in seeds]
+    rows = [np.concatenate(grid_rows(render_scene(s, size, fitted=fitted)), 1) for s in seeds]
     body = np.concatenate(rows, 0)
     head = Image.new("RGB", (body.shape[1], 14), (255, 255, 255))
     draw = ImageDraw.Draw(head)
@@ -874,13 +901,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     ap.add_argument("--grid", type=Path, default=None, help="also save a PNG grid of every domain to this path")
     ap.add_argument("--grid-seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap.add_argument("--fitted", action="store_true",
+                    help="kitchen and office furniture: counters with wall cabinets above, desks with drawers")
     args = ap.parse_args(argv)
     if args.out is None and args.grid is None:
         ap.error("give --out DIR (and/or --grid PATH)")
     if args.grid is not None:
-        print(f"grid: {save_grid(args.grid, args.grid_seeds, args.size)}")
+        print(f"grid: {save_grid(args.grid, args.grid_seeds, args.size, args.fitted)}")
     if args.out is not None:
-        meta = write_dataset(args.out, args.n, args.size, args.seed, args.test_fraction, args.workers)
+        meta = write_dataset(args.out, args.n, args.size, args.seed, args.test_fraction, args.workers,
+                             fitted=args.fitted)
         print(f"wrote {args.n} scenes of {args.size}x{args.size} to {args.out} in {meta['seconds']:.1f} s "
               f"({meta['scenes_per_minute']:.0f} scenes/minute, {meta['workers']} workers)")
     return 0

@@ -194,3 +194,64 @@ def test_grid_and_cli(tmp_path, capsys):
     np.testing.assert_array_equal(read_image(tmp_path / "ds" / "taskonomy" / "depth_zbuffer" /
                                              "point_0_view_0_domain_depth_zbuffer.png"), enc["depth_zbuffer"])
     assert enc["depth_zbuffer"].dtype == np.uint16 and enc["edge_texture"].dtype == np.uint16
+
+
+def _rounded(x):
+    """A scene description with floats to 6 decimals, so a digest of it ignores last-ulp libm noise."""
+    if isinstance(x, float):
+        return round(x, 6)
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    return x
+
+
+def test_default_scenes_are_the_ones_the_bundled_checkpoints_saw():
+    """The reproduce commands regenerate SynthRooms: its default scenes must not drift."""
+    import hashlib
+
+    text = "".join(json.dumps(_rounded(sample_scene(s)), sort_keys=True) for s in range(4))
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == "cc41ea5116c3213e"
+
+
+def _cabinets_and_tables(scene):
+    keep = {SYNTHROOMS_CLASSES.index("cabinet"), SYNTHROOMS_CLASSES.index("table")}
+    return [o for o in scene["objects"] if o["class"] in keep and o["type"] == "box"]
+
+
+def test_fitted_rooms_add_wall_cabinets_and_desk_pedestals_and_change_nothing_else():
+    cabinet, table = SYNTHROOMS_CLASSES.index("cabinet"), SYNTHROOMS_CLASSES.index("table")
+    wall_cabinets = pedestals = 0
+    for s in range(30):
+        plain, fitted = sample_scene(s), sample_scene(s, fitted=True)
+        assert sample_scene(s, fitted=False) == plain
+        others = lambda sc: [o for o in sc["objects"] if o not in _cabinets_and_tables(sc)]
+        assert others(fitted) == others(plain)  # same room, camera, lights, decals, every other object
+        assert {k: v for k, v in fitted.items() if k != "objects"} == {k: v for k, v in plain.items() if k != "objects"}
+        W, H, D = plain["room"]
+        hanging = [o for o in fitted["objects"] if o["class"] == cabinet and o["params"][1] > 0]
+        for o in hanging:  # against a wall, above a counter of the same width and material
+            x0, y0, z0, x1, y1, z1 = o["params"]
+            assert 1.4 <= y0 < y1 <= H - 0.05 + 1e-9
+            assert min(x0, z0, W - x1, D - z1) < 0.02
+            below = [c for c in fitted["objects"] if c["class"] == cabinet and c["params"][1] == 0
+                     and c["material"] == o["material"]]
+            assert any(0.85 <= c["params"][4] <= 0.95 and c["params"][0] <= x0 and x1 <= c["params"][3]
+                       and c["params"][2] <= z0 and z1 <= c["params"][5] for c in below)
+        wall_cabinets += len(hanging)
+        tops = [o["params"] for o in plain["objects"] if o["class"] == table and o["params"][1] > 0.5]
+        extra = [o["params"] for o in fitted["objects"] if o["class"] == table and o not in plain["objects"]]
+        for p in extra:  # from the floor to the underside of the top, inside the top's footprint
+            top = tops[0]
+            assert p[1] == 0 and p[4] == pytest.approx(top[1])
+            assert top[0] <= p[0] < p[3] <= top[3] and top[2] <= p[2] < p[5] <= top[5]
+        pedestals += len(extra)
+    assert wall_cabinets >= 10 and pedestals >= 5
+
+
+def test_fitted_cli_records_the_option(tmp_path):
+    assert main(["--out", str(tmp_path / "fit"), "--n", "2", "--size", "32", "--workers", "1", "--fitted"]) == 0
+    assert json.loads((tmp_path / "fit" / "nyudv2" / "meta.json").read_text())["fitted"] is True
+    assert main(["--out", str(tmp_path / "plain"), "--n", "2", "--size", "32", "--workers", "1"]) == 0
+    assert "fitted" not in json.loads((tmp_path / "plain" / "meta.json").read_text())

@@ -23,6 +23,16 @@ def test_a_generated_set_is_named_by_its_generator(synthrooms):
     splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
     assert splits.description["name"] == "SynthRooms (NYUDv2 layout)"
     assert splits.description["source"]["generator"] == "mango.data.synthrooms"
+    assert "fitted" not in splits.description["source"]
+
+
+def test_fitted_rooms_say_so_in_the_name_and_the_source(tmp_path):
+    from mango.data.synthrooms import write_dataset
+
+    write_dataset(tmp_path, 8, 32, seed=3, test_fraction=0.25, workers=1, progress=False, fitted=True)
+    splits = build_splits("nyudv2", tmp_path / "nyudv2", 32, val_fraction=0.25)
+    assert splits.description["name"] == "SynthRooms, fitted rooms (NYUDv2 layout)"
+    assert splits.description["source"]["fitted"] is True
 
 
 def test_a_relative_root_records_the_folder_name_not_a_dot(tiny_movies, monkeypatch):
