@@ -10,7 +10,8 @@ a density model without any learned nonlinearity already reaches (issue 14).
   N D + D (D + 1) / 2 parameters, fitted from M N token rows, so a thousand samples pin it down.
 
 Both score features (B, N, D) in bits/dim exactly as `MangoModel.forward_features`: -log p(F) /
-(N D ln 2), log p in nats summed over all N D dimensions. Fitting runs in float64; variances get
+(N D ln 2), log p in nats summed over all N D dimensions. Fitting, scoring and sampling run on the
+CPU in float64, whatever device the features come from (samples come back on the CPU); variances get
 a floor of ``jitter`` times their mean (the covariance: ``jitter`` times tr(S)/D on the
 diagonal), raised tenfold until the Cholesky factorisation succeeds, so a dimension that never
 varies in training (a text pad position is exactly 0) gets a finite, very high density whose
@@ -56,9 +57,9 @@ def _fit_mean(features: torch.Tensor) -> torch.Tensor:
     _check(features)
     if len(features) < 2:
         raise ValueError("fitting a Gaussian needs at least 2 samples")
-    total = torch.zeros(features.shape[1:], dtype=torch.float64)
+    total = torch.zeros(features.shape[1:], dtype=torch.float64, device="cpu")
     for chunk in features.split(_CHUNK):
-        total += chunk.to(torch.float64).sum(0)
+        total += chunk.detach().to("cpu", torch.float64).sum(0)
     return total / len(features)
 
 
@@ -77,7 +78,7 @@ class DiagonalGaussian:
         mean = _fit_mean(features)
         squares = torch.zeros_like(mean)
         for chunk in features.split(_CHUNK):
-            squares += (chunk.to(torch.float64) - mean).pow(2).sum(0)
+            squares += (chunk.detach().to("cpu", torch.float64) - mean).pow(2).sum(0)
         variance = squares / len(features)
         floor = jitter * float(variance.mean()) if float(variance.mean()) > 0 else jitter
         degenerate = int((variance < floor).sum())
@@ -95,7 +96,7 @@ class DiagonalGaussian:
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, N, D) float32: mean + temperature * sqrt(variance) * eps."""
-        eps = torch.randn((n, *self.mean.shape), generator=generator, dtype=torch.float64)
+        eps = torch.randn((n, *self.mean.shape), generator=generator, dtype=torch.float64, device="cpu")
         return (self.mean + temperature * self.variance.sqrt() * eps).float()
 
 
@@ -118,15 +119,15 @@ class ChannelGaussian:
         (x - mean_position)(x - mean_position)^T."""
         mean = _fit_mean(features)
         d = features.shape[2]
-        scatter = torch.zeros(d, d, dtype=torch.float64)
+        scatter = torch.zeros(d, d, dtype=torch.float64, device="cpu")
         for chunk in features.split(_CHUNK):
-            centred = (chunk.to(torch.float64) - mean).reshape(-1, d)
+            centred = (chunk.detach().to("cpu", torch.float64) - mean).reshape(-1, d)
             scatter += centred.T @ centred
         cov = scatter / (features.shape[0] * features.shape[1])
         scale = float(torch.diagonal(cov).mean())
         scale = scale if scale > 0 else 1.0
         degenerate = int((torch.diagonal(cov) < jitter * scale).sum())
-        eye = torch.eye(d, dtype=torch.float64)
+        eye = torch.eye(d, dtype=torch.float64, device="cpu")
         used = jitter
         for _ in range(12):
             cholesky, info = torch.linalg.cholesky_ex(cov + used * scale * eye)
@@ -154,7 +155,7 @@ class ChannelGaussian:
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, N, D) float32: mean_position + temperature * L eps per token."""
-        eps = torch.randn((n, *self.mean.shape), generator=generator, dtype=torch.float64)
+        eps = torch.randn((n, *self.mean.shape), generator=generator, dtype=torch.float64, device="cpu")
         return (self.mean + temperature * eps @ self.cholesky.T).float()
 
 

@@ -36,3 +36,15 @@ def test_training_and_inference_make_tensors_on_the_inputs_device(task, fusion):
                 assert model.roundtrip_error(batch["a"], batch["b"]) < 1e-3
                 model.attention_maps(batch["a"], batch["b"])
                 model.rollout(batch["a"], batch["b"])
+
+
+def test_gaussian_baselines_fit_score_and_sample_on_the_cpu():
+    """The density baselines work in float64 on the CPU whatever device the features come from."""
+    from mango.density import fit_baselines
+
+    features = torch.randn(50, 4, 3)
+    with torch.device("meta"):
+        for baseline in fit_baselines(features).values():
+            assert baseline.mean.device.type == "cpu"
+            assert torch.isfinite(baseline.bits_per_dim(features)).all()
+            assert baseline.sample(2, generator=torch.Generator().manual_seed(0)).device.type == "cpu"
