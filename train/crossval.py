@@ -12,6 +12,8 @@ fold's held-out scores and its model's test scores (a second yardstick, read onc
 for genre micro and macro F1 over all held-out predictions pooled. With 245 test films and ±0.03
 of macro F1 between seeds there, docs/genre-experiments.md compares genre recipes by this first
 and by full fits on test second. An OUT made with other arguments is refused, not mixed in.
+When no fold trains a stage 1 (`--encoders-from`, or `--ae-steps 0`), the folds share one cache of
+backbone outputs over every training sample, computed once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Subset
 
 from mango import metrics
@@ -33,6 +36,7 @@ from .__main__ import parse_args
 from .atomic import atomic_write_text
 from .data import Splits
 from .evaluate import evaluate
+from .features import BackboneCache, draw_like_caching
 from .trainer import TrainConfig, Trainer, build_run_splits
 
 
@@ -68,8 +72,32 @@ def _scalars(scores: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in scores.items() if np.ndim(v) == 0 and not isinstance(v, str)}
 
 
-def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int) -> dict[str, Any]:
-    """Train (or resume, or reuse) one fold's model; its held-out and test scores."""
+def _share_backbone_cache(trainer: Trainer, splits: Splits, kept: np.ndarray, held: np.ndarray,
+                          shared: dict[str, Any]) -> None:
+    """Give the fold its rows of one backbone cache over every training sample, computed once.
+
+    Only when no fold trains a stage 1 (`--encoders-from`, or no autoencoder steps): the folds then
+    build the same backbones, which is checked weight by weight; otherwise each fold caches its own."""
+    if trainer.state["stage"] != "task" or not (trainer.cfg.cache_backbones and trainer.model.cacheable_backbones):
+        return
+    weights = {k: v.detach().clone() for k, v in trainer.model.encoders.state_dict().items()}
+    if "cache" in shared and (shared["weights"].keys() != weights.keys()
+                              or not all(torch.equal(shared["weights"][k], v) for k, v in weights.items())):
+        return
+    if "cache" not in shared:
+        with torch.random.fork_rng(devices=[]):  # the folds' random streams stay as if each cached its own
+            shared["cache"] = BackboneCache(trainer.model, splits.train_eval, mirrored=trainer.cfg.mirror,
+                                            progress=trainer.main, split="every fold's")
+        shared["weights"] = weights
+    train = shared["cache"].subset(kept)
+    trainer.cache.update(train=train, val=shared["cache"].subset(held, mirrored=False))
+    draw_like_caching(train.views + 1)  # the passes its own caching would make: train (and mirrored), val
+
+
+def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int,
+             shared: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or resume, or reuse) one fold's model; its held-out and test scores. ``shared``
+    carries the backbone cache from fold to fold (see `_share_backbone_cache`)."""
     out = Path(cfg.out) / f"fold-{fold}"
     done = out / "held.json"
     recipe = {"train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
@@ -80,7 +108,11 @@ def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int)
             raise ValueError(f"{out} was made by other arguments or folds: give this recipe its own --out")
         return result
     cut, held = fold_splits(splits, folds, fold, seed)
-    test = Trainer(dataclasses.replace(cfg, out=str(out)), splits=cut).run()
+    trainer = Trainer(dataclasses.replace(cfg, out=str(out)), splits=cut)
+    if shared is not None:
+        kept = np.setdiff1d(np.arange(len(splits.train_eval)), held)
+        _share_backbone_cache(trainer, splits, kept, held, shared)
+    test = trainer.run()
     model = MangoModel.from_pretrained(out / "final")
     scores = evaluate(model, cut.val, keep_probabilities=True)
     result = {"fold": fold, "held_samples": len(held), "held": _scalars(scores),
@@ -127,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--only {fold}: folds are 0 .. {a.folds - 1}")
     splits = build_run_splits(cfg)
     out = Path(cfg.out)
+    shared: dict[str, Any] = {}
     for fold in folds:
-        result = run_fold(cfg, splits, a.folds, fold, a.fold_seed)
+        result = run_fold(cfg, splits, a.folds, fold, a.fold_seed, shared)
         print(f"fold {fold}: held-out {json.dumps(result['held'])}", flush=True)
     finished = [json.loads((out / f"fold-{k}" / "held.json").read_text())
                 for k in range(a.folds) if (out / f"fold-{k}" / "held.json").is_file()]

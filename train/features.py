@@ -13,7 +13,8 @@ loaders do). Random crops are not cached.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import copy
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -97,7 +98,7 @@ class BackboneCache(Dataset):
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
         with torch.no_grad():
             for view in views:
-                for batch in tqdm(loader, desc=desc + (" (mirrored)" if view else ""), disable=not progress, leave=False):
+                for batch in _loader_pass(loader, desc + (" (mirrored)" if view else ""), progress):
                     if view:
                         batch = mirror_item(batch, names, self.task)
                     found = model.backbone_outputs(batch["a"], batch.get("b"))
@@ -108,6 +109,24 @@ class BackboneCache(Dataset):
         model.train(was_training)
         self.outputs = {k: _concat(v) for k, v in outputs.items()}
         self.targets = torch.cat(targets)
+        self.samples, self.views = len(dataset), len(views)  # rows: every sample, then (mirrored) again
+
+    def subset(self, indices: Sequence[int], mirrored: bool | None = None) -> BackboneCache:
+        """The cache `Subset(dataset, indices)` would give, from these rows instead of the backbones
+        (train.crossval: one cache for every fold). ``mirrored=False`` leaves the mirrored rows out."""
+        views = self.views if mirrored is None else (2 if mirrored else 1)
+        if views > self.views:
+            raise ValueError("this cache holds no mirrored rows")
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        if len(index) and not (0 <= int(index.min()) and int(index.max()) < self.samples):
+            raise IndexError(f"indices must lie in [0, {self.samples})")
+        rows = torch.cat([index + view * self.samples for view in range(views)])
+        part = copy.copy(self)
+        part.outputs = {k: _index(v, rows) for k, v in self.outputs.items()}
+        part.targets = self.targets[rows]
+        part.ids = [self.ids[i] for i in rows.tolist()]
+        part.samples, part.views = len(index), views
+        return part
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -134,6 +153,20 @@ class BackboneCache(Dataset):
             yield self.batch(torch.arange(start, min(start + batch_size, len(self))), device)
 
 
+def _loader_pass(loader: DataLoader, desc: str, progress: bool) -> Iterator[Any]:
+    return tqdm(loader, desc=desc, disable=not progress, leave=False)
+
+
+def draw_like_caching(passes: int) -> None:
+    """Draw from torch's global generator what `passes` passes over a split draw while caching it
+    (each DataLoader iterator seeds itself from it), without reading any data: a run given rows of
+    a cache made elsewhere (train.crossval) then trains on the random stream it would have had."""
+    loader = DataLoader(range(1), batch_size=1, num_workers=0)
+    for _ in range(passes):
+        for _batch in _loader_pass(loader, "", progress=False):
+            pass
+
+
 def _concat(parts: list[Any]) -> Any:
     if isinstance(parts[0], tuple):
         return tuple(torch.cat([p[i] for p in parts]) for i in range(len(parts[0])))
@@ -146,4 +179,4 @@ def _index(value: Any, index: Any) -> Any:
     return value[index]
 
 
-__all__ = ["BackboneCache", "mirror_item"]
+__all__ = ["BackboneCache", "draw_like_caching", "mirror_item"]

@@ -93,3 +93,34 @@ def test_a_recipe_that_selects_on_validation_is_refused(tiny_movies, tmp_path):
     with pytest.raises(SystemExit):
         crossval.main(["--folds", "2", "--only", "2", "--", *args])
     assert not (tmp_path / "cv").exists()
+
+
+@pytest.mark.parametrize("ae_steps, expected", [
+    ("0", [("every fold's", 10)]),  # no stage 1: the same backbones in every fold, one cache
+    ("1", [("train", 5), ("val", 5), ("train", 5), ("val", 5)]),  # each fold's own stage 1, own caches
+])
+def test_folds_share_one_backbone_cache_only_when_no_fold_trains_a_stage_1(ae_steps, expected, tiny_movies,
+                                                                            tmp_path, monkeypatch):
+    from train import features
+
+    built = []
+    init = features.BackboneCache.__init__
+
+    def counting(self, model, dataset, *args, **kwargs):
+        built.append((kwargs.get("split", ""), len(dataset)))
+        init(self, model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(features.BackboneCache, "__init__", counting)
+    args = _genre_args(tiny_movies, tmp_path / "cv")
+    args[args.index("--ae-steps") + 1] = ae_steps
+    assert crossval.main(["--folds", "2", "--", *args]) == 0
+    assert built == expected
+    summary = json.loads((tmp_path / "cv" / "crossval.json").read_text())
+    assert summary["held_pooled"]["samples"] == 10
+    if ae_steps == "0":  # the shared rows train each fold as its own cache would have
+        monkeypatch.setattr(crossval, "_share_backbone_cache", lambda *args, **kwargs: None)
+        args[args.index("--out") + 1] = str(tmp_path / "own")
+        assert crossval.main(["--folds", "2", "--", *args]) == 0
+        own = json.loads((tmp_path / "own" / "crossval.json").read_text())
+        for shared_fold, own_fold in zip(summary["folds"], own["folds"]):
+            assert shared_fold["held"] == own_fold["held"]

@@ -3,6 +3,7 @@ copies are true mirror images, and a training step on the cache equals one on th
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mango.models import MangoConfig, MangoModel
@@ -68,3 +69,44 @@ def test_a_text_tower_trained_in_stage_2_cannot_be_cached():
     assert not model.cacheable_backbones
     config.finetune_text_encoder = False
     assert model.cacheable_backbones
+
+
+def test_a_subset_of_the_cache_is_the_cache_of_the_subset(synthrooms):
+    """train.crossval computes one cache for all folds and gives each fold its rows: they must be
+    the rows (and order, ids, mirrored copies) a cache of the fold's own samples would hold."""
+    from torch.utils.data import Subset
+
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    model = _model()
+    full = BackboneCache(model, splits.train_eval, mirrored=True, progress=False)
+    kept = [4, 0, 2]
+    for mirrored in (True, False):
+        own = BackboneCache(model, Subset(splits.train_eval, kept), mirrored=mirrored, progress=False)
+        part = full.subset(kept, mirrored=mirrored)
+        assert len(part) == len(own) == len(kept) * (2 if mirrored else 1) and part.ids == own.ids
+        assert torch.equal(part.targets, own.targets)
+        for key in own.outputs:
+            torch.testing.assert_close(part.outputs[key], own.outputs[key], atol=0, rtol=0)
+    assert len(full) == 2 * len(splits.train_eval), "the full cache is left as it was"
+    unmirrored = BackboneCache(model, splits.train_eval, progress=False)
+    with pytest.raises(ValueError, match="mirrored"):
+        unmirrored.subset(kept, mirrored=True)
+    with pytest.raises(IndexError):
+        full.subset([len(splits.train_eval)])
+
+
+def test_drawing_like_caching_leaves_the_random_stream_where_caching_does(synthrooms):
+    from train.features import draw_like_caching
+
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    model = _model()
+    torch.manual_seed(5)
+    BackboneCache(model, splits.train_eval, mirrored=True, progress=False)
+    BackboneCache(model, splits.val, progress=False)
+    after_caching = torch.get_rng_state()
+    torch.manual_seed(5)
+    draw_like_caching(3)
+    assert torch.equal(torch.get_rng_state(), after_caching)
+    torch.manual_seed(5)
+    draw_like_caching(2)
+    assert not torch.equal(torch.get_rng_state(), after_caching)
