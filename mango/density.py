@@ -52,6 +52,11 @@ def _check(features: torch.Tensor, shape: tuple[int, int] | None = None) -> None
         raise ValueError(f"features have shape {tuple(features.shape[1:])} per sample, the baseline was fitted on {shape}")
 
 
+def _cpu64(features: torch.Tensor) -> torch.Tensor:
+    """Where the baselines compute: float64 on the CPU, whatever device the features are on."""
+    return features.detach().to("cpu", torch.float64)
+
+
 def _fit_mean(features: torch.Tensor) -> torch.Tensor:
     """The per-position mean (N, D) in float64 of training features (M, N, D), M >= 2, after checking them."""
     _check(features)
@@ -59,7 +64,7 @@ def _fit_mean(features: torch.Tensor) -> torch.Tensor:
         raise ValueError("fitting a Gaussian needs at least 2 samples")
     total = torch.zeros(features.shape[1:], dtype=torch.float64, device="cpu")
     for chunk in features.split(_CHUNK):
-        total += chunk.detach().to("cpu", torch.float64).sum(0)
+        total += _cpu64(chunk).sum(0)
     return total / len(features)
 
 
@@ -78,7 +83,7 @@ class DiagonalGaussian:
         mean = _fit_mean(features)
         squares = torch.zeros_like(mean)
         for chunk in features.split(_CHUNK):
-            squares += (chunk.detach().to("cpu", torch.float64) - mean).pow(2).sum(0)
+            squares += (_cpu64(chunk) - mean).pow(2).sum(0)
         variance = squares / len(features)
         floor = jitter * float(variance.mean()) if float(variance.mean()) > 0 else jitter
         degenerate = int((variance < floor).sum())
@@ -87,7 +92,7 @@ class DiagonalGaussian:
     def log_prob(self, features: torch.Tensor) -> torch.Tensor:
         """log p(F) in nats, (B,), float64."""
         _check(features, tuple(self.mean.shape))
-        x = features.detach().to("cpu", torch.float64)
+        x = _cpu64(features)
         z2 = ((x - self.mean).pow(2) / self.variance).flatten(1).sum(1)
         return -0.5 * (z2 + torch.log(2 * math.pi * self.variance).sum())
 
@@ -121,7 +126,7 @@ class ChannelGaussian:
         d = features.shape[2]
         scatter = torch.zeros(d, d, dtype=torch.float64, device="cpu")
         for chunk in features.split(_CHUNK):
-            centred = (chunk.detach().to("cpu", torch.float64) - mean).reshape(-1, d)
+            centred = (_cpu64(chunk) - mean).reshape(-1, d)
             scatter += centred.T @ centred
         cov = scatter / (features.shape[0] * features.shape[1])
         scale = float(torch.diagonal(cov).mean())
@@ -139,7 +144,7 @@ class ChannelGaussian:
     def _whiten(self, features: torch.Tensor) -> torch.Tensor:
         """L^-1 (x - mean) per token, (B, N, D) float64, by a triangular solve."""
         _check(features, tuple(self.mean.shape))
-        x = features.detach().to("cpu", torch.float64) - self.mean
+        x = _cpu64(features) - self.mean
         solved = torch.linalg.solve_triangular(self.cholesky, x.reshape(-1, x.shape[-1]).T, upper=False)
         return solved.T.reshape(x.shape)
 

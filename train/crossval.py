@@ -110,8 +110,7 @@ def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int,
     cut, held = fold_splits(splits, folds, fold, seed)
     trainer = Trainer(dataclasses.replace(cfg, out=str(out)), splits=cut)
     if shared is not None:
-        kept = np.setdiff1d(np.arange(len(splits.train_eval)), held)
-        _share_backbone_cache(trainer, splits, kept, held, shared)
+        _share_backbone_cache(trainer, splits, np.asarray(cut.train_eval.indices), held, shared)
     test = trainer.run()
     model = MangoModel.from_pretrained(out / "final")
     scores = evaluate(model, cut.val, keep_probabilities=True)

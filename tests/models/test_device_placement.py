@@ -16,7 +16,7 @@ from .conftest import build, make_batch
 @pytest.mark.parametrize("task", ["segmentation", "translation", "genre"])
 @pytest.mark.parametrize("fusion", ["mango", "late"])
 def test_training_and_inference_make_tensors_on_the_inputs_device(task, fusion):
-    model = build(task, fusion=fusion) if fusion != "mango" else build(task)
+    model = build(task, fusion=fusion)
     batch = make_batch(model.config)
     for key in ("a", "b"):  # the tokenizer library makes its tensors on the default device: tokenize first
         if model.config.modality(key).is_text:
