@@ -87,8 +87,13 @@ def class_region_target(class_index: int, region: Tensor | None = None, score: s
         logits = _class_scores(output, score)[:, class_index]
         if region is None or not bool(region.any()):
             return logits.mean(dim=(-2, -1))
-        mask = region.to(logits.device, logits.dtype).expand_as(logits)
-        return (logits * mask).sum(dim=(-2, -1)) / mask.sum(dim=(-2, -1)).clamp_min(1.0)
+        mask = region.to(logits.device, logits.dtype)
+        if mask.ndim == 3:  # captum may stack several copies of the batch (path points)
+            mask = mask.repeat(logits.shape[0] // mask.shape[0], 1, 1)
+        mask = mask.expand_as(logits)
+        count = mask.sum(dim=(-2, -1))
+        inside = (logits * mask).sum(dim=(-2, -1)) / count.clamp_min(1.0)
+        return torch.where(count > 0, inside, logits.mean(dim=(-2, -1)))  # an empty region: all pixels
 
     return target
 
@@ -386,7 +391,7 @@ def _ig_features(model: nn.Module, a: Any, b: Any, target: TargetFn, n_steps: in
         per_token = attr.sum(dim=-1).detach()  # (B, T)
         if model.config.modality(key).is_text:
             maps[key] = per_token
-            ids, _ = model.text_tokens(list(a if key == "a" else b)[:1])
+            ids, _ = model.text_tokens((a if key == "a" else b)[:1])
             tokens = model.text_encoder.word_pieces(ids[0])
         else:
             maps[key] = per_token.reshape(per_token.shape[0], *model.config.grid)
@@ -426,7 +431,7 @@ def _ig_inputs(model: nn.Module, a: Any, b: Any, target: TargetFn, n_steps: int,
     texts = a if text_key == "a" else b
     images = b if text_key == "a" else a
     image_base = base_b if text_key == "a" else base_a
-    ids, _ = model.text_tokens(list(texts))
+    ids, _ = model.text_tokens(texts if isinstance(texts, Tensor) else list(texts))
     embedding = model.text_embedding
     with torch.no_grad():
         word_emb = embedding(ids)

@@ -42,6 +42,8 @@ __all__ = [
 
 def _np(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
+        if x.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16 (outputs under autocast)
+            x = x.float()
         return x.detach().cpu().numpy()
     return np.asarray(x)
 

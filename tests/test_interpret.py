@@ -182,6 +182,17 @@ def test_integrated_gradients_over_words_uses_the_real_forward(genre_model, at):
     assert not genre_model.text_embedding._forward_hooks
 
 
+@pytest.mark.parametrize("at", interpret.IG_LEVELS)
+def test_integrated_gradients_takes_the_plot_as_ids_as_the_model_does(genre_model, at):
+    a, b = inputs(genre_model)
+    ids, _ = genre_model.text_tokens(b)
+    target = interpret.logit_target(3)
+    by_text = interpret.integrated_gradients(genre_model, a, b, target, n_steps=8, at=at)
+    by_ids = interpret.integrated_gradients(genre_model, a, ids, target, n_steps=8, at=at)
+    assert by_ids.tokens == by_text.tokens
+    torch.testing.assert_close(by_ids.totals, by_text.totals)
+
+
 def test_embedding_override_only_touches_its_own_thread(genre_model):
     embedding = genre_model.text_embedding
     ids, _ = genre_model.text_tokens([PLOT])
@@ -282,6 +293,13 @@ def test_targets_and_labels():
     torch.testing.assert_close(interpret.class_region_target(1, region)(logits), logits[:, 1][:, region].mean(1))
     torch.testing.assert_close(interpret.class_region_target(1, torch.zeros(2, 2, dtype=torch.bool))(logits),
                                logits[:, 1].mean((1, 2)))
+    # one region per example; an example whose region is empty falls back to all its pixels
+    regions = torch.stack([region, torch.zeros(2, 2, dtype=torch.bool)])
+    torch.testing.assert_close(interpret.class_region_target(1, regions)(logits),
+                               torch.stack([logits[0, 1][region].mean(), logits[1, 1].mean()]))
+    # captum stacks the batch once per path point: the regions follow their examples
+    torch.testing.assert_close(interpret.class_region_target(1, regions)(logits.repeat(3, 1, 1, 1)),
+                               interpret.class_region_target(1, regions)(logits).repeat(3))
     torch.testing.assert_close(interpret.image_mean_target(2)(logits), logits[:, 2].mean((1, 2)))
     assert interpret.token_label(9, 16, ("rgb", "depth"), (4, 4)) == "rgb (row 2, col 1)"
     assert interpret.token_label(17, 16, ("poster", "plot"), (4, 4), ["<s>", "a", "cat"], "b") == "plot token 1 'a'"

@@ -129,6 +129,15 @@ def test_mae_mse():
     assert mae(a, b, mask=np.array([True, True, False])) == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_tensors_are_read(dtype):
+    """Outputs under autocast come as bf16/fp16 tensors; numpy has no bfloat16."""
+    probs, y = torch.tensor([[0.75, 0.25], [0.5, 1.0]]), np.array([[1, 0], [0, 1]])
+    half, full = multilabel_f1(probs.to(dtype), y), multilabel_f1(probs, y)
+    assert (half["micro_f1"], half["macro_f1"]) == (full["micro_f1"], full["macro_f1"])
+    assert mae(probs.to(dtype), probs) == 0.0
+
+
 # ----------------------------------------------------------------------------- FID / KID
 
 

@@ -164,14 +164,15 @@ class MangoFlow(InvertibleModule):
         """Every ICA layer's attention on input x, in flow order (empty for the coupling baseline)."""
         check_tokens(x, self.num_tokens, self.dim, "flow input")
         maps: list[AttentionMap] = []
-        x = at_least_float32(x)
-        if self.whitening is not None:  # per token: it mixes channels, never tokens
-            x, _ = self.whitening(x)
-        for b, block in enumerate(self.blocks):
-            for i, layer in enumerate(block.layers):
-                if isinstance(layer, ICALayer):
-                    maps.append(layer.attention_map(x, block=b, layer=i))
-                x, _ = layer(x)
+        with torch.autocast(x.device.type, enabled=False):  # the attention `forward` used, in float32
+            x = at_least_float32(x)
+            if self.whitening is not None:  # per token: it mixes channels, never tokens
+                x, _ = self.whitening(x)
+            for b, block in enumerate(self.blocks):
+                for i, layer in enumerate(block.layers):
+                    if isinstance(layer, ICALayer):
+                        maps.append(layer.attention_map(x, block=b, layer=i))
+                    x, _ = layer(x)
         return maps
 
     @torch.no_grad()
@@ -195,9 +196,11 @@ class MangoFlow(InvertibleModule):
         Row i says how much each input token's values reach output token i through the ICA and LICA
         mixing (couplings act within a token and mix none). Identity for the coupling baseline.
         """
-        total = torch.eye(self.num_tokens, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
-        for amap in self.attention_maps(x):
-            total = amap.token_mixing() @ total
+        total = torch.eye(self.num_tokens, dtype=at_least_float32(x).dtype, device=x.device).expand(x.shape[0], -1, -1)
+        maps = self.attention_maps(x)
+        with torch.autocast(x.device.type, enabled=False):
+            for amap in maps:
+                total = amap.token_mixing() @ total
         return total
 
     @torch.no_grad()
@@ -208,7 +211,10 @@ class MangoFlow(InvertibleModule):
 
     @property
     def min_attention_diagonal(self) -> float | None:
-        """Smallest A_ii seen by any ICA layer in the last forward/inverse (None before any call)."""
+        """Smallest A_ii seen by any ICA layer in the last forward/inverse (None before any call).
+
+        A record on the layers, for the training log: with several threads on one flow it may be
+        another call's. For a given input, read `mixing_report(x)`."""
         seen = [layer._last_min_diagonal for _, _, layer in self.ica_layers() if layer._last_min_diagonal is not None]
         return float(torch.stack(seen).min()) if seen else None
 

@@ -429,14 +429,16 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """A config of an older format_version, with the values that version meant for fields it lacked.
 
     Version 1 (the first release) had no ica_form (its ICA layers were the diagonal-bias form), only
-    MAE-style decoders and no whitening layer; version 2 changed those defaults.
+    MAE-style decoders and no whitening layer; version 2 changed those defaults. Fields added since
+    default to what the code did before them, but for `whitening` (on by default): every field is
+    written, so a file without it predates the whitening layer.
     """
     data = dict(data)
     if data["format_version"] < 2:
         data.setdefault("ica_form", "diag_bias")
         data.setdefault("decoder", "mae")
-        data.setdefault("whitening", False)
         data["format_version"] = 2
+    data.setdefault("whitening", False)
     return data
 
 

@@ -130,8 +130,12 @@ def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, wha
         raise CheckpointNotFoundError(f"Hub repo {repo_id!r} not found (or private without a token)") from err
     except RevisionNotFoundError as err:
         raise CheckpointNotFoundError(f"Hub repo {repo_id!r} has no revision {revision!r}") from err
+    except LocalEntryNotFoundError as err:  # a subclass of EntryNotFoundError: the download failed
+        raise _download_failed(f"{what} {filename!r} of Hub repo {where}", err) from err
     except EntryNotFoundError as err:
         raise CheckpointNotFoundError(f"Hub repo {where} has no {filename!r}; not a {what}") from err
+    except Exception as err:  # the probe only opened a TCP connection: proxies, TLS, dropped requests
+        raise _download_failed(f"{what} {filename!r} of Hub repo {where}", err) from err
 
 
 def fetch_hub_snapshot(repo_id: str, files: tuple[str, ...], revision: str | None = None, what: str = "files") -> Path:
@@ -161,6 +165,14 @@ def fetch_hub_snapshot(repo_id: str, files: tuple[str, ...], revision: str | Non
                                       endpoint=hub_endpoint()))
     except (RepositoryNotFoundError, RevisionNotFoundError) as err:
         raise CheckpointNotFoundError(f"Hub repo {repo_id!r} (revision {revision!r}) not found") from err
+    except Exception as err:
+        raise _download_failed(f"{what} from Hub repo {repo_id}", err) from err
+
+
+def _download_failed(what: str, err: Exception) -> HubOfflineError:
+    """The endpoint answered the probe but the download itself failed: an offline-class error, so
+    callers fall back to their next source instead of seeing an httpx traceback."""
+    return HubOfflineError(f"cannot download {what} from {hub_endpoint()}: {type(err).__name__}: {err}")
 
 
 def require_hub_file(repo_id: str, filenames: str | tuple[str, ...], what: str) -> None:

@@ -175,12 +175,13 @@ class MangoModel(CheckpointMixin, nn.Module):
         encoder = self.text_encoder
         return None if encoder is None else encoder.embedding
 
-    def text_tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids (B, text_context_length) and the (B, T) pad mask of the features they give."""
+    def text_tokens(self, texts: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (B, text_context_length) and the (B, T) pad mask of the features they give,
+        from strings or from ids (checked and padded, as the model reads them)."""
         encoder = self.text_encoder
         if encoder is None:
             raise ValueError("this model has no text modality")
-        ids = encoder.tokenize(texts)
+        ids = encoder.as_ids(texts)
         return ids, encoder.pad_mask(ids)
 
     # ------------------------------------------------------------------ encoding

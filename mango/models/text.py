@@ -13,6 +13,7 @@ encoders, each is a backbone (`backbone_features`, cacheable when frozen) and a 
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import torch
@@ -167,6 +168,12 @@ class TextEncoder(_TokenTextEncoder):
         return token_features, ids
 
 
+# A fast tokenizer sets its truncation and padding on its one Rust object before each call, and
+# every MiniLM encoder of a process shares one tokenizer (read once): concurrent calls with other
+# settings (the app tokenizes for a view while counting a plot's words) would mix them up.
+_HF_TOKENIZER_LOCK = threading.Lock()
+
+
 class PretrainedTextEncoder(_TokenTextEncoder):
     """all-MiniLM-L6-v2 token states (B, L, 384) -> linear projection to D, padded to T.
 
@@ -208,8 +215,9 @@ class PretrainedTextEncoder(_TokenTextEncoder):
         """list of strings -> (B, context_length) int64 ids ([CLS], word pieces, [SEP], pads)."""
         if isinstance(texts, str):
             raise TypeError("tokenize expects a list of strings, got a single str")
-        encoded = self.tokenizer(list(texts), padding="max_length", truncation=True,
-                                 max_length=self.context_length, return_tensors="pt")
+        with _HF_TOKENIZER_LOCK:
+            encoded = self.tokenizer(list(texts), padding="max_length", truncation=True,
+                                     max_length=self.context_length, return_tensors="pt")
         return encoded["input_ids"].to(self.device)
 
     def special_mask(self, ids: torch.Tensor) -> torch.Tensor:
@@ -227,7 +235,8 @@ class PretrainedTextEncoder(_TokenTextEncoder):
 
     def token_count(self, text: str) -> int:
         """How many tokens the whole text takes, [CLS] and [SEP] included (before truncation)."""
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
+        with _HF_TOKENIZER_LOCK:
+            return len(self.tokenizer(text, truncation=False)["input_ids"])
 
     def backbone_features(self, text: Sequence[str] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Strings or ids -> (BERT token states (B, context_length, 384), the ids)."""

@@ -42,6 +42,21 @@ def test_the_flow_computes_in_float32_under_bf16_autocast():
         torch.testing.assert_close(inv_logdet, -logdet, rtol=1e-5, atol=1e-3)
 
 
+def test_the_attention_read_out_under_autocast_is_the_attention_forward_used():
+    """Training logs the mixing under autocast; the app reads a bf16 feature: what they show must be
+    the float32 attention the flow computes with, not a bf16 recomputation of it."""
+    flow = _flow(value_affine=True)
+    x = torch.randn(2, 32, 32, generator=torch.Generator().manual_seed(2))
+    plain, plain_rollout = flow.attention_maps(x), flow.rollout(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        maps, rollout = flow.attention_maps(x), flow.rollout(x)
+    for mixed, ref in zip(maps, plain):
+        assert mixed.attention.dtype == torch.float32
+        torch.testing.assert_close(mixed.attention, ref.attention, rtol=0, atol=0)
+    torch.testing.assert_close(rollout, plain_rollout, rtol=0, atol=0)
+    assert flow.rollout(x.half()).dtype == torch.float32  # half features: read in float32, no dtype clash
+
+
 def test_an_ica_layer_alone_keeps_its_mixing_and_solve_in_float32():
     torch.manual_seed(0)
     layer = ICALayer(mmca_partitions(8)[0], 16, value_affine=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from mango.models import (
     FORMAT_VERSION,
@@ -93,6 +94,13 @@ def test_unreachable_hub_fails_fast_without_the_offline_switch(offline_hub, monk
     assert time.perf_counter() - start < 2.0
 
 
+def test_a_hub_that_drops_the_download_fails_fast_with_the_endpoint(dropping_hub) -> None:
+    start = time.perf_counter()
+    with pytest.raises(HubOfflineError, match=f"cannot download .*mango-test/absent.* from {dropping_hub}"):
+        MangoModel.from_pretrained("mango-test/absent")
+    assert time.perf_counter() - start < 2.0
+
+
 def test_missing_weights_in_the_hub_cache_are_named(saved, offline_hub) -> None:
     install_in_hub_cache(offline_hub, "mango-test/half", saved[0], files=("config.json",))
     with pytest.raises(HubOfflineError, match="model.safetensors"):
@@ -139,3 +147,17 @@ def test_weights_that_do_not_fit_the_config(saved, tmp_path) -> None:
     (folder / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="model.safetensors"):
         MangoModel.from_pretrained(folder)
+
+
+def test_a_format_2_checkpoint_from_before_the_whitening_layer_loads_and_computes_the_same() -> None:
+    """Saved by commit 0e1823e (format 2, no `whitening` field: the layer did not exist yet), with
+    its outputs on one input. Today's default is whitening on; the file must load as it was."""
+    folder = Path(__file__).parent / "data" / "format2-before-whitening"
+    assert "whitening" not in json.loads((folder / "config.json").read_text())
+    model = MangoModel.from_pretrained(folder)
+    assert model.config.whitening is False and model.flow.whitening is None
+    expected = load_file(str(folder / "expected.safetensors"))
+    with torch.no_grad():
+        out = model(expected["rgb"], expected["depth"])
+    torch.testing.assert_close(out.output, expected["output"])
+    torch.testing.assert_close(out.log_prob, expected["log_prob"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -107,6 +108,19 @@ def test_nothing_available_fails_fast_and_names_every_way(offline_hub, no_packag
         assert way in message
 
 
+def test_a_hub_that_drops_the_download_falls_back_to_the_packaged_copy(dropping_hub):
+    backbones._read_efficientnet.cache_clear()
+    backbones._read_minilm.cache_clear()
+    try:
+        _, image_source = backbones.EfficientNetBackbone(16).load_pretrained()
+        text_source = backbones.MiniLMBackbone().source
+    finally:
+        backbones._read_efficientnet.cache_clear()
+        backbones._read_minilm.cache_clear()
+    assert image_source == f"the pip package {EFFNET.package}"
+    assert text_source == f"the pip package {MINILM.package}"
+
+
 def test_a_damaged_file_is_skipped_with_its_reason(tmp_path, monkeypatch, offline_hub):
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"not weights")
@@ -190,6 +204,32 @@ def test_minilm_ids_and_strings_agree_and_short_ids_are_padded():
     assert torch.equal(encoder.as_ids(ids[0]), ids[:1])  # one (L,) row
     with pytest.raises(ValueError, match="context_length 12"):
         encoder(torch.zeros(1, 13, dtype=torch.long))
+
+
+def test_minilm_tokenizes_right_from_several_threads():
+    """The app tokenizes for one request while it counts another plot's words, and every MiniLM
+    encoder of a process shares one tokenizer: no call may see another's truncation or padding."""
+    short, long = (PretrainedTextEncoder(dim=8, tokens=64, context_length=n) for n in (16, 64))
+    plots = ["a long plot about a detective who returns to the city " * 12, "short"] * 4
+    expected = {16: short.tokenize(plots), 64: long.tokenize(plots), "count": short.token_count(plots[0])}
+    problems: list[str] = []
+
+    def work(job) -> None:
+        try:
+            for _ in range(150):
+                got = job[1].tokenize(plots) if job[0] != "count" else job[1].token_count(plots[0])
+                if not (got == expected["count"] if job[0] == "count" else torch.equal(got, expected[job[0]])):
+                    problems.append(f"{job[0]}: wrong result")
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            problems.append(f"{job[0]}: {type(err).__name__}")
+
+    threads = [threading.Thread(target=work, args=(job,))
+               for job in ((16, short), (64, long), ("count", short), (16, short))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems, problems[:5]
 
 
 def test_frozen_backbones_get_no_gradient_and_keep_their_statistics():
