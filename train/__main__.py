@@ -15,7 +15,7 @@ import json
 import sys
 
 from .data import DATASETS, FIT_ON
-from .trainer import TrainConfig, Trainer
+from .trainer import SettingsError, TrainConfig, Trainer, check_settings
 
 
 def _override(text: str) -> tuple[str, object]:
@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--target", default=d.target, help="Taskonomy target domain")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--ae-steps", type=int, default=d.ae_steps, help="stage 1 (autoencoder) steps")
+    p.add_argument("--ae-steps", type=int, default=None,
+                   help=f"stage 1 (autoencoder) steps (default {d.ae_steps}; 0 with --encoders-from)")
     p.add_argument("--steps", type=int, default=d.steps, help="stage 2 (flow + head) steps")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--ae-lr", type=float, default=d.ae_lr)
@@ -76,13 +77,31 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")
     a = p.parse_args(argv)
+    if a.encoders_from and a.ae_steps:  # stage 1 does not run: a count would be recorded, never trained
+        p.error(f"--ae-steps {a.ae_steps} with --encoders-from: the encoders come from the checkpoint and stage 1 "
+                "does not run; leave --ae-steps out (or give 0)")
+    ae_steps = a.ae_steps if a.ae_steps is not None else 0 if a.encoders_from else d.ae_steps
+    overrides = dict(a.overrides)
+    if "image_size" in overrides:  # the data is read at --image-size: the model's size is set there
+        if a.image_size is not None and a.image_size != overrides["image_size"]:
+            p.error(f"--image-size {a.image_size} and --set image_size={overrides['image_size']} differ: give --image-size only")
+        a.image_size = overrides.pop("image_size")
+    try:
+        cfg = _config(a, ae_steps, overrides)
+        check_settings(cfg)  # here too: train.crossval reads its data before it makes a Trainer
+    except SettingsError as e:
+        p.error(str(e))
+    return cfg
+
+
+def _config(a: argparse.Namespace, ae_steps: int, overrides: dict) -> TrainConfig:
     return TrainConfig(
         dataset=a.dataset, root=a.root, out=a.out, preset=a.preset, inputs=tuple(a.inputs), target=a.target,
-        image_size=a.image_size, batch_size=a.batch_size, ae_steps=a.ae_steps, steps=a.steps, lr=a.lr,
+        image_size=a.image_size, batch_size=a.batch_size, ae_steps=ae_steps, steps=a.steps, lr=a.lr,
         ae_lr=a.ae_lr, flow_lr_scale=a.flow_lr_scale, weight_decay=a.weight_decay, warmup=a.warmup,
         nll_weight=a.nll_weight, eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed,
         num_workers=a.num_workers, device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from,
-        overrides=dict(a.overrides),
+        overrides=overrides,
         cache_backbones=not a.no_cache, mirror=not a.no_mirror, balance_classes=a.balance_classes,
         thresholds=a.thresholds, text_projection=a.text_projection, ema_decay=a.ema_decay, fit_on=a.fit_on,
         push_to_hub=a.push_to_hub,
@@ -90,7 +109,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    result = Trainer(parse_args(argv)).run()
+    cfg = parse_args(argv)
+    try:
+        result = Trainer(cfg).run()
+    except SettingsError as e:  # a message, not a traceback: the settings are what to change
+        print(f"python -m train: error: {e}", file=sys.stderr)
+        return 2
     if result:
         print(json.dumps(result, indent=2))
     return 0

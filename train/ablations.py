@@ -8,6 +8,9 @@ the frozen backbones' outputs (computed once, `train/features.py`), so variants 
 they fuse and the whole ablation fits on two CPU cores. Variants: every ICA form (mango.flow.ica),
 the partition subsets, the coupling-only flow, concatenation, late fusion, each modality alone,
 deeper flows (L = 4) for MANGO's default and the coupling flow, and the prior (no training).
+A finished run (``test_metrics.json``) is reused, and an unfinished one resumed, only when its
+``train_config.json`` shows the same settings; one made with others (``--steps``, ``--set``, ...)
+is refused, named: the folder's name says only the task, seed and variant.
 
 Writes to ``--report`` (default ``assets/ablations``), merging with rows already there for other
 tasks: ``runs.csv`` (one row per run and metric, with the run's off-diagonal share),
@@ -29,7 +32,7 @@ import pandas as pd
 from mango import metrics
 
 from .__main__ import _override
-from .trainer import TrainConfig, Trainer
+from .trainer import RESUME_MAY_CHANGE, TrainConfig, Trainer, config_differences, describe_differences
 
 # name -> MangoConfig overrides; the first variant trains the shared stage-1 encoders
 VARIANTS: dict[str, dict] = {
@@ -78,6 +81,7 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
             done = run_dir / "test_metrics.json"
             if not done.is_file() and report_only:
                 continue
+            check_reusable(run_dir, cfg)
             test = json.loads(done.read_text()) if done.is_file() else Trainer(cfg, caches=caches).run()
             encoders = encoders or str(run_dir / "final")
             label = _label(variant, setup["modalities"])
@@ -91,6 +95,23 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
     prior = prior_baseline(task, root, image_size or 128)
     rows += [dict(task=task, variant=PRIOR_VARIANT, seed=0, metric=m, value=prior[m]) for m in setup["metrics"]]
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+
+
+def check_reusable(run_dir: Path, cfg: TrainConfig) -> None:
+    """Refuse a run folder trained (or being trained) with other settings than `cfg`: the folder's
+    name says only the task, seed and variant, not --steps, --set, --balance-classes, ... Its
+    train_config.json (beside test_metrics.json) says how it was made; nothing else may differ,
+    not even the step count a resume would extend."""
+    if not ((run_dir / "test_metrics.json").is_file() or (run_dir / "last").is_dir()):
+        return  # nothing trained there yet
+    saved = run_dir / "train_config.json"
+    if not saved.is_file():
+        raise ValueError(f"{run_dir} holds a run without its train_config.json, so its settings are unknown: "
+                         "remove the folder to train it again, or give --out another folder")
+    differences = config_differences(json.loads(saved.read_text()), cfg, RESUME_MAY_CHANGE)
+    if differences:
+        raise ValueError(f"{run_dir} was trained with other settings ({describe_differences(differences)}): give "
+                         "--out another folder for these settings, or remove that folder to train it again")
 
 
 def _curve(run_dir: Path, task: str, label: str, seed: int) -> pd.DataFrame:

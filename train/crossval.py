@@ -94,18 +94,36 @@ def _share_backbone_cache(trainer: Trainer, splits: Splits, kept: np.ndarray, he
     draw_like_caching(train.views + 1)  # the passes its own caching would make: train (and mirrored), val
 
 
+def fold_recipe(cfg: TrainConfig, folds: int, seed: int) -> dict[str, Any]:
+    """What makes a fold's scores comparable with the others': the training config and the cut."""
+    return {"train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
+            "folds": folds, "fold_seed": seed}
+
+
+def check_recipe(path: Path, result: dict[str, Any], recipe: dict[str, Any]) -> None:
+    """Refuse a finished fold (`path`, its held.json) made by another recipe, naming what differs."""
+    saved = result.get("recipe") or {}
+    if saved == recipe:
+        return
+    before, now = saved.get("train_config") or {}, recipe["train_config"]
+    differences = [f"{k}: {json.dumps(before.get(k))} there, {json.dumps(now.get(k))} now"
+                   for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+    differences += [f"{k}: {saved.get(k)} there, {recipe[k]} now" for k in ("folds", "fold_seed")
+                    if saved.get(k) != recipe[k]]
+    raise ValueError(f"{path} was made by other arguments or folds ({'; '.join(differences) or 'no recipe recorded'}): "
+                     "give this recipe its own --out (or remove that fold's folder to train it again)")
+
+
 def run_fold(cfg: TrainConfig, splits: Splits, folds: int, fold: int, seed: int,
              shared: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (or resume, or reuse) one fold's model; its held-out and test scores. ``shared``
     carries the backbone cache from fold to fold (see `_share_backbone_cache`)."""
     out = Path(cfg.out) / f"fold-{fold}"
     done = out / "held.json"
-    recipe = {"train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
-              "folds": folds, "fold_seed": seed}
+    recipe = fold_recipe(cfg, folds, seed)
     if done.is_file():
         result = json.loads(done.read_text())
-        if result.get("recipe") != recipe:
-            raise ValueError(f"{out} was made by other arguments or folds: give this recipe its own --out")
+        check_recipe(done, result, recipe)
         return result
     cut, held = fold_splits(splits, folds, fold, seed)
     trainer = Trainer(dataclasses.replace(cfg, out=str(out)), splits=cut)
@@ -162,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     for fold in folds:
         result = run_fold(cfg, splits, a.folds, fold, a.fold_seed, shared)
         print(f"fold {fold}: held-out {json.dumps(result['held'])}", flush=True)
-    finished = [json.loads((out / f"fold-{k}" / "held.json").read_text())
-                for k in range(a.folds) if (out / f"fold-{k}" / "held.json").is_file()]
+    finished = []  # every fold done so far, also those of other processes (--only): made by this recipe?
+    for path in sorted(out.glob("fold-*/held.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
+        result = json.loads(path.read_text())
+        check_recipe(path, result, fold_recipe(cfg, a.folds, a.fold_seed))
+        finished.append(result)
     summary = {"folds_total": a.folds, "fold_seed": a.fold_seed, "train_args": train_args, **summarise(out, finished)}
     atomic_write_text(out / "crossval.json", json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "folds"}, indent=2))

@@ -45,6 +45,26 @@ def _split_off(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Su
     return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
 
 
+def _reader(dataset: str, root: Path, image_size: int, inputs: tuple[str, str], target: str):
+    """`make(split, train)`: one split of the dataset through its loader, augmented when `train`."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
+    if dataset == "mmimdb":
+        return lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)
+    if dataset == "nyudv2":
+        return lambda split, train: NYUDv2(root, split, image_size=image_size, train=train)
+    if dataset == "sunrgbd":
+        return lambda split, train: SUNRGBD(root, split, image_size=image_size, train=train)
+    return lambda split, train: Taskonomy(root, split, image_size=image_size, train=train, inputs=inputs, target=target)
+
+
+def build_split(dataset: str, root: str | Path, image_size: int, split: str,
+                inputs: tuple[str, str] = ("reshading", "edge_texture"), target: str = "rgb") -> Dataset:
+    """One split as evaluation reads it (no augmentation), without reading any other: scoring a
+    checkpoint on `split` needs only that split's files."""
+    return _reader(dataset, Path(root), image_size, inputs, target)(split, False)
+
+
 def build_splits(
     dataset: str,
     root: str | Path,
@@ -63,13 +83,11 @@ def build_splits(
     fitted on train + dev): the validation split is still returned, but it is no longer held out.
     """
     root = Path(root)
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
     if fit_on not in FIT_ON:
         raise ValueError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
     with_val = fit_on == "train+val"
+    make = _reader(dataset, root, image_size, inputs, target)
     if dataset == "mmimdb":
-        make = lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)  # noqa: E731
         train_set, val_set = make("train", True), make("dev", False)
         train_eval = make("train", False)
         if with_val:
@@ -77,14 +95,6 @@ def build_splits(
         test_set = make(test_split, False)
         val_note = "dev split, trained on (not held out)" if with_val else "dev split"
     else:
-        if dataset == "nyudv2":
-            make = lambda split, train: NYUDv2(root, split, image_size=image_size, train=train)  # noqa: E731
-        elif dataset == "sunrgbd":
-            make = lambda split, train: SUNRGBD(root, split, image_size=image_size, train=train)  # noqa: E731
-        else:
-            make = lambda split, train: Taskonomy(  # noqa: E731
-                root, split, image_size=image_size, train=train, inputs=inputs, target=target
-            )
         full_train = make("train", True)
         train_set, _ = _split_off(full_train, val_fraction, seed)
         # the validation subset is read without augmentation

@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from mango import metrics
-from mango.models import MangoModel
+from mango.models import MangoModel, TaskMismatchError
 
-from .data import DATASETS, build_splits
+from .data import DATASETS, TASK_OF_DATASET, build_split
 from .features import BackboneCache
 
 BITS_PER_DIM_PERCENTILES = (5, 50, 95)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="checkpoint folder or Hub repo id")
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--root", required=True)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="the split on disk to score (only its files are read)")
     parser.add_argument("--inputs", nargs=2, default=None, help="Taskonomy input domains (default: the checkpoint's)")
     parser.add_argument("--target", default=None, help="Taskonomy target domain (default: the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -140,13 +140,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 
-    model = MangoModel.from_pretrained(args.checkpoint, device=args.device)
+    try:  # a model for another task cannot read this data's targets
+        model = MangoModel.from_pretrained(args.checkpoint, device=args.device,
+                                           expected_task=TASK_OF_DATASET[args.dataset])
+    except TaskMismatchError as e:
+        parser.error(f"{e}: --dataset {args.dataset} holds {TASK_OF_DATASET[args.dataset]} data")
     cfg = model.config
-    inputs = tuple(args.inputs) if args.inputs else (cfg.a.name, cfg.b.name)
-    target = args.target or (cfg.target.name if cfg.target is not None else "rgb")
-    splits = build_splits(args.dataset, args.root, cfg.image_size, inputs=inputs, target=target,
-                          test_split=args.split)
-    results = evaluate(model, splits.test, batch_size=args.batch_size, progress=True)
+    inputs, target = (cfg.a.name, cfg.b.name), cfg.target.name if cfg.target is not None else "rgb"
+    if args.dataset != "taskonomy" and (args.inputs or args.target):
+        parser.error(f"--inputs and --target name Taskonomy domains; {args.dataset} has none to choose")
+    # the model reads the domains it was trained on: other ones would be scored as if they were those
+    if args.inputs and tuple(args.inputs) != inputs:
+        parser.error(f"--inputs {' '.join(args.inputs)}: the checkpoint was trained on {' '.join(inputs)}; "
+                     "leave --inputs out, or evaluate a checkpoint trained on these domains")
+    if args.target and args.target != target:
+        parser.error(f"--target {args.target}: the checkpoint predicts {target}; leave --target out, or evaluate "
+                     "a checkpoint trained for this target")
+    dataset = build_split(args.dataset, args.root, cfg.image_size, args.split, inputs=inputs, target=target)
+    names = tuple(getattr(dataset, "class_names", ()) or ())
+    if names and tuple(cfg.class_names) != names:  # label k would be scored against another class k
+        parser.error(f"the checkpoint's {len(cfg.class_names)} classes ({', '.join(cfg.class_names[:4])}, ...) are not "
+                     f"the data's {len(names)} ({', '.join(names[:4])}, ...): scores would pair different classes. "
+                     "For a SynthRooms model on NYUDv2 use python -m train.transfer, which maps classes by name")
+    results = evaluate(model, dataset, batch_size=args.batch_size, progress=True)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
 

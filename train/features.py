@@ -135,12 +135,21 @@ class BackboneCache(Dataset):
         backbone = {k: _index(v, index) for k, v in self.outputs.items()}
         return {"backbone": backbone, "target": _expand_target(self.targets[index], self.task), "id": self.ids[index]}
 
-    def batches(self, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[dict[str, Any]]:
-        """Shuffled full batches forever (an epoch at a time, the last partial batch dropped)."""
+    def batches(self, batch_size: int, generator: torch.Generator, device: torch.device,
+                skip: int = 0) -> Iterator[dict[str, Any]]:
+        """Shuffled full batches forever (an epoch at a time, the last partial batch dropped); the
+        first `skip` are drawn but not yielded, so a resumed run goes on with the batches an
+        uninterrupted one trains on next."""
         n = len(self)
+        if n < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than the {n} cached training rows: "
+                             "give a smaller --batch-size")
         while True:
             order = torch.randperm(n, generator=generator)
             for start in range(0, n - batch_size + 1, batch_size):
+                if skip > 0:
+                    skip -= 1
+                    continue
                 yield self.batch(order[start : start + batch_size], device)
 
     def batch(self, indices: torch.Tensor, device: torch.device) -> dict[str, Any]:

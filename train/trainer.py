@@ -15,6 +15,16 @@ a kill interrupted: a complete staged state is swapped in, a best model is kept 
 state chose it, and log rows after the saved state are dropped, since their steps run again. So
 every evaluation is logged exactly once, and ``best/`` (whose ``selection.json`` names its step
 and scores) always matches the best scores the state records.
+
+Resuming: the run in ``--out`` continues only with the settings it was started with
+(``train_config.json``); a setting that changes what is trained is refused, naming it, before
+anything is read or written. ``--out``, ``--num-workers`` and ``--push-to-hub`` may change, and so
+may ``--steps``, to extend a run: its cosine schedule then decays over the new total from where it
+stands, which is not the run a fresh start with that ``--steps`` makes, so the checkpoint records
+the step counts it was extended from. A resumed run draws the batches an uninterrupted one would
+(the same order, the batches already trained skipped unread) from the random state saved with it,
+so it ends with the same weights (exactly with ``--num-workers 0``; with workers the order is the
+same, the random crops are not).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import torch
 import torch.distributed as dist
 from timm.utils import ModelEmaV3
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 from tqdm.auto import tqdm
 
 from mango.models import MangoConfig, MangoModel
@@ -52,6 +62,13 @@ from .text_projection import label_axes, principal_axes
 CHANNELS = {"rgb": 3, "normal": 3, "depth_zbuffer": 1, "reshading": 1, "edge_texture": 1}
 STAGE_ORDER = {"autoencoder": 0, "task": 1, "done": 2}
 SELECTION_FILE = "selection.json"  # in best/: the step and validation scores that made it the best
+# TrainConfig fields that do not change what a run trains: a resumed run may give them anew
+# (`steps` may change too, to extend a run: see the module docstring)
+RESUME_MAY_CHANGE = ("out", "num_workers", "push_to_hub")
+
+
+class SettingsError(ValueError):
+    """Settings a run cannot train with (or resume with): refused before any data is read."""
 
 
 @dataclass
@@ -95,6 +112,41 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.task = self.task or TASK_OF_DATASET[self.dataset]
         self.inputs = tuple(self.inputs)
+        if "image_size" in self.overrides:  # the data is read at image_size: one setting for both
+            size = self.overrides["image_size"]
+            if self.image_size is not None and self.image_size != size:
+                raise SettingsError(f"image_size is given twice, {self.image_size} and {size} (--set image_size): "
+                                    "give it once, with --image-size")
+            self.image_size = size
+            self.overrides = {k: v for k, v in self.overrides.items() if k != "image_size"}
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    """A TrainConfig as JSON, in the form two of them compare in: paths that exist resolved, and
+    stage-1 steps 0 when the encoders come from a checkpoint (stage 1 does not run then)."""
+    values = json.loads(json.dumps(values, default=str))
+    for key in ("root", "encoders_from"):
+        if isinstance(values.get(key), str) and os.path.exists(values[key]):
+            values[key] = os.path.realpath(values[key])
+    if values.get("encoders_from"):
+        values["ae_steps"] = 0
+    return values
+
+
+def config_differences(saved: dict[str, Any], cfg: TrainConfig,
+                       ignore: tuple[str, ...] = RESUME_MAY_CHANGE) -> dict[str, tuple[Any, Any]]:
+    """The fields of `cfg` that differ from `saved` (a run's train_config.json), as (saved, now);
+    a field `saved` lacks (written before the field existed) counts at its default."""
+    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for f in dataclasses.fields(TrainConfig)}
+    now = _comparable(dataclasses.asdict(cfg))
+    before = _comparable({k: saved.get(k, defaults[k]) for k in now})
+    return {k: (before[k], now[k]) for k in now if k not in ignore and before[k] != now[k]}
+
+
+def describe_differences(differences: dict[str, tuple[Any, Any]]) -> str:
+    """`lr: 0.001 there, 0.01 now; seed: 0 there, 1 now`."""
+    return "; ".join(f"{k}: {json.dumps(old)} there, {json.dumps(new)} now" for k, (old, new) in differences.items())
 
 
 # -- distributed helpers ----------------------------------------------------------------------------
@@ -130,8 +182,24 @@ class _LossModule(nn.Module):
         return self.model.autoencoder_loss(batch) if self.stage == "autoencoder" else self.model.loss(batch)
 
 
-def _batches(loader: DataLoader, sampler: DistributedSampler | None, start_epoch: int) -> Iterator[dict]:
-    epoch = start_epoch
+class _SkippingBatchSampler(BatchSampler):
+    """Full batches of `sampler`, the first `skip` of them (over all epochs) drawn and dropped
+    without reading their samples: a resumed run continues the order of an uninterrupted one."""
+
+    def __init__(self, sampler: Sampler, batch_size: int, skip: int):
+        super().__init__(sampler, batch_size, drop_last=True)
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in super().__iter__():
+            if self.skip > 0:
+                self.skip -= 1
+                continue
+            yield batch
+
+
+def _batches(loader: DataLoader, sampler: DistributedSampler | None) -> Iterator[dict]:
+    epoch = 0
     while True:
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -197,17 +265,12 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, caches: dict[str, BackboneCache] | None = None,
                  splits: Splits | None = None):
-        if not 0 <= cfg.ema_decay < 1:  # before stage 1, not after it
-            raise ValueError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
-        if cfg.flow_lr_scale < 0:
-            raise ValueError(f"flow_lr_scale must be >= 0 (0: the flow stays at its start), got {cfg.flow_lr_scale}")
-        if cfg.fit_on == "train+val" and cfg.task == "genre" and cfg.thresholds != "none":
-            raise ValueError("fit_on='train+val' trains on the validation split, so genre thresholds cannot be "
-                             "tuned on it: use thresholds='none' (0.5)")
+        check_settings(cfg)  # before any data is read, not after stage 1
         self.cfg = cfg
+        self.out = Path(cfg.out)
+        self._check_resume()
         self.rank, self.world, self.device = _dist_setup(cfg)
         self.main = self.rank == 0
-        self.out = Path(cfg.out)
         self.log = MetricsLog(self.out)
         _seed_everything(cfg.seed + self.rank)
         self.splits = splits if splits is not None else build_run_splits(cfg)
@@ -215,6 +278,9 @@ class Trainer:
         if cfg.balance_classes != "none" and not self.model_config.class_weights:
             self.model_config.class_weights = class_weights(self.splits.train, self.model_config, cfg.balance_classes)
         self.model = MangoModel(self.model_config).to(self.device)
+        if cfg.steps == 0 and not (self.model.decoders and cfg.ae_steps > 0):
+            raise SettingsError(f"steps=0 and this model has no stage 1 to train (ae_steps={cfg.ae_steps}, "
+                                f"{len(self.model.decoders)} autoencoders): nothing to train; give --steps > 0")
         if cfg.encoders_from:
             self._load_encoders(cfg.encoders_from)
         self.state: dict[str, Any] = {"stage": "autoencoder", "step": 0, "best": None, "elapsed_s": 0.0}
@@ -223,6 +289,31 @@ class Trainer:
         self.autocast = self.device.type == "cuda" and cfg.bf16
         self.cache: dict[str, BackboneCache] = caches if caches is not None else {}
         self.ema: ModelEmaV3 | None = None  # stage 2's moving average, when cfg.ema_decay > 0
+
+    def _saved_state(self) -> dict[str, Any] | None:
+        """The state a restart resumes from: a complete staged last.tmp/ (swapped in first) or last/."""
+        for folder in ("last.tmp", "last"):
+            path = self.out / folder / "state.json"
+            if path.is_file():
+                return json.loads(path.read_text())
+        return None
+
+    def _check_resume(self) -> None:
+        """Refuse to continue the run in `out` with settings that change what it trains (its
+        train_config.json says how it started): a mixed run would be recorded as a recipe that
+        never ran. Only `steps` and RESUME_MAY_CHANGE may differ."""
+        state, path = self._saved_state(), self.out / "train_config.json"
+        if state is None or not path.is_file():
+            return  # nothing to resume: a fresh start
+        saved = json.loads(path.read_text())
+        differences = config_differences(saved, self.cfg, RESUME_MAY_CHANGE + ("steps",))
+        if differences:
+            raise SettingsError(f"{self.out} holds a run started with other settings ({describe_differences(differences)}): "
+                                f"resume it with the settings in {path}, or give this run another --out")
+        if state["stage"] == "task" and state["step"] > self.cfg.steps:
+            raise SettingsError(f"{self.out} has trained {state['step']} stage-2 steps already, more than steps="
+                                f"{self.cfg.steps}: resume with steps >= {state['step']}, or give this run another --out")
+        self._resumed_steps = saved.get("steps", self.cfg.steps)
 
     def _selected(self) -> MangoModel:
         """The weights validation scores, best/ keeps and the run ships: the moving average when
@@ -262,6 +353,20 @@ class Trainer:
 
     def _load_encoders(self, path: str) -> None:
         source = MangoModel.from_pretrained(path, expected_task=self.cfg.task)
+        mine, theirs = self.model_config, source.config
+        differences = {k: (getattr(theirs, k), getattr(mine, k)) for k in ("image_size", "patch_size")
+                       if getattr(theirs, k) != getattr(mine, k)}
+        for key in self.model.encoders:
+            if self.model_config.modality(key).is_text or key not in source.encoders:
+                continue
+            a, b = theirs.modality(key), mine.modality(key)
+            differences.update({f"{key}.{f}": (getattr(a, f), getattr(b, f)) for f in ("name", "channels", "encoder")
+                                if getattr(a, f) != getattr(b, f)})
+        if differences:
+            raise SettingsError(f"--encoders-from {path}: its encoders were trained for other inputs ("
+                                + "; ".join(f"{k}: {v[0]!r} there, {v[1]!r} here" for k, v in differences.items())
+                                + "): train this run's own stage 1 (no --encoders-from), or pick a checkpoint made "
+                                "with these inputs and sizes")
         for part in ("encoders", "decoders"):
             own, theirs = getattr(self.model, part), getattr(source, part)
             for key in own:
@@ -317,6 +422,9 @@ class Trainer:
         loaded = MangoModel.from_pretrained(last, expected_task=self.cfg.task)
         self.model.load_state_dict(loaded.state_dict())
         self.state = json.loads((last / "state.json").read_text())
+        before = getattr(self, "_resumed_steps", self.cfg.steps)
+        if self.state["stage"] == "task" and self.state["step"] > 0 and before != self.cfg.steps:
+            self.state["extended_from"] = [*self.state.get("extended_from", []), before]
         # weights_only: a plain tensor/number load that never executes code
         return torch.load(last / "trainer_state.pt", map_location=self.device, weights_only=True)
 
@@ -325,13 +433,19 @@ class Trainer:
         if self.main:
             self.log.append(row)
 
-    def _loader(self, stage_epoch: int) -> tuple[Iterator[dict], DistributedSampler | None]:
+    def _loader(self, skip: int) -> Iterator[dict]:
+        """Training batches in a stage's order from its start, the first `skip` (trained before a
+        resume) drawn but not read, so the stream goes on as an uninterrupted run's does."""
+        generator = torch.Generator().manual_seed(self.cfg.seed)
         sampler = DistributedSampler(self.splits.train, seed=self.cfg.seed) if self.world > 1 else None
-        loader = DataLoader(self.splits.train, batch_size=self.cfg.batch_size, shuffle=sampler is None,
-                            sampler=sampler, num_workers=self.cfg.num_workers, drop_last=True,
-                            persistent_workers=self.cfg.num_workers > 0,
-                            generator=torch.Generator().manual_seed(self.cfg.seed + stage_epoch))
-        return _batches(loader, sampler, stage_epoch), sampler
+        batch_sampler = _SkippingBatchSampler(sampler or RandomSampler(self.splits.train, generator=generator),
+                                              self.cfg.batch_size, skip)
+        if len(batch_sampler) == 0:
+            raise SettingsError(f"batch_size {self.cfg.batch_size} is larger than the {len(self.splits.train)} "
+                                "training samples (per process): give a smaller --batch-size")
+        loader = DataLoader(self.splits.train, batch_sampler=batch_sampler, num_workers=self.cfg.num_workers,
+                            persistent_workers=self.cfg.num_workers > 0, generator=generator)
+        return _batches(loader, sampler)
 
     # -- stage 2 on cached backbone outputs --
     def _caches(self) -> bool:
@@ -440,19 +554,20 @@ class Trainer:
         if resume is not None:
             opt.load_state_dict(resume["optimizer"])
             sched.load_state_dict(resume["scheduler"])
-            torch.set_rng_state(resume["torch_rng"].cpu())
         loss_module = _LossModule(self.model, stage)
         runner: nn.Module = loss_module
         if self.world > 1:
             runner = nn.parallel.DistributedDataParallel(
                 loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
-        # a different shuffle after a resume, so resumed runs do not replay the same batches
+        # the stage's batch order from its start, the batches trained before a resume skipped
         if stage == "task" and self._caches():
-            generator = torch.Generator().manual_seed(self.cfg.seed + self.rank + 1000 * self.state["step"])
-            batches = self.cache["train"].batches(self.cfg.batch_size, generator, self.device)
+            generator = torch.Generator().manual_seed(self.cfg.seed + self.rank)
+            batches = self.cache["train"].batches(self.cfg.batch_size, generator, self.device, skip=self.state["step"])
         else:
-            batches, _ = self._loader(self.state["step"])
+            batches = self._loader(self.state["step"])
+        if resume is not None:  # after building the caches, whose loaders draw from this generator
+            torch.set_rng_state(resume["torch_rng"].cpu())
         self.model.train()
         start = time.time()
         running: dict[str, float] = dict(self.state.get("running") or {}) if resume is not None else {}
@@ -532,8 +647,9 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
+        resume = self._try_resume()  # its settings were checked in __init__: now they are this run's
+        if self.main:
             atomic_write_text(self.out / "train_config.json", json.dumps(dataclasses.asdict(self.cfg), indent=2))
-        resume = self._try_resume()
         if self.state["stage"] == "autoencoder":
             self._run_stage("autoencoder", resume)
             self.state.update(stage="task", step=0)
@@ -565,7 +681,8 @@ class Trainer:
             model.config.metadata["mixing"] = {k: v for k, v in readout.items() if k.startswith(("share_", "gate_"))}
         model.config.metadata.update(
             training=dataclasses.asdict(self.cfg) | {"elapsed_s": round(self.state["elapsed_s"], 1),
-                                                     "device": str(self.device), "world_size": self.world},
+                                                     "device": str(self.device), "world_size": self.world}
+            | ({"extended_from_steps": self.state["extended_from"]} if self.state.get("extended_from") else {}),
             data=self.splits.description,
             validation_metrics=self.state["best"],
             test_metrics=test,
@@ -578,6 +695,40 @@ class Trainer:
         if self.cfg.push_to_hub:
             model.push_to_hub(self.cfg.push_to_hub)
         return test
+
+
+def check_settings(cfg: TrainConfig) -> None:
+    """Refuse settings that would fail late (after data loading or stage 1) or mean nothing."""
+    if not 0 <= cfg.ema_decay < 1:
+        raise SettingsError(f"ema_decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
+    if cfg.flow_lr_scale < 0:
+        raise SettingsError(f"flow_lr_scale must be >= 0 (0: the flow stays at its start), got {cfg.flow_lr_scale}")
+    if cfg.fit_on == "train+val" and cfg.task == "genre" and cfg.thresholds != "none":
+        raise SettingsError("fit_on='train+val' trains on the validation split, so genre thresholds cannot be "
+                            "tuned on it: use thresholds='none' (0.5)")
+    if cfg.eval_every <= 0:
+        raise SettingsError(f"eval_every must be >= 1 (steps between evaluations), got {cfg.eval_every}")
+    if cfg.steps < 0 or cfg.ae_steps < 0:
+        raise SettingsError(f"steps and ae_steps must be >= 0, got steps={cfg.steps}, ae_steps={cfg.ae_steps}")
+    if cfg.steps == 0 and (cfg.ae_steps == 0 or cfg.encoders_from):
+        raise SettingsError(f"steps=0 and no stage 1 runs (ae_steps={cfg.ae_steps}"
+                            f"{', encoders from a checkpoint' if cfg.encoders_from else ''}): nothing to train; "
+                            "give --steps > 0")
+    if cfg.encoders_from and cfg.ae_steps > 0:
+        raise SettingsError(f"ae_steps={cfg.ae_steps} with encoders_from: the encoders come from the checkpoint "
+                            "and stage 1 does not run; give ae_steps=0 (--ae-steps 0) or no encoders_from")
+    if cfg.balance_classes not in ("none", "sqrt", "inverse"):
+        raise SettingsError(f"balance_classes must be 'none', 'sqrt' or 'inverse', got {cfg.balance_classes!r}")
+    if cfg.balance_classes != "none" and cfg.task == "translation":
+        raise SettingsError("balance_classes weighs classes, and translation has none: use balance_classes='none'")
+    if cfg.text_projection not in ("random", "pca", "labels"):
+        raise SettingsError(f"text_projection must be 'random', 'pca' or 'labels', got {cfg.text_projection!r}")
+    if cfg.text_projection == "labels" and cfg.task != "genre":
+        raise SettingsError(f"text_projection='labels' needs multi-label targets (genre), not {cfg.task}")
+    if cfg.batch_size < 1:
+        raise SettingsError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError(f"device {cfg.device!r}, but torch sees no CUDA device here: use --device cpu")
 
 
 def class_weights(dataset: Any, config: MangoConfig, mode: str = "sqrt") -> tuple[float, ...]:

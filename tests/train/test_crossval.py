@@ -124,3 +124,20 @@ def test_folds_share_one_backbone_cache_only_when_no_fold_trains_a_stage_1(ae_st
         own = json.loads((tmp_path / "own" / "crossval.json").read_text())
         for shared_fold, own_fold in zip(summary["folds"], own["folds"]):
             assert shared_fold["held"] == own_fold["held"]
+
+
+def test_the_summary_refuses_folds_made_by_another_recipe_or_fold_count(tiny_movies, tmp_path):
+    """Each `--only` process checks the folds it trains; the summary reads every finished fold, so it
+    checks them all: a fold from other arguments or another --folds is named, not averaged in."""
+    out = tmp_path / "cv"
+    args = _genre_args(tiny_movies, out)
+    assert crossval.main(["--folds", "2", "--only", "0", "--", *args]) == 0
+    more_steps = list(args)
+    more_steps[more_steps.index("--steps") + 1] = "2"
+    with pytest.raises(ValueError, match=r"fold-0/held.json was made by other arguments.*steps: 1 there, 2 now"):
+        crossval.main(["--folds", "2", "--only", "1", "--", *more_steps])
+    assert not (out / "crossval.json").exists() or \
+        len(json.loads((out / "crossval.json").read_text())["folds"]) == 1, "no mixed summary written"
+    (out / "fold-1" / "held.json").unlink()  # fold 1, trained by the other recipe, is dropped
+    with pytest.raises(ValueError, match="folds: 2 there, 3 now"):
+        crossval.main(["--folds", "3", "--only", "2", "--", *args])

@@ -4,6 +4,7 @@ so nothing is selected on them: the last step ships, and genre thresholds are no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -69,9 +70,12 @@ def test_the_last_step_ships_whatever_validation_says(tiny_train_config, tmp_pat
     assert final.config.metadata["training"]["fit_on"] == "train+val"
 
 
-def test_genre_thresholds_cannot_be_tuned_on_films_it_trained_on(tiny_movies, tmp_path):
+def test_genre_thresholds_cannot_be_tuned_on_films_it_trained_on(tiny_movies, tmp_path, capsys):
     argv = ["--dataset", "mmimdb", "--root", str(tiny_movies), "--out", str(tmp_path / "g"), "--fit-on", "train+val"]
-    with pytest.raises(ValueError, match="thresholds"):
-        Trainer(parse_args(argv + ["--thresholds", "per_class"]))
+    with pytest.raises(SystemExit):  # the command line refuses it
+        parse_args(argv + ["--thresholds", "per_class"])
+    assert "thresholds cannot be tuned" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="thresholds"):  # and so does a Trainer given the config
+        Trainer(dataclasses.replace(parse_args(argv + ["--thresholds", "none"]), thresholds="per_class"))
     assert parse_args(argv + ["--thresholds", "none"]).fit_on == "train+val"
     assert parse_args(argv[:6]).fit_on == "train"

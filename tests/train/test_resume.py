@@ -8,6 +8,7 @@ requested step count, and no half-written file or staging folder is left behind.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -17,9 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from mango.models import MangoModel
-from train.trainer import Trainer
+from train.trainer import SettingsError, Trainer
 
 
 def _jsonl_rows(run: Path) -> list[dict]:
@@ -213,3 +216,62 @@ def test_a_kill_at_each_point_of_an_evaluation(point, tmp_path, tiny_train_confi
     assert rows[: len(rows_at_kill)] == rows_at_kill, "rows from before the last saved state were changed"
     expected_best = 4 if saved == (1, 4) else 2  # step 4's model counts only if its state was saved
     assert json.loads((run / "best" / "selection.json").read_text())["step"] == expected_best
+
+
+# -- resuming with other settings; resuming exactly ----------------------------------------------
+
+
+def test_resuming_with_settings_that_change_the_training_is_refused_before_anything_is_written(tmp_path,
+                                                                                               tiny_train_config):
+    run = tmp_path / "run"
+    Trainer(tiny_train_config(run, ae_steps=2, steps=2)).run()
+    saved = (run / "train_config.json").read_text()
+    first = tiny_train_config(run, ae_steps=2, steps=2)
+    for changes, named in [({"lr": 0.01}, "lr: 0.001 there, 0.01 now"), ({"seed": 1}, "seed: 0 there, 1 now"),
+                           ({"overrides": {**first.overrides, "dim": 64}}, "overrides:"),
+                           ({"ae_steps": 3, "warmup": 1}, "ae_steps: 2 there, 3 now; warmup: 50 there, 1 now")]:
+        with pytest.raises(SettingsError, match=named):
+            Trainer(dataclasses.replace(first, **changes))
+        assert (run / "train_config.json").read_text() == saved
+    with pytest.raises(SettingsError, match="trained 2 stage-2 steps already"):
+        Trainer(dataclasses.replace(first, steps=1))
+
+    # what does not change the training may differ, and more steps extend the run, which says so
+    Trainer(dataclasses.replace(first, steps=4, num_workers=1)).run()
+    assert json.loads((run / "train_config.json").read_text())["steps"] == 4
+    training = MangoModel.from_pretrained(run / "final").config.metadata["training"]
+    assert training["steps"] == 4 and training["extended_from_steps"] == [2]
+
+
+class _Interrupted(BaseException):
+    """Stands for a kill right after a checkpoint."""
+
+
+@pytest.mark.parametrize("stage, cache", [("task", True), ("task", False), ("autoencoder", True)])
+def test_an_interrupted_run_resumed_ends_with_the_weights_of_an_uninterrupted_one(stage, cache, tmp_path,
+                                                                                  tiny_train_config, monkeypatch):
+    """The batch order goes on where it stopped, and the random state is the saved one also after
+    the backbone caches (whose loaders draw from it) are rebuilt."""
+    def config(run):  # 9 training samples: 6 steps of 4 cross epochs, cached (mirrored, 18 rows) or not
+        return dataclasses.replace(tiny_train_config(run, ae_steps=4, steps=6), cache_backbones=cache)
+
+    whole = Trainer(config(tmp_path / "whole")).run()
+    real = Trainer._evaluate_and_checkpoint
+
+    def interrupted(self, at_stage, *args, **kwargs):
+        real(self, at_stage, *args, **kwargs)
+        if at_stage == stage and self.state["step"] == 2:
+            raise _Interrupted
+
+    monkeypatch.setattr(Trainer, "_evaluate_and_checkpoint", interrupted)
+    with pytest.raises(_Interrupted):
+        Trainer(config(tmp_path / "resumed")).run()
+    monkeypatch.setattr(Trainer, "_evaluate_and_checkpoint", real)
+    resumed = Trainer(config(tmp_path / "resumed")).run()
+
+    a, b = (load_file(tmp_path / name / "last" / "model.safetensors") for name in ("whole", "resumed"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "the resumed run trained on other batches or random draws"
+    assert resumed == whole
+    assert [r.get("train_loss") for r in _jsonl_rows(tmp_path / "whole")] == \
+        [r.get("train_loss") for r in _jsonl_rows(tmp_path / "resumed")]

@@ -55,9 +55,8 @@ def test_a_run_with_pca_projection_starts_there_and_random_stays_random(tiny_mov
 
 
 def test_an_unknown_projection_start_is_refused(tiny_movies, tmp_path):
-    trainer = Trainer(_config(tiny_movies, tmp_path / "x", "svd"))
     with pytest.raises(ValueError, match="text_projection must be 'random', 'pca' or 'labels'"):
-        trainer._initialize_text_projection()
+        Trainer(_config(tiny_movies, tmp_path / "x", "svd"))  # before the data is read
 
 
 def _quiet_signal(seed: int = 0, n: int = 400, channels: int = 12):

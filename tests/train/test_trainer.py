@@ -63,7 +63,7 @@ def test_encoders_reused_from_a_checkpoint_skip_stage_one(synthrooms, tmp_path):
     base = tmp_path / "base"
     Trainer(TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(base), ae_steps=2, steps=1,
                         **TINY)).run()
-    cfg = TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(tmp_path / "late"), ae_steps=2,
+    cfg = TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(tmp_path / "late"), ae_steps=0,
                       steps=1, encoders_from=str(base / "final"), **{**TINY, "overrides": {**TINY["overrides"],
                                                                                             "fusion": "late"}})
     trainer = Trainer(cfg)

@@ -1,0 +1,33 @@
+"""`python -m train.ablations` reuses a finished run only when it was made with the same settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from train.ablations import run_ablations
+
+from .conftest import TINY_MODEL
+
+
+def _ablate(synthrooms, out, steps, overrides=None, report_only=False):
+    return run_ablations("segmentation", str(synthrooms / "nyudv2"), out, seeds=[0], variants=["Concatenation"],
+                         steps=steps, ae_steps=1, batch_size=4, image_size=32, eval_every=1, num_workers=0,
+                         overrides={**TINY_MODEL, **(overrides or {})}, report_only=report_only,
+                         train_options=dict(preset="tiny", device="cpu", val_fraction=0.25))
+
+
+def test_a_finished_run_made_with_other_settings_is_refused_not_reported(synthrooms, tmp_path):
+    out = tmp_path / "abl"
+    runs, _ = _ablate(synthrooms, out, steps=1)
+    run = out / "segmentation" / "seed0" / "concatenation"
+    assert (run / "test_metrics.json").is_file()
+    assert json.loads((run / "train_config.json").read_text())["steps"] == 1
+    again, _ = _ablate(synthrooms, out, steps=1, report_only=True)  # the same settings: read back
+    assert again.equals(runs)
+    for kwargs, named in [({"steps": 2}, "steps: 1 there, 2 now"),
+                          ({"steps": 1, "overrides": {"head_width": 16}}, "overrides:"),
+                          ({"steps": 2, "report_only": True}, "steps: 1 there, 2 now")]:
+        with pytest.raises(ValueError, match=f"{run} was trained with other settings.*{named}"):
+            _ablate(synthrooms, out, **kwargs)

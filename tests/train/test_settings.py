@@ -1,0 +1,96 @@
+"""Settings a run cannot use are refused up front, with a message naming them, not after data loading or stage 1."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import train.trainer
+from train.__main__ import main as train_main
+from train.__main__ import parse_args
+from train.trainer import SettingsError, TrainConfig, Trainer
+
+from .conftest import TINY, TINY_MODEL
+
+
+def _config(synthrooms, out, **changes) -> TrainConfig:
+    base = TrainConfig(dataset="nyudv2", root=str(synthrooms / "nyudv2"), out=str(out), ae_steps=1, steps=1, **TINY)
+    return dataclasses.replace(base, **changes)
+
+
+LATE_FAILURES = {  # what failed only after data loading or stage 1, or with an unrelated error
+    "balance classes on translation": (dict(dataset="taskonomy", task="translation", balance_classes="sqrt"),
+                                       "translation has none"),
+    "label projection on segmentation": (dict(text_projection="labels"), "needs multi-label targets"),
+    "no evaluations": (dict(eval_every=0), "eval_every must be >= 1"),
+    "nothing to train": (dict(ae_steps=0, steps=0), "nothing to train"),
+    "stage-1 steps with encoders from a checkpoint": (dict(ae_steps=5, encoders_from="some/final"), "ae_steps=5"),
+}
+
+
+@pytest.mark.parametrize("case", list(LATE_FAILURES))
+def test_settings_that_fail_late_are_refused_before_the_data_is_read(case, synthrooms, tmp_path, monkeypatch):
+    changes, message = LATE_FAILURES[case]
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was read before the settings were checked")
+
+    monkeypatch.setattr(train.trainer, "build_run_splits", no_data)
+    with pytest.raises(SettingsError, match=message):
+        Trainer(_config(synthrooms, tmp_path / "run", **changes))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_a_message(synthrooms, tmp_path, tiny_cli_args, capsys):
+    argv = tiny_cli_args(tmp_path / "run", 1, 1, 1)
+    argv[argv.index("--device") + 1] = "cuda"
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert "use --device cpu" in capsys.readouterr().err
+    with pytest.raises(SettingsError, match="use --device cpu"):
+        Trainer(_config(synthrooms, tmp_path / "run", device="cuda"))
+
+
+def test_cli_stage_one_steps_follow_encoders_from(tiny_cli_args, tmp_path, capsys):
+    argv = tiny_cli_args(tmp_path / "run", 1, 1, 1)
+    argv.remove("--ae-steps")
+    argv.remove("1")
+    assert parse_args(argv).ae_steps == 500
+    assert parse_args([*argv, "--encoders-from", "x/final"]).ae_steps == 0  # recorded as what ran: no stage 1
+    with pytest.raises(SystemExit):
+        parse_args([*argv, "--encoders-from", "x/final", "--ae-steps", "5"])
+    assert "--ae-steps 5 with --encoders-from" in capsys.readouterr().err
+
+
+def test_set_image_size_is_the_size_the_data_is_read_at(synthrooms, tiny_cli_args, tmp_path, capsys):
+    argv = tiny_cli_args(tmp_path / "run", 1, 1, 1)
+    at = argv.index("--image-size")
+    del argv[at : at + 2]
+    cfg = parse_args([*argv, "--set", "image_size=16"])
+    assert cfg.image_size == 16 and "image_size" not in cfg.overrides
+    with pytest.raises(SystemExit):
+        parse_args([*argv, "--image-size", "32", "--set", "image_size=16"])
+    assert "give --image-size only" in capsys.readouterr().err
+    assert train_main([*argv, "--set", "image_size=16"]) == 0  # the tiny preset is 32 px: data and model at 16
+    capsys.readouterr()
+    with pytest.raises(SettingsError, match="given twice"):
+        TrainConfig(dataset="nyudv2", root="r", out="o", image_size=32, overrides={"image_size": 16})
+
+
+def test_encoders_from_a_checkpoint_for_other_inputs_are_refused(synthrooms, tmp_path):
+    base = tmp_path / "base"
+    Trainer(_config(synthrooms, base)).run()
+    patches = dataclasses.replace(_config(synthrooms, tmp_path / "p", ae_steps=0, encoders_from=str(base / "final")),
+                                  overrides={**TINY_MODEL, "patch_size": 16})
+    with pytest.raises(SettingsError, match="patch_size: 8 there, 16 here"):
+        Trainer(patches)
+
+    domains = dict(dataset="taskonomy", root=str(synthrooms / "taskonomy"), task="translation", target="rgb")
+    depth_normal = tmp_path / "dn"
+    Trainer(_config(synthrooms, depth_normal, inputs=("depth_zbuffer", "normal"), **domains)).run()
+    other = _config(synthrooms, tmp_path / "rs", inputs=("reshading", "normal"), ae_steps=0,
+                    encoders_from=str(depth_normal / "final"), **domains)
+    with pytest.raises(SettingsError, match="a.name: 'depth_zbuffer' there, 'reshading' here"):
+        Trainer(other)
