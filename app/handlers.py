@@ -57,6 +57,16 @@ class Prepared:
     notices: list[str] = field(default_factory=list)
 
 
+@dataclass
+class SegmentPrediction:
+    """One segmentation, kept for redrawing its overlay: the picture it is drawn on, the model's labels
+    enlarged to it, and each predicted class's share of the model's labels (largest first)."""
+
+    base: np.ndarray  # (H, W, 3) uint8
+    labels: np.ndarray  # (H, W) class index per pixel
+    shares: list[tuple[int, float]]
+
+
 class Runner:
     """A loaded model slot and every view of it."""
 
@@ -196,24 +206,33 @@ class Runner:
     def predict(self, prepared: Prepared) -> Any:
         return self.model(*self.inputs(prepared))
 
-    def segment(self, a_in: Any, b_in: Any, opacity: Any = ranges.OVERLAY_OPACITY.default) -> tuple[tuple, pd.DataFrame, str]:
-        """Overlay (for gr.AnnotatedImage: each mask's value is its opacity), class shares table, notices."""
+    def segment(self, a_in: Any, b_in: Any, opacity: Any = ranges.OVERLAY_OPACITY.default
+                ) -> tuple[tuple, pd.DataFrame, str, SegmentPrediction]:
+        """Overlay (for gr.AnnotatedImage: each mask's value is its opacity), class shares table, notices,
+        and the prediction itself, so the overlay can be redrawn at another opacity without the model."""
         alpha = float(ranges.OVERLAY_OPACITY.check(opacity))
         prepared = self.prepare(a_in, b_in)
-        out = self.predict(prepared)
+        labels = self.predict(prepared).output.argmax(dim=1)[0].numpy()
         base = prepared.displays[self.names[0]]
+        if base.shape[0] < labels.shape[0]:  # a tiny upload: drawn at the model's size, so no class vanishes
+            base = plots.resize_image(base, labels.shape[0])
         h, w = base.shape[:2]
-        logits = F.interpolate(out.output, size=(h, w), mode="bilinear", align_corners=False)
-        labels = logits.argmax(dim=1)[0].numpy()
+        # the model's own labels, enlarged: the picture shows exactly the pixels the shares count
+        shown = plots.resize_image(labels.astype(np.uint8), (w, h), nearest=True)
+        prediction = SegmentPrediction(base, shown, class_shares(labels, len(self.config.class_names)))
         classes = self.config.class_names
-        counts = np.bincount(labels.ravel(), minlength=len(classes))
-        order = [int(k) for k in np.argsort(-counts) if counts[k] > 0]
-        masks = [((labels == k).astype(np.float32) * alpha, classes[k]) for k in order]
         table = pd.DataFrame({
-            "class": [classes[k] for k in order],
-            "share of pixels (%)": [round(100.0 * counts[k] / labels.size, 1) for k in order],
+            "class": [classes[k] for k, _ in prediction.shares],
+            "share of pixels (%)": [percent(share, 1) for _, share in prediction.shares],
         })
-        return (base, masks), table, _notices_md(prepared.notices, self.loaded)
+        return self.overlay(prediction, alpha), table, _notices_md(prepared.notices, self.loaded), prediction
+
+    def overlay(self, prediction: SegmentPrediction, opacity: Any) -> tuple:
+        """The overlay of a prediction at an opacity, largest class first (the table's order)."""
+        alpha = float(ranges.OVERLAY_OPACITY.check(opacity))
+        classes = self.config.class_names
+        masks = [((prediction.labels == k).astype(np.float32) * alpha, classes[k]) for k, _ in prediction.shares]
+        return prediction.base, masks
 
     def class_colours(self) -> dict[str, str]:
         return {name: plots.class_colour(k) for k, name in enumerate(self.config.class_names)}
@@ -230,7 +249,7 @@ class Runner:
         out = self.predict(prepared)
         probs = torch.sigmoid(out.output[0]).numpy()
         names = list(self.config.class_names)
-        thresholds = np.asarray(self.config.thresholds())  # the ones the test metrics were computed with
+        thresholds = self.thresholds()
         figure = plots.probability_figure(names, probs, thresholds, "Genre probabilities (sigmoid of each genre's logit)")
         return figure, predicted_genres(names, probs, thresholds), _notices_md(prepared.notices, self.loaded)
 
@@ -246,14 +265,17 @@ class Runner:
             return [(n, n) for n in names]
         out = self.predict(prepared)
         if task == "genre":
-            probs = torch.sigmoid(out.output[0])
-            order = torch.argsort(probs, descending=True).tolist()
-            return [(f"{names[k]} ({probs[k]:.0%})", names[k]) for k in order]
-        labels = out.output.argmax(dim=1)[0]
-        counts = torch.bincount(labels.flatten(), minlength=len(names))
-        order = torch.argsort(counts, descending=True).tolist()
-        total = labels.numel()
-        return [(f"{names[k]} ({counts[k] / total:.0%} of pixels)" if counts[k] else f"{names[k]} (not predicted)", names[k]) for k in order]
+            probs = torch.sigmoid(out.output[0]).numpy()
+            thresholds = self.thresholds()
+            return [(f"{names[k]} ({plots.percent_beside(probs[k], thresholds[k])})", names[k]) for k in np.argsort(-probs)]
+        shares = class_shares(out.output.argmax(dim=1)[0].numpy(), len(names))  # the same count as the table's
+        absent = [k for k in range(len(names)) if k not in dict(shares)]
+        return ([(f"{names[k]} ({percent(share)}% of pixels)", names[k]) for k, share in shares]
+                + [(f"{names[k]} (not predicted)", names[k]) for k in absent])
+
+    def thresholds(self) -> np.ndarray:
+        """Each genre's decision threshold: the ones the test metrics were computed with."""
+        return np.asarray(self.config.thresholds(), dtype=float)
 
     # ------------------------------------------------------------------------------ attention
     def layer_index(self, choice: Any) -> int:
@@ -278,7 +300,29 @@ class Runner:
         return local + (self.t if modality == self.labels()[1] else 0)
 
     def token_label(self, token: int, words: Sequence[str] | None) -> str:
-        return interpret.token_label(token, self.t, self.labels(), self.grid, words, self.text_key)
+        label = interpret.token_label(token, self.t, self.labels(), self.grid, words, self.text_key)
+        return label + " (padding)" if words is not None and self.padding(words)[token] else label
+
+    def padding(self, words: Sequence[str] | None) -> np.ndarray:
+        """(2T,) True at the text's pad tokens (after ⟨end⟩): they are in the flow, but not in the plot."""
+        pad = np.zeros(2 * self.t, dtype=bool)
+        if self.text_key is not None and words is not None:
+            start = (self.t if self.text_key == "b" else 0) + len(words)
+            pad[start : (2 if self.text_key == "b" else 1) * self.t] = True
+        return pad
+
+    def query(self, prepared: Prepared, modality: Any, index: Any) -> tuple[int, str]:
+        """The original token a query names, and a note when it had to move: a text position past the
+        plot's end (padding) becomes the plot's last word."""
+        token = self.query_token(modality, index)
+        words = prepared.words
+        if words is None or not self.padding(words)[token]:
+            return token, ""
+        offset = self.t if self.text_key == "b" else 0
+        last = next((k for k in range(len(words) - 2, 0, -1) if any(ch.isalnum() for ch in words[k])), len(words) - 1)
+        note = (f"{self.token_label(token, words)} comes after the plot's end (its {len(words)} tokens run from "
+                f"⟨start⟩ to ⟨end⟩), so the query is its last word, {self.token_label(offset + last, words)}.")
+        return offset + last, note
 
     def picker(self, prepared: Prepared, token: int | None = None) -> np.ndarray | None:
         """Both image modalities side by side with the patch grid, the query patch outlined."""
@@ -311,7 +355,7 @@ class Runner:
         if self.model.flow is None:
             raise InputError("This model has no flow, so it has no ICA attention to show.")
         index = self.layer_index(layer)
-        token = self.query_token(query_modality, query_index)
+        token, moved = self.query(prepared, query_modality, query_index)
         features = self.model.encode(*self.inputs(prepared))
         maps = self.model.flow.attention_maps(features)
         amap = maps[index]
@@ -321,30 +365,40 @@ class Runner:
         keys, values = row.keys.numpy(), row.values.numpy()
         self_weight = float(row.keys[row.query_token])
         picked = "the query" if row.role == "query" else "mixed"
+        pad = self.padding(words)
+        on_pads = ""  # pad tokens are not drawn: their share of the row is said instead
+        if keys[pad].sum() + values[pad].sum() >= 5e-4:
+            on_pads = (f"<br><span style='font-size:12px'>on padding (not drawn): key weight {keys[pad].sum():.3f}, "
+                       f"value weight {values[pad].sum():.3f}</span>")
         title = (f"{self.layer_choices[index]} · picked {label(token)} ({picked})<br>"
                  f"<span style='font-size:12px'>row {row.row}: query {label(row.query_token)} → mix into "
-                 f"{label(row.output_token)} · self-weight A<sub>ii</sub> = {self_weight:.3f}</span>")
+                 f"{label(row.output_token)} · self-weight A<sub>ii</sub> = {self_weight:.3f}</span>{on_pads}")
         panels = prepared.panels
         attention_fig = plots.attention_figure(panels, keys, values, row.query_token, row.output_token, title)
         mixing = interpret.layer_mixing(amap).numpy()
         roll = interpret.rollout_from_maps(maps).numpy()
         roll_row = roll[token]
+        roll_pads = f" · on padding (not drawn): {np.clip(roll_row, 0, None)[pad].sum():.3f}" if pad.any() else ""
         rollout_fig = plots.token_weights_figure(
             panels, np.clip(roll_row, 0, None),
             f"Rollout through all {len(maps)} ICA layers: where the final content of {label(token)} comes from<br>"
-            f"<span style='font-size:12px'>its own share: {roll_row[token]:.3f}</span>", token, "rollout weight")
+            f"<span style='font-size:12px'>its own share: {roll_row[token]:.3f}{roll_pads}</span>", token, "rollout weight")
         labels_all = [label(t) for t in range(2 * self.t)]
         matrix_fig = plots.matrix_figure(
             [mixing, roll], [f"this layer ({amap.name})", "rollout (whole flow)"], labels_all, self.labels(),
             "Value-path mixing in original token positions (row: output token, column: input token)")
-        text = self._attention_text(row, amap, label, self_weight, roll_row[token])
+        pads = (f"\n- padding (the {int(pad.sum())} tokens after ⟨end⟩, not drawn): {percent(float(keys[pad].sum()), 1)} % "
+                f"of the key weight, {percent(float(values[pad].sum()), 1)} % of the value weight" if pad.any() else "")
+        text = self._attention_text(row, amap, label, self_weight, roll_row[token], pads)
+        if moved:
+            text = f"*{moved}*\n\n" + text
         shares = [float(m.off_diagonal_share()[0]) for m in maps]
         text += "\n\n" + layer_mixing_text(self.layer_choices, shares, index,
                                          value_affine=bool(self.model.config.value_affine))
         return self.picker(prepared, token), attention_fig, rollout_fig, matrix_fig, text
 
     def _attention_text(self, row: interpret.AttentionRow, amap: Any, label: Callable[[int], str], self_weight: float,
-                        roll_self: float) -> str:
+                        roll_self: float, pads: str = "") -> str:
         role = ("is the **query** of this row: its features (with the other X1 tokens' as keys) decide the weights"
                 if row.role == "query" else
                 "is **mixed** by this row: its new value is the weighted mix of the orange tokens")
@@ -357,7 +411,7 @@ class Runner:
             f"- blue: key weights A[i, j] at the X1 tokens compared against\n"
             f"- orange: the same weights at the X2 tokens whose content is mixed in\n"
             f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}\n"
-            f"- rollout: {roll_self:.3f} of the picked token's final content is its own{lica}"
+            f"- rollout: {roll_self:.3f} of the picked token's final content is its own{pads}{lica}"
         )
 
     # -------------------------------------------------------------------------- contributions
@@ -435,7 +489,8 @@ class Runner:
             "How the exact likelihood of the fused features changes when a modality is removed",
             "Δ bits/dim (positive: less likely without it; negative: more likely)", height=260,
             subtitle=(f"as given: {bpd['both']:.4f} bits/dim · {labels[0]} removed: {bpd['without_a']:.4f} · "
-                      f"{labels[1]} removed: {bpd['without_b']:.4f}"),
+                      f"{labels[1]} removed: {bpd['without_b']:.4f}"
+                      + (" · why bits/dim can be negative: see the summary" if min(bpd.values()) < 0 else "")),
         )
 
         lines = [
@@ -461,7 +516,7 @@ class Runner:
                          f"(limit {interpret.IG_TOLERANCE:.0%}); no totals or map are shown ({advice}).")
         lines.append(f"- **Likelihood:** {bpd['both']:.3f} bits/dim as given. "
                      + " ".join(wording.likelihood(labels[k], d_bpd[k]) for k in (0, 1)))
-        if bpd["both"] < 0:
+        if min(bpd.values()) < 0:  # the chart's subtitle lists all three
             lines.append(f"  <small>{wording.NEGATIVE_BITS}</small>")
         caveat = self._class_caveat(choice)
         if caveat:
@@ -668,16 +723,22 @@ class Runner:
     @torch.no_grad()
     def _readout(self, features: torch.Tensor, titles: list[str]) -> str:
         out = self.model.forward_features(features)
-        smallest = self.model.flow.min_attention_diagonal
+        # from this input, not the layers' last-call record: another request may have run since
+        diagonals = [row["min_diagonal"] for row in self.model.flow.mixing_report(features)]
         error = self.model.flow.roundtrip_error(features)
         typical = self.typical_bits()
+        bits = out.bits_per_dim.tolist()
         lines = [f"- {t}: {v:.3f}" + (f", {typical.verdict(v)}" if typical and typical.has_range else "")
-                 for t, v in zip(titles, out.bits_per_dim.tolist())]
+                 for t, v in zip(titles, bits)]
+        shown = bits + ([v for v in (typical.mean, typical.p5) if v is not None] if typical else [])
+        negative = min(shown) < 0  # a negative number on screen: say why it can be
         return ("**Exact likelihood** in bits/dim of the fused features (fewer bits: more likely):\n\n"
                 + "\n".join(lines) + "\n\n"
                 + (typical.sentence() + "  \n" if typical else "")
-                + f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32); smallest attention "
-                f"diagonal A<sub>ii</sub> = {smallest:.3f} (it bounds how much the inverse amplifies errors).")
+                + (f"<small>{wording.NEGATIVE_BITS}</small>  \n" if negative else "")
+                + f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32)"
+                + (f"; smallest attention diagonal A<sub>ii</sub> = {min(diagonals):.3f} (it bounds how much the "
+                   "inverse amplifies errors)." if diagonals else " (a flow without ICA layers: no attention)."))
 
     def _temperature_note(self, temperature: float) -> str:
         recommended = self.recommended_temperature
@@ -777,6 +838,25 @@ class TypicalBits:
                 "their spread).")
 
 
+def class_shares(labels: np.ndarray, n_classes: int) -> list[tuple[int, float]]:
+    """(class, share of pixels) for each predicted class, largest first, counted on the model's own labels:
+    the one count behind the class table, the overlay's legend and the "Explain" list."""
+    counts = np.bincount(np.asarray(labels).ravel(), minlength=n_classes)
+    return [(int(k), float(counts[k] / counts.sum())) for k in np.argsort(-counts, kind="stable") if counts[k] > 0]
+
+
+def percent(share: float, decimals: int = 0) -> str:
+    """A share as a percentage number ("43", "43.2"); one that is there never reads 0 ("<1"), and one
+    short of all never reads 100 (">99")."""
+    text = f"{100.0 * share:.{decimals}f}"
+    step = 10.0 ** -decimals
+    if share > 0 and float(text) == 0:
+        return f"<{step:g}"
+    if share < 1 and float(text) == 100:
+        return f">{100 - step:g}"
+    return text
+
+
 def _share_percent(share: float) -> str:
     value = 100.0 * share
     if value < 0.1:
@@ -829,8 +909,8 @@ def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float |
     if chosen:
         return ", ".join(chosen)
     best = int(np.argmax(probs))
-    above = f"{limits[0]:.0%}" if np.all(limits == limits[0]) else "its threshold"
-    return f"none above {above} (most likely: {names[best]}, {probs[best]:.0%})"
+    above = f"{100 * limits[0]:g}%" if np.all(limits == limits[0]) else "its threshold"
+    return f"none above {above} (most likely: {names[best]}, {plots.percent_beside(probs[best], limits[best])})"
 
 
 def _identity(value: Any) -> Any:

@@ -10,7 +10,8 @@ depth_zbuffer 16-bit 1/512 m through log(1 + raw) / 11.1; edge_texture 16-bit / 
 file of a 16-bit modality is read as already scaled to its range (value / 255), with a notice.
 Geometry follows the loaders too: a non-square image is centre-cropped to a square (the shorter
 side kept whole), then resized; the notice says how much was cropped. EXIF orientation is applied
-as browsers do; a dropped alpha channel and a constant single-channel map are reported.
+as browsers do; a dropped alpha channel and a constant single-channel map are reported. A 16-bit
+colour PNG of a single-channel modality is read at its full depth (PIL would keep 8 bits of it).
 """
 
 from __future__ import annotations
@@ -87,13 +88,18 @@ def _open(path: str | os.PathLike[str] | None, label: str) -> Image.Image:
     return image
 
 
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1: upright, also when the EXIF cannot be read)."""
+    try:
+        return image.getexif().get(0x0112, 1) or 1
+    except Exception:  # unreadable EXIF: leave the image as stored
+        return 1
+
+
 def _oriented(image: Image.Image, label: str, notices: list[str]) -> Image.Image:
     """The image turned upright by its EXIF orientation tag (phone photos), as browsers show it."""
-    try:
-        orientation = image.getexif().get(0x0112, 1)
-    except Exception:  # unreadable EXIF: leave the image as stored
-        return image
-    if orientation in (None, 1):
+    orientation = _orientation(image)
+    if orientation == 1:
         return image
     try:
         upright = ImageOps.exif_transpose(image)
@@ -102,6 +108,50 @@ def _oriented(image: Image.Image, label: str, notices: list[str]) -> Image.Image
     turn = {3: "turned 180°", 6: "turned 90° clockwise", 8: "turned 90° anticlockwise"}.get(orientation, "mirrored/turned")
     notices.append(f"The {label} was {turn}, as its EXIF orientation tag asks (the way browsers and phones show it).")
     return upright
+
+
+# what ImageOps.exif_transpose does for each orientation tag, for arrays PIL cannot hold (16-bit colour)
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                   5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                   8: Image.Transpose.ROTATE_90}
+
+
+def _png_header(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's IHDR chunk; None for any other file."""
+    with open(path, "rb") as file:
+        head = file.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+def _wide_colour_png(path: str | os.PathLike[str], orientation: int, label: str, notices: list[str]) -> np.ndarray | None:
+    """A 16-bit colour PNG (RGB, RGBA, grey + alpha) at its full depth, upright, alpha dropped: (H, W) or
+    (H, W, 3) uint16; None for any other file. PIL reads such a file as 8-bit (it keeps the high byte), which
+    would turn a depth map in millimetres into 256 steps of 25.6 cm read as relative depth."""
+    header = _png_header(path)
+    if header is None or header[0] != 16 or header[1] not in (2, 4, 6):  # 2: RGB, 4: grey + alpha, 6: RGBA
+        return None
+    from torchvision.io import ImageReadMode, decode_png, read_file
+
+    try:
+        pixels = decode_png(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
+    except RuntimeError as err:
+        raise InputError(f"The {label} could not be decoded ({err}). Upload a single-channel 16-bit PNG.") from err
+    arr = np.ascontiguousarray(pixels.permute(1, 2, 0).numpy()).astype(np.uint16)
+    method = _EXIF_TRANSPOSE.get(orientation)
+    if method is not None:
+        arr = np.stack([np.asarray(Image.fromarray(arr[..., c]).transpose(method)) for c in range(arr.shape[2])], axis=-1)
+    if header[1] in (4, 6):
+        notices.append(_alpha_notice(label, float((arr[..., -1] < 65535).mean())))
+        arr = arr[..., :-1]
+    return arr[..., 0] if arr.shape[2] == 1 else arr
+
+
+def _alpha_notice(label: str, see_through: float) -> str:
+    return (f"The {label} has an alpha (transparency) channel; it was dropped: the model reads only the colour "
+            + (f"values, including under the {see_through:.0%} of pixels that are (partly) transparent."
+               if see_through > 0 else "values (every pixel was opaque, so nothing changes)."))
 
 
 def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> tuple[np.ndarray, int]:
@@ -126,12 +176,7 @@ def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> 
                 image = image.convert("L")
         if image.mode in ("RGBA", "LA", "RGBa", "La"):
             alpha = np.asarray(image.getchannel("A"))
-            see_through = float((alpha < 255).mean())
-            notices.append(
-                f"The {label} has an alpha (transparency) channel; it was dropped: the model reads only the colour "
-                + (f"values, including under the {see_through:.0%} of pixels that are (partly) transparent."
-                   if see_through > 0 else "values (every pixel was opaque, so nothing changes).")
-            )
+            notices.append(_alpha_notice(label, float((alpha < 255).mean())))
         if image.mode in ("RGBA", "LA", "RGBa", "La", "CMYK", "YCbCr", "LAB", "HSV"):
             image = image.convert("L" if image.mode in ("LA", "La") else "RGB")
         arr = np.asarray(image)
@@ -148,13 +193,14 @@ def _channels(arr: np.ndarray) -> int:
     return 1 if arr.ndim == 2 else arr.shape[2]
 
 
-def _grey_from(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarray:
+def _grey_from(arr: np.ndarray, bits: int, label: str, notices: list[str]) -> np.ndarray:
     """A single-channel map: (H, W) passes; three equal channels are accepted with a notice."""
     if arr.ndim == 2:
         return arr
     first = arr[..., 0]
     if all(np.array_equal(first, arr[..., c]) for c in range(1, arr.shape[2])):
-        notices.append(f"The {label} was stored with {arr.shape[2]} identical channels; read as one channel.")
+        notices.append(f"The {label} was stored with {arr.shape[2]} identical channels; read as one channel"
+                       + (", at its full 16 bits." if bits == 16 else "."))
         return first
     raise InputError(
         f"The {label} has {arr.shape[2]} different colour channels, but it must be a single-channel "
@@ -206,6 +252,10 @@ def _to_unit(arr: np.ndarray, bits: int, modality: str, label: str, notices: lis
     x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
     if modality == "depth":  # NYU / SUN / SynthRooms-nyudv2 style: millimetres / depth_max
         if bits == 16:
+            far = float((x > 1000.0 * depth_max).float().mean())
+            if far > 0:
+                notices.append(f"{_percent(far)} of the {label} lies beyond {depth_max:g} m, the farthest the model "
+                               f"reads: those pixels are read as {depth_max:g} m.")
             return (x * (1e-3 / depth_max)).clamp(0, 1)
         notices.append(f"The {label} is 8-bit: read as depth already scaled to 0–255 (near to far), not in millimetres.")
         return x / 255.0
@@ -238,10 +288,12 @@ def load_image(
     """
     label = label or modality.replace("_", " ")
     notices: list[str] = []
-    image = _oriented(_open(path, label), label, notices)
-    arr, bits = _array(image, label, notices)
+    opened = _open(path, label)
+    image = _oriented(opened, label, notices)
+    wide = _wide_colour_png(path, _orientation(opened), label, notices) if channels == 1 else None
+    arr, bits = (wide, 16) if wide is not None else _array(image, label, notices)
     if channels == 1:
-        arr = _grey_from(arr, label, notices)
+        arr = _grey_from(arr, bits, label, notices)
         _check_constant(arr, modality, label, notices)
     elif channels == 3:
         if arr.ndim == 2:
@@ -258,6 +310,15 @@ def load_image(
     unit = _to_unit(arr, bits, modality, label, notices, depth_max)
     tensor = _resize(unit, image_size).clamp(0, 1)
     return LoadedImage(modality, tensor, _display(arr, display_size), (width, height), bits, notices)
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage that never reads 0 % or 100 % when it is not."""
+    if 0 < share < 0.001:
+        return "under 0.1%"
+    if 0.999 < share < 1:
+        return "over 99.9%"
+    return f"{share:.1%}"
 
 
 def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[str]) -> None:

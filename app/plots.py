@@ -261,10 +261,12 @@ def _add_panel(fig: go.Figure, col: int, panel: Panel, layers: Sequence[tuple[np
 
 
 def _base_figure(panels: Sequence[Panel], title: str, height: int = 380) -> go.Figure:
+    extra = 18 * max(0, title.count("<br>") - 1)  # room for a title's third line, kept at the top
+    top = dict(yref="container", y=1, yanchor="top", pad=dict(t=10)) if extra else {}
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.name for p in panels], horizontal_spacing=0.08)
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14), x=0.01, xanchor="left"), height=height,
-        margin=dict(l=10, r=10, t=80, b=10), font=dict(family=FONT, size=12), plot_bgcolor="white",
+        title=dict(text=title, font=dict(size=14), x=0.01, xanchor="left", **top), height=height + extra,
+        margin=dict(l=10, r=10, t=80 + extra, b=10), font=dict(family=FONT, size=12), plot_bgcolor="white",
         paper_bgcolor="white",
     )
     return fig
@@ -410,6 +412,17 @@ def _number(value: float) -> str:
     return f"{value:+.3g}"
 
 
+def percent_beside(value: float, threshold: float) -> str:
+    """``value`` as a percentage, with as many decimals (up to 3) as it takes to show which side of
+    ``threshold`` it is on: 0.4987 against 0.5 reads "49.9%", not "50%"."""
+    side = np.sign(value - threshold)
+    for decimals in range(4):
+        text = f"{100.0 * value:.{decimals}f}"
+        if np.sign(round(float(text) - 100.0 * threshold, 6)) == side:
+            break
+    return f"{text}%"
+
+
 def probability_figure(names: Sequence[str], probabilities: Sequence[float],
                        threshold: float | Sequence[float] = 0.5, title: str = "Genre probabilities") -> go.Figure:
     """Sorted horizontal bars of multi-label probabilities with the decision threshold: one dashed
@@ -421,7 +434,7 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
     cuts = [float(limits[i]) for i in order]
     colours = ["#ea580c" if p > t else "#cbd5e1" for p, t in zip(probs, cuts)]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
-                           text=[f"{p:.0%}" for p in probs], textposition="outside", cliponaxis=False,
+                           text=[percent_beside(p, t) for p, t in zip(probs, cuts)], textposition="outside", cliponaxis=False,
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>", showlegend=False))
     if all(t == cuts[0] for t in cuts):
         fig.add_vline(x=cuts[0], line=dict(color="#111827", dash="dash", width=1),

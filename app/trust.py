@@ -113,8 +113,9 @@ def section_markdown(benchmark: Benchmark, weights: str | None, test_iou: dict[s
         lines.append(f"\n⚠️ The model's test IoU is low for {', '.join(low)}: where it does not see an object, "
                      "no explanation of it can be right.")
     lines.append("\nThe **attention rollout** is not an attribution: it says whose tokens were mixed into the object's "
-                 "tokens, not what raised the score. Near-identity ICA layers give every token mostly its own content, "
-                 "so it sits near 50 %.")
+                 "tokens, not what raised the score. It reads the object's positions in both modalities' halves, and "
+                 "the flow mixes about as much content from depth into RGB tokens as from RGB into depth tokens, so it "
+                 "sits near 50 % (identity ICA layers would give exactly 50 %).")
     return "\n".join(lines)
 
 

@@ -10,9 +10,14 @@ Endpoints (``api_name``), per task prefix P in {segment, translate, genre}:
   /P_interpolate     walk in Z from the input to a bundled example
 and /translate_setting (switch the translation checkpoint), /ablations (reload the table),
 /segment_known_answer (explain an object whose revealing modality is known).
-Clicks on pictures (/P_pick_patch, /genre_pick_word) carry browser click data and are private;
-/segment_overlay (the opacity slider) is private, /segment_preview and /translate_preview (single-channel
-uploads as the model reads them) are undocumented.
+Clicks on pictures (/P_pick_patch, /genre_pick_word, each followed by /P_patch_attention or
+/genre_word_attention) carry browser click data and are private; so are /segment_overlay (the opacity
+slider: it re-blends the last prediction), /translate_clear (a setting switched by hand) and
+/genre_plot_edited (clears the old plot's words). /segment_preview and /translate_preview
+(single-channel uploads as the model reads them) are undocumented. The attention view recomputes on a
+new prediction and on what the user changes (layer, query modality or token, a click), never on a
+value the app sets, such as a setting switch's reset of the layer and query: that would run the new
+model on the files of the other setting.
 
 Events run in two queue lanes (LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a
 contribution or a sampling request; numeric inputs pass through unchanged and are checked against
@@ -164,14 +169,15 @@ class MangoApp:
 
     # ------------------------------------------------------------------------- predictions
     def segment(self, setting: str, a: Any, b: Any, opacity: Any = ranges.OVERLAY_OPACITY.default) -> tuple:
-        overlay, table, notices = self.runner(setting).segment(a, b, opacity)
-        return overlay, table, notices, time.time_ns()
+        overlay, table, notices, prediction = self.runner(setting).segment(a, b, opacity)
+        return overlay, table, notices, time.time_ns(), prediction
 
-    def segment_overlay(self, setting: str, a: Any, b: Any, opacity: Any) -> Any:
-        """The overlay alone, redrawn at another opacity (the views below keep their state)."""
-        if a is None or b is None:
+    def segment_overlay(self, setting: str, prediction: Any, opacity: Any) -> Any:
+        """The last prediction's overlay at another opacity. It never runs the model: on inputs uploaded
+        since, it would draw a prediction that the class table, notices and views do not describe."""
+        if prediction is None:
             return gr.update()
-        return self.runner(setting).segment(a, b, opacity)[0]
+        return self.runner(setting).overlay(prediction, opacity)
 
     def preview(self, setting: str, a: Any, b: Any) -> Any:
         image, caption = self.runner(setting).preview(a, b)
@@ -199,9 +205,11 @@ class MangoApp:
     def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any) -> tuple:
         runner = self.runner(setting)
         result = runner.attention(a, b, layer, modality, index)
-        words = runner.prepare(a, b).words or []
+        prepared = runner.prepare(a, b)
+        words = prepared.words or []
         text_label = runner.labels()["ab".index(runner.text_key)] if runner.text_key else None
-        selected = int(index) if modality == text_label else -1
+        token = runner.query(prepared, modality, index)[0]  # a position past the plot's end moves to its last word
+        selected = token % runner.t if modality == text_label else -1
         highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
         return (*result, highlighted)
 
@@ -235,7 +243,28 @@ class MangoApp:
         a2, b2 = self.example_inputs(setting, other)
         return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
 
+    def plot_edited(self) -> tuple:
+        """The word list and attention views of the old plot, cleared: a click on an old word would
+        query whatever word now sits at its position."""
+        return ([], *blank_attention("The plot was edited: press “Predict genres” to see its attention."))
+
     # ------------------------------------------------------------------------------ settings
+    def clear_setting(self, setting: str) -> tuple:
+        """After a setting is switched by hand: empty inputs, no prediction, notices, preview or views, since
+        all of them belong to the other setting's model and files. Cleared rather than filled with the
+        setting's first example: who switches by hand has that setting's files to bring, and an example
+        would fill the slots with files they did not choose and run a prediction they did not ask for;
+        the examples stay one click away below. (An example of the other setting switches without this.)"""
+        key = SETTINGS.get(setting)
+        if key is None:
+            raise InputError(f"Unknown setting {setting!r}; choose one of {list(SETTINGS)}.")
+        first, second = (label.split(" (")[0].lower() for label in INPUT_LABELS[key])
+        notice = (f"Switched to **{setting}**: upload its {first} and {second} (or click one of its examples), "
+                  "then Translate.")
+        return (None, None, None, notice, gr.update(value=None, visible=False),
+                *blank_attention("Run a prediction (or click an example) to see the attention."),
+                plots.empty_figure("Click “Explain this output”."), None, None, "", None, "")
+
     def switch_setting(self, setting: str) -> tuple:
         key = SETTINGS.get(setting)
         if key is None:
@@ -254,6 +283,11 @@ class MangoApp:
         )
 
 
+def blank_attention(message: str) -> tuple:
+    """The attention view with nothing in it: picker, row plot (saying ``message``), rollout, matrices, text."""
+    return None, plots.empty_figure(message), None, None, ""
+
+
 def default_query_token(runner: Runner) -> int:
     """The patch just below and right of the grid's centre: inside the room, not on a border."""
     return runner.t // 2 + runner.grid[1] // 2
@@ -264,9 +298,9 @@ def _wrap(fn: Callable, heavy: bool = False) -> Callable:
 
 
 # ------------------------------------------------------------------------------ layout
-def _image_input(label: str) -> ImageInput:
+def _image_input(label: str, elem_id: str) -> ImageInput:
     return ImageInput(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], height=230,
-                      format="png")
+                      format="png", elem_id=elem_id)
 
 
 def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: gr.State, prefix: str,
@@ -348,14 +382,21 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
     attention_outputs = [c["picker"], c["attn_plot"], c["rollout_plot"], c["matrix_plot"], c["row_text"]]
     if has_text:
         attention_outputs.append(c["words"])
-    gr.on([marker.change, c["layer"].change, c["qmod"].change, c["qidx"].change], _wrap(attention_fn),
-          [slot, *inputs, c["layer"], c["qmod"], c["qidx"]], attention_outputs, api_name=f"{prefix}_attention",
+    # .input, not .change: a value the app sets (a setting switch resets layer and query) must not recompute
+    # the view on inputs meant for the other setting; the clicks set the query and then recompute it
+    attention_inputs = [slot, *inputs, c["layer"], c["qmod"], c["qidx"]]
+    gr.on([marker.change, c["layer"].input, c["qmod"].input, c["qidx"].input], _wrap(attention_fn),
+          attention_inputs, attention_outputs, api_name=f"{prefix}_attention",
           trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
-    c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]], api_name=f"{prefix}_pick_patch",
-                       api_visibility="private", queue=False)
+    picks = {"patch": c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]],
+                                         api_name=f"{prefix}_pick_patch", api_visibility="private", queue=False)}
     if has_text:
-        c["words"].select(_wrap(app.pick_word), [slot], [c["qmod"], c["qidx"]], api_name=f"{prefix}_pick_word",
-                          api_visibility="private", queue=False)
+        picks["word"] = c["words"].select(_wrap(app.pick_word), [slot], [c["qmod"], c["qidx"]],
+                                          api_name=f"{prefix}_pick_word", api_visibility="private", queue=False)
+    for kind, pick in picks.items():
+        pick.then(_wrap(attention_fn), attention_inputs, attention_outputs, api_name=f"{prefix}_{kind}_attention",
+                  api_visibility="private", trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
+    c["attention_outputs"] = attention_outputs
     marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
                   show_progress="hidden", **LIGHT_EVENTS)
     c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
@@ -427,8 +468,8 @@ def _segmentation_tab(app: MangoApp) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             with gr.Row():
-                a = _image_input(INPUT_LABELS["segmentation"][0])
-                b = _image_input(INPUT_LABELS["segmentation"][1])
+                a = _image_input(INPUT_LABELS["segmentation"][0], "segment-a")
+                b = _image_input(INPUT_LABELS["segmentation"][1], "segment-b")
             preview = _preview_image("segment")
             run = gr.Button("Segment", variant="primary")
         with gr.Column(scale=3):
@@ -438,13 +479,14 @@ def _segmentation_tab(app: MangoApp) -> None:
                              info="0: the photo alone · 1: the class colours alone")
             with gr.Row():
                 shares = gr.Dataframe(pd.DataFrame({"class": [], "share of pixels (%)": []}), label="Class shares",
-                                      interactive=False, max_height=240)
-                notices = gr.Markdown()
-    outputs = [overlay, shares, notices, marker]
+                                      interactive=False, max_height=240, elem_id="segment-shares")
+                notices = gr.Markdown(elem_id="segment-notices")
+    last = gr.State(None)  # the last prediction, which the opacity slider re-blends
+    outputs = [overlay, shares, notices, marker, last]
     _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
     run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
-    opacity.input(_wrap(app.segment_overlay), [slot, a, b, opacity], [overlay], api_name="segment_overlay",
+    opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
     _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
@@ -462,15 +504,15 @@ def _translation_tab(app: MangoApp) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             with gr.Row():
-                a = _image_input(INPUT_LABELS[SETTINGS[first]][0])
-                b = _image_input(INPUT_LABELS[SETTINGS[first]][1])
+                a = _image_input(INPUT_LABELS[SETTINGS[first]][0], "translate-a")
+                b = _image_input(INPUT_LABELS[SETTINGS[first]][1], "translate-b")
             preview = _preview_image("translate")
             run = gr.Button("Translate", variant="primary")
         with gr.Column(scale=3):
             with gr.Row():
                 predicted = gr.Image(label="Predicted RGB", interactive=False, type="numpy", format="png", height=300,
                                      elem_id="translate-output")
-                notices = gr.Markdown()
+                notices = gr.Markdown(elem_id="translate-notices")
     outputs = [predicted, notices, marker]
     rows, row_labels = [], []
     for name, key in SETTINGS.items():
@@ -483,9 +525,14 @@ def _translation_tab(app: MangoApp) -> None:
     run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
+    # any switch (by hand or by an example of the other setting) relabels; only one by hand clears
     setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"],
                                                         views["temperature"], views["qidx"]],
                    api_name="translate_setting", queue=False)
+    setting.input(_wrap(app.clear_setting), [setting],
+                  [a, b, predicted, notices, preview, *views["attention_outputs"][:5], views["bars"], views["ig_plot"],
+                   views["ll_plot"], views["summary"], views["generated"], views["readout"]],
+                  api_name="translate_clear", api_visibility="private", queue=False)
 
 
 def _genre_tab(app: MangoApp) -> None:
@@ -498,7 +545,7 @@ def _genre_tab(app: MangoApp) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             with gr.Row():
-                a = _image_input(INPUT_LABELS["genre"][0])
+                a = _image_input(INPUT_LABELS["genre"][0], "genre-a")
                 b = gr.Textbox(label="Plot", lines=9, placeholder="A few sentences about the film…", elem_id="genre-plot")
             run = gr.Button("Predict genres", variant="primary")
         with gr.Column(scale=3):
@@ -510,7 +557,10 @@ def _genre_tab(app: MangoApp) -> None:
     _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
     run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
-    _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
+    views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
+    # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words
+    b.change(app.plot_edited, None, [views["words"], *views["attention_outputs"][:5]], api_name="genre_plot_edited",
+             api_visibility="private", queue=False, show_progress="hidden")
 
 
 def _ablations_tab() -> None:

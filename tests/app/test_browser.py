@@ -132,7 +132,7 @@ def test_bad_input_shows_a_message_not_a_trace(page, shots):
     shoot(page, shots, "genre-bad-input")
 
 
-def test_overlay_opacity_preview_and_units(page, shots):
+def test_overlay_opacity_preview_and_units(page, shots, scene):
     page.get_by_role("tab", name="RGB-D segmentation").click()
     assert page.get_by_text("a 16-bit PNG holds millimetres").first.is_visible()
     page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
@@ -143,6 +143,12 @@ def test_overlay_opacity_preview_and_units(page, shots):
     masks.first.wait_for(timeout=TIMEOUT_MS)
     legend = page.locator("#segment-overlay .legend-item").all_inner_texts()
     assert legend and len(legend) == len(set(legend))
+    cells = [line.strip() for line in page.locator("#segment-shares").inner_text().splitlines() if line.strip()]
+    classes = cells[cells.index("share of pixels (%)") + 1 :: 2]
+    assert classes == [label.strip() for label in legend]  # the table's classes, in its order
+    # another scene's photo, not segmented yet: the slider re-blends the prediction the table describes
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.wait_for_timeout(1500)
     before = masks.first.get_attribute("src")
     box = page.locator("#segment-opacity input[type=number]")
     box.fill("0.9")
@@ -151,7 +157,44 @@ def test_overlay_opacity_preview_and_units(page, shots):
         "(old) => { const m = document.querySelector('#segment-overlay .image-container img:not(.base-image)');"
         " return m && m.src !== old; }",
         arg=before, timeout=TIMEOUT_MS)
+    assert page.locator("#segment-overlay .legend-item").all_inner_texts() == legend
     shoot(page, shots, "segmentation-5-opacity")
+
+
+def test_switching_the_setting_by_hand_clears_the_old_inputs_and_views(page, shots):
+    page.get_by_role("tab", name="Translation").click()
+    page.get_by_text("SynthRooms scene 1 · shade + texture → rgb").first.click()
+    page.locator("#translate-output img").first.wait_for(timeout=TIMEOUT_MS)
+    plot_ready(page, "translate-attention-plot", "picked shade")
+    assert page.locator("#translate-a img").count() > 0
+    page.get_by_label("depth + normal → rgb").check()
+    page.locator("#translate-notices").get_by_text("Switched to").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#translate-attention-plot").get_by_text("Run a prediction").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # a view recomputed on the old files would have arrived by now
+    assert page.locator("#translate-output img").count() == 0
+    assert page.locator("#translate-a img").count() == 0 and page.locator("#translate-b img").count() == 0
+    assert page.locator("#translate-attention-plot").get_by_text("picked").count() == 0
+    assert page.locator(".toast-body").count() == 0 and page.get_by_text("Surface normals").first.is_visible()
+    shoot(page, shots, "translation-5-setting-switched")
+    # an example of the other setting switches back and keeps its own files
+    page.get_by_text("SynthRooms scene 2 · shade + texture → rgb").first.click()
+    page.locator("#translate-output img").first.wait_for(timeout=TIMEOUT_MS)
+    plot_ready(page, "translate-attention-plot", "picked shade")
+    assert page.locator("#translate-a img").count() > 0 and page.locator(".toast-body").count() == 0
+
+
+def test_editing_the_plot_clears_the_old_words(page, shots):
+    page.get_by_role("tab", name="Movie genre").click()
+    page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+    words = page.locator("#genre-words")
+    words.get_by_text("lighthouse", exact=True).first.wait_for(timeout=TIMEOUT_MS)
+    page.locator("#genre-plot textarea").fill("A cheerful baker opens a flower shop and falls for the florist next door.")
+    page.locator("#genre-attention-plot").get_by_text("The plot was edited").first.wait_for(timeout=TIMEOUT_MS)
+    assert words.get_by_text("lighthouse", exact=True).count() == 0
+    shoot(page, shots, "genre-5-plot-edited")
+    page.get_by_role("button", name="Predict genres").click()
+    words.get_by_text("shop", exact=True).first.click()  # the new plot's words, and a click queries the one clicked
+    page.locator("#genre-attention-plot .gtitle").get_by_text("'shop'").first.wait_for(timeout=TIMEOUT_MS)
 
 
 def test_error_toasts_show_once_and_close_on_a_tab_switch(page, shots):

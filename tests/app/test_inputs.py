@@ -49,6 +49,57 @@ def test_three_channel_depth(tmp_path):
     assert any("identical channels" in n for n in loaded.notices)
 
 
+def png16(path, array):
+    """A 16-bit RGB (3 channels) or RGBA (4) PNG, written by hand: PIL cannot write one."""
+    import struct
+    import zlib
+
+    height, width, channels = array.shape
+    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {3: 2, 4: 6}[channels], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return str(path)
+
+
+def test_16_bit_colour_png_depth_is_read_at_full_depth(tmp_path):
+    """Three equal 16-bit channels (millimetres) are one 16-bit depth map, not 8-bit relative depth."""
+    depth = np.arange(1000, 1000 + 32 * 32 * 4, 4, dtype=np.uint16).reshape(32, 32)  # 1.000–5.092 m
+    grey = load_image(save(tmp_path / "grey.png", depth), "depth", 1, 32, depth_max=10.0)
+    rgb = load_image(png16(tmp_path / "rgb16.png", np.stack([depth] * 3, axis=2)), "depth", 1, 32, label="depth map",
+                     depth_max=10.0)
+    assert rgb.bit_depth == 16 and not any("8-bit" in n for n in rgb.notices)
+    torch.testing.assert_close(rgb.tensor, grey.tensor)
+    assert any("3 identical channels; read as one channel, at its full 16 bits" in n for n in rgb.notices)
+    opaque = np.full((32, 32, 1), 65535, np.uint16)
+    rgba = load_image(png16(tmp_path / "rgba16.png", np.concatenate([np.stack([depth] * 3, 2), opaque], 2)), "depth", 1,
+                      32, depth_max=10.0)
+    torch.testing.assert_close(rgba.tensor, grey.tensor)
+    assert any("alpha" in n and "every pixel was opaque" in n for n in rgba.notices)
+    # the translation tab's 16-bit domains the same way
+    zbuffer = load_image(png16(tmp_path / "z.png", np.stack([depth] * 3, 2)), "depth_zbuffer", 1, 16)
+    torch.testing.assert_close(zbuffer.tensor, load_image(save(tmp_path / "zg.png", depth), "depth_zbuffer", 1, 16).tensor)
+    edges = load_image(png16(tmp_path / "e.png", np.full((16, 16, 3), 11355 // 2, np.uint16)), "edge_texture", 1, 16)
+    assert edges.bit_depth == 16 and abs(float(edges.tensor.mean()) - 0.5) < 1e-3
+    coloured = np.stack([depth, depth, depth + 1], axis=2)
+    with pytest.raises(InputError, match="3 different colour channels"):
+        load_image(png16(tmp_path / "c.png", coloured), "depth", 1, 16)
+    photo = load_image(png16(tmp_path / "photo.png", np.full((16, 16, 3), 257 * 200, np.uint16)), "rgb", 3, 16)
+    torch.testing.assert_close(photo.tensor, torch.full((3, 16, 16), 200 / 255))  # colour stays as it was read
+
+
+def test_depth_beyond_the_models_range_is_said(tmp_path):
+    depth = np.full((20, 20), 3000, np.uint16)
+    depth[:5] = 25000  # a quarter at 25 m
+    loaded = load_image(save(tmp_path / "far.png", depth), "depth", 1, 16, label="depth map", depth_max=10.0)
+    assert "25.0% of the depth map lies beyond 10 m, the farthest the model reads" in " ".join(loaded.notices)
+    near = load_image(save(tmp_path / "near.png", np.full((20, 20), 3000, np.uint16)), "depth", 1, 16, depth_max=10.0)
+    assert not any("beyond" in n for n in near.notices)
+
+
 def test_rgb_accepts_grey_and_alpha_with_a_notice(tmp_path):
     grey = load_image(save(tmp_path / "g.png", np.full((16, 16), 200, np.uint8)), "rgb", 3, 8)
     assert grey.tensor.shape == (3, 8, 8) and any("greyscale" in n for n in grey.notices)

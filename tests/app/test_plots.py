@@ -90,6 +90,30 @@ def test_genre_thresholds_per_genre():
     assert predicted_genres(names, probs, np.array([0.9, 0.95, 0.8])).startswith("none above its threshold")
 
 
+def test_probabilities_near_a_threshold_show_which_side_they_are_on():
+    """0.4987 is not "50%" beside a 50% threshold: one more decimal where rounding would hide the side."""
+    from app.handlers import predicted_genres
+
+    names, probs = ["Adventure", "Drama"], np.array([0.4987, 0.2])
+    assert predicted_genres(names, probs, 0.5) == "none above 50% (most likely: Adventure, 49.9%)"
+    assert list(plots.probability_figure(names, probs, 0.5).data[0].text) == ["49.9%", "20%"]
+    assert plots.percent_beside(0.5004, 0.5) == "50.04%" and plots.percent_beside(0.7, 0.5) == "70%"
+    assert plots.percent_beside(0.3499, 0.35) == "34.99%" and plots.percent_beside(0.5, 0.5) == "50%"
+    assert predicted_genres(names, probs, 0.525) == "none above 52.5% (most likely: Adventure, 50%)"
+
+
+def test_class_shares_are_counted_once_and_never_read_zero():
+    from app.handlers import class_shares, percent
+
+    labels = np.zeros((100, 100), np.int64)
+    labels[0, :3] = 2  # 0.03 % of the pixels
+    labels[1:, :40] = 1
+    shares = class_shares(labels, 4)
+    assert [k for k, _ in shares] == [0, 1, 2] and abs(sum(s for _, s in shares) - 1) < 1e-9
+    assert percent(shares[2][1]) == "<1" and percent(shares[2][1], 1) == "<0.1" and percent(0.003, 1) == "0.3"
+    assert percent(0.9999) == ">99" and percent(1.0) == "100" and percent(0.482, 1) == "48.2"
+
+
 def test_ablation_table(tmp_path):
     from app.ablations import load_table
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import urllib.request
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
@@ -224,3 +226,94 @@ def test_config_json_has_no_development_paths_in_model_cards(launched_app):
     card = model_card(launched_app[0].mango_app.runners["genre"].loaded)
     if launched_app[0].mango_app.runners["genre"].loaded.trained:
         assert json.dumps("MM-IMDb")[1:-1] in card
+
+
+# ----------------------------------------------------------- views that belong to other inputs
+def dependency(demo, api_name: str):
+    return next(fn for fn in demo.fns.values() if fn.api_name == api_name)
+
+
+def triggers(demo, api_name: str) -> set[tuple[str, str]]:
+    """(component class, event) of each trigger of an endpoint."""
+    return {(type(demo.blocks[block]).__name__, event) for block, event in dependency(demo, api_name).targets}
+
+
+def test_a_setting_switch_by_hand_clears_and_nothing_recomputes_on_the_old_files(launched_app):
+    demo = launched_app[0]
+    app = demo.mango_app
+    # the attention views recompute on a prediction or on the user's own change, never on the values a
+    # setting switch sets (layer, query modality, query token): those would run on the other setting's files
+    for prefix in ("segment", "translate", "genre"):
+        events = triggers(demo, f"{prefix}_attention")
+        assert ("State", "change") in events and {e for name, e in events if name != "State"} == {"input"}, events
+    assert triggers(demo, "translate_setting") == {("RadioInput", "change")}  # relabels on any switch
+    assert triggers(demo, "translate_clear") == {("RadioInput", "input")}  # clears on one by hand
+    cleared = app.clear_setting("depth + normal → rgb")
+    assert len(cleared) == len(dependency(demo, "translate_clear").outputs)
+    assert cleared[:3] == (None, None, None)  # both inputs and the predicted image
+    assert "Switched to **depth + normal → rgb**: upload its depth and surface normals" in cleared[3]
+    assert cleared[4]["visible"] is False and cleared[5] is None and cleared[9] == ""  # preview, picker, row text
+
+
+def test_the_opacity_slider_reblends_the_last_prediction_without_the_model(launched_app, scene, monkeypatch):
+    demo = launched_app[0]
+    app = demo.mango_app
+    overlay, table, _, _, prediction = app.segment("segmentation", scene.file("rgb"), scene.file("depth"))
+    assert not any(isinstance(block, gr.Image) for block in dependency(demo, "segment_overlay").inputs)
+    runner = app.runner("segmentation")
+    monkeypatch.setattr(runner, "predict", lambda *args: pytest.fail("the opacity slider ran the model"))
+    base, masks = app.segment_overlay("segmentation", prediction, 0.8)
+    assert base is overlay[0] and [name for _, name in masks] == list(table["class"])
+    assert all(abs(float(mask.max()) - 0.8) < 1e-6 for mask, _ in masks)
+    assert app.segment_overlay("segmentation", None, 0.8)["__type__"] == "update"  # nothing predicted yet: unchanged
+
+
+def test_class_shares_are_one_count_for_the_table_and_the_explain_list(launched_app, scene, tmp_path):
+    app = launched_app[0].mango_app
+    tiny = save(tmp_path / "tiny.png", np.asarray(Image.open(scene.file("rgb")).convert("RGB"))[:8, :8])
+    for rgb in (scene.file("rgb"), tiny):
+        overlay, table = app.segment("segmentation", rgb, scene.file("depth"))[:2]
+        choices = [label for label, _ in app.targets("segmentation", rgb, scene.file("depth"))["choices"]]
+        predicted = [label for label in choices if "not predicted" not in label]
+        assert [label.split(" (")[0] for label in predicted] == list(table["class"]) == [n for _, n in overlay[1]]
+        for label, share in zip(predicted, map(str, table["share of pixels (%)"])):
+            shown = label.split(" (")[1].split("% of pixels")[0]
+            if share.startswith("<") or shown.startswith("<"):
+                assert shown == "<1" and (share.startswith("<") or float(share) < 0.5), (label, share)
+            else:
+                assert abs(float(shown) - float(share)) <= 0.5 + 1e-9, (label, share)
+        assert all(mask.any() for mask, _ in overlay[1])  # every class in the table is in the picture
+    assert overlay[0].shape[0] >= app.runner("segmentation").config.image_size  # a tiny upload is drawn enlarged
+
+
+def test_a_short_plot_queries_a_word_and_names_its_padding(launched_app, film):
+    app = launched_app[0].mango_app
+    runner = app.runner("genre")
+    plot = "A keeper finds a letter on a stormy night."
+    layer = runner.layer_choices[0]
+    *_, attention, rollout, _, text, words = app.attention_with_words("genre", film.poster, plot, layer, "plot", 36)
+    assert [w.strip() for w, mark in words if mark == "query"] == ["night"]
+    assert "comes after the plot's end" in text and "so the query is its last word, plot token 9 'night'" in text
+    assert "picked plot token 9 'night'" in attention.layout.title.text
+    *_, attention, rollout, _, text, _ = app.attention_with_words("genre", film.poster, plot, layer, "poster", 36)
+    title = attention.layout.title.text
+    assert "mix into plot token 36 (padding)" in title and "on padding (not drawn): key weight" in title
+    assert "- padding (the 52 tokens after ⟨end⟩, not drawn):" in text and "of the value weight" in text
+    assert "on padding (not drawn)" in rollout.layout.title.text
+
+
+def test_editing_the_plot_clears_the_old_words(launched_app):
+    demo = launched_app[0]
+    assert triggers(demo, "genre_plot_edited") == {("Textbox", "change")}  # typed, pasted or an example's
+    outputs = dependency(demo, "genre_plot_edited").outputs
+    assert isinstance(outputs[0], gr.HighlightedText) and len(outputs) == 6
+    words, picker, figure, *_ = demo.mango_app.plot_edited()
+    assert words == [] and picker is None and "The plot was edited" in figure.layout.annotations[0].text
+
+
+def test_negative_bits_per_dim_get_their_note_wherever_they_appear(client, film):
+    *_, likelihood, summary = client.predict(handle_file(film.poster), film.plot, "Drama", 8,
+                                             api_name="/genre_contributions")
+    subtitle = json.loads(likelihood["plot"])["layout"]["title"]["text"]
+    if re.search(r"(given|removed): -\d", subtitle):  # the bundled genre checkpoint: "plot removed: -0.77"
+        assert "Bits/dim can be negative" in summary and "why bits/dim can be negative" in subtitle

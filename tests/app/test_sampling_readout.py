@@ -87,3 +87,40 @@ def test_default_temperature_is_the_recommended_one_when_valid(tiny_model):
     for bad in (5.0, "hot", None):  # outside the slider, not a number, missing: the slider's default
         runner = runner_with(tiny_model, sampling={"temperature": bad})
         assert runner.default_temperature == ranges.TEMPERATURE.default and runner.recommended_temperature is None
+
+
+def test_the_smallest_diagonal_is_this_inputs_even_when_another_request_runs_between(tiny_model):
+    """The app serves several requests on one model at once: the readout's smallest A_ii must come
+    from its own features, not from whichever call the ICA layers saw last."""
+    runner = runner_with(tiny_model)
+    flow = runner.model.flow
+    with torch.no_grad():  # open the gates and sharpen the softmax, so that inputs differ in A_ii
+        for name, value in flow.named_parameters():
+            if name.endswith(("gate_logit", "log_temperature")):
+                value.fill_(5.0 if name.endswith("gate_logit") else 2.0)
+    torch.manual_seed(1)
+    mine = torch.randn(1, flow.num_tokens, flow.dim)
+    other = torch.randn(1, flow.num_tokens, flow.dim) * 4  # another request's features
+    alone = runner._readout(mine, ["sample 1"])
+    own = min(row["min_diagonal"] for row in flow.mixing_report(mine))
+    assert f"A<sub>ii</sub> = {own:.3f}" in alone
+    assert min(row["min_diagonal"] for row in flow.mixing_report(other)) < own - 1e-3  # tells them apart
+
+    def interleave(module, args, output):  # the other request runs right after this one's forward
+        handle.remove()
+        module(other)
+
+    handle = flow.register_forward_hook(interleave)
+    assert runner._readout(mine, ["sample 1"]) == alone
+
+
+def test_negative_bits_in_the_readout_come_with_their_note(tiny_model):
+    from app import wording
+
+    _, readout = runner_with(tiny_model).sample(0.7, 3, 2)
+    bits = sample_bits(readout)
+    assert (wording.NEGATIVE_BITS in readout) == (min(bits) < 0)
+    below = {"bits_per_dim": -0.2, "samples": 50, "bits_per_dim_p5": -0.7, "bits_per_dim_p50": -0.2,
+             "bits_per_dim_p95": 0.4}
+    _, readout = runner_with(tiny_model, test_metrics=below).sample(0.7, 3, 2)
+    assert wording.NEGATIVE_BITS in readout  # the typical range shown is negative
