@@ -27,15 +27,21 @@ def require_files(paths: Iterable[Path], what: str = "file") -> None:
             raise DataFileNotFoundError(f"missing {what}: {p}")
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Read an image file as a numpy array in its stored bit depth (uint8 or uint16, 2-D or HxWxC)."""
+def read_image(path: Path, colour: bool = False) -> np.ndarray:
+    """Read an image file as a numpy array in its stored bit depth (uint8 or uint16, 2-D or HxWxC).
+
+    ``colour``: the file holds a picture, not labels: palette and 1-bit images give their colours
+    (RGB, 0..255), not their palette indices or 0/1.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFileNotFoundError(f"missing image file: {path}")
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode == "P":
+            if colour and im.mode in ("P", "PA", "1"):
+                arr = np.asarray(im.convert("RGB"))
+            elif im.mode == "P":
                 # palette images (common for label masks): the indices are the labels
                 arr = np.asarray(im)
             elif im.mode in ("I;16", "I;16B", "I;16L"):
@@ -62,7 +68,7 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image as uint8 (H, W, 3); grey images are replicated to three channels."""
-    arr = read_image(path)
+    arr = read_image(path, colour=True)
     if arr.dtype != np.uint8:
         raise DataError(f"expected an 8-bit colour image, got {arr.dtype}: {path}")
     if arr.ndim == 2:
@@ -110,9 +116,15 @@ def read_list_file(path: Path) -> list[list[str]]:
         hint = f" (list files there: {', '.join(siblings)})" if siblings else ""
         raise DataFileNotFoundError(f"missing split list file: {path}{hint}")
     rows = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is not a path
         for line in f:
             line = line.strip()
             if line and not line.startswith("#"):
                 rows.append(line.split())
     return rows
+
+
+def require_samples(count: int, where: object) -> None:
+    """An empty split is an error, not a data set: training on it would fail far from the cause."""
+    if count == 0:
+        raise DataError(f"no samples in {where}: the split lists none (or the layout is not the expected one)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from .constants import MMIMDB_GENRES
 from .errors import DataError, read_json, read_rgb, require_files
 from .transforms import PairedTransform, rgb_to_unit
 
+PLOT_MODES = ("longest", "join")
 _SPLIT_ALIASES = {"val": "dev", "valid": "dev", "validation": "dev"}
 
 
@@ -20,8 +22,10 @@ class MMIMDb(Dataset):
     """MM-IMDb raw layout: ``root/dataset/<id>.jpeg``, ``root/dataset/<id>.json``, ``root/split.json``.
 
     Item: ``{"a": poster (3,H,W) in [0,1], "b": plot (str), "target": float32 multi-hot
-    (num_genres,), "id": the IMDb id}``. The plot is the json's ``plot`` list joined with single
-    spaces (MM-IMDb keeps one or more plot paragraphs per film).
+    (num_genres,), "id": the IMDb id}``. MM-IMDb keeps one or more plot paragraphs per film;
+    ``plot="longest"`` (default) takes the longest, as the release's own scripts and MMBT do, so
+    scores compare with published ones; ``plot="join"`` joins them all with single spaces.
+    A film listed in two splits is warned about (the release's splits are disjoint).
 
     ``split``: ``train`` / ``dev`` / ``test`` (``val`` is an alias of ``dev``).
     ``genres``: ``"standard"`` (default) = the 23 MM-IMDb genres in the usual order;
@@ -33,7 +37,10 @@ class MMIMDb(Dataset):
     """
 
     def __init__(self, root: str | Path, split: str = "train", image_size: int = 224, train: bool = False,
-                 genres: str | Sequence[str] = "standard"):
+                 genres: str | Sequence[str] = "standard", plot: str = "longest"):
+        if plot not in PLOT_MODES:
+            raise ValueError(f"plot must be one of {PLOT_MODES}, got {plot!r}")
+        self.plot_mode = plot
         self.root = Path(root)
         self.split = _SPLIT_ALIASES.get(split, split)
         self.image_size = int(image_size)
@@ -45,12 +52,18 @@ class MMIMDb(Dataset):
             have = ", ".join(splits) if isinstance(splits, dict) else type(splits).__name__
             raise DataError(f"split {split!r} not in {split_path} (it has: {have})")
         self.ids = [str(i) for i in splits[self.split]]
+        elsewhere = {str(i) for key, ids in splits.items() if key != self.split for i in ids}
+        shared = sorted(set(self.ids) & elsewhere)
+        if shared:
+            warnings.warn(f"{len(shared)} film(s) of split {self.split!r} are also in another split of {split_path} "
+                          f"(e.g. {', '.join(shared[:3])}): scores on that split are not held out from them",
+                          stacklevel=2)
         ddir = self.root / "dataset"
         require_files((ddir / f"{i}.{ext}" for i in self.ids for ext in ("json", "jpeg")), "MM-IMDb file")
 
         self._meta: dict[str, tuple[str, list[str]]] = {}
         for i in self.ids:
-            self._meta[i] = self._read_meta(ddir / f"{i}.json")
+            self._meta[i] = self._read_meta(ddir / f"{i}.json", plot)
         if isinstance(genres, str):
             if genres == "standard":
                 vocab: Sequence[str] = MMIMDB_GENRES
@@ -58,7 +71,7 @@ class MMIMDb(Dataset):
                 counts: Counter[str] = Counter()
                 for ids in splits.values():
                     for i in dict.fromkeys(str(x) for x in ids):
-                        meta = self._meta.get(i) or self._read_meta(ddir / f"{i}.json")
+                        meta = self._meta.get(i) or self._read_meta(ddir / f"{i}.json", plot)
                         counts.update(set(meta[1]))
                 vocab = sorted(counts, key=lambda g: (-counts[g], g))
             else:
@@ -69,7 +82,7 @@ class MMIMDb(Dataset):
         self._index = {g: k for k, g in enumerate(self.class_names)}
 
     @staticmethod
-    def _read_meta(path: Path) -> tuple[str, list[str]]:
+    def _read_meta(path: Path, mode: str = "longest") -> tuple[str, list[str]]:
         d = read_json(path)
         if not isinstance(d, dict) or "genres" not in d or "plot" not in d:
             raise DataError(f"MM-IMDb json needs 'plot' and 'genres' keys: {path}")
@@ -80,7 +93,10 @@ class MMIMDb(Dataset):
             raise DataError(f"'plot' must be a list of strings: {path}")
         if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
             raise DataError(f"'genres' must be a list of strings: {path}")
-        return " ".join(s.strip() for s in plot), genres
+        paragraphs = [s.strip() for s in plot]
+        if mode == "longest":  # the first of the longest, as numpy's argmax in the release's scripts
+            return (max(paragraphs, key=len) if paragraphs else ""), genres
+        return " ".join(paragraphs), genres
 
     @property
     def num_classes(self) -> int:

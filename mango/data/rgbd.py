@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .constants import IGNORE_INDEX, NYUDV2_CLASSES, SUNRGBD_CLASSES
-from .errors import DataError, check_labels, check_same_size, read_image, read_json, read_list_file, require_files
+from .errors import (DataError, check_labels, check_same_size, read_image, read_json, read_list_file, require_files,
+                     require_samples)
 from .transforms import PairedTransform, depth_to_unit, rgb_to_unit
 
 
@@ -48,16 +49,21 @@ class RGBDSegmentation(Dataset):
         check_labels(labels, self.num_classes, path, IGNORE_INDEX)
         return labels
 
+    def _depth(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        """Stored depth as the loader's units expect it; overridden where a release encodes it."""
+        return raw
+
     def load_raw(self, index: int) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
         """The stored arrays of one sample, checked: (id, rgb uint8 HxWx3, depth, labels int64)."""
         sid, rgb_p, depth_p, mask_p = self.samples[index]
-        rgb, depth, mask = read_image(rgb_p), read_image(depth_p), read_image(mask_p)
+        rgb, depth, mask = read_image(rgb_p, colour=True), read_image(depth_p), read_image(mask_p)
         if rgb.dtype != np.uint8 or rgb.ndim != 3:
             raise DataError(f"expected an 8-bit RGB image, got {rgb.dtype} {rgb.shape}: {rgb_p}")
         if mask.ndim == 3:
             raise DataError(f"label image must be single-channel, got shape {mask.shape}: {mask_p}")
         if depth.ndim == 3:
             depth = depth[..., 0]
+        depth = self._depth(depth, depth_p)
         check_same_size({rgb_p: rgb, depth_p: depth, mask_p: mask})
         return sid, rgb, depth, self._labels(mask, mask_p)
 
@@ -120,6 +126,7 @@ class NYUDv2(RGBDSegmentation):
             else:
                 raise DataError(f"{list_path}:{n}: expected 'rgb mask depth' columns, got {cols}")
             samples.append((Path(rgb).stem, self.root / rgb, self.root / depth, self.root / mask))
+        require_samples(len(samples), list_path)
         super().__init__(samples, image_size, train, depth_max, depth_scale)
 
 
@@ -133,7 +140,8 @@ class SUNRGBD(RGBDSegmentation):
     (stored k -> k-1, stored 0 -> 255 ignore; a stored 255 stays ignore), giving 37 classes.
     Depth: 16-bit files are ``depth_scale`` metres per unit (default 1e-3, millimetres); 8-bit files
     (DFormer's released depth maps) are taken as already normalised (value / 255) unless a
-    ``depth_scale`` is given. Then divided by ``depth_max`` and clipped to [0, 1].
+    ``depth_scale`` is given. Then divided by ``depth_max`` and clipped to [0, 1]. The official
+    release's 16-bit files (millimetres rotated left by 3 bits) are recognised and rotated back.
     """
 
     class_names = SUNRGBD_CLASSES
@@ -152,7 +160,23 @@ class SUNRGBD(RGBDSegmentation):
             samples.append((name, self.root / rgb_dir / (name + rgb_ext),
                             self.root / depth_dir / (name + depth_ext),
                             self.root / label_dir / (name + label_ext)))
+        require_samples(len(samples), self.root / f"{split}.txt")
         super().__init__(samples, image_size, train, depth_max, depth_scale)
+
+    def _depth(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        """The official SUN RGB-D depth PNGs store millimetres rotated left by 3 bits (the SUN3D
+        toolbox's depthRead undoes it); read as plain millimetres they would be 8x too far and clip.
+        Such a file is recognised (every value a multiple of 8, a median beyond 12 m as millimetres)
+        and rotated back; any other 16-bit depth beyond 12 m at its median is refused."""
+        if raw.dtype != np.uint16 or self.depth_scale not in (None, 1e-3):
+            return raw
+        valid = raw[raw > 0]
+        if valid.size == 0 or np.median(valid) <= 12000:
+            return raw
+        if not (valid % 8).any():
+            return ((raw >> 3) | (raw << 13)).astype(np.uint16)
+        raise DataError(f"depth median {np.median(valid) / 1000:.1f} m in {path}: not indoor millimetres. Give "
+                        "depth_scale for other units; the official release's bit-shifted files are undone by themselves")
 
     def _labels(self, raw: np.ndarray, path: Path) -> np.ndarray:
         raw = raw.astype(np.int64)

@@ -11,9 +11,11 @@ import torch
 from torch.utils.data import Dataset
 
 from .constants import IGNORE_INDEX, TASKONOMY_DOMAINS
-from .errors import DataError, check_labels, check_same_size, read_image, read_json, read_list_file, require_files
+from .errors import (DataError, check_labels, check_same_size, read_image, read_json, read_list_file, require_files,
+                     require_samples)
 from .transforms import PairedTransform, decode_domain, flip_normal_x
 
+COLOUR_DOMAINS = ("rgb", "normal", "principal_curvature")  # pictures: a palette file means its colours
 _ID_RE = re.compile(r"^(?P<id>.*point_\d+_view_\d+)_domain_[A-Za-z0-9_]+\.png$")
 
 
@@ -75,6 +77,7 @@ class Taskonomy(Dataset):
                 else:
                     templates.append((line, f"{{domain}}/{line}_domain_{{domain}}.png"))
         self.samples = templates
+        require_samples(len(templates), list_path if list_path.is_file() else self.root / self.inputs[0])
         require_files((self.path(i, d) for i in range(len(self.samples)) for d in (*self.inputs, target)),
                       "Taskonomy file")
 
@@ -91,7 +94,7 @@ class Taskonomy(Dataset):
     def load_raw(self, index: int) -> dict[str, np.ndarray]:
         domains = (*self.inputs, self.target)
         paths = {d: self.path(index, d) for d in domains}
-        raw = {d: read_image(p) for d, p in paths.items()}
+        raw = {d: read_image(p, colour=d in COLOUR_DOMAINS) for d, p in paths.items()}
         check_same_size({paths[d]: raw[d] for d in domains})
         if self.target == "segment_semantic":
             lab = raw[self.target]

@@ -150,6 +150,8 @@ def decode_domain(domain: str, raw: np.ndarray, path: object = "") -> torch.Tens
     if domain in TASKONOMY_EDGE_MAX:
         if raw.ndim == 3:
             raw = raw[..., 0]
+        if raw.dtype != np.uint16:  # an 8-bit file divided by the 16-bit scale would read as ~0
+            raise DataError(f"{domain} must be 16-bit, got {raw.dtype}: {path}")
         return (to_chw(raw) / TASKONOMY_EDGE_MAX[domain]).clamp_(0.0, 1.0)
     if domain == "segment_semantic":
         if raw.ndim == 3:
