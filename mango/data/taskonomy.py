@@ -15,6 +15,9 @@ from .errors import (DataError, check_labels, check_same_size, read_image, read_
                      require_samples)
 from .transforms import PairedTransform, decode_domain, flip_normal_x
 
+# Domains whose files the release names otherwise than their folder: segment_semantic/
+# point_0_view_0_domain_segmentsemantic.png (the folder's name is also read, as SynthRooms writes it).
+FILE_TAGS = {"segment_semantic": "segmentsemantic"}
 COLOUR_DOMAINS = ("rgb", "normal", "principal_curvature")  # pictures: a palette file means its colours
 _ID_RE = re.compile(r"^(?P<id>.*point_\d+_view_\d+)_domain_[A-Za-z0-9_]+\.png$")
 
@@ -25,7 +28,8 @@ class Taskonomy(Dataset):
     Item: ``{"a": inputs[0], "b": inputs[1], "target": target domain, "id": "point_P_view_V"}``,
     each image decoded per the peer protocol (``mango.data.transforms``): rgb /255 (3 ch),
     depth log(1+raw)/11.1 (1 ch), normal /255 (3 ch), reshading /255 (1 ch), edge_texture /11355
-    (1 ch). A ``segment_semantic`` target is int64 (H, W) labels (255 ignore).
+    (1 ch). A ``segment_semantic`` target is int64 (H, W) labels (255 ignore); its files are read by
+    the release's name, ``..._domain_segmentsemantic.png``, or by the folder's.
 
     The split: ``root/<split>.txt``, one sample a line, either an id (``point_0_view_0``) or a
     path template relative to root with ``{domain}`` in it (the CEN/TokenFusion list format, e.g.
@@ -86,7 +90,14 @@ class Taskonomy(Dataset):
         return len(self.class_names)
 
     def path(self, index: int, domain: str) -> Path:
-        return self.root / self.samples[index][1].replace("{domain}", domain)
+        template = self.samples[index][1]
+        plain = self.root / template.replace("{domain}", domain)
+        tag = FILE_TAGS.get(domain)
+        if tag is None or "{domain}" not in template:
+            return plain
+        head, _, tail = template.rpartition("{domain}")  # the release names the file by its tag
+        released = self.root / (head.replace("{domain}", domain) + tag + tail)
+        return released if released.is_file() or not plain.is_file() else plain
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -102,3 +102,17 @@ def test_list_files_with_a_byte_order_mark_and_empty_splits(tmp_path):
     (tmp_path / "reshading").mkdir()
     with pytest.raises(DataError, match="no samples in"):
         Taskonomy(tmp_path, "all", image_size=8)
+
+
+def test_taskonomy_segment_semantic_files_by_the_release_name(tmp_path):
+    for d in ("reshading", "edge_texture", "segment_semantic"):
+        (tmp_path / d).mkdir()
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "reshading" / "point_0_view_0_domain_reshading.png")
+    Image.fromarray(np.full((8, 8), 5000, np.uint16)).save(
+        tmp_path / "edge_texture" / "point_0_view_0_domain_edge_texture.png")
+    labels = np.ones((8, 8), np.uint8)
+    Image.fromarray(labels).save(tmp_path / "segment_semantic" / "point_0_view_0_domain_segmentsemantic.png")
+    (tmp_path / "train.txt").write_text("point_0_view_0\n")
+    data = Taskonomy(tmp_path, "train", image_size=8, target="segment_semantic", class_names=["a", "b"])
+    assert data.path(0, "segment_semantic").name == "point_0_view_0_domain_segmentsemantic.png"
+    assert (data[0]["target"] == 1).all()
