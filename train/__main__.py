@@ -81,13 +81,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.error(f"--ae-steps {a.ae_steps} with --encoders-from: the encoders come from the checkpoint and stage 1 "
                 "does not run; leave --ae-steps out (or give 0)")
     ae_steps = a.ae_steps if a.ae_steps is not None else 0 if a.encoders_from else d.ae_steps
-    overrides = dict(a.overrides)
-    if "image_size" in overrides:  # the data is read at --image-size: the model's size is set there
-        if a.image_size is not None and a.image_size != overrides["image_size"]:
-            p.error(f"--image-size {a.image_size} and --set image_size={overrides['image_size']} differ: give --image-size only")
-        a.image_size = overrides.pop("image_size")
-    try:
-        cfg = _config(a, ae_steps, overrides)
+    try:  # TrainConfig takes --set image_size as the size the data is read at
+        cfg = _config(a, ae_steps, dict(a.overrides))
         check_settings(cfg)  # here too: train.crossval reads its data before it makes a Trainer
     except SettingsError as e:
         p.error(str(e))

@@ -37,7 +37,7 @@ from .atomic import atomic_write_text
 from .data import Splits
 from .evaluate import evaluate
 from .features import BackboneCache, draw_like_caching
-from .trainer import TrainConfig, Trainer, build_run_splits
+from .trainer import TrainConfig, Trainer, build_run_splits, describe_differences
 
 
 def fold_indices(n: int, folds: int, fold: int, seed: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -106,11 +106,9 @@ def check_recipe(path: Path, result: dict[str, Any], recipe: dict[str, Any]) -> 
     if saved == recipe:
         return
     before, now = saved.get("train_config") or {}, recipe["train_config"]
-    differences = [f"{k}: {json.dumps(before.get(k))} there, {json.dumps(now.get(k))} now"
-                   for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
-    differences += [f"{k}: {saved.get(k)} there, {recipe[k]} now" for k in ("folds", "fold_seed")
-                    if saved.get(k) != recipe[k]]
-    raise ValueError(f"{path} was made by other arguments or folds ({'; '.join(differences) or 'no recipe recorded'}): "
+    differences = {k: (before.get(k), now.get(k)) for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)}
+    differences |= {k: (saved.get(k), recipe[k]) for k in ("folds", "fold_seed") if saved.get(k) != recipe[k]}
+    raise ValueError(f"{path} was made by other arguments or folds ({describe_differences(differences) or 'no recipe recorded'}): "
                      "give this recipe its own --out (or remove that fold's folder to train it again)")
 
 

@@ -115,8 +115,8 @@ class TrainConfig:
         if "image_size" in self.overrides:  # the data is read at image_size: one setting for both
             size = self.overrides["image_size"]
             if self.image_size is not None and self.image_size != size:
-                raise SettingsError(f"image_size is given twice, {self.image_size} and {size} (--set image_size): "
-                                    "give it once, with --image-size")
+                raise SettingsError(f"image_size is given twice, {self.image_size} (--image-size) and {size} "
+                                    "(--set image_size): give --image-size only")
             self.image_size = size
             self.overrides = {k: v for k, v in self.overrides.items() if k != "image_size"}
 
