@@ -139,6 +139,8 @@ def _masked(pred, target, mask):
     diff = p - t
     if mask is not None:
         diff = diff[np.broadcast_to(_np(mask).astype(bool), diff.shape)]
+        if diff.size == 0:  # a mean over nothing is NaN, which would pass silently into an average
+            raise ValueError("the mask selects no elements: there is nothing to score")
     return diff
 
 
@@ -401,6 +403,9 @@ class InceptionFeatureExtractor(torch.nn.Module):
         std = (0.229, 0.224, 0.225) if self.kind == "torchvision" else (0.5, 0.5, 0.5)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1).to(device))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1).to(device))
+
+    def train(self, mode: bool = True) -> InceptionFeatureExtractor:
+        return super().train(False)  # BatchNorm statistics are the released network's: always eval
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -127,6 +127,9 @@ def test_mae_mse():
     assert mae(a, b) == pytest.approx((0.5 + 0 + 3) / 3)
     assert mse(torch.tensor(a), torch.tensor(b)) == pytest.approx((0.25 + 0 + 9) / 3)
     assert mae(a, b, mask=np.array([True, True, False])) == pytest.approx(0.25)
+    for score in (mae, mse):  # a mean over nothing would be NaN, silently
+        with pytest.raises(ValueError, match="selects no elements"):
+            score(a, b, mask=np.zeros(3, bool))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -252,8 +255,12 @@ def test_inception_extractor_loads_pytorch_fid_layout(tmp_path, monkeypatch):
     monkeypatch.setenv("MANGO_INCEPTION_WEIGHTS", str(path))
     ext = InceptionFeatureExtractor()
     assert ext.kind == "pytorch-fid"
-    f = ext(torch.rand(1, 3, 64, 64))
-    assert f.shape == (1, 2048) and torch.isfinite(f).all()
+    x = torch.rand(2, 3, 64, 64)
+    f = ext(x)
+    assert f.shape == (2, 2048) and torch.isfinite(f).all()
+    ext.train()  # e.g. as part of a module put in training mode: BatchNorm must keep its statistics
+    assert not ext.net.training
+    torch.testing.assert_close(ext(x), f)
 
 
 # ----------------------------------------------------------------------------- EfficientNet-Lite0 features

@@ -13,7 +13,8 @@ The exact likelihood of the flow follows from the change of variables:
 
 from __future__ import annotations
 
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +50,21 @@ class FlowSequence(InvertibleModule):
             y, ld = layer.inverse(y)
             logdet = logdet + ld
         return y, logdet
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Run `module` in eval mode for a read-only look, then give every submodule back its own mode.
+
+    Reading a flow (its attention, its round trip) must not change it: in training mode an
+    uninitialised ActNorm would take its statistics from whatever input is being inspected."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def at_least_float32(x: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .base import FlowSequence, InvertibleModule, at_least_float32, check_tokens
+from .base import FlowSequence, InvertibleModule, at_least_float32, check_tokens, evaluating
 from .coupling import ActNorm, AffineCoupling, GaussianWhitening, TokenAffineCoupling
 from .ica import AttentionMap, ICALayer
 from .partitions import imca_partitions, lica_partitions, mmca_partitions
@@ -164,7 +164,8 @@ class MangoFlow(InvertibleModule):
         """Every ICA layer's attention on input x, in flow order (empty for the coupling baseline)."""
         check_tokens(x, self.num_tokens, self.dim, "flow input")
         maps: list[AttentionMap] = []
-        with torch.autocast(x.device.type, enabled=False):  # the attention `forward` used, in float32
+        # the attention `forward` used, in float32; in eval mode, so that looking changes nothing
+        with torch.autocast(x.device.type, enabled=False), evaluating(self):
             x = at_least_float32(x)
             if self.whitening is not None:  # per token: it mixes channels, never tokens
                 x, _ = self.whitening(x)
@@ -205,9 +206,10 @@ class MangoFlow(InvertibleModule):
 
     @torch.no_grad()
     def roundtrip_error(self, x: Tensor) -> float:
-        """max |x - G^-1(G(x))|: how exact the inverse is in the current dtype."""
-        z, _ = self(x)
-        return float((self.inverse(z)[0] - x).abs().max())
+        """max |x - G^-1(G(x))|: how exact the inverse is in the current dtype (in eval mode)."""
+        with evaluating(self):
+            z, _ = self(x)
+            return float((self.inverse(z)[0] - x).abs().max())
 
     @property
     def min_attention_diagonal(self) -> float | None:

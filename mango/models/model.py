@@ -22,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.loss import AsymmetricLossMultiLabel
 
+from mango.flow.base import evaluating
+
 from .checkpoint import CheckpointMixin
 from .config import MangoConfig
 from .fusion import FusionPlan, combine_outputs, fusion_plan, split_tokens
@@ -318,19 +320,26 @@ class MangoModel(CheckpointMixin, nn.Module):
             raise ValueError(f"{what} needs a flow; fusion {self.config.fusion!r} has none")
         return self.flow
 
+    # Reading the model (attention, rollout, round trip) runs in eval mode, whatever mode it is in:
+    # looking must neither change it (an uninitialised ActNorm, BatchNorm statistics) nor vary (dropout).
     def attention_maps(self, a: ModalityInput, b: ModalityInput = None) -> list[Any]:
         """The flow's ICA attention matrices (mango.flow.AttentionMap); [] without ICA layers."""
         if self.flow is None:
             return []
-        return self.flow.attention_maps(self.encode(a, b))
+        with evaluating(self), torch.no_grad():
+            return self.flow.attention_maps(self.encode(a, b))
 
     def rollout(self, a: ModalityInput, b: ModalityInput = None) -> torch.Tensor:
         """(B, N, N) token-mixing matrix of the whole flow in original token positions."""
-        return self._require_flow("rollout").rollout(self.encode(a, b))
+        flow = self._require_flow("rollout")
+        with evaluating(self), torch.no_grad():
+            return flow.rollout(self.encode(a, b))
 
     def roundtrip_error(self, a: ModalityInput, b: ModalityInput = None) -> float:
         """max |F - G^-1(G(F))| on these inputs."""
-        return float(self._require_flow("roundtrip_error").roundtrip_error(self.encode(a, b)))
+        flow = self._require_flow("roundtrip_error")
+        with evaluating(self), torch.no_grad():
+            return float(flow.roundtrip_error(self.encode(a, b)))
 
     def _from_latent(self, z: torch.Tensor, pad_mask: torch.Tensor | None = None) -> dict[str, Any]:
         features, _ = self._require_flow("sampling").inverse(z)

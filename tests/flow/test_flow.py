@@ -249,6 +249,26 @@ def test_rollout_reproduces_flow_without_couplings():
     assert not torch.allclose(z, x, atol=1e-3)
 
 
+def test_reading_a_flow_in_training_mode_changes_nothing():
+    """attention_maps, rollout and roundtrip_error run in eval mode: an uninitialised ActNorm is not
+    initialised from the input being looked at, and every submodule keeps its own mode."""
+    torch.manual_seed(0)
+    flow = MangoFlow(8, 4, num_blocks=1, actnorm=True).train()
+    assert isinstance(flow.blocks[0].layers[0], ActNorm)
+    flow.blocks[0].layers[-1].eval()  # a submodule kept in eval mode stays so
+    modes = [m.training for m in flow.modules()]
+    before = {k: v.clone() for k, v in flow.state_dict().items()}
+    x = torch.randn(2, 8, 8) * 3 + 1
+    flow.attention_maps(x)
+    flow.rollout(x)
+    flow.roundtrip_error(x)
+    for k, v in flow.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert [m.training for m in flow.modules()] == modes
+    flow(x)  # training itself still initialises ActNorm from its first batch
+    assert bool(flow.blocks[0].layers[0].initialized)
+
+
 def test_attention_maps_token_indices_match_partitions():
     flow = MangoFlow(8, 4, num_blocks=2)
     maps = flow.attention_maps(torch.randn(2, 8, 8))

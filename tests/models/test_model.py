@@ -174,6 +174,24 @@ def test_partitions_ablation_and_attention_maps(partitions, per_block, demo_mode
     assert model.rollout(batch["a"], batch["b"]).shape == (1, 2 * n, 2 * n)
 
 
+def test_reading_a_model_in_training_mode_changes_nothing(demo_model, make_inputs) -> None:
+    """attention_maps / rollout / roundtrip_error on a model in training mode: nothing in it moves
+    (an ActNorm that was never trained stays uninitialised), the answers do not vary with dropout,
+    and it is left in training mode."""
+    model = demo_model("genre", actnorm=True, text_word_dropout=0.5).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batch = make_inputs(model.config, batch=2)
+    first = model.attention_maps(batch["a"], batch["b"])
+    again = model.attention_maps(batch["a"], batch["b"])
+    for m, n in zip(first, again):
+        torch.testing.assert_close(m.attention, n.attention)
+    torch.testing.assert_close(model.rollout(batch["a"], batch["b"]), model.rollout(batch["a"], batch["b"]))
+    model.roundtrip_error(batch["a"], batch["b"])
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert model.training
+
+
 def test_decode_and_autoencoder_stage(demo_model, make_inputs) -> None:
     model = demo_model("genre")
     batch = make_inputs(model.config)
