@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--encoders-from", default=None, help="checkpoint whose stage-1 encoders to reuse")
     p.add_argument("--no-cache", action="store_true", help="recompute frozen backbones every step in stage 2")
     p.add_argument("--no-mirror", action="store_true", help="no mirrored copies in the stage-2 backbone cache")
+    p.add_argument("--photometric", action="store_true",
+                   help="jitter the training colour images' brightness, contrast, saturation and hue, and blur "
+                        "some (RGB-D segmentation; stage 2 then runs the backbones every step)")
     p.add_argument("--balance-classes", default=d.balance_classes, choices=["none", "sqrt", "inverse"],
                    help="class weights (segmentation) / positive weights (genre) from the training labels")
     p.add_argument("--thresholds", default=d.thresholds, choices=["per_class", "global", "none"],
@@ -97,7 +100,8 @@ def _config(a: argparse.Namespace, ae_steps: int, overrides: dict) -> TrainConfi
         nll_weight=a.nll_weight, eval_every=a.eval_every, val_fraction=a.val_fraction, seed=a.seed,
         num_workers=a.num_workers, device=a.device, bf16=not a.no_bf16, encoders_from=a.encoders_from,
         overrides=overrides,
-        cache_backbones=not a.no_cache, mirror=not a.no_mirror, balance_classes=a.balance_classes,
+        cache_backbones=not a.no_cache, mirror=not a.no_mirror, photometric=a.photometric,
+        balance_classes=a.balance_classes,
         thresholds=a.thresholds, text_projection=a.text_projection, ema_decay=a.ema_decay, fit_on=a.fit_on,
         push_to_hub=a.push_to_hub,
     )

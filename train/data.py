@@ -45,16 +45,20 @@ def _split_off(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Su
     return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
 
 
-def _reader(dataset: str, root: Path, image_size: int, inputs: tuple[str, str], target: str):
-    """`make(split, train)`: one split of the dataset through its loader, augmented when `train`."""
+def _reader(dataset: str, root: Path, image_size: int, inputs: tuple[str, str], target: str,
+            photometric: bool = False):
+    """`make(split, train)`: one split of the dataset through its loader, augmented when `train`
+    (colours jittered too with `photometric`: RGB-D segmentation only)."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
+    if photometric and dataset not in ("nyudv2", "sunrgbd"):
+        raise ValueError(f"photometric jitter is for the RGB-D segmentation sets (nyudv2, sunrgbd), not {dataset}")
     if dataset == "mmimdb":
         return lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)
     if dataset == "nyudv2":
-        return lambda split, train: NYUDv2(root, split, image_size=image_size, train=train)
+        return lambda split, train: NYUDv2(root, split, image_size=image_size, train=train, photometric=photometric)
     if dataset == "sunrgbd":
-        return lambda split, train: SUNRGBD(root, split, image_size=image_size, train=train)
+        return lambda split, train: SUNRGBD(root, split, image_size=image_size, train=train, photometric=photometric)
     return lambda split, train: Taskonomy(root, split, image_size=image_size, train=train, inputs=inputs, target=target)
 
 
@@ -75,6 +79,7 @@ def build_splits(
     seed: int = 0,
     test_split: str = "test",
     fit_on: str = "train",
+    photometric: bool = False,
 ) -> Splits:
     """The three splits of a dataset; a validation set is carved from train when none exists.
 
@@ -86,7 +91,7 @@ def build_splits(
     if fit_on not in FIT_ON:
         raise ValueError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
     with_val = fit_on == "train+val"
-    make = _reader(dataset, root, image_size, inputs, target)
+    make = _reader(dataset, root, image_size, inputs, target, photometric)
     if dataset == "mmimdb":
         train_set, val_set = make("train", True), make("dev", False)
         train_eval = make("train", False)
@@ -120,6 +125,8 @@ def build_splits(
         test_split=test_split,
         fit_on=fit_on,
     )
+    if photometric:
+        description["augmentation"] = "crops, flips, colour jitter"
     if dataset == "taskonomy":
         description.update(inputs=list(inputs), target=target)
     description.update(_generator_description(meta))

@@ -101,6 +101,7 @@ class TrainConfig:
     encoders_from: str | None = None  # reuse stage-1 weights from a checkpoint (skips stage 1)
     cache_backbones: bool = True  # stage 2 on frozen backbones: compute their outputs once (train/features.py)
     mirror: bool = True  # the cache also holds each training sample mirrored left-right
+    photometric: bool = False  # jitter the training colour images (RGB-D segmentation); no stage-2 cache then
     balance_classes: str = "none"  # "sqrt" or "inverse" frequency weights from the training labels (see class_weights)
     thresholds: str = "per_class"  # genre decision thresholds tuned on validation: "per_class", "global" or "none" (0.5)
     text_projection: str = "random"  # or "pca" / "labels": where a frozen text encoder's projection starts
@@ -255,7 +256,7 @@ def build_run_splits(cfg: TrainConfig) -> Splits:
     """The data splits a run of `cfg` trains, selects and tests on."""
     image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
     return build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
-                        val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on)
+                        val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on, photometric=cfg.photometric)
 
 
 class Trainer:
@@ -449,8 +450,9 @@ class Trainer:
 
     # -- stage 2 on cached backbone outputs --
     def _caches(self) -> bool:
-        """Build the train/val/test backbone caches once, when stage 2 can use them."""
-        if not (self.cfg.cache_backbones and self.model.cacheable_backbones):
+        """Build the train/val/test backbone caches once, when stage 2 can use them (not with
+        photometric jitter: a cache holds each image's backbone output under one colouring)."""
+        if not (self.cfg.cache_backbones and self.model.cacheable_backbones) or self.cfg.photometric:
             return False
         if "train" not in self.cache:
             show = self.main
@@ -719,6 +721,8 @@ def check_settings(cfg: TrainConfig) -> None:
                             "and stage 1 does not run; give ae_steps=0 (--ae-steps 0) or no encoders_from")
     if cfg.balance_classes not in ("none", "sqrt", "inverse"):
         raise SettingsError(f"balance_classes must be 'none', 'sqrt' or 'inverse', got {cfg.balance_classes!r}")
+    if cfg.photometric and cfg.dataset not in ("nyudv2", "sunrgbd"):
+        raise SettingsError(f"photometric jitter is for RGB-D segmentation (nyudv2, sunrgbd), not {cfg.dataset}")
     if cfg.balance_classes != "none" and cfg.task == "translation":
         raise SettingsError("balance_classes weighs classes, and translation has none: use balance_classes='none'")
     if cfg.text_projection not in ("random", "pca", "labels"):

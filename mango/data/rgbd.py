@@ -12,20 +12,21 @@ from torch.utils.data import Dataset
 from .constants import IGNORE_INDEX, NYUDV2_CLASSES, SUNRGBD_CLASSES
 from .errors import (DataError, check_labels, check_same_size, read_image, read_json, read_list_file, require_files,
                      require_samples)
-from .transforms import PairedTransform, depth_to_unit, rgb_to_unit
+from .transforms import ColourJitter, PairedTransform, depth_to_unit, rgb_to_unit
 
 
 class RGBDSegmentation(Dataset):
     """Base: samples are (id, rgb path, depth path, label path); items follow the mango.data contract.
 
     Item: ``{"a": rgb (3,H,W) in [0,1], "b": depth (1,H,W) = metres / depth_max clipped to [0,1],
-    "target": int64 (H,W) with 255 = ignore, "id": str}``.
+    "target": int64 (H,W) with 255 = ignore, "id": str}``. ``photometric`` (with ``train``) jitters
+    the colour image's colours (``ColourJitter``) after the crop.
     """
 
     class_names: tuple[str, ...] = ()
 
     def __init__(self, samples: list[tuple[str, Path, Path, Path]], image_size: int, train: bool,
-                 depth_max: float, depth_scale: float | None):
+                 depth_max: float, depth_scale: float | None, photometric: bool = False):
         if depth_max <= 0:
             raise ValueError(f"depth_max must be positive, got {depth_max}")
         self.samples = samples
@@ -34,6 +35,7 @@ class RGBDSegmentation(Dataset):
         self.depth_max = float(depth_max)
         self.depth_scale = depth_scale
         self.transform = PairedTransform(image_size, train)
+        self.colour_jitter = ColourJitter() if (train and photometric) else None
         require_files((p for s in samples for p in s[1:]), "file listed by the split")
 
     @property
@@ -70,8 +72,9 @@ class RGBDSegmentation(Dataset):
     def __getitem__(self, index: int) -> dict:
         sid, rgb, depth, labels = self.load_raw(index)
         p = self.transform.params(*labels.shape)
+        colour = PairedTransform.image(rgb_to_unit(rgb), p)
         return {
-            "a": PairedTransform.image(rgb_to_unit(rgb), p),
+            "a": self.colour_jitter(colour) if self.colour_jitter is not None else colour,
             "b": PairedTransform.image(depth_to_unit(depth, self.depth_max, self.depth_scale), p),
             "target": PairedTransform.mask(torch.from_numpy(labels), p),
             "id": sid,
@@ -107,7 +110,8 @@ class NYUDv2(RGBDSegmentation):
 
     def __init__(self, root: str | Path, split: str = "train", image_size: int = 256, train: bool = False,
                  depth_max: float = 10.0, depth_scale: float | None = None,
-                 class_names: Sequence[str] | None = None, list_file: str | Path | None = None):
+                 class_names: Sequence[str] | None = None, list_file: str | Path | None = None,
+                 photometric: bool = False):
         self.root = Path(root)
         self.split = split
         list_path = Path(list_file) if list_file is not None else self.root / f"{split}.txt"
@@ -127,7 +131,7 @@ class NYUDv2(RGBDSegmentation):
                 raise DataError(f"{list_path}:{n}: expected 'rgb mask depth' columns, got {cols}")
             samples.append((Path(rgb).stem, self.root / rgb, self.root / depth, self.root / mask))
         require_samples(len(samples), list_path)
-        super().__init__(samples, image_size, train, depth_max, depth_scale)
+        super().__init__(samples, image_size, train, depth_max, depth_scale, photometric)
 
 
 class SUNRGBD(RGBDSegmentation):
@@ -149,7 +153,7 @@ class SUNRGBD(RGBDSegmentation):
     def __init__(self, root: str | Path, split: str = "train", image_size: int = 256, train: bool = False,
                  depth_max: float = 10.0, depth_scale: float | None = None,
                  rgb_dir: str = "RGB", depth_dir: str = "Depth", label_dir: str | None = None,
-                 rgb_ext: str = ".jpg", depth_ext: str = ".png", label_ext: str = ".png"):
+                 rgb_ext: str = ".jpg", depth_ext: str = ".png", label_ext: str = ".png", photometric: bool = False):
         self.root = Path(root)
         self.split = split
         if label_dir is None:
@@ -161,7 +165,7 @@ class SUNRGBD(RGBDSegmentation):
                             self.root / depth_dir / (name + depth_ext),
                             self.root / label_dir / (name + label_ext)))
         require_samples(len(samples), self.root / f"{split}.txt")
-        super().__init__(samples, image_size, train, depth_max, depth_scale)
+        super().__init__(samples, image_size, train, depth_max, depth_scale, photometric)
 
     def _depth(self, raw: np.ndarray, path: Path) -> np.ndarray:
         """The official SUN RGB-D depth PNGs store millimetres rotated left by 3 bits (the SUN3D

@@ -94,3 +94,19 @@ def test_encoders_from_a_checkpoint_for_other_inputs_are_refused(synthrooms, tmp
                     encoders_from=str(depth_normal / "final"), **domains)
     with pytest.raises(SettingsError, match="a.name: 'depth_zbuffer' there, 'reshading' here"):
         Trainer(other)
+
+
+def test_photometric_jitter_is_for_rgbd_segmentation_only(synthrooms, tmp_path):
+    with pytest.raises(SettingsError, match="photometric jitter is for RGB-D segmentation"):
+        Trainer(_config(synthrooms, tmp_path / "run", dataset="mmimdb", task="genre", photometric=True))
+
+
+def test_photometric_run_reads_jittered_images_and_no_backbone_cache(synthrooms, tmp_path):
+    """A cache holds one colouring of each image; with jitter stage 2 must read the images anew."""
+    trainer = Trainer(_config(synthrooms, tmp_path / "run", ae_steps=1, steps=2, photometric=True))
+    assert trainer.splits.train.dataset.colour_jitter is not None  # the training subset's loader
+    assert trainer.splits.val.dataset.colour_jitter is None and trainer.splits.test.colour_jitter is None
+    assert trainer.splits.description["augmentation"] == "crops, flips, colour jitter"
+    trainer.run()
+    assert trainer.cache == {}
+    assert parse_args(["--dataset", "nyudv2", "--root", "r", "--out", "o", "--photometric"]).photometric
