@@ -22,8 +22,8 @@ anything is read or written. ``--out``, ``--num-workers`` and ``--push-to-hub`` 
 may ``--steps``, to extend a run: its cosine schedule then decays over the new total from where it
 stands, which is not the run a fresh start with that ``--steps`` makes, so the checkpoint records
 the step counts it was extended from. A resumed run draws the batches an uninterrupted one would
-(the same order, the batches already trained skipped unread) from the random state saved with it,
-so it ends with the same weights (exactly with ``--num-workers 0``; with workers the order is the
+(the same order, the batches already trained skipped unread) from the random states saved with it
+(one per rank under torchrun), so it ends with the same weights (exactly with ``--num-workers 0``; with workers the order is the
 same, the random crops are not).
 """
 
@@ -375,7 +375,26 @@ class Trainer:
                     own[key].load_state_dict(theirs[key].state_dict())
 
     # -- checkpoints --
-    def _save_state(self, opt, sched) -> None:
+    def _rng_states(self) -> list[torch.Tensor]:
+        """Each rank's torch generator state, by rank: ranks draw different crops and noise (seeded
+        seed + rank), and a resumed run must give each its own stream back, not rank 0's."""
+        state = torch.get_rng_state()
+        if self.world == 1:
+            return [state]
+        states: list[Any] = [None] * self.world
+        dist.all_gather_object(states, state)
+        return [s.cpu() for s in states]
+
+    def _restore_rng(self, saved: dict[str, Any]) -> None:
+        by_rank = saved.get("torch_rng_by_rank")
+        if by_rank is not None and len(by_rank) == self.world:
+            torch.set_rng_state(by_rank[self.rank].cpu())
+        elif self.rank == 0:
+            torch.set_rng_state(saved["torch_rng"].cpu())
+        else:  # saved by another number of ranks (or before states were kept by rank): a stream of its own
+            torch.manual_seed(self.cfg.seed + self.rank + 1_000_003 * self.state["step"])
+
+    def _save_state(self, opt, sched, rng_states: list[torch.Tensor]) -> None:
         """Commit last/: the model as a checkpoint, the optimiser and counters beside it, state.json last."""
         tmp = staging_dir(self.out / "last")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -383,7 +402,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.module.save_pretrained(tmp / "ema")
         torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+                    "torch_rng": rng_states[0], "torch_rng_by_rank": rng_states}, tmp / "trainer_state.pt")
         atomic_write_text(tmp / "state.json", json.dumps(self.state, indent=2))  # the commit point
         replace_dir(tmp, self.out / "last")
 
@@ -569,7 +588,7 @@ class Trainer:
         else:
             batches = self._loader(self.state["step"])
         if resume is not None:  # after building the caches, whose loaders draw from this generator
-            torch.set_rng_state(resume["torch_rng"].cpu())
+            self._restore_rng(resume)
         self.model.train()
         start = time.time()
         running: dict[str, float] = dict(self.state.get("running") or {}) if resume is not None else {}
@@ -615,8 +634,9 @@ class Trainer:
         if stage == "task" and self.model.flow is not None:
             row.update(self._flow_readout(self._selected()))
         self._log(row)
+        rng_states = self._rng_states()  # every rank takes part, before rank 0 writes
         if self.main:
-            self._save_state(opt, sched)
+            self._save_state(opt, sched, rng_states)
             if new_best:
                 replace_dir(staging_dir(self.out / "best"), self.out / "best")
 

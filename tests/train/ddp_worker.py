@@ -5,6 +5,8 @@ REPORT_DIR/rank{N}.json what this rank saw, so that the test need not trust rank
 - a digest of this rank's parameters before training (ranks start from different seeds) and after;
 - every write this process made inside the run folder (`--out`), caught by a Python audit hook;
 - on rank 0, the digest of the parameters saved in `last/`.
+With DDP_WORKER_STOP_AT=N in the environment, every rank stops (exit code 3) right after the
+evaluation and checkpoint at stage-2 step N, as a run killed there would, and reports nothing.
 Safetensors writes tensors from Rust, unseen by the hook, but only into a folder this process
 creates first, and that `mkdir` is seen.
 """
@@ -72,6 +74,16 @@ def main(argv: list[str]) -> None:
     trained: list[str] = []
     finish = trainer._finish
     trainer._finish = lambda: (trained.append(parameter_digest(trainer.model)), finish())[1]  # type: ignore[method-assign]
+    stop_at = int(os.environ.get("DDP_WORKER_STOP_AT", "0"))
+    if stop_at:
+        checkpoint = trainer._evaluate_and_checkpoint
+
+        def checkpoint_then_stop(stage, *args):
+            checkpoint(stage, *args)
+            if stage == "task" and trainer.state["step"] == stop_at:
+                sys.exit(3)
+
+        trainer._evaluate_and_checkpoint = checkpoint_then_stop  # type: ignore[method-assign]
     trainer.run()
     report = dict(rank=rank, world=trainer.world, before=before,
                   after=trained[0] if trained else parameter_digest(trainer.model), writes=list(writes))

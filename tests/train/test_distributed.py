@@ -48,3 +48,33 @@ def test_two_ranks_on_cpu_stay_identical_and_only_rank_zero_writes(tmp_path, tin
     final = MangoModel.from_pretrained(run / "final", expected_task="segmentation")
     assert final.config.metadata["training"]["world_size"] == 2
     assert rank0["saved_last"] == rank0["after"], "last/ is not what the ranks hold"
+
+
+def _torchrun(tmp_path: Path, reports: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(WORKER), str(reports), *args]
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                    reason="this torch build has no gloo backend")
+def test_two_ranks_resumed_end_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_cli_args, child_env):
+    """Each rank draws its own noise (seed + rank): a resumed run must give each rank its own random
+    stream back (it gave every rank rank 0's), or it trains on other noise than the run it continues."""
+    digests = {}
+    for name, stop_at in (("whole", None), ("resumed", 2)):
+        run, reports = tmp_path / name, tmp_path / f"{name}-reports"
+        reports.mkdir()
+        args = [*tiny_cli_args(run, ae_steps=2, steps=4, eval_every=2), "--set", "feature_noise=0.5"]
+        if stop_at:
+            stopped = _torchrun(tmp_path, reports, args, {**child_env, "DDP_WORKER_STOP_AT": str(stop_at)})
+            assert stopped.returncode != 0 and not (run / "final").exists(), "the run was not stopped"
+            assert json.loads((run / "last" / "state.json").read_text())["step"] == stop_at
+        done = _torchrun(tmp_path, reports, args, child_env)
+        assert done.returncode == 0, done.stderr[-4000:]
+        rank0, rank1 = (json.loads((reports / f"rank{r}.json").read_text()) for r in (0, 1))
+        assert rank0["after"] == rank1["after"]
+        digests[name] = rank0["after"]
+    assert digests["resumed"] == digests["whole"], "the resumed run trained on other random draws"
+

@@ -22,10 +22,10 @@ def _record_trained_weights(monkeypatch) -> list[dict[str, torch.Tensor]]:
     seen: list[dict[str, torch.Tensor]] = []
     save_state = Trainer._save_state
 
-    def spy(self, opt, sched):
+    def spy(self, opt, sched, *rest):
         if self.state["stage"] == "task":
             seen.append(_floats(self.model))
-        save_state(self, opt, sched)
+        save_state(self, opt, sched, *rest)
 
     monkeypatch.setattr(Trainer, "_save_state", spy)
     return seen
