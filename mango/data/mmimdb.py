@@ -51,8 +51,12 @@ class MMIMDb(Dataset):
         if not isinstance(splits, dict) or self.split not in splits:
             have = ", ".join(splits) if isinstance(splits, dict) else type(splits).__name__
             raise DataError(f"split {split!r} not in {split_path} (it has: {have})")
-        self.ids = [str(i) for i in splits[self.split]]
-        elsewhere = {str(i) for key, ids in splits.items() if key != self.split for i in ids}
+        numbers = [i for ids in splits.values() for i in ids if not isinstance(i, str)]
+        if numbers:  # 297884 for "0297884" has lost its leading zero: the file would be "missing 297884.json"
+            raise DataError(f"{split_path} lists film ids as numbers (e.g. {numbers[0]!r}); MM-IMDb ids are strings "
+                            "that keep their leading zeros (\"0297884\"): write them quoted, as the release does")
+        self.ids = list(splits[self.split])
+        elsewhere = {i for key, ids in splits.items() if key != self.split for i in ids}
         shared = sorted(set(self.ids) & elsewhere)
         if shared:
             warnings.warn(f"{len(shared)} film(s) of split {self.split!r} are also in another split of {split_path} "
@@ -70,7 +74,7 @@ class MMIMDb(Dataset):
             elif genres == "data":
                 counts: Counter[str] = Counter()
                 for ids in splits.values():
-                    for i in dict.fromkeys(str(x) for x in ids):
+                    for i in dict.fromkeys(ids):
                         meta = self._meta.get(i) or self._read_meta(ddir / f"{i}.json", plot)
                         counts.update(set(meta[1]))
                 vocab = sorted(counts, key=lambda g: (-counts[g], g))

@@ -116,3 +116,6 @@ def test_mmimdb_errors(tmp_path):
         ds[0]
     with pytest.raises(DataError, match=r"split 'validation2' not in .*split\.json"):
         MMIMDb(tmp_path, "validation2")
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["1", "2"], "dev": [], "test": [297884]}))
+    with pytest.raises(DataError, match=r"ids as numbers \(e\.g\. 297884\).*leading zeros"):
+        MMIMDb(tmp_path, "train", image_size=8)  # any split's numbers: "data" genres read them all
