@@ -330,6 +330,9 @@ def _cases_client() -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]
 
 
 def time_cases(cases: list[tuple[str, Callable[[], Any]]], repeats: int, warmup: int) -> list[dict[str, Any]]:
+    """p50/p95/max seconds of ``repeats`` timed calls per case, after ``warmup`` untimed ones."""
+    if repeats < 1:  # percentiles of no times do not exist
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     rows = []
     for name, fn in cases:
         for _ in range(warmup):
@@ -364,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default bench_results/app.json, "
                         "or app_load.json with --load)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.load:
         out = args.out or Path("bench_results/app_load.json")
         print("load scenario (issue #12): spawning python app.py", flush=True)

@@ -14,8 +14,10 @@ labels at all (recall >= 0.5): an explanation can only be right where the model 
 
 Writes to ``--out`` (default ``bench_results/explanations``): ``objects.csv`` (one row per object
 and target), ``summary.csv`` (per target, class group and method), ``explanations.png`` and
-``run.json`` (settings, timing). ``--root`` is the folder written by ``python -m mango.data.synthrooms``
-(or its ``nyudv2/`` copy); its test split holds scenes the model never saw in training.
+``run.json`` (settings, timing). ``objects.csv`` grows scene by scene, and Ctrl-C writes the rest
+for the scenes finished so far (``run.json``: ``"interrupted": true``). ``--root`` is the folder
+written by ``python -m mango.data.synthrooms`` (or its ``nyudv2/`` copy); its test split holds
+scenes the model never saw in training.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +40,7 @@ from mango import known_answers as ka
 from mango.interpret import SCORES
 
 DEFAULT_OUT = Path("bench_results") / "explanations"
+OUTPUTS = ("objects.csv", "summary.csv", "explanations.png", "run.json")
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("camouflaged", ("camouflaged",)),
     ("picture", ("picture",)),
@@ -50,12 +54,21 @@ def test_scenes(root: str | Path, image_size: int, depth_max: float = 10.0, spli
                 limit: int | None = None) -> Iterator[Scene]:
     """The split's scenes through the NYUDv2-layout loader, at the model's input size (labels resized
     nearest). ``root`` is a SynthRooms folder holding ``nyudv2/``, or that ``nyudv2/`` folder."""
+    yield from scenes_of(scene_data(root, image_size, depth_max, split), limit)
+
+
+def scene_data(root: str | Path, image_size: int, depth_max: float = 10.0, split: str = "test") -> Any:
+    """The split's NYUDv2-layout data set (raises mango.data.DataError for a missing or bad folder)."""
     from mango.data import NYUDv2
 
     root = Path(root)
     if (root / "nyudv2" / f"{split}.txt").is_file():
         root = root / "nyudv2"
-    data = NYUDv2(root, split, image_size=image_size, train=False, depth_max=depth_max)
+    return NYUDv2(root, split, image_size=image_size, train=False, depth_max=depth_max)
+
+
+def scenes_of(data: Sequence[dict[str, Any]], limit: int | None = None) -> Iterator[Scene]:
+    """The first ``limit`` (default all) scenes of a data set from `scene_data`."""
     count = len(data) if limit is None else min(limit, len(data))
     for index in range(count):
         item = data[index]
@@ -64,11 +77,15 @@ def test_scenes(root: str | Path, image_size: int, depth_max: float = 10.0, spli
 
 def evaluate(model: nn.Module, scenes: Iterable[Scene], scores: Sequence[str] = SCORES, ig_steps: int = 32,
              max_ig_steps: int = 128, min_pixels: int | None = None,
-             progress: Callable[[int, float], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+             progress: Callable[[int, float], None] | None = None,
+             on_scene: Callable[[list[dict[str, Any]], np.ndarray], None] | None = None,
+             ) -> tuple[pd.DataFrame, np.ndarray]:
     """Check every known-answer object of every scene. Returns one row per (object, score) and the
     confusion matrix of the model's predictions on the same scenes (rows: ground truth).
 
     ``min_pixels`` (default a quarter of one patch) skips specks the model cannot resolve.
+    ``on_scene`` gets each finished scene's rows and the confusion so far, so a caller can keep
+    them as they come (a full run takes many minutes).
     """
     from mango.metrics import confusion_matrix
 
@@ -85,9 +102,11 @@ def evaluate(model: nn.Module, scenes: Iterable[Scene], scores: Sequence[str] = 
             predicted = model(a, b).output.argmax(dim=1)[0].cpu()
         confusion += confusion_matrix(predicted, labels, len(classes))
         objects = ka.known_objects(labels, classes, names, min_pixels)
-        for score in scores:
-            for number, check in enumerate(ka.check_objects(model, a, b, objects, score, ig_steps, max_ig_steps)):
-                rows.append(_row(scene_id, number, check, names))
+        scene_rows = [_row(scene_id, number, check, names) for score in scores
+                      for number, check in enumerate(ka.check_objects(model, a, b, objects, score, ig_steps, max_ig_steps))]
+        rows.extend(scene_rows)
+        if on_scene is not None:
+            on_scene(scene_rows, confusion.copy())
         if progress is not None:
             progress(count, time.perf_counter() - start)
     return pd.DataFrame(rows), confusion
@@ -126,7 +145,9 @@ def summarise(objects: pd.DataFrame, iou: dict[str, float]) -> pd.DataFrame:
             if part.empty:
                 continue
             detected = part[part["recall"] >= ka.DETECTED_RECALL]
-            group_iou = float(np.nanmean([iou.get(m, float("nan")) for m in members]))
+            # only the classes with objects here: a class absent from the scenes would pull the mean to 0
+            present = [m for m in members if m in set(part["class"])]
+            group_iou = float(np.nanmean([iou.get(m, float("nan")) for m in present]))
             for method in ka.METHODS:
                 column = f"{method}_right"
                 if part[column].isna().all():
@@ -231,16 +252,37 @@ def _value(part: pd.DataFrame, group: str, method: str, column: str) -> float:
 
 
 def write(out: str | Path, objects: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any]) -> Path:
-    """objects.csv, summary.csv, explanations.png and run.json in ``out``."""
+    """objects.csv, summary.csv, explanations.png and run.json in ``out``, each written whole or not
+    at all. Without a summary no figure is drawn, and an earlier run's figure is removed."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    objects.to_csv(out / "objects.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)
-    (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    if not summary.empty:
-        figure(summary, objects, out / "explanations.png",
-               f"Known answers, {meta.get('checkpoint', '')}: {meta.get('scenes', '?')} unseen SynthRooms scenes")
+    _replace(out / "objects.csv", lambda path: objects.to_csv(path, index=False))
+    _replace(out / "summary.csv", lambda path: summary.to_csv(path, index=False))
+    _replace(out / "run.json", lambda path: path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
+    if summary.empty:
+        (out / "explanations.png").unlink(missing_ok=True)  # it would describe another run
+    else:
+        title = f"Known answers, {meta.get('checkpoint', '')}: {meta.get('scenes', '?')} unseen SynthRooms scenes"
+        _replace(out / "explanations.png", lambda path: figure(summary, objects, path, title))
     return out
+
+
+def _replace(path: Path, write_to: Callable[[Path], Any]) -> None:
+    """``write_to`` a temporary name beside ``path``, then rename it over ``path``: an interrupted
+    write leaves the old file or the new one, never half of one."""
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # same suffix: savefig picks the format by it
+    try:
+        write_to(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append one scene's rows to a CSV (header first when the file is new): an interrupted run keeps
+    the objects it has checked."""
+    if rows:
+        pd.DataFrame(rows).to_csv(path, mode="a", header=not path.is_file(), index=False)
 
 
 def weights_sha256(location: str | Path) -> str | None:
@@ -269,16 +311,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-ig-steps", type=int, default=128, help="double the steps up to this until converged")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        ap.error(f"--limit must be at least 1 scene, got {args.limit}")
+    if args.ig_steps < 1:
+        ap.error(f"--ig-steps must be at least 1, got {args.ig_steps}")
+    if args.max_ig_steps < args.ig_steps:  # the first pass would use --ig-steps anyway, above the maximum
+        ap.error(f"--ig-steps {args.ig_steps} is above --max-ig-steps {args.max_ig_steps}: the steps start at "
+                 "--ig-steps and double up to --max-ig-steps; lower --ig-steps or raise --max-ig-steps")
 
-    from mango.models import MangoModel
+    from mango.data import DataError
+    from mango.models import CheckpointError, MangoModel
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = MangoModel.from_pretrained(args.checkpoint, expected_task="segmentation").eval()
+    try:
+        model = MangoModel.from_pretrained(args.checkpoint, expected_task="segmentation").eval()
+    except CheckpointError as err:
+        ap.error(str(err))
     depth_max = float(model.config.metadata.get("depth_max", 10.0))
-    scenes = test_scenes(args.root, model.config.image_size, depth_max, args.split, args.limit)
+    try:
+        data = scene_data(args.root, model.config.image_size, depth_max, args.split)
+    except DataError as err:
+        ap.error(str(err))
+    classes, data_classes = tuple(model.config.class_names), tuple(data.class_names)
+    if classes != data_classes:  # label k would be read as another class k (or be out of range)
+        ap.error(f"the checkpoint's {len(classes)} classes ({', '.join(classes[:4])}, ...) are not the data's "
+                 f"{len(data_classes)} ({', '.join(data_classes[:4])}, ...): --root must hold SynthRooms scenes "
+                 "labelled with the checkpoint's classes")
 
-    seen = {"scenes": 0}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # an earlier run's results must not sit beside this run's
+        (out / name).unlink(missing_ok=True)
+    seen: dict[str, Any] = {"scenes": 0, "rows": [], "confusion": np.zeros((len(classes), len(classes)), dtype=np.int64)}
+
+    def keep(rows: list[dict[str, Any]], confusion: np.ndarray) -> None:
+        append_rows(out / "objects.csv", rows)
+        seen["rows"].extend(rows)
+        seen["confusion"] = confusion
 
     def report(count: int, elapsed: float) -> None:
         seen["scenes"] = count
@@ -286,7 +356,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {count} scenes, {elapsed:.0f} s", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    objects, confusion = evaluate(model, scenes, args.scores, args.ig_steps, args.max_ig_steps, progress=report)
+    interrupted = False
+    try:
+        objects, confusion = evaluate(model, scenes_of(data, args.limit), args.scores, args.ig_steps, args.max_ig_steps,
+                                      progress=report, on_scene=keep)
+    except KeyboardInterrupt:  # summarise the scenes finished so far
+        interrupted = True
+        objects, confusion = pd.DataFrame(seen["rows"]), seen["confusion"]
     elapsed = time.perf_counter() - start
     iou = class_iou(confusion, model.config.class_names)
     summary = summarise(objects, iou)
@@ -295,13 +371,18 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": weights_sha256(args.checkpoint), "root": str(args.root), "split": args.split, "limit": args.limit,
         "scenes": seen["scenes"], "scenes_with_known_answers": scenes_seen, "scores": args.scores,
         "ig_steps": args.ig_steps, "max_ig_steps": args.max_ig_steps, "seconds": round(elapsed, 1),
+        "interrupted": interrupted,
         "class_iou": {k: round(v, 4) for k, v in iou.items()},
         "rule": "right = the revealing modality raises the target, by more than the other (rollout: > 1/2)",
     }
-    out = write(args.out, objects, summary, meta)
+    write(out, objects, summary, meta)
     if not summary.empty:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(table(summary).to_string(index=False))
+    if interrupted:
+        print(f"interrupted after {seen['scenes']} scenes: {len(objects)} object checks written to {out}/",
+              file=sys.stderr)
+        return 130
     print(f"{len(objects)} object checks in {elapsed:.0f} s; written to {out}/")
     return 0
 

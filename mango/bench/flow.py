@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue as queue_module
 import resource
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -92,6 +94,44 @@ def _measure_size(name: str, form: str, batch: int, repeats: int, device: str, q
     )
 
 
+def _measure_child(name: str, form: str, batch: int, repeats: int, device: str, queue) -> None:
+    """`_measure_size` in the child, its failure sent back as an error row (the traceback still goes
+    to stderr) so the parent can name it."""
+    try:
+        _measure_size(name, form, batch, repeats, device, queue)
+    except BaseException as err:
+        queue.put(dict(size=name, form=form, error=f"{type(err).__name__}: {err}"))
+        raise
+
+
+def run_in_child(ctx: Any, target: Callable[..., None], args: tuple,
+                 poll_s: float = 0.5) -> tuple[dict[str, Any] | None, int | None]:
+    """Run ``target(*args, queue)`` in a ``ctx`` process: what it put on the queue (None when it ended
+    without a result: crashed, killed) and its exit code. Polled, so a dead child cannot leave the
+    parent waiting forever."""
+    results = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, results))
+    proc.start()
+    result = None
+    try:
+        while result is None:
+            try:
+                result = results.get(timeout=poll_s)
+            except queue_module.Empty:
+                if not proc.is_alive():  # a result put just before exiting is already in the pipe
+                    try:
+                        result = results.get(timeout=poll_s)
+                    except queue_module.Empty:
+                        break
+    finally:
+        proc.join(timeout=None if result is not None else 5)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+        results.close()
+    return result, proc.exitcode
+
+
 def triangular_vs_dense(n: int, width: int, batch: int = 8, repeats: int = 5) -> dict:
     """Solve A X = Y for a causal attention A: triangular solve against inv(A) @ Y."""
     torch.manual_seed(0)
@@ -125,22 +165,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path("bench_results/flow.json"))
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error(f"--batch must be at least 1, got {args.batch}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     ctx = mp.get_context("spawn")
     rows = []
     for name in args.sizes:
         for form in args.forms:
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_measure_size, args=(name, form, args.batch, args.repeats, args.device, queue))
-            proc.start()
-            rows.append(queue.get())
-            proc.join()
+            # a failed (size, form) becomes an error row: the rows measured before it are still written
+            row, code = run_in_child(ctx, _measure_child, (name, form, args.batch, args.repeats, args.device))
+            if row is None:
+                row = dict(size=name, form=form, error=f"the measuring process ended (exit code {code}) without a result")
+            rows.append(row)
     solves = [triangular_vs_dense(n, w) for n, w in ((64, 128), (256, 768))]
 
     print(f"MANGO flow on {args.device} (torch {torch.__version__}, {torch.get_num_threads()} threads), batch {args.batch}")
     print(f"{'size':<6} {'form':<14} {'tokens':>7} {'D':>4} {'L':>3} {'params':>8} {'fwd ms/s':>9} {'inv ms/s':>9} "
           f"{'peak MB':>8} {'rt err fp32':>11} {'min A_ii':>8}")
     for r in rows:
+        if "error" in r:
+            print(f"{r['size']:<6} {r['form']:<14} ERROR {r['error']}")
+            continue
         min_diag = "-" if r["min_attention_diagonal"] is None else f"{r['min_attention_diagonal']:.3f}"
         print(f"{r['size']:<6} {r['form']:<14} {2 * r['tokens_per_modality']:>7} {r['dim']:>4} {r['num_blocks']:>3} "
               f"{r['params_m']:>7.2f}M {r['forward_ms_per_sample']:>9.1f} {r['inverse_ms_per_sample']:>9.1f} "
@@ -153,4 +200,4 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(dict(device=args.device, torch=torch.__version__, flow=rows, solve=solves), indent=2))
     print(f"\nwrote {args.out}")
-    return 0
+    return 0 if all("error" not in r for r in rows) else 1

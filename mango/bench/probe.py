@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections import defaultdict
@@ -35,7 +36,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from mango import metrics
-from mango.models import MangoModel
+from mango.data import DataError
+from mango.models import CheckpointError, MangoModel
 from mango.models.fusion import split_tokens
 from mango.models.heads import mean_over_positions
 
@@ -220,9 +222,14 @@ def main(argv: list[str] | None = None) -> int:
                              "of the probe that set the genre targets)")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = parser.parse_args(argv)
+    if args.bootstrap < 0:  # refused now, not after minutes of probes
+        parser.error(f"--bootstrap must be 0 (off) or a number of resamples, got {args.bootstrap}")
     torch.set_num_threads(args.threads)
-    model = MangoModel.from_pretrained(args.checkpoint)
-    splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test", fit_on=args.fit_on)
+    try:  # a checkpoint of another task would fail only after the films are read
+        model = MangoModel.from_pretrained(args.checkpoint, expected_task="genre")
+        splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test", fit_on=args.fit_on)
+    except (CheckpointError, DataError) as err:
+        parser.error(str(err))
     train = splits.train_eval if splits.train_eval is not None else splits.train  # read without augmentation
     pooled = pooled_splits(model, train, splits.test, args.batch_size)
     result = probe(model, train, splits.test, args.c, args.batch_size, pooled=pooled)
@@ -231,14 +238,23 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(result))
     report: dict[str, Any] = {"checkpoint": args.checkpoint, "C": args.c, "fit_on": args.fit_on,
                               "fit_samples": len(train), "probes": result}
+    _write_report(report, args.out)  # the probe table is kept if the bootstrap fails or is interrupted
     if args.bootstrap:
         report["head_versus_probe"] = head_versus_probe(model, train, splits.test, args.c, args.bootstrap,
                                                         args.batch_size, pooled=pooled)
         print("\n" + format_bootstrap(report["head_versus_probe"]))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2))
+        _write_report(report, args.out)
     return 0
+
+
+def _write_report(report: dict[str, Any], out: Path | None) -> None:
+    """The report as JSON at ``out`` (if given), through a temporary file: never half written."""
+    if out is None:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(report, indent=2))
+    os.replace(partial, out)
 
 
 if __name__ == "__main__":

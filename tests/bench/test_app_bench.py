@@ -7,7 +7,8 @@ import pytest
 from app import ranges
 from app.checkpoints import TASK_SPECS, load_task_model
 from app.handlers import Runner
-from mango.bench.app import LAYER, bench_inputs
+from mango.bench import app as bench_app
+from mango.bench.app import LAYER, bench_inputs, time_cases
 
 
 def test_bench_inputs_use_the_sliders_default_and_two_scenes() -> None:
@@ -23,3 +24,12 @@ def test_bench_layer_is_one_the_app_offers(slot: str) -> None:
     loaded = load_task_model(TASK_SPECS[slot])
     assert loaded.source == "bundled"
     assert LAYER in Runner(loaded).layer_choices
+
+
+def test_time_cases_needs_at_least_one_repeat(capsys) -> None:
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        time_cases([("noop", lambda: None)], repeats=0, warmup=0)
+    with pytest.raises(SystemExit) as exit_info:
+        bench_app.main(["--repeats", "0", "--no-startup"])
+    assert exit_info.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+    assert time_cases([("noop", lambda: None)], repeats=1, warmup=0)[0]["repeats"] == 1

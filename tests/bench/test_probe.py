@@ -96,3 +96,48 @@ def test_the_probe_fits_on_train_or_on_train_and_dev(tiny_movies, tmp_path):
         assert report["fit_on"] == fit_on and set(report["probes"]) == set(probe.LEVELS)
         fitted[fit_on] = report["fit_samples"]
     assert fitted == {"train": 8, "train+val": 10}
+
+
+@pytest.fixture(scope="module")
+def genre_checkpoint(tmp_path_factory):
+    checkpoint = tmp_path_factory.mktemp("ckpt") / "genre"
+    MangoModel(MangoConfig.preset("tiny", task="genre", **TINY)).save_pretrained(checkpoint)
+    return checkpoint
+
+
+def test_a_negative_bootstrap_is_refused_before_any_work(genre_checkpoint, tiny_movies, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(probe, "pooled_splits", lambda *a, **k: pytest.fail("probed before checking --bootstrap"))
+    with pytest.raises(SystemExit) as exit_info:
+        probe.main([str(genre_checkpoint), "--root", str(tiny_movies), "--bootstrap", "-1"])
+    assert exit_info.value.code == 2 and "--bootstrap must be 0" in capsys.readouterr().err
+
+
+def test_the_probe_table_is_written_before_the_bootstrap(genre_checkpoint, tiny_movies, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe, "head_versus_probe", interrupted)
+    out = tmp_path / "probe.json"
+    with pytest.raises(KeyboardInterrupt):
+        probe.main([str(genre_checkpoint), "--root", str(tiny_movies), "--bootstrap", "5", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert set(report["probes"]) == set(probe.LEVELS) and "head_versus_probe" not in report
+    monkeypatch.undo()  # the real bootstrap: the report is written again, with it
+    assert probe.main([str(genre_checkpoint), "--root", str(tiny_movies), "--bootstrap", "5", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["head_versus_probe"]["resamples"] == 5
+
+
+def test_bad_checkpoints_and_roots_are_usage_errors(genre_checkpoint, tiny_movies, tmp_path, capsys):
+    segmentation = tmp_path / "segmentation"
+    MangoModel(MangoConfig.preset("tiny", task="segmentation", **TINY)).save_pretrained(segmentation)
+    cases = [
+        ([str(segmentation), "--root", str(tiny_movies)], "expected 'genre'"),
+        ([str(tmp_path / "missing"), "--root", str(tiny_movies)], "missing"),
+        ([str(genre_checkpoint), "--root", str(tmp_path / "no-films")], "no-films"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            probe.main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "usage:" in err and message in err, err
