@@ -691,7 +691,7 @@ class Runner:
     @property
     def recommended_temperature(self) -> float | None:
         """The temperature `python -m mango.bench density` recommends for this checkpoint (its flow
-        samples came closest to real test images), stored as metadata.sampling.temperature; None when
+        samples came closest to real validation images), stored as metadata.sampling.temperature; None when
         the checkpoint has none or one outside the slider's range."""
         recommended = (self.config.metadata.get("sampling") or {}).get("temperature")
         try:
@@ -745,7 +745,7 @@ class Runner:
         if recommended is None or not math.isclose(temperature, recommended):
             return ""
         return (f" τ = {temperature:g} is this checkpoint's recommended temperature: at it, decoded samples came "
-                "closest to real test images (KID).")
+                "closest to real images (KID against validation images).")
 
     def _text_note(self) -> str:
         if self.text_key is None:

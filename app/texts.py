@@ -101,8 +101,8 @@ is less likely, to the flow, than almost every real input; one below it, more li
 temperature does not always make the features more likely: the likelihood also counts how much the
 flow stretches space where the sample lands.
 
-**Temperature.** The slider starts at the temperature whose samples came closest to real test images
-(kernel distance between decoded samples and test images, in the features of an ImageNet
+**Temperature.** The slider starts at the temperature whose samples came closest to real images
+(kernel distance between decoded samples and validation images, in the features of an ImageNet
 network), when the checkpoint records one; otherwise at 0.7.
 
 ### What it does not show

@@ -5,7 +5,7 @@ decoded samples come to real images (issue 14).
         [--samples 256] [--fit-samples 1000] [--test-samples N] [--feature-size 128] [--write-config]
 
 1. Density. The encoder features F of `--fit-samples` training images (the training split of the
-   checkpoint's run, read without augmentation) fit a diagonal Gaussian and a Gaussian with a full
+   checkpoint's run, validation included for a `--fit-on train+val` run, read without augmentation) fit a diagonal Gaussian and a Gaussian with a full
    channel covariance (`mango.density`). All three models score the features of the test split in
    bits/dim, -log p(F) / (N D ln 2), exactly as `MangoModel.forward_features`.
 2. Samples. `--samples` random test images are the reference. Three kinds of feature sets are
@@ -29,8 +29,13 @@ decoded samples come to real images (issue 14).
    The main column is "joint" when there are two image modalities, else the one image modality.
    The issue's target, stated per temperature: flow samples closer to the reconstructions than to
    the Gaussian's samples on that column, KID_flow - KID_recon < KID_gauss - KID_flow ("gap
-   closed" > 50 %). The recommended temperature is the one whose flow samples have the lowest KID
-   on that column; `--write-config` stores it in the checkpoint's `config.json`
+   closed" > 50 %).
+3. Temperatures are chosen without the test split: the same samples are also compared with
+   `--samples` validation images, and the recommended temperature is the one whose flow samples
+   have the lowest KID against those on the main column (likewise the Gaussian's own best, for
+   "each at its best"); the test split's distances are then read at the chosen temperatures. (A
+   `--fit-on train+val` run trained on its validation images: the choice still reads no test
+   image.) `--write-config` stores it in the checkpoint's `config.json`
    (metadata.sampling.temperature), where the app reads its default.
 
 Everything runs without gradients, on `--device` (default CPU; use one thread on a shared machine:
@@ -42,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -91,7 +97,8 @@ def checkpoint_splits(model: Any, root: str | Path, dataset: str | None = None) 
     target = data.get("target") or (config.target.name if config.target is not None else "rgb")
     return build_splits(dataset, root, config.image_size, inputs=inputs, target=target,
                         val_fraction=float(training.get("val_fraction", 0.1)), seed=int(training.get("seed", 0)),
-                        test_split=data.get("test_split", "test"))
+                        test_split=data.get("test_split", "test"),
+                        fit_on=data.get("fit_on") or training.get("fit_on") or "train")
 
 
 def _subset_order(n: int, count: int | None, seed: int) -> list[int]:
@@ -220,6 +227,18 @@ def score_test_split(model: Any, dataset: Any, order: list[int], reference_count
 
 
 @torch.no_grad()
+def real_images(model: Any, dataset: Any, order: list[int], options: Options, features: FeatureSet) -> None:
+    """Add the EfficientNet features of the real images of `order` (and, for translation, of their
+    targets) to `features`: a reference set."""
+    names, target_column = {k: model.config.modality(k).name for k in ("a", "b")}, _target_column(model)
+    for batch in _batches(dataset, order, options.batch_size, options.num_workers):
+        real = {names[k]: batch[k] for k in ("a", "b") if isinstance(batch[k], torch.Tensor)}
+        if target_column is not None:
+            real[target_column] = batch["target"]
+        features.add(real)
+
+
+@torch.no_grad()
 def sample_set(model: Any, source: str, baseline: ChannelGaussian | DiagonalGaussian, n: int, temperature: float,
                seed: int, options: Options, features: FeatureSet) -> dict[str, Any]:
     """Draw n features from the flow or the baseline at `temperature`, decode them (and run the
@@ -291,6 +310,14 @@ def measure(model: Any, splits: Any, options: Options | None = None, extractor: 
         density[key]["train_mean"] = float(baseline.bits_per_dim(fit_features).mean())
 
     reference = sets["reference"].arrays()
+    val_order = _subset_order(len(splits.val), options.samples, options.seed + 2)
+    if len(val_order) < 2:
+        raise ValueError(f"the validation split has {len(splits.val)} image(s); choosing a temperature needs at "
+                         "least 2 (KID compares sets of two or more)")
+    log(f"reading {len(val_order)} validation images: the reference the temperatures are chosen against")
+    selection_set = FeatureSet(extractor, columns)
+    real_images(model, splits.val, val_order, options, selection_set)
+    selection_reference = selection_set.arrays()
     rows: dict[str, dict[str, Any]] = {"reconstruction": {
         "flow_bits_per_dim": density["flow"],  # the real test features' own
         "distances": compare(reference, sets["reconstruction"].arrays(), options.kid_subsets, options.seed)}}
@@ -302,9 +329,12 @@ def measure(model: Any, splits: Any, options: Options | None = None, extractor: 
             found = FeatureSet(extractor, columns)
             drawn = sample_set(model, source, baselines["channel"], options.samples, temperature,
                                options.seed + (0 if source == "flow" else 1), options, found)
+            generated = found.arrays()
             row: dict[str, Any] = {"source": source, "temperature": temperature,
                                    "flow_bits_per_dim": _summary(drawn["bits"], options.percentiles),
-                                   "distances": compare(reference, found.arrays(), options.kid_subsets, options.seed)}
+                                   "distances": compare(reference, generated, options.kid_subsets, options.seed),
+                                   "validation_distances": compare(selection_reference, generated, options.kid_subsets,
+                                                                   options.seed)}
             if drawn["counts"] is not None:
                 row["class_tv"] = total_variation(drawn["counts"], test["gt_counts"])
             rows[f"{source} {temperature:g}"] = row
@@ -316,15 +346,22 @@ def measure(model: Any, splits: Any, options: Options | None = None, extractor: 
         gauss_kid = rows[f"gaussian {temperature:g}"]["distances"][main]["kid"]
         verdicts.append({"temperature": temperature, "flow_beats_gaussian": flow_kid < gauss_kid,
                          **_gap_verdict(flow_kid, gauss_kid, recon_kid)})
-    ranked = sorted(verdicts, key=lambda v: v["kid_flow"])
-    best = ranked[0]
+
+    def chosen(source: str) -> list[dict[str, Any]]:
+        """That source's rows, best first by KID against the validation images (never the test split)."""
+        return sorted((rows[f"{source} {t:g}"] for t in options.temperatures),
+                      key=lambda r: r["validation_distances"][main]["kid"])
+
+    flow_ranked, gauss_ranked = chosen("flow"), chosen("gaussian")
+    best = next(v for v in verdicts if v["temperature"] == flow_ranked[0]["temperature"])
     # the stricter reading: each model at the temperature that suits it best (the Gaussian's samples
     # improve with temperature far more than the flow's do, so a same-temperature gap flatters the flow)
-    gauss_best = min(verdicts, key=lambda v: v["kid_gaussian"])
+    gauss_best = next(v for v in verdicts if v["temperature"] == gauss_ranked[0]["temperature"])
     best_against_best = {"flow_temperature": best["temperature"], "gaussian_temperature": gauss_best["temperature"],
                          **_gap_verdict(best["kid_flow"], gauss_best["kid_gaussian"], recon_kid)}
-    noise = max(rows[f"flow {v['temperature']:g}"]["distances"][main]["kid_std"] for v in ranked[:2])
-    margin = ranked[1]["kid_flow"] - best["kid_flow"] if len(ranked) > 1 else None
+    selection = [r["validation_distances"][main] for r in flow_ranked[:2]]
+    noise = max(d["kid_std"] for d in selection)
+    margin = selection[1]["kid"] - selection[0]["kid"] if len(selection) > 1 else None
     return {
         "task": model.config.task,
         "modalities": [model.config.a.name, model.config.b.name],
@@ -337,13 +374,17 @@ def measure(model: Any, splits: Any, options: Options | None = None, extractor: 
         "fit_samples": len(fit_order),
         "test_samples": len(test_order),
         "reference_images": reference_count,
+        "selection_images": len(val_order),
+        "selection_split": "validation",
         "density_bits_per_dim": density,
         "flow_beats_both": all(density["flow"]["mean"] < density[k]["mean"] for k in baselines),
         "samples": rows,
         "verdicts": verdicts,
         "best_against_best": best_against_best,
         "recommended_temperature": best["temperature"],
-        # the runner-up's KID minus the best one's; within the subsets' spread, no temperature is clearly better
+        "recommended_validation_kid": selection[0]["kid"],
+        # against the validation images, the runner-up's KID minus the best one's; within the subsets'
+        # spread, no temperature is clearly better
         "recommendation_margin": margin,
         "recommendation_within_noise": margin is not None and margin < noise,
         "elapsed_s": round(time.perf_counter() - started, 1),
@@ -402,32 +443,51 @@ def format_report(result: dict[str, Any]) -> str:
     if bb is not None:
         gap = "n/a" if bb["gap_closed"] is None else f"{100 * bb['gap_closed']:.0f} %"
         lines.append(f"  each at its best: flow {bb['kid_flow']:.2f} (tau {bb['flow_temperature']:g}), Gaussian "
-                     f"{bb['kid_gaussian']:.2f} (tau {bb['gaussian_temperature']:g}); gap closed {gap}: "
+                     f"{bb['kid_gaussian']:.2f} (tau {bb['gaussian_temperature']:g}), each tau chosen on validation "
+                     f"images; gap closed {gap}: "
                      + ("target met" if bb["target_met"] else "target not met"))
     lines.append(f"Recommended temperature: {result['recommended_temperature']:g} (lowest flow KID on "
-                 f"{result['main_column']}; --write-config stores it for the app)"
+                 f"{result['main_column']} against {result['selection_images']} validation images, not the test "
+                 "images above; --write-config stores it for the app)"
                  + ("; the runner-up is within the KID's spread: no temperature is clearly better"
                     if result["recommendation_within_noise"] else ""))
     return "\n".join(lines)
 
 
 def write_sampling_metadata(checkpoint: str | Path, result: dict[str, Any], command: str) -> Path:
-    """Store the recommended temperature in a local checkpoint's config.json (metadata.sampling)."""
-    from mango.models.checkpoint import CONFIG_NAME, load_config
+    """Store the recommended temperature in a local checkpoint's config.json (metadata.sampling).
 
-    folder = Path(checkpoint)
-    if not (folder / CONFIG_NAME).is_file():
-        raise ValueError(f"--write-config needs a local checkpoint folder; {folder} has no {CONFIG_NAME}")
-    config = load_config(folder)
+    Only that entry changes: the file is edited as JSON, not re-saved from a loaded config (which
+    would also write every field the file leaves at its default), and replaced in one step."""
+    from mango.models.checkpoint import CONFIG_NAME
+
+    path = Path(checkpoint) / CONFIG_NAME
+    if not path.is_file():
+        raise ValueError(f"--write-config needs a local checkpoint folder; {checkpoint} has no {CONFIG_NAME}")
+    config = json.loads(path.read_text())
     best = next(v for v in result["verdicts"] if v["temperature"] == result["recommended_temperature"])
-    config.metadata["sampling"] = {
+    config.setdefault("metadata", {})["sampling"] = {
         "temperature": result["recommended_temperature"],
-        "selected_by": f"lowest KID x100 of flow samples ({result['main_column']}, EfficientNet-Lite0 features)",
+        "selected_by": (f"lowest KID x100 of flow samples against {result['selection_images']} validation images "
+                        f"({result['main_column']}, EfficientNet-Lite0 features)"),
+        "kid_flow_validation": result["recommended_validation_kid"],
+        # on the test images, at that temperature
         "kid_flow": best["kid_flow"], "kid_gaussian": best["kid_gaussian"],
         "kid_reconstruction": best["kid_reconstruction"], "command": command,
     }
-    config.save(folder / CONFIG_NAME)
-    return folder / CONFIG_NAME
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def result_name(checkpoint: str | Path) -> str:
+    """A checkpoint's name in a result file: its folder's name, with its run's for a run's
+    `final`/`best`/`last` (runs/a/final and runs/b/final must not overwrite each other)."""
+    parts = [p for p in Path(str(checkpoint)).parts if p not in ("", ".", "..", "/")]
+    if len(parts) >= 2 and parts[-1] in ("final", "best", "last"):
+        return f"{parts[-2]}-{parts[-1]}"
+    return parts[-1] if parts else "checkpoint"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None, help="nyudv2/sunrgbd/taskonomy/mmimdb (default: the checkpoint's)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES))
     parser.add_argument("--samples", type=int, default=Options.samples,
-                        help="samples per source and temperature, and reference test images")
+                        help="samples per source and temperature, reference test images, and validation images "
+                             "the temperatures are chosen against")
     parser.add_argument("--fit-samples", type=int, default=Options.fit_samples, help="training images for the Gaussians")
     parser.add_argument("--test-samples", type=int, default=None, help="test images for bits/dim (default: all)")
     parser.add_argument("--feature-size", type=int, default=Options.feature_size,
@@ -452,12 +513,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-config", action="store_true",
                         help="store the recommended temperature in the checkpoint's config.json for the app")
     args = parser.parse_args(argv)
+    for name, least in (("samples", 2), ("fit_samples", 2), ("test_samples", 1), ("kid_subsets", 1),
+                        ("batch_size", 1), ("threads", 1)):
+        value = getattr(args, name)
+        if value is not None and value < least:  # KID needs two samples a set; a negative count would slice
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+    if args.write_config and not (Path(args.checkpoint) / "config.json").is_file():
+        parser.error(f"--write-config needs a local checkpoint folder; {args.checkpoint} has no config.json")
     torch.set_num_threads(args.threads)
 
+    from mango.data import DataError
     from mango.models import MangoModel
+    from mango.models.errors import CheckpointError
 
-    model = MangoModel.from_pretrained(args.checkpoint, device=args.device).eval()
-    splits = checkpoint_splits(model, args.root, args.dataset)
+    try:
+        model = MangoModel.from_pretrained(args.checkpoint, device=args.device).eval()
+        splits = checkpoint_splits(model, args.root, args.dataset)
+    except (CheckpointError, DataError, ValueError) as e:
+        parser.error(str(e))
     options = Options(temperatures=tuple(args.temperatures), samples=args.samples, fit_samples=args.fit_samples,
                       test_samples=args.test_samples, feature_size=args.feature_size or None,
                       kid_subsets=args.kid_subsets, batch_size=args.batch_size, seed=args.seed)
@@ -465,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     result["checkpoint"] = str(args.checkpoint)
     result["data"] = splits.description
     print(format_report(result))
-    out = args.out or Path("bench_results") / f"density-{Path(str(args.checkpoint)).name or 'checkpoint'}.json"
+    out = args.out or Path("bench_results") / f"density-{result_name(args.checkpoint)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
     print(f"wrote {out}")

@@ -85,8 +85,9 @@ def test_benchmark_runs_on_a_tiny_segmentation_checkpoint(tmp_path, synthrooms, 
     from train.data import build_splits
     from train.evaluate import evaluate
 
-    model = tiny_model("segmentation", data={"dataset": "nyudv2", "image_size": 32})
+    model = tiny_model("segmentation", data={"dataset": "nyudv2", "image_size": 32}, training={"val_fraction": 0.25})
     model.save_pretrained(tmp_path / "ckpt")
+    before = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     out = tmp_path / "density.json"
     argv = [str(tmp_path / "ckpt"), "--root", str(synthrooms / "nyudv2"), "--temperatures", "0.7", "1.0",
             "--samples", "6", "--fit-samples", "8", "--feature-size", "32", "--kid-subsets", "3", "--batch-size", "4",
@@ -102,8 +103,9 @@ def test_benchmark_runs_on_a_tiny_segmentation_checkpoint(tmp_path, synthrooms, 
         assert all(np.isfinite([d["kid"], d["kid_std"], d["fd"]]).all() for d in row["distances"].values())
     assert result["recommended_temperature"] in (0.7, 1.0)
     # the flow's test bits/dim are the trainer's evaluation of the same split, percentiles included
-    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32)
-    assert result["reference_images"] == 6 and result["fit_samples"] == min(8, len(splits.train_eval)) == 7
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    assert result["reference_images"] == 6 and result["fit_samples"] == min(8, len(splits.train_eval)) == 6
+    assert result["selection_images"] == len(splits.val) == 2
     evaluated = evaluate(MangoModel.from_pretrained(tmp_path / "ckpt").eval(), splits.test, batch_size=4)
     flow = result["density_bits_per_dim"]["flow"]
     assert result["test_samples"] == len(splits.test) == evaluated["samples"]
@@ -112,22 +114,34 @@ def test_benchmark_runs_on_a_tiny_segmentation_checkpoint(tmp_path, synthrooms, 
         assert flow[f"p{q}"] == pytest.approx(evaluated[f"bits_per_dim_p{q}"], abs=1e-5)
     assert evaluated["bits_per_dim_p5"] <= evaluated["bits_per_dim_p50"] <= evaluated["bits_per_dim_p95"]
     # --write-config left the recommendation where the app reads it
-    sampling = json.loads((tmp_path / "ckpt" / "config.json").read_text())["metadata"]["sampling"]
+    after = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    sampling = after["metadata"].pop("sampling")
     assert sampling["temperature"] == result["recommended_temperature"] and "mango.bench density" in sampling["command"]
+    assert "validation images" in sampling["selected_by"]
+    assert after == before  # nothing else in the file changed
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
 
 
 def test_benchmark_on_a_tiny_translation_model_adds_the_head_column(synthrooms, extractor):
-    model = tiny_model("translation")
+    model = tiny_model("translation", training={"val_fraction": 0.25})
     splits = bench.checkpoint_splits(model, synthrooms / "taskonomy", dataset="taskonomy")
     result = bench.measure(model, splits, TINY_RUN, extractor=extractor)
     assert result["image_columns"] == ["reshading", "edge_texture", "rgb (head)"]
     for row in result["samples"].values():
         assert set(row["distances"]) == {"reshading", "edge_texture", "rgb (head)", "joint"} and "class_tv" not in row
     assert len(result["verdicts"]) == 2 and "Target:" in bench.format_report(result)
-    # each model at its own best temperature: the flow's best KID against the Gaussian's best
-    bb, verdicts = result["best_against_best"], result["verdicts"]
-    assert bb["kid_flow"] == min(v["kid_flow"] for v in verdicts)
-    assert bb["kid_gaussian"] == min(v["kid_gaussian"] for v in verdicts)
+    # each model at its own best temperature, chosen against validation images, read on the test images
+    bb, verdicts, main = result["best_against_best"], result["verdicts"], result["main_column"]
+
+    def chosen(source: str) -> float:
+        rows = [r for r in result["samples"].values() if r.get("source") == source]
+        return min(rows, key=lambda r: r["validation_distances"][main]["kid"])["temperature"]
+
+    assert bb["flow_temperature"] == result["recommended_temperature"] == chosen("flow")
+    assert bb["gaussian_temperature"] == chosen("gaussian")
+    at = {v["temperature"]: v for v in verdicts}
+    assert bb["kid_flow"] == at[bb["flow_temperature"]]["kid_flow"]
+    assert bb["kid_gaussian"] == at[bb["gaussian_temperature"]]["kid_gaussian"]
     gap = bb["kid_gaussian"] - bb["kid_reconstruction"]
     if gap > 0:
         assert bb["gap_closed"] == pytest.approx((bb["kid_gaussian"] - bb["kid_flow"]) / gap)
@@ -144,9 +158,79 @@ def test_benchmark_on_a_tiny_genre_model_compares_posters_only(extractor):
                 for i in range(n)]
 
     model = tiny_model("genre")
-    result = bench.measure(model, SimpleNamespace(train_eval=films(8), test=films(5)), TINY_RUN, extractor=extractor)
+    result = bench.measure(model, SimpleNamespace(train_eval=films(8), val=films(3), test=films(5)), TINY_RUN,
+                           extractor=extractor)
     assert result["main_column"] == "poster" and result["reference_images"] == 5
     assert all(set(row["distances"]) == {"poster"} for row in result["samples"].values())
     d = result["density_bits_per_dim"]
     assert d["diagonal"]["degenerate_dims"] > 0  # text pad positions are exactly zero in every film
     assert np.isfinite([d[k]["mean"] for k in ("flow", "diagonal", "channel")]).all()
+
+
+class _Counted(torch.utils.data.Dataset):
+    """A split that counts which of its items were read."""
+
+    def __init__(self, items: list[dict]):
+        self.items, self.read = items, set()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        self.read.add(i)
+        return self.items[i]
+
+
+def test_the_temperature_is_chosen_without_the_test_images(extractor):
+    """Temperatures were chosen by KID against the test images; now against validation images, and
+    the same test images, swapped for others, change the reported distances but not the choice."""
+    g = torch.Generator().manual_seed(1)
+
+    def films(n: int, shift: float = 0.0) -> list[dict]:
+        return [{"a": (torch.rand(3, 32, 32, generator=g) + shift).clamp(0, 1), "b": "A storm at sea.",
+                 "target": torch.zeros(23), "id": str(i)} for i in range(n)]
+
+    model = tiny_model("genre")
+    train, val = films(8), _Counted(films(6))
+    first = bench.measure(model, SimpleNamespace(train_eval=train, val=val, test=films(6)), TINY_RUN, extractor=extractor)
+    assert val.read == set(range(6)) and first["selection_images"] == 6
+    other = bench.measure(model, SimpleNamespace(train_eval=train, val=val, test=films(6, shift=0.4)), TINY_RUN,
+                          extractor=extractor)
+    assert other["samples"]["flow 0.7"]["distances"] != first["samples"]["flow 0.7"]["distances"]
+    assert other["recommended_temperature"] == first["recommended_temperature"]
+    assert other["best_against_best"]["gaussian_temperature"] == first["best_against_best"]["gaussian_temperature"]
+    assert other["recommended_validation_kid"] == first["recommended_validation_kid"]
+
+
+def test_a_train_plus_val_checkpoint_fits_its_gaussians_on_what_the_flow_was_fitted_on(synthrooms):
+    model = tiny_model("segmentation", data={"dataset": "nyudv2", "fit_on": "train+val"}, training={"val_fraction": 0.25})
+    splits = bench.checkpoint_splits(model, synthrooms / "nyudv2")
+    assert len(splits.train_eval) == 8 and splits.description["fit_on"] == "train+val"
+    held_out = bench.checkpoint_splits(tiny_model("segmentation", data={"dataset": "nyudv2"}, training={"val_fraction": 0.25}),
+                                       synthrooms / "nyudv2")
+    assert len(held_out.train_eval) == 6
+
+
+@pytest.mark.parametrize("option, value", [("--samples", "1"), ("--fit-samples", "0"), ("--test-samples", "-5"),
+                                           ("--kid-subsets", "0"), ("--batch-size", "0")])
+def test_counts_that_cannot_work_are_refused_up_front(option, value, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench.main([str(tmp_path / "missing"), "--root", str(tmp_path), option, value])
+    assert f"{option} must be at least" in capsys.readouterr().err
+
+
+def test_a_missing_checkpoint_or_data_is_a_message(tmp_path, synthrooms, capsys):
+    with pytest.raises(SystemExit):
+        bench.main([str(tmp_path / "missing"), "--root", str(synthrooms / "nyudv2")])
+    assert "Traceback" not in capsys.readouterr().err
+    tiny_model("segmentation", data={"dataset": "nyudv2"}).save_pretrained(tmp_path / "ckpt")
+    with pytest.raises(SystemExit):
+        bench.main([str(tmp_path / "ckpt"), "--root", str(tmp_path / "nowhere")])
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_result_files_of_two_runs_do_not_overwrite_each_other():
+    assert bench.result_name("runs/a/final") == "a-final" != bench.result_name("runs/b/final")
+    assert bench.result_name("assets/checkpoints/segmentation") == "segmentation"
+    assert bench.result_name("owner/repo") == "repo"
+
