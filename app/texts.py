@@ -103,7 +103,9 @@ flow stretches space where the sample lands.
 
 **Temperature.** The slider starts at the temperature whose samples came closest to real images
 (kernel distance between decoded samples and validation images, in the features of an ImageNet
-network), when the checkpoint records one; otherwise at 0.7.
+network), when the checkpoint records one; otherwise at 0.7. With one seed, every τ draws the same
+latent directions, only scaled; the task head normalises each latent token before it reads it, so
+a sample's prediction stays the same as τ moves, and only its decoded inputs change.
 
 ### What it does not show
 Pictures pass through small decoders trained for reconstruction: blurry samples can be the decoder's

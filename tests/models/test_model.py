@@ -192,6 +192,17 @@ def test_reading_a_model_in_training_mode_changes_nothing(demo_model, make_input
     assert model.training
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_a_samples_prediction_does_not_follow_the_temperature(task: str, demo_model) -> None:
+    """What the app's sampling text says: one seed draws the same latent directions at every τ, and
+    the head normalises each latent token, so the prediction stays while the decoded inputs change."""
+    model = demo_model(task).eval()
+    cool, warm = (model.sample(2, temperature=t, generator=torch.Generator().manual_seed(0)) for t in (0.3, 1.0))
+    torch.testing.assert_close(cool["output"], warm["output"], atol=1e-3, rtol=1e-3)
+    image = next(k for k in cool if k not in ("z", "features", "output") and isinstance(cool[k], torch.Tensor))
+    assert not torch.allclose(cool[image], warm[image], atol=1e-3)
+
+
 def test_decode_and_autoencoder_stage(demo_model, make_inputs) -> None:
     model = demo_model("genre")
     batch = make_inputs(model.config)
