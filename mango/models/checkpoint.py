@@ -90,14 +90,22 @@ class CheckpointMixin:
         """Fetch the weights named by `external_state_prefixes` (nothing by default)."""
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
-        """Write `path/config.json` and `path/model.safetensors` (no pickles)."""
+        """Write `path/model.safetensors` and `path/config.json` (no pickles). Each file is written
+        under a temporary name and renamed into place, the weights first: saving over a checkpoint
+        that fails part way leaves the old pair (or new weights beside the old config), never a
+        half-written file or a new config beside the old weights."""
         from safetensors.torch import save_file
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        self.config.save(folder / CONFIG_NAME)
         metadata = {"format": "pt", "mango_format_version": str(self.config.format_version)}
-        save_file(saved_state(self), str(folder / WEIGHTS_NAME), metadata=metadata)
+        partial = folder / (WEIGHTS_NAME + ".part")
+        try:
+            save_file(saved_state(self), str(partial), metadata=metadata)
+            os.replace(partial, folder / WEIGHTS_NAME)
+        finally:
+            partial.unlink(missing_ok=True)
+        self.config.save(folder / CONFIG_NAME)
         return folder
 
     @classmethod

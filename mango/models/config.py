@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -390,7 +391,11 @@ class MangoConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        """Write the JSON whole or not at all (a temporary file beside it, then one rename)."""
+        path = Path(path)
+        partial = path.with_name(path.name + ".part")
+        partial.write_text(self.to_json(), encoding="utf-8")
+        os.replace(partial, path)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "MangoConfig":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -224,3 +225,25 @@ def test_segmentation_target_all_ignored_gives_zero_loss(demo_model, make_inputs
     batch["target"][:] = 255
     loss, logs = model.loss(batch)
     assert logs["task_loss"] == 0.0 and torch.isfinite(loss)
+
+
+def test_saving_over_a_checkpoint_that_fails_part_way_leaves_the_old_one(demo_model, tmp_path, monkeypatch) -> None:
+    """The weights are written under a temporary name first and the config last: a save that dies
+    while writing the weights leaves the old checkpoint as it was (no new config beside old weights)."""
+    import safetensors.torch
+
+    old, new = demo_model("segmentation", seed=0), demo_model("segmentation", seed=1, dim=64)
+    old.save_pretrained(tmp_path / "ckpt")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ckpt").iterdir()}
+
+    def dies(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dies)
+    with pytest.raises(KeyboardInterrupt):
+        new.save_pretrained(tmp_path / "ckpt")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "ckpt").iterdir()} == before
+    monkeypatch.undo()
+    loaded = MangoModel.from_pretrained(tmp_path / "ckpt")
+    assert loaded.config.dim == old.config.dim
