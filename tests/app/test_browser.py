@@ -8,6 +8,7 @@ Skips cleanly without /usr/bin/chromium or the playwright package.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -135,16 +136,32 @@ def test_bad_input_shows_a_message_not_a_trace(page, shots):
 def test_overlay_opacity_preview_and_units(page, shots, scene):
     page.get_by_role("tab", name="RGB-D segmentation").click()
     assert page.get_by_text("a 16-bit PNG holds millimetres").first.is_visible()
+    old_table = page.locator("#segment-shares").inner_text()  # an earlier test's prediction, if any
     page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
     preview = page.locator("#segment-preview")
     preview.locator("img").first.wait_for(timeout=TIMEOUT_MS)
     preview.get_by_text("dark blue near, yellow far").first.wait_for(timeout=TIMEOUT_MS)  # 16-bit depth, colourised
     masks = page.locator("#segment-overlay .image-container img:not(.base-image)")
     masks.first.wait_for(timeout=TIMEOUT_MS)
-    legend = page.locator("#segment-overlay .legend-item").all_inner_texts()
+
+    def legend_and_table() -> tuple[list[str], list[str]]:
+        legend = page.locator("#segment-overlay .legend-item").all_inner_texts()
+        cells = [line.strip() for line in page.locator("#segment-shares").inner_text().splitlines() if line.strip()]
+        classes = cells[cells.index("share of pixels (%)") + 1 :: 2] if "share of pixels (%)" in cells else []
+        return legend, classes
+
+    # an earlier test's overlay may still be on screen, and the two outputs arrive one after the other:
+    # wait for this scene's table, then (bounded) for its overlay, before comparing them
+    page.wait_for_function(
+        "(old) => { const t = document.querySelector('#segment-shares');"
+        " return t && t.innerText.includes('share of pixels') && t.innerText !== old; }",
+        arg=old_table, timeout=TIMEOUT_MS)
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    legend, classes = legend_and_table()
+    while classes != [label.strip() for label in legend] and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        legend, classes = legend_and_table()
     assert legend and len(legend) == len(set(legend))
-    cells = [line.strip() for line in page.locator("#segment-shares").inner_text().splitlines() if line.strip()]
-    classes = cells[cells.index("share of pixels (%)") + 1 :: 2]
     assert classes == [label.strip() for label in legend]  # the table's classes, in its order
     # another scene's photo, not segmented yet: the slider re-blends the prediction the table describes
     page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
