@@ -23,8 +23,8 @@ may ``--steps``, to extend a run: its cosine schedule then decays over the new t
 stands, which is not the run a fresh start with that ``--steps`` makes, so the checkpoint records
 the step counts it was extended from. A resumed run draws the batches an uninterrupted one would
 (the same order, the batches already trained skipped unread) from the random states saved with it
-(one per rank under torchrun), so it ends with the same weights (exactly with ``--num-workers 0``; with workers the order is the
-same, the random crops are not).
+(one per rank under torchrun), so it ends with the same weights (exactly with ``--num-workers 0``;
+with workers the order is the same, the random crops are not).
 """
 
 from __future__ import annotations
@@ -386,6 +386,7 @@ class Trainer:
         return [s.cpu() for s in states]
 
     def _restore_rng(self, saved: dict[str, Any]) -> None:
+        """This rank's generator state from a saved trainer state (see `_rng_states`)."""
         by_rank = saved.get("torch_rng_by_rank")
         if by_rank is not None and len(by_rank) == self.world:
             torch.set_rng_state(by_rank[self.rank].cpu())
