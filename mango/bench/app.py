@@ -355,8 +355,8 @@ def time_cases(cases: list[tuple[str, Callable[[], Any]]], repeats: int, warmup:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mango.bench app", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per handler (default 20)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per handler (default 20)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 2)")
     parser.add_argument("--client", action="store_true", help="time through a launched server and gradio_client")
     parser.add_argument("--cached", action="store_true", help="let repeated calls reuse decoded inputs, as the app does")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
@@ -367,6 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default bench_results/app.json, "
                         "or app_load.json with --load)")
     args = parser.parse_args(argv)
+    if args.load:  # the load scenario has its own fixed mix: these would be silently ignored
+        given = [name for name, value in (("--repeats", args.repeats), ("--warmup", args.warmup),
+                                          ("--threads", args.threads), ("--client", args.client or None),
+                                          ("--cached", args.cached or None), ("--no-startup", args.no_startup or None))
+                 if value is not None]
+        if given:
+            parser.error(f"{', '.join(given)} do(es) not apply to --load (a fixed scenario of a spawned app)")
+    args.repeats = 20 if args.repeats is None else args.repeats
+    args.warmup = 2 if args.warmup is None else args.warmup
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.load:

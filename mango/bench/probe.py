@@ -230,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         splits = build_splits("mmimdb", args.root, model.config.image_size, test_split="test", fit_on=args.fit_on)
     except (CheckpointError, DataError) as err:
         parser.error(str(err))
+    genres, data_genres = tuple(model.config.class_names), tuple(splits.class_names)
+    if genres != data_genres:  # the head's column k would be scored against another genre's labels
+        parser.error(f"the checkpoint's {len(genres)} genres ({', '.join(genres[:3])}, ...) are not the data's "
+                     f"{len(data_genres)} ({', '.join(data_genres[:3])}, ...)")
     train = splits.train_eval if splits.train_eval is not None else splits.train  # read without augmentation
     pooled = pooled_splits(model, train, splits.test, args.batch_size)
     result = probe(model, train, splits.test, args.c, args.batch_size, pooled=pooled)

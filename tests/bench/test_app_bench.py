@@ -33,3 +33,10 @@ def test_time_cases_needs_at_least_one_repeat(capsys) -> None:
         bench_app.main(["--repeats", "0", "--no-startup"])
     assert exit_info.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
     assert time_cases([("noop", lambda: None)], repeats=1, warmup=0)[0]["repeats"] == 1
+
+
+def test_options_the_load_scenario_would_ignore_are_refused(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_app.main(["--load", "--threads", "4", "--repeats", "5"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--repeats, --threads do(es) not apply to --load" in err

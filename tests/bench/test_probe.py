@@ -130,8 +130,12 @@ def test_the_probe_table_is_written_before_the_bootstrap(genre_checkpoint, tiny_
 def test_bad_checkpoints_and_roots_are_usage_errors(genre_checkpoint, tiny_movies, tmp_path, capsys):
     segmentation = tmp_path / "segmentation"
     MangoModel(MangoConfig.preset("tiny", task="segmentation", **TINY)).save_pretrained(segmentation)
+    other_genres = tmp_path / "two-genres"
+    MangoModel(MangoConfig.preset("tiny", task="genre", class_names=("Drama", "Comedy"), **TINY)).save_pretrained(
+        other_genres)
     cases = [
         ([str(segmentation), "--root", str(tiny_movies)], "expected 'genre'"),
+        ([str(other_genres), "--root", str(tiny_movies)], "2 genres (Drama, Comedy, ...) are not the data's 23"),
         ([str(tmp_path / "missing"), "--root", str(tiny_movies)], "missing"),
         ([str(genre_checkpoint), "--root", str(tmp_path / "no-films")], "no-films"),
     ]
