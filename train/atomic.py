@@ -13,15 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from mango.atomic import atomic_write_text, part_path
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text`, so that a reader (or a restart after a kill) sees old or new, never half."""
-    part = path.with_name(path.name + ".part")
-    with part.open("w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(part, path)
+__all__ = ["atomic_write_text", "remove_part_file", "replace_dir", "settle_staged_dir", "staging_dir"]
 
 
 def staging_dir(target: Path) -> Path:
@@ -63,4 +57,4 @@ def settle_staged_dir(target: Path, keep: Callable[[Path], bool]) -> None:
 
 def remove_part_file(path: Path) -> None:
     """Drop the ``.part`` file a kill during `atomic_write_text(path, ...)` left behind."""
-    path.with_name(path.name + ".part").unlink(missing_ok=True)
+    part_path(path).unlink(missing_ok=True)

@@ -48,6 +48,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 from tqdm.auto import tqdm
 
+from mango.flow.base import evaluating
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ModalityConfig, gray, rgb, task_modalities
 from mango.models.heads import mean_over_positions
@@ -645,15 +646,14 @@ class Trainer:
     def _flow_readout(self, model: MangoModel, samples: int = 16) -> dict[str, float]:
         """Round trip, smallest A_ii, and how much each ICA layer mixes (off-diagonal share, gate),
         on validation features: a layer that stays the identity shows here, step by step."""
-        was_training = model.training
-        model.eval()
         n = min(samples, len(self.splits.val))
-        if self.cache:
-            batch = self.cache["val"].batch(torch.arange(n), self.device)
-            feats, _ = model.features_from_backbone(batch["backbone"])
-        else:
-            batch = next(iter(DataLoader(self.splits.val, batch_size=n)))
-            feats = model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
+        with evaluating(model):  # the flow's own readouts below run in eval mode too
+            if self.cache:
+                batch = self.cache["val"].batch(torch.arange(n), self.device)
+                feats, _ = model.features_from_backbone(batch["backbone"])
+            else:
+                batch = next(iter(DataLoader(self.splits.val, batch_size=n)))
+                feats = model.encode(batch["a"].to(self.device), _device(batch["b"], self.device))
         row: dict[str, float] = {"roundtrip_error": model.flow.roundtrip_error(feats)}
         report = model.flow.mixing_report(feats)
         row["min_attention_diagonal"] = min((r["min_diagonal"] for r in report), default=float("nan"))
@@ -664,7 +664,6 @@ class Trainer:
                 row[f"share_{tag}"] = round(r["off_diagonal_share"], 5)
                 if not math.isnan(r["gate"]):
                     row[f"gate_{tag}"] = round(r["gate"], 5)
-        model.train(was_training)
         return row
 
     def run(self) -> dict[str, Any]:

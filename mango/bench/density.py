@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -58,6 +57,7 @@ import numpy as np
 import torch
 
 from mango import metrics
+from mango.atomic import atomic_write_text
 from mango.density import ChannelGaussian, DiagonalGaussian, fit_baselines
 
 TEMPERATURES = (0.3, 0.5, 0.7, 0.9, 1.0)
@@ -475,9 +475,7 @@ def write_sampling_metadata(checkpoint: str | Path, result: dict[str, Any], comm
         "kid_flow": best["kid_flow"], "kid_gaussian": best["kid_gaussian"],
         "kid_reconstruction": best["kid_reconstruction"], "command": command,
     }
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return path
 
 

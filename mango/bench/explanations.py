@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from mango import known_answers as ka
+from mango.atomic import replace_file
 from mango.interpret import SCORES
 
 DEFAULT_OUT = Path("bench_results") / "explanations"
@@ -185,7 +185,8 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
     return info.join(wide).reset_index()
 
 
-def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title: str = "",
+           image_format: str | None = None) -> Path:
     """Per target score, per class group, the % of objects each attribution method gets right; and
     a panel for the rollout (it does not depend on the target): the share of the object's tokens'
     content that comes from the revealing modality, mean and range over objects."""
@@ -241,7 +242,7 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format=image_format)  # None: from the file name
     plt.close(fig)
     return path
 
@@ -256,26 +257,15 @@ def write(out: str | Path, objects: pd.DataFrame, summary: pd.DataFrame, meta: d
     at all. Without a summary no figure is drawn, and an earlier run's figure is removed."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _replace(out / "objects.csv", lambda path: objects.to_csv(path, index=False))
-    _replace(out / "summary.csv", lambda path: summary.to_csv(path, index=False))
-    _replace(out / "run.json", lambda path: path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
+    replace_file(out / "objects.csv", lambda path: objects.to_csv(path, index=False))
+    replace_file(out / "summary.csv", lambda path: summary.to_csv(path, index=False))
+    replace_file(out / "run.json", lambda path: path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
     if summary.empty:
         (out / "explanations.png").unlink(missing_ok=True)  # it would describe another run
     else:
         title = f"Known answers, {meta.get('checkpoint', '')}: {meta.get('scenes', '?')} unseen SynthRooms scenes"
-        _replace(out / "explanations.png", lambda path: figure(summary, objects, path, title))
+        replace_file(out / "explanations.png", lambda path: figure(summary, objects, path, title, image_format="png"))
     return out
-
-
-def _replace(path: Path, write_to: Callable[[Path], Any]) -> None:
-    """``write_to`` a temporary name beside ``path``, then rename it over ``path``: an interrupted
-    write leaves the old file or the new one, never half of one."""
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # same suffix: savefig picks the format by it
-    try:
-        write_to(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 from collections import defaultdict
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from mango import metrics
+from mango.atomic import atomic_write_text
 from mango.data import DataError
 from mango.models import CheckpointError, MangoModel
 from mango.models.fusion import split_tokens
@@ -256,9 +256,7 @@ def _write_report(report: dict[str, Any], out: Path | None) -> None:
     if out is None:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2))
-    os.replace(partial, out)
+    atomic_write_text(out, json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from mango.atomic import replace_file
+
 from .config import MangoConfig
 from .errors import CheckpointError, CheckpointNotFoundError, HubOfflineError, TaskMismatchError
 from .hub import fetch_hub_file, hub_endpoint, hub_unavailable_reason
@@ -99,12 +101,7 @@ class CheckpointMixin:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         metadata = {"format": "pt", "mango_format_version": str(self.config.format_version)}
-        partial = folder / (WEIGHTS_NAME + ".part")
-        try:
-            save_file(saved_state(self), str(partial), metadata=metadata)
-            os.replace(partial, folder / WEIGHTS_NAME)
-        finally:
-            partial.unlink(missing_ok=True)
+        replace_file(folder / WEIGHTS_NAME, lambda part: save_file(saved_state(self), str(part), metadata=metadata))
         self.config.save(folder / CONFIG_NAME)
         return folder
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 # Class vocabularies come from the data layer, so labels and names can never drift apart.
+from mango.atomic import atomic_write_text
 from mango.data.constants import MMIMDB_GENRES, NYUDV2_CLASSES
 
 FORMAT_VERSION = 2
@@ -391,11 +391,8 @@ class MangoConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save(self, path: str | Path) -> None:
-        """Write the JSON whole or not at all (a temporary file beside it, then one rename)."""
-        path = Path(path)
-        partial = path.with_name(path.name + ".part")
-        partial.write_text(self.to_json(), encoding="utf-8")
-        os.replace(partial, path)
+        """Write the JSON whole or not at all (mango.atomic)."""
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "MangoConfig":

@@ -89,7 +89,7 @@ def test_an_interrupted_run_keeps_the_scenes_it_finished(checkpoints, tmp_path, 
     meta = json.loads((out / "run.json").read_text())
     assert meta["interrupted"] is True and meta["scenes"] == 2
     assert pd.read_csv(out / "summary.csv")["objects"].eq(2).all() and (out / "explanations.png").is_file()
-    assert not list(out.glob("*partial*"))
+    assert not list(out.glob("*.part"))
 
 
 def test_objects_are_appended_as_each_scene_finishes(checkpoints, tmp_path, monkeypatch):
