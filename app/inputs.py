@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mango.data import fill_depth_holes
 from mango.text_coverage import strip_control, word_count
 
 MAX_SIDE = 4096  # pixels per side
@@ -295,6 +296,8 @@ def load_image(
     if channels == 1:
         arr = _grey_from(arr, bits, label, notices)
         _check_constant(arr, modality, label, notices)
+        if modality == "depth":
+            arr = _filled_holes(arr, label, notices)
     elif channels == 3:
         if arr.ndim == 2:
             if bits == 16:
@@ -337,6 +340,17 @@ def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[st
     else:
         notices.append(f"⚠️ The {label} has the same value ({low}) at every pixel: it carries no information, so the "
                        "prediction rests on the other input alone.")
+
+
+def _filled_holes(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarray:
+    """Depth cameras write 0 where they measured nothing; the model was trained on complete depth,
+    where 0 would read as a surface touching the lens, so each hole takes its nearest measured depth."""
+    filled, count = fill_depth_holes(arr)
+    if count:
+        notices.append(f"{_percent(count / arr.size)} of the {label} is 0, which depth cameras write where they "
+                       "measured nothing: those pixels were given the depth of the nearest measured pixel (the model "
+                       "was trained on complete depth maps, and would read 0 as a surface touching the lens).")
+    return filled
 
 
 def check_pair_sizes(first: LoadedImage, second: LoadedImage, first_label: str, second_label: str) -> list[str]:

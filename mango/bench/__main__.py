@@ -13,6 +13,7 @@ BENCHMARKS = {
     "density": "flow bits/dim against Gaussian baselines; KID/FD of decoded samples vs reconstructions (issue 14)",
     "probe": "genre: logistic probes on backbone outputs, features F and latent Z (where genre signal is lost)",
     "explanations": "do explanations point at the modality that reveals SynthRooms' known-answer objects?",
+    "holes": "segmentation with depth holes made in SynthRooms scenes: complete, holes read as 0 m, holes filled",
 }
 
 

@@ -48,7 +48,7 @@ from .errors import DataError, DataFileNotFoundError
 from .mmimdb import MMIMDb
 from .rgbd import NYUDv2, RGBDSegmentation, SUNRGBD
 from .taskonomy import Taskonomy
-from .transforms import PairedTransform, decode_domain, depth_to_unit
+from .transforms import PairedTransform, decode_domain, depth_to_unit, fill_depth_holes
 
 # SynthRooms names load lazily, so that `python -m mango.data.synthrooms` runs the module once
 _SYNTHROOMS_NAMES = ("encode_scene", "render", "render_scene", "sample_scene", "save_grid", "scene_to_sample",
@@ -68,6 +68,6 @@ __all__ = [
     "SYNTHROOMS_CAMOUFLAGED_CLASS", "SYNTHROOMS_CLASSES", "SYNTHROOMS_DECAL_CLASSES", "TASKONOMY_DOMAINS",
     "DataError", "DataFileNotFoundError",
     "MMIMDb", "NYUDv2", "RGBDSegmentation", "SUNRGBD", "Taskonomy",
-    "PairedTransform", "decode_domain", "depth_to_unit",
+    "PairedTransform", "decode_domain", "depth_to_unit", "fill_depth_holes",
     "encode_scene", "render", "render_scene", "sample_scene", "save_grid", "scene_to_sample", "write_dataset",
 ]

@@ -12,14 +12,15 @@ from torch.utils.data import Dataset
 from .constants import IGNORE_INDEX, NYUDV2_CLASSES, SUNRGBD_CLASSES
 from .errors import (DataError, check_labels, check_same_size, read_image, read_json, read_list_file, require_files,
                      require_samples)
-from .transforms import ColourJitter, PairedTransform, depth_to_unit, rgb_to_unit
+from .transforms import ColourJitter, PairedTransform, depth_to_unit, fill_depth_holes, rgb_to_unit
 
 
 class RGBDSegmentation(Dataset):
     """Base: samples are (id, rgb path, depth path, label path); items follow the mango.data contract.
 
     Item: ``{"a": rgb (3,H,W) in [0,1], "b": depth (1,H,W) = metres / depth_max clipped to [0,1],
-    "target": int64 (H,W) with 255 = ignore, "id": str}``. ``photometric`` (with ``train``) jitters
+    "target": int64 (H,W) with 255 = ignore, "id": str}``. Depth holes (stored 0) are filled from
+    the nearest measured pixel (``fill_depth_holes``). ``photometric`` (with ``train``) jitters
     the colour image's colours (``ColourJitter``) after the crop.
     """
 
@@ -56,7 +57,7 @@ class RGBDSegmentation(Dataset):
         return raw
 
     def load_raw(self, index: int) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
-        """The stored arrays of one sample, checked: (id, rgb uint8 HxWx3, depth, labels int64)."""
+        """The stored arrays of one sample, checked: (id, rgb uint8 HxWx3, depth with holes filled, labels int64)."""
         sid, rgb_p, depth_p, mask_p = self.samples[index]
         rgb, depth, mask = read_image(rgb_p, colour=True), read_image(depth_p), read_image(mask_p)
         if rgb.dtype != np.uint8 or rgb.ndim != 3:
@@ -65,7 +66,7 @@ class RGBDSegmentation(Dataset):
             raise DataError(f"label image must be single-channel, got shape {mask.shape}: {mask_p}")
         if depth.ndim == 3:
             depth = depth[..., 0]
-        depth = self._depth(depth, depth_p)
+        depth = fill_depth_holes(self._depth(depth, depth_p))[0]
         check_same_size({rgb_p: rgb, depth_p: depth, mask_p: mask})
         return sid, rgb, depth, self._labels(mask, mask_p)
 

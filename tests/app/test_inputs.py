@@ -188,3 +188,19 @@ def test_plots_in_scripts_without_spaces_are_counted_by_character():
     assert text.startswith("一个") and notices == []
     cleaned, notices = check_plot("A\x00 film\x07 about\u200b cats.")
     assert cleaned == "A film about cats." and "3 control or invisible characters were removed" in notices[0]
+
+
+def test_depth_holes_are_filled_and_said(tmp_path):
+    depth = np.full((32, 32), 2000, dtype=np.uint16)
+    depth[:, 16:] = 4000
+    depth[8:12, 14:18] = 0  # no measurement, across the edge
+    loaded = load_image(save(tmp_path / "d.png", depth), "depth", 1, 32, label="depth map")
+    assert float(loaded.tensor.min()) >= 0.2 - 1e-6  # no pixel read as 0 m
+    notice = next(n for n in loaded.notices if "measured nothing" in n)
+    assert notice.startswith(f"{16 / 1024:.1%} of the depth map is 0")
+    torch.testing.assert_close(loaded.tensor[0, 10, 13], torch.tensor(0.2))
+    torch.testing.assert_close(loaded.tensor[0, 10, 18], torch.tensor(0.4))
+    complete = load_image(save(tmp_path / "c.png", np.full((32, 32), 2000, np.uint16)), "depth", 1, 32)
+    assert not any("measured nothing" in n for n in complete.notices)
+    zbuffer = load_image(save(tmp_path / "z.png", depth), "depth_zbuffer", 1, 32)  # Taskonomy: not a camera's 0
+    assert not any("measured nothing" in n for n in zbuffer.notices)

@@ -21,6 +21,7 @@ from mango.data import (
     PairedTransform,
     SUNRGBD,
     Taskonomy,
+    fill_depth_holes,
 )
 
 
@@ -144,7 +145,37 @@ def test_sunrgbd_label_dir_and_8bit_depth(tmp_path):
     _write_sun(tmp_path, label_dir="Label", depth_dtype=np.uint8)
     ds = SUNRGBD(tmp_path, "train", image_size=24)
     depth8 = np.asarray(Image.open(tmp_path / "Depth" / "00001.png"))
-    np.testing.assert_allclose(ds[0]["b"][0].numpy(), depth8[:, 4:28] / 255, atol=1e-6)
+    assert (depth8 == 0).any()  # random bytes: some zeros, read as holes and filled
+    np.testing.assert_allclose(ds[0]["b"][0].numpy(), fill_depth_holes(depth8)[0][:, 4:28] / 255, atol=1e-6)
+
+
+def test_depth_holes_take_the_nearest_measured_depth():
+    depth = np.array([[1000, 1000, 0, 3000, 3000],
+                      [1000, 0, 0, 0, 3000],
+                      [1000, 1000, 0, 3000, 3000]], dtype=np.uint16)
+    filled, count = fill_depth_holes(depth)
+    assert count == 5 and filled.dtype == np.uint16 and (filled > 0).all()
+    assert filled[1, 1] == 1000 and filled[1, 3] == 3000  # each hole from its nearest side
+    assert filled[0, 2] in (1000, 3000) and depth[1, 1] == 0  # a tie takes either; the input is not changed
+    complete = np.full((4, 4), 2000, np.uint16)
+    out, n = fill_depth_holes(complete)
+    assert n == 0 and out is complete
+    empty = np.zeros((4, 4), np.uint16)  # nothing to fill from: left as it is (the app warns about it)
+    out, n = fill_depth_holes(empty)
+    assert n == 0 and (out == 0).all()
+
+
+def test_loaders_fill_stored_depth_holes(tmp_path):
+    _write_sun(tmp_path, size=(24, 24))
+    path = tmp_path / "Depth" / "00001.png"
+    depth = np.asarray(Image.open(path)).copy()
+    depth[5:9, 10:14] = 0  # a camera's hole
+    Image.fromarray(depth).save(path)
+    ds = SUNRGBD(tmp_path, "train", image_size=24)
+    _, _, stored, _ = ds.load_raw(0)
+    assert (stored > 0).all()
+    np.testing.assert_array_equal(stored, fill_depth_holes(depth)[0])
+    assert float(ds[0]["b"].min()) > 0
 
 
 # ----------------------------------------------------------------------------- Taskonomy (fake tree)
