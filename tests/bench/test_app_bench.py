@@ -40,3 +40,12 @@ def test_options_the_load_scenario_would_ignore_are_refused(capsys) -> None:
         bench_app.main(["--load", "--threads", "4", "--repeats", "5"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "--repeats, --threads do(es) not apply to --load" in err
+
+
+def test_failed_requests_are_counted_not_timed() -> None:
+    # a request refused at once would otherwise pull the load scenario's p95 under its 2 s target
+    times = [3.0, 3.2, None, None, None, 3.1]
+    stats = bench_app._succeeded(times)
+    assert stats["n"] == 3 and stats["failed"] == 3
+    assert stats["p50_s"] == pytest.approx(3.1) and stats["p95_s"] > 3.0
+    assert bench_app._succeeded([None, None]) == {"n": 0, "failed": 2}
