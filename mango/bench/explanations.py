@@ -15,7 +15,9 @@ labels at all (recall >= 0.5): an explanation can only be right where the model 
 Writes to ``--out`` (default ``bench_results/explanations``): ``objects.csv`` (one row per object
 and target), ``summary.csv`` (per target, class group and method), ``explanations.png`` and
 ``run.json`` (settings, timing). ``objects.csv`` grows scene by scene, and Ctrl-C writes the rest
-for the scenes finished so far (``run.json``: ``"interrupted": true``). ``--root`` is the folder
+for the scenes finished so far (``run.json``: ``"interrupted": true``); ``run.json`` is written at
+the start with ``"status": "running, or killed..."``, so a run killed outright is not mistaken for a
+finished one. ``--root`` is the folder
 written by ``python -m mango.data.synthrooms`` (or its ``nyudv2/`` copy); its test split holds
 scenes the model never saw in training.
 """
@@ -36,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from mango import known_answers as ka
-from mango.atomic import replace_file
+from mango.atomic import atomic_write_text, replace_file
 from mango.interpret import SCORES
 
 DEFAULT_OUT = Path("bench_results") / "explanations"
@@ -333,6 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:  # an earlier run's results must not sit beside this run's
         (out / name).unlink(missing_ok=True)
+    settings = {
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": weights_sha256(args.checkpoint), "root": str(args.root),
+        "split": args.split, "limit": args.limit, "scores": args.scores, "ig_steps": args.ig_steps,
+        "max_ig_steps": args.max_ig_steps,
+    }
+    # said from the start: a run killed outright (no Ctrl-C) leaves objects.csv beside a run.json that says so
+    atomic_write_text(out / "run.json", json.dumps({**settings, "status": "running, or killed: objects.csv holds "
+                                                    "the scenes it finished"}, indent=2) + "\n")
     seen: dict[str, Any] = {"scenes": 0, "rows": [], "confusion": np.zeros((len(classes), len(classes)), dtype=np.int64)}
 
     def keep(rows: list[dict[str, Any]], confusion: np.ndarray) -> None:
@@ -358,10 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(objects, iou)
     scenes_seen = int(objects["scene"].nunique()) if not objects.empty else 0
     meta = {
-        "checkpoint": str(args.checkpoint), "checkpoint_sha256": weights_sha256(args.checkpoint), "root": str(args.root), "split": args.split, "limit": args.limit,
-        "scenes": seen["scenes"], "scenes_with_known_answers": scenes_seen, "scores": args.scores,
-        "ig_steps": args.ig_steps, "max_ig_steps": args.max_ig_steps, "seconds": round(elapsed, 1),
-        "interrupted": interrupted,
+        **settings, "scenes": seen["scenes"], "scenes_with_known_answers": scenes_seen, "seconds": round(elapsed, 1),
+        "status": "interrupted" if interrupted else "finished", "interrupted": interrupted,
         "class_iou": {k: round(v, 4) for k, v in iou.items()},
         "rule": "right = the revealing modality raises the target, by more than the other (rollout: > 1/2)",
     }

@@ -87,7 +87,7 @@ def test_an_interrupted_run_keeps_the_scenes_it_finished(checkpoints, tmp_path, 
     objects = pd.read_csv(out / "objects.csv")
     assert sorted(set(objects["scene"])) == ["scene0", "scene1"] and len(objects) == 2 * len(bench.SCORES)
     meta = json.loads((out / "run.json").read_text())
-    assert meta["interrupted"] is True and meta["scenes"] == 2
+    assert meta["interrupted"] is True and meta["status"] == "interrupted" and meta["scenes"] == 2
     assert pd.read_csv(out / "summary.csv")["objects"].eq(2).all() and (out / "explanations.png").is_file()
     assert not list(out.glob("*.part"))
 
@@ -98,15 +98,21 @@ def test_objects_are_appended_as_each_scene_finishes(checkpoints, tmp_path, monk
     sizes = []
     real_check = ka.check_objects
 
-    def check_and_look(*args):  # what is on disk while the next scene is checked
+    statuses = []
+
+    def check_and_look(*args):  # what is on disk while the next scene is checked (what a kill -9 would leave)
         path = out / "objects.csv"
         sizes.append(len(pd.read_csv(path)) if path.is_file() else 0)
+        statuses.append(json.loads((out / "run.json").read_text())["status"])
         return real_check(*args)
 
     monkeypatch.setattr(ka, "check_objects", check_and_look)
     assert bench.main([str(checkpoints / "segmentation"), "--root", str(tmp_path), "--out", str(out),
                        "--scores", "logit", "--ig-steps", "8", "--max-ig-steps", "8"]) == 0
     assert sizes == [0, 1, 2] and len(pd.read_csv(out / "objects.csv")) == 3
+    assert all(status.startswith("running, or killed") for status in statuses) and len(statuses) == 3
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["interrupted"] is False and meta["scenes"] == 3
 
 
 def test_a_run_without_a_figure_removes_an_earlier_one(tmp_path):
