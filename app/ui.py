@@ -52,6 +52,8 @@ INPUT_LABELS = {
     "translation-depth-normal": ("Depth (z-buffer)", "Surface normals"),
     "genre": ("Poster", "Plot"),
 }
+PREDICT_BUTTONS = {"segmentation": "Segment", **{key: "Translate" for key in SETTINGS.values()}, "genre": "Predict genres"}
+EMPTY_SHARES = pd.DataFrame({"class": [], "share of pixels (%)": []})
 # The queue runs two kinds of events in separate lanes, so a light view never waits behind a heavy
 # one: predictions, attention views and previews (~0.1 s each) two at a time; contributions and
 # latent sampling (~1 s, and the most memory) one at a time by default (MANGO_HEAVY_CONCURRENCY).
@@ -244,9 +246,26 @@ class MangoApp:
         return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
 
     def plot_edited(self) -> tuple:
-        """The word list and attention views of the old plot, cleared: a click on an old word would
-        query whatever word now sits at its position."""
-        return ([], *blank_attention("The plot was edited: press “Predict genres” to see its attention."))
+        """The old plot's prediction and views, cleared (see `inputs_replaced`); also its word list: a
+        click on an old word would query whatever word now sits at its position."""
+        return (*self.inputs_replaced("genre", "The plot was edited"), [])
+
+    def inputs_replaced(self, setting: str, what: str = "New input") -> tuple:
+        """After the user uploads or removes an input: the prediction shown and every view of it,
+        cleared. Left in place they would sit beside views that read the files now in the slots
+        (attention, contributions, resampling), each describing other inputs. Outputs: the tab's
+        prediction outputs (`PREDICTION_BLANKS`), the Explain list, the attention view, the
+        contributions and the sampling panel."""
+        key = SETTINGS.get(setting, setting)
+        message = f"{what}: press “{PREDICT_BUTTONS[key]}” to predict it, then open the views."
+        blanks = {"segmentation": (None, EMPTY_SHARES, message, None),  # overlay, shares, notices, last prediction
+                  "genre": (plots.empty_figure(message), "", message)}.get(key, (None, message))
+        choices = self.runner(setting).target_choices(None, None)
+        return (*blanks, gr.update(choices=choices, value=choices[0][1]), *blank_attention(message), *blank_results())
+
+    def new_prediction(self) -> tuple:
+        """A new prediction clears the contributions and sampling panels: they explained the last one."""
+        return blank_results()
 
     # ------------------------------------------------------------------------------ settings
     def clear_setting(self, setting: str) -> tuple:
@@ -262,8 +281,7 @@ class MangoApp:
         notice = (f"Switched to **{setting}**: upload its {first} and {second} (or click one of its examples), "
                   "then Translate.")
         return (None, None, None, notice, gr.update(value=None, visible=False),
-                *blank_attention("Run a prediction (or click an example) to see the attention."),
-                plots.empty_figure("Click “Explain this output”."), None, None, "", None, "")
+                *blank_attention("Run a prediction (or click an example) to see the attention."), *blank_results())
 
     def switch_setting(self, setting: str) -> tuple:
         key = SETTINGS.get(setting)
@@ -286,6 +304,12 @@ class MangoApp:
 def blank_attention(message: str) -> tuple:
     """The attention view with nothing in it: picker, row plot (saying ``message``), rollout, matrices, text."""
     return None, plots.empty_figure(message), None, None, ""
+
+
+def blank_results() -> tuple:
+    """The contributions view (bars, Integrated Gradients, likelihood, summary) and the sampling panel
+    (image, readout), empty."""
+    return plots.empty_figure("Click “Explain this output”."), None, None, "", None, ""
 
 
 def default_query_token(runner: Runner) -> int:
@@ -399,6 +423,9 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
     c["attention_outputs"] = attention_outputs
     marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
                   show_progress="hidden", **LIGHT_EVENTS)
+    c["results"] = [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"], c["generated"], c["readout"]]
+    marker.change(app.new_prediction, None, c["results"], api_name=f"{prefix}_new_prediction",
+                  api_visibility="private", queue=False, show_progress="hidden")
     c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
                        [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]], api_name=f"{prefix}_contributions",
                        **HEAVY_EVENTS)
@@ -457,6 +484,23 @@ def _wire_preview(app: MangoApp, slot: Any, a: Any, b: Any, preview: gr.Image, p
           api_visibility="undocumented", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
 
 
+def _replaced_outputs(prediction: list, views: dict[str, Any]) -> list:
+    """What `MangoApp.inputs_replaced` clears, in its order."""
+    return [*prediction, views["target"], *views["attention_outputs"][:5], *views["results"]]
+
+
+def _wire_replaced(app: MangoApp, slot: Any, images: list, prediction: list, views: dict[str, Any], prefix: str) -> None:
+    """An upload or removal by the user (never a value the app sets, such as an example's) clears the
+    prediction and its views (`MangoApp.inputs_replaced`)."""
+    outputs = _replaced_outputs(prediction, views)
+    if "words" in views:
+        outputs.append(views["words"])
+    events = [getattr(image, event) for image in images for event in ("upload", "clear")]
+    gr.on(events, _wrap(lambda setting: (*app.inputs_replaced(setting), *([[]] if "words" in views else []))),
+          [slot], outputs, api_name=f"{prefix}_inputs_replaced", api_visibility="private", queue=False,
+          show_progress="hidden")
+
+
 def _segmentation_tab(app: MangoApp) -> None:
     runner = app.runners["segmentation"]
     slot = gr.State("segmentation")
@@ -471,14 +515,14 @@ def _segmentation_tab(app: MangoApp) -> None:
                 a = _image_input(INPUT_LABELS["segmentation"][0], "segment-a")
                 b = _image_input(INPUT_LABELS["segmentation"][1], "segment-b")
             preview = _preview_image("segment")
-            run = gr.Button("Segment", variant="primary")
+            run = gr.Button(PREDICT_BUTTONS["segmentation"], variant="primary")
         with gr.Column(scale=3):
             overlay = gr.AnnotatedImage(label="Predicted classes (hover the legend)", color_map=runner.class_colours(),
                                         height=330, format="png", elem_id="segment-overlay")
             opacity = slider(ranges.OVERLAY_OPACITY, label="Overlay opacity", elem_id="segment-opacity",
                              info="0: the photo alone · 1: the class colours alone")
             with gr.Row():
-                shares = gr.Dataframe(pd.DataFrame({"class": [], "share of pixels (%)": []}), label="Class shares",
+                shares = gr.Dataframe(EMPTY_SHARES, label="Class shares",
                                       interactive=False, max_height=240, elem_id="segment-shares")
                 notices = gr.Markdown(elem_id="segment-notices")
     last = gr.State(None)  # the last prediction, which the opacity slider re-blends
@@ -489,7 +533,8 @@ def _segmentation_tab(app: MangoApp) -> None:
     opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
-    _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
+    views = _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
+    _wire_replaced(app, slot, [a, b], [overlay, shares, notices, last], views, "segment")
 
 
 def _translation_tab(app: MangoApp) -> None:
@@ -507,7 +552,7 @@ def _translation_tab(app: MangoApp) -> None:
                 a = _image_input(INPUT_LABELS[SETTINGS[first]][0], "translate-a")
                 b = _image_input(INPUT_LABELS[SETTINGS[first]][1], "translate-b")
             preview = _preview_image("translate")
-            run = gr.Button("Translate", variant="primary")
+            run = gr.Button(PREDICT_BUTTONS[SETTINGS[first]], variant="primary")
         with gr.Column(scale=3):
             with gr.Row():
                 predicted = gr.Image(label="Predicted RGB", interactive=False, type="numpy", format="png", height=300,
@@ -525,6 +570,10 @@ def _translation_tab(app: MangoApp) -> None:
     run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
+    _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
+    # an example of the other setting switches it and predicts; what was explained or sampled was the other model's
+    setting.change(app.new_prediction, None, views["results"], api_name="translate_setting_results",
+                   api_visibility="private", queue=False, show_progress="hidden")
     # any switch (by hand or by an example of the other setting) relabels; only one by hand clears
     setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"],
                                                         views["temperature"], views["qidx"]],
@@ -547,7 +596,7 @@ def _genre_tab(app: MangoApp) -> None:
             with gr.Row():
                 a = _image_input(INPUT_LABELS["genre"][0], "genre-a")
                 b = gr.Textbox(label="Plot", lines=9, placeholder="A few sentences about the film…", elem_id="genre-plot")
-            run = gr.Button("Predict genres", variant="primary")
+            run = gr.Button(PREDICT_BUTTONS["genre"], variant="primary")
         with gr.Column(scale=3):
             chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
                             elem_id="genre-chart")
@@ -558,9 +607,10 @@ def _genre_tab(app: MangoApp) -> None:
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
     run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
+    _wire_replaced(app, slot, [a], [chart, genres, notices], views, "genre")
     # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words
-    b.change(app.plot_edited, None, [views["words"], *views["attention_outputs"][:5]], api_name="genre_plot_edited",
-             api_visibility="private", queue=False, show_progress="hidden")
+    b.change(app.plot_edited, None, [*_replaced_outputs([chart, genres, notices], views), views["words"]],
+             api_name="genre_plot_edited", api_visibility="private", queue=False, show_progress="hidden")
 
 
 def _ablations_tab() -> None:

@@ -163,9 +163,7 @@ def test_overlay_opacity_preview_and_units(page, shots, scene):
         legend, classes = legend_and_table()
     assert legend and len(legend) == len(set(legend))
     assert classes == [label.strip() for label in legend]  # the table's classes, in its order
-    # another scene's photo, not segmented yet: the slider re-blends the prediction the table describes
-    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
-    page.wait_for_timeout(1500)
+    # the slider re-blends the prediction the table describes
     before = masks.first.get_attribute("src")
     box = page.locator("#segment-opacity input[type=number]")
     box.fill("0.9")
@@ -176,6 +174,15 @@ def test_overlay_opacity_preview_and_units(page, shots, scene):
         arg=before, timeout=TIMEOUT_MS)
     assert page.locator("#segment-overlay .legend-item").all_inner_texts() == legend
     shoot(page, shots, "segmentation-5-opacity")
+    # another scene's photo, uploaded by hand: the old prediction and its views go, so nothing shown
+    # describes other files than those in the slots
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-notices").get_by_text("New input: press “Segment”").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function("() => !document.querySelector('#segment-overlay .image-container img')",
+                           timeout=TIMEOUT_MS)
+    assert page.locator("#segment-overlay .legend-item").count() == 0 and legend_and_table()[1] == []
+    assert page.locator("#segment-attention-plot").get_by_text("New input").count() > 0
+    shoot(page, shots, "segmentation-6-new-input")
 
 
 def test_switching_the_setting_by_hand_clears_the_old_inputs_and_views(page, shots):

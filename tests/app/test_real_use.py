@@ -248,6 +248,9 @@ def test_a_setting_switch_by_hand_clears_and_nothing_recomputes_on_the_old_files
         assert ("State", "change") in events and {e for name, e in events if name != "State"} == {"input"}, events
     assert triggers(demo, "translate_setting") == {("RadioInput", "change")}  # relabels on any switch
     assert triggers(demo, "translate_clear") == {("RadioInput", "input")}  # clears on one by hand
+    # an example of the other setting switches it without clearing (it predicts at once); what was explained or
+    # sampled on the other model goes all the same
+    assert triggers(demo, "translate_setting_results") == {("RadioInput", "change")}
     cleared = app.clear_setting("depth + normal → rgb")
     assert len(cleared) == len(dependency(demo, "translate_clear").outputs)
     assert cleared[:3] == (None, None, None)  # both inputs and the predicted image
@@ -306,9 +309,34 @@ def test_editing_the_plot_clears_the_old_words(launched_app):
     demo = launched_app[0]
     assert triggers(demo, "genre_plot_edited") == {("Textbox", "change")}  # typed, pasted or an example's
     outputs = dependency(demo, "genre_plot_edited").outputs
-    assert isinstance(outputs[0], gr.HighlightedText) and len(outputs) == 6
-    words, picker, figure, *_ = demo.mango_app.plot_edited()
-    assert words == [] and picker is None and "The plot was edited" in figure.layout.annotations[0].text
+    assert isinstance(outputs[-1], gr.HighlightedText) and len(outputs) == 16
+    cleared = demo.mango_app.plot_edited()
+    assert len(cleared) == len(outputs) and cleared[-1] == []
+    chart, genres, notices, target, picker, figure = cleared[:6]
+    assert genres == "" and picker is None and "The plot was edited" in figure.layout.annotations[0].text
+    assert "press “Predict genres”" in notices and "%" not in str(target["choices"])  # no old probabilities
+
+
+@pytest.mark.parametrize("prefix, setting, prediction", [("segment", "segmentation", 4), ("translate", "shade + texture → rgb", 2),
+                                                         ("genre", "genre", 3)])
+def test_an_upload_by_hand_clears_the_old_prediction_and_its_views(launched_app, prefix, setting, prediction):
+    # left in place, the attention, contributions and resampling (which read the files now in the slots) would
+    # sit beside a prediction of other files; only the user's own upload or removal clears, never a value the
+    # app sets (an example fills the slots and predicts at once)
+    demo = launched_app[0]
+    images = {"segment": 2, "translate": 2, "genre": 1}[prefix]
+    assert triggers(demo, f"{prefix}_inputs_replaced") == {("ImageInput", "upload"), ("ImageInput", "clear")}
+    assert len(dependency(demo, f"{prefix}_inputs_replaced").targets) == 2 * images
+    outputs = dependency(demo, f"{prefix}_inputs_replaced").outputs
+    cleared = demo.mango_app.inputs_replaced(setting)
+    assert len(cleared) + (prefix == "genre") == len(outputs)
+    button = {"segment": "Segment", "translate": "Translate", "genre": "Predict genres"}[prefix]
+    assert f"New input: press “{button}”" in cleared[prediction - 1 if prefix != "segment" else 2]
+    assert all(value is None for value in (cleared[prediction + 1], *cleared[-5:-3], cleared[-2]))  # picker, plots, image
+    assert cleared[-3] == "" and cleared[-1] == ""  # contributions summary, sampling readout
+    # a new prediction (the marker changes) clears what explained or sampled the last one
+    assert triggers(demo, f"{prefix}_new_prediction") == {("State", "change")}
+    assert len(dependency(demo, f"{prefix}_new_prediction").outputs) == len(demo.mango_app.new_prediction()) == 6
 
 
 def test_negative_bits_per_dim_get_their_note_wherever_they_appear(client, film):
