@@ -732,9 +732,11 @@ class Runner:
                  for t, v in zip(titles, bits)]
         shown = bits + ([v for v in (typical.mean, typical.p5) if v is not None] if typical else [])
         negative = min(shown) < 0  # a negative number on screen: say why it can be
+        all_above = typical is not None and typical.has_range and all(v > typical.p95 for v in bits)
         return ("**Exact likelihood** in bits/dim of the fused features (fewer bits: more likely):\n\n"
                 + "\n".join(lines) + "\n\n"
                 + (typical.sentence() + "  \n" if typical else "")
+                + (f"{wording.ALL_LESS_LIKELY.format(noun=typical.noun)}  \n" if all_above else "")
                 + (f"<small>{wording.NEGATIVE_BITS}</small>  \n" if negative else "")
                 + f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32)"
                 + (f"; smallest attention diagonal A<sub>ii</sub> = {min(diagonals):.3f} (it bounds how much the "
@@ -788,8 +790,17 @@ class Runner:
         titles = ["input"] + [f"sample {k + 1}" for k in range(n)]
         strip = self._strip(merged, titles)
         readout = self._readout(merged["features"], titles) + self._text_note()
+        t = self.t
+        kept_span, redrawn_span = (slice(0, t), slice(t, 2 * t)) if key == "b" else (slice(t, 2 * t), slice(0, t))
+        kept_moved, redrawn_moved = (_relative_change(result["features"][:, span], features[:, span])
+                                     for span in (kept_span, redrawn_span))
         return strip, (f"Kept the {keep} latent tokens, redrew the {resampled} ones at temperature {temperature:g} "
-                       f"(seed {seed}); first row: the input through G⁻¹(G(F)) and the decoders.  \n" + readout)
+                       f"(seed {seed}); first row: the input through G⁻¹(G(F)) and the decoders.  \n"
+                       f"**How far the features moved** (‖F − F<sub>input</sub>‖ / ‖F<sub>input</sub>‖, mean of the "
+                       f"samples): {keep} **{kept_moved:.0%}**, {resampled} {redrawn_moved:.0%}. The kept "
+                       f"modality moves too: every flow layer mixes the two, so keeping its latent tokens does not keep "
+                       f"its features, and the decoded {keep} changes with them. This is not a sample of {resampled} "
+                       f"given the {keep} as it is.  \n" + readout)
 
     def interpolate(self, a_in: Any, b_in: Any, a2_in: Any, b2_in: Any, steps: Any,
                     progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
@@ -805,6 +816,12 @@ class Runner:
 
 
 # ------------------------------------------------------------------------------- helpers
+def _relative_change(moved: torch.Tensor, original: torch.Tensor) -> float:
+    """Mean over the batch of ‖moved − original‖ / ‖original‖ (original: one example, broadcast)."""
+    moved, original = moved.flatten(1), original.flatten(1)
+    return float(((moved - original).norm(dim=1) / original.norm(dim=1).clamp_min(1e-12)).mean())
+
+
 @dataclass(frozen=True)
 class TypicalBits:
     """What bits/dim the test set's inputs get: the mean, and when recorded the 5th–95th percentiles."""

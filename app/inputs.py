@@ -58,7 +58,7 @@ class LoadedImage:
 
 
 # ------------------------------------------------------------------------------- reading files
-def _open(path: str | os.PathLike[str] | None, label: str) -> Image.Image:
+def _open(path: str | os.PathLike[str] | None, label: str, image_size: int) -> Image.Image:
     """The image at ``path``, checked for size; EXIF orientation is applied later by `_oriented`."""
     if path is None or (isinstance(path, str) and not path.strip()):
         raise InputError(f"The {label} is missing: upload one (or click an example). MANGO fuses two modalities and needs both.")
@@ -82,7 +82,7 @@ def _open(path: str | os.PathLike[str] | None, label: str) -> Image.Image:
     if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
         raise InputError(
             f"The {label} is {width}×{height} pixels; the limit is {MAX_SIDE} pixels per side and "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels. The model works at 128×128 anyway: downscale it first."
+            f"{MAX_PIXELS / 1e6:.0f} megapixels. The model works at {image_size}×{image_size} anyway: downscale it first."
         )
     if width < 8 or height < 8:
         raise InputError(f"The {label} is only {width}×{height} pixels; it needs at least 8×8.")
@@ -220,11 +220,18 @@ def _centre_square(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarra
     kept = side / max(height, width)  # share of the image kept
     where = "left and right" if width > height else "top and bottom"
     notices.append(
-        f"The {label} is {width}×{height} (aspect ratio {max(width, height) / side:.3g}:1). Like the training data, "
+        f"The {label} is {width}×{height} ({_aspect(width, height)}). Like the training data, "
         f"its centre {side}×{side} square was kept ({kept:.1%} of it; the {where} were cropped) and then resized, "
         "so nothing is stretched."
     )
     return arr[top : top + side, left : left + side]
+
+
+def _aspect(width: int, height: int) -> str:
+    """"aspect ratio 1.33:1, landscape" or "aspect ratio 1:1.33, portrait": the orientation kept."""
+    if width > height:
+        return f"aspect ratio {width / height:.3g}:1, landscape"
+    return f"aspect ratio 1:{height / width:.3g}, portrait"
 
 
 def _resize(t: torch.Tensor, size: int) -> torch.Tensor:
@@ -289,7 +296,7 @@ def load_image(
     """
     label = label or modality.replace("_", " ")
     notices: list[str] = []
-    opened = _open(path, label)
+    opened = _open(path, label, image_size)
     image = _oriented(opened, label, notices)
     wide = _wide_colour_png(path, _orientation(opened), label, notices) if channels == 1 else None
     arr, bits = (wide, 16) if wide is not None else _array(image, label, notices)

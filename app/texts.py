@@ -86,8 +86,10 @@ features **F = G⁻¹(Z)**, and decode each modality (and run the task head on *
 τ gives more typical samples.
 
 - **Sample**: jointly generated modality pairs.
-- **Keep one modality**: encode the input, redraw only the other modality's latent tokens, invert: what
-  does B look like given A?
+- **Keep one modality**: encode the input, redraw only the other modality's latent tokens, invert. The
+  kept modality changes too (the readout says how far its features moved): every flow layer mixes the two
+  modalities, so a latent token is not one modality's alone. It shows what the redrawn latent tokens
+  carry, not an exact sample of B given A.
 - **Interpolate**: walk in Z between the current input and a second example.
 
 Readouts: the **exact likelihood** in bits per dimension, and the **round-trip error**

@@ -373,8 +373,9 @@ class MangoModel(CheckpointMixin, nn.Module):
         self, a: ModalityInput, b: ModalityInput, modality: str, temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> dict[str, Any]:
-        """Encode (a, b), redraw only one modality's latent tokens, invert: "what does B look like
-        given A?" Same keys as `sample`; the head reads the input plot's word positions."""
+        """Encode (a, b), redraw only one modality's latent tokens, invert. The kept modality's features
+        change too (the flow mixes the modalities), so this is not an exact conditional sample of the
+        redrawn modality. Same keys as `sample`; the head reads the input plot's word positions."""
         self._require_flow("resample_modality")
         key = self._modality_key(modality)
         features, pad_mask = self.encode_with_pad_mask(a, b)

@@ -134,8 +134,10 @@ def test_non_square_images_are_centre_cropped_like_the_training_data(tmp_path):
     torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.5))  # not squashed 500:1
     assert loaded.original_size == (4000, 8)
     notice = next(n for n in loaded.notices if "cropped" in n)
-    assert "4000×8 (aspect ratio 500:1)" in notice and "centre 8×8" in notice and "(0.2% of it" in notice
+    assert "4000×8 (aspect ratio 500:1, landscape)" in notice and "centre 8×8" in notice and "(0.2% of it" in notice
     assert loaded.display.shape[0] == loaded.display.shape[1]  # the overlay is drawn on the same square
+    portrait = load_image(save(tmp_path / "phone.png", np.zeros((40, 30, 3), np.uint8)), "rgb", 3, 16)
+    assert any("30×40 (aspect ratio 1:1.33, portrait)" in n for n in portrait.notices)  # the orientation is kept
     square = load_image(save(tmp_path / "sq.png", np.zeros((30, 30, 3), np.uint8)), "rgb", 3, 16)
     assert not any("cropped" in n for n in square.notices)
 
@@ -204,3 +206,10 @@ def test_depth_holes_are_filled_and_said(tmp_path):
     assert not any("measured nothing" in n for n in complete.notices)
     zbuffer = load_image(save(tmp_path / "z.png", depth), "depth_zbuffer", 1, 32)  # Taskonomy: not a camera's 0
     assert not any("measured nothing" in n for n in zbuffer.notices)
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_a_too_large_image_names_the_models_own_input_size(tmp_path, size):
+    path = save(tmp_path / "wide.png", np.zeros((10, 5000, 3), np.uint8))
+    with pytest.raises(InputError, match=f"the limit is 4096 pixels per side.*works at {size}×{size} anyway"):
+        load_image(path, "rgb", 3, size, label="poster")
