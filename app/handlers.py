@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mango import interpret, known_answers
-from mango.text_coverage import vocabulary_coverage
+from mango.text_coverage import language, vocabulary_coverage
 
 from . import examples as example_files
 from . import plots, ranges, trust, wording
@@ -38,6 +38,12 @@ DISPLAY = 256  # side of the square images the views draw on
 TRANSLATION_TARGETS = {"mean brightness": None, "red channel": 0, "green channel": 1, "blue channel": 2}
 IG_BATCH = 16  # path points per pass: bounds memory whatever the step count
 LOW_COVERAGE = 0.6  # below this share of covered words, the prediction on a plot gets a warning
+CONFIDENT_LANGUAGE = 0.8  # a plot is called non-English only when py3langid is this sure (short texts are not)
+LANGUAGE_NAMES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "nl": "Dutch",
+                  "sv": "Swedish", "da": "Danish", "no": "Norwegian", "fi": "Finnish", "pl": "Polish", "cs": "Czech",
+                  "tr": "Turkish", "ru": "Russian", "uk": "Ukrainian", "el": "Greek", "ro": "Romanian", "hu": "Hungarian",
+                  "id": "Indonesian", "vi": "Vietnamese", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi", "ja": "Japanese",
+                  "zh": "Chinese", "ko": "Korean", "ca": "Catalan", "la": "Latin"}
 IG_BLOCK = 8  # pixels per side of the blocks Integrated Gradients maps are summed over
 
 
@@ -165,6 +171,12 @@ class Runner:
         said = (f"The model's vocabulary covers {coverage.share:.0%} of the {label}'s {coverage.words} words "
                 "(known as whole words or a few word pieces)")
         if coverage.share >= LOW_COVERAGE:
+            code, probability = language(text)
+            if code != "en" and probability >= CONFIDENT_LANGUAGE:  # covered pieces, but not English words
+                name = LANGUAGE_NAMES.get(code, f"the language with code “{code}”")
+                return (f"⚠️ The {label} reads as {name} ({probability:.0%} likely, by py3langid). {said}, but as "
+                        "word pieces of an English vocabulary: the model was trained on English plots only, so this "
+                        "prediction is close to a guess. Translate the plot to English for a meaningful result.")
             return said + "."
         missing = ", ".join(f"“{w}”" for w in coverage.uncovered_examples)
         return (f"⚠️ {said}: little of it. The model was trained on English plots only, so this prediction is close to "

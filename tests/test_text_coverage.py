@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from mango.text_coverage import Coverage, is_covered, strip_control, vocabulary_coverage, word_count, words
+from mango.text_coverage import Coverage, is_covered, language, strip_control, vocabulary_coverage, word_count, words
 
 ENGLISH = ("A lighthouse keeper on a remote island finds a letter that was never sent. As a winter storm "
            "cuts the island off, she follows its clues through the old town and uncovers a family secret.")
@@ -69,3 +69,28 @@ def test_coverage_details(tokenizer):
 def test_unsupported_tokenizer_is_a_clear_error():
     with pytest.raises(TypeError, match="unsupported tokenizer"):
         vocabulary_coverage("some words here", object())
+
+
+FRENCH = ("Une famille s'installe pour l'hiver dans un hôtel isolé où une présence maléfique pousse le père à la "
+          "violence, tandis que son fils voit des visions horribles du passé.")
+
+
+def test_language_names_plots_that_coverage_passes(tokenizer):
+    # a French plot splits into long, known word pieces: coverage alone would call it readable
+    assert vocabulary_coverage(FRENCH, tokenizer).share > 0.6
+    code, probability = language(FRENCH)
+    assert code == "fr" and probability > 0.99
+    assert language(ENGLISH)[0] == "en" and language(ENGLISH)[1] > 0.99
+    assert language("Ein Mann sucht seine verlorene Tochter in einer fremden Stadt.")[0] == "de"
+    assert language("Zombies!! Run run run.")[1] < 0.8  # a few words: no confident answer either way
+
+
+def test_every_real_english_plot_is_english(movies_root):
+    import json
+
+    plots = [" ".join(json.loads(p.read_text(encoding="utf-8")).get("plot", []))
+             for p in sorted((movies_root / "dataset").glob("*.json"))]
+    plots = [p for p in plots if p.strip()]
+    assert len(plots) > 1000
+    named = [language(p)[0] for p in plots]
+    assert named.count("en") == len(plots), [p for p, code in zip(plots, named) if code != "en"][:3]

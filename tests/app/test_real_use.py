@@ -144,7 +144,12 @@ def test_text_that_is_not_english(client, film):
     poster = handle_file(film.poster)
     _, _, notices = client.predict(poster, film.plot, api_name="/genre")
     assert "vocabulary covers 100%" in notices or "vocabulary covers 9" in notices  # 90 % or more
-    assert "⚠️ The model's vocabulary" not in notices
+    assert "⚠️ The model's vocabulary" not in notices and "reads as" not in notices
+    # French splits into long, known word pieces: covered, but not English, and said so
+    french = ("Une famille s'installe pour l'hiver dans un hôtel isolé où une présence maléfique pousse le père à la "
+              "violence, tandis que son fils voit des visions horribles du passé.")
+    _, _, notices = client.predict(poster, french, api_name="/genre")
+    assert "⚠️ The plot reads as French" in notices and "Translate the plot to English" in notices
     _, _, notices = client.predict(poster, CHINESE_PLOT, api_name="/genre")  # no spaces: no longer "fewer than 3 words"
     assert "⚠️ The model's vocabulary covers 0% of the plot's" in notices and "trained on English plots only" in notices
     _, _, notices = client.predict(poster, "xqzv blorpt fhqwhgads zzkrt vlox qwrtzp mmnbv", api_name="/genre")
