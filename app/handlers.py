@@ -963,6 +963,8 @@ def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float,
         return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
     if "depth" in modality:
         return f"{label} relative, 8-bit (dark blue near, yellow far)"
+    if modality == "edge_texture":  # as plots.modality_image draws it
+        return f"{label} {lo:.2f}–{hi:.2f} of its range (edges drawn dark on white, four times stronger, to be seen)"
     return f"{label} {lo:.2f}–{hi:.2f} of its range"
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mango.data import fill_depth_holes
+from mango.data.transforms import TASKONOMY_DEPTH_LOG_MAX, TASKONOMY_EDGE_MAX
 from mango.text_coverage import strip_control, word_count
 
 MAX_SIDE = 4096  # pixels per side
@@ -35,8 +36,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # also enforced by the server (launch(max_fil
 MAX_PLOT_CHARS = 3000
 MIN_PLOT_WORDS = 3
 
-TASKONOMY_DEPTH_LOG_MAX = 11.1  # as mango.data.transforms
-EDGE_TEXTURE_MAX = 11355.0
+EDGE_TEXTURE_MAX = TASKONOMY_EDGE_MAX["edge_texture"]
 
 
 class InputError(ValueError):

@@ -631,7 +631,10 @@ def _ablations_tab() -> None:
 
 CSS = """
 .model-card { background: #f8fafc; border-left: 4px solid #6366f1; padding: 8px 12px !important; border-radius: 6px; }
+#segment-overlay img.mask:not(.inactive) { opacity: 1; }
 """
+# gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
+# is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
 
 
 def theme() -> gr.themes.Base:

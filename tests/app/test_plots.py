@@ -134,3 +134,18 @@ def test_ablation_table(tmp_path):
     assert list(table["ICA share"]) == ["0.123", "", "0.123"]
     (tmp_path / "results.csv").write_text("task,score\nx,1\n")
     assert "lacks the column" in load_table(tmp_path)[2]
+
+
+def test_taskonomy_log_depth_is_shown_in_metres_like_nyu_depth():
+    # 1.35 m to 5.81 m: log(1 + 512 m) / 11.1 spans only 0.59-0.72, all yellow on a 0-to-max scale
+    metres = np.linspace(1.35, 5.81, 64, dtype=np.float64).reshape(1, 8, 8)
+    log_depth = (np.log1p(512 * metres) / 11.1).astype(np.float32)
+    shown = plots.modality_image(log_depth, "depth_zbuffer")
+    nyu = plots.modality_image((metres / 10.0).astype(np.float32), "depth")  # NYU depth: metres / 10
+    assert np.abs(shown.astype(int) - nyu.astype(int)).max() <= 3  # the same colours for the same metres
+    near, far = shown[0, 0].astype(int), shown[-1, -1].astype(int)
+    assert np.abs(near - far).sum() > 200  # dark blue near, yellow far: not one colour
+    # Taskonomy's "no depth" (65535 -> ~1.0, 128 m) on a few pixels does not darken the room
+    holed = log_depth.copy()
+    holed[0, -1, -1] = 1.0
+    assert np.abs(plots.modality_image(holed, "depth_zbuffer")[:4].astype(int) - shown[:4]).max() <= 3

@@ -200,6 +200,9 @@ def test_depth_preview_label_states_metres(launched_app, scene):
     update = app.preview("depth + normal → rgb", scene.file("depth_zbuffer"), scene.file("normal"))
     assert " m (dark blue near, yellow far)" in update["label"]
     assert app.preview("segmentation", scene.file("rgb"), None)["visible"] is False  # RGB alone: nothing to colourise
+    # the edge map is drawn inverted and strengthened: the caption says so
+    update = app.preview("shade + texture → rgb", scene.file("reshading"), scene.file("edge_texture"))
+    assert "edges drawn dark on white, four times stronger" in update["label"]
 
 
 # ---------------------------------------------------------------------------- concurrency
