@@ -217,6 +217,8 @@ def test_editing_the_plot_clears_the_old_words(page, shots):
     page.locator("#genre-plot textarea").fill("A cheerful baker opens a flower shop and falls for the florist next door.")
     page.locator("#genre-attention-plot").get_by_text("The plot was edited").first.wait_for(timeout=TIMEOUT_MS)
     assert words.get_by_text("lighthouse", exact=True).count() == 0
+    # the old plot's genre chart goes too: it would sit beside views computed on the new plot
+    page.locator("#genre-chart").get_by_text("The plot was edited").first.wait_for(timeout=TIMEOUT_MS)
     shoot(page, shots, "genre-5-plot-edited")
     page.get_by_role("button", name="Predict genres").click()
     words.get_by_text("shop", exact=True).first.click()  # the new plot's words, and a click queries the one clicked
