@@ -733,7 +733,10 @@ class Runner:
         return TypicalBits(float(mean), count, noun)
 
     @torch.no_grad()
-    def _readout(self, features: torch.Tensor, titles: list[str]) -> str:
+    def _readout(self, features: torch.Tensor, titles: list[str], drawn: bool = False) -> str:
+        """Bits/dim of each row beside the test range, the round-trip error and the smallest diagonal.
+        ``drawn``: every row is a sample from the prior (no input among them), which the note on rows
+        that all lie above the range is about."""
         out = self.model.forward_features(features)
         # from this input, not the layers' last-call record: another request may have run since
         diagonals = [row["min_diagonal"] for row in self.model.flow.mixing_report(features)]
@@ -744,7 +747,7 @@ class Runner:
                  for t, v in zip(titles, bits)]
         shown = bits + ([v for v in (typical.mean, typical.p5) if v is not None] if typical else [])
         negative = min(shown) < 0  # a negative number on screen: say why it can be
-        all_above = typical is not None and typical.has_range and all(v > typical.p95 for v in bits)
+        all_above = drawn and typical is not None and typical.has_range and all(v > typical.p95 for v in bits)
         return ("**Exact likelihood** in bits/dim of the fused features (fewer bits: more likely):\n\n"
                 + "\n".join(lines) + "\n\n"
                 + (typical.sentence() + "  \n" if typical else "")
@@ -774,7 +777,7 @@ class Runner:
         result = self.model.sample(n, temperature=temperature, generator=generator)
         titles = [f"sample {k + 1}" for k in range(n)]
         strip = self._strip(result, titles)
-        readout = self._readout(result["features"], titles) + self._text_note()
+        readout = self._readout(result["features"], titles, drawn=True) + self._text_note()
         return strip, (f"Z ~ N(0, {temperature:g}² I), seed {seed}, F = G⁻¹(Z), each modality decoded."
                        f"{self._temperature_note(temperature)}  \n" + readout)
 
@@ -804,15 +807,23 @@ class Runner:
         readout = self._readout(merged["features"], titles) + self._text_note()
         t = self.t
         kept_span, redrawn_span = (slice(0, t), slice(t, 2 * t)) if key == "b" else (slice(t, 2 * t), slice(0, t))
-        kept_moved, redrawn_moved = (_relative_change(result["features"][:, span], features[:, span])
+        counted = torch.ones(2 * t, dtype=torch.bool)  # a plot's pad positions (after ⟨end⟩) are not the plot
+        if pad_mask is not None and self.text_key is not None:
+            counted[slice(t, 2 * t) if self.text_key == "b" else slice(0, t)] = ~pad_mask[0].bool()
+        kept_moved, redrawn_moved = (_relative_change(result["features"][:, span], features[:, span], counted[span])
                                      for span in (kept_span, redrawn_span))
+        kept_is_text = self.text_key is not None and keep == labels["ab".index(self.text_key)]
+        shown = "it has no decoder, so this shows in the numbers and the prediction only" if kept_is_text else \
+            f"the decoded {keep} changes with them"
+        far = (" Above 100 %, a modality's features moved by more than their own size: these latent tokens map far "
+               "outside the range of real inputs' features." if max(kept_moved, redrawn_moved) > 1 else "")
         return strip, (f"Kept the {keep} latent tokens, redrew the {resampled} ones at temperature {temperature:g} "
                        f"(seed {seed}); first row: the input through G⁻¹(G(F)) and the decoders.  \n"
                        f"**How far the features moved** (‖F − F<sub>input</sub>‖ / ‖F<sub>input</sub>‖, mean of the "
                        f"samples): {keep} **{kept_moved:.0%}**, {resampled} {redrawn_moved:.0%}. The kept "
                        f"modality moves too: every flow layer mixes the two, so keeping its latent tokens does not keep "
-                       f"its features, and the decoded {keep} changes with them. This is not a sample of {resampled} "
-                       f"given the {keep} as it is.  \n" + readout)
+                       f"its features ({shown}). This is not a sample of {resampled} given the {keep} as it is.{far}  \n"
+                       + readout)
 
     def interpolate(self, a_in: Any, b_in: Any, a2_in: Any, b2_in: Any, steps: Any,
                     progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
@@ -828,8 +839,11 @@ class Runner:
 
 
 # ------------------------------------------------------------------------------- helpers
-def _relative_change(moved: torch.Tensor, original: torch.Tensor) -> float:
-    """Mean over the batch of ‖moved − original‖ / ‖original‖ (original: one example, broadcast)."""
+def _relative_change(moved: torch.Tensor, original: torch.Tensor, tokens: torch.Tensor | None = None) -> float:
+    """Mean over the batch of ‖moved − original‖ / ‖original‖ (original: one example, broadcast), over
+    the (B, T, D) tokens ``tokens`` selects (default all)."""
+    if tokens is not None:
+        moved, original = moved[:, tokens], original[:, tokens]
     moved, original = moved.flatten(1), original.flatten(1)
     return float(((moved - original).norm(dim=1) / original.norm(dim=1).clamp_min(1e-12)).mean())
 

@@ -302,9 +302,12 @@ def load_image(
     arr, bits = (wide, 16) if wide is not None else _array(image, label, notices)
     if channels == 1:
         arr = _grey_from(arr, bits, label, notices)
-        _check_constant(arr, modality, label, notices)
-        if modality == "depth":
-            arr = _filled_holes(arr, label, notices)
+        filled = 0
+        # a 16-bit depth in millimetres stores 0 where the camera measured nothing; an 8-bit one is relative
+        # depth already (0 = nearest), so its zeros are depth
+        if modality == "depth" and bits == 16:
+            arr, filled = _filled_holes(arr, label, notices)
+        _check_constant(arr, modality, label, notices, holes_filled=filled > 0)
     elif channels == 3:
         if arr.ndim == 2:
             if bits == 16:
@@ -331,16 +334,20 @@ def _percent(share: float) -> str:
     return f"{share:.1%}"
 
 
-def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[str]) -> None:
-    """A single-channel map with one value everywhere carries no information: say what follows."""
+def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[str], holes_filled: bool = False) -> None:
+    """A single-channel map with one value everywhere carries no information: say what follows.
+    ``holes_filled``: the map is constant only once its holes were filled (one depth was measured)."""
     low, high = int(arr.min()), int(arr.max())
     if low != high:
         return
     if "depth" in modality:
-        meaning = ("depth 0 means 'no measurement' in the training data, so the model sees no depth at all"
-                   if low == 0 else "a flat wall facing the camera at one distance, which no real scene is")
+        meaning = ("0 means 'no measurement' to a depth camera, and nothing was measured here: the "
+                   "model sees no depth at all" if low == 0 else
+                   "a flat wall facing the camera at one distance, which no real scene is")
+        which = (f"With its holes filled, the {label} has the same value ({low}) at every pixel (only that depth was "
+                 "measured)" if holes_filled else f"The {label} has the same value ({low}) at every pixel")
         notices.append(
-            f"⚠️ The {label} has the same value ({low}) at every pixel: {meaning}. The prediction rests on the other "
+            f"⚠️ {which}: {meaning}. The prediction rests on the other "
             "input alone and is unreliable (a depth-only class such as 'camouflaged' can appear where there is none). "
             "Upload the real depth map for a meaningful result."
         )
@@ -349,15 +356,16 @@ def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[st
                        "prediction rests on the other input alone.")
 
 
-def _filled_holes(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarray:
+def _filled_holes(arr: np.ndarray, label: str, notices: list[str]) -> tuple[np.ndarray, int]:
     """Depth cameras write 0 where they measured nothing; the model was trained on complete depth,
-    where 0 would read as a surface touching the lens, so each hole takes its nearest measured depth."""
+    where 0 would read as a surface touching the lens, so each hole takes its nearest measured depth.
+    Returns the map and how many pixels were filled."""
     filled, count = fill_depth_holes(arr)
     if count:
         notices.append(f"{_percent(count / arr.size)} of the {label} is 0, which depth cameras write where they "
                        "measured nothing: those pixels were given the depth of the nearest measured pixel (the model "
                        "was trained on complete depth maps, and would read 0 as a surface touching the lens).")
-    return filled
+    return filled, count
 
 
 def check_pair_sizes(first: LoadedImage, second: LoadedImage, first_label: str, second_label: str) -> list[str]:

@@ -18,9 +18,9 @@ NEGATIVE_BITS = (
     "per dimension, so −log₂ p per dimension falls below 0. Compare them only between models with the same encoders."
 )
 
-# Every row of a readout lies above the test range (seen with the bundled genre checkpoint's samples at any τ).
+# Every sample from the prior lies above the test range (seen with the bundled genre checkpoint's at any τ).
 ALL_LESS_LIKELY = (
-    "<small>Every row here is less likely than almost all real test {noun}. That is a finding about the flow, "
+    "<small>Every sample here is less likely than almost all real test {noun}. That is a finding about the flow, "
     "not an error: the real inputs lie where its density is high, while most of its probability mass (where "
     "its samples land) lies where the density is lower. A flow fitted to few examples can concentrate density "
     "around them this way; the decoded samples show what that mass looks like.</small>"

@@ -213,3 +213,20 @@ def test_a_too_large_image_names_the_models_own_input_size(tmp_path, size):
     path = save(tmp_path / "wide.png", np.zeros((10, 5000, 3), np.uint8))
     with pytest.raises(InputError, match=f"the limit is 4096 pixels per side.*works at {size}×{size} anyway"):
         load_image(path, "rgb", 3, size, label="poster")
+
+
+def test_8_bit_depth_zeros_are_depth_not_holes(tmp_path):
+    # 8-bit depth is relative already (0 = nearest): its zeros are the nearest surface, not a camera's holes
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
+    loaded = load_image(save(tmp_path / "d8.png", ramp), "depth", 1, 256)
+    assert not any("measured nothing" in n for n in loaded.notices)
+    assert float(loaded.tensor[0, :, 0].max()) == 0.0  # the nearest column stays at 0
+
+
+def test_a_map_of_one_measured_depth_and_holes_is_flat_and_warned(tmp_path):
+    depth = np.zeros((64, 64), np.uint16)
+    depth[10:20, 10:20] = 1500  # one patch measured, the rest holes
+    loaded = load_image(save(tmp_path / "holes.png", depth), "depth", 1, 32, label="depth map")
+    assert any("measured nothing" in n for n in loaded.notices)
+    warning = next(n for n in loaded.notices if "same value" in n)
+    assert warning.startswith("⚠️ With its holes filled, the depth map has the same value (1500)") and "unreliable" in warning

@@ -61,8 +61,8 @@ def test_each_sample_is_set_beside_the_test_range(tiny_model):
     below = {**holds, "bits_per_dim_p5": min(bits) - 3, "bits_per_dim_p95": min(bits) - 2}
     _, readout = runner_with(tiny_model, test_metrics=below).sample(0.7, 3, 3)
     assert readout.count("**less likely** than 95 % of test scenes") == 3
-    assert "Every row here is less likely than almost all real test scenes" in readout  # said once, with why
-    assert "Every row here" not in runner_with(tiny_model, test_metrics=holds).sample(0.7, 3, 3)[1]
+    assert "Every sample here is less likely than almost all real test scenes" in readout  # said once, with why
+    assert "Every sample here" not in runner_with(tiny_model, test_metrics=holds).sample(0.7, 3, 3)[1]
     _, readout = runner_with(tiny_model, test_metrics={"bits_per_dim": -0.128, "samples": 600}).sample(0.7, 3, 1)
     assert "the 600 test scenes average -0.128 bits/dim" in readout and "less likely" not in readout
 
@@ -87,7 +87,11 @@ def test_resample_and_interpolate_carry_the_same_readouts(tiny_model, scene, oth
     change = [float(((moved[:, s] - features[:, s]).flatten(1).norm(dim=1) / features[:, s].flatten(1).norm(dim=1)).mean())
               for s in (slice(0, t), slice(t, 2 * t))]
     assert (kept, redrawn) == (round(100 * change[0]), round(100 * change[1])) and change[0] > 0
-    assert "The kept modality moves too" in readout
+    assert "The kept modality moves too" in readout and "the decoded rgb changes with them" in readout
+    # rows that all lie above the range: the note about samples is not made where an input is among them
+    above = {**metrics, "bits_per_dim_p5": -90.0, "bits_per_dim_p95": -80.0}
+    _, readout = runner_with(tiny_model, test_metrics=above).resample(rgb, depth, "rgb", 0.7, 0, 2)
+    assert readout.count("**less likely**") == 3 and "Every sample here" not in readout
     _, readout = runner.interpolate(rgb, depth, other_scene.file("rgb"), other_scene.file("depth"), 3)
     assert len(re.findall(r"- t = \d\.\d\d: -?\d+\.\d+, typical", readout)) == 3 and "lie between" in readout
 
