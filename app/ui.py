@@ -409,32 +409,37 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
     # .input, not .change: a value the app sets (a setting switch resets layer and query) must not recompute
     # the view on inputs meant for the other setting; the clicks set the query and then recompute it
     attention_inputs = [slot, *inputs, c["layer"], c["qmod"], c["qidx"]]
-    gr.on([marker.change, c["layer"].input, c["qmod"].input, c["qidx"].input], _wrap(attention_fn),
+    # every event that computes on the files in the slots: an upload or a plot edit cancels them (`_wire_replaced`)
+    c["view_events"] = events = []
+    events.append(gr.on([marker.change, c["layer"].input, c["qmod"].input, c["qidx"].input], _wrap(attention_fn),
           attention_inputs, attention_outputs, api_name=f"{prefix}_attention",
-          trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
+          trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS))
     picks = {"patch": c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]],
                                          api_name=f"{prefix}_pick_patch", api_visibility="private", queue=False)}
     if has_text:
         picks["word"] = c["words"].select(_wrap(app.pick_word), [slot], [c["qmod"], c["qidx"]],
                                           api_name=f"{prefix}_pick_word", api_visibility="private", queue=False)
     for kind, pick in picks.items():
-        pick.then(_wrap(attention_fn), attention_inputs, attention_outputs, api_name=f"{prefix}_{kind}_attention",
-                  api_visibility="private", trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
+        events.append(pick.then(_wrap(attention_fn), attention_inputs, attention_outputs,
+                                api_name=f"{prefix}_{kind}_attention", api_visibility="private",
+                                trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS))
     c["attention_outputs"] = attention_outputs
-    marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
-                  show_progress="hidden", **LIGHT_EVENTS)
+    events.append(marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
+                                show_progress="hidden", **LIGHT_EVENTS))
     c["results"] = [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"], c["generated"], c["readout"]]
     marker.change(app.new_prediction, None, c["results"], api_name=f"{prefix}_new_prediction",
                   api_visibility="private", queue=False, show_progress="hidden")
-    c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
-                       [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]], api_name=f"{prefix}_contributions",
-                       **HEAVY_EVENTS)
-    c["sample_btn"].click(_wrap(app.sample, heavy=True), [slot, c["temperature"], c["seed"], c["n"]],
-                          [c["generated"], c["readout"]], api_name=f"{prefix}_sample", **HEAVY_EVENTS)
-    c["resample_btn"].click(_wrap(app.resample, heavy=True), [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
-                            [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **HEAVY_EVENTS)
-    c["interp_btn"].click(_wrap(app.interpolate, heavy=True), [slot, *inputs, c["other"], c["isteps"]],
-                          [c["generated"], c["readout"]], api_name=f"{prefix}_interpolate", **HEAVY_EVENTS)
+    events.append(c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
+                                     [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]],
+                                     api_name=f"{prefix}_contributions", **HEAVY_EVENTS))
+    events.append(c["sample_btn"].click(_wrap(app.sample, heavy=True), [slot, c["temperature"], c["seed"], c["n"]],
+                                        [c["generated"], c["readout"]], api_name=f"{prefix}_sample", **HEAVY_EVENTS))
+    events.append(c["resample_btn"].click(_wrap(app.resample, heavy=True),
+                                          [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
+                                          [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **HEAVY_EVENTS))
+    events.append(c["interp_btn"].click(_wrap(app.interpolate, heavy=True), [slot, *inputs, c["other"], c["isteps"]],
+                                        [c["generated"], c["readout"]], api_name=f"{prefix}_interpolate",
+                                        **HEAVY_EVENTS))
     return c
 
 
@@ -460,16 +465,16 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
 
 
 def _examples(rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list, outputs: list,
-              prefix: str) -> gr.Examples | None:
-    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up)."""
+              prefix: str) -> Any:
+    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up).
+    Returns the prediction's event (None without examples)."""
     if not rows:  # assets/examples missing: `python -m app.examples` makes them
         gr.Markdown("*No examples found: run `python -m app.examples`.*")
         return None
     examples = gr.Examples(rows, inputs, cache_examples=False, label=title, example_labels=labels,
                            api_name=f"{prefix}_load_example", api_visibility="undocumented", examples_per_page=8)
-    examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
-                                   api_visibility="undocumented", **LIGHT_EVENTS)
-    return examples
+    return examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
+                                          api_visibility="undocumented", **LIGHT_EVENTS)
 
 
 def _preview_image(prefix: str) -> gr.Image:
@@ -489,16 +494,18 @@ def _replaced_outputs(prediction: list, views: dict[str, Any]) -> list:
     return [*prediction, views["target"], *views["attention_outputs"][:5], *views["results"]]
 
 
-def _wire_replaced(app: MangoApp, slot: Any, images: list, prediction: list, views: dict[str, Any], prefix: str) -> None:
+def _wire_replaced(app: MangoApp, slot: Any, images: list, prediction: list, views: dict[str, Any], prefix: str,
+                   running: list) -> None:
     """An upload or removal by the user (never a value the app sets, such as an example's) clears the
-    prediction and its views (`MangoApp.inputs_replaced`)."""
+    prediction and its views (`MangoApp.inputs_replaced`), and cancels what is still computing on the old
+    files (``running``: the predictions; and the views), whose results would otherwise land after the clear."""
     outputs = _replaced_outputs(prediction, views)
     if "words" in views:
         outputs.append(views["words"])
     events = [getattr(image, event) for image in images for event in ("upload", "clear")]
     gr.on(events, _wrap(lambda setting: (*app.inputs_replaced(setting), *([[]] if "words" in views else []))),
           [slot], outputs, api_name=f"{prefix}_inputs_replaced", api_visibility="private", queue=False,
-          show_progress="hidden")
+          show_progress="hidden", cancels=[event for event in (*running, *views["view_events"]) if event is not None])
 
 
 def _segmentation_tab(app: MangoApp) -> None:
@@ -527,14 +534,16 @@ def _segmentation_tab(app: MangoApp) -> None:
                 notices = gr.Markdown(elem_id="segment-notices")
     last = gr.State(None)  # the last prediction, which the opacity slider re-blends
     outputs = [overlay, shares, notices, marker, last]
-    _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
-              "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
-    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
-    opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
-                  api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
+    example = _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b],
+                        [s.name for s in scenes], "SynthRooms scenes (procedural, made by the project)", app.segment,
+                        [slot, a, b, opacity], outputs, "segment")
+    predict = run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
+    reblend = opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
+                            api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+                            **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
     views = _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
-    _wire_replaced(app, slot, [a, b], [overlay, shares, notices, last], views, "segment")
+    _wire_replaced(app, slot, [a, b], [overlay, shares, notices, last], views, "segment", [example, predict, reblend])
 
 
 def _translation_tab(app: MangoApp) -> None:
@@ -565,12 +574,12 @@ def _translation_tab(app: MangoApp) -> None:
         for scene in scenes[:2]:
             rows.append([name, scene.file(first_domain), scene.file(second_domain)])
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
-    _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
-              app.translate, [setting, a, b], outputs, "translate")
-    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
+    example = _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
+                        app.translate, [setting, a, b], outputs, "translate")
+    predict = run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
-    _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
+    _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate", [example, predict])
     # an example of the other setting switches it and predicts; what was explained or sampled was the other model's
     setting.change(app.new_prediction, None, views["results"], api_name="translate_setting_results",
                    api_visibility="private", queue=False, show_progress="hidden")
@@ -603,14 +612,18 @@ def _genre_tab(app: MangoApp) -> None:
             genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
             notices = gr.Markdown()
     outputs = [chart, genres, notices, marker]
-    _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
-              "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
-    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
+    example = _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
+                        "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs,
+                        "genre")
+    predict = run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
-    _wire_replaced(app, slot, [a], [chart, genres, notices], views, "genre")
-    # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words
+    _wire_replaced(app, slot, [a], [chart, genres, notices], views, "genre", [example, predict])
+    # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words.
+    # It cancels the views still computing on the old plot, never a prediction: an example fills the plot and
+    # predicts at once, and its prediction must not be cancelled by its own plot
     b.change(app.plot_edited, None, [*_replaced_outputs([chart, genres, notices], views), views["words"]],
-             api_name="genre_plot_edited", api_visibility="private", queue=False, show_progress="hidden")
+             api_name="genre_plot_edited", api_visibility="private", queue=False, show_progress="hidden",
+             cancels=views["view_events"])
 
 
 def _ablations_tab() -> None:

@@ -323,6 +323,15 @@ def test_editing_the_plot_clears_the_old_words(launched_app):
     chart, genres, notices, target, picker, figure = cleared[:6]
     assert genres == "" and picker is None and "The plot was edited" in figure.layout.annotations[0].text
     assert "press “Predict genres”" in notices and "%" not in str(target["choices"])  # no old probabilities
+    # the views still computing on the old plot are cancelled; a prediction never is (an example fills the plot
+    # and predicts at once: its own plot must not cancel it)
+    config = demo.get_config_file()
+    names = {dep["id"]: dep.get("api_name") for dep in config["dependencies"]}
+    plot_box = next(iter(dependency(demo, "genre_plot_edited").targets))[0]
+    cancelled = {names[k] for dep in config["dependencies"] if dep.get("cancels")
+                 and [tuple(t) for t in dep["targets"]] == [(plot_box, "change")] for k in dep["cancels"]}
+    assert {"genre_attention", "genre_contributions", "genre_resample"} <= cancelled
+    assert not {"genre", "genre_run_example"} & cancelled
 
 
 @pytest.mark.parametrize("prefix, setting, prediction", [("segment", "segmentation", 4), ("translate", "shade + texture → rgb", 2),
@@ -342,6 +351,14 @@ def test_an_upload_by_hand_clears_the_old_prediction_and_its_views(launched_app,
     assert f"New input: press “{button}”" in cleared[prediction - 1 if prefix != "segment" else 2]
     assert all(value is None for value in (cleared[prediction + 1], *cleared[-5:-3], cleared[-2]))  # picker, plots, image
     assert cleared[-3] == "" and cleared[-1] == ""  # contributions summary, sampling readout
+    # what still computes on the old files is cancelled, or its result would land after the clear
+    config = demo.get_config_file()
+    names = {dep["id"]: dep.get("api_name") for dep in config["dependencies"]}
+    uploads = {tuple(t) for t in dependency(demo, f"{prefix}_inputs_replaced").targets}
+    cancelled = {names[k] for dep in config["dependencies"]
+                 if dep.get("cancels") and {tuple(t) for t in dep["targets"]} == uploads for k in dep["cancels"]}
+    views = {f"{prefix}_{name}" for name in ("attention", "targets", "contributions", "sample", "resample", "interpolate")}
+    assert {prefix, f"{prefix}_run_example", *views} <= cancelled, cancelled
     # a new prediction (the marker changes) clears what explained or sampled the last one
     assert triggers(demo, f"{prefix}_new_prediction") == {("State", "change")}
     assert len(dependency(demo, f"{prefix}_new_prediction").outputs) == len(demo.mango_app.new_prediction()) == 6
