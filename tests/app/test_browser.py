@@ -187,6 +187,23 @@ def test_overlay_opacity_preview_and_units(page, shots, scene):
     shoot(page, shots, "segmentation-6-new-input")
 
 
+def test_an_explanation_still_computing_when_the_input_changes_never_lands(page, shots, scene):
+    page.get_by_role("tab", name="RGB-D segmentation").click()
+    page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
+    plot_ready(page, "segment-attention-plot", "picked")
+    views = page.locator("#segment-views")
+    views.get_by_role("tab", name="Modality contributions").click()
+    page.locator("#segment-explain").click()  # about 1-3 s of Shapley values and Integrated Gradients
+    page.wait_for_timeout(300)
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(6000)  # the explanation would have landed by now
+    assert page.locator("#segment-summary").inner_text().strip() == ""
+    assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
+    shoot(page, shots, "segmentation-7-explain-cancelled")
+    views.get_by_role("tab", name="Attention maps").click()
+
+
 def test_switching_the_setting_by_hand_clears_the_old_inputs_and_views(page, shots):
     page.get_by_role("tab", name="Translation").click()
     page.get_by_text("SynthRooms scene 1 · shade + texture → rgb").first.click()
