@@ -5,7 +5,8 @@ be fixed (a size mismatch, an 8-bit depth map) is fixed and reported as a notice
 Nothing here imports gradio, and nothing is written anywhere: files are only read.
 
 Value conventions follow `mango.data.transforms` (the loaders the checkpoints were trained with):
-rgb / normal / reshading 8-bit / 255; NYU-style depth 16-bit millimetres / depth_max; Taskonomy
+rgb / normal / reshading 8-bit / 255; NYU-style depth 16-bit millimetres / depth_max, its 0 (a depth
+camera's "no measurement") filled from the nearest measured pixel as the loaders do; Taskonomy
 depth_zbuffer 16-bit 1/512 m through log(1 + raw) / 11.1; edge_texture 16-bit / 11355. An 8-bit
 file of a 16-bit modality is read as already scaled to its range (value / 255), with a notice.
 Geometry follows the loaders too: a non-square image is centre-cropped to a square (the shorter

@@ -12,8 +12,11 @@ and /translate_setting (switch the translation checkpoint), /ablations (reload t
 /segment_known_answer (explain an object whose revealing modality is known).
 Clicks on pictures (/P_pick_patch, /genre_pick_word, each followed by /P_patch_attention or
 /genre_word_attention) carry browser click data and are private; so are /segment_overlay (the opacity
-slider: it re-blends the last prediction), /translate_clear (a setting switched by hand) and
-/genre_plot_edited (clears the old plot's words). /segment_preview and /translate_preview
+slider: it re-blends the last prediction), /translate_clear (a setting switched by hand),
+/P_inputs_replaced and /genre_plot_edited (an upload, removal or plot edit by the user clears the
+prediction and its views, and cancels what still computes on the old inputs), /P_new_prediction and
+/translate_setting_results (clear the contributions and samples of the last prediction or setting).
+/segment_preview and /translate_preview
 (single-channel uploads as the model reads them) are undocumented. The attention view recomputes on a
 new prediction and on what the user changes (layer, query modality or token, a click), never on a
 value the app sets, such as a setting switch's reset of the layer and query: that would run the new
@@ -254,8 +257,8 @@ class MangoApp:
         """After the user uploads or removes an input: the prediction shown and every view of it,
         cleared. Left in place they would sit beside views that read the files now in the slots
         (attention, contributions, resampling), each describing other inputs. Outputs: the tab's
-        prediction outputs (`PREDICTION_BLANKS`), the Explain list, the attention view, the
-        contributions and the sampling panel."""
+        prediction outputs, the Explain list, the attention view, the contributions and the sampling
+        panel (`_replaced_outputs`)."""
         key = SETTINGS.get(setting, setting)
         message = f"{what}: press “{PREDICT_BUTTONS[key]}” to predict it, then open the views."
         blanks = {"segmentation": (None, EMPTY_SHARES, message, None),  # overlay, shares, notices, last prediction
@@ -412,8 +415,8 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
     # every event that computes on the files in the slots: an upload or a plot edit cancels them (`_wire_replaced`)
     c["view_events"] = events = []
     events.append(gr.on([marker.change, c["layer"].input, c["qmod"].input, c["qidx"].input], _wrap(attention_fn),
-          attention_inputs, attention_outputs, api_name=f"{prefix}_attention",
-          trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS))
+                        attention_inputs, attention_outputs, api_name=f"{prefix}_attention",
+                        trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS))
     picks = {"patch": c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]],
                                          api_name=f"{prefix}_pick_patch", api_visibility="private", queue=False)}
     if has_text:
