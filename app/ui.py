@@ -14,7 +14,7 @@ Clicks on pictures (/P_pick_patch, /genre_pick_word, each followed by /P_patch_a
 /genre_word_attention) carry browser click data and are private; so are /segment_overlay (the opacity
 slider: it re-blends the last prediction), /translate_clear (a setting switched by hand),
 /P_inputs_replaced and /genre_plot_edited (an upload, removal or plot edit by the user clears the
-prediction and its views, and cancels what still computes on the old inputs), /P_new_prediction and
+prediction and its views; what still computes on the old inputs then changes nothing), /P_new_prediction and
 /translate_setting_results (clear the contributions and samples of the last prediction or setting).
 /segment_preview and /translate_preview
 (single-channel uploads as the model reads them) are undocumented. The attention view recomputes on a
@@ -33,7 +33,9 @@ import functools
 import html
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable
 
 import gradio as gr
@@ -63,6 +65,10 @@ EMPTY_SHARES = pd.DataFrame({"class": [], "share of pixels (%)": []})
 # Up to 64 requests wait in all.
 LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=int(os.environ.get("MANGO_LIGHT_CONCURRENCY", "2")))
 HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=int(os.environ.get("MANGO_HEAVY_CONCURRENCY", "1")))
+# Clearing after an upload or a plot edit goes through the queue, in a lane of its own that never waits: the
+# queue sends a session's results in the order they finish, so a result finished just before the clear (and
+# still on its way) arrives before it, not after it.
+CLEAR_EVENTS = dict(concurrency_id="clear", concurrency_limit=None)
 ERROR_TOAST_SECONDS = 8  # error messages close by themselves (and on a tab switch)
 
 
@@ -152,6 +158,19 @@ class MangoApp:
     def __init__(self, models: dict[str, LoadedModel]):
         self.models = models
         self.runners = {key: Runner(loaded) for key, loaded in models.items()}
+        self.replaced = Replacements()
+
+    def _unless_replaced(self, request: gr.Request | None, kinds: tuple[str, ...], outputs: int,
+                         compute: Callable[[], Any]) -> Any:
+        """``compute()``, or no change to its ``outputs`` when this session's inputs were replaced (of
+        ``kinds``) while it ran: its result would land beside the cleared views. (Gradio's ``cancels``
+        would mark each stopped view "Error", and cannot stop a result already on its way.)"""
+        session = getattr(request, "session_hash", None)
+        before = self.replaced.count(session, kinds)
+        result = compute()
+        if session is not None and self.replaced.count(session, kinds) != before:
+            return gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
+        return result
 
     def runner(self, setting: str) -> Runner:
         key = SETTINGS.get(setting, setting)
@@ -173,50 +192,84 @@ class MangoApp:
         raise InputError(f"Unknown example {name!r}; choose one from the list.")
 
     # ------------------------------------------------------------------------- predictions
-    def segment(self, setting: str, a: Any, b: Any, opacity: Any = ranges.OVERLAY_OPACITY.default) -> tuple:
-        overlay, table, notices, prediction = self.runner(setting).segment(a, b, opacity)
-        return overlay, table, notices, time.time_ns(), prediction
+    def segment(self, setting: str, a: Any, b: Any, opacity: Any = ranges.OVERLAY_OPACITY.default,
+                request: gr.Request | None = None) -> tuple:
+        made = self._marker(request)
 
-    def segment_overlay(self, setting: str, prediction: Any, opacity: Any) -> Any:
+        def compute() -> tuple:
+            overlay, table, notices, prediction = self.runner(setting).segment(a, b, opacity)
+            return overlay, table, notices, made, prediction
+
+        return self._unless_replaced(request, UPLOADS, 5, compute)
+
+    def segment_overlay(self, setting: str, prediction: Any, opacity: Any, request: gr.Request | None = None) -> Any:
         """The last prediction's overlay at another opacity. It never runs the model: on inputs uploaded
         since, it would draw a prediction that the class table, notices and views do not describe."""
         if prediction is None:
             return gr.update()
-        return self.runner(setting).overlay(prediction, opacity)
+        return self._unless_replaced(request, UPLOADS, 1, lambda: self.runner(setting).overlay(prediction, opacity))
 
     def preview(self, setting: str, a: Any, b: Any) -> Any:
         image, caption = self.runner(setting).preview(a, b)
         return gr.update(value=image, label=caption, visible=image is not None)
 
-    def translate(self, setting: str, a: Any, b: Any) -> tuple:
-        image, notices = self.runner(setting).translate(a, b)
-        return image, notices, time.time_ns()
+    def translate(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> tuple:
+        made = self._marker(request)
+        return self._unless_replaced(request, UPLOADS, 3, lambda: (*self.runner(setting).translate(a, b), made))
 
-    def genre(self, setting: str, a: Any, b: Any) -> tuple:
-        figure, genres, notices = self.runner(setting).genre(a, b)
-        return figure, genres, notices, time.time_ns()
+    def genre(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> tuple:
+        made = self._marker(request)
+        return self._unless_replaced(request, UPLOADS, 4, lambda: (*self.runner(setting).genre(a, b), made))
 
-    def targets(self, setting: str, a: Any, b: Any) -> Any:
-        choices = self.runner(setting).target_choices(a, b)
-        return gr.update(choices=choices, value=choices[0][1])
+    def _marker(self, request: gr.Request | None) -> tuple[int, int]:
+        """What a prediction leaves in its tab's marker state: when it was made, and how many uploads this
+        session had made by then. Its change recomputes the views (`_after_replaced_prediction`)."""
+        return time.time_ns(), self.replaced.count(getattr(request, "session_hash", None), UPLOADS)
+
+    def _after_replaced_prediction(self, marker: Any, request: gr.Request | None) -> bool:
+        """Whether the prediction shown (its ``marker``) was made before an upload: its views would read
+        the new files, a pair nobody predicted. (A prediction that finished just before an upload still
+        arrives, and is then cleared; the views its marker triggers must not follow it.)"""
+        if not isinstance(marker, (tuple, list)) or len(marker) != 2:
+            return False  # nothing predicted in this session (an API call): the views read what they are given
+        return self.replaced.count(getattr(request, "session_hash", None), UPLOADS) != marker[1]
+
+    def targets(self, setting: str, a: Any, b: Any, marker: Any = None, request: gr.Request | None = None) -> Any:
+        def compute() -> Any:
+            choices = self.runner(setting).target_choices(a, b)
+            return gr.update(choices=choices, value=choices[0][1])
+
+        if self._after_replaced_prediction(marker, request):
+            return gr.update()
+        return self._unless_replaced(request, EDITS, 1, compute)
 
     def known_answer(self, setting: str, choice: Any) -> tuple:
         return self.runner(setting).known_answer(choice)
 
     # ---------------------------------------------------------------------------- attention
-    def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any) -> tuple:
-        return self.runner(setting).attention(a, b, layer, modality, index)
+    def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any, marker: Any = None,
+                  request: gr.Request | None = None) -> tuple:
+        if self._after_replaced_prediction(marker, request):
+            return tuple(gr.update() for _ in range(5))
+        return self._unless_replaced(request, EDITS, 5,
+                                     lambda: self.runner(setting).attention(a, b, layer, modality, index))
 
-    def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any) -> tuple:
-        runner = self.runner(setting)
-        result = runner.attention(a, b, layer, modality, index)
-        prepared = runner.prepare(a, b)
-        words = prepared.words or []
-        text_label = runner.labels()["ab".index(runner.text_key)] if runner.text_key else None
-        token = runner.query(prepared, modality, index)[0]  # a position past the plot's end moves to its last word
-        selected = token % runner.t if modality == text_label else -1
-        highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
-        return (*result, highlighted)
+    def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any,
+                             marker: Any = None, request: gr.Request | None = None) -> tuple:
+        def compute() -> tuple:
+            runner = self.runner(setting)
+            result = runner.attention(a, b, layer, modality, index)
+            prepared = runner.prepare(a, b)
+            words = prepared.words or []
+            text_label = runner.labels()["ab".index(runner.text_key)] if runner.text_key else None
+            token = runner.query(prepared, modality, index)[0]  # a position past the plot's end moves to its last word
+            selected = token % runner.t if modality == text_label else -1
+            highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
+            return (*result, highlighted)
+
+        if self._after_replaced_prediction(marker, request):
+            return tuple(gr.update() for _ in range(6))
+        return self._unless_replaced(request, EDITS, 6, compute)
 
     def pick_patch(self, setting: str, evt: gr.SelectData) -> tuple:
         runner = self.runner(setting)
@@ -233,25 +286,42 @@ class MangoApp:
         return runner.labels()["ab".index(runner.text_key)], evt.index
 
     # ------------------------------------------------------------------------ contributions
-    def contributions(self, setting: str, a: Any, b: Any, target: Any, steps: Any, progress=gr.Progress()) -> tuple:
-        return self.runner(setting).contributions(a, b, target, steps, progress=lambda f, m: progress(f, desc=m))
+    def contributions(self, setting: str, a: Any, b: Any, target: Any, steps: Any, progress=gr.Progress(),
+                      request: gr.Request | None = None) -> tuple:
+        return self._unless_replaced(request, EDITS, 4, lambda: self.runner(setting).contributions(
+            a, b, target, steps, progress=lambda f, m: progress(f, desc=m)))
 
     # ----------------------------------------------------------------------------- sampling
-    def sample(self, setting: str, temperature: Any, seed: Any, n: Any, progress=gr.Progress()) -> tuple:
-        return self.runner(setting).sample(temperature, seed, n, progress=lambda f, m: progress(f, desc=m))
+    def sample(self, setting: str, temperature: Any, seed: Any, n: Any, progress=gr.Progress(),
+               request: gr.Request | None = None) -> tuple:
+        return self._unless_replaced(request, EDITS, 2, lambda: self.runner(setting).sample(
+            temperature, seed, n, progress=lambda f, m: progress(f, desc=m)))
 
     def resample(self, setting: str, a: Any, b: Any, keep: Any, temperature: Any, seed: Any, n: Any,
-                 progress=gr.Progress()) -> tuple:
-        return self.runner(setting).resample(a, b, keep, temperature, seed, n, progress=lambda f, m: progress(f, desc=m))
+                 progress=gr.Progress(), request: gr.Request | None = None) -> tuple:
+        return self._unless_replaced(request, EDITS, 2, lambda: self.runner(setting).resample(
+            a, b, keep, temperature, seed, n, progress=lambda f, m: progress(f, desc=m)))
 
-    def interpolate(self, setting: str, a: Any, b: Any, other: Any, steps: Any, progress=gr.Progress()) -> tuple:
-        a2, b2 = self.example_inputs(setting, other)
-        return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
+    def interpolate(self, setting: str, a: Any, b: Any, other: Any, steps: Any, progress=gr.Progress(),
+                    request: gr.Request | None = None) -> tuple:
+        def compute() -> tuple:
+            a2, b2 = self.example_inputs(setting, other)
+            return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
 
-    def plot_edited(self) -> tuple:
+        return self._unless_replaced(request, EDITS, 2, compute)
+
+    def plot_edited(self, request: gr.Request | None = None) -> tuple:
         """The old plot's prediction and views, cleared (see `inputs_replaced`); also its word list: a
         click on an old word would query whatever word now sits at its position."""
+        self.replaced.bump(getattr(request, "session_hash", None), "plot")
         return (*self.inputs_replaced("genre", "The plot was edited"), [])
+
+    def replaced_by_hand(self, setting: str, request: gr.Request | None = None) -> tuple:
+        """An upload or removal by the user: `inputs_replaced`, and what still runs on the old files
+        returns no change (see `_unless_replaced`); the genre tab's word list is cleared too."""
+        self.replaced.bump(getattr(request, "session_hash", None), "inputs")
+        words = ([],) if SETTINGS.get(setting, setting) == "genre" else ()
+        return (*self.inputs_replaced(setting), *words)
 
     def inputs_replaced(self, setting: str, what: str = "New input") -> tuple:
         """After the user uploads or removes an input: the prediction shown and every view of it,
@@ -302,6 +372,35 @@ class MangoApp:
             # the settings' checkpoints may have different token grids (16x16 and 8x8)
             gr.update(maximum=runner.t - 1, value=default_query_token(runner)),
         )
+
+
+UPLOADS = ("inputs",)  # what a prediction is stale after: an upload or removal (a plot edit may be an example's)
+EDITS = ("inputs", "plot")  # what a view is stale after: that, or a plot edit
+
+
+class Replacements:
+    """How many times each browser session replaced its inputs by hand, by kind ("inputs": an upload
+    or removal, "plot": a plot edit). Sessions beyond ``sessions`` are forgotten, oldest first."""
+
+    def __init__(self, sessions: int = 4096):
+        self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._sessions = sessions
+        self._lock = threading.Lock()
+
+    def bump(self, session: str | None, kind: str) -> None:
+        if session is None:
+            return
+        with self._lock:
+            counts = self._counts.setdefault(session, {})
+            counts[kind] = counts.get(kind, 0) + 1
+            self._counts.move_to_end(session)
+            while len(self._counts) > self._sessions:
+                self._counts.popitem(last=False)
+
+    def count(self, session: str | None, kinds: tuple[str, ...]) -> int:
+        with self._lock:
+            counts = self._counts.get(session or "", {})
+            return sum(counts.get(kind, 0) for kind in kinds)
 
 
 def blank_attention(message: str) -> tuple:
@@ -411,38 +510,33 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
         attention_outputs.append(c["words"])
     # .input, not .change: a value the app sets (a setting switch resets layer and query) must not recompute
     # the view on inputs meant for the other setting; the clicks set the query and then recompute it
-    attention_inputs = [slot, *inputs, c["layer"], c["qmod"], c["qidx"]]
-    # every event that computes on the files in the slots: an upload or a plot edit cancels them (`_wire_replaced`)
-    c["view_events"] = events = []
-    events.append(gr.on([marker.change, c["layer"].input, c["qmod"].input, c["qidx"].input], _wrap(attention_fn),
-                        attention_inputs, attention_outputs, api_name=f"{prefix}_attention",
-                        trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS))
+    attention_inputs = [slot, *inputs, c["layer"], c["qmod"], c["qidx"], marker]
+    gr.on([marker.change, c["layer"].input, c["qmod"].input, c["qidx"].input], _wrap(attention_fn),
+          attention_inputs, attention_outputs, api_name=f"{prefix}_attention",
+          trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
     picks = {"patch": c["picker"].select(_wrap(app.pick_patch), [slot], [c["qmod"], c["qidx"]],
                                          api_name=f"{prefix}_pick_patch", api_visibility="private", queue=False)}
     if has_text:
         picks["word"] = c["words"].select(_wrap(app.pick_word), [slot], [c["qmod"], c["qidx"]],
                                           api_name=f"{prefix}_pick_word", api_visibility="private", queue=False)
     for kind, pick in picks.items():
-        events.append(pick.then(_wrap(attention_fn), attention_inputs, attention_outputs,
-                                api_name=f"{prefix}_{kind}_attention", api_visibility="private",
-                                trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS))
+        pick.then(_wrap(attention_fn), attention_inputs, attention_outputs, api_name=f"{prefix}_{kind}_attention",
+                  api_visibility="private", trigger_mode="always_last", show_progress="minimal", **LIGHT_EVENTS)
     c["attention_outputs"] = attention_outputs
-    events.append(marker.change(_wrap(app.targets), [slot, *inputs], [c["target"]], api_name=f"{prefix}_targets",
-                                show_progress="hidden", **LIGHT_EVENTS))
+    marker.change(_wrap(app.targets), [slot, *inputs, marker], [c["target"]], api_name=f"{prefix}_targets",
+                  show_progress="hidden", **LIGHT_EVENTS)
     c["results"] = [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"], c["generated"], c["readout"]]
     marker.change(app.new_prediction, None, c["results"], api_name=f"{prefix}_new_prediction",
                   api_visibility="private", queue=False, show_progress="hidden")
-    events.append(c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
-                                     [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]],
-                                     api_name=f"{prefix}_contributions", **HEAVY_EVENTS))
-    events.append(c["sample_btn"].click(_wrap(app.sample, heavy=True), [slot, c["temperature"], c["seed"], c["n"]],
-                                        [c["generated"], c["readout"]], api_name=f"{prefix}_sample", **HEAVY_EVENTS))
-    events.append(c["resample_btn"].click(_wrap(app.resample, heavy=True),
-                                          [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
-                                          [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **HEAVY_EVENTS))
-    events.append(c["interp_btn"].click(_wrap(app.interpolate, heavy=True), [slot, *inputs, c["other"], c["isteps"]],
-                                        [c["generated"], c["readout"]], api_name=f"{prefix}_interpolate",
-                                        **HEAVY_EVENTS))
+    c["explain"].click(_wrap(app.contributions, heavy=True), [slot, *inputs, c["target"], c["steps"]],
+                       [c["bars"], c["ig_plot"], c["ll_plot"], c["summary"]], api_name=f"{prefix}_contributions",
+                       **HEAVY_EVENTS)
+    c["sample_btn"].click(_wrap(app.sample, heavy=True), [slot, c["temperature"], c["seed"], c["n"]],
+                          [c["generated"], c["readout"]], api_name=f"{prefix}_sample", **HEAVY_EVENTS)
+    c["resample_btn"].click(_wrap(app.resample, heavy=True), [slot, *inputs, c["keep"], c["temperature"], c["seed"], c["n"]],
+                            [c["generated"], c["readout"]], api_name=f"{prefix}_resample", **HEAVY_EVENTS)
+    c["interp_btn"].click(_wrap(app.interpolate, heavy=True), [slot, *inputs, c["other"], c["isteps"]],
+                          [c["generated"], c["readout"]], api_name=f"{prefix}_interpolate", **HEAVY_EVENTS)
     return c
 
 
@@ -468,16 +562,16 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
 
 
 def _examples(rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list, outputs: list,
-              prefix: str) -> Any:
-    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up).
-    Returns the prediction's event (None without examples)."""
+              prefix: str) -> gr.Examples | None:
+    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up)."""
     if not rows:  # assets/examples missing: `python -m app.examples` makes them
         gr.Markdown("*No examples found: run `python -m app.examples`.*")
         return None
     examples = gr.Examples(rows, inputs, cache_examples=False, label=title, example_labels=labels,
                            api_name=f"{prefix}_load_example", api_visibility="undocumented", examples_per_page=8)
-    return examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
-                                          api_visibility="undocumented", **LIGHT_EVENTS)
+    examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
+                                   api_visibility="undocumented", **LIGHT_EVENTS)
+    return examples
 
 
 def _preview_image(prefix: str) -> gr.Image:
@@ -497,18 +591,16 @@ def _replaced_outputs(prediction: list, views: dict[str, Any]) -> list:
     return [*prediction, views["target"], *views["attention_outputs"][:5], *views["results"]]
 
 
-def _wire_replaced(app: MangoApp, slot: Any, images: list, prediction: list, views: dict[str, Any], prefix: str,
-                   running: list) -> None:
+def _wire_replaced(app: MangoApp, slot: Any, images: list, prediction: list, views: dict[str, Any], prefix: str) -> None:
     """An upload or removal by the user (never a value the app sets, such as an example's) clears the
-    prediction and its views (`MangoApp.inputs_replaced`), and cancels what is still computing on the old
-    files (``running``: the predictions; and the views), whose results would otherwise land after the clear."""
+    prediction and its views (`MangoApp.replaced_by_hand`); what still computes on the old files then
+    changes nothing (`MangoApp._unless_replaced`), and the views never follow a prediction of them."""
     outputs = _replaced_outputs(prediction, views)
     if "words" in views:
         outputs.append(views["words"])
     events = [getattr(image, event) for image in images for event in ("upload", "clear")]
-    gr.on(events, _wrap(lambda setting: (*app.inputs_replaced(setting), *([[]] if "words" in views else []))),
-          [slot], outputs, api_name=f"{prefix}_inputs_replaced", api_visibility="private", queue=False,
-          show_progress="hidden", cancels=[event for event in (*running, *views["view_events"]) if event is not None])
+    gr.on(events, _wrap(app.replaced_by_hand), [slot], outputs, api_name=f"{prefix}_inputs_replaced",
+          api_visibility="private", show_progress="hidden", **CLEAR_EVENTS)
 
 
 def _segmentation_tab(app: MangoApp) -> None:
@@ -537,16 +629,14 @@ def _segmentation_tab(app: MangoApp) -> None:
                 notices = gr.Markdown(elem_id="segment-notices")
     last = gr.State(None)  # the last prediction, which the opacity slider re-blends
     outputs = [overlay, shares, notices, marker, last]
-    example = _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b],
-                        [s.name for s in scenes], "SynthRooms scenes (procedural, made by the project)", app.segment,
-                        [slot, a, b, opacity], outputs, "segment")
-    predict = run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
-    reblend = opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
-                            api_visibility="private", show_progress="hidden", trigger_mode="always_last",
-                            **LIGHT_EVENTS)
+    _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
+              "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
+    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
+    opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
+                  api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
     views = _views(app, slot, [a, b], marker, "segment", runner, [s.name for s in scenes])
-    _wire_replaced(app, slot, [a, b], [overlay, shares, notices, last], views, "segment", [example, predict, reblend])
+    _wire_replaced(app, slot, [a, b], [overlay, shares, notices, last], views, "segment")
 
 
 def _translation_tab(app: MangoApp) -> None:
@@ -577,12 +667,12 @@ def _translation_tab(app: MangoApp) -> None:
         for scene in scenes[:2]:
             rows.append([name, scene.file(first_domain), scene.file(second_domain)])
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
-    example = _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
-                        app.translate, [setting, a, b], outputs, "translate")
-    predict = run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
+    _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
+              app.translate, [setting, a, b], outputs, "translate")
+    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
-    _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate", [example, predict])
+    _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
     # an example of the other setting switches it and predicts; what was explained or sampled was the other model's
     setting.change(app.new_prediction, None, views["results"], api_name="translate_setting_results",
                    api_visibility="private", queue=False, show_progress="hidden")
@@ -615,18 +705,16 @@ def _genre_tab(app: MangoApp) -> None:
             genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
             notices = gr.Markdown()
     outputs = [chart, genres, notices, marker]
-    example = _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
-                        "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs,
-                        "genre")
-    predict = run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
+    _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
+              "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
+    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
-    _wire_replaced(app, slot, [a], [chart, genres, notices], views, "genre", [example, predict])
+    _wire_replaced(app, slot, [a], [chart, genres, notices], views, "genre")
     # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words.
-    # It cancels the views still computing on the old plot, never a prediction: an example fills the plot and
-    # predicts at once, and its prediction must not be cancelled by its own plot
+    # The views still computing on the old plot then change nothing, a prediction does: an example fills the
+    # plot and predicts at once (`EDITS`, `UPLOADS`)
     b.change(app.plot_edited, None, [*_replaced_outputs([chart, genres, notices], views), views["words"]],
-             api_name="genre_plot_edited", api_visibility="private", queue=False, show_progress="hidden",
-             cancels=views["view_events"])
+             api_name="genre_plot_edited", api_visibility="private", show_progress="hidden", **CLEAR_EVENTS)
 
 
 def _ablations_tab() -> None:

@@ -200,7 +200,7 @@ def test_an_explanation_still_computing_when_the_input_changes_never_lands(page,
     page.wait_for_timeout(6000)  # the explanation would have landed by now
     assert page.locator("#segment-summary").inner_text().strip() == ""
     assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
-    shoot(page, shots, "segmentation-7-explain-cancelled")
+    shoot(page, shots, "segmentation-7-explain-discarded")
     views.get_by_role("tab", name="Attention maps").click()
 
 

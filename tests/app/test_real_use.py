@@ -323,15 +323,8 @@ def test_editing_the_plot_clears_the_old_words(launched_app):
     chart, genres, notices, target, picker, figure = cleared[:6]
     assert genres == "" and picker is None and "The plot was edited" in figure.layout.annotations[0].text
     assert "press “Predict genres”" in notices and "%" not in str(target["choices"])  # no old probabilities
-    # the views still computing on the old plot are cancelled; a prediction never is (an example fills the plot
-    # and predicts at once: its own plot must not cancel it)
-    config = demo.get_config_file()
-    names = {dep["id"]: dep.get("api_name") for dep in config["dependencies"]}
-    plot_box = next(iter(dependency(demo, "genre_plot_edited").targets))[0]
-    cancelled = {names[k] for dep in config["dependencies"] if dep.get("cancels")
-                 and [tuple(t) for t in dep["targets"]] == [(plot_box, "change")] for k in dep["cancels"]}
-    assert {"genre_attention", "genre_contributions", "genre_resample"} <= cancelled
-    assert not {"genre", "genre_run_example"} & cancelled
+    edited = dependency(demo, "genre_plot_edited")
+    assert (edited.concurrency_id, edited.concurrency_limit) == ("clear", None)
 
 
 @pytest.mark.parametrize("prefix, setting, prediction", [("segment", "segmentation", 4), ("translate", "shade + texture → rgb", 2),
@@ -351,14 +344,10 @@ def test_an_upload_by_hand_clears_the_old_prediction_and_its_views(launched_app,
     assert f"New input: press “{button}”" in cleared[prediction - 1 if prefix != "segment" else 2]
     assert all(value is None for value in (cleared[prediction + 1], *cleared[-5:-3], cleared[-2]))  # picker, plots, image
     assert cleared[-3] == "" and cleared[-1] == ""  # contributions summary, sampling readout
-    # what still computes on the old files is cancelled, or its result would land after the clear
-    config = demo.get_config_file()
-    names = {dep["id"]: dep.get("api_name") for dep in config["dependencies"]}
-    uploads = {tuple(t) for t in dependency(demo, f"{prefix}_inputs_replaced").targets}
-    cancelled = {names[k] for dep in config["dependencies"]
-                 if dep.get("cancels") and {tuple(t) for t in dep["targets"]} == uploads for k in dep["cancels"]}
-    views = {f"{prefix}_{name}" for name in ("attention", "targets", "contributions", "sample", "resample", "interpolate")}
-    assert {prefix, f"{prefix}_run_example", *views} <= cancelled, cancelled
+    # the clear is queued in a lane that never waits: the queue sends a session's results in the order they finish,
+    # so a result finished just before it arrives before it (what finishes after it changes nothing)
+    clear = dependency(demo, f"{prefix}_inputs_replaced")
+    assert clear.queue is not False and (clear.concurrency_id, clear.concurrency_limit) == ("clear", None)
     # a new prediction (the marker changes) clears what explained or sampled the last one
     assert triggers(demo, f"{prefix}_new_prediction") == {("State", "change")}
     assert len(dependency(demo, f"{prefix}_new_prediction").outputs) == len(demo.mango_app.new_prediction()) == 6
@@ -379,3 +368,61 @@ def test_keeping_the_plot_says_it_has_no_decoder(launched_app, film):
     assert "the decoded plot" not in readout and "Every sample here" not in readout  # the input is a row too
     moved = [int(v) for v in re.search(r"plot \*\*(\d+)%\*\*, poster (\d+)%", readout).groups()]
     assert ("moved by more than their own size" in readout) == (max(moved) > 100)
+
+
+def test_a_result_computed_while_the_inputs_were_replaced_changes_nothing(launched_app, scene, monkeypatch):
+    # a result computed while the inputs were replaced returns no change instead of landing
+    # beside the cleared views
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    runner = app.runner("segmentation")
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    me, other = SimpleNamespace(session_hash="me"), SimpleNamespace(session_hash="someone else")
+    real_segment, real_attention = runner.segment, runner.attention
+
+    def replaced_meanwhile(session, kind, real):
+        def run(*args, **kwargs):
+            app.replaced.bump(session, kind)  # the upload (or plot edit) arrives while this computes
+            return real(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(runner, "segment", replaced_meanwhile("me", "inputs", real_segment))
+    stale = app.segment("segmentation", rgb, depth, 0.5, request=me)
+    assert len(stale) == 5 and all(update == {"__type__": "update"} for update in stale)
+    assert app.segment("segmentation", rgb, depth, 0.5, request=other)[1] is not None  # another session's upload
+    assert app.segment("segmentation", rgb, depth, 0.5)[1] is not None  # no session (a direct call): computed
+    # a plot edit may be an example's own, which predicts at once: it never voids a prediction, only views
+    monkeypatch.setattr(runner, "segment", replaced_meanwhile("me", "plot", real_segment))
+    assert app.segment("segmentation", rgb, depth, 0.5, request=me)[1] is not None
+    monkeypatch.setattr(runner, "attention", replaced_meanwhile("me", "plot", real_attention))
+    layer = runner.layer_choices[0]
+    assert all(u == {"__type__": "update"} for u in app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))
+    # the views a prediction's marker triggers never follow a prediction made before an upload: they would read
+    # the new files, a pair nobody predicted
+    monkeypatch.setattr(runner, "attention", real_attention)
+    made = app._marker(me)
+    assert app.attention("segmentation", rgb, depth, layer, "rgb", 3, made, request=me)[1] is not None
+    app.replaced.bump("me", "inputs")
+    assert all(u == {"__type__": "update"} for u in app.attention("segmentation", rgb, depth, layer, "rgb", 3, made,
+                                                                  request=me))
+    assert app.targets("segmentation", rgb, depth, made, request=me) == {"__type__": "update"}
+    assert app.attention("segmentation", rgb, depth, layer, "rgb", 3, 0, request=me)[1] is not None  # no prediction
+    # the clear itself counts as a replacement for the session that made it
+    before = app.replaced.count("me", ("inputs",))
+    assert len(app.replaced_by_hand("segmentation", request=me)) == len(app.inputs_replaced("segmentation"))
+    assert app.replaced.count("me", ("inputs",)) == before + 1
+
+
+def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotten():
+    from app.ui import Replacements
+
+    counts = Replacements(sessions=2)
+    counts.bump("a", "inputs")
+    counts.bump("a", "plot")
+    counts.bump(None, "inputs")  # no session (a direct call): nothing to count
+    assert counts.count("a", ("inputs",)) == 1 and counts.count("a", ("inputs", "plot")) == 2
+    assert counts.count(None, ("inputs",)) == 0
+    counts.bump("b", "inputs")
+    counts.bump("c", "inputs")  # a third session: the oldest is forgotten
+    assert counts.count("a", ("inputs", "plot")) == 0 and counts.count("c", ("inputs",)) == 1
