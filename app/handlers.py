@@ -25,12 +25,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mango import interpret, known_answers
+from mango.data.transforms import taskonomy_depth_metres
 from mango.text_coverage import language, vocabulary_coverage
 
 from . import examples as example_files
 from . import plots, ranges, trust, wording
 from .checkpoints import LoadedModel
-from .inputs import TASKONOMY_DEPTH_LOG_MAX, InputError, LoadedImage, check_pair_sizes, check_plot, load_image
+from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, load_image
 
 log = logging.getLogger("mango.app")
 ProgressFn = Callable[[float, str], None]
@@ -973,7 +974,7 @@ def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float,
         if modality == "depth":  # millimetres / depth_max
             metres = lo * depth_max, hi * depth_max
         else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
-            metres = tuple(math.expm1(v * TASKONOMY_DEPTH_LOG_MAX) / 512.0 for v in (lo, hi))
+            metres = tuple(float(taskonomy_depth_metres(v)) for v in (lo, hi))
         return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
     if "depth" in modality:
         return f"{label} relative, 8-bit (dark blue near, yellow far)"

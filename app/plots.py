@@ -18,7 +18,7 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 from PIL import Image, ImageDraw, ImageFont
 
-from mango.data.transforms import TASKONOMY_DEPTH_LOG_MAX
+from mango.data.transforms import taskonomy_depth_metres
 
 FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 KEY_RGB = (37, 99, 235)  # blue: keys (whose features decided the weights)
@@ -94,7 +94,7 @@ def modality_image(pixels: np.ndarray, modality: str) -> np.ndarray:
         return (pixels.transpose(1, 2, 0) * 255).round().astype(np.uint8)
     single = pixels[0]
     if modality in ("depth_zbuffer", "depth_euclidean"):  # log depth: shown in metres, like the NYU depth
-        metres = np.expm1(single * TASKONOMY_DEPTH_LOG_MAX) / 512.0
+        metres = taskonomy_depth_metres(single)
         # Taskonomy's "no depth" (65535: 128 m) would darken the whole room: the far end of the scale is the
         # farthest pixel within 64 m, which no indoor scene exceeds
         measured = metres[metres < 64.0]

@@ -161,15 +161,20 @@ class MangoApp:
         self.replaced = Replacements()
 
     def _unless_replaced(self, request: gr.Request | None, kinds: tuple[str, ...], outputs: int,
-                         compute: Callable[[], Any]) -> Any:
+                         compute: Callable[[], Any], marker: Any = None) -> Any:
         """``compute()``, or no change to its ``outputs`` when this session's inputs were replaced (of
         ``kinds``) while it ran: its result would land beside the cleared views. (Gradio's ``cancels``
-        would mark each stopped view "Error", and cannot stop a result already on its way.)"""
-        session = getattr(request, "session_hash", None)
+        would mark each stopped view "Error", and cannot stop a result already on its way.) A view that
+        follows a prediction passes its ``marker``: no change either when that prediction is stale
+        (`_after_replaced_prediction`)."""
+        session = _session(request)
+        unchanged = gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
+        if self._after_replaced_prediction(marker, session):
+            return unchanged
         before = self.replaced.count(session, kinds)
         result = compute()
         if session is not None and self.replaced.count(session, kinds) != before:
-            return gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
+            return unchanged
         return result
 
     def runner(self, setting: str) -> Runner:
@@ -224,24 +229,22 @@ class MangoApp:
     def _marker(self, request: gr.Request | None) -> tuple[int, int]:
         """What a prediction leaves in its tab's marker state: when it was made, and how many uploads this
         session had made by then. Its change recomputes the views (`_after_replaced_prediction`)."""
-        return time.time_ns(), self.replaced.count(getattr(request, "session_hash", None), UPLOADS)
+        return time.time_ns(), self.replaced.count(_session(request), UPLOADS)
 
-    def _after_replaced_prediction(self, marker: Any, request: gr.Request | None) -> bool:
+    def _after_replaced_prediction(self, marker: Any, session: str | None) -> bool:
         """Whether the prediction shown (its ``marker``) was made before an upload: its views would read
         the new files, a pair nobody predicted. (A prediction that finished just before an upload still
         arrives, and is then cleared; the views its marker triggers must not follow it.)"""
         if not isinstance(marker, (tuple, list)) or len(marker) != 2:
             return False  # nothing predicted in this session (an API call): the views read what they are given
-        return self.replaced.count(getattr(request, "session_hash", None), UPLOADS) != marker[1]
+        return self.replaced.count(session, UPLOADS) != marker[1]
 
     def targets(self, setting: str, a: Any, b: Any, marker: Any = None, request: gr.Request | None = None) -> Any:
         def compute() -> Any:
             choices = self.runner(setting).target_choices(a, b)
             return gr.update(choices=choices, value=choices[0][1])
 
-        if self._after_replaced_prediction(marker, request):
-            return gr.update()
-        return self._unless_replaced(request, EDITS, 1, compute)
+        return self._unless_replaced(request, EDITS, 1, compute, marker)
 
     def known_answer(self, setting: str, choice: Any) -> tuple:
         return self.runner(setting).known_answer(choice)
@@ -249,10 +252,8 @@ class MangoApp:
     # ---------------------------------------------------------------------------- attention
     def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any, marker: Any = None,
                   request: gr.Request | None = None) -> tuple:
-        if self._after_replaced_prediction(marker, request):
-            return tuple(gr.update() for _ in range(5))
         return self._unless_replaced(request, EDITS, 5,
-                                     lambda: self.runner(setting).attention(a, b, layer, modality, index))
+                                     lambda: self.runner(setting).attention(a, b, layer, modality, index), marker)
 
     def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any,
                              marker: Any = None, request: gr.Request | None = None) -> tuple:
@@ -267,9 +268,7 @@ class MangoApp:
             highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
             return (*result, highlighted)
 
-        if self._after_replaced_prediction(marker, request):
-            return tuple(gr.update() for _ in range(6))
-        return self._unless_replaced(request, EDITS, 6, compute)
+        return self._unless_replaced(request, EDITS, 6, compute, marker)
 
     def pick_patch(self, setting: str, evt: gr.SelectData) -> tuple:
         runner = self.runner(setting)
@@ -313,13 +312,13 @@ class MangoApp:
     def plot_edited(self, request: gr.Request | None = None) -> tuple:
         """The old plot's prediction and views, cleared (see `inputs_replaced`); also its word list: a
         click on an old word would query whatever word now sits at its position."""
-        self.replaced.bump(getattr(request, "session_hash", None), "plot")
+        self.replaced.bump(_session(request), "plot")
         return (*self.inputs_replaced("genre", "The plot was edited"), [])
 
     def replaced_by_hand(self, setting: str, request: gr.Request | None = None) -> tuple:
         """An upload or removal by the user: `inputs_replaced`, and what still runs on the old files
         returns no change (see `_unless_replaced`); the genre tab's word list is cleared too."""
-        self.replaced.bump(getattr(request, "session_hash", None), "inputs")
+        self.replaced.bump(_session(request), "inputs")
         words = ([],) if SETTINGS.get(setting, setting) == "genre" else ()
         return (*self.inputs_replaced(setting), *words)
 
@@ -372,6 +371,11 @@ class MangoApp:
             # the settings' checkpoints may have different token grids (16x16 and 8x8)
             gr.update(maximum=runner.t - 1, value=default_query_token(runner)),
         )
+
+
+def _session(request: gr.Request | None) -> str | None:
+    """The browser session a request came from (None for a direct call, as the tests make)."""
+    return getattr(request, "session_hash", None)
 
 
 UPLOADS = ("inputs",)  # what a prediction is stale after: an upload or removal (a plot edit may be an example's)

@@ -45,13 +45,16 @@ def _split_off(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Su
     return Subset(dataset, order[n_val:]), Subset(dataset, order[:n_val])
 
 
+PHOTOMETRIC_DATASETS = ("nyudv2", "sunrgbd")  # the sets whose colour images can be jittered (RGB-D segmentation)
+
+
 def _reader(dataset: str, root: Path, image_size: int, inputs: tuple[str, str], target: str,
             photometric: bool = False):
     """`make(split, train)`: one split of the dataset through its loader, augmented when `train`
     (colours jittered too with `photometric`: RGB-D segmentation only)."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {DATASETS}")
-    if photometric and dataset not in ("nyudv2", "sunrgbd"):
+    if photometric and dataset not in PHOTOMETRIC_DATASETS:
         raise ValueError(f"photometric jitter is for the RGB-D segmentation sets (nyudv2, sunrgbd), not {dataset}")
     if dataset == "mmimdb":
         return lambda split, train: MMIMDb(root, split, image_size=image_size, train=train)

@@ -54,7 +54,7 @@ from mango.models.config import ModalityConfig, gray, rgb, task_modalities
 from mango.models.heads import mean_over_positions
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
-from .data import TASK_OF_DATASET, Splits, build_splits
+from .data import PHOTOMETRIC_DATASETS, TASK_OF_DATASET, Splits, build_splits
 from .evaluate import SELECTION_METRIC, evaluate, tune_thresholds
 from .features import BackboneCache
 from .metrics_log import MetricsLog
@@ -741,7 +741,7 @@ def check_settings(cfg: TrainConfig) -> None:
                             "and stage 1 does not run; give ae_steps=0 (--ae-steps 0) or no encoders_from")
     if cfg.balance_classes not in ("none", "sqrt", "inverse"):
         raise SettingsError(f"balance_classes must be 'none', 'sqrt' or 'inverse', got {cfg.balance_classes!r}")
-    if cfg.photometric and cfg.dataset not in ("nyudv2", "sunrgbd"):
+    if cfg.photometric and cfg.dataset not in PHOTOMETRIC_DATASETS:
         raise SettingsError(f"photometric jitter is for RGB-D segmentation (nyudv2, sunrgbd), not {cfg.dataset}")
     if cfg.balance_classes != "none" and cfg.task == "translation":
         raise SettingsError("balance_classes weighs classes, and translation has none: use balance_classes='none'")

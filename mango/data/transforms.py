@@ -152,6 +152,11 @@ def depth_to_unit(raw: np.ndarray, depth_max: float = 10.0, depth_scale: float |
     return (to_chw(raw) * (scale / float(depth_max))).clamp_(0.0, 1.0)
 
 
+def taskonomy_depth_metres(unit: np.ndarray | float) -> np.ndarray:
+    """Taskonomy log depth in [0, 1] (``log(1 + raw) / 11.1``, raw in 1/512 m) back to metres."""
+    return np.expm1(np.asarray(unit, dtype=np.float64) * TASKONOMY_DEPTH_LOG_MAX) / 512.0
+
+
 def fill_depth_holes(raw: np.ndarray) -> tuple[np.ndarray, int]:
     """An (H, W) depth map with its zeros (no measurement) given the value of the nearest non-zero
     pixel, and how many were filled. A map with nothing but zeros has nothing to fill from: it comes
