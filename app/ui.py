@@ -677,13 +677,15 @@ def _translation_tab(app: MangoApp) -> None:
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
     _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
-    # an example of the other setting switches it and predicts; what was explained or sampled was the other model's
-    setting.change(app.new_prediction, None, views["results"], api_name="translate_setting_results",
-                   api_visibility="private", queue=False, show_progress="hidden")
     # any switch (by hand or by an example of the other setting) relabels; only one by hand clears
-    setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"], views["keep"],
-                                                        views["temperature"], views["qidx"]],
-                   api_name="translate_setting", queue=False)
+    switched = setting.change(_wrap(app.switch_setting), [setting], [a, b, card, views["layer"], views["qmod"],
+                                                                   views["keep"], views["temperature"], views["qidx"]],
+                              api_name="translate_setting", queue=False)
+    # an example of the other setting switches it and predicts; what was explained or sampled was the other model's.
+    # Chained after the switch, not a second listener of the same change: two at once left the attention of the
+    # example's prediction unanswered on a loaded machine (the browser test timed out)
+    switched.then(app.new_prediction, None, views["results"], api_name="translate_setting_results",
+                  api_visibility="private", queue=False, show_progress="hidden")
     setting.input(_wrap(app.clear_setting), [setting],
                   [a, b, predicted, notices, preview, *views["attention_outputs"][:5], views["bars"], views["ig_plot"],
                    views["ll_plot"], views["summary"], views["generated"], views["readout"]],
