@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app import plots
 
@@ -57,11 +58,23 @@ def test_class_colours_are_far_apart():
     colours = [plots.class_colour(k) for k in range(12)]  # SynthRooms' 12 classes
     assert len(set(colours)) == 12
     lab = plots.rgb_to_lab(np.array([plots.hex_to_rgb(c) for c in colours]))
-    distance = np.linalg.norm(lab[:, None] - lab[None], axis=2)
+    distance = plots.delta_e94(lab[:, None], lab[None])
     np.fill_diagonal(distance, np.inf)
-    assert distance.min() > 35  # CIE76 ΔE; the old palette had pairs at 30 (magenta/magenta, salmon/salmon)
+    # CIE94; the CIE76 ordering before had floor #16FF32 and camouflaged #1CBE4F at 21, and cabinet / lamp at 14
+    assert distance.min() > 20
     assert all(25 <= lightness <= 88 for lightness in lab[:, 0])
     assert np.allclose(plots.rgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
+
+
+def test_delta_e94_matches_its_definition():
+    grey, red = np.array([50.0, 0.0, 0.0]), np.array([50.0, 60.0, 0.0])
+    # a pure lightness step counts in full; a chroma step from grey is divided by 1 + 0.045 * 0 = 1 one way
+    # and by 1 + 0.045 * 60 the other: the smaller (symmetric) value is 60 / 3.7
+    assert plots.delta_e94(np.array([70.0, 0.0, 0.0]), grey) == pytest.approx(20.0)
+    assert plots.delta_e94(red, grey) == pytest.approx(60 / 3.7)
+    # a hue step at constant chroma: ΔH² = Δa² + Δb² − ΔC², divided by (1 + 0.015 C)²
+    turned = np.array([50.0, 0.0, 60.0])
+    assert plots.delta_e94(red, turned) == pytest.approx(np.sqrt(2 * 60.0 ** 2) / (1 + 0.015 * 60))
 
 
 def test_helpers():
