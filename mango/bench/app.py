@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mango.atomic import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[2]
 BUDGETS_S = {
     "segment + attention": 1.0, "translate + attention": 1.0, "genre + attention": 1.0,
@@ -397,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         print("load scenario (issue #12): spawning python app.py", flush=True)
         result = measure_load(app_dir=args.app_dir)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2))
+        atomic_write_text(out, json.dumps(result, indent=2))
         print(f"wrote {out}")
         return 0
     args.out = args.out or Path("bench_results/app.json")
@@ -429,6 +431,6 @@ def main(argv: list[str] | None = None) -> int:
             demo.close()
     result["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    atomic_write_text(args.out, json.dumps(result, indent=2))
     print(f"wrote {args.out}")
     return 0

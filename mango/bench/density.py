@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(result))
     out = args.out or Path("bench_results") / f"density-{result_name(args.checkpoint)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+    atomic_write_text(out, json.dumps(result, indent=2, default=_jsonable) + "\n")
     print(f"wrote {out}")
     if args.write_config:
         command = "python -m mango.bench density " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -261,7 +261,7 @@ def write(out: str | Path, objects: pd.DataFrame, summary: pd.DataFrame, meta: d
     out.mkdir(parents=True, exist_ok=True)
     replace_file(out / "objects.csv", lambda path: objects.to_csv(path, index=False))
     replace_file(out / "summary.csv", lambda path: summary.to_csv(path, index=False))
-    replace_file(out / "run.json", lambda path: path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
+    atomic_write_text(out / "run.json", json.dumps(meta, indent=2) + "\n")
     if summary.empty:
         (out / "explanations.png").unlink(missing_ok=True)  # it would describe another run
     else:

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import torch
 
+from mango.atomic import atomic_write_text
+
 SIZES = {
     "demo": dict(tokens_per_modality=64, dim=128, num_blocks=2),
     "paper": dict(tokens_per_modality=256, dim=768, num_blocks=12),
@@ -198,6 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s['n']:>4} {s['width']:>6} {s['triangular_ms']:>8.2f} {s['dense_inverse_ms']:>9.2f} "
               f"{s['speedup']:>7.1f}x {s['triangular_error']:>9.1e} {s['dense_error']:>9.1e}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(device=args.device, torch=torch.__version__, flow=rows, solve=solves), indent=2))
+    atomic_write_text(args.out, json.dumps(dict(device=args.device, torch=torch.__version__, flow=rows, solve=solves), indent=2))
     print(f"\nwrote {args.out}")
     return 0 if all("error" not in r for r in rows) else 1

@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
+from mango.atomic import atomic_write_text
+
 KINDS = ("edges", "blobs")
 
 
@@ -120,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 120):
         print(table.round(3).to_string(index=False))
     if args.out:
-        from mango.atomic import atomic_write_text
-
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, table.to_csv(index=False))
         print(f"written to {args.out}")

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mango.atomic import atomic_write_text
+
 PUBLISHED = {"params_m": 72.9, "gflops": 152.0, "latency_ms": 144.0}
 TASKS = ("segmentation", "translation", "genre")
 
@@ -211,6 +213,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measured {task} / {preset}", file=sys.stderr)
     _print_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"published": PUBLISHED, "results": rows}, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps({"published": PUBLISHED, "results": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0 if all("error" not in r for r in rows) else 1
