@@ -121,6 +121,15 @@ def slider(spec: ranges.NumericRange, **kwargs: Any) -> SliderInput:
     return SliderInput(spec.minimum, spec.maximum, step=spec.step, **kwargs)
 
 
+def _control_without_inputs(evt: gr.EventData | None, *inputs: Any) -> bool:
+    """A view's own control (layer, query modality, query token) fired while an input is missing. There is
+    nothing to draw, and maybe nothing was asked: a dropdown fires .input when it merely loses focus
+    (tabbing past it on a fresh page raised "Both inputs are missing"). A prediction or an API call
+    (no event data) still says what is missing."""
+    control = isinstance(getattr(evt, "target", None), (DropdownInput, RadioInput, SliderInput))
+    return control and any(x is None or (isinstance(x, str) and not x.strip()) for x in inputs)
+
+
 def user_errors(fn: Callable, heavy: bool = False) -> Callable:
     """Input problems become a message in the UI and one line in the log; anything else a short
     message in the UI and its traceback in the log. After a heavy handler, freed memory is handed back."""
@@ -251,12 +260,17 @@ class MangoApp:
 
     # ---------------------------------------------------------------------------- attention
     def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any, marker: Any = None,
-                  request: gr.Request | None = None) -> tuple:
+                  request: gr.Request | None = None, evt: gr.EventData = None) -> tuple:
+        if _control_without_inputs(evt, a, b):
+            return (gr.update(),) * 5
         return self._unless_replaced(request, EDITS, 5,
                                      lambda: self.runner(setting).attention(a, b, layer, modality, index), marker)
 
     def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any,
-                             marker: Any = None, request: gr.Request | None = None) -> tuple:
+                             marker: Any = None, request: gr.Request | None = None, evt: gr.EventData = None) -> tuple:
+        if _control_without_inputs(evt, a, b):
+            return (gr.update(),) * 6
+
         def compute() -> tuple:
             runner = self.runner(setting)
             result = runner.attention(a, b, layer, modality, index)

@@ -428,3 +428,18 @@ def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotte
     counts.bump("b", "inputs")
     counts.bump("c", "inputs")  # a third session: the oldest is forgotten
     assert counts.count("a", ("inputs", "plot")) == 0 and counts.count("c", ("inputs",)) == 1
+
+
+def test_a_view_control_with_an_input_missing_draws_nothing_and_says_nothing(launched_app, client):
+    from app.ui import DropdownInput
+
+    app = launched_app[0].mango_app
+    layer = app.runners["segmentation"].layer_choices[0]
+    # the layer dropdown fired (gradio fires .input on a mere blur): no error, no change to the view
+    blur = gr.EventData(DropdownInput(["x"]), {})
+    assert all(update == gr.update() for update in app.attention("segmentation", None, None, layer, "rgb", 0, 0, None, blur))
+    # a prediction's marker or an API call (no event data) still says what is missing
+    with pytest.raises(Exception, match="missing"):
+        app.attention("segmentation", None, None, layer, "rgb", 0, 0, None, gr.EventData(gr.State(), {}))
+    with pytest.raises(AppError, match="missing"):
+        client.predict(None, None, layer, "rgb", 0, api_name="/segment_attention")
