@@ -165,12 +165,17 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["task", "metric", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s)
 
 
+KINDS = {"MANGO's ICA flow (default, or one part changed)": "#d9822b", "another fusion or flow": "#5b7fa6",
+         "no input (the training prior, untrained)": "#bbbbbb"}
+
+
 def _colour(variant: str) -> str:
+    colours = list(KINDS.values())
     if variant == PRIOR_VARIANT:
-        return "#bbbbbb"
+        return colours[2]
     if variant.startswith(("MANGO", "ICA")):
-        return "#d9822b"
-    return "#5b7fa6"
+        return colours[0]
+    return colours[1]
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -178,6 +183,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     tasks = [t for t in HEADLINE if t in set(table["task"])]
     fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 0.42 * len(VARIANTS) + 2), squeeze=False)
@@ -192,7 +198,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel(f"test {HEADLINE[task]} (mean ± std over {n} seeds)")
         ax.set_title({"segmentation": "SynthRooms RGB-D segmentation", "genre": "MM-IMDb-style genres"}[task])
         ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    fig.legend(handles=[Patch(color=colour, label=kind) for kind, colour in KINDS.items()], loc="lower center",
+               ncol=len(KINDS), frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
