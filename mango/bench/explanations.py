@@ -237,9 +237,11 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
         ax.set_xticks(range(len(groups)), labels, fontsize=8)
         ax.set_ylim(0, 100)
         ax.set_ylabel("% of the object's tokens' content\nfrom the revealing modality", fontsize=8)
-        ax.set_title("attention rollout (mean, min-max)", fontsize=9)
+        ax.set_title("attention rollout (mean, min-max)\nright: above the dotted half", fontsize=9)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=len(methods), fontsize=9, frameon=False)
+    handles.append(plt.Line2D([], [], color="#111827", lw=0.8, ls="--"))
+    names.append("goal: 90 % right")
+    fig.legend(handles, names, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))

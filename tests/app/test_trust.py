@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from app import trust
 from mango.bench import explanations as bench
@@ -58,3 +59,14 @@ def test_the_bundled_checkpoint_is_found_from_its_shown_location(tmp_path, monke
         monkeypatch.chdir(tmp_path)
         shown = SimpleNamespace(trained=True, location="assets/checkpoints/segmentation")
         assert trust.checkpoint_weights(shown) == bench.weights_sha256(bundled)
+
+
+def test_the_bundled_benchmark_names_the_bundled_checkpoint_not_a_development_run():
+    """Its figure's title is drawn from run.json's checkpoint: a run on a development folder once titled
+    the bundled figure "/work/runs/seg-nll10/final" while run.json had been edited to the bundled path."""
+    benchmark = trust.load_benchmark()
+    if benchmark.summary is None:
+        pytest.skip("no bundled known-answer benchmark")
+    assert benchmark.run["checkpoint"] == "assets/checkpoints/segmentation"
+    assert benchmark.run["status"] == "finished" and not benchmark.run["interrupted"]
+    assert benchmark.run["checkpoint_sha256"] == trust.weights_sha256(trust.REPO_ROOT / "assets/checkpoints/segmentation")
