@@ -53,7 +53,7 @@ log = logging.getLogger("mango.app")
 SETTINGS = {"shade + texture → rgb": "translation-shade-texture", "depth + normal → rgb": "translation-depth-normal"}
 INPUT_LABELS = {
     "segmentation": ("RGB image", "Depth map"),
-    "translation-shade-texture": ("Shade (reshading)", "Texture (edge_texture)"),
+    "translation-shade-texture": ("Shade (reshading)", "Edge texture"),  # short: the image's icons cover a long label
     "translation-depth-normal": ("Depth (z-buffer)", "Surface normals"),
     "genre": ("Poster", "Plot"),
 }
@@ -756,9 +756,15 @@ def _ablations_tab() -> None:
 CSS = """
 .model-card { background: #f8fafc; border-left: 4px solid #6366f1; padding: 8px 12px !important; border-radius: 6px; }
 #segment-overlay img.mask:not(.inactive) { opacity: 1; }
+.prose table { display: block; overflow-x: auto; }
+.prose th, .prose td { white-space: nowrap; }
+button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !important; outline-offset: 2px; }
 """
 # gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
 # is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
+# Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
+# break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
+# has the focus: gradio's own ring is a faint grey on the indigo buttons.
 
 
 def theme() -> gr.themes.Base:

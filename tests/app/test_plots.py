@@ -82,6 +82,20 @@ def test_helpers():
     assert lut.shape == (1, 2, 3) and lut.dtype == np.uint8 and not np.array_equal(lut[0, 0], lut[0, 1])
     strip = plots.image_strip([np.zeros((10, 10, 3), np.uint8)] * 6, ["a"] * 6, ["x", "y"], cols=3, size=32)
     assert strip.shape[1] == 70 + 3 * (32 + 6) + 6
+
+
+def test_long_captions_wrap_instead_of_losing_their_numbers():
+    from PIL import Image, ImageDraw
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), plots._small_font()
+    caption = "poster: Drama 53%, Horror 12%"  # cut to "poster: Drama 53%, Horror …" on one line before
+    lines = plots._lines(draw, caption, font, 158, 2)
+    assert lines == ["poster: Drama 53%,", "Horror 12%"]  # broken after the comma: each genre keeps its number
+    assert all(draw.textlength(line, font=font) <= 158 for line in lines)
+    assert plots._lines(draw, "predicted classes", font, 62, 3) == ["predicted", "classes"]  # a row title
+    assert plots._lines(draw, "one two three four five six seven", font, 40, 2)[-1].endswith("…")  # still bounded
+    one, two = (plots.image_strip([np.zeros((8, 8, 3), np.uint8)], [c], size=158) for c in ("short", caption))
+    assert two.shape[0] == one.shape[0] + 14  # the strip makes room for the second line
     depth = plots.modality_image(np.full((1, 4, 4), 0.5, np.float32), "depth")
     assert depth.shape == (4, 4, 3)
     assert plots.probability_figure(["A", "B"], [0.2, 0.9]).data[0].y == ("B", "A")
