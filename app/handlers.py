@@ -697,9 +697,17 @@ class Runner:
                     else:
                         captions.append(caption)
             row_titles = [cells[0][j][1].split(":")[0] for j in range(per)]
-            return plots.image_strip(images, captions, row_titles, cols=n, size=128)
+            return plots.image_strip(images, captions, row_titles, cols=n, size=128, legend=self._class_legend(result))
         flat = [cell for row in cells for cell in row]
-        return plots.image_strip([im for im, _ in flat], [cap for _, cap in flat], titles, cols=len(cells[0]), size=160)
+        return plots.image_strip([im for im, _ in flat], [cap for _, cap in flat], titles, cols=len(cells[0]), size=160,
+                                 legend=self._class_legend(result))
+
+    def _class_legend(self, result: dict[str, Any]) -> list[tuple[str, str]]:
+        """The colours of the classes in a strip's predicted maps, named (none for other tasks)."""
+        if self.config.task != "segmentation":
+            return []
+        present = np.unique(result["output"].argmax(dim=1).numpy())
+        return [(self.config.class_names[int(i)], plots.class_colour(int(i))) for i in present]
 
     @property
     def recommended_temperature(self) -> float | None:

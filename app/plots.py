@@ -484,9 +484,10 @@ def empty_figure(message: str, height: int = 260) -> go.Figure:
 
 
 def image_strip(images: Sequence[np.ndarray], captions: Sequence[str], rows_titles: Sequence[str] | None = None,
-                cols: int | None = None, size: int = 128) -> np.ndarray:
+                cols: int | None = None, size: int = 128, legend: Sequence[tuple[str, str]] = ()) -> np.ndarray:
     """A labelled grid of images (row-major) as one uint8 picture. A caption too long for its image's
-    width wraps onto a second line ("poster: Drama 53%, Horror 12%"), and a row title onto three."""
+    width wraps onto a second line ("poster: Drama 53%, Horror 12%"), and a row title onto three.
+    ``legend``: (name, colour) pairs drawn as swatches under the grid, e.g. the classes of predicted maps."""
     cols = cols or len(images)
     rows = math.ceil(len(images) / cols)
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -496,9 +497,14 @@ def image_strip(images: Sequence[np.ndarray], captions: Sequence[str], rows_titl
     caption_h = 2 + line_h * max((len(lines) for lines in caption_lines), default=1)
     left = 0 if not rows_titles else 70
     width = left + cols * (size + pad) + pad
-    height = top + rows * (size + caption_h + pad) + pad
+    swatches, legend_h = _legend_layout(draw, legend, font, left + pad, width - pad, line_h + 4)
+    height = top + rows * (size + caption_h + pad) + pad + legend_h
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
+    grid_bottom = top + rows * (size + caption_h + pad) + pad
+    for (x, y), (name, colour) in zip(swatches, legend):
+        draw.rectangle((x, grid_bottom + y + 1, x + 11, grid_bottom + y + 12), fill=hex_to_rgb(colour))
+        draw.text((x + 15, grid_bottom + y), name, fill=(31, 41, 55), font=font)
     for k, (image, lines) in enumerate(zip(images, caption_lines)):
         r, c = divmod(k, cols)
         x = left + pad + c * (size + pad)
@@ -512,6 +518,19 @@ def image_strip(images: Sequence[np.ndarray], captions: Sequence[str], rows_titl
         for j, line in enumerate(lines):
             draw.text((4, y + j * line_h), line, fill=(31, 41, 55), font=font)
     return np.asarray(canvas)
+
+
+def _legend_layout(draw: ImageDraw.ImageDraw, legend: Sequence[tuple[str, str]], font: ImageFont.ImageFont,
+                   start: int, end: int, row_h: int) -> tuple[list[tuple[int, int]], int]:
+    """Where each legend entry goes (x, y below the grid), filling rows left to right, and the height used."""
+    places, x, y = [], start, 2
+    for name, _ in legend:
+        entry = 15 + int(draw.textlength(name, font=font)) + 14
+        if x + entry > end and x > start:
+            x, y = start, y + row_h
+        places.append((x, y))
+        x += entry
+    return places, (y + row_h + 4 if legend else 0)
 
 
 def _lines(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: float, most: int) -> list[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import copy
 import re
 
+import numpy as np
 import pytest
 import torch
 
-from app import ranges
+from app import plots, ranges
 from app.checkpoints import TASK_SPECS, LoadedModel
 from app.handlers import Runner, TypicalBits
 from mango.data.constants import SYNTHROOMS_CLASSES
@@ -150,3 +151,17 @@ def test_negative_bits_in_the_readout_come_with_their_note(tiny_model):
              "bits_per_dim_p95": 0.4}
     _, readout = runner_with(tiny_model, test_metrics=below).sample(0.7, 3, 2)
     assert wording.NEGATIVE_BITS in readout  # the typical range shown is negative
+
+
+def test_predicted_maps_in_a_strip_come_with_their_classes_named(tiny_model):
+    runner = runner_with(tiny_model)
+    n_classes = tiny_model.config.num_classes
+    labels = torch.zeros(2, 4, 4, dtype=torch.long)
+    labels[0, 0, 0], labels[1, 3, 3] = 2, n_classes - 1  # wall everywhere, one pixel each of two more classes
+    output = torch.nn.functional.one_hot(labels, n_classes).permute(0, 3, 1, 2).float()
+    legend = runner._class_legend({"output": output})
+    names = tiny_model.config.class_names
+    assert legend == [(names[k], plots.class_colour(k)) for k in (0, 2, n_classes - 1)]
+    # drawn under the grid: the strip grows by the legend's rows
+    image = [np.zeros((8, 8, 3), np.uint8)]
+    assert plots.image_strip(image, ["x"], legend=legend).shape[0] > plots.image_strip(image, ["x"]).shape[0]
