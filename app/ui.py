@@ -566,7 +566,8 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
     with gr.Accordion("Can these explanations be trusted?", open=False, elem_id="segment-trust"):
         gr.Markdown(trust.section_markdown(benchmark, weights, trust.class_iou(runner.config.metadata, runner.config.class_names)))
         if benchmark.figure and trust.applies(benchmark, weights):
-            gr.Image(benchmark.figure, label="Known answers on unseen scenes", interactive=False, buttons=["fullscreen"])
+            gr.Image(benchmark.figure, label="Known answers on unseen scenes", show_label=False, interactive=False,
+                     buttons=["fullscreen"])  # the figure has its own title, which the label would cover
         choices = list(trust.KNOWN_ANSWER_CHOICES)
         with gr.Row():
             c["ka_choice"] = gr.Radio(choices, value=choices[0], label="Check a known answer (bundled SynthRooms scenes)")
