@@ -34,7 +34,7 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) sRGB in 0–255 -> CIELAB (D65), where Euclidean distance approximates perceived difference."""
+    """(..., 3) sRGB in 0–255 -> CIELAB (D65); `delta_e94` measures perceived differences in it."""
     c = np.asarray(rgb, dtype=np.float64) / 255.0
     c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
     xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
@@ -58,8 +58,8 @@ def delta_e94(lab: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def _distinct_order(colours: Sequence[str]) -> list[str]:
-    """``colours`` reordered so that each next one is the farthest (CIE94) from all before it:
-    any prefix is as distinct as this set allows. Near-white and near-black colours (L > 88, L < 25)
+    """``colours`` reordered so that each next one is the farthest (CIE94) from all before it (greedy):
+    any prefix is spread out over this set. Near-white and near-black colours (L > 88, L < 25)
     are left out: they vanish on light or dark photos."""
     lab = rgb_to_lab(np.array([hex_to_rgb(c) for c in colours]))
     keep = np.flatnonzero((lab[:, 0] <= 88) & (lab[:, 0] >= 25))
@@ -536,19 +536,17 @@ def _legend_layout(draw: ImageDraw.ImageDraw, legend: Sequence[tuple[str, str]],
 def _lines(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: float, most: int) -> list[str]:
     """``text`` wrapped into at most ``most`` lines of ``width`` pixels, the last one cut with an ellipsis if
     the rest does not fit: at ", " where each part fits ("Drama 53%," / "Horror 49%" stay whole), else at spaces."""
+    parts = text.split(", ")
+    words: list[str] = []
+    for k, part in enumerate(parts):
+        part += "," if k < len(parts) - 1 else ""
+        words += [part] if draw.textlength(part, font=font) <= width else part.split(" ")
     lines: list[str] = []
-    words = text.split(", ")
-    words = [w + "," for w in words[:-1]] + words[-1:]
-    if any(draw.textlength(w, font=font) > width for w in words):
-        words = text.split(" ")
     while words and len(lines) < most - 1:
         line = words.pop(0)
         while words and draw.textlength(line + " " + words[0], font=font) <= width:
             line += " " + words.pop(0)
-        if draw.textlength(line, font=font) > width:  # one word wider than the image: the rest goes on the last line
-            words.insert(0, line)
-            break
-        lines.append(line)
+        lines.append(_fit(draw, line, font, width))  # a single word wider than the line is cut
     if words:
         lines.append(_fit(draw, " ".join(words), font, width))
     return lines

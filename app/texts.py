@@ -133,7 +133,8 @@ has one value and no spread. The ICA share column is how much the ICA layers mix
 
 **In the bundled run** (README, "The ablations, measured"): for segmentation, every fused variant but
 the authors' A = I + S (*ICA: identity_plus*) beats each modality alone; that one is level with RGB
-alone in mIoU (0.432 ± 0.004 against 0.429 ± 0.002) and below it in mean accuracy. MANGO's default
+alone in mIoU (0.432 ± 0.004 against 0.429 ± 0.002), below it in mean accuracy and below depth alone
+in pixel accuracy. MANGO's default
 is half a point of mIoU *below* the coupling-only flow and about one point below late fusion, and
 forcing the ICA layers to mix more costs accuracy. For genres, MANGO has the best micro and macro F1;
 its lead over the coupling-only flow is within the spread, its lead over late fusion and each

@@ -239,8 +239,9 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
         ax.set_ylabel("% of the object's tokens' content\nfrom the revealing modality", fontsize=8)
         ax.set_title("attention rollout (mean, min-max)\nright: above the dotted half", fontsize=9)
     handles, names = axes[0][0].get_legend_handles_labels()
-    handles.append(plt.Line2D([], [], color="#111827", lw=0.8, ls="--"))
-    names.append("goal: 90 % right")
+    if scores:  # the panels with the 90 % line
+        handles.append(plt.Line2D([], [], color="#111827", lw=0.8, ls="--"))
+        names.append("goal: 90 % right")
     fig.legend(handles, names, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)

@@ -94,6 +94,8 @@ def test_long_captions_wrap_instead_of_losing_their_numbers():
     assert all(draw.textlength(line, font=font) <= 158 for line in lines)
     assert plots._lines(draw, "predicted classes", font, 62, 3) == ["predicted", "classes"]  # a row title
     assert plots._lines(draw, "one two three four five six seven", font, 40, 2)[-1].endswith("…")  # still bounded
+    too_wide = plots._lines(draw, "averyveryverylongword and then", font, 60, 3)  # cut, and the rest still follows
+    assert too_wide[0].endswith("…") and too_wide[1:] == ["and then"]
     one, two = (plots.image_strip([np.zeros((8, 8, 3), np.uint8)], [c], size=158) for c in ("short", caption))
     assert two.shape[0] == one.shape[0] + 14  # the strip makes room for the second line
     depth = plots.modality_image(np.full((1, 4, 4), 0.5, np.float32), "depth")
