@@ -463,7 +463,9 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                                                    info="2 MMCA, 4 IMCA, 2 LICA layers per block")
                         c["qmod"] = RadioInput(list(labels), value=labels[0], label="Query modality")
                         c["qidx"] = slider(ranges.query_token(runner.t), value=default_query_token(runner),
-                                           label="Query token", info="patch index in raster order, or word position")
+                                           label="Query token",
+                                           info="patch index in raster order, or word position"
+                                           + (" (past the plot's end: its last word)" if has_text else ""))
                     gr.Markdown("**Click a patch** in either image to make it the query"
                                 + (" (or a word below)." if has_text else "."))
                     c["picker"] = gr.Image(label="Click a patch to make it the query", show_label=False, interactive=False,
