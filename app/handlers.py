@@ -682,7 +682,7 @@ class Runner:
             if picture is not None:
                 row.append((picture, caption))
             else:
-                row[-1] = (row[-1][0], f"{row[-1][1]}: {caption}")
+                row[-1] = (row[-1][0], f"{row[-1][1]} · predicted: {caption}")  # the genres come from both inputs
             cells.append(row)
         if by_column:
             per = len(cells[0])
@@ -692,11 +692,11 @@ class Runner:
                     image, caption = cells[k][j]
                     images.append(image)
                     if j == 0:  # the top row names the step (and, for text predictions, the top class)
-                        top = caption.split(": ", 1)[1].split(",")[0] if ": " in caption else ""
+                        top = caption.split("predicted: ", 1)[1].split(",")[0] if "predicted: " in caption else ""
                         captions.append(f"{titles[k]}" + (f" · {top}" if top else ""))
                     else:
                         captions.append(caption)
-            row_titles = [cells[0][j][1].split(":")[0] for j in range(per)]
+            row_titles = [cells[0][j][1].split(" · ")[0] for j in range(per)]
             return plots.image_strip(images, captions, row_titles, cols=n, size=128, legend=self._class_legend(result))
         flat = [cell for row in cells for cell in row]
         return plots.image_strip([im for im, _ in flat], [cap for _, cap in flat], titles, cols=len(cells[0]), size=160,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -535,11 +536,10 @@ def _legend_layout(draw: ImageDraw.ImageDraw, legend: Sequence[tuple[str, str]],
 
 def _lines(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: float, most: int) -> list[str]:
     """``text`` wrapped into at most ``most`` lines of ``width`` pixels, the last one cut with an ellipsis if
-    the rest does not fit: at ", " where each part fits ("Drama 53%," / "Horror 49%" stay whole), else at spaces."""
-    parts = text.split(", ")
+    the rest does not fit: after ", " or ": " where each part fits ("Drama 53%," / "Horror 49%" stay whole),
+    else at spaces."""
     words: list[str] = []
-    for k, part in enumerate(parts):
-        part += "," if k < len(parts) - 1 else ""
+    for part in re.split(r"(?<=[,:]) ", text):
         words += [part] if draw.textlength(part, font=font) <= width else part.split(" ")
     lines: list[str] = []
     while words and len(lines) < most - 1:

@@ -91,6 +91,8 @@ def test_long_captions_wrap_instead_of_losing_their_numbers():
     caption = "poster: Drama 53%, Horror 12%"  # cut to "poster: Drama 53%, Horror …" on one line before
     lines = plots._lines(draw, caption, font, 158, 2)
     assert lines == ["poster: Drama 53%,", "Horror 12%"]  # broken after the comma: each genre keeps its number
+    assert plots._lines(draw, "poster · predicted: Drama 53%, Horror 49%", font, 158, 2) == [
+        "poster · predicted:", "Drama 53%, Horror 49%"]  # the strips' caption: or after the colon
     assert all(draw.textlength(line, font=font) <= 158 for line in lines)
     assert plots._lines(draw, "predicted classes", font, 62, 3) == ["predicted", "classes"]  # a row title
     assert plots._lines(draw, "one two three four five six seven", font, 40, 2)[-1].endswith("…")  # still bounded
