@@ -392,10 +392,13 @@ class Runner:
         roll = interpret.rollout_from_maps(maps).numpy()
         roll_row = roll[token]
         roll_pads = f" · on padding (not drawn): {np.clip(roll_row, 0, None)[pad].sum():.3f}" if pad.any() else ""
+        negative = float(-roll_row[roll_row < 0].sum() / max(np.abs(roll_row).sum(), 1e-12))
+        if negative >= 0.005:  # LICA's mixing W has negative weights: the rollout is then a signed map, not shares
+            roll_pads += f" · negative weights (not drawn): {negative:.0%} of the row's absolute weight"
         rollout_fig = plots.token_weights_figure(
             panels, np.clip(roll_row, 0, None),
             f"Rollout through all {len(maps)} ICA layers: where the final content of {label(token)} comes from<br>"
-            f"<span style='font-size:12px'>its own share: {roll_row[token]:.3f}{roll_pads}</span>", token, "rollout weight")
+            f"<span style='font-size:12px'>its own weight: {roll_row[token]:.3f}{roll_pads}</span>", token, "rollout weight")
         labels_all = [label(t) for t in range(2 * self.t)]
         matrix_fig = plots.matrix_figure(
             [mixing, roll], [f"this layer ({amap.name})", "rollout (whole flow)"], labels_all, self.labels(),
@@ -407,7 +410,8 @@ class Runner:
             text = f"*{moved}*\n\n" + text
         shares = [float(m.off_diagonal_share()[0]) for m in maps]
         text += "\n\n" + layer_mixing_text(self.layer_choices, shares, index,
-                                         value_affine=bool(self.model.config.value_affine))
+                                         value_affine=bool(self.model.config.value_affine),
+                                         exclude_self=bool(self.model.config.ica_exclude_self))
         return self.picker(prepared, token), attention_fig, rollout_fig, matrix_fig, text
 
     def _attention_text(self, row: interpret.AttentionRow, amap: Any, label: Callable[[int], str], self_weight: float,
@@ -416,15 +420,17 @@ class Runner:
                 if row.role == "query" else
                 "is **mixed** by this row: its new value is the weighted mix of the orange tokens")
         lica = ("\n\n*LICA*: the halves are mixtures W·X of all tokens; positions shown are those of the permutation P "
-                "(exact at initialisation, the dominant source after training). The matrix view on the right is exact."
+                "(exact at initialisation; after training the largest single weight of each row of W, but a small part "
+                "of the row). The matrix view on the right is exact, with negative weights not drawn."
                 if amap.kind == "lica" else "")
         return (
             f"**Row {row.row} of {amap.name}.** {label(row.query_token)} (black outline) computes the scores; "
             f"{label(row.output_token)} (green outline) receives the mix. The token you picked {role}.\n\n"
-            f"- blue: key weights A[i, j] at the X1 tokens compared against\n"
+            f"- blue: the row of A at the X1 tokens: on each key the query was compared with, its weight α·S[i, j]; "
+            f"on the query itself A<sub>ii</sub>, the share of its own value the green-outlined token keeps\n"
             f"- orange: the same weights at the X2 tokens whose content is mixed in\n"
             f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}\n"
-            f"- rollout: {roll_self:.3f} of the picked token's final content is its own{pads}{lica}"
+            f"- rollout: the picked token's own weight in its final content, {roll_self:.3f}{pads}{lica}"
         )
 
     # -------------------------------------------------------------------------- contributions
@@ -763,8 +769,8 @@ class Runner:
                 + (f"{wording.ALL_LESS_LIKELY.format(noun=typical.noun)}  \n" if all_above else "")
                 + (f"<small>{wording.NEGATIVE_BITS}</small>  \n" if negative else "")
                 + f"**Round-trip error** max |F − G⁻¹(G(F))| = {error:.1e} (float32)"
-                + (f"; smallest attention diagonal A<sub>ii</sub> = {min(diagonals):.3f} (it bounds how much the "
-                   "inverse amplifies errors)." if diagonals else " (a flow without ICA layers: no attention)."))
+                + (f"; smallest attention diagonal A<sub>ii</sub> = {min(diagonals):.3f} (the triangular solve of the "
+                   "inverse divides by it)." if diagonals else " (a flow without ICA layers: no attention)."))
 
     def _temperature_note(self, temperature: float) -> str:
         recommended = self.recommended_temperature
@@ -946,10 +952,18 @@ VALUE_AFFINE_NOTE = (
     "update by the tokens of the other half that the same attention selects: where a layer's attention stays on its "
     "diagonal, that is the token paired with it (in an MMCA layer, the other modality's token at the same position). "
     "Such a layer still fuses the two halves, position by position, without mixing positions.")
+# With S over earlier tokens only the scale and shift never read the paired token: A's diagonal, drawn at
+# 1 − α, is the gate's, and S has none.
+VALUE_AFFINE_NOTE_CAUSAL = (
+    "These shares count the value path **A** only. This model's ICA layers also scale and shift each token they "
+    "update by the tokens of the other half that the comparison weights S select. S covers earlier tokens only "
+    "(the diagonal drawn in **A**, 1 − α, is the gate's share, not S's), so the scale and shift read the tokens "
+    "before the paired one, never the paired token itself (in an MMCA layer, the other modality's earlier "
+    "positions). They fuse the halves beyond what the shares count.")
 
 
 def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None,
-                      value_affine: bool = False) -> str:
+                      value_affine: bool = False, exclude_self: bool = False) -> str:
     """Markdown: the selected layer in a full sentence, then one short sentence per ICA layer (on this input),
     and, for layers with a value affine, what the shares leave out."""
     lines = []
@@ -961,7 +975,7 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
         sentence = f"{name} keeps {_share_percent(1.0 - share)}, takes {_share_percent(share)} from other tokens: {_mixing_verdict(share)}."
         lines.append(f"- **{sentence}**" if k == selected else f"- {sentence}")
     if value_affine:
-        lines.append("\n" + VALUE_AFFINE_NOTE)
+        lines.append("\n" + (VALUE_AFFINE_NOTE_CAUSAL if exclude_self else VALUE_AFFINE_NOTE))
     return "\n".join(lines)
 
 

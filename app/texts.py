@@ -15,29 +15,40 @@ INTRO = """
 **MANGO** (NeurIPS 2025, [arXiv 2508.10133](https://arxiv.org/abs/2508.10133)) fuses two modalities with a
 *normalizing flow*: each modality becomes a grid of tokens, and a stack of **invertible cross-attention (ICA)**
 layers maps the joint token sequence onto a standard Gaussian. Because the map is invertible, fusion has an
-**exact likelihood**, an **exact inverse** (so the latent can be sampled and decoded back into both
-modalities), and **attention matrices you can read** layer by layer. Pick a task, run an example, then open
+**exact likelihood**, an **exact inverse** (so the latent can be sampled and decoded back into the
+inputs; a plot has no decoder), and **attention matrices you can read** layer by layer. Pick a task, run an example, then open
 the views below the prediction.
 """
 
 ATTENTION = """
 ### What this shows
 An ICA layer splits the tokens into two halves. The first half **X1** computes a causal attention matrix
-**A** (lower triangular); **A** then mixes the tokens of the second half **X2**: Y2 = A·X2, while X1 passes
-unchanged. That is why it is invertible.
+**A** (lower triangular); **A** then mixes the tokens of the second half **X2**: Y2 = A·X2 (in the bundled
+models then scaled and shifted by what the same attention reads from X1), while X1 passes unchanged. That
+is why it is invertible.
 
-Pick a layer and a query token (click a patch in the grid, or a word). Row *i* of **A** is drawn:
-**blue** = how strongly the query compared itself with each X1 token (*keys*); **orange** = the same weights
-placed on the X2 tokens whose content was mixed into the green-outlined token (*values*).
+Pick a layer and a query token (click a patch in the grid, or a word). Row *i* of **A** is drawn.
+In the gated form A = (1 − α) I + α S, where S is a softmax that compares the query's features with
+the keys' and α is the layer's gate. **Blue** = the row on the X1 tokens (*keys*): off the query,
+α·S<sub>ij</sub>, how strongly the query matched each key, drawn α times fainter than S itself; on the
+query, A<sub>ii</sub>, the share of its own value the green-outlined token keeps, set by the gate, not
+a comparison.
+**Orange** = the same weights placed on the X2 tokens whose content was mixed into the green-outlined
+token (*values*).
 
 - **MMCA** A→B: modality A decides, modality B is mixed (and B→A).
 - **IMCA**: each half holds half of *both* modalities, so attention runs within and across them.
-- **LICA**: a learned invertible token mixing W first; positions are approximate.
+- **LICA**: a learned invertible token mixing W first, so each half-token is a mixture of many
+  positions: the positions drawn are those of W's permutation, the largest single weight of each row
+  but after training only a small part of it. The matrix view shows LICA's exact value path,
+  W⁻¹·diag(I, A)·W, which has negative weights.
 
-**Rollout** multiplies every layer's mixing: where a token's final content came from.
+**Rollout** multiplies every layer's value-path matrix: where a token's final content came from. Its
+rows are shares that sum to 1 only without LICA layers; with them the rollout is a signed linear map,
+the row view draws its positive weights, and its title says how much of the row's weight is negative.
 
 **Colour scales are fixed at 0–1**, a weight's share of its row (each row of **A** sums to 1), and
-the full matrices are linear too. Nothing is rescaled to the largest weight, so a faint weight stays
+the full matrices are drawn linearly; negative weights are not drawn. Nothing is rescaled to the largest weight, so a faint weight stays
 faint, and a layer that barely mixes shows as its diagonal alone: that is what it does, not a limit
 of the drawing. Under the row's explanation, one sentence per layer says how much it mixes on this
 input: the share of each updated token's content that comes from other tokens,
@@ -63,9 +74,10 @@ logit, or the translated image's brightness. "Removing" a modality replaces it b
 - **Integrated Gradients**, per token (image patch or word piece), on the encoder features: red tokens
   raise the target, blue lower it. The convergence delta is how far the map's sum is from the exact
   change; when it exceeds 5 % of that change the steps are doubled (up to 128), and a map that still
-  misses is not drawn. (On raw pixels, through the image
-  encoder, the integral does not converge: a constant baseline image makes every token alike, and the
-  encoder's normalisation turns that into a cliff at the start of the path.)
+  misses is not drawn. (The path runs over the encoder features, so that every encoder, and the
+  plot's, shares one kind of baseline. On raw pixels through a ViT encoder the integral did not converge
+  within 128 steps: a constant baseline image makes every token alike, and the ViT's normalisation turns
+  that into a cliff at the start of the path.)
 - **Likelihood**: how the flow's exact likelihood of the fused features changes, in bits per dimension,
   when a modality is removed. More bits = less likely.
 
@@ -82,8 +94,9 @@ how often each method credits the right modality on objects whose answer is know
 SAMPLING = """
 ### What this shows
 The flow is invertible, so it can run backwards: draw a latent **Z ~ N(0, τ²I)**, invert the flow to
-features **F = G⁻¹(Z)**, and decode each modality (and run the task head on **Z**). Lower temperature
-τ gives more typical samples.
+features **F = G⁻¹(Z)**, and decode each modality (and run the task head on **Z**). A lower temperature
+τ draws latents nearer the Gaussian's centre; that does not make them typical of real inputs (see
+*What is typical?* below).
 
 - **Sample**: jointly generated modality pairs.
 - **Keep one modality**: encode the input, redraw only the other modality's latent tokens, invert. The
@@ -94,8 +107,9 @@ features **F = G⁻¹(Z)**, and decode each modality (and run the task head on *
 
 Readouts: the **exact likelihood** in bits per dimension, and the **round-trip error**
 max |F − G⁻¹(G(F))|, which stays at float32 rounding because every layer inverts exactly (an ICA
-layer by a triangular solve); the smallest attention diagonal A<sub>ii</sub> bounds how much that
-solve can amplify rounding errors.
+layer by a triangular solve); the smallest attention diagonal A<sub>ii</sub> is what that solve
+divides by (the guaranteed bound on how much one gated layer's inverse can amplify errors is
+1 / (1 − 2α<sub>max</sub>), before the value path's scale).
 
 **What is typical?** A bits/dim value means little alone, so each one is set beside the test set's:
 the range that holds the middle 90 % of real test inputs (5th to 95th percentile). A sample above it
@@ -124,12 +138,13 @@ write it (columns task, variant, metric, mean, std, n_seeds) together with `asse
 ABLATIONS = """
 ### Measured ablations
 Each row is a variant trained with the same budget on the project's data, mean ± std over 3 seeds.
-These runs are **smaller than the bundled checkpoints** (segmentation at 4×4 tokens for 600 steps,
-genres for 300 steps), so their scores are lower than the model cards'. Variants swap one part of
+These runs are **not the bundled checkpoints' recipes** (segmentation at 4×4 tokens for 600 steps;
+genres trained on the training split alone, without an autoencoder stage, with per-genre thresholds),
+so their scores are lower than the model cards'. Variants swap one part of
 MANGO: the ICA layer's form, the partitions (MMCA only, + IMCA, + LICA), the flow (ICA against
 coupling-only; L = 4: four flow blocks instead of two), or the fusion (concatenation, late fusion,
 one modality only). "No input" is not trained: it always answers the training labels' prior, so it
-has one value and no spread. The ICA share column is how much the ICA layers mix on the test set.
+has one value and no spread. The ICA share column is how much the ICA layers mix, on 32 validation inputs.
 
 **In the bundled run** (README, "The ablations, measured"): for segmentation, every fused variant but
 the authors' A = I + S (*ICA: identity_plus*) beats each modality alone; that one is level with RGB
@@ -191,7 +206,8 @@ def model_card(loaded: LoadedModel) -> str:
             lines.append(f"**Trained on:** {_data(data)}")
         training = meta.get("training")
         if isinstance(training, dict) and training.get("elapsed_s"):
-            lines.append(f"<small>training took {training['elapsed_s'] / 60:.0f} min on {training.get('device', '?')}</small>")
+            lines.append(f"<small>its last training stage took {training['elapsed_s'] / 60:.0f} min on "
+                         f"{training.get('device', '?')}</small>")
         metrics = _first(meta, "test_metrics", "metrics", "eval", "results")
         if metrics:
             lines.append(f"**Test metrics:** {_metrics(metrics)}")
@@ -207,7 +223,7 @@ def model_card(loaded: LoadedModel) -> str:
 
 
 def fusion_line(config: Any, metrics: dict[str, Any]) -> str:
-    """How the flow fuses, and how much its ICA layers mix on the test set (off-diagonal share)."""
+    """How the flow fuses, and how much its ICA layers mix (off-diagonal share, on 32 validation inputs)."""
     if not config.has_flow:
         return f"**Fusion:** {config.fusion} (no flow, no attention to show)"
     if config.flow == "coupling":
@@ -221,7 +237,8 @@ def fusion_line(config: Any, metrics: dict[str, Any]) -> str:
     if config.value_affine:
         form += ", with a scale and shift from the attended tokens"
     share = metrics.get("off_diagonal_share")
-    mixing = (f" · on the test set each ICA layer takes on average {100 * share:.0f} % of a token's content from other tokens"
+    mixing = (f" · on 32 validation inputs each ICA layer takes on average {100 * share:.0f} % of a token's content from "
+              "other tokens"
               if isinstance(share, (int, float)) else "")
     return f"**Fusion:** {form}{mixing}"
 

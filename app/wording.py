@@ -53,13 +53,17 @@ def effects(names: Sequence[str], values: Sequence[float], subject: str) -> str:
 def share(names: Sequence[str], values: Sequence[float]) -> str:
     """Who carries the net change, as a share only when both values have the same sign."""
     total = float(sum(values))
-    same_sign = all(v >= 0 for v in values) or all(v <= 0 for v in values)
+    signs = [v for v in values if abs(v) >= UNCHANGED]  # a value read as "unchanged" pulls no way
+    same_sign = all(v >= 0 for v in signs) or all(v <= 0 for v in signs)
     if not same_sign:
         return "They pull in opposite directions, so no share is given."
     if abs(total) < UNCHANGED:
         return "Neither changes it."
     lead = max(range(len(values)), key=lambda k: abs(values[k]))
-    return f"Both push the same way: {names[lead]} gives {values[lead] / total:.0%} of the {'rise' if total > 0 else 'fall'}."
+    change = "rise" if total > 0 else "fall"
+    if len(signs) < len(values):
+        return f"Only {names[lead]} moves it: {values[lead] / total:.0%} of the {change}."
+    return f"Both push the same way: {names[lead]} gives {values[lead] / total:.0%} of the {change}."
 
 
 def likelihood(name: str, delta_bits_per_dim: float) -> str:

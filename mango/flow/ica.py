@@ -226,7 +226,8 @@ class AttentionMap:
     ``query_tokens[i]`` with key token ``query_tokens[j]``. ``gate`` is alpha per head for the
     gated form (A = (1 - alpha) I + alpha S), else None. Token indices count ``[A tokens, B tokens]``
     from 0. For LICA the halves are mixtures W X: the indices are those of the permutation P (exact
-    at initialisation, the dominant source after) and ``mixing`` holds the full W.
+    at initialisation; after training the largest single weight of each row of W, a small part of
+    the row) and ``mixing`` holds the full W.
     """
 
     block: int
@@ -289,7 +290,7 @@ class ICALayer(InvertibleModule):
         self._last_min_diagonal: Tensor | None = None
 
     def _track(self, log_diag: Tensor) -> None:
-        # The smallest diagonal entry of A bounds how much the inverse amplifies; training logs it.
+        # The smallest diagonal entry of A is what the inverse's triangular solve divides by; training logs it.
         # Kept as a tensor: converting here would force a GPU sync in every layer of every step.
         self._last_min_diagonal = log_diag.detach().min().exp()
 

@@ -74,7 +74,8 @@ class LearnedTokenMixing(nn.Module):
 
     @property
     def x1_tokens(self) -> Tensor:
-        """Original tokens that P sends to X1 (exact at initialisation, the dominant source after)."""
+        """Original tokens that P sends to X1 (exact at initialisation; after training the largest single
+        weight of each row of W, though a small part of the row)."""
         return self.permutation[: self.half]
 
     @property

@@ -36,3 +36,10 @@ def test_layers_with_a_value_affine_say_what_the_shares_leave_out():
     assert "scale and shift" not in layer_mixing_text(names, [0.001])
     text = layer_mixing_text(names, [0.001], value_affine=True)
     assert "barely mixes" in text and "scale and shift" in text and "same position" in text
+
+
+def test_with_s_over_earlier_tokens_the_note_does_not_promise_the_paired_token():
+    # the scale and shift read S, and S excludes the token itself: "the token paired with it" would be false
+    names = ["block 1 · layer 1 · MMCA A→B"]
+    text = layer_mixing_text(names, [0.001], value_affine=True, exclude_self=True)
+    assert "never the paired token itself" in text and "position by position" not in text

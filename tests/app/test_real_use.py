@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from app import ranges
@@ -444,3 +445,22 @@ def test_a_view_control_with_an_input_missing_draws_nothing_and_says_nothing(lau
         app.attention("segmentation", None, None, layer, "rgb", 0, 0, None, gr.EventData(gr.State(), {}))
     with pytest.raises(AppError, match="missing"):
         client.predict(None, None, layer, "rgb", 0, api_name="/segment_attention")
+
+
+def test_the_rollout_says_how_much_of_its_row_is_negative(launched_app, scene):
+    """LICA's mixing W has negative weights, so the rollout through it is a signed map: the row view draws
+    the positive part and says the rest, computed here from the flow's own maps."""
+    from mango import interpret
+
+    runner = launched_app[0].mango_app.runners["segmentation"]
+    _, _, rollout, _, _ = runner.attention(scene.file("rgb"), scene.file("depth"), runner.layer_choices[0], "rgb", 27)
+    title = rollout.layout.title.text
+    prepared = runner.prepare(scene.file("rgb"), scene.file("depth"))
+    with torch.no_grad():
+        maps = runner.model.flow.attention_maps(runner.model.encode(*runner.inputs(prepared)))
+    row = interpret.rollout_from_maps(maps).numpy()[27]
+    negative = -row[row < 0].sum() / np.abs(row).sum()
+    if any(m.kind == "lica" for m in maps):  # the bundled checkpoint's blocks end in LICA layers
+        assert negative > 0.005 and f"negative weights (not drawn): {negative:.0%}" in title
+    else:
+        assert "negative" not in title

@@ -32,6 +32,10 @@ def test_mixed_signs_give_both_values_and_no_share():
         "depth raises the wall logit by 0.06; rgb lowers it by 0.205."
     assert wording.share(names, [-0.205, 0.060]) == "They pull in opposite directions, so no share is given."
     assert "%" not in wording.share(names, [-0.205, 0.060])
+    # a value said to leave the target unchanged pulls no way: the other carries the change
+    assert wording.effects(names, [0.5, -1e-4], "the wall logit") == \
+        "rgb raises the wall logit by 0.5; depth leaves it unchanged."
+    assert wording.share(names, [0.5, -1e-4]) == "Only rgb moves it: 100% of the rise."
 
 
 def test_tiny_and_large_values():
