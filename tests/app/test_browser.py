@@ -136,13 +136,6 @@ def test_bad_input_shows_a_message_not_a_trace(page, shots):
 def test_overlay_opacity_preview_and_units(page, shots, scene):
     page.get_by_role("tab", name="RGB-D segmentation").click()
     assert page.get_by_text("a 16-bit PNG holds millimetres").first.is_visible()
-    old_table = page.locator("#segment-shares").inner_text()  # an earlier test's prediction, if any
-    page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
-    preview = page.locator("#segment-preview")
-    preview.locator("img").first.wait_for(timeout=TIMEOUT_MS)
-    preview.get_by_text("dark blue near, yellow far").first.wait_for(timeout=TIMEOUT_MS)  # 16-bit depth, colourised
-    masks = page.locator("#segment-overlay .image-container img:not(.base-image)")
-    masks.first.wait_for(timeout=TIMEOUT_MS)
 
     def legend_and_table() -> tuple[list[str], list[str]]:
         legend = page.locator("#segment-overlay .legend-item").all_inner_texts()
@@ -150,18 +143,25 @@ def test_overlay_opacity_preview_and_units(page, shots, scene):
         classes = cells[cells.index("share of pixels (%)") + 1 :: 2] if "share of pixels (%)" in cells else []
         return legend, classes
 
+    old_classes = legend_and_table()[1]  # an earlier test's prediction (scene 1: other classes), if any
+    page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
+    preview = page.locator("#segment-preview")
+    preview.locator("img").first.wait_for(timeout=TIMEOUT_MS)
+    preview.get_by_text("dark blue near, yellow far").first.wait_for(timeout=TIMEOUT_MS)  # 16-bit depth, colourised
+    masks = page.locator("#segment-overlay .image-container img:not(.base-image)")
+    masks.first.wait_for(timeout=TIMEOUT_MS)
+
     # an earlier test's overlay may still be on screen, and the two outputs arrive one after the other:
-    # wait for this scene's table, then (bounded) for its overlay, before comparing them
-    page.wait_for_function(
-        "(old) => { const t = document.querySelector('#segment-shares');"
-        " return t && t.innerText.includes('share of pixels') && t.innerText !== old; }",
-        arg=old_table, timeout=TIMEOUT_MS)
+    # wait (bounded) for this scene's classes in the table, and its overlay, before comparing them. The
+    # table's text changes while it is pending too, with the old classes still in it: waiting for "any
+    # change" let a loaded machine compare the earlier scene's table and legend
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     legend, classes = legend_and_table()
-    while classes != [label.strip() for label in legend] and time.monotonic() < deadline:
+    while (not classes or classes == old_classes or classes != [label.strip() for label in legend]) \
+            and time.monotonic() < deadline:
         page.wait_for_timeout(250)
         legend, classes = legend_and_table()
-    assert legend and len(legend) == len(set(legend))
+    assert legend and len(legend) == len(set(legend)) and classes != old_classes  # this scene's prediction arrived
     assert classes == [label.strip() for label in legend]  # the table's classes, in its order
     # the slider re-blends the prediction the table describes
     before = masks.first.get_attribute("src")
