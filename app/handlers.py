@@ -376,7 +376,7 @@ class Runner:
         words = prepared.words
         label = lambda t: self.token_label(t, words)  # noqa: E731
         keys, values = row.keys.numpy(), row.values.numpy()
-        self_weight = float(row.keys[row.query_token])
+        self_weight = float(row.values[row.output_token])  # A_ii: the share the receiving token keeps
         picked = "the query" if row.role == "query" else "mixed"
         pad = self.padding(words)
         on_pads = ""  # pad tokens are not drawn: their share of the row is said instead
@@ -426,9 +426,9 @@ class Runner:
         return (
             f"**Row {row.row} of {amap.name}.** {label(row.query_token)} (black outline) computes the scores; "
             f"{label(row.output_token)} (green outline) receives the mix. The token you picked {role}.\n\n"
-            f"- blue: the row of A at the X1 tokens: on each key the query was compared with, its weight α·S[i, j]; "
-            f"on the query itself A<sub>ii</sub>, the share of its own value the green-outlined token keeps\n"
-            f"- orange: the same weights at the X2 tokens whose content is mixed in\n"
+            f"- blue: the comparison weights S[i, j] of the query with each key it may see (they sum to 1)\n"
+            f"- orange: the row of A at the X2 tokens whose content is mixed in (gated form: α times the blue "
+            f"weight of the matching key, except A<sub>ii</sub>)\n"
             f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}\n"
             f"- rollout: the picked token's own weight in its final content, {roll_self:.3f}{pads}{lica}"
         )

@@ -309,9 +309,10 @@ WEIGHT_RANGE = (0.0, 1.0)  # every attention/rollout colour scale: a weight's sh
 
 def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarray, query_token: int,
                      output_token: int, title: str) -> go.Figure:
-    """One row of an ICA layer over both modalities: keys blue, values orange, query and receiving
-    token outlined. Both colour scales are fixed at 0–1 (the weights of a row sum to 1), so a
-    layer that barely mixes shows only its self weight, and faint weights stay faint."""
+    """One row of an ICA layer over both modalities: the comparison weights S on the keys in blue, the
+    mixing weights A on the values in orange, query and receiving token outlined. Both colour scales
+    are fixed at 0–1 (each row sums to 1), so a layer that barely mixes shows orange only on its self
+    weight, however sharply its S compares, and faint weights stay faint."""
     t = len(keys) // 2
     fig = _base_figure(panels, title)
     for col, panel in enumerate(panels, start=1):
@@ -325,9 +326,9 @@ def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarr
         _add_panel(fig, col, panel, layers, outlines)
     low, high = WEIGHT_RANGE
     fig.update_layout(
-        coloraxis=dict(colorscale=_alpha_scale(KEY_RGB), cmin=low, cmax=high, colorbar=_colorbar("key weight (0–1)", 0.78)),
+        coloraxis=dict(colorscale=_alpha_scale(KEY_RGB), cmin=low, cmax=high, colorbar=_colorbar("key: S (0–1)", 0.78)),
         coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=low, cmax=high,
-                        colorbar=_colorbar("value weight (0–1)", 0.25)),
+                        colorbar=_colorbar("value: A (0–1)", 0.25)),
     )
     return fig
 

@@ -27,14 +27,15 @@ An ICA layer splits the tokens into two halves. The first half **X1** computes a
 models then scaled and shifted by what the same attention reads from X1), while X1 passes unchanged. That
 is why it is invertible.
 
-Pick a layer and a query token (click a patch in the grid, or a word). Row *i* of **A** is drawn.
-In the gated form A = (1 − α) I + α S, where S is a softmax that compares the query's features with
-the keys' and α is the layer's gate. **Blue** = the row on the X1 tokens (*keys*): off the query,
-α·S<sub>ij</sub>, how strongly the query matched each key, drawn α times fainter than S itself; on the
-query, A<sub>ii</sub>, the share of its own value the green-outlined token keeps, set by the gate, not
-a comparison.
-**Orange** = the same weights placed on the X2 tokens whose content was mixed into the green-outlined
-token (*values*).
+Pick a layer and a query token (click a patch in the grid, or a word). Row *i* is drawn twice.
+**Blue** = row *i* of **S** on the X1 tokens (*keys*): a softmax comparing the query's features with
+each key it may see, summing to 1. **Orange** = row *i* of **A** on the X2 tokens (*values*): how much
+of each one's content is mixed into the green-outlined token. In the gated form A = (1 − α) I + α S
+(α: the layer's gate), so an orange weight is α times the blue weight of the matching key (the j-th
+key and the j-th value; in an MMCA layer, the same patch of the other modality), except A<sub>ii</sub>,
+the share of its own content the green-outlined token keeps; where the model's S
+leaves the token itself out (the bundled segmentation and translation models), the blue cell on the
+query is empty.
 
 - **MMCA** A→B: modality A decides, modality B is mixed (and B→A).
 - **IMCA**: each half holds half of *both* modalities, so attention runs within and across them.
@@ -47,10 +48,11 @@ token (*values*).
 rows are shares that sum to 1 only without LICA layers; with them the rollout is a signed linear map,
 the row view draws its positive weights, and its title says how much of the row's weight is negative.
 
-**Colour scales are fixed at 0–1**, a weight's share of its row (each row of **A** sums to 1), and
-the full matrices are drawn linearly; negative weights are not drawn. Nothing is rescaled to the largest weight, so a faint weight stays
-faint, and a layer that barely mixes shows as its diagonal alone: that is what it does, not a limit
-of the drawing. Under the row's explanation, one sentence per layer says how much it mixes on this
+**Colour scales are fixed at 0–1**, a weight's share of its row (each row of **S** and of **A** sums
+to 1), and the full matrices are drawn linearly; negative weights are not drawn. Nothing is rescaled to
+the largest weight, so a faint weight stays faint, and a layer that barely mixes shows in orange and in
+the matrices as its diagonal alone: that is what it does, not a limit of the drawing (blue still shows
+what its query compared, however little of it is then mixed in). Under the row's explanation, one sentence per layer says how much it mixes on this
 input: the share of each updated token's content that comes from other tokens,
 1 − A<sub>ii</sub> / Σ<sub>j</sub> A<sub>ij</sub>, averaged over the rows.
 

@@ -475,7 +475,7 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                                                         show_legend=False, combine_adjacent=False, interactive=False,
                                                         elem_id=f"{prefix}-words")
                     c["attn_plot"] = gr.Plot(plots.empty_figure("Run a prediction (or click an example) to see the attention."),
-                                             label="The chosen row of A over both modalities", elem_id=f"{prefix}-attention-plot")
+                                             label="The chosen row: S on the keys, A on the values", elem_id=f"{prefix}-attention-plot")
                     c["rollout_plot"] = gr.Plot(label="Attention rollout through the whole flow", elem_id=f"{prefix}-rollout-plot")
                     c["matrix_plot"] = gr.Plot(label="Full matrices in original token positions", elem_id=f"{prefix}-matrix-plot")
                 with gr.Column(scale=1, min_width=280):

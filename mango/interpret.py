@@ -528,9 +528,13 @@ def attention_row(amap: Any, token: int, example: int = 0, head: int | None = No
     """The row of ``amap`` (a mango.flow AttentionMap) that involves original token ``token``.
 
     A token sits in exactly one half: in X1 it is the row's query, in X2 it is the token that
-    row mixes into. Heads are averaged unless ``head`` is given. For LICA the halves are mixtures
-    W X; positions are those of its permutation P (exact at initialisation, dominant after).
-    Weights are shares of the row's sum.
+    row mixes into. ``keys`` holds row i of S on the X1 tokens: the comparison of the query with each
+    key it may see (a softmax, so it sums to 1). ``values`` holds row i of A on the X2 tokens, as
+    shares of its sum: how much of each one's content is mixed in. For the gated form A = (1 − α) I
+    + α S, so off the diagonal a value weight is α times the key weight, and A_ii (at the output
+    token) is the share the token keeps, set by the gate. Heads are averaged unless ``head`` is given.
+    For LICA the halves are mixtures W X; positions are those of its permutation P (exact at
+    initialisation; after training W's largest weight per row, a small part of the row).
     """
     queries = amap.query_tokens.tolist()
     values = amap.value_tokens.tolist()
@@ -541,14 +545,16 @@ def attention_row(amap: Any, token: int, example: int = 0, head: int | None = No
         row, role = queries.index(token), "query"
     else:
         row, role = values.index(token), "mixed"
-    # each head's row as shares of its sum: a no-op for the row-stochastic forms, and what the app's
+    # each head's row of A as shares of its sum: a no-op for the row-stochastic forms, and what the app's
     # "share of its row" means for A = I + S (rows sum to 2) and a unit diagonal (rows sum to 1 / A_ii)
     rows = amap.attention[example][:, row]
     rows = rows / rows.sum(dim=-1, keepdim=True)
     weights = rows.mean(dim=0) if head is None else rows[head]
+    scores = amap.scores[example][:, row]  # S: a softmax over the keys the query may see, each row sums to 1
+    compared = scores.mean(dim=0) if head is None else scores[head]
     keys = torch.zeros(n_total, dtype=weights.dtype)
     vals = torch.zeros(n_total, dtype=weights.dtype)
-    keys[amap.query_tokens] = weights.cpu()
+    keys[amap.query_tokens] = compared.to(weights.dtype).cpu()
     vals[amap.value_tokens] = weights.cpu()
     return AttentionRow(
         amap.block, amap.layer, amap.kind, amap.name, row, role,

@@ -240,7 +240,13 @@ def test_attention_rows_are_tied_to_the_right_tokens(seg_model):
     assert torch.all(row.keys[t:] == 0) and torch.all(row.values[:t] == 0)  # keys on A, values on B
     assert torch.all(row.keys[6:t] == 0)  # causal: nothing after the row
     torch.testing.assert_close(row.keys.sum(), torch.tensor(1.0))
-    torch.testing.assert_close(row.keys[:t], row.values[t:])
+    # blue: row 5 of S, the comparison (heads averaged); orange: row 5 of A, the mixing
+    torch.testing.assert_close(row.keys[:t], mmca_ab.scores[0][:, 5].mean(dim=0))
+    if mmca_ab.gate is not None:  # gated: A = (1 - alpha) I + alpha S, per head
+        alpha = mmca_ab.gate.view(-1, 1)
+        expected = (alpha * mmca_ab.scores[0][:, 5] + (1 - alpha) * torch.eye(t)[5]).mean(dim=0)
+        torch.testing.assert_close(row.values[t:], expected)
+        assert float(row.values[t + 5]) >= float(row.keys[5])  # A_ii = 1 - alpha (1 - S_ii): the kept share
     # the same row is reached from its mixed token
     same = interpret.attention_row(mmca_ab, t + 5)
     assert same.role == "mixed" and same.row == 5
