@@ -31,7 +31,7 @@ from mango.text_coverage import language, vocabulary_coverage
 from . import examples as example_files
 from . import plots, ranges, trust, wording
 from .checkpoints import LoadedModel
-from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, load_image
+from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, is_missing, load_image
 
 log = logging.getLogger("mango.app")
 ProgressFn = Callable[[float, str], None]
@@ -120,7 +120,7 @@ class Runner:
         missing = [
             _modality_label(self.config.modality(k).name)
             for k in ("a", "b")
-            if raw[k] is None or (isinstance(raw[k], str) and not raw[k].strip())
+            if is_missing(raw[k])
         ]
         if len(missing) == 2:
             raise InputError(
@@ -947,16 +947,16 @@ def mixing_sentence(share: float) -> str:
             f"from other tokens: it {_mixing_verdict(share)}.")
 
 
+_VALUE_AFFINE = ("These shares count the value path **A** only. This model's ICA layers also scale and shift each "
+                 "token they update by the tokens of the other half that ")
 VALUE_AFFINE_NOTE = (
-    "These shares count the value path **A** only. This model's ICA layers also scale and shift each token they "
-    "update by the tokens of the other half that the same attention selects: where a layer's attention stays on its "
+    _VALUE_AFFINE + "the same attention selects: where a layer's attention stays on its "
     "diagonal, that is the token paired with it (in an MMCA layer, the other modality's token at the same position). "
     "Such a layer still fuses the two halves, position by position, without mixing positions.")
 # With S over earlier tokens only the scale and shift never read the paired token: A's diagonal, drawn at
 # 1 − α, is the gate's, and S has none.
 VALUE_AFFINE_NOTE_CAUSAL = (
-    "These shares count the value path **A** only. This model's ICA layers also scale and shift each token they "
-    "update by the tokens of the other half that the comparison weights S select. S covers earlier tokens only "
+    _VALUE_AFFINE + "the comparison weights S select. S covers earlier tokens only "
     "(the diagonal drawn in **A**, 1 − α, is the gate's share, not S's), so the scale and shift read the tokens "
     "before the paired one, never the paired token itself (in an MMCA layer, the other modality's earlier "
     "positions). They fuse the halves beyond what the shares count.")

@@ -21,6 +21,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,9 +60,14 @@ class LoadedImage:
 
 
 # ------------------------------------------------------------------------------- reading files
+def is_missing(value: Any) -> bool:
+    """An input slot with nothing in it: no file, or a blank plot."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _open(path: str | os.PathLike[str] | None, label: str, image_size: int) -> Image.Image:
     """The image at ``path``, checked for size; EXIF orientation is applied later by `_oriented`."""
-    if path is None or (isinstance(path, str) and not path.strip()):
+    if is_missing(path):
         raise InputError(f"The {label} is missing: upload one (or click an example). MANGO fuses two modalities and needs both.")
     path = Path(path)
     if not path.is_file():

@@ -46,7 +46,7 @@ from . import gradio_fixes, plots, ranges, resources, texts, trust
 from .ablations import load_table
 from .checkpoints import LoadedModel, chosen_sources, load_all
 from .handlers import Runner
-from .inputs import MAX_FILE_BYTES, InputError
+from .inputs import MAX_FILE_BYTES, InputError, is_missing
 
 log = logging.getLogger("mango.app")
 
@@ -127,7 +127,7 @@ def _control_without_inputs(evt: gr.EventData | None, *inputs: Any) -> bool:
     (tabbing past it on a fresh page raised "Both inputs are missing"). A prediction or an API call
     (no event data) still says what is missing."""
     control = isinstance(getattr(evt, "target", None), (DropdownInput, RadioInput, SliderInput))
-    return control and any(x is None or (isinstance(x, str) and not x.strip()) for x in inputs)
+    return control and any(is_missing(x) for x in inputs)
 
 
 def user_errors(fn: Callable, heavy: bool = False) -> Callable:
@@ -170,15 +170,15 @@ class MangoApp:
         self.replaced = Replacements()
 
     def _unless_replaced(self, request: gr.Request | None, kinds: tuple[str, ...], outputs: int,
-                         compute: Callable[[], Any], marker: Any = None) -> Any:
+                         compute: Callable[[], Any], marker: Any = None, skip: bool = False) -> Any:
         """``compute()``, or no change to its ``outputs`` when this session's inputs were replaced (of
         ``kinds``) while it ran: its result would land beside the cleared views. (Gradio's ``cancels``
         would mark each stopped view "Error", and cannot stop a result already on its way.) A view that
         follows a prediction passes its ``marker``: no change either when that prediction is stale
-        (`_after_replaced_prediction`)."""
+        (`_after_replaced_prediction`). ``skip``: no change, and nothing computed."""
         session = _session(request)
         unchanged = gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
-        if self._after_replaced_prediction(marker, session):
+        if skip or self._after_replaced_prediction(marker, session):
             return unchanged
         before = self.replaced.count(session, kinds)
         result = compute()
@@ -261,16 +261,12 @@ class MangoApp:
     # ---------------------------------------------------------------------------- attention
     def attention(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any, marker: Any = None,
                   request: gr.Request | None = None, evt: gr.EventData = None) -> tuple:
-        if _control_without_inputs(evt, a, b):
-            return (gr.update(),) * 5
         return self._unless_replaced(request, EDITS, 5,
-                                     lambda: self.runner(setting).attention(a, b, layer, modality, index), marker)
+                                     lambda: self.runner(setting).attention(a, b, layer, modality, index),
+                                     marker, skip=_control_without_inputs(evt, a, b))
 
     def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any,
                              marker: Any = None, request: gr.Request | None = None, evt: gr.EventData = None) -> tuple:
-        if _control_without_inputs(evt, a, b):
-            return (gr.update(),) * 6
-
         def compute() -> tuple:
             runner = self.runner(setting)
             result = runner.attention(a, b, layer, modality, index)
@@ -282,7 +278,7 @@ class MangoApp:
             highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
             return (*result, highlighted)
 
-        return self._unless_replaced(request, EDITS, 6, compute, marker)
+        return self._unless_replaced(request, EDITS, 6, compute, marker, skip=_control_without_inputs(evt, a, b))
 
     def pick_patch(self, setting: str, evt: gr.SelectData) -> tuple:
         runner = self.runner(setting)
