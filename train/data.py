@@ -118,7 +118,7 @@ def build_splits(
     meta = _generator_meta(root)
     description = dict(
         dataset=dataset,
-        name=dataset_name(dataset, root, distinct, meta.get("generator"), bool(meta.get("fitted"))),
+        name=dataset_name(dataset, root, distinct, meta.get("generator"), meta.get("fitted", False)),
         root=root.resolve().name,  # the folder's own name, also for `--root .`
         image_size=image_size,
         train_samples=len(train_set),
@@ -137,13 +137,14 @@ def build_splits(
 
 
 def dataset_name(dataset: str, root: Path, samples: int, generator: str | None = None,
-                 fitted: bool = False) -> str:
+                 fitted: bool | str = False) -> str:
     """What a model card calls the data: a generated set by its generator ("SynthRooms (NYUDv2
     layout)", "SynthRooms, fitted rooms (...)"), any other by its folder's own name, layout and
     size, never by a machine path."""
     layout = LAYOUT_NAMES[dataset]
     if generator in GENERATOR_NAMES:
-        return f"{GENERATOR_NAMES[generator]}{', fitted rooms' if fitted else ''} ({layout} layout)"
+        rooms = {True: ", fitted rooms", "desks": ", desks with drawers"}.get(fitted, "")
+        return f"{GENERATOR_NAMES[generator]}{rooms} ({layout} layout)"
     unit = "films" if dataset == "mmimdb" else "samples"
     return f"{root.resolve().name} ({layout} layout, {samples:,} {unit})"
 

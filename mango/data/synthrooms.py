@@ -84,14 +84,29 @@ def _overlap(a, b, margin=0.05) -> bool:
     return not (a[2] + margin <= b[0] or b[2] + margin <= a[0] or a[3] + margin <= b[1] or b[3] + margin <= a[1])
 
 
-def sample_scene(seed: int, fitted: bool = False) -> dict[str, Any]:
+FITTED_MODES = ("all", "desks")  # what ``fitted`` may name; True means "all"
+
+
+def fitted_mode(fitted: bool | str | None) -> str | None:
+    """``fitted`` as one of FITTED_MODES, or None for the default rooms."""
+    if fitted is None or fitted is False or fitted == "":
+        return None
+    mode = "all" if fitted is True else fitted
+    if mode not in FITTED_MODES:
+        raise ValueError(f"fitted must be True, False or one of {FITTED_MODES}, got {fitted!r}")
+    return mode
+
+
+def sample_scene(seed: int, fitted: bool | str = False) -> dict[str, Any]:
     """The scene description of a seed: room, camera, lights, objects, decals (JSON-able).
 
-    ``fitted`` furnishes the room as kitchens and offices are: some cabinets become counters with a
-    wall cabinet above, and the table may get a drawer pedestal. Its draws come from a second
-    generator, so every other part of the scene is the one ``fitted=False`` gives."""
+    ``fitted`` (True or "all") furnishes the room as kitchens and offices are: some cabinets become
+    counters with a wall cabinet above, and the table may get a drawer pedestal; "desks" adds only
+    the pedestals. Its draws come from a second generator, so every other part of the scene is the
+    one ``fitted=False`` gives, and a "desks" scene's desk is the "all" scene's."""
+    mode = fitted_mode(fitted)
     rng = np.random.default_rng(int(seed))
-    fit_rng = np.random.default_rng([int(seed), 7]) if fitted else None
+    fit_rng = np.random.default_rng([int(seed), 7]) if mode else None
     W, D, H = rng.uniform(3.6, 6.0), rng.uniform(4.2, 7.0), rng.uniform(2.5, 3.0)
     cam = [rng.uniform(0.3, 0.7) * W, rng.uniform(1.2, 1.65), rng.uniform(0.25, 0.7)]
     yaw, pitch, fov = rng.uniform(-0.45, 0.45), rng.uniform(-0.36, -0.12), math.radians(rng.uniform(60, 72))
@@ -184,11 +199,13 @@ def sample_scene(seed: int, fitted: bool = False) -> dict[str, Any]:
             mat = ({"kind": "drawers", "colors": [_paint(rng, (0.1, 0.5), (0.35, 0.85))], "step": rng.uniform(0.25, 0.45),
                     "axis": 0 if where == "far" else 2}
                    if rng.random() < 0.5 else {"kind": "wood", "colors": [_wood(rng)], "axis": 1, "freq": rng.uniform(4, 9)})
+            counter = None  # a counter, with a wall cabinet above it: height, cabinet bottom, height, depth
             if fit_rng is not None and fit_rng.random() < 0.6:
-                h = fit_rng.uniform(0.85, 0.95)  # a counter, with a wall cabinet above it
-                y0 = fit_rng.uniform(1.40, 1.55)
-                y1 = min(y0 + fit_rng.uniform(0.6, 0.85), H - 0.05)
-                dw = min(d, fit_rng.uniform(0.30, 0.36))
+                counter = (fit_rng.uniform(0.85, 0.95), fit_rng.uniform(1.40, 1.55), fit_rng.uniform(0.6, 0.85),
+                           fit_rng.uniform(0.30, 0.36))
+            if counter is not None and mode == "all":  # "desks" draws it too, so its desks are "all"'s
+                h, y0, tall, depth = counter
+                y1, dw = min(y0 + tall, H - 0.05), min(d, depth)
                 x0, z0, x1, z1 = fp
                 wall_fp = {"far": (x0, z1 - dw, x1, z1), "left": (x0, z0, x0 + dw, z1),
                            "right": (x1 - dw, z0, x1, z1)}[str(where)]
@@ -691,7 +708,7 @@ def render(scene: dict, size: int, drop_camouflaged: bool = False) -> dict[str, 
 
 
 def render_scene(seed: int, size: int = 128, drop_camouflaged: bool = False,
-                 fitted: bool = False) -> dict[str, Any]:
+                 fitted: bool | str = False) -> dict[str, Any]:
     """``render(sample_scene(seed, fitted), size)``: every domain of scene ``seed`` as numpy arrays."""
     return render(sample_scene(seed, fitted), size, drop_camouflaged=drop_camouflaged)
 
@@ -769,7 +786,7 @@ def _write_one(job):
     return i
 
 
-def dataset_meta(n: int, size: int, seed: int, n_test: int, fitted: bool = False) -> dict:
+def dataset_meta(n: int, size: int, seed: int, n_test: int, fitted: bool | str = False) -> dict:
     meta = {
         "generator": "mango.data.synthrooms", "generator_version": GENERATOR_VERSION,
         "seed": int(seed), "n": int(n), "size": int(size),
@@ -790,13 +807,14 @@ def dataset_meta(n: int, size: int, seed: int, n_test: int, fitted: bool = False
                       "train.txt/test.txt in the TokenFusion format 'rgb/... masks/... depth/...'",
         },
     }
-    if fitted:  # absent by default, so a default data set's meta stays what it always was
-        meta["fitted"] = True
+    mode = fitted_mode(fitted)
+    if mode:  # absent by default, so a default data set's meta stays what it always was
+        meta["fitted"] = True if mode == "all" else mode
     return meta
 
 
 def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, test_fraction: float = 0.2,
-                  workers: int | None = None, progress: bool = True, fitted: bool = False) -> dict:
+                  workers: int | None = None, progress: bool = True, fitted: bool | str = False) -> dict:
     """Write n scenes in both layouts (see the module docstring); returns meta (with timing)."""
     out_dir = Path(out_dir)
     n = int(n)
@@ -806,7 +824,8 @@ def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, t
         (tdir / dom).mkdir(parents=True, exist_ok=True)
     for sub in ("rgb", "depth", "masks"):
         (ndir / sub).mkdir(parents=True, exist_ok=True)
-    jobs = [(i, scene_seed(seed, i), int(size), str(out_dir), bool(fitted)) for i in range(n)]
+    fitted = fitted_mode(fitted) or False
+    jobs = [(i, scene_seed(seed, i), int(size), str(out_dir), fitted) for i in range(n)]
     workers = max(1, min(workers or (os.cpu_count() or 1), n or 1))
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
@@ -873,7 +892,7 @@ def grid_rows(out: dict[str, Any]) -> list[np.ndarray]:
 GRID_COLUMNS = ("rgb", "depth_zbuffer", "normal", "reshading", "edge_texture", "labels", "camo(red)/decal(blue)")
 
 
-def save_grid(path: str | Path, seeds=(0, 1, 2, 3), size: int = 128, fitted: bool = False) -> Path:
+def save_grid(path: str | Path, seeds=(0, 1, 2, 3), size: int = 128, fitted: bool | str = False) -> Path:
     """A PNG grid, one row per seed, one column per domain (GRID_COLUMNS), with a header row."""
     from PIL import Image, ImageDraw
 
@@ -901,8 +920,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     ap.add_argument("--grid", type=Path, default=None, help="also save a PNG grid of every domain to this path")
     ap.add_argument("--grid-seeds", type=int, nargs="+", default=[0, 1, 2, 3])
-    ap.add_argument("--fitted", action="store_true",
-                    help="kitchen and office furniture: counters with wall cabinets above, desks with drawers")
+    ap.add_argument("--fitted", nargs="?", const="all", default=False, choices=FITTED_MODES,
+                    help="kitchen and office furniture: counters with wall cabinets above, desks with drawers "
+                         "('--fitted desks': the desks only)")
     args = ap.parse_args(argv)
     if args.out is None and args.grid is None:
         ap.error("give --out DIR (and/or --grid PATH)")

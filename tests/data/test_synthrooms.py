@@ -250,8 +250,23 @@ def test_fitted_rooms_add_wall_cabinets_and_desk_pedestals_and_change_nothing_el
     assert wall_cabinets >= 10 and pedestals >= 5
 
 
+def test_desks_only_rooms_are_the_fitted_rooms_without_the_counters():
+    for s in range(30):
+        plain, desks, fitted = sample_scene(s), sample_scene(s, fitted="desks"), sample_scene(s, fitted="all")
+        assert sample_scene(s, fitted=True) == fitted
+        assert {k: v for k, v in desks.items() if k != "objects"} == {k: v for k, v in plain.items() if k != "objects"}
+        added = [o for o in desks["objects"] if o not in plain["objects"]]
+        assert [o for o in desks["objects"] if o in plain["objects"]] == plain["objects"]  # no cabinet moved or cut
+        assert added == [o for o in fitted["objects"] if o not in plain["objects"]
+                         and o["class"] == SYNTHROOMS_CLASSES.index("table")]  # the same desks as "all"
+    with pytest.raises(ValueError, match="fitted must be"):
+        sample_scene(0, fitted="kitchens")
+
+
 def test_fitted_cli_records_the_option(tmp_path):
     assert main(["--out", str(tmp_path / "fit"), "--n", "2", "--size", "32", "--workers", "1", "--fitted"]) == 0
     assert json.loads((tmp_path / "fit" / "nyudv2" / "meta.json").read_text())["fitted"] is True
     assert main(["--out", str(tmp_path / "plain"), "--n", "2", "--size", "32", "--workers", "1"]) == 0
     assert "fitted" not in json.loads((tmp_path / "plain" / "meta.json").read_text())
+    assert main(["--out", str(tmp_path / "desks"), "--n", "2", "--size", "32", "--workers", "1", "--fitted", "desks"]) == 0
+    assert json.loads((tmp_path / "desks" / "meta.json").read_text())["fitted"] == "desks"

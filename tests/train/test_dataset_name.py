@@ -33,6 +33,10 @@ def test_fitted_rooms_say_so_in_the_name_and_the_source(tmp_path):
     splits = build_splits("nyudv2", tmp_path / "nyudv2", 32, val_fraction=0.25)
     assert splits.description["name"] == "SynthRooms, fitted rooms (NYUDv2 layout)"
     assert splits.description["source"]["fitted"] is True
+    write_dataset(tmp_path / "desks", 8, 32, seed=3, test_fraction=0.25, workers=1, progress=False, fitted="desks")
+    splits = build_splits("nyudv2", tmp_path / "desks" / "nyudv2", 32, val_fraction=0.25)
+    assert splits.description["name"] == "SynthRooms, desks with drawers (NYUDv2 layout)"
+    assert splits.description["source"]["fitted"] == "desks"
 
 
 def test_a_relative_root_records_the_folder_name_not_a_dot(tiny_movies, monkeypatch):
