@@ -662,8 +662,8 @@ class Runner:
         return np.concatenate([panels[0], gap, panels[1]], axis=1)
 
     # ------------------------------------------------------------------------------- sampling
-    def _prediction_image(self, output: torch.Tensor, decoded: dict[str, torch.Tensor], k: int) -> tuple[np.ndarray | None, str]:
-        """The head's prediction for sample k as an image and/or a caption."""
+    def _predicted_picture(self, output: torch.Tensor, decoded: dict[str, torch.Tensor], k: int) -> tuple[np.ndarray, str] | None:
+        """The head's prediction for sample k as a picture and its label; None for genres, which are words."""
         task = self.config.task
         if task == "segmentation":
             labels = output[k].argmax(dim=0).numpy()
@@ -672,40 +672,47 @@ class Runner:
         if task == "translation":
             target = self.config.target.name if self.config.target is not None else "rgb"
             return plots.modality_image(output[k].numpy(), target), f"predicted {target}"
+        return None
+
+    def _top_genres(self, output: torch.Tensor, k: int, top: int = 2) -> list[str]:
+        """Sample k's most probable genres, each with its probability ("Drama 53%")."""
         probs = torch.sigmoid(output[k])
-        top = torch.argsort(probs, descending=True)[:2].tolist()
-        return None, ", ".join(f"{self.config.class_names[i]} {probs[i]:.0%}" for i in top)
+        return [f"{self.config.class_names[i]} {probs[i]:.0%}" for i in torch.argsort(probs, descending=True)[:top].tolist()]
 
     def _strip(self, result: dict[str, Any], titles: list[str], by_column: bool = False) -> np.ndarray:
         """One row per example (modalities, then the prediction), or with ``by_column`` one column
         per example (for an interpolation, read left to right)."""
-        cells: list[list[tuple[np.ndarray, str]]] = []
         n = result["features"].shape[0]
         image_names = [name for key, name in zip(("a", "b"), self.names) if key != self.text_key]
+        cells: list[list[tuple[np.ndarray, str]]] = []  # (picture, what it is) per example
+        genres: list[list[str]] = []  # per example, when the prediction is words rather than a picture
         for k in range(n):
             row = [(plots.modality_image(result[name][k].numpy(), name), _modality_label(name)) for name in image_names]
-            picture, caption = self._prediction_image(result["output"], result, k)
-            if picture is not None:
-                row.append((picture, caption))
+            predicted = self._predicted_picture(result["output"], result, k)
+            if predicted is not None:
+                row.append(predicted)
             else:
-                row[-1] = (row[-1][0], f"{row[-1][1]} · predicted: {caption}")  # the genres come from both inputs
+                genres.append(self._top_genres(result["output"], k))
             cells.append(row)
+
+        def caption(k: int, j: int) -> str:  # the genres come from both inputs, so they follow the last picture
+            label = cells[k][j][1]
+            return f"{label} · predicted: {', '.join(genres[k])}" if genres and j == len(cells[k]) - 1 else label
+
+        per = len(cells[0])
         if by_column:
-            per = len(cells[0])
             images, captions = [], []
             for j in range(per):
                 for k in range(n):
-                    image, caption = cells[k][j]
-                    images.append(image)
-                    if j == 0:  # the top row names the step (and, for text predictions, the top class)
-                        top = caption.split("predicted: ", 1)[1].split(",")[0] if "predicted: " in caption else ""
-                        captions.append(f"{titles[k]}" + (f" · {top}" if top else ""))
+                    images.append(cells[k][j][0])
+                    if j == 0:  # the top row names the step (and, for genres, the top one)
+                        captions.append(f"{titles[k]} · {genres[k][0]}" if genres else titles[k])
                     else:
-                        captions.append(caption)
-            row_titles = [cells[0][j][1].split(" · ")[0] for j in range(per)]
+                        captions.append(caption(k, j))
+            row_titles = [label for _, label in cells[0]]
             return plots.image_strip(images, captions, row_titles, cols=n, size=128, legend=self._class_legend(result))
-        flat = [cell for row in cells for cell in row]
-        return plots.image_strip([im for im, _ in flat], [cap for _, cap in flat], titles, cols=len(cells[0]), size=160,
+        return plots.image_strip([cells[k][j][0] for k in range(n) for j in range(per)],
+                                 [caption(k, j) for k in range(n) for j in range(per)], titles, cols=per, size=160,
                                  legend=self._class_legend(result))
 
     def _class_legend(self, result: dict[str, Any]) -> list[tuple[str, str]]:

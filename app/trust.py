@@ -139,7 +139,8 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
             rows.append(f"| {label} | class {name} | {int(part['objects'].iloc[0])} | {part['class_iou'].iloc[0]:.2f} | "
                         + " | ".join(cells) + " |")
     scenes = run.get("scenes", "?")
-    return (f"**How often each method credits the revealing modality** ({scenes} unseen test scenes; the rollout "
+    return (f"**How often each method credits the revealing modality** ({scenes} unseen test scenes, "
+            "the class IoU too, so it can differ from the model card's, measured on the whole test split; the rollout "
             "column is the average share of the object's tokens' content from the revealing modality, 50% = no "
             "preference):\n\n" + "\n".join(rows))
 

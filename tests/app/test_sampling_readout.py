@@ -165,3 +165,32 @@ def test_predicted_maps_in_a_strip_come_with_their_classes_named(tiny_model):
     # drawn under the grid: the strip grows by the legend's rows
     image = [np.zeros((8, 8, 3), np.uint8)]
     assert plots.image_strip(image, ["x"], legend=legend).shape[0] > plots.image_strip(image, ["x"]).shape[0]
+
+
+def test_genre_strips_caption_the_genres_from_the_prediction_itself(launched_app, film, monkeypatch):
+    """Genres are words, not a picture: each row's poster carries the top two with their probabilities,
+    an interpolation's column titles the top one, and each matches the head's own output."""
+    runner = launched_app[0].mango_app.runner("genre")
+    drawn: list[tuple[list[str], list[str] | None]] = []
+    real = plots.image_strip
+    monkeypatch.setattr(plots, "image_strip",
+                        lambda images, captions, rows_titles=None, **kw: drawn.append((list(captions), rows_titles))
+                        or real(images, captions, rows_titles, **kw))
+    outputs: list[torch.Tensor] = []
+    strip = runner._strip
+    monkeypatch.setattr(runner, "_strip", lambda result, *a, **kw: outputs.append(result["output"]) or strip(result, *a, **kw))
+    runner.sample(0.7, 3, 2)
+    captions, _ = drawn[-1]
+    probs = torch.sigmoid(outputs[-1])
+    assert len(captions) == 2  # one poster per sample, no picture for the prediction
+    for k, caption in enumerate(captions):
+        top = torch.argsort(probs[k], descending=True)[:2].tolist()
+        names = [runner.config.class_names[i] for i in top]
+        assert caption == f"poster · predicted: {names[0]} {probs[k, top[0]]:.0%}, {names[1]} {probs[k, top[1]]:.0%}"
+    runner.interpolate(film.poster, film.plot, film.poster, "A detective hunts a killer.", 3)
+    captions, rows = drawn[-1]
+    probs = torch.sigmoid(outputs[-1])
+    assert rows == ["poster"] and len(captions) == 3
+    for k, caption in enumerate(captions):
+        best = int(probs[k].argmax())
+        assert caption.endswith(f" · {runner.config.class_names[best]} {probs[k, best]:.0%}"), caption

@@ -29,7 +29,7 @@ def test_results_are_shown_only_beside_the_checkpoint_they_were_measured_on(tmp_
 
     shown = trust.section_markdown(benchmark, "abc", {})
     assert "| rugs (only colour) | class logit | 10 | 0.42 | 90% | 90% | 90% | 51.0% |" in shown
-    assert "12 unseen test scenes" in shown and "could not be checked" not in shown
+    assert "12 unseen test scenes, the class IoU too" in shown and "could not be checked" not in shown
     assert "another checkpoint" in trust.section_markdown(benchmark, "other weights", {})
     assert "could not be checked" in trust.section_markdown(benchmark, None, {})  # a Hub checkpoint
 
