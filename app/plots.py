@@ -10,6 +10,7 @@ import base64
 import io
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -476,9 +477,15 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
     return fig
 
 
+EMPTY_FIGURE_LINE = 44  # characters: a message line fits a phone-wide plot (plotly does not wrap text)
+
+
 def empty_figure(message: str, height: int = 260) -> go.Figure:
+    """A blank plot that says ``message``, wrapped at EMPTY_FIGURE_LINE characters (and at any ``<br>``)."""
+    lines = [line for part in message.split("<br>")
+             for line in textwrap.wrap(part, EMPTY_FIGURE_LINE, break_long_words=False) or [""]]
     fig = go.Figure()
-    fig.add_annotation(text=message, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+    fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
                        font=dict(size=13, color="#6b7280", family=FONT))
     fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), paper_bgcolor="white",
                       plot_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10))

@@ -449,14 +449,15 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
     labels = runner.labels()
     has_text = runner.text_key is not None
     c: dict[str, Any] = {}
-    with gr.Tabs(elem_id=f"{prefix}-views"):
+    with gr.Tabs(elem_id=f"{prefix}-views", overflow_behavior="wrap"):
         with gr.Tab("Attention maps", id=f"{prefix}-attention"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     with gr.Row():
                         c["layer"] = DropdownInput(runner.layer_choices, value=runner.layer_choices[0],
                                                    label="Block · layer · partition",
-                                                   info="2 MMCA, 4 IMCA, 2 LICA layers per block")
+                                                   info="2 MMCA, 4 IMCA, 2 LICA layers per block",
+                                                   min_width=240)  # "block 1 · layer 1 · MMCA" whole on a phone
                         c["qmod"] = RadioInput(list(labels), value=labels[0], label="Query modality")
                         c["qidx"] = slider(ranges.query_token(runner.t), value=default_query_token(runner),
                                            label="Query token",
@@ -675,7 +676,7 @@ def _translation_tab(app: MangoApp) -> None:
         with gr.Column(scale=3):
             with gr.Row():
                 predicted = gr.Image(label="Predicted RGB", interactive=False, type="numpy", format="png", height=300,
-                                     elem_id="translate-output")
+                                     elem_id="translate-output", min_width=280)  # on a phone: full width, notices below
                 notices = gr.Markdown(elem_id="translate-notices")
     outputs = [predicted, notices, marker]
     rows, row_labels = [], []
@@ -798,7 +799,7 @@ def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
     app = MangoApp(models)
     with gr.Blocks(title="MANGO: see how two modalities fuse", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(texts.INTRO)
-        with gr.Tabs():
+        with gr.Tabs(elem_id="main-tabs", overflow_behavior="wrap"):  # on a phone, every task stays in sight
             with gr.Tab("RGB-D segmentation", id="segmentation"):
                 _segmentation_tab(app)
             with gr.Tab("Translation", id="translation"):

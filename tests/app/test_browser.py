@@ -267,3 +267,28 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
     page.keyboard.press("Tab")
     page.wait_for_timeout(2500)  # the old error arrived within a second
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+
+
+def test_a_phone_sees_every_task_and_whole_controls(page, shots):
+    # at 390 px gradio used to hide four of the five tasks behind "…", cut the layer dropdown's
+    # "block 1 · layer 1 · MMCA A→B" to "block 1 · layer", and cut an empty plot's message at both ends
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.reload(wait_until="load")
+        page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_timeout(1000)
+        main_tabs = page.locator("#main-tabs [role='tablist']").first
+        assert main_tabs.get_by_role("tab").all_inner_texts() == [
+            "RGB-D segmentation", "Translation", "Movie genre", "Ablations", "About & API"]
+        assert page.get_by_label("More tabs").count() == 0
+        layer = page.locator("#segment-views").get_by_role("combobox").first
+        assert layer.evaluate("e => e.scrollWidth <= e.clientWidth"), "the layer's name is cut"
+        message = page.locator("#segment-attention-plot .annotation-text").first
+        box, plot = message.bounding_box(), page.locator("#segment-attention-plot .js-plotly-plot").bounding_box()
+        assert box and plot and plot["x"] <= box["x"] and box["x"] + box["width"] <= plot["x"] + plot["width"]
+        page.get_by_role("tab", name="Translation").click()
+        output = page.locator("#translate-output").bounding_box()
+        assert output and output["width"] >= 280, "the translated picture keeps a readable width"
+        shoot(page, shots, "phone")
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})
