@@ -271,7 +271,8 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
 
 def test_a_phone_sees_every_task_and_whole_controls(page, shots):
     # at 390 px gradio used to hide four of the five tasks behind "…", cut the layer dropdown's
-    # "block 1 · layer 1 · MMCA A→B" to "block 1 · layer", and cut an empty plot's message at both ends
+    # "block 1 · layer 1 · MMCA A→B" to "block 1 · layer", cut an empty plot's message at both ends and
+    # squeezed the class table to two half-hidden columns
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         page.reload(wait_until="load")
@@ -286,6 +287,8 @@ def test_a_phone_sees_every_task_and_whole_controls(page, shots):
         message = page.locator("#segment-attention-plot .annotation-text").first
         box, plot = message.bounding_box(), page.locator("#segment-attention-plot .js-plotly-plot").bounding_box()
         assert box and plot and plot["x"] <= box["x"] and box["x"] + box["width"] <= plot["x"] + plot["width"]
+        shares = page.locator("#segment-shares").bounding_box()
+        assert shares and shares["width"] >= 240, "the class table is not squeezed beside the notices"
         page.get_by_role("tab", name="Translation").click()
         output = page.locator("#translate-output").bounding_box()
         assert output and output["width"] >= 280, "the translated picture keeps a readable width"
