@@ -492,8 +492,8 @@ class Runner:
         bars = plots.bar_figure(
             labels, series, f"What each modality adds to {described}",
             "change in the target (positive: raises it, negative: lowers it)",
-            subtitle=(f"f(both) = {co['both']:.3f} · f(none) = {co['none']:.3f} · f({labels[0]} only) = {co['a']:.3f}"
-                      f" · f({labels[1]} only) = {co['b']:.3f}"
+            subtitle=(f"f(both) = {co['both']:.3f} · f(none) = {co['none']:.3f} · f({labels[0]}\u00a0only) = {co['a']:.3f}"
+                      f" · f({labels[1]}\u00a0only) = {co['b']:.3f}"  # no break inside "f(… only)" on a phone
                       + ("" if ig_ok else " · Integrated Gradients left out: not converged")),
         )
         ig_fig = self._ig_figure(prepared, ig, n_steps) if ig_ok else plots.empty_figure(

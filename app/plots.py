@@ -2,17 +2,20 @@
 
 Images are drawn at display size with the patch grid of the model laid over them, so a heatmap
 cell covers exactly the patch whose token it describes. Text is drawn as a grid of word cells.
+Inside `phone_layout` the same figures are drawn for a phone-wide screen.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import io
 import math
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -29,6 +32,87 @@ ROLL_RGB = (126, 34, 206)  # purple: rollout
 QUERY_COLOUR = "#111827"
 OUTPUT_COLOUR = "#16a34a"
 WORDS_PER_ROW = 8
+PHONE_WORDS_PER_ROW = 4  # a phone-wide panel (about 300 px) fits four word cells without overlap
+PHONE_LINE = 40  # characters of a title or message line that fit a phone-wide plot (plotly does not wrap text)
+PHONE_AXIS_LINE = 32  # an axis title is centred on the plot area, narrower than the figure
+PHONE_MODEBAR = 36  # px kept free above a phone figure's title: the modebar stays shown on a touch screen
+
+_PHONE = contextvars.ContextVar("mango_phone_layout", default=False)
+
+
+@contextlib.contextmanager
+def phone_layout(on: bool = True) -> Iterator[None]:
+    """Figures built inside are laid out for a phone-wide screen: titles wrapped at PHONE_LINE characters,
+    the panels of a two-panel figure stacked instead of side by side, fewer words per row. Plotly can
+    neither wrap text nor restack subplots to the browser's width, so the server decides, per event."""
+    token = _PHONE.set(on)
+    try:
+        yield
+    finally:
+        _PHONE.reset(token)
+
+
+def on_phone() -> bool:
+    return _PHONE.get()
+
+
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_WORD = re.compile(r"(?:</?[A-Za-z][^<>]*>|[^ \t\n<]|<)+")  # between spaces (a no-break space holds); a tag whole
+
+
+def wrap_markup(text: str, width: int) -> str:
+    """Plotly's HTML-like text wrapped at ``width`` visible characters: existing ``<br>`` kept, breaks
+    only at spaces, and a tag open at a break (a subtitle's ``<span>``) closed and reopened around it."""
+    return "<br>".join(_wrap_markup_line(line, width) for line in re.split(r"<br\s*/?>", text, flags=re.I))
+
+
+def _wrap_markup_line(line: str, width: int) -> str:
+    out: list[str] = []
+    used = 0
+    open_tags: list[str] = []
+    for word in _WORD.findall(line):
+        visible = len(_TAG.sub("", word))
+        if used and used + 1 + visible > width:
+            names = [re.match(r"<\s*(\w+)", tag).group(1) for tag in open_tags]  # type: ignore[union-attr]
+            out.append("".join(f"</{name}>" for name in reversed(names)) + "<br>" + "".join(open_tags))
+            used = 0
+        elif out:
+            out.append(" ")
+            used += 1
+        out.append(word)
+        used += visible
+        for tag in _TAG.findall(word):
+            if tag.startswith("</"):
+                if open_tags:
+                    open_tags.pop()
+            elif not tag.endswith("/>"):
+                open_tags.append(tag)
+    return "".join(out)
+
+
+def _phone_title(title: str, below: int) -> tuple[dict, int]:
+    """A phone figure's title, wrapped and anchored under the modebar, and the top margin it takes with
+    ``below`` px left between it and the plot (for subplot titles)."""
+    text = wrap_markup(title, PHONE_LINE)
+    lines = len(re.findall(r"<br\s*/?>", text, flags=re.I)) + 1
+    heading = dict(text=text, font=dict(size=14), x=0.01, xanchor="left", yref="container", y=1, yanchor="top",
+                   pad=dict(t=PHONE_MODEBAR))
+    return heading, PHONE_MODEBAR + 19 * lines + below
+
+
+def _cell(k: int) -> dict:
+    """Where panel ``k`` (from 1) of a multi-panel figure goes: side by side, or stacked on a phone."""
+    return dict(row=k, col=1) if on_phone() else dict(row=1, col=k)
+
+
+def _panel_grid(n: int, titles: Sequence[str], spacing: float, phone_gap: int, phone_height: int) -> go.Figure:
+    """Subplots side by side (``spacing``: the share of the width between them), or on a phone stacked,
+    each ``phone_height`` px tall with ``phone_gap`` px between them."""
+    if on_phone():
+        return make_subplots(rows=n, cols=1, subplot_titles=list(titles),
+                             vertical_spacing=phone_gap / (n * phone_height + (n - 1) * phone_gap))
+    return make_subplots(rows=1, cols=n, subplot_titles=list(titles), horizontal_spacing=spacing)
+
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
     colour = colour.lstrip("#")
@@ -228,7 +312,7 @@ def _diverging_scale(top: float = 0.85) -> list[list]:
 
 
 def _text_layout(n: int) -> tuple[int, int]:
-    cols = min(WORDS_PER_ROW, max(1, n))
+    cols = min(PHONE_WORDS_PER_ROW if on_phone() else WORDS_PER_ROW, max(1, n))
     return math.ceil(n / cols), cols
 
 
@@ -236,9 +320,9 @@ def _short(word: str, limit: int = 11) -> str:
     return word if len(word) <= limit else word[: limit - 1] + "…"
 
 
-def _add_panel(fig: go.Figure, col: int, panel: Panel, layers: Sequence[tuple[np.ndarray, str, str]],
+def _add_panel(fig: go.Figure, k: int, panel: Panel, layers: Sequence[tuple[np.ndarray, str, str]],
                outlines: Sequence[tuple[int, str, str]] = ()) -> None:
-    """Draw one panel in subplot column ``col``: background, then each (values (T,), coloraxis, hover
+    """Draw panel ``k`` (from 1, see `_cell`): background, then each (values (T,), coloraxis, hover
     name) layer with zeros transparent, then outlined tokens (local index, colour, label)."""
     if panel.is_text:
         words = panel.words or []
@@ -248,50 +332,54 @@ def _add_panel(fig: go.Figure, col: int, panel: Panel, layers: Sequence[tuple[np
         background = np.full((rows, cols), np.nan)
         background.flat[:n] = 0.0
         fig.add_trace(go.Heatmap(z=background, colorscale=[[0, "#f3f4f6"], [1, "#f3f4f6"]], showscale=False,
-                                 hoverinfo="skip", xgap=2, ygap=2), row=1, col=col)
+                                 hoverinfo="skip", xgap=2, ygap=2), **_cell(k))
         for values, axis, label in layers:
             z = np.full((rows, cols), np.nan)
             z.flat[:n] = values[:n]
             hover = np.full((rows, cols), "", dtype=object)
             hover.flat[:n] = [f"{w} (token {i}): {label} {v:.4f}" for i, (w, v) in enumerate(zip(words, values[:n]))]
-            fig.add_trace(go.Heatmap(z=z, coloraxis=axis, xgap=2, ygap=2, text=hover, hoverinfo="text"), row=1, col=col)
+            fig.add_trace(go.Heatmap(z=z, coloraxis=axis, xgap=2, ygap=2, text=hover, hoverinfo="text"), **_cell(k))
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=[_short(w) for w in words], hoverinfo="skip",
-                                 textfont=dict(size=11, color="#111827", family=FONT), showlegend=False), row=1, col=col)
+                                 textfont=dict(size=11, color="#111827", family=FONT), showlegend=False), **_cell(k))
         for token, colour, _ in outlines:
             if 0 <= token < n:
                 r, c = divmod(token, cols)
                 fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
-                              line=dict(color=colour, width=3), row=1, col=col)
-        fig.update_xaxes(visible=False, range=[-0.5, cols - 0.5], row=1, col=col)
-        fig.update_yaxes(visible=False, autorange="reversed", row=1, col=col)
+                              line=dict(color=colour, width=3), **_cell(k))
+        fig.update_xaxes(visible=False, range=[-0.5, cols - 0.5], **_cell(k))
+        fig.update_yaxes(visible=False, autorange="reversed", **_cell(k))
         return
     image = panel.image
     assert image is not None and panel.grid is not None
     height, width = image.shape[:2]
     rows, cols = panel.grid
     ph, pw = height / rows, width / cols
-    fig.add_trace(_image_trace(panel), row=1, col=col)
+    fig.add_trace(_image_trace(panel), **_cell(k))
     for values, axis, label in layers:
         z = np.asarray(values, dtype=float).reshape(rows, cols)
         hover = [[f"{panel.name} patch (row {r}, col {c}): {label} {z[r, c]:.4f}" for c in range(cols)] for r in range(rows)]
         fig.add_trace(go.Heatmap(z=z, x0=(pw - 1) / 2, dx=pw, y0=(ph - 1) / 2, dy=ph, coloraxis=axis,
-                                 text=hover, hoverinfo="text"), row=1, col=col)
+                                 text=hover, hoverinfo="text"), **_cell(k))
     for token, colour, _ in outlines:
         r, c = divmod(token, cols)
         fig.add_shape(type="rect", x0=c * pw - 0.5, x1=(c + 1) * pw - 0.5, y0=r * ph - 0.5, y1=(r + 1) * ph - 0.5,
-                      line=dict(color=colour, width=3), row=1, col=col)
-    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], row=1, col=col)
-    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+                      line=dict(color=colour, width=3), **_cell(k))
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], **_cell(k))
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if k == 1 else k}", **_cell(k))
 
 
 def _base_figure(panels: Sequence[Panel], title: str, height: int = 380) -> go.Figure:
-    extra = 18 * max(0, title.count("<br>") - 1)  # room for a title's third line, kept at the top
-    top = dict(yref="container", y=1, yanchor="top", pad=dict(t=10)) if extra else {}
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.name for p in panels], horizontal_spacing=0.08)
+    fig = _panel_grid(len(panels), [p.name for p in panels], 0.08, phone_gap=48, phone_height=300)
+    if on_phone():
+        heading, top = _phone_title(title, below=30)
+        height = top + len(panels) * 300 + (len(panels) - 1) * 48 + 10
+    else:
+        extra = 18 * max(0, title.count("<br>") - 1)  # room for a title's third line, kept at the top
+        anchor = dict(yref="container", y=1, yanchor="top", pad=dict(t=10)) if extra else {}
+        heading, top, height = dict(text=title, font=dict(size=14), x=0.01, xanchor="left", **anchor), 80 + extra, height + extra
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14), x=0.01, xanchor="left", **top), height=height + extra,
-        margin=dict(l=10, r=10, t=80 + extra, b=10), font=dict(family=FONT, size=12), plot_bgcolor="white",
-        paper_bgcolor="white",
+        title=heading, height=height, margin=dict(l=10, r=10, t=top, b=10), font=dict(family=FONT, size=12),
+        plot_bgcolor="white", paper_bgcolor="white",
     )
     return fig
 
@@ -357,20 +445,20 @@ def signed_maps_figure(panels: Sequence[Panel], maps: Sequence[np.ndarray], titl
     Image maps are (H, W) at any resolution (drawn over the image), text maps (L,) per word."""
     fig = _base_figure(panels, title)
     bound = max(float(np.nanmax(np.abs(m))) if np.size(m) else 0.0 for m in maps) or 1e-9
-    for col, (panel, values) in enumerate(zip(panels, maps), start=1):
+    for k, (panel, values) in enumerate(zip(panels, maps), start=1):
         if panel.is_text:
-            _add_panel(fig, col, panel, [(np.asarray(values, dtype=float), "coloraxis", colorbar_title)])
+            _add_panel(fig, k, panel, [(np.asarray(values, dtype=float), "coloraxis", colorbar_title)])
             continue
         image = panel.image
         assert image is not None
         height, width = image.shape[:2]
-        fig.add_trace(_image_trace(panel), row=1, col=col)
+        fig.add_trace(_image_trace(panel), **_cell(k))
         values = np.asarray(values, dtype=float)
         dy, dx = height / values.shape[0], width / values.shape[1]
         fig.add_trace(go.Heatmap(z=values, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, coloraxis="coloraxis",
-                                 hovertemplate=f"{panel.name}: {colorbar_title} %{{z:.2e}}<extra></extra>"), row=1, col=col)
-        fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], row=1, col=col)
-        fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+                                 hovertemplate=f"{panel.name}: {colorbar_title} %{{z:.2e}}<extra></extra>"), **_cell(k))
+        fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], **_cell(k))
+        fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if k == 1 else k}", **_cell(k))
     fig.update_layout(coloraxis=dict(colorscale=_diverging_scale(), cmin=-bound, cmax=bound,
                                      colorbar=_colorbar(colorbar_title, 0.5, length=0.8)))
     return fig
@@ -383,31 +471,35 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
     gives the signed value): a near-identity matrix shows as its diagonal and nothing else."""
     n = len(labels)
     t = n // 2
-    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=list(titles), horizontal_spacing=0.1)
+    fig = _panel_grid(len(matrices), titles, 0.1, phone_gap=90, phone_height=300)
     positions = np.arange(n)
     low, high = WEIGHT_RANGE
-    for col, matrix in enumerate(matrices, start=1):
+    for k, matrix in enumerate(matrices, start=1):
         m = np.asarray(matrix, dtype=np.float32)
         z = np.clip(np.abs(m), low, high).astype(np.float32)
         # numpy arrays travel as compact base64 typed arrays; labels are looked up per row/column
         fig.add_trace(go.Heatmap(
             z=z, x=positions, y=positions, customdata=m, coloraxis="coloraxis",
             hovertemplate="output token %{y} ← input token %{x}<br>weight %{customdata:.4f}<extra></extra>",
-        ), row=1, col=col)
+        ), **_cell(k))
         for pos in (t - 0.5,):
-            fig.add_shape(type="line", x0=pos, x1=pos, y0=-0.5, y1=n - 0.5, line=dict(color="#111827", width=1), row=1, col=col)
-            fig.add_shape(type="line", y0=pos, y1=pos, x0=-0.5, x1=n - 0.5, line=dict(color="#111827", width=1), row=1, col=col)
+            fig.add_shape(type="line", x0=pos, x1=pos, y0=-0.5, y1=n - 0.5, line=dict(color="#111827", width=1), **_cell(k))
+            fig.add_shape(type="line", y0=pos, y1=pos, x0=-0.5, x1=n - 0.5, line=dict(color="#111827", width=1), **_cell(k))
         ticks = [t / 2 - 0.5, t + t / 2 - 0.5]
         fig.update_xaxes(tickvals=ticks, ticktext=[f"{names[0]} (input)", f"{names[1]} (input)"], showgrid=False,
-                         range=[-0.5, n - 0.5], row=1, col=col)
+                         range=[-0.5, n - 0.5], **_cell(k))
         fig.update_yaxes(tickvals=ticks, ticktext=[f"{names[0]}", f"{names[1]}"], showgrid=False, autorange="reversed",
-                         scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+                         scaleanchor=f"x{'' if k == 1 else k}", **_cell(k))
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), x=0.01), height=430, margin=dict(l=10, r=10, t=70, b=10),
         font=dict(family=FONT, size=12), paper_bgcolor="white", plot_bgcolor="white",
         coloraxis=dict(colorscale="Magma", reversescale=True, cmin=low, cmax=high,
                        colorbar=dict(title=dict(text="|weight| (0–1, linear)", side="right"), thickness=12)),
     )
+    if on_phone():
+        heading, top = _phone_title(title, below=30)
+        count = len(matrices)
+        fig.update_layout(title=heading, margin=dict(t=top, b=50), height=top + count * 300 + (count - 1) * 90 + 50)
     return fig
 
 
@@ -421,12 +513,21 @@ def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
                              insidetextanchor="middle"))
     if subtitle:
         title = f"{title}<br><span style='font-size:12px;color:#4b5563'>{subtitle}</span>"
+    if on_phone():
+        axis_title = wrap_markup(axis_title, PHONE_AXIS_LINE)
     fig.update_layout(
         barmode="group", title=dict(text=title, font=dict(size=14), x=0.01), height=height,
         margin=dict(l=10, r=40, t=70 if subtitle else 50, b=40), font=dict(family=FONT, size=12), paper_bgcolor="white",
         plot_bgcolor="white", xaxis=dict(title=axis_title, zeroline=True, zerolinecolor="#9ca3af", gridcolor="#f3f4f6"),
         yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25, x=0),
     )
+    if on_phone():  # the plot keeps its height; the wrapped title, axis title and legend get theirs
+        heading, top = _phone_title(title, below=12)
+        legend_rows = len(series) if len(series) > 1 else 0  # one series: plotly draws no legend
+        bottom = 40 + 16 * axis_title.count("<br>") + 22 * legend_rows
+        plot_height = height - (70 if subtitle else 50) - 40
+        fig.update_layout(title=heading, margin=dict(t=top, b=bottom), height=plot_height + top + bottom,
+                          legend=dict(yref="container", y=0, yanchor="bottom"))
     return fig
 
 
@@ -468,22 +569,24 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
         fig.add_trace(go.Scatter(x=cuts, y=names, mode="markers", name="this genre's threshold",
                                  marker=dict(symbol="line-ns-open", size=16, color="#111827", line=dict(width=2)),
                                  hovertemplate="%{y}: threshold %{x:.2f}<extra></extra>"))
+    height = max(320, 22 * len(names) + 90)
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14), x=0.01), height=max(320, 22 * len(names) + 90),
+        title=dict(text=title, font=dict(size=14), x=0.01), height=height,
         margin=dict(l=10, r=40, t=60, b=30), font=dict(family=FONT, size=12), paper_bgcolor="white",
         plot_bgcolor="white", xaxis=dict(range=[0, 1.08], tickformat=".0%", gridcolor="#f3f4f6"),
         yaxis=dict(autorange="reversed"),
     )
+    if on_phone():
+        heading, top = _phone_title(title, below=12)
+        fig.update_layout(title=heading, margin=dict(t=top), height=height - 60 + top)
     return fig
 
 
-EMPTY_FIGURE_LINE = 44  # characters: a message line fits a phone-wide plot (plotly does not wrap text)
-
-
 def empty_figure(message: str, height: int = 260) -> go.Figure:
-    """A blank plot that says ``message``, wrapped at EMPTY_FIGURE_LINE characters (and at any ``<br>``)."""
+    """A blank plot that says ``message``, wrapped at PHONE_LINE characters (and at any ``<br>``) on
+    every screen: its initial value is drawn before anyone's screen is known."""
     lines = [line for part in message.split("<br>")
-             for line in textwrap.wrap(part, EMPTY_FIGURE_LINE, break_long_words=False) or [""]]
+             for line in textwrap.wrap(part, PHONE_LINE, break_long_words=False) or [""]]
     fig = go.Figure()
     fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
                        font=dict(size=13, color="#6b7280", family=FONT))

@@ -181,7 +181,8 @@ class MangoApp:
         if skip or self._after_replaced_prediction(marker, session):
             return unchanged
         before = self.replaced.count(session, kinds)
-        result = compute()
+        with plots.phone_layout(_is_phone(request)):
+            result = compute()
         if session is not None and self.replaced.count(session, kinds) != before:
             return unchanged
         return result
@@ -383,6 +384,13 @@ class MangoApp:
         )
 
 
+def _is_phone(request: gr.Request | None) -> bool:
+    """Whether the page was opened on a phone: its browser says "Mobi" in the user agent (MDN's advice;
+    tablets and "desktop site" do not). Its figures are then drawn phone-wide (`plots.phone_layout`)."""
+    headers = getattr(request, "headers", None) or {}
+    return "Mobi" in (headers.get("user-agent") or "")
+
+
 def _session(request: gr.Request | None) -> str | None:
     """The browser session a request came from (None for a direct call, as the tests make)."""
     return getattr(request, "session_hash", None)
@@ -472,9 +480,12 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                                                         show_legend=False, combine_adjacent=False, interactive=False,
                                                         elem_id=f"{prefix}-words")
                     c["attn_plot"] = gr.Plot(plots.empty_figure("Run a prediction (or click an example) to see the attention."),
-                                             label="The chosen row: S on the keys, A on the values", elem_id=f"{prefix}-attention-plot")
-                    c["rollout_plot"] = gr.Plot(label="Attention rollout through the whole flow", elem_id=f"{prefix}-rollout-plot")
-                    c["matrix_plot"] = gr.Plot(label="Full matrices in original token positions", elem_id=f"{prefix}-matrix-plot")
+                                             label="The chosen row: S on the keys, A on the values", elem_id=f"{prefix}-attention-plot",
+                                             elem_classes=FIGURE)
+                    c["rollout_plot"] = gr.Plot(label="Attention rollout through the whole flow", elem_id=f"{prefix}-rollout-plot",
+                                                elem_classes=FIGURE)
+                    c["matrix_plot"] = gr.Plot(label="Full matrices in original token positions", elem_id=f"{prefix}-matrix-plot",
+                                               elem_classes=FIGURE)
                 with gr.Column(scale=1, min_width=280):
                     c["row_text"] = gr.Markdown()
                     gr.Markdown(texts.ATTENTION)
@@ -490,9 +501,9 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                     c["explain"] = gr.Button("Explain this output", variant="primary", elem_id=f"{prefix}-explain")
                     c["summary"] = gr.Markdown(elem_id=f"{prefix}-summary")
                     c["bars"] = gr.Plot(plots.empty_figure("Click “Explain this output”."), label="Per-modality contribution",
-                                        elem_id=f"{prefix}-contrib-plot")
-                    c["ig_plot"] = gr.Plot(label="Integrated Gradients per modality")
-                    c["ll_plot"] = gr.Plot(label="Exact likelihood with a modality removed")
+                                        elem_id=f"{prefix}-contrib-plot", elem_classes=FIGURE)
+                    c["ig_plot"] = gr.Plot(label="Integrated Gradients per modality", elem_classes=FIGURE)
+                    c["ll_plot"] = gr.Plot(label="Exact likelihood with a modality removed", elem_classes=FIGURE)
                     if runner.config.task == "segmentation":
                         c.update(_trust_section(app, slot, runner))
                 with gr.Column(scale=1, min_width=280):
@@ -722,7 +733,7 @@ def _genre_tab(app: MangoApp) -> None:
             run = gr.Button(PREDICT_BUTTONS["genre"], variant="primary")
         with gr.Column(scale=3):
             chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
-                            elem_id="genre-chart")
+                            elem_id="genre-chart", elem_classes=FIGURE)
             genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
             notices = gr.Markdown()
     outputs = [chart, genres, notices, marker]
@@ -760,12 +771,15 @@ CSS = """
 .prose table { display: block; overflow-x: auto; }
 .prose th, .prose td { white-space: nowrap; }
 button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !important; outline-offset: 2px; }
+@media (max-width: 640px) { .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; } }
 """
 # gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
 # is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
 # Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
 # break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
-# has the focus: gradio's own ring is a faint grey on the indigo buttons.
+# has the focus: gradio's own ring is a faint grey on the indigo buttons. On a phone a figure's label takes
+# two lines: it goes above the figure instead of floating over its title.
+FIGURE = ["figure"]
 
 
 def theme() -> gr.themes.Base:

@@ -295,3 +295,37 @@ def test_a_phone_sees_every_task_and_whole_controls(page, shots):
         shoot(page, shots, "phone")
     finally:
         page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.0 Mobile/15E148 Safari/604.1")
+
+
+def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
+    # plotly neither wraps titles nor restacks subplots: at 390 px the titles ran off both edges, a
+    # figure's two-line label covered its title, and eight words per row overlapped in a 110 px panel
+    context = page.context.browser.new_context(viewport={"width": 390, "height": 844}, user_agent=IPHONE,
+                                               is_mobile=True, has_touch=True)
+    phone = context.new_page()
+    try:
+        phone.goto(page.url, wait_until="load", timeout=TIMEOUT_MS)
+        phone.get_by_role("tab", name="Movie genre").click()
+        phone.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+        plot_ready(phone, "genre-chart", "Genre probabilities")
+        plot_ready(phone, "genre-attention-plot", "picked")
+        plot_ready(phone, "genre-matrix-plot", "rollout")
+        phone.wait_for_timeout(500)
+        attention = phone.locator("#genre-attention-plot")
+        poster = attention.locator(".annotation-text", has_text="poster").first.bounding_box()
+        words = attention.locator(".annotation-text", has_text="plot").first.bounding_box()
+        assert poster and words and words["y"] > poster["y"] + 200, "the poster and the plot are not stacked"
+        for elem_id in ("genre-chart", "genre-attention-plot", "genre-rollout-plot", "genre-matrix-plot"):
+            figure = phone.locator(f"#{elem_id} .js-plotly-plot").first.bounding_box()
+            title = phone.locator(f"#{elem_id} .gtitle").first.bounding_box()
+            label = phone.locator(f"#{elem_id} label[data-testid='block-label']").first.bounding_box()
+            assert figure and title and label
+            assert figure["x"] <= title["x"] and title["x"] + title["width"] <= figure["x"] + figure["width"], elem_id
+            assert label["y"] + label["height"] <= title["y"], f"{elem_id}: the label covers the title"
+        phone.screenshot(path=str(shots / "phone-genre.png"), full_page=True)
+    finally:
+        context.close()

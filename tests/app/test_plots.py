@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,60 @@ def test_taskonomy_log_depth_is_shown_in_metres_like_nyu_depth():
     holed = log_depth.copy()
     holed[0, -1, -1] = 1.0
     assert np.abs(plots.modality_image(holed, "depth_zbuffer")[:4].astype(int) - shown[:4]).max() <= 3
+
+
+def _visible_lines(text: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", line) for line in re.split(r"<br>", text)]
+
+
+def test_markup_wraps_at_spaces_and_reopens_the_tags_it_breaks():
+    title = ("block 1 · layer 1 · MMCA A→B · picked depth (row 2, col 6)<br><span style='font-size:12px'>row 22: "
+             "query rgb (row 2, col 6) → mix into depth (row 2, col 6) · self-weight A<sub>ii</sub> = 0.850</span>")
+    wrapped = plots.wrap_markup(title, 30)
+    lines = wrapped.split("<br>")
+    assert all(len(line) <= 30 for line in _visible_lines(wrapped))
+    assert " ".join(_visible_lines(wrapped)).split() == " ".join(_visible_lines(title)).split()  # no word lost or cut
+    subtitle = lines[next(k for k, line in enumerate(lines) if "<span" in line):]
+    assert len(subtitle) >= 3
+    for line in subtitle:  # every line of the subtitle is its own closed span: plotly styles each line
+        assert line.startswith("<span style='font-size:12px'>") and line.endswith("</span>")
+        assert line.count("<sub>") == line.count("</sub>")
+    assert plots.wrap_markup("x < y and <b>bold words here</b> end", 10) == "x < y and<br><b>bold words</b><br><b>here</b> end"
+    assert plots.wrap_markup("f(poster\u00a0only) = 1.2", 10) == "f(poster\u00a0only)<br>= 1.2"  # a no-break space holds
+    assert plots.wrap_markup("short<br>lines", 30) == "short<br>lines"
+
+
+def _attention(title: str):
+    panels = [plots.Panel("rgb", image=np.zeros((64, 64, 3), np.uint8), grid=(2, 2)),
+              plots.Panel("plot", words=[f"word{k}" for k in range(4)])]
+    keys = values = np.full(8, 1 / 8)
+    return plots.attention_figure(panels, keys, values, query_token=1, output_token=5, title=title)
+
+
+def test_on_a_phone_panels_stack_titles_wrap_and_words_take_four_per_row():
+    title = "block 1 · layer 1 · MMCA A→B · picked rgb (row 0, col 1) (the query) and a long tail of words"
+    desk = _attention(title)
+    assert desk.layout.xaxis.domain[1] < desk.layout.xaxis2.domain[0]  # side by side
+    assert desk.layout.title.text == title
+    assert not plots.on_phone()
+    with plots.phone_layout():
+        phone = _attention(title)
+        matrix = plots.matrix_figure([np.eye(8)] * 2, ["layer", "rollout"], [str(k) for k in range(8)], ("a", "b"), title)
+        bars = plots.bar_figure(["a", "b"], [("one", [1, 2], "#000"), ("two", [2, 1], "#111")], title,
+                                "change in the target (positive: raises it, negative: lowers it)", subtitle=title)
+        chart = plots.probability_figure(["Drama", "Horror"], [0.7, 0.2], 0.5, title)
+    assert not plots.on_phone()  # the layout is per event, not left behind
+    for fig in (phone, matrix):
+        assert fig.layout.xaxis.domain == fig.layout.xaxis2.domain  # one above the other, each the full width
+        assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]
+    for fig in (phone, matrix, bars, chart):
+        assert all(len(line) <= plots.PHONE_LINE for line in _visible_lines(fig.layout.title.text))
+        assert fig.layout.title.pad.t == plots.PHONE_MODEBAR  # below the modebar a touch screen always shows
+    assert all(len(line) <= plots.PHONE_AXIS_LINE for line in _visible_lines(bars.layout.xaxis.title.text))
+    assert bars.layout.legend.yref == "container"  # under the wrapped axis title, not over it
+    assert phone.layout.xaxis2.range == (-0.5, 3.5)  # four word cells per row (eight on a desktop)
+    assert phone.layout.height > desk.layout.height
+    eight = [plots.Panel("plot", words=[f"w{k}" for k in range(12)])] * 2
+    assert plots.token_weights_figure(eight, np.zeros(24), "t", None, "w").layout.xaxis.range == (-0.5, 7.5)
+    with plots.phone_layout():
+        assert plots.token_weights_figure(eight, np.zeros(24), "t", None, "w").layout.xaxis.range == (-0.5, 3.5)

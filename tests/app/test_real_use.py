@@ -432,6 +432,20 @@ def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotte
     assert counts.count("a", ("inputs", "plot")) == 0 and counts.count("c", ("inputs",)) == 1
 
 
+def test_phones_are_told_by_their_user_agent():
+    from types import SimpleNamespace
+
+    from app.ui import _is_phone
+
+    def browser(agent: str | None) -> SimpleNamespace:
+        return SimpleNamespace(headers={} if agent is None else {"user-agent": agent})
+
+    assert _is_phone(browser("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"))
+    assert _is_phone(browser("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1"))
+    assert not _is_phone(browser("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"))
+    assert not _is_phone(browser(None)) and not _is_phone(None)  # an API call without one draws for a desktop
+
+
 def test_a_view_control_with_an_input_missing_draws_nothing_and_says_nothing(launched_app, client):
     from app.ui import DropdownInput
 
