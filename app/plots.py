@@ -13,7 +13,6 @@ import contextvars
 import io
 import math
 import re
-import textwrap
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -515,18 +514,19 @@ def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
         title = f"{title}<br><span style='font-size:12px;color:#4b5563'>{subtitle}</span>"
     if on_phone():
         axis_title = wrap_markup(axis_title, PHONE_AXIS_LINE)
+    top, bottom = (70 if subtitle else 50), 40
     fig.update_layout(
         barmode="group", title=dict(text=title, font=dict(size=14), x=0.01), height=height,
-        margin=dict(l=10, r=40, t=70 if subtitle else 50, b=40), font=dict(family=FONT, size=12), paper_bgcolor="white",
+        margin=dict(l=10, r=40, t=top, b=bottom), font=dict(family=FONT, size=12), paper_bgcolor="white",
         plot_bgcolor="white", xaxis=dict(title=axis_title, zeroline=True, zerolinecolor="#9ca3af", gridcolor="#f3f4f6"),
         yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25, x=0),
     )
     if on_phone():  # the plot keeps its height; the wrapped title, axis title and legend get theirs
-        heading, top = _phone_title(title, below=12)
+        heading, phone_top = _phone_title(title, below=12)
         legend_rows = len(series) if len(series) > 1 else 0  # one series: plotly draws no legend
-        bottom = 40 + 16 * axis_title.count("<br>") + 22 * legend_rows
-        plot_height = height - (70 if subtitle else 50) - 40
-        fig.update_layout(title=heading, margin=dict(t=top, b=bottom), height=plot_height + top + bottom,
+        phone_bottom = bottom + 16 * axis_title.count("<br>") + 22 * legend_rows
+        fig.update_layout(title=heading, margin=dict(t=phone_top, b=phone_bottom),
+                          height=height - top - bottom + phone_top + phone_bottom,
                           legend=dict(yref="container", y=0, yanchor="bottom"))
     return fig
 
@@ -569,26 +569,24 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
         fig.add_trace(go.Scatter(x=cuts, y=names, mode="markers", name="this genre's threshold",
                                  marker=dict(symbol="line-ns-open", size=16, color="#111827", line=dict(width=2)),
                                  hovertemplate="%{y}: threshold %{x:.2f}<extra></extra>"))
-    height = max(320, 22 * len(names) + 90)
+    height, top = max(320, 22 * len(names) + 90), 60
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), x=0.01), height=height,
-        margin=dict(l=10, r=40, t=60, b=30), font=dict(family=FONT, size=12), paper_bgcolor="white",
+        margin=dict(l=10, r=40, t=top, b=30), font=dict(family=FONT, size=12), paper_bgcolor="white",
         plot_bgcolor="white", xaxis=dict(range=[0, 1.08], tickformat=".0%", gridcolor="#f3f4f6"),
         yaxis=dict(autorange="reversed"),
     )
     if on_phone():
-        heading, top = _phone_title(title, below=12)
-        fig.update_layout(title=heading, margin=dict(t=top), height=height - 60 + top)
+        heading, phone_top = _phone_title(title, below=12)
+        fig.update_layout(title=heading, margin=dict(t=phone_top), height=height - top + phone_top)
     return fig
 
 
 def empty_figure(message: str, height: int = 260) -> go.Figure:
     """A blank plot that says ``message``, wrapped at PHONE_LINE characters (and at any ``<br>``) on
     every screen: its initial value is drawn before anyone's screen is known."""
-    lines = [line for part in message.split("<br>")
-             for line in textwrap.wrap(part, PHONE_LINE, break_long_words=False) or [""]]
     fig = go.Figure()
-    fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+    fig.add_annotation(text=wrap_markup(message, PHONE_LINE), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
                        font=dict(size=13, color="#6b7280", family=FONT))
     fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), paper_bgcolor="white",
                       plot_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10))
