@@ -14,7 +14,8 @@ Clicks on pictures (/P_pick_patch, /genre_pick_word, each followed by /P_patch_a
 /genre_word_attention) carry browser click data and are private; so are /segment_overlay (the opacity
 slider: it re-blends the last prediction), /translate_clear (a setting switched by hand),
 /P_inputs_replaced and /genre_plot_edited (an upload, removal or plot edit by the user clears the
-prediction and its views; what still computes on the old inputs then changes nothing), /P_new_prediction and
+prediction and its views; what still computes, or still waits in the queue, on the old inputs then
+changes nothing), /P_slots_filled (an example's inputs are what the slots hold), /P_new_prediction and
 /translate_setting_results (clear the contributions and samples of the last prediction or setting).
 /segment_preview and /translate_preview
 (single-channel uploads as the model reads them) are undocumented. The attention view recomputes on a
@@ -170,20 +171,27 @@ class MangoApp:
         self.replaced = Replacements()
 
     def _unless_replaced(self, request: gr.Request | None, kinds: tuple[str, ...], outputs: int,
-                         compute: Callable[[], Any], marker: Any = None, skip: bool = False) -> Any:
+                         compute: Callable[[], Any], marker: Any = None, skip: bool = False,
+                         inputs: tuple[str, Any, Any] | None = None) -> Any:
         """``compute()``, or no change to its ``outputs`` when this session's inputs were replaced (of
         ``kinds``) while it ran: its result would land beside the cleared views. (Gradio's ``cancels``
-        would mark each stopped view "Error", and cannot stop a result already on its way.) A view that
-        follows a prediction passes its ``marker``: no change either when that prediction is stale
-        (`_after_replaced_prediction`). ``skip``: no change, and nothing computed."""
+        would mark each stopped view "Error", and cannot stop a result already on its way.) A handler of
+        a tab's ``inputs`` (setting, a, b) changes nothing either when the slots no longer hold them: an
+        upload or edit came while it waited in the queue. A view that follows a prediction passes its
+        ``marker``: no change either when that prediction is stale (`_after_replaced_prediction`).
+        ``skip``: no change, and nothing computed."""
         session = _session(request)
         unchanged = gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
-        if skip or self._after_replaced_prediction(marker, session):
+
+        def replaced() -> bool:
+            return inputs is not None and not self.replaced.holds(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
+
+        if skip or self._after_replaced_prediction(marker, session) or replaced():
             return unchanged
         before = self.replaced.count(session, kinds)
         with plots.phone_layout(_is_phone(request)):
             result = compute()
-        if session is not None and self.replaced.count(session, kinds) != before:
+        if session is not None and self.replaced.count(session, kinds) != before or replaced():
             return unchanged
         return result
 
@@ -215,7 +223,7 @@ class MangoApp:
             overlay, table, notices, prediction = self.runner(setting).segment(a, b, opacity)
             return overlay, table, notices, made, prediction
 
-        return self._unless_replaced(request, UPLOADS, 5, compute)
+        return self._unless_replaced(request, UPLOADS, 5, compute, inputs=(setting, a, b))
 
     def segment_overlay(self, setting: str, prediction: Any, opacity: Any, request: gr.Request | None = None) -> Any:
         """The last prediction's overlay at another opacity. It never runs the model: on inputs uploaded
@@ -230,11 +238,13 @@ class MangoApp:
 
     def translate(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> tuple:
         made = self._marker(request)
-        return self._unless_replaced(request, UPLOADS, 3, lambda: (*self.runner(setting).translate(a, b), made))
+        return self._unless_replaced(request, UPLOADS, 3, lambda: (*self.runner(setting).translate(a, b), made),
+                                     inputs=(setting, a, b))
 
     def genre(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> tuple:
         made = self._marker(request)
-        return self._unless_replaced(request, UPLOADS, 4, lambda: (*self.runner(setting).genre(a, b), made))
+        return self._unless_replaced(request, UPLOADS, 4, lambda: (*self.runner(setting).genre(a, b), made),
+                                     inputs=(setting, a, b))
 
     def _marker(self, request: gr.Request | None) -> tuple[int, int]:
         """What a prediction leaves in its tab's marker state: when it was made, and how many uploads this
@@ -254,7 +264,7 @@ class MangoApp:
             choices = self.runner(setting).target_choices(a, b)
             return gr.update(choices=choices, value=choices[0][1])
 
-        return self._unless_replaced(request, EDITS, 1, compute, marker)
+        return self._unless_replaced(request, EDITS, 1, compute, marker, inputs=(setting, a, b))
 
     def known_answer(self, setting: str, choice: Any) -> tuple:
         return self.runner(setting).known_answer(choice)
@@ -264,7 +274,7 @@ class MangoApp:
                   request: gr.Request | None = None, evt: gr.EventData = None) -> tuple:
         return self._unless_replaced(request, EDITS, 5,
                                      lambda: self.runner(setting).attention(a, b, layer, modality, index),
-                                     marker, skip=_control_without_inputs(evt, a, b))
+                                     marker, skip=_control_without_inputs(evt, a, b), inputs=(setting, a, b))
 
     def attention_with_words(self, setting: str, a: Any, b: Any, layer: Any, modality: Any, index: Any,
                              marker: Any = None, request: gr.Request | None = None, evt: gr.EventData = None) -> tuple:
@@ -279,7 +289,8 @@ class MangoApp:
             highlighted = [(w + " ", "query" if k == selected else None) for k, w in enumerate(words)]
             return (*result, highlighted)
 
-        return self._unless_replaced(request, EDITS, 6, compute, marker, skip=_control_without_inputs(evt, a, b))
+        return self._unless_replaced(request, EDITS, 6, compute, marker, skip=_control_without_inputs(evt, a, b),
+                                     inputs=(setting, a, b))
 
     def pick_patch(self, setting: str, evt: gr.SelectData) -> tuple:
         runner = self.runner(setting)
@@ -299,7 +310,7 @@ class MangoApp:
     def contributions(self, setting: str, a: Any, b: Any, target: Any, steps: Any, progress=gr.Progress(),
                       request: gr.Request | None = None) -> tuple:
         return self._unless_replaced(request, EDITS, 4, lambda: self.runner(setting).contributions(
-            a, b, target, steps, progress=lambda f, m: progress(f, desc=m)))
+            a, b, target, steps, progress=lambda f, m: progress(f, desc=m)), inputs=(setting, a, b))
 
     # ----------------------------------------------------------------------------- sampling
     def sample(self, setting: str, temperature: Any, seed: Any, n: Any, progress=gr.Progress(),
@@ -310,7 +321,7 @@ class MangoApp:
     def resample(self, setting: str, a: Any, b: Any, keep: Any, temperature: Any, seed: Any, n: Any,
                  progress=gr.Progress(), request: gr.Request | None = None) -> tuple:
         return self._unless_replaced(request, EDITS, 2, lambda: self.runner(setting).resample(
-            a, b, keep, temperature, seed, n, progress=lambda f, m: progress(f, desc=m)))
+            a, b, keep, temperature, seed, n, progress=lambda f, m: progress(f, desc=m)), inputs=(setting, a, b))
 
     def interpolate(self, setting: str, a: Any, b: Any, other: Any, steps: Any, progress=gr.Progress(),
                     request: gr.Request | None = None) -> tuple:
@@ -318,20 +329,28 @@ class MangoApp:
             a2, b2 = self.example_inputs(setting, other)
             return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
 
-        return self._unless_replaced(request, EDITS, 2, compute)
+        return self._unless_replaced(request, EDITS, 2, compute, inputs=(setting, a, b))
 
-    def plot_edited(self, request: gr.Request | None = None) -> tuple:
+    def plot_edited(self, plot: Any = None, request: gr.Request | None = None) -> tuple:
         """The old plot's prediction and views, cleared (see `inputs_replaced`); also its word list: a
         click on an old word would query whatever word now sits at its position."""
         self.replaced.bump(_session(request), "plot")
+        self.replaced.hold(_session(request), "genre", b=plot)
         return (*self.inputs_replaced("genre", "The plot was edited"), [])
 
-    def replaced_by_hand(self, setting: str, request: gr.Request | None = None) -> tuple:
-        """An upload or removal by the user: `inputs_replaced`, and what still runs on the old files
-        returns no change (see `_unless_replaced`); the genre tab's word list is cleared too."""
+    def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> tuple:
+        """An upload or removal by the user (``a``, ``b``: the tab's inputs now): `inputs_replaced`, and
+        what still runs, or still waits in the queue to run, on the old files returns no change (see
+        `_unless_replaced`); the genre tab's word list is cleared too."""
         self.replaced.bump(_session(request), "inputs")
+        self.slots_filled(setting, a, b, request)
         words = ([],) if SETTINGS.get(setting, setting) == "genre" else ()
         return (*self.inputs_replaced(setting), *words)
+
+    def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
+        """What the tab's slots hold now, after an upload, a removal or an example: what still waits to
+        compute on other inputs then changes nothing (`_unless_replaced`)."""
+        self.replaced.hold(_session(request), _tab(setting), a=a, b=b)
 
     def inputs_replaced(self, setting: str, what: str = "New input") -> tuple:
         """After the user uploads or removes an input: the prediction shown and every view of it,
@@ -351,15 +370,17 @@ class MangoApp:
         return blank_results()
 
     # ------------------------------------------------------------------------------ settings
-    def clear_setting(self, setting: str) -> tuple:
+    def clear_setting(self, setting: str, request: gr.Request | None = None) -> tuple:
         """After a setting is switched by hand: empty inputs, no prediction, notices, preview or views, since
         all of them belong to the other setting's model and files. Cleared rather than filled with the
         setting's first example: who switches by hand has that setting's files to bring, and an example
         would fill the slots with files they did not choose and run a prediction they did not ask for;
-        the examples stay one click away below. (An example of the other setting switches without this.)"""
+        the examples stay one click away below. (An example of the other setting switches without this.)
+        A prediction of the old files still to come then changes nothing (`_unless_replaced`)."""
         key = SETTINGS.get(setting)
         if key is None:
             raise InputError(f"Unknown setting {setting!r}; choose one of {list(SETTINGS)}.")
+        self.replaced.hold(_session(request), _tab(setting), a=None, b=None)
         first, second = (label.split(" (")[0].lower() for label in INPUT_LABELS[key])
         notice = (f"Switched to **{setting}**: upload its {first} and {second} (or click one of its examples), "
                   "then Translate.")
@@ -401,11 +422,14 @@ EDITS = ("inputs", "plot")  # what a view is stale after: that, or a plot edit
 
 
 class Replacements:
-    """How many times each browser session replaced its inputs by hand, by kind ("inputs": an upload
-    or removal, "plot": a plot edit). Sessions beyond ``sessions`` are forgotten, oldest first."""
+    """What each browser session did to its inputs by hand: how many times it replaced them, by kind
+    ("inputs": an upload or removal, "plot": a plot edit), and what each tab's slots hold since (as its
+    last upload, removal, plot edit, example or setting switch left them). Sessions beyond
+    ``sessions`` are forgotten, oldest first."""
 
     def __init__(self, sessions: int = 4096):
         self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
         self._sessions = sessions
         self._lock = threading.Lock()
 
@@ -413,16 +437,50 @@ class Replacements:
         if session is None:
             return
         with self._lock:
-            counts = self._counts.setdefault(session, {})
+            counts = self._seen(session)
             counts[kind] = counts.get(kind, 0) + 1
-            self._counts.move_to_end(session)
-            while len(self._counts) > self._sessions:
-                self._counts.popitem(last=False)
 
     def count(self, session: str | None, kinds: tuple[str, ...]) -> int:
         with self._lock:
             counts = self._counts.get(session or "", {})
             return sum(counts.get(kind, 0) for kind in kinds)
+
+    def hold(self, session: str | None, tab: str, **slots: Any) -> None:
+        """What these slots of ``tab`` hold now: a file as gradio hands it to a handler (a path in its
+        upload cache, the same for every event of one upload), or the plot's text."""
+        if session is None:
+            return
+        with self._lock:
+            self._seen(session)
+            held = self._held.setdefault(session, {}).setdefault(tab, {})
+            held.update({slot: _slot_value(value) for slot, value in slots.items()})
+
+    def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
+        """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
+        or edit since, even while the event waited in the queue, makes them others. A slot the session
+        never told of (an API call) holds whatever it is asked about."""
+        with self._lock:
+            held = self._held.get(session or "", {}).get(tab, {})
+            return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
+
+    def _seen(self, session: str) -> dict[str, int]:
+        """The session's counts, the session now the newest; the oldest forgotten beyond ``sessions``."""
+        counts = self._counts.setdefault(session, {})
+        self._counts.move_to_end(session)
+        while len(self._counts) > self._sessions:
+            old, _ = self._counts.popitem(last=False)
+            self._held.pop(old, None)
+        return counts
+
+
+def _slot_value(value: Any) -> str | None:
+    return None if is_missing(value) else str(value)
+
+
+def _tab(setting: str) -> str:
+    """The tab a setting's slots belong to: both translation settings share one pair."""
+    key = SETTINGS.get(setting, setting)
+    return "translation" if key.startswith("translation") else key
 
 
 def blank_attention(message: str) -> tuple:
@@ -590,16 +648,20 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
     return c
 
 
-def _examples(rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list, outputs: list,
-              prefix: str) -> gr.Examples | None:
+def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list,
+              outputs: list, prefix: str) -> gr.Examples | None:
     """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up)."""
     if not rows:  # assets/examples missing: `python -m app.examples` makes them
         gr.Markdown("*No examples found: run `python -m app.examples`.*")
         return None
     examples = gr.Examples(rows, inputs, cache_examples=False, label=title, example_labels=labels,
                            api_name=f"{prefix}_load_example", api_visibility="undocumented", examples_per_page=8)
-    examples.load_input_event.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example",
-                                   api_visibility="undocumented", **LIGHT_EVENTS)
+    # the example's files are what the slots hold now (before its prediction waits in the queue, where an
+    # upload may overtake it: `MangoApp._unless_replaced`)
+    loaded = examples.load_input_event.then(app.slots_filled, fn_inputs[:3], None, api_name=f"{prefix}_slots_filled",
+                                            api_visibility="private", queue=False, show_progress="hidden")
+    loaded.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example", api_visibility="undocumented",
+                **LIGHT_EVENTS)
     return examples
 
 
@@ -620,16 +682,19 @@ def _replaced_outputs(prediction: list, views: dict[str, Any]) -> list:
     return [*prediction, views["target"], *views["attention_outputs"][:5], *views["results"]]
 
 
-def _wire_replaced(app: MangoApp, slot: Any, images: list, prediction: list, views: dict[str, Any], prefix: str) -> None:
-    """An upload or removal by the user (never a value the app sets, such as an example's) clears the
-    prediction and its views (`MangoApp.replaced_by_hand`); what still computes on the old files then
-    changes nothing (`MangoApp._unless_replaced`), and the views never follow a prediction of them."""
+def _wire_replaced(app: MangoApp, slot: Any, inputs: list, prediction: list, views: dict[str, Any], prefix: str) -> None:
+    """An upload or removal by the user in one of the image ``inputs`` (never a value the app sets, such
+    as an example's) clears the prediction and its views (`MangoApp.replaced_by_hand`); what still
+    computes, or waits to, on the old files then changes nothing (`MangoApp._unless_replaced`), and the
+    views never follow a prediction of them."""
     outputs = _replaced_outputs(prediction, views)
     if "words" in views:
         outputs.append(views["words"])
-    events = [getattr(image, event) for image in images for event in ("upload", "clear")]
-    gr.on(events, _wrap(app.replaced_by_hand), [slot], outputs, api_name=f"{prefix}_inputs_replaced",
-          api_visibility="private", show_progress="hidden", **CLEAR_EVENTS)
+    events = [getattr(image, event) for image in inputs if isinstance(image, gr.Image) for event in ("upload", "clear")]
+    # always_last: two uploads in quick succession (the rgb, then its depth) each clear, and the last one
+    # reads both files (gradio's "once" would drop the second, and the slots would seem to hold the first)
+    gr.on(events, _wrap(app.replaced_by_hand), [slot, *inputs], outputs, api_name=f"{prefix}_inputs_replaced",
+          api_visibility="private", show_progress="hidden", trigger_mode="always_last", **CLEAR_EVENTS)
 
 
 def _segmentation_tab(app: MangoApp) -> None:
@@ -659,7 +724,7 @@ def _segmentation_tab(app: MangoApp) -> None:
                 notices = gr.Markdown(elem_id="segment-notices")
     last = gr.State(None)  # the last prediction, which the opacity slider re-blends
     outputs = [overlay, shares, notices, marker, last]
-    _examples([[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
+    _examples(app, [[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
     run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
     opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
@@ -697,7 +762,7 @@ def _translation_tab(app: MangoApp) -> None:
         for scene in scenes[:2]:
             rows.append([name, scene.file(first_domain), scene.file(second_domain)])
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
-    _examples(rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
+    _examples(app, rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
               app.translate, [setting, a, b], outputs, "translate")
     run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
@@ -737,15 +802,15 @@ def _genre_tab(app: MangoApp) -> None:
             genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
             notices = gr.Markdown()
     outputs = [chart, genres, notices, marker]
-    _examples([[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
+    _examples(app, [[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
     run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
-    _wire_replaced(app, slot, [a], [chart, genres, notices], views, "genre")
+    _wire_replaced(app, slot, [a, b], [chart, genres, notices], views, "genre")
     # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words.
-    # The views still computing on the old plot then change nothing, a prediction does: an example fills the
-    # plot and predicts at once (`EDITS`, `UPLOADS`)
-    b.change(app.plot_edited, None, [*_replaced_outputs([chart, genres, notices], views), views["words"]],
+    # It also tells the server the plot the slot holds: what still computes or waits on another changes nothing
+    # (`MangoApp._unless_replaced`); an example's own plot is the one its prediction carries
+    b.change(app.plot_edited, [b], [*_replaced_outputs([chart, genres, notices], views), views["words"]],
              api_name="genre_plot_edited", api_visibility="private", show_progress="hidden", **CLEAR_EVENTS)
 
 

@@ -204,6 +204,92 @@ def test_an_explanation_still_computing_when_the_input_changes_never_lands(page,
     views.get_by_role("tab", name="Attention maps").click()
 
 
+def fill_lane(monkeypatch, target: object, method: str, submit, places: int):
+    """Other users fill a queue lane: ``places`` requests made by ``submit()``, each held inside
+    ``target.method`` until the returned function lets them finish."""
+    import threading
+
+    real, entered, release = getattr(target, method), threading.Semaphore(0), threading.Event()
+
+    def held(*args, **kwargs):
+        entered.release()
+        release.wait(TIMEOUT_MS / 1000)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, method, held)
+    jobs = [submit() for _ in range(places)]
+    for _ in jobs:
+        assert entered.acquire(timeout=TIMEOUT_MS / 1000), "the other users' requests never started"
+
+    def finish() -> None:
+        release.set()
+        monkeypatch.setattr(target, method, real)
+        for job in jobs:
+            job.result(timeout=TIMEOUT_MS / 1000)
+
+    return finish
+
+
+def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched_app, client, scene, other_scene,
+                                                            monkeypatch):
+    # on a busy Space a pressed button's prediction or explanation can wait in the queue for seconds; an
+    # upload meanwhile clears the views at once, and what was asked of the old files must not land beside it
+    from gradio_client import handle_file
+
+    from app.ui import HEAVY_EVENTS, LIGHT_EVENTS
+
+    app = launched_app[0].mango_app
+    runner = app.runner("segmentation")
+    page.get_by_role("tab", name="RGB-D segmentation").click()
+    notices = page.locator("#segment-notices")
+    overlay = page.locator("#segment-overlay .image-container img")
+    segment = page.get_by_role("button", name="Segment", exact=True)
+    # files uploaded by hand are predicted: the slots hold what the uploads named
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
+    notices.get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+    segment.click()
+    overlay.first.wait_for(timeout=TIMEOUT_MS)
+    asked: list[str] = []  # each handler of the page's inputs asks whether the slots still hold them
+    real_holds = app.replaced.holds
+    monkeypatch.setattr(app.replaced, "holds", lambda session, *args, **kwargs: asked.append(session)
+                        or real_holds(session, *args, **kwargs))
+    rgb, depth = handle_file(other_scene.file("rgb")), handle_file(other_scene.file("depth"))
+
+    def overtaken(click, upload: str, places: int, lane_method: str, submit) -> None:
+        """``click`` waits behind a full lane; ``upload`` replaces the rgb; then the lane is let go."""
+        finish = fill_lane(monkeypatch, runner, lane_method, submit, places)
+        try:
+            click()
+            page.wait_for_timeout(500)
+            page.locator("#segment-a input[type=file]").set_input_files(upload)
+            notices.get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+            waited = len(asked)
+        finally:
+            finish()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while len(asked) == waited and time.monotonic() < deadline:  # the page's request has run
+            page.wait_for_timeout(200)
+        page.wait_for_timeout(1500)  # its answer would have reached the page by now
+
+    overtaken(segment.click, other_scene.file("rgb"), LIGHT_EVENTS["concurrency_limit"], "segment",
+              lambda: client.submit(rgb, depth, api_name="/segment"))
+    assert overlay.count() == 0, "the old files' prediction landed beside the new upload"
+    assert notices.get_by_text("New input").count() > 0
+    shoot(page, shots, "segmentation-8-overtaken-prediction-discarded")
+    # pressed again, the button predicts the files now in the slots; then an explanation is overtaken
+    segment.click()
+    overlay.first.wait_for(timeout=TIMEOUT_MS)
+    views = page.locator("#segment-views")
+    views.get_by_role("tab", name="Modality contributions").click()
+    target = runner.target_choices(None, None)[0][1]
+    overtaken(page.locator("#segment-explain").click, scene.file("rgb"), HEAVY_EVENTS["concurrency_limit"],
+              "contributions", lambda: client.submit(rgb, depth, target, 8, api_name="/segment_contributions"))
+    assert page.locator("#segment-summary").inner_text().strip() == ""
+    assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
+    views.get_by_role("tab", name="Attention maps").click()
+
+
 def test_switching_the_setting_by_hand_clears_the_old_inputs_and_views(page, shots):
     page.get_by_role("tab", name="Translation").click()
     page.get_by_text("SynthRooms scene 1 · shade + texture → rgb").first.click()

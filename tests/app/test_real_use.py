@@ -418,6 +418,55 @@ def test_a_result_computed_while_the_inputs_were_replaced_changes_nothing(launch
     assert app.replaced.count("me", ("inputs",)) == before + 1
 
 
+def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launched_app, scene, other_scene, film):
+    # a prediction or view gets the inputs the slots held when its event fired; an upload or plot edit
+    # that comes while it still waits in the queue (on a busy Space, seconds) leaves the slots holding
+    # others, and its result would sit beside them. The counts cannot tell: the upload came before it started
+    from types import SimpleNamespace
+
+    from app.ui import SETTINGS
+
+    app = launched_app[0].mango_app
+    me = SimpleNamespace(session_hash="queued")
+    rgb, depth, other_rgb = scene.file("rgb"), scene.file("depth"), other_scene.file("rgb")
+    layer = app.runner("segmentation").layer_choices[0]
+    unchanged = {"__type__": "update"}
+
+    def nothing(result) -> bool:
+        return result == unchanged or all(update == unchanged for update in result)
+
+    app.replaced_by_hand("segmentation", other_rgb, depth, request=me)  # the upload, before they start
+    assert nothing(app.segment("segmentation", rgb, depth, 0.5, request=me))
+    assert nothing(app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))
+    assert nothing(app.targets("segmentation", rgb, depth, request=me))
+    assert app.segment("segmentation", other_rgb, depth, 0.5, request=me)[1] is not None  # pressed after it
+    assert app.attention("segmentation", other_rgb, depth, layer, "rgb", 3, request=me)[1] is not None
+    assert app.segment("segmentation", rgb, depth, 0.5)[1] is not None  # no session (a direct call): computed
+    app.replaced_by_hand("segmentation", None, depth, request=me)  # a removal too
+    assert nothing(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
+    # an example fills the slots itself: its prediction, and the next press of the button, go through
+    app.slots_filled("segmentation", rgb, depth, request=me)
+    assert app.segment("segmentation", rgb, depth, 0.5, request=me)[1] is not None
+    # each tab has its own slots; the genre tab's plot is one of them, told by each edit
+    app.replaced_by_hand("genre", film.poster, film.plot, request=me)
+    assert app.segment("segmentation", rgb, depth, 0.5, request=me)[1] is not None
+    edited = film.plot + " Then the lighthouse goes dark."
+    app.plot_edited(edited, request=me)
+    assert nothing(app.genre("genre", film.poster, film.plot, request=me))
+    assert app.genre("genre", film.poster, edited, request=me)[1] is not None
+    app.replaced_by_hand("genre", None, edited, request=me)
+    assert nothing(app.genre("genre", film.poster, edited, request=me))
+    # a translation setting switched by hand empties the slots of both settings: a prediction of the old
+    # files still to come changes nothing
+    setting = next(iter(SETTINGS))
+    runner = app.runner(setting)
+    shade, texture = scene.file(runner.names[0]), scene.file(runner.names[1])
+    app.slots_filled(setting, shade, texture, request=me)
+    assert app.translate(setting, shade, texture, request=me)[0] is not None
+    app.clear_setting(list(SETTINGS)[1], request=me)
+    assert nothing(app.translate(setting, shade, texture, request=me))
+
+
 def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotten():
     from app.ui import Replacements
 
@@ -427,9 +476,18 @@ def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotte
     counts.bump(None, "inputs")  # no session (a direct call): nothing to count
     assert counts.count("a", ("inputs",)) == 1 and counts.count("a", ("inputs", "plot")) == 2
     assert counts.count(None, ("inputs",)) == 0
+    counts.hold("a", "segmentation", a="x.png", b=None)
+    assert counts.holds("a", "segmentation", a="x.png", b=None) and not counts.holds("a", "segmentation", a="y.png")
+    assert not counts.holds("a", "segmentation", a="x.png", b="d.png")
+    assert counts.holds("a", "genre", a="y.png") and counts.holds("b", "segmentation", a="y.png")  # never told
+    counts.hold("a", "genre", b="A plot.")  # one slot at a time: the poster is still unknown
+    assert counts.holds("a", "genre", a="p.png", b="A plot.") and not counts.holds("a", "genre", b="Another.")
+    counts.hold(None, "segmentation", a="x.png")  # no session: nothing held
+    assert counts.holds(None, "segmentation", a="y.png")
     counts.bump("b", "inputs")
-    counts.bump("c", "inputs")  # a third session: the oldest is forgotten
+    counts.bump("c", "inputs")  # a third session: the oldest is forgotten, with what its slots held
     assert counts.count("a", ("inputs", "plot")) == 0 and counts.count("c", ("inputs",)) == 1
+    assert counts.holds("a", "segmentation", a="y.png")
 
 
 def test_phones_are_told_by_their_user_agent():
