@@ -585,7 +585,8 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                         c["isteps"] = slider(ranges.INTERPOLATION_STEPS, label="Steps")
                         c["interp_btn"] = gr.Button("Interpolate", elem_id=f"{prefix}-interpolate")
                     c["generated"] = gr.Image(label="Generated through G⁻¹", interactive=False, type="numpy", format="png",
-                                              buttons=["download", "fullscreen"], elem_id=f"{prefix}-generated")
+                                              buttons=["download", "fullscreen"], elem_id=f"{prefix}-generated",
+                                              elem_classes=FIGURE)
                     c["readout"] = gr.Markdown(elem_id=f"{prefix}-readout")
                 with gr.Column(scale=1, min_width=280):
                     gr.Markdown(texts.SAMPLING)
@@ -836,14 +837,18 @@ CSS = """
 .prose table { display: block; overflow-x: auto; }
 .prose th, .prose td { white-space: nowrap; }
 button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !important; outline-offset: 2px; }
-@media (max-width: 640px) { .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; } }
+@media (max-width: 640px) {
+  .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
+  .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */
+}
 """
 # gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
 # is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
 # Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
 # break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
 # has the focus: gradio's own ring is a faint grey on the indigo buttons. On a phone a figure's label takes
-# two lines: it goes above the figure instead of floating over its title.
+# two lines: it goes above the figure instead of floating over its title; a picture's buttons (full screen,
+# download) go above it too, instead of over the captions of its top row.
 FIGURE = ["figure"]
 
 

@@ -413,5 +413,17 @@ def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
             assert figure["x"] <= title["x"] and title["x"] + title["width"] <= figure["x"] + figure["width"], elem_id
             assert label["y"] + label["height"] <= title["y"], f"{elem_id}: the label covers the title"
         phone.screenshot(path=str(shots / "phone-genre.png"), full_page=True)
+        # a picture's label and buttons sit above it, not over the captions of its top row
+        phone.locator("#genre-views").get_by_role("tab", name="Latent sampling").click()
+        phone.locator("#genre-sample").click()
+        strip = phone.locator("#genre-generated img").first
+        strip.wait_for(timeout=TIMEOUT_MS)
+        phone.wait_for_timeout(500)
+        picture = strip.bounding_box()
+        label = phone.locator("#genre-generated label[data-testid='block-label']").first.bounding_box()
+        buttons = phone.locator("#genre-generated .icon-button-wrapper").first.bounding_box()
+        assert picture and label and buttons
+        assert label["y"] + label["height"] <= picture["y"] and buttons["y"] + buttons["height"] <= picture["y"]
+        phone.locator("#genre-generated").screenshot(path=str(shots / "phone-genre-sampling.png"))
     finally:
         context.close()
