@@ -342,14 +342,17 @@ class MangoApp:
         """An upload or removal by the user (``a``, ``b``: the tab's inputs now): `inputs_replaced`, and
         what still runs, or still waits in the queue to run, on the old files returns no change (see
         `_unless_replaced`); the genre tab's word list is cleared too."""
+        genre = SETTINGS.get(setting, setting) == "genre"
         self.replaced.bump(_session(request), "inputs")
-        self.slots_filled(setting, a, b, request)
-        words = ([],) if SETTINGS.get(setting, setting) == "genre" else ()
+        # the genre tab's plot is told by its own edits: the value here was read when the upload began, and
+        # an upload takes long enough for the plot to be typed meanwhile
+        self.replaced.hold(_session(request), _tab(setting), **({"a": a} if genre else {"a": a, "b": b}))
+        words = ([],) if genre else ()
         return (*self.inputs_replaced(setting), *words)
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
-        """What the tab's slots hold now, after an upload, a removal or an example: what still waits to
-        compute on other inputs then changes nothing (`_unless_replaced`)."""
+        """What the tab's slots hold now, after an example: what still waits to compute on other inputs
+        then changes nothing (`_unless_replaced`)."""
         self.replaced.hold(_session(request), _tab(setting), a=a, b=b)
 
     def inputs_replaced(self, setting: str, what: str = "New input") -> tuple:

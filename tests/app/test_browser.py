@@ -290,6 +290,24 @@ def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched
     views.get_by_role("tab", name="Attention maps").click()
 
 
+def test_a_poster_and_a_plot_given_by_hand_are_predicted(page, shots, launched_app, film, monkeypatch):
+    # the poster's upload event reads the plot box when the upload begins, and may reach the server after
+    # the plot typed meanwhile (here it is made to): the plot must still count as the one the slots
+    # hold, or the prediction would change nothing
+    app = launched_app[0].mango_app
+    real_bump = app.replaced.bump
+    monkeypatch.setattr(app.replaced, "bump", lambda session, kind: (time.sleep(1.0) if kind == "inputs" else None)
+                        or real_bump(session, kind))
+    page.get_by_role("tab", name="Movie genre").click()
+    page.locator("#genre-a input[type=file]").set_input_files(film.poster)
+    page.locator("#genre-plot textarea").fill(film.plot)
+    plot_ready(page, "genre-chart", "New input")  # the upload's clear, after the plot's
+    page.get_by_role("button", name="Predict genres").click()
+    plot_ready(page, "genre-chart", "Drama")
+    plot_ready(page, "genre-attention-plot", "picked")
+    shoot(page, shots, "genre-6-by-hand")
+
+
 def test_switching_the_setting_by_hand_clears_the_old_inputs_and_views(page, shots):
     page.get_by_role("tab", name="Translation").click()
     page.get_by_text("SynthRooms scene 1 · shade + texture → rgb").first.click()

@@ -456,6 +456,10 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     assert app.genre("genre", film.poster, edited, request=me)[1] is not None
     app.replaced_by_hand("genre", None, edited, request=me)
     assert nothing(app.genre("genre", film.poster, edited, request=me))
+    # an upload reads the plot when it begins; typed while the file went up, the plot is the edit's
+    app.plot_edited(film.plot, request=me)
+    app.replaced_by_hand("genre", film.poster, "", request=me)
+    assert app.genre("genre", film.poster, film.plot, request=me)[1] is not None
     # a translation setting switched by hand empties the slots of both settings: a prediction of the old
     # files still to come changes nothing
     setting = next(iter(SETTINGS))
