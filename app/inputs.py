@@ -17,6 +17,7 @@ colour PNG of a single-channel modality is read at its full depth (PIL would kee
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _open(path: str | os.PathLike[str] | None, label: str, image_size: int) -> Image.Image:
+def _open(path: str | os.PathLike[str] | None, label: str, image_size: int, notices: list[str]) -> Image.Image:
     """The image at ``path``, checked for size; EXIF orientation is applied later by `_oriented`."""
     if is_missing(path):
         raise InputError(f"The {label} is missing: upload one (or click an example). MANGO fuses two modalities and needs both.")
@@ -86,13 +87,35 @@ def _open(path: str | os.PathLike[str] | None, label: str, image_size: int) -> I
         raise InputError(f"The {label} is far too large to open safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from err
     except OSError as err:
         raise InputError(f"The {label} file is damaged or not an image ({err}).") from err
-    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+    if _too_large(width, height) and image.format == "JPEG":
+        image = _reduced_jpeg(image, label, image_size, notices)
+        width, height = image.size
+    if _too_large(width, height):
         raise InputError(
             f"The {label} is {width}×{height} pixels; the limit is {MAX_SIDE} pixels per side and "
             f"{MAX_PIXELS / 1e6:.0f} megapixels. The model works at {image_size}×{image_size} anyway: downscale it first."
         )
     if width < 8 or height < 8:
         raise InputError(f"The {label} is only {width}×{height} pixels; it needs at least 8×8.")
+    return image
+
+
+def _too_large(width: int, height: int) -> bool:
+    return max(width, height) > MAX_SIDE or width * height > MAX_PIXELS
+
+
+def _reduced_jpeg(image: Image.Image, label: str, image_size: int, notices: list[str]) -> Image.Image:
+    """A JPEG over the limits (a phone's 24- or 48-megapixel photo) decoded at 1/2, 1/4 or 1/8 of its size,
+    the first that fits: JPEG decoders scale while decoding, so the full image is never in memory."""
+    width, height = image.size
+    scale = next((s for s in (2, 4, 8) if not _too_large(math.ceil(width / s), math.ceil(height / s))), None)
+    if scale is None:
+        return image  # too large even at 1/8: refused by the caller
+    image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
+    if not _too_large(*image.size):
+        notices.append(f"The {label} is {width}×{height} pixels, more than the app reads in full ({MAX_SIDE} px per "
+                       f"side, {MAX_PIXELS / 1e6:.0f} megapixels): it was decoded at {image.size[0]}×{image.size[1]} "
+                       f"(1/{scale} of its size); the model works at {image_size}×{image_size}.")
     return image
 
 
@@ -303,7 +326,7 @@ def load_image(
     """
     label = label or modality.replace("_", " ")
     notices: list[str] = []
-    opened = _open(path, label, image_size)
+    opened = _open(path, label, image_size, notices)
     image = _oriented(opened, label, notices)
     wide = _wide_colour_png(path, _orientation(opened), label, notices) if channels == 1 else None
     arr, bits = (wide, 16) if wide is not None else _array(image, label, notices)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.inputs import InputError, check_pair_sizes, check_plot, load_image
+from app.inputs import MAX_SIDE, InputError, check_pair_sizes, check_plot, load_image
 
 
 def save(path, array, mode=None):
@@ -171,6 +171,29 @@ def test_missing_and_huge_and_tiny(tmp_path):
         load_image(str(huge), "depth", 1, 16)
     with pytest.raises(InputError, match="at least 8×8"):
         load_image(save(tmp_path / "t.png", np.zeros((4, 4), np.uint8)), "depth", 1, 16)
+
+
+def test_a_phone_photo_over_the_limits_is_decoded_smaller_when_it_is_a_jpeg(tmp_path):
+    # a phone's default photo is 24 megapixels (5712×4284); a JPEG decodes at 1/2, 1/4 or 1/8 of its size
+    # without the full image in memory, so it is read at the first of these that fits, with a notice
+    ramp = np.add.outer(np.arange(4284) // 17, np.arange(5712) // 23).astype(np.uint8)
+    photo = tmp_path / "IMG_0001.jpg"
+    image = Image.fromarray(np.stack([ramp, ramp[::-1], 255 - ramp], axis=-1))
+    exif = image.getexif()
+    exif[0x0112] = 6  # held upright
+    image.save(photo, quality=90, exif=exif)
+    loaded = load_image(str(photo), "rgb", 3, 16, label="RGB image")
+    assert loaded.original_size == (2142, 2856)  # half of each side, then turned upright by its EXIF tag
+    assert "The RGB image is 5712×4284 pixels" in loaded.notices[0] and "decoded at 2856×2142 (1/2" in loaded.notices[0]
+    assert any("turned 90° clockwise" in notice for notice in loaded.notices)
+    wide = tmp_path / "panorama.jpg"  # 32000 px wide: a quarter is still over 4096 px, an eighth fits
+    Image.new("RGB", (32000, 600), (90, 120, 150)).save(wide)
+    loaded = load_image(str(wide), "rgb", 3, 16)
+    assert loaded.original_size[0] <= MAX_SIDE and "(1/8 of its size)" in loaded.notices[0]
+    wider = tmp_path / "wider.jpg"  # past an eighth too: refused, as a PNG over the limits is
+    Image.new("L", (40000, 200), 100).save(wider)
+    with pytest.raises(InputError, match="40000×200 pixels; the limit"):
+        load_image(str(wider), "rgb", 3, 16)
 
 
 def test_pair_sizes_and_plots(tmp_path):
