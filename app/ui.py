@@ -172,26 +172,28 @@ class MangoApp:
 
     def _unless_replaced(self, request: gr.Request | None, kinds: tuple[str, ...], outputs: int,
                          compute: Callable[[], Any], marker: Any = None, skip: bool = False,
-                         inputs: tuple[str, Any, Any] | None = None) -> Any:
+                         inputs: tuple[str, Any, Any] | None = None, pressed: bool = False) -> Any:
         """``compute()``, or no change to its ``outputs`` when this session's inputs were replaced (of
         ``kinds``) while it ran: its result would land beside the cleared views. (Gradio's ``cancels``
         would mark each stopped view "Error", and cannot stop a result already on its way.) A handler of
         a tab's ``inputs`` (setting, a, b) changes nothing either when the slots no longer hold them: an
-        upload or edit came while it waited in the queue. A view that follows a prediction passes its
-        ``marker``: no change either when that prediction is stale (`_after_replaced_prediction`).
-        ``skip``: no change, and nothing computed."""
+        upload or edit came while it waited in the queue (``pressed``: a prediction's button, which a
+        second press of the same inputs makes go ahead, `Replacements.pressed`). A view that follows a
+        prediction passes its ``marker``: no change either when that prediction is stale
+        (`_after_replaced_prediction`). ``skip``: no change, and nothing computed."""
         session = _session(request)
         unchanged = gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
 
-        def replaced() -> bool:
-            return inputs is not None and not self.replaced.holds(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
+        def replaced(ask: Callable[..., bool]) -> bool:
+            return inputs is not None and not ask(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
 
-        if skip or self._after_replaced_prediction(marker, session) or replaced():
+        if skip or self._after_replaced_prediction(marker, session) \
+                or replaced(self.replaced.pressed if pressed else self.replaced.holds):
             return unchanged
         before = self.replaced.count(session, kinds)
         with plots.phone_layout(_is_phone(request)):
             result = compute()
-        if session is not None and self.replaced.count(session, kinds) != before or replaced():
+        if session is not None and self.replaced.count(session, kinds) != before or replaced(self.replaced.holds):
             return unchanged
         return result
 
@@ -223,7 +225,7 @@ class MangoApp:
             overlay, table, notices, prediction = self.runner(setting).segment(a, b, opacity)
             return overlay, table, notices, made, prediction
 
-        return self._unless_replaced(request, UPLOADS, 5, compute, inputs=(setting, a, b))
+        return self._unless_replaced(request, UPLOADS, 5, compute, inputs=(setting, a, b), pressed=True)
 
     def segment_overlay(self, setting: str, prediction: Any, opacity: Any, request: gr.Request | None = None) -> Any:
         """The last prediction's overlay at another opacity. It never runs the model: on inputs uploaded
@@ -239,12 +241,12 @@ class MangoApp:
     def translate(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> tuple:
         made = self._marker(request)
         return self._unless_replaced(request, UPLOADS, 3, lambda: (*self.runner(setting).translate(a, b), made),
-                                     inputs=(setting, a, b))
+                                     inputs=(setting, a, b), pressed=True)
 
     def genre(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> tuple:
         made = self._marker(request)
         return self._unless_replaced(request, UPLOADS, 4, lambda: (*self.runner(setting).genre(a, b), made),
-                                     inputs=(setting, a, b))
+                                     inputs=(setting, a, b), pressed=True)
 
     def _marker(self, request: gr.Request | None) -> tuple[int, int]:
         """What a prediction leaves in its tab's marker state: when it was made, and how many uploads this
@@ -433,6 +435,7 @@ class Replacements:
     def __init__(self, sessions: int = 4096):
         self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
+        self._refused: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> a press's inputs
         self._sessions = sessions
         self._lock = threading.Lock()
 
@@ -457,6 +460,7 @@ class Replacements:
             self._seen(session)
             held = self._held.setdefault(session, {}).setdefault(tab, {})
             held.update({slot: _slot_value(value) for slot, value in slots.items()})
+            self._refused.get(session, {}).pop(tab, None)
 
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
@@ -466,6 +470,23 @@ class Replacements:
             held = self._held.get(session or "", {}).get(tab, {})
             return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
 
+    def pressed(self, session: str | None, tab: str, **slots: Any) -> bool:
+        """Whether a prediction's button may go ahead with these inputs: the slots hold them, or the last
+        press asked for the same ones and nothing was uploaded, edited or chosen since. What the server
+        knows of the slots can lag behind the page (an upload's event still on its way when an example
+        fills the slots); a second press of the same inputs is then believed, so no button stays dead."""
+        held = self.holds(session, tab, **slots)
+        values = {slot: _slot_value(value) for slot, value in slots.items()}
+        with self._lock:
+            refused = self._refused.setdefault(session or "", {})
+            again = refused.pop(tab, None) == values
+            if not held and not again:
+                refused[tab] = values
+                return False
+        if not held:
+            self.hold(session, tab, **slots)
+        return True
+
     def _seen(self, session: str) -> dict[str, int]:
         """The session's counts, the session now the newest; the oldest forgotten beyond ``sessions``."""
         counts = self._counts.setdefault(session, {})
@@ -473,6 +494,7 @@ class Replacements:
         while len(self._counts) > self._sessions:
             old, _ = self._counts.popitem(last=False)
             self._held.pop(old, None)
+            self._refused.pop(old, None)
         return counts
 
 

@@ -447,6 +447,14 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     # an example fills the slots itself: its prediction, and the next press of the button, go through
     app.slots_filled("segmentation", rgb, depth, request=me)
     assert app.segment("segmentation", rgb, depth, 0.5, request=me)[1] is not None
+    # an upload's event that reaches the server after the example that followed it tells of files the slots
+    # no longer hold; the first press is refused, a second press of the same files goes ahead
+    app.slots_filled("segmentation", other_rgb, depth, request=me)
+    app.replaced_by_hand("segmentation", rgb, depth, request=me)
+    assert nothing(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
+    assert app.segment("segmentation", other_rgb, depth, 0.5, request=me)[1] is not None
+    assert nothing(app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))  # now the old ones are
+    app.slots_filled("segmentation", rgb, depth, request=me)
     # each tab has its own slots; the genre tab's plot is one of them, told by each edit
     app.replaced_by_hand("genre", film.poster, film.plot, request=me)
     assert app.segment("segmentation", rgb, depth, 0.5, request=me)[1] is not None
@@ -486,6 +494,16 @@ def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotte
     assert counts.holds("a", "genre", a="y.png") and counts.holds("b", "segmentation", a="y.png")  # never told
     counts.hold("a", "genre", b="A plot.")  # one slot at a time: the poster is still unknown
     assert counts.holds("a", "genre", a="p.png", b="A plot.") and not counts.holds("a", "genre", b="Another.")
+    # what the server knows of the slots can lag behind the page: a second press of the same inputs, with
+    # nothing held between the two, is believed; a press that matched ends the first one's refusal
+    assert not counts.pressed("a", "segmentation", a="y.png", b=None)
+    assert counts.pressed("a", "segmentation", a="y.png", b=None) and counts.holds("a", "segmentation", a="y.png")
+    assert not counts.pressed("a", "segmentation", a="z.png", b=None)
+    counts.hold("a", "segmentation", a="w.png")  # an upload between the two presses: the first refusal is over
+    assert not counts.pressed("a", "segmentation", a="z.png", b=None)
+    assert counts.pressed("a", "segmentation", a="w.png", b=None)
+    assert not counts.pressed("a", "segmentation", a="z.png", b=None)
+    counts.hold("a", "segmentation", a="y.png", b=None)
     counts.hold(None, "segmentation", a="x.png")  # no session: nothing held
     assert counts.holds(None, "segmentation", a="y.png")
     counts.bump("b", "inputs")
