@@ -34,9 +34,7 @@ import functools
 import html
 import logging
 import os
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable
 
 import gradio as gr
@@ -48,6 +46,7 @@ from .ablations import load_table
 from .checkpoints import LoadedModel, chosen_sources, load_all
 from .handlers import Runner
 from .inputs import MAX_FILE_BYTES, InputError, is_missing
+from .sessions import Replacements
 
 log = logging.getLogger("mango.app")
 
@@ -424,82 +423,6 @@ def _session(request: gr.Request | None) -> str | None:
 
 UPLOADS = ("inputs",)  # what a prediction is stale after: an upload or removal (a plot edit may be an example's)
 EDITS = ("inputs", "plot")  # what a view is stale after: that, or a plot edit
-
-
-class Replacements:
-    """What each browser session did to its inputs by hand: how many times it replaced them, by kind
-    ("inputs": an upload or removal, "plot": a plot edit), and what each tab's slots hold since (as its
-    last upload, removal, plot edit, example or setting switch left them). Sessions beyond
-    ``sessions`` are forgotten, oldest first."""
-
-    def __init__(self, sessions: int = 4096):
-        self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
-        self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
-        self._refused: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> a press's inputs
-        self._sessions = sessions
-        self._lock = threading.Lock()
-
-    def bump(self, session: str | None, kind: str) -> None:
-        if session is None:
-            return
-        with self._lock:
-            counts = self._seen(session)
-            counts[kind] = counts.get(kind, 0) + 1
-
-    def count(self, session: str | None, kinds: tuple[str, ...]) -> int:
-        with self._lock:
-            counts = self._counts.get(session or "", {})
-            return sum(counts.get(kind, 0) for kind in kinds)
-
-    def hold(self, session: str | None, tab: str, **slots: Any) -> None:
-        """What these slots of ``tab`` hold now: a file as gradio hands it to a handler (a path in its
-        upload cache, the same for every event of one upload), or the plot's text."""
-        if session is None:
-            return
-        with self._lock:
-            self._seen(session)
-            held = self._held.setdefault(session, {}).setdefault(tab, {})
-            held.update({slot: _slot_value(value) for slot, value in slots.items()})
-            self._refused.get(session, {}).pop(tab, None)
-
-    def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
-        """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
-        or edit since, even while the event waited in the queue, makes them others. A slot the session
-        never told of (an API call) holds whatever it is asked about."""
-        with self._lock:
-            held = self._held.get(session or "", {}).get(tab, {})
-            return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
-
-    def pressed(self, session: str | None, tab: str, **slots: Any) -> bool:
-        """Whether a prediction's button may go ahead with these inputs: the slots hold them, or the last
-        press asked for the same ones and nothing was uploaded, edited or chosen since. What the server
-        knows of the slots can lag behind the page (an upload's event still on its way when an example
-        fills the slots); a second press of the same inputs is then believed, so no button stays dead."""
-        held = self.holds(session, tab, **slots)
-        values = {slot: _slot_value(value) for slot, value in slots.items()}
-        with self._lock:
-            refused = self._refused.setdefault(session or "", {})
-            again = refused.pop(tab, None) == values
-            if not held and not again:
-                refused[tab] = values
-                return False
-        if not held:
-            self.hold(session, tab, **slots)
-        return True
-
-    def _seen(self, session: str) -> dict[str, int]:
-        """The session's counts, the session now the newest; the oldest forgotten beyond ``sessions``."""
-        counts = self._counts.setdefault(session, {})
-        self._counts.move_to_end(session)
-        while len(self._counts) > self._sessions:
-            old, _ = self._counts.popitem(last=False)
-            self._held.pop(old, None)
-            self._refused.pop(old, None)
-        return counts
-
-
-def _slot_value(value: Any) -> str | None:
-    return None if is_missing(value) else str(value)
 
 
 def _tab(setting: str) -> str:

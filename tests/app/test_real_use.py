@@ -480,7 +480,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
 
 
 def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotten():
-    from app.ui import Replacements
+    from app.sessions import Replacements
 
     counts = Replacements(sessions=2)
     counts.bump("a", "inputs")
