@@ -681,7 +681,9 @@ class Runner:
 
     def _strip(self, result: dict[str, Any], titles: list[str], by_column: bool = False) -> np.ndarray:
         """One row per example (modalities, then the prediction), or with ``by_column`` one column
-        per example (for an interpolation, read left to right)."""
+        per example (for an interpolation, read left to right; on a phone, where six columns would be
+        thumbnails, it reads top to bottom like the samples)."""
+        by_column = by_column and not plots.on_phone()
         n = result["features"].shape[0]
         image_names = [name for key, name in zip(("a", "b"), self.names) if key != self.text_key]
         cells: list[list[tuple[np.ndarray, str]]] = []  # (picture, what it is) per example

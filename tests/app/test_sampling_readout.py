@@ -194,3 +194,15 @@ def test_genre_strips_caption_the_genres_from_the_prediction_itself(launched_app
     for k, caption in enumerate(captions):
         best = int(probs[k].argmax())
         assert caption.endswith(f" · {runner.config.class_names[best]} {probs[k, best]:.0%}"), caption
+
+
+def test_an_interpolation_reads_left_to_right_on_a_desktop_and_top_to_bottom_on_a_phone(tiny_model, scene,
+                                                                                         other_scene):
+    # six steps side by side are thumbnails at a phone's 390 px: there each step takes a row, like the samples
+    runner = runner_with(tiny_model)
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    desk, _ = runner.interpolate(rgb, depth, other_scene.file("rgb"), other_scene.file("depth"), 6)
+    with plots.phone_layout():
+        phone, _ = runner.interpolate(rgb, depth, other_scene.file("rgb"), other_scene.file("depth"), 6)
+    assert desk.shape[1] > 1.5 * desk.shape[0]  # six columns of three pictures
+    assert phone.shape[0] > 1.5 * phone.shape[1]  # six rows of three
