@@ -35,6 +35,7 @@ PHONE_WORDS_PER_ROW = 4  # a phone-wide panel (about 300 px) fits four word cell
 PHONE_LINE = 40  # characters of a title or message line that fit a phone-wide plot (plotly does not wrap text)
 PHONE_AXIS_LINE = 32  # an axis title is centred on the plot area, narrower than the figure
 PHONE_MODEBAR = 36  # px kept free above a phone figure's title: the modebar stays shown on a touch screen
+PHONE_PANEL = 300  # px: the height of each panel of a multi-panel figure stacked on a phone
 
 _PHONE = contextvars.ContextVar("mango_phone_layout", default=False)
 
@@ -104,13 +105,18 @@ def _cell(k: int) -> dict:
     return dict(row=k, col=1) if on_phone() else dict(row=1, col=k)
 
 
-def _panel_grid(n: int, titles: Sequence[str], spacing: float, phone_gap: int, phone_height: int) -> go.Figure:
+def _panel_grid(n: int, titles: Sequence[str], spacing: float, phone_gap: int) -> go.Figure:
     """Subplots side by side (``spacing``: the share of the width between them), or on a phone stacked,
-    each ``phone_height`` px tall with ``phone_gap`` px between them."""
+    each PHONE_PANEL px tall with ``phone_gap`` px between them (`_stacked_height` in all)."""
     if on_phone():
         return make_subplots(rows=n, cols=1, subplot_titles=list(titles),
-                             vertical_spacing=phone_gap / (n * phone_height + (n - 1) * phone_gap))
+                             vertical_spacing=phone_gap / _stacked_height(n, phone_gap))
     return make_subplots(rows=1, cols=n, subplot_titles=list(titles), horizontal_spacing=spacing)
+
+
+def _stacked_height(n: int, gap: int) -> int:
+    """The px that ``n`` panels stacked on a phone take, ``gap`` px apart."""
+    return n * PHONE_PANEL + (n - 1) * gap
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -368,10 +374,10 @@ def _add_panel(fig: go.Figure, k: int, panel: Panel, layers: Sequence[tuple[np.n
 
 
 def _base_figure(panels: Sequence[Panel], title: str, height: int = 380) -> go.Figure:
-    fig = _panel_grid(len(panels), [p.name for p in panels], 0.08, phone_gap=48, phone_height=300)
+    fig = _panel_grid(len(panels), [p.name for p in panels], 0.08, phone_gap=48)
     if on_phone():
         heading, top = _phone_title(title, below=30)
-        height = top + len(panels) * 300 + (len(panels) - 1) * 48 + 10
+        height = top + _stacked_height(len(panels), 48) + 10
     else:
         extra = 18 * max(0, title.count("<br>") - 1)  # room for a title's third line, kept at the top
         anchor = dict(yref="container", y=1, yanchor="top", pad=dict(t=10)) if extra else {}
@@ -470,7 +476,7 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
     gives the signed value): a near-identity matrix shows as its diagonal and nothing else."""
     n = len(labels)
     t = n // 2
-    fig = _panel_grid(len(matrices), titles, 0.1, phone_gap=90, phone_height=300)
+    fig = _panel_grid(len(matrices), titles, 0.1, phone_gap=90)
     positions = np.arange(n)
     low, high = WEIGHT_RANGE
     for k, matrix in enumerate(matrices, start=1):
@@ -497,8 +503,7 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
     )
     if on_phone():
         heading, top = _phone_title(title, below=30)
-        count = len(matrices)
-        fig.update_layout(title=heading, margin=dict(t=top, b=50), height=top + count * 300 + (count - 1) * 90 + 50)
+        fig.update_layout(title=heading, margin=dict(t=top, b=50), height=top + _stacked_height(len(matrices), 90) + 50)
     return fig
 
 

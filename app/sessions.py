@@ -63,16 +63,17 @@ class Replacements:
         press asked for the same ones and nothing was uploaded, edited or chosen since. What the server
         knows of the slots can lag behind the page (an upload's event still on its way when an example
         fills the slots); a second press of the same inputs is then believed, so no button stays dead."""
-        held = self.holds(session, tab, **slots)
+        if self.holds(session, tab, **slots):  # always, for a session that never told (an API call)
+            with self._lock:
+                self._refused.get(session or "", {}).pop(tab, None)
+            return True
         values = {slot: _slot_value(value) for slot, value in slots.items()}
         with self._lock:
             refused = self._refused.setdefault(session or "", {})
-            again = refused.pop(tab, None) == values
-            if not held and not again:
+            if refused.pop(tab, None) != values:
                 refused[tab] = values
                 return False
-        if not held:
-            self.hold(session, tab, **slots)
+        self.hold(session, tab, **slots)
         return True
 
     def _seen(self, session: str) -> dict[str, int]:

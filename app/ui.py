@@ -352,8 +352,8 @@ class MangoApp:
         return (*self.inputs_replaced(setting), *words)
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
-        """What the tab's slots hold now, after an example: what still waits to compute on other inputs
-        then changes nothing (`_unless_replaced`)."""
+        """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to
+        compute on other inputs then changes nothing (`_unless_replaced`)."""
         self.replaced.hold(_session(request), _tab(setting), a=a, b=b)
 
     def inputs_replaced(self, setting: str, what: str = "New input") -> tuple:
@@ -384,7 +384,7 @@ class MangoApp:
         key = SETTINGS.get(setting)
         if key is None:
             raise InputError(f"Unknown setting {setting!r}; choose one of {list(SETTINGS)}.")
-        self.replaced.hold(_session(request), _tab(setting), a=None, b=None)
+        self.slots_filled(setting, None, None, request)
         first, second = (label.split(" (")[0].lower() for label in INPUT_LABELS[key])
         notice = (f"Switched to **{setting}**: upload its {first} and {second} (or click one of its examples), "
                   "then Translate.")
