@@ -8,6 +8,7 @@ it; on a busy Space that is seconds later, after uploads and edits the page has 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -20,12 +21,14 @@ class Replacements:
     last upload, removal, plot edit, example or setting switch left them). Sessions beyond
     ``sessions`` are forgotten, oldest first."""
 
-    def __init__(self, sessions: int = 4096):
+    def __init__(self, sessions: int = 4096, lag: float = 2.0):
         self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
         self._refused: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> a press's inputs
         self._sessions = sessions
+        self.lag = lag
         self._lock = threading.Lock()
+        self._told = threading.Condition(self._lock)  # notified on each hold
 
     def bump(self, session: str | None, kind: str) -> None:
         if session is None:
@@ -49,26 +52,38 @@ class Replacements:
             held = self._held.setdefault(session, {}).setdefault(tab, {})
             held.update({slot: _slot_value(value) for slot, value in slots.items()})
             self._refused.get(session, {}).pop(tab, None)
+            self._told.notify_all()
 
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
         or edit since, even while the event waited in the queue, makes them others. A slot the session
         never told of (an API call) holds whatever it is asked about."""
         with self._lock:
-            held = self._held.get(session or "", {}).get(tab, {})
-            return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
+            return self._holds(session, tab, slots)
+
+    def _holds(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
+        held = self._held.get(session or "", {}).get(tab, {})
+        return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
 
     def pressed(self, session: str | None, tab: str, **slots: Any) -> bool:
-        """Whether a prediction's button may go ahead with these inputs: the slots hold them, or the last
-        press asked for the same ones and nothing was uploaded, edited or chosen since. What the server
-        knows of the slots can lag behind the page (an upload's event still on its way when an example
-        fills the slots); a second press of the same inputs is then believed, so no button stays dead."""
-        if self.holds(session, tab, **slots):  # always, for a session that never told (an API call)
-            with self._lock:
+        """Whether a prediction's button may go ahead with these inputs: the slots hold them, now or within
+        ``lag`` seconds, or the last press asked for the same ones and nothing was uploaded, edited or
+        chosen since. What the server knows of the slots can lag behind the page: a button pressed right
+        after an upload can reach the server before the upload's own event (the press carries the new
+        file, the server still holds the old slot), so the press waits for it; and an upload's event can
+        arrive after the example that followed it, so a second press of the same inputs is then believed,
+        and no button stays dead."""
+        deadline = time.monotonic() + self.lag
+        with self._told:
+            while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._told.wait(left)
+            else:
                 self._refused.get(session or "", {}).pop(tab, None)
-            return True
-        values = {slot: _slot_value(value) for slot, value in slots.items()}
-        with self._lock:
+                return True
+            values = {slot: _slot_value(value) for slot, value in slots.items()}
             refused = self._refused.setdefault(session or "", {})
             if refused.pop(tab, None) != values:
                 refused[tab] = values

@@ -345,11 +345,13 @@ class MangoApp:
         `_unless_replaced`); the genre tab's word list is cleared too."""
         genre = SETTINGS.get(setting, setting) == "genre"
         self.replaced.bump(_session(request), "inputs")
+        cleared = (*self.inputs_replaced(setting), *(([],) if genre else ()))
+        # held last: a press that overtook this event waits for the hold (`Replacements.pressed`), and its
+        # result must reach the page after this clear, not before it
         # the genre tab's plot is told by its own edits: the value here was read when the upload began, and
         # an upload takes long enough for the plot to be typed meanwhile
         self.replaced.hold(_session(request), _tab(setting), **({"a": a} if genre else {"a": a, "b": b}))
-        words = ([],) if genre else ()
-        return (*self.inputs_replaced(setting), *words)
+        return cleared
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
         """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to

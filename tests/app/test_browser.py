@@ -251,9 +251,19 @@ def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched
     segment.click()
     overlay.first.wait_for(timeout=TIMEOUT_MS)
     asked: list[str] = []  # each handler of the page's inputs asks whether the slots still hold them
-    real_holds = app.replaced.holds
-    monkeypatch.setattr(app.replaced, "holds", lambda session, *args, **kwargs: asked.append(session)
-                        or real_holds(session, *args, **kwargs))
+
+    def counted(method: str) -> None:
+        real = getattr(app.replaced, method)
+
+        def ask(session, *args, **kwargs) -> bool:
+            answer = real(session, *args, **kwargs)  # a press may wait for an upload's event first
+            asked.append(session)
+            return answer
+
+        monkeypatch.setattr(app.replaced, method, ask)
+
+    counted("holds")
+    counted("pressed")
     rgb, depth = handle_file(other_scene.file("rgb")), handle_file(other_scene.file("depth"))
 
     def overtaken(click, upload: str, places: int, lane_method: str, submit) -> None:
@@ -288,6 +298,28 @@ def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched
     assert page.locator("#segment-summary").inner_text().strip() == ""
     assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
     views.get_by_role("tab", name="Attention maps").click()
+
+
+def test_a_button_pressed_right_after_an_upload_predicts_it(page, shots, launched_app, scene, other_scene,
+                                                             monkeypatch):
+    # the press can reach the server before the upload's own event (here it is made to): it must wait for
+    # it, not be refused (the first press was dead), and the upload's clear must not wipe its result
+    app = launched_app[0].mango_app
+    page.get_by_role("tab", name="RGB-D segmentation").click()
+    notices = page.locator("#segment-notices")
+    overlay = page.locator("#segment-overlay .image-container img")
+    page.locator("#segment-a input[type=file]").set_input_files(other_scene.file("rgb"))
+    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
+    notices.get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1000)  # both uploads' events have reached the server
+    real_bump = app.replaced.bump
+    monkeypatch.setattr(app.replaced, "bump", lambda session, kind: time.sleep(1.0) or real_bump(session, kind))
+    page.locator("#segment-b input[type=file]").set_input_files(other_scene.file("depth"))
+    page.get_by_role("button", name="Segment", exact=True).click()
+    overlay.first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # a clear after the prediction would have wiped it by now
+    assert overlay.count() > 0 and notices.get_by_text("New input").count() == 0
+    shoot(page, shots, "segmentation-9-pressed-right-after-an-upload")
 
 
 def test_a_poster_and_a_plot_given_by_hand_are_predicted(page, shots, launched_app, film, monkeypatch):

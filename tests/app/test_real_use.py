@@ -418,7 +418,8 @@ def test_a_result_computed_while_the_inputs_were_replaced_changes_nothing(launch
     assert app.replaced.count("me", ("inputs",)) == before + 1
 
 
-def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launched_app, scene, other_scene, film):
+def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launched_app, scene, other_scene, film,
+                                                                         monkeypatch):
     # a prediction or view gets the inputs the slots held when its event fired; an upload or plot edit
     # that comes while it still waits in the queue (on a busy Space, seconds) leaves the slots holding
     # others, and its result would sit beside them. The counts cannot tell: the upload came before it started
@@ -427,6 +428,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     from app.ui import SETTINGS
 
     app = launched_app[0].mango_app
+    monkeypatch.setattr(app.replaced, "lag", 0.0)  # no upload's event is on its way here (see the next test)
     me = SimpleNamespace(session_hash="queued")
     rgb, depth, other_rgb = scene.file("rgb"), scene.file("depth"), other_scene.file("rgb")
     layer = app.runner("segmentation").layer_choices[0]
@@ -482,7 +484,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
 def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotten():
     from app.sessions import Replacements
 
-    counts = Replacements(sessions=2)
+    counts = Replacements(sessions=2, lag=0.0)
     counts.bump("a", "inputs")
     counts.bump("a", "plot")
     counts.bump(None, "inputs")  # no session (a direct call): nothing to count
@@ -510,6 +512,32 @@ def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotte
     counts.bump("c", "inputs")  # a third session: the oldest is forgotten, with what its slots held
     assert counts.count("a", ("inputs", "plot")) == 0 and counts.count("c", ("inputs",)) == 1
     assert counts.holds("a", "segmentation", a="y.png")
+
+
+def test_a_press_waits_for_the_upload_it_overtook():
+    # a button pressed right after an upload can reach the server before the upload's own event: the press
+    # carries the new file, the server still holds the old slot; the press waits for the event (up to
+    # `lag` seconds) instead of being refused, which left the first press dead
+    import threading
+
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=5.0)
+    slots.hold("a", "segmentation", a="rgb.png", b=None)  # the rgb's upload; the depth's is on its way
+    told = threading.Timer(0.3, lambda: slots.hold("a", "segmentation", a="rgb.png", b="depth.png"))
+    start = time.monotonic()
+    told.start()
+    assert slots.pressed("a", "segmentation", a="rgb.png", b="depth.png")
+    assert 0.25 < time.monotonic() - start < 3.0  # it went ahead when the event came, not at the deadline
+    # a press of files the slots no longer hold (it waited in the queue past an upload) is still refused
+    slots.lag = 0.3
+    start = time.monotonic()
+    assert not slots.pressed("a", "segmentation", a="old.png", b="depth.png")
+    assert time.monotonic() - start >= 0.3
+    # an event of other files during the wait does not let it through
+    threading.Timer(0.1, lambda: slots.hold("a", "segmentation", a="new.png")).start()
+    assert not slots.pressed("a", "segmentation", a="other.png", b="depth.png")
+    assert slots.holds("a", "segmentation", a="new.png", b="depth.png")
 
 
 def test_phones_are_told_by_their_user_agent():
