@@ -73,22 +73,21 @@ class Replacements:
         file, the server still holds the old slot), so the press waits for it; and an upload's event can
         arrive after the example that followed it, so a second press of the same inputs is then believed,
         and no button stays dead."""
+        values = {slot: _slot_value(value) for slot, value in slots.items()}
         deadline = time.monotonic() + self.lag
         with self._told:
             while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
+                if self._refused.get(session or "", {}).get(tab) == values:
+                    break  # the second press: believed at once
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    break
+                    self._refused.setdefault(session or "", {})[tab] = values
+                    return False
                 self._told.wait(left)
             else:
                 self._refused.get(session or "", {}).pop(tab, None)
                 return True
-            values = {slot: _slot_value(value) for slot, value in slots.items()}
-            refused = self._refused.setdefault(session or "", {})
-            if refused.pop(tab, None) != values:
-                refused[tab] = values
-                return False
-        self.hold(session, tab, **slots)
+        self.hold(session, tab, **slots)  # ends the refusal too
         return True
 
     def _seen(self, session: str) -> dict[str, int]:
