@@ -13,7 +13,8 @@ and /translate_setting (switch the translation checkpoint), /ablations (reload t
 Clicks on pictures (/P_pick_patch, /genre_pick_word, each followed by /P_patch_attention or
 /genre_word_attention) carry browser click data and are private; so are /segment_overlay (the opacity
 slider: it re-blends the last prediction), /translate_clear (a setting switched by hand),
-/P_inputs_replaced and /genre_plot_edited (an upload, removal or plot edit by the user clears the
+/P_inputs_replaced, /P_a_removed, /segment_b_removed, /translate_b_removed and /genre_plot_edited (an upload,
+removal or plot edit by the user clears the
 prediction and its views; what still computes, or still waits in the queue, on the old inputs then
 changes nothing), /P_slots_filled (an example's inputs are what the slots hold), /P_new_prediction and
 /translate_setting_results (clear the contributions and samples of the last prediction or setting).
@@ -339,18 +340,23 @@ class MangoApp:
         self.replaced.hold(_session(request), "genre", b=plot)
         return (*self.inputs_replaced("genre", "The plot was edited"), [])
 
-    def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> tuple:
-        """An upload or removal by the user (``a``, ``b``: the tab's inputs now): `inputs_replaced`, and
+    def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, removed: str | None = None,
+                         request: gr.Request | None = None) -> tuple:
+        """An upload or removal by the user (``a``, ``b``: the tab's inputs as the event read them; ``removed``:
+        the slot a removal emptied, which the event still reads as the old file): `inputs_replaced`, and
         what still runs, or still waits in the queue to run, on the old files returns no change (see
         `_unless_replaced`); the genre tab's word list is cleared too."""
         genre = SETTINGS.get(setting, setting) == "genre"
         self.replaced.bump(_session(request), "inputs")
         cleared = (*self.inputs_replaced(setting), *(([],) if genre else ()))
+        slots = {"a": a, "b": b}
+        if removed is not None:
+            slots[removed] = None
+        if genre:  # its plot is told by its own edits: the value here was read when the upload began, and an
+            del slots["b"]  # upload takes long enough for the plot to be typed meanwhile
         # held last: a press that overtook this event waits for the hold (`Replacements.pressed`), and its
         # result must reach the page after this clear, not before it
-        # the genre tab's plot is told by its own edits: the value here was read when the upload began, and
-        # an upload takes long enough for the plot to be typed meanwhile
-        self.replaced.hold(_session(request), _tab(setting), **({"a": a} if genre else {"a": a, "b": b}))
+        self.replaced.hold(_session(request), _tab(setting), **slots)
         return cleared
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
@@ -641,11 +647,17 @@ def _wire_replaced(app: MangoApp, slot: Any, inputs: list, prediction: list, vie
     outputs = _replaced_outputs(prediction, views)
     if "words" in views:
         outputs.append(views["words"])
-    events = [getattr(image, event) for image in inputs if isinstance(image, gr.Image) for event in ("upload", "clear")]
+    images = {name: image for name, image in zip("ab", inputs) if isinstance(image, gr.Image)}
     # always_last: two uploads in quick succession (the rgb, then its depth) each clear, and the last one
     # reads both files (gradio's "once" would drop the second, and the slots would seem to hold the first)
-    gr.on(events, _wrap(app.replaced_by_hand), [slot, *inputs], outputs, api_name=f"{prefix}_inputs_replaced",
-          api_visibility="private", show_progress="hidden", trigger_mode="always_last", **CLEAR_EVENTS)
+    gr.on([image.upload for image in images.values()], _wrap(app.replaced_by_hand), [slot, *inputs], outputs,
+          api_name=f"{prefix}_inputs_replaced", api_visibility="private", show_progress="hidden",
+          trigger_mode="always_last", **CLEAR_EVENTS)
+    # a removal's event reads the removed file as it was, so each names its slot
+    for name, image in images.items():
+        image.clear(_wrap(app.replaced_by_hand), [slot, *inputs, gr.State(name)], outputs,
+                    api_name=f"{prefix}_{name}_removed", api_visibility="private", show_progress="hidden",
+                    trigger_mode="always_last", **CLEAR_EVENTS)
 
 
 def _segmentation_tab(app: MangoApp) -> None:

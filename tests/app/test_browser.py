@@ -393,6 +393,27 @@ def test_error_toasts_show_once_and_close_on_a_tab_switch(page, shots):
     assert page.locator(".toast-body").count() == 0
 
 
+def test_a_press_after_a_removal_says_what_is_missing(page, shots):
+    # a removal's event reads the removed file as it still was: the server held the old file, refused the
+    # press of the emptied slot as stale, and the first press did nothing at all
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
+    page.locator("#segment-overlay img").first.wait_for(timeout=TIMEOUT_MS)
+    page.locator("#segment-b button[aria-label='Remove Image']").first.click()
+    page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Segment", exact=True).click()
+    page.locator(".toast-body").get_by_text("The depth is missing").wait_for(timeout=TIMEOUT_MS)
+    shoot(page, shots, "segmentation-error-after-removal")
+    page.get_by_role("tab", name="Movie genre").click()
+    page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+    plot_ready(page, "genre-chart", "Genre probabilities")
+    page.locator("#genre-a button[aria-label='Remove Image']").first.click()
+    page.locator("#genre-chart").get_by_text("New input").first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Predict genres").click()
+    page.locator(".toast-body").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
+
+
 def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots):
     # gradio's dropdown fires .input when it loses focus unchanged: with nothing uploaded this said
     # "Both inputs are missing" to someone who had only pressed Tab

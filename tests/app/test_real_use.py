@@ -338,9 +338,13 @@ def test_an_upload_by_hand_clears_the_old_prediction_and_its_views(launched_app,
     # app sets (an example fills the slots and predicts at once)
     demo = launched_app[0]
     images = {"segment": 2, "translate": 2, "genre": 1}[prefix]
-    assert triggers(demo, f"{prefix}_inputs_replaced") == {("ImageInput", "upload"), ("ImageInput", "clear")}
-    assert len(dependency(demo, f"{prefix}_inputs_replaced").targets) == 2 * images
+    assert triggers(demo, f"{prefix}_inputs_replaced") == {("ImageInput", "upload")}
+    assert len(dependency(demo, f"{prefix}_inputs_replaced").targets) == images
+    # a removal's event reads the removed file as it was: each image's names the slot it empties
+    removals = [f"{prefix}_{name}_removed" for name in "ab"[:images]]
+    assert all(triggers(demo, name) == {("ImageInput", "clear")} for name in removals)
     outputs = dependency(demo, f"{prefix}_inputs_replaced").outputs
+    assert all(dependency(demo, name).outputs == outputs for name in removals)
     cleared = demo.mango_app.inputs_replaced(setting)
     assert len(cleared) + (prefix == "genre") == len(outputs)
     button = {"segment": "Segment", "translate": "Translate", "genre": "Predict genres"}[prefix]
@@ -349,8 +353,8 @@ def test_an_upload_by_hand_clears_the_old_prediction_and_its_views(launched_app,
     assert cleared[-3] == "" and cleared[-1] == ""  # contributions summary, sampling readout
     # the clear is queued in a lane that never waits: the queue sends a session's results in the order they finish,
     # so a result finished just before it arrives before it (what finishes after it changes nothing)
-    clear = dependency(demo, f"{prefix}_inputs_replaced")
-    assert clear.queue is not False and (clear.concurrency_id, clear.concurrency_limit) == ("clear", None)
+    for clear in (dependency(demo, name) for name in (f"{prefix}_inputs_replaced", *removals)):
+        assert clear.queue is not False and (clear.concurrency_id, clear.concurrency_limit) == ("clear", None)
     # a new prediction (the marker changes) clears what explained or sampled the last one
     assert triggers(demo, f"{prefix}_new_prediction") == {("State", "change")}
     assert len(dependency(demo, f"{prefix}_new_prediction").outputs) == len(demo.mango_app.new_prediction()) == 6
@@ -425,6 +429,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     # others, and its result would sit beside them. The counts cannot tell: the upload came before it started
     from types import SimpleNamespace
 
+    from app.inputs import InputError
     from app.ui import SETTINGS
 
     app = launched_app[0].mango_app
@@ -444,8 +449,11 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     assert app.segment("segmentation", other_rgb, depth, 0.5, request=me)[1] is not None  # pressed after it
     assert app.attention("segmentation", other_rgb, depth, layer, "rgb", 3, request=me)[1] is not None
     assert app.segment("segmentation", rgb, depth, 0.5)[1] is not None  # no session (a direct call): computed
-    app.replaced_by_hand("segmentation", None, depth, request=me)  # a removal too
+    # a removal too; its event reads the removed file as it was, so it names the slot it emptied
+    app.replaced_by_hand("segmentation", other_rgb, depth, removed="a", request=me)
     assert nothing(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
+    with pytest.raises(InputError, match="rgb is missing"):  # the first press says what is missing
+        app.segment("segmentation", None, depth, 0.5, request=me)
     # an example fills the slots itself: its prediction, and the next press of the button, go through
     app.slots_filled("segmentation", rgb, depth, request=me)
     assert app.segment("segmentation", rgb, depth, 0.5, request=me)[1] is not None
@@ -464,8 +472,10 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     app.plot_edited(edited, request=me)
     assert nothing(app.genre("genre", film.poster, film.plot, request=me))
     assert app.genre("genre", film.poster, edited, request=me)[1] is not None
-    app.replaced_by_hand("genre", None, edited, request=me)
+    app.replaced_by_hand("genre", film.poster, edited, removed="a", request=me)
     assert nothing(app.genre("genre", film.poster, edited, request=me))
+    with pytest.raises(InputError, match="poster is missing"):
+        app.genre("genre", None, edited, request=me)
     # an upload reads the plot when it begins; typed while the file went up, the plot is the edit's
     app.plot_edited(film.plot, request=me)
     app.replaced_by_hand("genre", film.poster, "", request=me)
