@@ -551,8 +551,9 @@ class Runner:
         delta, change = float(ig.delta[0]), float(ig.change[0])
         return plots.signed_maps_figure(
             prepared.panels, maps,
-            f"Integrated Gradients per token, {n_steps} steps · red raises, blue lowers the target · "
-            f"convergence delta {delta:+.1e} ({_percent(delta, change)} of the change)",
+            f"Integrated Gradients per token, {n_steps} steps · convergence delta {delta:+.1e} "
+            f"({_percent(delta, change)} of the change)<br>red raises, blue lowers the target · each modality on its "
+            "own colour scale (totals: the bars above)",
             "attribution")
 
     def _class_caveat(self, choice: Any) -> str:

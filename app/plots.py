@@ -445,28 +445,45 @@ def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: st
 
 
 def signed_maps_figure(panels: Sequence[Panel], maps: Sequence[np.ndarray], title: str, colorbar_title: str) -> go.Figure:
-    """Signed attributions over both modalities: red raises the target, blue lowers it.
+    """Signed attributions over both modalities: red raises the target, blue lowers it, drawn over the
+    inputs in light grey (blue over a yellow depth map read as grey).
 
-    Image maps are (H, W) at any resolution (drawn over the image), text maps (L,) per word."""
+    Each modality gets its own colour scale, symmetric at its largest value: on one shared scale a
+    modality whose total is spread over 64 patches looked empty beside two strong words, though its total
+    was over half of theirs (the per-modality totals are the bars above, and each colour bar says its
+    range). Image maps are (H, W) at any resolution (drawn over the image), text maps (L,) per word."""
     fig = _base_figure(panels, title)
-    bound = max(float(np.nanmax(np.abs(m))) if np.size(m) else 0.0 for m in maps) or 1e-9
+    scales = {}
     for k, (panel, values) in enumerate(zip(panels, maps), start=1):
+        axis = "coloraxis" if k == 1 else f"coloraxis{k}"
+        values = np.asarray(values, dtype=float)
+        bound = float(np.nanmax(np.abs(values))) if values.size else 0.0
+        x_domain = fig.layout[f"xaxis{'' if k == 1 else k}"].domain
+        y_domain = fig.layout[f"yaxis{'' if k == 1 else k}"].domain
+        scales[axis] = dict(colorscale=_diverging_scale(), cmin=-(bound or 1e-9), cmax=bound or 1e-9,
+                            colorbar=_colorbar(f"{panel.name}: {colorbar_title}", (y_domain[0] + y_domain[1]) / 2,
+                                               x=x_domain[1] + 0.005, length=0.8 * (y_domain[1] - y_domain[0])))
         if panel.is_text:
-            _add_panel(fig, k, panel, [(np.asarray(values, dtype=float), "coloraxis", colorbar_title)])
+            _add_panel(fig, k, panel, [(values, axis, colorbar_title)])
             continue
         image = panel.image
         assert image is not None
         height, width = image.shape[:2]
-        fig.add_trace(_image_trace(panel), **_cell(k))
-        values = np.asarray(values, dtype=float)
+        fig.add_trace(_image_trace(Panel(panel.name, image=_light_grey(image), grid=panel.grid)), **_cell(k))
         dy, dx = height / values.shape[0], width / values.shape[1]
-        fig.add_trace(go.Heatmap(z=values, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, coloraxis="coloraxis",
+        fig.add_trace(go.Heatmap(z=values, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, coloraxis=axis,
                                  hovertemplate=f"{panel.name}: {colorbar_title} %{{z:.2e}}<extra></extra>"), **_cell(k))
         fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], **_cell(k))
         fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if k == 1 else k}", **_cell(k))
-    fig.update_layout(coloraxis=dict(colorscale=_diverging_scale(), cmin=-bound, cmax=bound,
-                                     colorbar=_colorbar(colorbar_title, 0.5, length=0.8)))
+    fig.update_layout(**scales)
     return fig
+
+
+def _light_grey(image: np.ndarray) -> np.ndarray:
+    """The image's luminance lifted to 50–100 % white: a quiet ground for a red/blue map."""
+    luminance = image[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    grey = (127.5 + luminance / 2).round().astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
 
 
 def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels: Sequence[str], names: tuple[str, str],

@@ -516,7 +516,8 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                     c["summary"] = gr.Markdown(elem_id=f"{prefix}-summary")
                     c["bars"] = gr.Plot(plots.empty_figure("Click “Explain this output”."), label="Per-modality contribution",
                                         elem_id=f"{prefix}-contrib-plot", elem_classes=FIGURE)
-                    c["ig_plot"] = gr.Plot(label="Integrated Gradients per modality", elem_classes=FIGURE)
+                    c["ig_plot"] = gr.Plot(label="Integrated Gradients per modality", elem_id=f"{prefix}-ig-plot",
+                                           elem_classes=FIGURE)
                     c["ll_plot"] = gr.Plot(label="Exact likelihood with a modality removed", elem_classes=FIGURE)
                     if runner.config.task == "segmentation":
                         c.update(_trust_section(app, slot, runner))

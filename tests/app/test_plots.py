@@ -56,6 +56,30 @@ def test_matrices_and_rollout_use_a_linear_0_to_1_scale():
     assert roll.layout.coloraxis.cmax == 1
 
 
+def test_signed_maps_give_each_modality_its_own_scale_over_a_grey_input():
+    # on one shared scale a poster whose total was spread over 64 patches looked empty beside two strong words
+    poster = np.zeros((64, 64, 3), np.uint8)
+    poster[..., 1] = 200  # green: drawn grey, so red and blue read over it
+    panels = [plots.Panel("poster", image=poster, grid=(8, 8)), plots.Panel("plot", words=["⟨start⟩", "vampire", "⟨end⟩"])]
+    patches = np.full((8, 8), 0.04)
+    patches[0, 0] = -0.2
+    fig = plots.signed_maps_figure(panels, [patches, np.array([1.4, 1.5, 0.0])], "t", "attribution")
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-0.2, 0.2)
+    assert (fig.layout.coloraxis2.cmin, fig.layout.coloraxis2.cmax) == (-1.5, 1.5)
+    assert fig.layout.coloraxis.colorbar.title.text == "poster: attribution"
+    assert fig.layout.coloraxis2.colorbar.title.text == "plot: attribution"
+    # each colour bar beside its own panel, none over the other panel
+    assert fig.layout.xaxis.domain[1] <= fig.layout.coloraxis.colorbar.x < fig.layout.xaxis2.domain[0]
+    heat = {t.coloraxis for t in fig.data if t.type == "heatmap" and t.coloraxis}
+    assert heat == {"coloraxis", "coloraxis2"}
+    ground = plots._light_grey(poster)
+    assert np.all(ground[..., 0] == ground[..., 1]) and ground.min() >= 127
+    with plots.phone_layout(True):
+        stacked = plots.signed_maps_figure(panels, [patches, np.array([1.4, 1.5, 0.0])], "t", "attribution")
+    bar, top = stacked.layout.coloraxis.colorbar, stacked.layout.yaxis.domain
+    assert top[0] < bar.y < top[1]  # beside the poster, stacked above the plot
+
+
 def test_class_colours_are_far_apart():
     colours = [plots.class_colour(k) for k in range(12)]  # SynthRooms' 12 classes
     assert len(set(colours)) == 12
