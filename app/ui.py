@@ -683,9 +683,10 @@ def _segmentation_tab(app: MangoApp) -> None:
                              info="0: the photo alone · 1: the class colours alone")
             with gr.Row():
                 shares = gr.Dataframe(EMPTY_SHARES, label="Class shares",
-                                      interactive=False, max_height=240, elem_id="segment-shares",
+                                      interactive=False, max_height=520, elem_id="segment-shares",
                                       min_width=240)  # on a phone: the whole table, the notices below
-                notices = gr.Markdown(elem_id="segment-notices")
+                with gr.Column(min_width=200):  # a Markdown's own min_width is not drawn; squeezed to a word per line
+                    notices = gr.Markdown(elem_id="segment-notices")
     last = gr.State(None)  # the last prediction, which the opacity slider re-blends
     outputs = [overlay, shares, notices, marker, last]
     _examples(app, [[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],

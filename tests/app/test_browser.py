@@ -84,6 +84,11 @@ def test_page_tabs_examples_and_views(page, shots):
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
     page.locator("#segment-overlay img").first.wait_for(timeout=TIMEOUT_MS)
     attention = plot_ready(page, "segment-attention-plot", "picked")
+    # every class of the legend is in the table, none behind an inner scroll (it showed 5 of 7)
+    page.locator("#segment-shares").get_by_text("rug", exact=True).wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#segment-shares").evaluate(
+        "e => [...e.querySelectorAll('*')].every(x => x.scrollHeight <= x.clientHeight + 1"
+        " || !['auto', 'scroll'].includes(getComputedStyle(x).overflowY))")
     picker = page.locator("#segment-picker img").first
     box = picker.bounding_box()
     # The picker is 528x278 px (rgb at x 0-255, depth at 272-527, images from y 22), drawn with
@@ -446,6 +451,14 @@ def test_a_phone_sees_every_task_and_whole_controls(page, shots):
         assert box and plot and plot["x"] <= box["x"] and box["x"] + box["width"] <= plot["x"] + plot["width"]
         shares = page.locator("#segment-shares").bounding_box()
         assert shares and shares["width"] >= 240, "the class table is not squeezed beside the notices"
+        # with a prediction's notices too: they went beside the table, squeezed to a few letters per line
+        page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
+        notices = page.locator("#segment-notices")
+        notices.get_by_text("Inputs are resized").wait_for(timeout=TIMEOUT_MS)
+        shares, said = page.locator("#segment-shares").bounding_box(), notices.bounding_box()
+        assert shares and said and shares["width"] >= 300 and said["width"] >= 300, (shares, said)
+        header = page.locator("#segment-shares th").nth(1)
+        assert header.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the column's name is cut"
         page.get_by_role("tab", name="Translation").click()
         output = page.locator("#translate-output").bounding_box()
         assert output and output["width"] >= 280, "the translated picture keeps a readable width"
