@@ -321,8 +321,19 @@ def _text_layout(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _short(word: str, limit: int = 11) -> str:
-    return word if len(word) <= limit else word[: limit - 1] + "…"
+CELL_CHARS = 7  # characters of a word that fit one line of its cell (about 42 px on a desktop, 11 px font)
+
+
+def _cell_label(word: str) -> tuple[str, int]:
+    """A word as its cell shows it, and the font size: a longer word is split over two lines in a smaller
+    font ("astrono-", "mers"), and past two lines cut with "…" (the hover has it whole); on one line
+    "expedition" ran into its neighbours."""
+    if len(word) <= CELL_CHARS:
+        return word, 11
+    if len(word) > 2 * CELL_CHARS:
+        word = word[: 2 * CELL_CHARS - 1] + "…"
+    half = (len(word) + 1) // 2
+    return f"{word[:half]}-<br>{word[half:]}", 10
 
 
 def _add_panel(fig: go.Figure, k: int, panel: Panel, layers: Sequence[tuple[np.ndarray, str, str]],
@@ -344,8 +355,10 @@ def _add_panel(fig: go.Figure, k: int, panel: Panel, layers: Sequence[tuple[np.n
             hover = np.full((rows, cols), "", dtype=object)
             hover.flat[:n] = [f"{w} (token {i}): {label} {v:.4f}" for i, (w, v) in enumerate(zip(words, values[:n]))]
             fig.add_trace(go.Heatmap(z=z, coloraxis=axis, xgap=2, ygap=2, text=hover, hoverinfo="text"), **_cell(k))
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=[_short(w) for w in words], hoverinfo="skip",
-                                 textfont=dict(size=11, color="#111827", family=FONT), showlegend=False), **_cell(k))
+        labels, sizes = zip(*(_cell_label(w) for w in words)) if words else ((), ())
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=list(labels), hoverinfo="skip",
+                                 textfont=dict(size=list(sizes), color="#111827", family=FONT), showlegend=False),
+                      **_cell(k))
         for token, colour, _ in outlines:
             if 0 <= token < n:
                 r, c = divmod(token, cols)

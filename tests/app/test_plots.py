@@ -80,6 +80,19 @@ def test_signed_maps_give_each_modality_its_own_scale_over_a_grey_input():
     assert top[0] < bar.y < top[1]  # beside the poster, stacked above the plot
 
 
+def test_a_long_word_keeps_to_its_cell():
+    # on one line "expedition" ran into its neighbours
+    panels = [plots.Panel("rgb", image=np.zeros((64, 64, 3), np.uint8), grid=(2, 2)),
+              plots.Panel("plot", words=["⟨start⟩", "astronomers", "expedition", "antidisestablishmentarianism"])]
+    fig = plots.attention_figure(panels, np.zeros(8), np.zeros(8), query_token=0, output_token=4, title="t")
+    words = next(t for t in fig.data if t.type == "scatter" and t.mode == "text")
+    assert words.text[0] == "⟨start⟩" and words.textfont.size[0] == 11
+    for label in words.text[1:]:
+        lines = label.split("<br>")
+        assert len(lines) == 2 and all(len(line) <= plots.CELL_CHARS + 1 for line in lines), label
+    assert words.text[1] == "astron-<br>omers" and words.text[3].endswith("…") and set(words.textfont.size[1:]) == {10}
+
+
 def test_class_colours_are_far_apart():
     colours = [plots.class_colour(k) for k in range(12)]  # SynthRooms' 12 classes
     assert len(set(colours)) == 12
