@@ -538,7 +538,8 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                         c["resample_btn"] = gr.Button("Resample the other modality", elem_id=f"{prefix}-resample")
                     with gr.Row():
                         c["other"] = DropdownInput(example_names, value=example_names[-1] if example_names else None,
-                                                   label="Interpolate from the current input to")
+                                                   label="Interpolate from the current input to", elem_id=f"{prefix}-other",
+                                                   min_width=320)  # a whole example name beside its arrow
                         c["isteps"] = slider(ranges.INTERPOLATION_STEPS, label="Steps")
                         c["interp_btn"] = gr.Button("Interpolate", elem_id=f"{prefix}-interpolate")
                     c["generated"] = gr.Image(label="Generated through G⁻¹", interactive=False, type="numpy", format="png",
