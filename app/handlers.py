@@ -349,12 +349,12 @@ class Runner:
                 if k == panel:
                     marked = (position, token % self.t)
         return plots.grid_picker([p.image for _, p in image_panels], self.grid, [p.name for _, p in image_panels],
-                                 size=DISPLAY, marked=marked)
+                                 size=_picker_size(), marked=marked)
 
     def pick(self, x: float, y: float) -> tuple[str, int] | None:
         """Where a click on the picker landed: (query modality label, local index)."""
         image_keys = [k for k in ("a", "b") if k != self.text_key]
-        hit = plots.picker_hit(x, y, len(image_keys), self.grid, size=DISPLAY)
+        hit = plots.picker_hit(x, y, len(image_keys), self.grid, size=_picker_size())
         if hit is None:
             return None
         panel, local = hit
@@ -875,6 +875,11 @@ class Runner:
 
 
 # ------------------------------------------------------------------------------- helpers
+def _picker_size() -> int:
+    """The side of each picker panel: on a phone, stacked, as wide as the screen allows (40 px patches)."""
+    return plots.PHONE_PICKER if plots.on_phone() else DISPLAY
+
+
 def _relative_change(moved: torch.Tensor, original: torch.Tensor, tokens: torch.Tensor | None = None) -> float:
     """Mean over the batch of ‖moved − original‖ / ‖original‖ (original: one example, broadcast), over
     the (B, T, D) tokens ``tokens`` selects (default all)."""

@@ -229,43 +229,55 @@ def blend(base: np.ndarray, top: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     return (base.astype(np.float32) * (1 - alpha) + top.astype(np.float32) * alpha).round().astype(np.uint8)
 
 
+PICKER_HEADER = 22  # px above each picker panel for its title
+PHONE_PICKER = 320  # px of a stacked picker panel: a phone's column, 8 patches of 40 px (a finger's width)
+
+
 def grid_picker(images: Sequence[np.ndarray], grid: tuple[int, int], titles: Sequence[str], size: int = 256,
                 gap: int = 16, marked: tuple[int, int] | None = None) -> np.ndarray:
-    """Images side by side at size x size with the patch grid drawn, for clicking a query patch.
+    """The images at size x size with the patch grid drawn, for clicking a query patch: side by side, or
+    on a phone stacked, each under its title (side by side a patch was 20 px wide there, too small to tap).
 
-    ``marked`` = (panel, token) outlines one patch. Returns (size + 22, n*size + (n-1)*gap, 3).
-    """
+    ``marked`` = (panel, token) outlines one patch. Returns (size + 22, n*size + (n-1)*gap, 3) side by
+    side, (n*(size + 22) + (n-1)*gap, size, 3) stacked."""
     rows, cols = grid
-    header = 22
-    canvas = Image.new("RGB", (len(images) * size + (len(images) - 1) * gap, size + header), "white")
+    n, stacked = len(images), on_phone()
+    shape = (size, n * (size + PICKER_HEADER) + (n - 1) * gap) if stacked else (n * size + (n - 1) * gap, size + PICKER_HEADER)
+    canvas = Image.new("RGB", shape, "white")
     draw = ImageDraw.Draw(canvas)
     for k, (image, title) in enumerate(zip(images, titles)):
-        left = k * (size + gap)
-        canvas.paste(Image.fromarray(resize_image(image, size)), (left, header))
+        left, top = _picker_origin(k, size, gap, stacked)
+        canvas.paste(Image.fromarray(resize_image(image, size)), (left, top + PICKER_HEADER))
         width = draw.textlength(title, font=_small_font())
-        draw.text((left + (size - width) / 2, 4), title, fill=(31, 41, 55), font=_small_font())
+        draw.text((left + (size - width) / 2, top + 4), title, fill=(31, 41, 55), font=_small_font())
         for r in range(1, rows):
-            y = header + round(r * size / rows)
+            y = top + PICKER_HEADER + round(r * size / rows)
             draw.line([(left, y), (left + size - 1, y)], fill=(255, 255, 255), width=1)
         for c in range(1, cols):
             x = left + round(c * size / cols)
-            draw.line([(x, header), (x, header + size - 1)], fill=(255, 255, 255), width=1)
+            draw.line([(x, top + PICKER_HEADER), (x, top + PICKER_HEADER + size - 1)], fill=(255, 255, 255), width=1)
     if marked is not None:
         panel, token = marked
         r, c = divmod(token, cols)
-        left = panel * (size + gap)
-        x0, y0 = left + c * size / cols, header + r * size / rows
+        left, top = _picker_origin(panel, size, gap, stacked)
+        x0, y0 = left + c * size / cols, top + PICKER_HEADER + r * size / rows
         draw.rectangle([x0, y0, x0 + size / cols, y0 + size / rows], outline=(220, 38, 38), width=3)
     return np.asarray(canvas)
 
 
+def _picker_origin(panel: int, size: int, gap: int, stacked: bool) -> tuple[int, int]:
+    """The top-left corner of picker panel ``panel``'s title row."""
+    return (0, panel * (size + PICKER_HEADER + gap)) if stacked else (panel * (size + gap), 0)
+
+
 def picker_hit(x: float, y: float, n_panels: int, grid: tuple[int, int], size: int = 256, gap: int = 16) -> tuple[int, int] | None:
-    """Pixel (x, y) on a `grid_picker` image -> (panel, token), or None off the images."""
-    header = 22
+    """Pixel (x, y) on a `grid_picker` image (stacked on a phone, as it was drawn) -> (panel, token), or
+    None off the images."""
     rows, cols = grid
-    panel = int(x // (size + gap))
-    local_x = x - panel * (size + gap)
-    local_y = y - header
+    stacked = on_phone()
+    panel = int((y if stacked else x) // (size + (PICKER_HEADER if stacked else 0) + gap))
+    left, top = _picker_origin(panel, size, gap, stacked)
+    local_x, local_y = x - left, y - top - PICKER_HEADER
     if not (0 <= panel < n_panels and 0 <= local_x < size and 0 <= local_y < size):
         return None
     return panel, int(local_y * rows // size) * cols + int(local_x * cols // size)

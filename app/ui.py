@@ -294,10 +294,11 @@ class MangoApp:
         return self._unless_replaced(request, EDITS, 6, compute, marker, skip=_control_without_inputs(evt, a, b),
                                      inputs=(setting, a, b))
 
-    def pick_patch(self, setting: str, evt: gr.SelectData) -> tuple:
+    def pick_patch(self, setting: str, evt: gr.SelectData, request: gr.Request | None = None) -> tuple:
         runner = self.runner(setting)
         x, y = evt.index if isinstance(evt.index, (list, tuple)) else (None, None)
-        hit = runner.pick(x, y) if x is not None else None
+        with plots.phone_layout(_is_phone(request)):  # the picker was drawn stacked on a phone
+            hit = runner.pick(x, y) if x is not None else None
         if hit is None:
             return gr.update(), gr.update()
         return hit[0], hit[1]
@@ -488,7 +489,8 @@ def _views(app: MangoApp, slot: gr.components.Component, inputs: list, marker: g
                     gr.Markdown("**Click a patch** in either image to make it the query"
                                 + (" (or a word below)." if has_text else "."))
                     c["picker"] = gr.Image(label="Click a patch to make it the query", show_label=False, interactive=False,
-                                           type="numpy", format="png", height=300, buttons=[], elem_id=f"{prefix}-picker")
+                                           type="numpy", format="png", buttons=[], elem_id=f"{prefix}-picker",
+                                           elem_classes=["picker"])
                     if has_text:
                         c["words"] = gr.HighlightedText(label="…or click a word", color_map={"query": "#111827"},
                                                         show_legend=False, combine_adjacent=False, interactive=False,
@@ -802,6 +804,7 @@ CSS = """
 .prose table { display: block; overflow-x: auto; }
 .prose th, .prose td { white-space: nowrap; }
 button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !important; outline-offset: 2px; }
+.picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
   .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */

@@ -483,6 +483,8 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/60
 
 
 def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
+    from app import plots
+
     # plotly neither wraps titles nor restacks subplots: at 390 px the titles ran off both edges, a
     # figure's two-line label covered its title, and eight words per row overlapped in a 110 px panel
     context = page.context.browser.new_context(viewport={"width": 390, "height": 844}, user_agent=IPHONE,
@@ -520,5 +522,20 @@ def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
         assert picture and label and buttons
         assert label["y"] + label["height"] <= picture["y"] and buttons["y"] + buttons["height"] <= picture["y"]
         phone.locator("#genre-generated").screenshot(path=str(shots / "phone-genre-sampling.png"))
+        # the patch picker stacks rgb over depth at the column's width: side by side a patch was 20 px wide,
+        # too small for a finger; a tap still picks the patch under it
+        phone.get_by_role("tab", name="RGB-D segmentation").click()
+        phone.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
+        plot_ready(phone, "segment-attention-plot", "picked")
+        picker = phone.locator("#segment-picker img").first
+        box = picker.bounding_box()
+        assert box and box["width"] >= 8 * 36 and box["height"] > 2 * box["width"], box
+        scale = box["width"] / plots.PHONE_PICKER
+        below = plots.PHONE_PICKER + plots.PICKER_HEADER + 16 + plots.PICKER_HEADER  # the depth panel's top
+        picker.tap(position={"x": 6.5 * 40 * scale, "y": (below + 2.5 * 40) * scale})
+        phone.wait_for_function(
+            "() => { const t = document.querySelector('#segment-attention-plot .gtitle');"
+            " return t && /picked\\s*depth \\(row 2, col 6\\)/.test(t.textContent); }", timeout=TIMEOUT_MS)
+        phone.locator("#segment-picker").screenshot(path=str(shots / "phone-segmentation-picker.png"))
     finally:
         context.close()

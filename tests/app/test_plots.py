@@ -24,6 +24,17 @@ def test_picker_clicks_land_on_the_patch_under_them():
             assert plots.picker_hit(x, y, 2, grid, size=size, gap=gap) == (panel, token)
     assert plots.picker_hit(size + gap / 2, 100, 2, grid, size=size, gap=gap) is None  # the gap
     assert plots.picker_hit(10, 5, 2, grid, size=size, gap=gap) is None  # the title row
+    # on a phone the panels are stacked, each under its title
+    with plots.phone_layout(True):
+        picture = plots.grid_picker([np.zeros((64, 64, 3), np.uint8)] * 2, grid, ["rgb", "depth"], size=size, gap=gap)
+        assert picture.shape == (2 * (size + 22) + gap, size, 3)
+        for panel in (0, 1):
+            for token in (0, 9, 63):
+                r, c = divmod(token, 8)
+                y = panel * (size + 22 + gap) + 22 + (r + 0.5) * cell
+                assert plots.picker_hit((c + 0.5) * cell, y, 2, grid, size=size, gap=gap) == (panel, token)
+        assert plots.picker_hit(100, size + 22 + gap / 2, 2, grid, size=size, gap=gap) is None  # the gap
+        assert plots.picker_hit(100, size + 22 + gap + 5, 2, grid, size=size, gap=gap) is None  # depth's title
 
 
 def test_attention_figure_puts_keys_and_values_on_their_tokens():
