@@ -611,7 +611,10 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
 
 def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list,
               outputs: list, prefix: str) -> gr.Examples | None:
-    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up)."""
+    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up).
+
+    A prediction shows its progress, and an error's mark, on its first output (the picture or chart) alone,
+    like its button's: on the notices the mark covered their text."""
     if not rows:  # assets/examples missing: `python -m app.examples` makes them
         gr.Markdown("*No examples found: run `python -m app.examples`.*")
         return None
@@ -622,7 +625,7 @@ def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title:
     loaded = examples.load_input_event.then(app.slots_filled, fn_inputs[:3], None, api_name=f"{prefix}_slots_filled",
                                             api_visibility="private", queue=False, show_progress="hidden")
     loaded.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example", api_visibility="undocumented",
-                **LIGHT_EVENTS)
+                show_progress_on=outputs[0], **LIGHT_EVENTS)
     return examples
 
 
@@ -694,7 +697,8 @@ def _segmentation_tab(app: MangoApp) -> None:
     outputs = [overlay, shares, notices, marker, last]
     _examples(app, [[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
-    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **LIGHT_EVENTS)
+    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", show_progress_on=outputs[0],
+              **LIGHT_EVENTS)
     opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
@@ -732,7 +736,8 @@ def _translation_tab(app: MangoApp) -> None:
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
     _examples(app, rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
               app.translate, [setting, a, b], outputs, "translate")
-    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **LIGHT_EVENTS)
+    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", show_progress_on=outputs[0],
+              **LIGHT_EVENTS)
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
     _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
@@ -768,11 +773,11 @@ def _genre_tab(app: MangoApp) -> None:
             chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
                             elem_id="genre-chart", elem_classes=FIGURE)
             genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
-            notices = gr.Markdown()
+            notices = gr.Markdown(elem_id="genre-notices")
     outputs = [chart, genres, notices, marker]
     _examples(app, [[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
-    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **LIGHT_EVENTS)
+    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", show_progress_on=outputs[0], **LIGHT_EVENTS)
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
     _wire_replaced(app, slot, [a, b], [chart, genres, notices], views, "genre")
     # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words.

@@ -420,6 +420,9 @@ def test_a_press_after_a_removal_says_what_is_missing(page, shots):
     page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Segment", exact=True).click()
     page.locator(".toast-body").get_by_text("The depth is missing").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#segment-overlay").get_by_text("Error", exact=True).wait_for(timeout=TIMEOUT_MS)
+    # the error's mark is on the picture, not over the notices' text
+    assert page.locator("#segment-notices").get_by_text("Error", exact=True).count() == 0
     shoot(page, shots, "segmentation-error-after-removal")
     page.get_by_role("tab", name="Movie genre").click()
     page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
@@ -428,6 +431,8 @@ def test_a_press_after_a_removal_says_what_is_missing(page, shots):
     page.locator("#genre-chart").get_by_text("New input").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Predict genres").click()
     page.locator(".toast-body").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#genre-chart").get_by_text("Error", exact=True).wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#genre-notices").get_by_text("Error", exact=True).count() == 0
 
 
 def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots):
