@@ -596,6 +596,9 @@ def percent_beside(value: float, threshold: float) -> str:
     return f"{text}%"
 
 
+INSIDE_LABEL = 0.15  # a probability from which its bar holds its value ("49.9 %") inside
+
+
 def probability_figure(names: Sequence[str], probabilities: Sequence[float],
                        threshold: float | Sequence[float] = 0.5, title: str = "Genre probabilities") -> go.Figure:
     """Sorted horizontal bars of multi-label probabilities with the decision threshold: one dashed
@@ -606,8 +609,13 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
     probs = [float(probabilities[i]) for i in order]
     cuts = [float(limits[i]) for i in order]
     colours = ["#ea580c" if p > t else "#cbd5e1" for p, t in zip(probs, cuts)]
+    # a long bar's value goes inside its end: beside it, a value just under the threshold ran across its line
+    inside = [p >= INSIDE_LABEL for p in probs]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
-                           text=[percent_beside(p, t) for p, t in zip(probs, cuts)], textposition="outside", cliponaxis=False,
+                           text=[percent_beside(p, t) for p, t in zip(probs, cuts)], cliponaxis=False,
+                           textposition=["inside" if k else "outside" for k in inside], insidetextanchor="end",
+                           insidetextfont=dict(color=["white" if p > t else "#111827" for p, t in zip(probs, cuts)]),
+                           outsidetextfont=dict(color="#111827"), textangle=0, constraintext="none",
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>", showlegend=False))
     if all(t == cuts[0] for t in cuts):
         fig.add_vline(x=cuts[0], line=dict(color="#111827", dash="dash", width=1),

@@ -171,6 +171,15 @@ def test_genre_thresholds_per_genre():
     assert predicted_genres(names, probs, np.array([0.9, 0.95, 0.8])).startswith("none above its threshold")
 
 
+def test_a_value_under_the_threshold_stays_clear_of_its_line():
+    # beside its bar, "44%" ran across the dashed line at 50%; a long bar holds its value inside its end
+    fig = plots.probability_figure(["Drama", "Sci-Fi", "War"], [0.9, 0.44, 0.05], 0.5)
+    bars = fig.data[0]
+    assert list(bars.textposition) == ["inside", "inside", "outside"] and bars.insidetextanchor == "end"
+    assert list(bars.insidetextfont.color) == ["white", "#111827", "#111827"]  # on orange, on grey
+    assert bars.constraintext == "none"  # inside values are not shrunk below the outside ones
+
+
 def test_probabilities_near_a_threshold_show_which_side_they_are_on():
     """0.4987 is not "50%" beside a 50% threshold: one more decimal where rounding would hide the side."""
     from app.handlers import predicted_genres
