@@ -338,7 +338,7 @@ CELL_CHARS = 7  # characters of a word that fit one line of its cell (about 42 p
 
 def _cell_label(word: str) -> tuple[str, int]:
     """A word as its cell shows it, and the font size: a longer word is split over two lines in a smaller
-    font ("astrono-", "mers"), and past two lines cut with "…" (the hover has it whole); on one line
+    font ("astron-", "omers"), and past two lines cut with "…" (the hover has it whole); on one line
     "expedition" ran into its neighbours."""
     if len(word) <= CELL_CHARS:
         return word, 11

@@ -75,7 +75,8 @@ logit, or the translated image's brightness. "Removing" a modality replaces it b
 - **Ablation**: f(both) − f(without that modality), each modality added last.
 - **Integrated Gradients**, per token (image patch or word piece), on the encoder features: red tokens
   raise the target, blue lower it. Each modality has its own colour scale, up to its strongest token:
-  compare colours within a modality, and the modalities by their totals (the bars above). The convergence delta is how far the map's sum is from the exact
+  compare colours within a modality, and the modalities by their totals (the bars above). The
+  convergence delta is how far the map's sum is from the exact
   change; when it exceeds 5 % of that change the steps are doubled (up to 128), and a map that still
   misses is not drawn. (The path runs over the encoder features, so that every encoder, and the
   plot's, shares one kind of baseline. On raw pixels through a ViT encoder the integral did not converge

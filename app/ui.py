@@ -821,7 +821,8 @@ button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !i
 # break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
 # has the focus: gradio's own ring is a faint grey on the indigo buttons. On a phone a figure's label takes
 # two lines: it goes above the figure instead of floating over its title; a picture's buttons (full screen,
-# download) sit on the label's line instead of over the captions of its top row.
+# download) sit on the label's line instead of over the captions of its top row. The patch picker shows
+# at its own size, so its patches keep the size they were drawn for (on a phone, stacked, 40 px).
 FIGURE = ["figure"]
 
 
