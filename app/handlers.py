@@ -862,7 +862,7 @@ class Runner:
                 "decoders only learnt to reconstruct real inputs' features.  \n")
 
     def interpolate(self, a_in: Any, b_in: Any, a2_in: Any, b2_in: Any, steps: Any,
-                    progress: ProgressFn = _no_progress) -> tuple[np.ndarray, str]:
+                    progress: ProgressFn = _no_progress, second_name: str = "the chosen example") -> tuple[np.ndarray, str]:
         first = self.prepare(a_in, b_in)
         second = self.prepare(a2_in, b2_in)
         steps = int(ranges.INTERPOLATION_STEPS.check(steps))
@@ -871,7 +871,8 @@ class Runner:
         titles = [f"t = {float(t):.2f}" for t in result["t"]]
         strip = self._strip(result, titles, by_column=True)
         readout = self._readout(result["features"], titles) + self._text_note()
-        return strip, "Z(t) = (1 − t)·Z(first) + t·Z(second), inverted and decoded at each step.  \n" + readout
+        return strip, (f"Z(t) = (1 − t)·Z(first) + t·Z(second), from the current input (t = 0) to {second_name} "
+                       "(t = 1), inverted and decoded at each step.  \n" + readout)
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -549,6 +549,9 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
     return fig
 
 
+BAR_LABEL_ROOM = 0.3  # of the bars' span, left beyond the longest for its value
+
+
 def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]], title: str,
                axis_title: str, height: int = 320, subtitle: str | None = None) -> go.Figure:
     """Grouped horizontal bars: series = (name, values per category, colour)."""
@@ -562,10 +565,15 @@ def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
     if on_phone():
         axis_title = wrap_markup(axis_title, PHONE_AXIS_LINE)
     top, bottom = (70 if subtitle else 50), 40
+    # room beyond the longest bars for a value that does not fit inside them (on a phone it ran off the edge)
+    values = [float(v) for _, vs, _ in series for v in vs if np.isfinite(v)] or [0.0]
+    low, high = min(0.0, *values), max(0.0, *values)
+    room = BAR_LABEL_ROOM * ((high - low) or 1.0)
     fig.update_layout(
         barmode="group", title=dict(text=title, font=dict(size=14), x=0.01), height=height,
         margin=dict(l=10, r=40, t=top, b=bottom), font=dict(family=FONT, size=12), paper_bgcolor="white",
-        plot_bgcolor="white", xaxis=dict(title=axis_title, zeroline=True, zerolinecolor="#9ca3af", gridcolor="#f3f4f6"),
+        plot_bgcolor="white", xaxis=dict(title=axis_title, zeroline=True, zerolinecolor="#9ca3af", gridcolor="#f3f4f6",
+                                         range=[low - room if low < 0 else low, high + room if high > 0 else high]),
         yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25, x=0),
     )
     if on_phone():  # the plot keeps its height; the wrapped title, axis title and legend get theirs

@@ -330,7 +330,8 @@ class MangoApp:
                     request: gr.Request | None = None) -> tuple:
         def compute() -> tuple:
             a2, b2 = self.example_inputs(setting, other)
-            return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m))
+            return self.runner(setting).interpolate(a, b, a2, b2, steps, progress=lambda f, m: progress(f, desc=m),
+                                                    second_name=str(other))
 
         return self._unless_replaced(request, EDITS, 2, compute, inputs=(setting, a, b))
 
@@ -808,7 +809,8 @@ CSS = """
 #segment-overlay img.mask:not(.inactive) { opacity: 1; }
 .prose table { display: block; overflow-x: auto; }
 .prose th, .prose td { white-space: nowrap; }
-button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !important; outline-offset: 2px; }
+button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visible {
+  outline: 3px solid #f97316 !important; outline-offset: 2px; }
 .picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
@@ -821,7 +823,8 @@ button:focus-visible, [role="tab"]:focus-visible { outline: 3px solid #f97316 !i
 # break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
 # has the focus: gradio's own ring is a faint grey on the indigo buttons. On a phone a figure's label takes
 # two lines: it goes above the figure instead of floating over its title; a picture's buttons (full screen,
-# download) sit on the label's line instead of over the captions of its top row. The patch picker shows
+# download) sit on the label's line instead of over the captions of its top row (a slider too: it had no
+# ring at all). The patch picker shows
 # at its own size, so its patches keep the size they were drawn for (on a phone, stacked, 40 px).
 FIGURE = ["figure"]
 

@@ -445,6 +445,14 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
     page.keyboard.press("Tab")
     page.wait_for_timeout(2500)  # the old error arrived within a second
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+    # a slider reached by the keyboard shows that it has the focus, as buttons and tabs do
+    opacity = page.locator("#segment-opacity input[type=range]").first
+    page.locator("#segment-opacity input[type=number]").first.focus()
+    for _ in range(4):  # the number box, its reset button, then the slider
+        page.keyboard.press("Tab")
+        if opacity.evaluate("e => e === document.activeElement"):
+            break
+    assert opacity.evaluate("e => e === document.activeElement && getComputedStyle(e).outlineStyle === 'solid'")
 
 
 def test_a_phone_sees_every_task_and_whole_controls(page, shots):

@@ -100,7 +100,7 @@ def test_segmentation_endpoints(client, scene, other_scene):
     strip, readout = client.predict(rgb, depth, "rgb", 0.5, 1, 2, api_name="/segment_resample")
     assert "Kept the rgb latent tokens" in readout and "input:" in readout
     strip, readout = client.predict(rgb, depth, other_scene.name, 3, api_name="/segment_interpolate")
-    assert "t = 0.50" in readout
+    assert "t = 0.50" in readout and f"from the current input (t = 0) to {other_scene.name} (t = 1)" in readout
     assert files_in_repo() == before  # nothing written into the repository
 
 

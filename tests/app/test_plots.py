@@ -171,6 +171,15 @@ def test_genre_thresholds_per_genre():
     assert predicted_genres(names, probs, np.array([0.9, 0.95, 0.8])).startswith("none above its threshold")
 
 
+def test_bar_values_have_room_beyond_the_longest_bar():
+    # on a phone the longest bar's value, drawn outside it, ran off the figure's edge ("+0.049…")
+    fig = plots.bar_figure(["shade", "texture"], [("Shapley", [0.0498, -0.141], "#2563eb")], "t", "change")
+    low, high = fig.layout.xaxis.range
+    assert low <= -0.141 - 0.05 and high >= 0.0498 + 0.05
+    only_up = plots.bar_figure(["a", "b"], [("s", [2.0, 1.0], "#000")], "t", "x").layout.xaxis.range
+    assert only_up[0] == 0 and only_up[1] >= 2.5
+
+
 def test_a_value_under_the_threshold_stays_clear_of_its_line():
     # beside its bar, "44%" ran across the dashed line at 50%; a long bar holds its value inside its end
     fig = plots.probability_figure(["Drama", "Sci-Fi", "War"], [0.9, 0.44, 0.05], 0.5)
