@@ -614,7 +614,9 @@ class Runner:
         why = "is absent from the colour image" if obj.kind == "camouflaged" else "is flat: its geometry is the surface's under it"
         lines = [
             f"**Known answer:** this {noun} {why}, so only **{revealing}** can reveal it; an explanation that credits "
-            f"{other} is wrong. Target: the mean {obj.class_name} logit over the object's true region ({obj.pixels} pixels).",
+            f"{other} is wrong. Target: the mean {obj.class_name} logit over the object's true region ({obj.pixels} pixels), "
+            "outlined in red: its largest piece where it is the nearest surface, so the outline stops where something "
+            "stands in front of it (a camouflaged object too, which only the depth shows).",
             "",
         ]
         for method in known_answers.METHODS:

@@ -94,6 +94,7 @@ def test_segmentation_endpoints(client, scene, other_scene):
     outlined, verdict = client.predict("a camouflaged object (only depth shows it), scene 1",
                                        api_name="/segment_known_answer")
     assert image_size(outlined)[1] == 256 and "only **depth** can reveal it" in verdict and "Shapley values" in verdict
+    assert "the outline stops where something stands in front of it" in verdict  # a rug behind a camouflaged box
 
     strip, readout = client.predict(0.7, 3, 2, api_name="/segment_sample")
     assert image_size(strip)[1] > 2 * 160 and "bits/dim" in readout and "Round-trip error" in readout
