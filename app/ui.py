@@ -612,10 +612,7 @@ def _trust_section(app: MangoApp, slot: gr.components.Component, runner: Runner)
 
 def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title: str, fn: Callable, fn_inputs: list,
               outputs: list, prefix: str) -> gr.Examples | None:
-    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up).
-
-    A prediction shows its progress, and an error's mark, on its first output (the picture or chart) alone,
-    like its button's: on the notices the mark covered their text."""
+    """Clickable examples that fill the inputs and run the prediction (no caching: nothing runs at start-up)."""
     if not rows:  # assets/examples missing: `python -m app.examples` makes them
         gr.Markdown("*No examples found: run `python -m app.examples`.*")
         return None
@@ -626,8 +623,14 @@ def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title:
     loaded = examples.load_input_event.then(app.slots_filled, fn_inputs[:3], None, api_name=f"{prefix}_slots_filled",
                                             api_visibility="private", queue=False, show_progress="hidden")
     loaded.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example", api_visibility="undocumented",
-                show_progress_on=outputs[0], **LIGHT_EVENTS)
+                **_prediction_events(outputs))
     return examples
+
+
+def _prediction_events(outputs: list) -> dict[str, Any]:
+    """How a prediction runs, from its button or an example: in the light lane, its progress and an error's
+    mark shown on its first output (the picture or chart) alone; on the notices the mark covered their text."""
+    return dict(show_progress_on=outputs[0], **LIGHT_EVENTS)
 
 
 def _preview_image(prefix: str) -> gr.Image:
@@ -698,8 +701,7 @@ def _segmentation_tab(app: MangoApp) -> None:
     outputs = [overlay, shares, notices, marker, last]
     _examples(app, [[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
-    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", show_progress_on=outputs[0],
-              **LIGHT_EVENTS)
+    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **_prediction_events(outputs))
     opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
@@ -737,8 +739,7 @@ def _translation_tab(app: MangoApp) -> None:
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
     _examples(app, rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
               app.translate, [setting, a, b], outputs, "translate")
-    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", show_progress_on=outputs[0],
-              **LIGHT_EVENTS)
+    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **_prediction_events(outputs))
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
     _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
@@ -778,7 +779,7 @@ def _genre_tab(app: MangoApp) -> None:
     outputs = [chart, genres, notices, marker]
     _examples(app, [[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
-    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", show_progress_on=outputs[0], **LIGHT_EVENTS)
+    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **_prediction_events(outputs))
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
     _wire_replaced(app, slot, [a, b], [chart, genres, notices], views, "genre")
     # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words.
@@ -821,11 +822,11 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 # is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
 # Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
 # break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
-# has the focus: gradio's own ring is a faint grey on the indigo buttons. On a phone a figure's label takes
-# two lines: it goes above the figure instead of floating over its title; a picture's buttons (full screen,
-# download) sit on the label's line instead of over the captions of its top row (a slider too: it had no
-# ring at all). The patch picker shows
-# at its own size, so its patches keep the size they were drawn for (on a phone, stacked, 40 px).
+# has the focus: gradio's own ring is a faint grey on the indigo buttons, and a slider had none. On a phone
+# a figure's label takes two lines: it goes above the figure instead of floating over its title; a picture's
+# buttons (full screen, download) sit on the label's line instead of over the captions of its top row. The
+# patch picker shows at its own size, so its patches keep the size they were drawn for (on a phone,
+# stacked, 40 px).
 FIGURE = ["figure"]
 
 
