@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from mango.bench.explanations import weights_sha256
+from mango.bench.explanations import GOAL_PCT, weights_sha256
 from mango.known_answers import METHOD_LABELS, METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +23,9 @@ BENCHMARK_DIR = REPO_ROOT / "assets" / "explanations"
 LOW_IOU = 0.5  # below this test IoU, an explanation of the class is flagged: the model often misses it
 GROUP_LABELS = {
     "camouflaged": "camouflaged objects (only depth)", "picture": "pictures (only colour)", "rug": "rugs (only colour)",
-    "decal (picture + rug)": "pictures and rugs together",
+    "decal (picture + rug)": "decals: pictures and rugs together (picture + rug)",
 }
+GROUP_NAMES = {"camouflaged": "camouflaged objects", "picture": "pictures", "rug": "rugs", "decal (picture + rug)": "decals"}
 KNOWN_ANSWER_CHOICES = {  # label -> (bundled example scene, class of the object to explain: its largest piece)
     "a camouflaged object (only depth shows it), scene 1": ("scene-011", "camouflaged"),
     "a picture (only colour shows it), scene 1": ("scene-011", "picture"),
@@ -105,6 +106,7 @@ def section_markdown(benchmark: Benchmark, weights: str | None, test_iou: dict[s
                      "numbers are not shown. Re-run `python -m mango.bench explanations` on this checkpoint.*")
     else:
         lines.append("\n" + _table(benchmark.summary, benchmark.run))
+        lines.append("\n" + _below_goal(benchmark.summary, drawn=benchmark.figure is not None))
         if not (measured_on and weights):
             lines.append(f"\n<small>Measured on `{benchmark.run.get('checkpoint', '?')}`; whether that is the checkpoint "
                          "this tab runs could not be checked.</small>")
@@ -143,6 +145,23 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
             "the class IoU too, so it can differ from the model card's, measured on the whole test split; the rollout "
             "column is the average share of the object's tokens' content from the revealing modality, 50% = no "
             "preference):\n\n" + "\n".join(rows))
+
+
+def _below_goal(summary: pd.DataFrame, drawn: bool) -> str:
+    """Where an attribution method misses the goal the figure draws as its dashed line, named from the results."""
+    misses = []
+    for score in ("logit", "log_prob"):
+        for group, name in GROUP_NAMES.items():
+            part = summary[(summary["score"] == score) & (summary["group"] == group) & (summary["method"] != "rollout")
+                           & (summary["right_pct"] < GOAL_PCT)]
+            if len(part):
+                methods = ", ".join(f"{METHOD_LABELS[m]} {pct:.0f}%" for m, pct in zip(part["method"], part["right_pct"]))
+                target = {"logit": "logit", "log_prob": "log-probability"}[score]
+                misses.append(f"{name} on the class {target} ({methods})")
+    goal = f"The benchmark's goal is **{GOAL_PCT:.0f} % right**" + (" (the dashed line in the figure below)" if drawn else "")
+    if not misses:
+        return goal + ": every attribution method meets it on every group."
+    return goal + ". Below it: " + "; ".join(misses) + ". There, read an explanation with care."
 
 
 def _shown(path: Path) -> str:

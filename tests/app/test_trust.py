@@ -70,3 +70,22 @@ def test_the_bundled_benchmark_names_the_bundled_checkpoint_not_a_development_ru
     assert benchmark.run["checkpoint"] == "assets/checkpoints/segmentation"
     assert benchmark.run["status"] == "finished" and not benchmark.run["interrupted"]
     assert benchmark.run["checkpoint_sha256"] == trust.weights_sha256(trust.REPO_ROOT / "assets/checkpoints/segmentation")
+
+
+def test_the_goal_is_said_with_the_groups_that_miss_it(tmp_path):
+    summary = SUMMARY.copy()
+    missed = (summary["group"] == "rug") & (summary["score"] == "logit") & (summary["method"] == "shapley")
+    summary.loc[missed, "right_pct"] = 84.6
+    objects = pd.DataFrame([{"score": "logit", "class": "rug", "revealing": "rgb", "rollout_rgb": 0.5,
+                             "rollout_depth": 0.5}])
+    folder = bench.write(tmp_path / "explanations", objects, summary, {"checkpoint": "ckpt", "scenes": 12})
+    shown = trust.section_markdown(trust.load_benchmark(folder), None, {})
+    assert "goal is **90 % right** (the dashed line in the figure below). Below it: rugs on the class logit " \
+           "(Shapley values 85%). " in shown
+    (folder / "explanations.png").unlink()
+    shown = trust.section_markdown(trust.load_benchmark(folder), None, {})
+    assert "dashed line" not in shown and "Below it: rugs" in shown
+
+    met = trust.section_markdown(trust.load_benchmark(bench.write(tmp_path / "met", objects, SUMMARY, {})), None, {})
+    assert "every attribution method meets it on every group" in met
+
