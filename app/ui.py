@@ -16,7 +16,8 @@ slider: it re-blends the last prediction), /translate_clear (a setting switched 
 /P_inputs_replaced, /P_a_removed, /segment_b_removed, /translate_b_removed and /genre_plot_edited (an upload,
 removal or plot edit by the user clears the
 prediction and its views; what still computes, or still waits in the queue, on the old inputs then
-changes nothing), /P_slots_filled (an example's inputs are what the slots hold), /P_new_prediction and
+changes nothing), /P_slots_filled (an example's inputs are what the slots hold), /page_opened (a new
+page's slots are empty), /P_new_prediction and
 /translate_setting_results (clear the contributions and samples of the last prediction or setting).
 /segment_preview and /translate_preview
 (single-channel uploads as the model reads them) are undocumented. The attention view recomputes on a
@@ -360,6 +361,13 @@ class MangoApp:
         # result must reach the page after this clear, not before it
         self.replaced.hold(_session(request), _tab(setting), **slots)
         return cleared
+
+    def page_opened(self, request: gr.Request | None = None) -> None:
+        """A new page's slots are empty. Told so, a press that overtakes the page's first uploads waits for
+        their events (`Replacements.pressed`); untold, it ran at once, as an API call does, and the uploads'
+        clears then wiped its result."""
+        for tab in ("segmentation", "translation", "genre"):
+            self.replaced.hold(_session(request), tab, a=None, b=None)
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
         """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to
@@ -873,6 +881,8 @@ def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
                 _ablations_tab()
             with gr.Tab("About & API", id="about"):
                 gr.Markdown(texts.API)
+        demo.load(app.page_opened, None, None, api_name="page_opened", api_visibility="private", queue=False,
+                  show_progress="hidden")
     demo.queue(default_concurrency_limit=1, max_size=64)  # every model event names its lane (LIGHT/HEAVY_EVENTS)
     demo.mango_app = app  # type: ignore[attr-defined]  # for tests and the benchmark
     resources.freeze_startup_objects()

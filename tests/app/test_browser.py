@@ -338,6 +338,24 @@ def test_a_button_pressed_right_after_an_upload_predicts_it(page, shots, launche
     shoot(page, shots, "segmentation-9-pressed-right-after-an-upload")
 
 
+def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, shots, launched_app, scene,
+                                                                         monkeypatch):
+    # a new page's first uploads, overtaken by the press (here they are made to be): the press waits for
+    # them, and their clears land before its result instead of wiping it
+    app = launched_app[0].mango_app
+    page.wait_for_timeout(500)  # the page's load event has told the server its slots are empty
+    real_bump = app.replaced.bump
+    monkeypatch.setattr(app.replaced, "bump", lambda session, kind: time.sleep(0.6) or real_bump(session, kind))
+    notices = page.locator("#segment-notices")
+    overlay = page.locator("#segment-overlay .image-container img")
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
+    page.get_by_role("button", name="Segment", exact=True).click()
+    overlay.first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(2000)  # a clear after the prediction would have wiped it by now
+    assert overlay.count() > 0 and notices.get_by_text("New input").count() == 0
+
+
 def test_a_poster_and_a_plot_given_by_hand_are_predicted(page, shots, launched_app, film, monkeypatch):
     # the poster's upload event reads the plot box when the upload begins, and may reach the server after
     # the plot typed meanwhile (here it is made to): the plot must still count as the one the slots

@@ -556,6 +556,29 @@ def test_a_press_waits_for_the_upload_it_overtook():
     assert slots.holds("a", "segmentation", a="new.png", b="depth.png")
 
 
+def test_a_new_page_s_first_press_waits_for_its_uploads(launched_app, scene, monkeypatch):
+    # a session the server was never told of runs a press at once, as it must for an API call; a page
+    # tells it on load that its slots are empty, so a press that overtook the page's first uploads waits
+    # for them, and its result is not wiped by their clears
+    import threading
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    monkeypatch.setattr(app.replaced, "lag", 5.0)
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    api, page = SimpleNamespace(session_hash="an API client"), SimpleNamespace(session_hash="a new page")
+    start = time.monotonic()
+    assert app.replaced.pressed("an API client", "segmentation", a=rgb, b=depth)
+    assert time.monotonic() - start < 1.0 and app.segment("segmentation", rgb, depth, 0.5, request=api)[1] is not None
+    app.page_opened(request=page)
+    for tab in ("segmentation", "translation", "genre"):
+        assert app.replaced.holds("a new page", tab, a=None, b=None) and not app.replaced.holds("a new page", tab, a=rgb)
+    threading.Timer(0.3, lambda: app.replaced_by_hand("segmentation", rgb, depth, request=page)).start()
+    start = time.monotonic()
+    assert app.segment("segmentation", rgb, depth, 0.5, request=page)[1] is not None
+    assert 0.25 < time.monotonic() - start
+
+
 def test_phones_are_told_by_their_user_agent():
     from types import SimpleNamespace
 
