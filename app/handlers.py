@@ -29,7 +29,7 @@ from mango.data.transforms import taskonomy_depth_metres
 from mango.text_coverage import language, vocabulary_coverage
 
 from . import examples as example_files
-from . import plots, ranges, trust, wording
+from . import plots, ranges, texts, trust, wording
 from .checkpoints import LoadedModel
 from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, is_missing, load_image
 
@@ -423,13 +423,15 @@ class Runner:
                 "(exact at initialisation; after training the largest single weight of each row of W, but a small part "
                 "of the row). The matrix view on the right is exact, with negative weights not drawn."
                 if amap.kind == "lica" else "")
+        first = (" (row 0 has no earlier token for S to weigh, so S falls on the token itself and it keeps all of its "
+                 "content: A<sub>00</sub> = 1, not 1 − α)" if row.row == 0 and self.model.config.ica_exclude_self else "")
         return (
             f"**Row {row.row} of {amap.name}.** {label(row.query_token)} (black outline) computes the scores; "
             f"{label(row.output_token)} (green outline) receives the mix. The token you picked {role}.\n\n"
             f"- blue: the comparison weights S[i, j] of the query with each key it may see (they sum to 1)\n"
             f"- orange: the row of A at the X2 tokens whose content is mixed in (gated form: α times the blue "
             f"weight of the matching key, except A<sub>ii</sub>)\n"
-            f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}\n"
+            f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}{first}\n"
             f"- rollout: the picked token's own weight in its final content, {roll_self:.3f}{pads}{lica}"
         )
 
@@ -512,8 +514,10 @@ class Runner:
                       + (" · why bits/dim can be negative: see the summary" if min(bpd.values()) < 0 else "")),
         )
 
+        removed = "; ".join(f"{label} → {wording.removed_as(m.name, m.mean, self.depth_max)}" for label, m in
+                            zip(labels, (self.config.modality("a"), self.config.modality("b"))))
         lines = [
-            f"**Target:** {described}.",
+            f"**Target:** {described}. **Removing** a modality here puts in its place: {removed}.",
             "",
             f"- **Shapley values:** {wording.effects(labels, shap, subject)} {wording.share(labels, shap)} "
             f"Together they add up exactly to f(both) − f(none) = {co['both'] - co['none']:+.3f}.",
@@ -527,7 +531,8 @@ class Runner:
             raised = f", raised from {asked} to converge" if n_steps > asked else ""
             lines.append(f"- **Integrated Gradients** ({n_steps} steps{raised}, on the encoder tokens): "
                          f"{wording.effects(labels, ig_totals, subject)} Convergence delta {delta:+.1e}, "
-                         f"{_percent(delta, change)} of the change: within the {interpret.IG_TOLERANCE:.0%} limit.")
+                         f"{_percent(delta, change)} of the change: within the {interpret.IG_TOLERANCE:.0%} limit "
+                         "(a check of both totals' sum, not of each).")
         else:
             advice = f"tried {asked} to {n_steps} steps" if n_steps > asked else "the largest step count"
             lines.append(f"- **Integrated Gradients** ({n_steps} steps): **not converged**, the completeness error "
@@ -789,7 +794,7 @@ class Runner:
         if recommended is None or not math.isclose(temperature, recommended):
             return ""
         return (f" τ = {temperature:g} is this checkpoint's recommended temperature: at it, decoded samples came "
-                "closest to real images (KID against validation images).")
+                f"closest to real images (KID against {texts.validation_inputs(self.config.metadata)}).")
 
     def _text_note(self) -> str:
         if self.text_key is None:
@@ -874,7 +879,9 @@ class Runner:
         strip = self._strip(result, titles, by_column=True)
         readout = self._readout(result["features"], titles) + self._text_note()
         return strip, (f"Z(t) = (1 − t)·Z(first) + t·Z(second), from the current input (t = 0) to {second_name} "
-                       "(t = 1), inverted and decoded at each step.  \n" + readout)
+                       "(t = 1), inverted and decoded at each step. The ends are exact in Z and in the features, but "
+                       "drawn by the decoders, which are lossy: t = 0 is the decoders' picture of the input, not the "
+                       "upload itself.  \n" + readout)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -972,12 +979,13 @@ VALUE_AFFINE_NOTE = (
     "diagonal, that is the token paired with it (in an MMCA layer, the other modality's token at the same position). "
     "Such a layer still fuses the two halves, position by position, without mixing positions.")
 # With S over earlier tokens only the scale and shift never read the paired token: A's diagonal, drawn at
-# 1 − α, is the gate's, and S has none.
+# 1 − α, is the gate's, and S has none (but in row 0, where S can only weigh the token itself).
 VALUE_AFFINE_NOTE_CAUSAL = (
     _VALUE_AFFINE + "the comparison weights S select. S covers earlier tokens only "
     "(the diagonal drawn in **A**, 1 − α, is the gate's share, not S's), so the scale and shift read the tokens "
     "before the paired one, never the paired token itself (in an MMCA layer, the other modality's earlier "
-    "positions). They fuse the halves beyond what the shares count.")
+    "positions), except at the first position, which has none before it and reads its own pair. They fuse the "
+    "halves beyond what the shares count.")
 
 
 def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: int | None = None,

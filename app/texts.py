@@ -35,7 +35,8 @@ of each one's content is mixed into the green-outlined token. In the gated form 
 key and the j-th value; in an MMCA layer, the same patch of the other modality), except A<sub>ii</sub>,
 the share of its own content the green-outlined token keeps; where the model's S
 leaves the token itself out (the bundled segmentation and translation models), the blue cell on the
-query is empty.
+query is empty, except in row 0: with no earlier token, S falls on the token itself, which keeps all of
+its content (A<sub>00</sub> = 1).
 
 - **MMCA** A→B: modality A decides, modality B is mixed (and B→A).
 - **IMCA**: each half holds half of *both* modalities, so attention runs within and across them.
@@ -65,8 +66,9 @@ change tokens even where the attention is close to the identity.
 CONTRIBUTIONS = """
 ### What this shows
 How much each modality moves one output: a class's mean logit over its predicted region, a genre's
-logit, or the translated image's brightness. "Removing" a modality replaces it by a neutral baseline
-(a constant image at the modality's mean, or an empty plot). Every number is signed: positive
+logit, or the translated image's brightness. "Removing" a modality replaces it by a fixed baseline: a
+constant image at the value the model's normalisation maps to zero (not the data's mean: depth becomes a
+flat wall, RGB ImageNet's mean colour; the summary names each), or an empty plot. Every number is signed: positive
 **raises** the target, negative **lowers** it.
 
 - **Shapley values** (captum, exact for two players: 4 evaluations) split f(both) − f(none) between
@@ -117,7 +119,10 @@ divides by (the guaranteed bound on how much one gated layer's inverse can ampli
 
 **What is typical?** A bits/dim value means little alone, so each one is set beside the test set's:
 the range that holds the middle 90 % of real test inputs (5th to 95th percentile). A sample above it
-is less likely, to the flow, than almost every real input; one below it, more likely. A lower
+is less likely, to the flow, than almost every real input; one below it, more likely. The bundled
+SynthRooms examples are drawn at 256 px and shrunk to the model's 128 px, while the test scenes were
+drawn at 128 px: the shrinking alone moves a scene's bits/dim (by −0.07 to +0.17 on the bundled
+scenes), enough to carry one near an end of the range across it. A lower
 temperature does not always make the features more likely: the likelihood also counts how much the
 flow stretches space where the sample lands.
 
@@ -228,6 +233,13 @@ def model_card(loaded: LoadedModel) -> str:
     return "  \n".join(lines)
 
 
+def validation_inputs(metadata: dict[str, Any] | None) -> str:
+    """What a checkpoint's "validation" inputs were: held out, or trained on too (a final fit on train + val)."""
+    data = (metadata or {}).get("data")
+    final = isinstance(data, dict) and data.get("fit_on") == "train+val"
+    return "validation inputs (trained on too: a final fit)" if final else "validation inputs"
+
+
 def fusion_line(config: Any, metrics: dict[str, Any]) -> str:
     """How the flow fuses, and how much its ICA layers mix (off-diagonal share, on 32 validation inputs)."""
     if not config.has_flow:
@@ -239,11 +251,11 @@ def fusion_line(config: Any, metrics: dict[str, Any]) -> str:
     if config.ica_form == "gated":
         form += f", α in [{config.gate_range[0]:g}, {config.gate_range[1]:g}]"
         if config.ica_exclude_self:
-            form += ", S over earlier tokens only (A_ii = 1 − α)"
+            form += ", S over earlier tokens only (A_ii = 1 − α; the first token, with none before it, keeps A_00 = 1)"
     if config.value_affine:
         form += ", with a scale and shift from the attended tokens"
     share = metrics.get("off_diagonal_share")
-    mixing = (f" · on 32 validation inputs each ICA layer takes on average {100 * share:.0f} % of a token's content from "
+    mixing = (f" · on 32 {validation_inputs(config.metadata)} each ICA layer takes on average {100 * share:.0f} % of a token's content from "
               "other tokens"
               if isinstance(share, (int, float)) else "")
     return f"**Fusion:** {form}{mixing}"

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from mango.data.transforms import taskonomy_depth_metres
+from mango.models.config import IMAGENET_MEAN
+
 UNCHANGED = 5e-4  # below this, a value is read as "leaves it unchanged"
 
 NEGATIVE_BITS = (
@@ -22,8 +25,8 @@ NEGATIVE_BITS = (
 ALL_LESS_LIKELY = (
     "<small>Every sample here is less likely than almost all real test {noun}. That is a finding about the flow, "
     "not an error: the real inputs lie where its density is high, while most of its probability mass (where "
-    "its samples land) lies where the density is lower. A flow fitted to few examples can concentrate density "
-    "around them this way; the decoded samples show what that mass looks like.</small>"
+    "its samples land) lies where the density is lower: a density can be high over a thin region that holds "
+    "little of its mass. The decoded samples show what that mass looks like.</small>"
 )
 
 
@@ -77,5 +80,28 @@ def likelihood(name: str, delta_bits_per_dim: float) -> str:
         return (f"Without {name}, the fused features cost {magnitude(delta_bits_per_dim)} more bits/dim: "
                 f"the flow finds the pair **less** likely when {name} is replaced by its baseline.")
     return (f"Without {name}, the fused features cost {magnitude(delta_bits_per_dim)} fewer bits/dim: the flow finds "
-            f"the pair **more** likely with {name} replaced by its baseline. A featureless input is typical to a "
-            f"density; this says nothing about whether {name} is useful for the prediction.")
+            f"the pair **more** likely with {name} replaced by its baseline. A featureless input can be more typical "
+            f"to a density than a real one; this says nothing about whether {name} is useful for the prediction.")
+
+
+def removed_as(name: str, mean: Sequence[float], depth_max: float = 10.0) -> str:
+    """What "removing" an image modality puts in its place, in its own units: a constant image at its
+    normalisation mean (zero after the model's normalisation), which is not the data's mean. ``name``:
+    the modality's data name (``depth``: metres / ``depth_max``; ``depth_zbuffer``: Taskonomy log depth)."""
+    if not mean:
+        return "an empty plot"
+    value = float(mean[0])
+    if len(mean) == 3 and tuple(round(float(v), 3) for v in mean) == IMAGENET_MEAN:
+        return "ImageNet's mean colour (a warm grey) everywhere"
+    if name == "depth":
+        return f"a flat wall at {value * depth_max:.2g} m everywhere"
+    if name == "depth_zbuffer":
+        return f"a flat wall at {float(taskonomy_depth_metres(value)):.2g} m everywhere"
+    if name == "normal" and all(abs(float(v) - 0.5) < 0.01 for v in mean):
+        return "no surface direction (the zero vector, 127 in each channel) everywhere"
+    if name == "edge_texture":
+        return f"an edge strength of {value:.2f} (on its 0–1 scale) everywhere"
+    if name == "reshading":
+        return f"a uniform shading of {value:.0%} of white"
+    values = ", ".join(f"{float(v):.2f}" for v in mean)
+    return f"the constant value {values} (of the input's range) everywhere"

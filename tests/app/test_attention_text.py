@@ -43,3 +43,29 @@ def test_with_s_over_earlier_tokens_the_note_does_not_promise_the_paired_token()
     names = ["block 1 · layer 1 · MMCA A→B"]
     text = layer_mixing_text(names, [0.001], value_affine=True, exclude_self=True)
     assert "never the paired token itself" in text and "position by position" not in text
+    assert "except at the first position" in text  # row 0 has no earlier token: S can only weigh itself
+
+
+def test_row_0_of_a_model_with_s_over_earlier_tokens_says_it_keeps_all_of_its_content(scene):
+    # S over earlier tokens has nothing to weigh in row 0 but the token itself: A_00 = 1, not 1 - alpha
+    import re
+
+    import torch
+
+    from app.checkpoints import TASK_SPECS, load_task_model
+    from app.handlers import Runner
+
+    runner = Runner(load_task_model(TASK_SPECS["segmentation"]))
+    if not runner.loaded.trained or not runner.model.config.ica_exclude_self:
+        pytest.skip("needs the bundled segmentation checkpoint (S over earlier tokens)")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        layer = runner.layer_choices[0]  # MMCA A→B: the rgb tokens are the queries, in order
+        first = runner.attention(scene.file("rgb"), scene.file("depth"), layer, "rgb", 0)[-1]
+        later = runner.attention(scene.file("rgb"), scene.file("depth"), layer, "rgb", 9)[-1]
+    finally:
+        torch.set_num_threads(threads)
+    assert "**Row 0 of" in first and "self-weight A<sub>ii</sub> = 1.000" in first and "A<sub>00</sub> = 1" in first
+    weight = float(re.search(r"self-weight A<sub>ii</sub> = (\d\.\d+)", later).group(1))
+    assert "**Row 0 of" not in later and "A<sub>00</sub>" not in later and weight < 0.9

@@ -102,6 +102,7 @@ def test_segmentation_endpoints(client, scene, other_scene):
     assert "Kept the rgb latent tokens" in readout and "input:" in readout
     strip, readout = client.predict(rgb, depth, other_scene.name, 3, api_name="/segment_interpolate")
     assert "t = 0.50" in readout and f"from the current input (t = 0) to {other_scene.name} (t = 1)" in readout
+    assert "t = 0 is the decoders' picture of the input, not the upload itself" in readout
     assert files_in_repo() == before  # nothing written into the repository
 
 

@@ -17,3 +17,21 @@ def test_validation_trained_on_is_counted_inside_train():
     line = _data(HELD_OUT | dict(train_samples=978, validation="dev split, trained on", fit_on="train+val"))
     assert "978 train (its 122 validation included) / 245 test samples" in line
     assert "/ 122 val /" not in line
+
+
+def test_measurements_on_validation_inputs_say_when_they_were_trained_on():
+    # the ICA share and the recommended temperature are measured on validation inputs, which a final fit
+    # trained on: "validation" alone would read as held out
+    from types import SimpleNamespace
+
+    from app.texts import fusion_line, validation_inputs
+
+    assert validation_inputs({"data": HELD_OUT}) == "validation inputs"
+    assert validation_inputs({"data": HELD_OUT | dict(fit_on="train+val")}) == \
+        "validation inputs (trained on too: a final fit)"
+    assert validation_inputs({}) == validation_inputs(None) == "validation inputs"
+    config = SimpleNamespace(has_flow=True, flow="ica", ica_form="gated", gate_range=(0.1, 0.5), ica_exclude_self=True,
+                             value_affine=False, fusion="mango", metadata={"data": HELD_OUT | dict(fit_on="train+val")})
+    line = fusion_line(config, {"off_diagonal_share": 0.2})
+    assert "on 32 validation inputs (trained on too: a final fit) each ICA layer takes on average 20 %" in line
+    assert "the first token, with none before it, keeps A_00 = 1" in line

@@ -206,3 +206,35 @@ def test_an_interpolation_reads_left_to_right_on_a_desktop_and_top_to_bottom_on_
         phone, _ = runner.interpolate(rgb, depth, other_scene.file("rgb"), other_scene.file("depth"), 6)
     assert desk.shape[1] > 1.5 * desk.shape[0]  # six columns of three pictures
     assert phone.shape[0] > 1.5 * phone.shape[1]  # six rows of three
+
+
+def test_the_examples_shrinking_shift_that_the_help_text_states(launched_app):
+    # the bundled scenes are drawn at 256 px and shrunk to the model's 128 px; the test scenes that set the
+    # typical range were drawn at 128 px. The "What is typical?" text states how far the shrinking alone
+    # moves a scene's bits/dim: measured here against the same scenes drawn at 128 px
+    import json
+
+    from app import examples, texts
+    from mango.data.synthrooms import render_scene, scene_to_sample
+
+    app = launched_app[0].mango_app
+    shifts = []
+    for key in ("segmentation", "translation-depth-normal", "translation-shade-texture"):
+        runner = app.runners[key]
+        if not runner.loaded.trained:
+            pytest.skip("needs the bundled checkpoints")
+        a, b = runner.names
+        for scene in examples.scenes():
+            meta = json.loads((scene.folder / "meta.json").read_text())
+            assert meta["size"] == 256 and runner.config.image_size == 128
+            layout = "nyudv2" if key == "segmentation" else "taskonomy"
+            native = scene_to_sample(render_scene(meta["seed"], runner.config.image_size), a=a,
+                                     b="depth_zbuffer" if b == "depth" else b, target="rgb" if layout == "taskonomy"
+                                     else "labels", layout=layout, depth_max=runner.depth_max)
+            prepared = runner.prepare(scene.file(a), scene.file(b))
+            with torch.no_grad():
+                read = float(runner.model(*runner.inputs(prepared)).bits_per_dim[0])
+                drawn = float(runner.model(native["a"][None], native["b"][None]).bits_per_dim[0])
+            shifts.append(read - drawn)
+    stated = f"by {min(shifts):.2f} to +{max(shifts):.2f} on the bundled".replace("-", "−")
+    assert stated in " ".join(texts.SAMPLING.split()), (stated, shifts)

@@ -72,6 +72,10 @@ def test_a_map_that_has_not_converged_is_not_drawn(runner, scene, monkeypatch):
     bars, ig_fig, _, summary = runner.contributions(scene.file("rgb"), scene.file("depth"), "wall", 32)
     assert "Integrated Gradients total" in [trace.name for trace in bars.data]
     assert len(ig_fig.data) >= 4 and "within the 5% limit" in summary  # two images and two maps
+    assert "a check of both totals' sum, not of each" in summary
+    # what "removed" put in each modality's place, in its units (the segmentation depth reads 0-10 m)
+    assert ("**Removing** a modality here puts in its place: rgb → ImageNet's mean colour (a warm grey) everywhere; "
+            "depth → a flat wall at 5 m everywhere.") in summary
 
     def unconverged(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -92,3 +96,18 @@ def test_steps_outside_the_slider_range_are_refused(runner, scene):
     for bad in (low - 1, high + 1, "many"):
         with pytest.raises(InputError):
             runner.contributions(scene.file("rgb"), scene.file("depth"), "wall", bad)
+
+
+def test_a_removed_modality_is_named_in_its_units():
+    from mango.data.transforms import TASKONOMY_DEPTH_LOG_MAX
+
+    assert wording.removed_as("depth", (0.5,), depth_max=8.0) == "a flat wall at 4 m everywhere"
+    # Taskonomy depth is log(1 + raw) / 11.1 with raw in 1/512 m: 0.5 is exp(5.55) / 512, about 0.5 m
+    assert wording.removed_as("depth_zbuffer", (0.5,)) == "a flat wall at 0.5 m everywhere"
+    assert abs(((2.718281828 ** (0.5 * TASKONOMY_DEPTH_LOG_MAX)) - 1) / 512 - 0.5) < 0.01
+    assert wording.removed_as("normal", (0.5, 0.5, 0.5)).startswith("no surface direction")
+    assert wording.removed_as("reshading", (0.5,)) == "a uniform shading of 50% of white"
+    assert wording.removed_as("edge_texture", (0.25,)) == "an edge strength of 0.25 (on its 0–1 scale) everywhere"
+    assert wording.removed_as("plot", ()) == "an empty plot"
+    assert wording.removed_as("poster", (0.485, 0.456, 0.406)).startswith("ImageNet's mean colour")
+    assert wording.removed_as("thermal", (0.3,)) == "the constant value 0.30 (of the input's range) everywhere"
