@@ -394,7 +394,8 @@ class Runner:
         roll_pads = f" · on padding (not drawn): {np.clip(roll_row, 0, None)[pad].sum():.3f}" if pad.any() else ""
         negative = float(-roll_row[roll_row < 0].sum() / max(np.abs(roll_row).sum(), 1e-12))
         if negative >= 0.005:  # LICA's mixing W has negative weights: the rollout is then a signed map, not shares
-            roll_pads += f" · negative weights (not drawn): {negative:.0%} of the row's absolute weight"
+            roll_pads += (f" · negative weights (not drawn): {negative:.0%} of the row's absolute weight; the row sums "
+                          f"to {roll_row.sum():.2f}, so its weights are not shares")
         rollout_fig = plots.token_weights_figure(
             panels, np.clip(roll_row, 0, None),
             f"Rollout through all {len(maps)} ICA layers: where the final content of {label(token)} comes from<br>"

@@ -63,9 +63,14 @@ def test_row_0_of_a_model_with_s_over_earlier_tokens_says_it_keeps_all_of_its_co
     try:
         layer = runner.layer_choices[0]  # MMCA A→B: the rgb tokens are the queries, in order
         first = runner.attention(scene.file("rgb"), scene.file("depth"), layer, "rgb", 0)[-1]
-        later = runner.attention(scene.file("rgb"), scene.file("depth"), layer, "rgb", 9)[-1]
+        later_views = runner.attention(scene.file("rgb"), scene.file("depth"), layer, "rgb", 9)
+        later = later_views[-1]
     finally:
         torch.set_num_threads(threads)
     assert "**Row 0 of" in first and "self-weight A<sub>ii</sub> = 1.000" in first and "A<sub>00</sub> = 1" in first
     weight = float(re.search(r"self-weight A<sub>ii</sub> = (\d\.\d+)", later).group(1))
     assert "**Row 0 of" not in later and "A<sub>00</sub>" not in later and weight < 0.9
+    # LICA makes the rollout signed: its row is then said not to be shares, with its sum
+    rollout_title = later_views[2].layout.title.text
+    assert "negative weights (not drawn)" in rollout_title and re.search(r"the row sums to -?\d\.\d\d, so its weights "
+                                                                         r"are not shares", rollout_title)
