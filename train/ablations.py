@@ -12,8 +12,8 @@ A finished run (``test_metrics.json``) is reused, and an unfinished one resumed,
 ``train_config.json`` shows the same settings; one made with others (``--steps``, ``--set``, ...)
 is refused, named: the folder's name says only the task, seed and variant.
 
-Writes to ``--report`` (default ``assets/ablations``), merging with rows already there for other
-tasks: ``runs.csv`` (one row per run and metric, with the run's off-diagonal share),
+Writes to ``--report`` (default ``OUT/report``; the bundled tables the app shows are updated only when
+it is ``assets/ablations``, by name), merging with rows already there for other tasks: ``runs.csv`` (one row per run and metric, with the run's off-diagonal share),
 ``results.csv`` (mean ± std over seeds: task, variant, metric, mean, std, n_seeds),
 ``curves.csv`` (validation metric per step, per run), ``ablations.png`` (the headline metric)
 and ``curves.png`` (the validation curves, mean over seeds, to show they flattened).
@@ -244,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", choices=list(TASK_SETUP), required=True)
     p.add_argument("--root", required=True)
     p.add_argument("--out", type=Path, default=Path("runs/ablations"))
-    p.add_argument("--report", type=Path, default=Path("assets/ablations"))
+    p.add_argument("--report", type=Path, default=None,
+                   help="where the tables and figures go (default: OUT/report); assets/ablations updates the "
+                        "bundled ones, which the app shows and a publish ships")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--steps", type=int, default=600)
@@ -261,21 +263,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
                    help="MangoConfig override shared by every variant, e.g. --set patch_size=8")
     a = p.parse_args(argv)
+    report = a.report if a.report is not None else a.out / "report"
 
     runs, curves = run_ablations(a.task, a.root, a.out, a.seeds, a.variants, a.steps, a.ae_steps, a.batch_size,
                                  a.image_size, a.eval_every, a.num_workers, dict(a.overrides), a.report_only,
                                  train_options=dict(balance_classes=a.balance_classes, thresholds=a.thresholds))
-    a.report.mkdir(parents=True, exist_ok=True)
-    runs = _merge(a.report / "runs.csv", runs, a.task)
-    runs.to_csv(a.report / "runs.csv", index=False)
-    curves = _merge(a.report / "curves.csv", curves, a.task)
-    curves.to_csv(a.report / "curves.csv", index=False)
+    report.mkdir(parents=True, exist_ok=True)
+    runs = _merge(report / "runs.csv", runs, a.task)
+    runs.to_csv(report / "runs.csv", index=False)
+    curves = _merge(report / "curves.csv", curves, a.task)
+    curves.to_csv(report / "curves.csv", index=False)
     table = summarise(runs)
-    table.to_csv(a.report / "results.csv", index=False, float_format="%.4f")
-    plot(table, a.report / "ablations.png")
+    table.to_csv(report / "results.csv", index=False, float_format="%.4f")
+    plot(table, report / "ablations.png")
     if len(curves):
-        plot_curves(curves, a.report / "curves.png")
+        plot_curves(curves, report / "curves.png")
     print(table.to_string(index=False))
+    print(f"Tables and figures written to {report}", file=sys.stderr)
     return 0
 
 

@@ -31,3 +31,18 @@ def test_a_finished_run_made_with_other_settings_is_refused_not_reported(synthro
                           ({"steps": 2, "report_only": True}, "steps: 1 there, 2 now")]:
         with pytest.raises(ValueError, match=f"{run} was trained with other settings.*{named}"):
             _ablate(synthrooms, out, **kwargs)
+
+
+def test_the_report_goes_under_out_unless_the_bundled_folder_is_named(synthrooms, tmp_path, monkeypatch):
+    # the README's command, run with fewer steps to try it, once replaced the bundled, measured tables
+    # that the app shows and a publish ships; they are written only when --report names them
+    import train.ablations as ablations
+
+    runs, curves = _ablate(synthrooms, tmp_path / "abl", steps=1)
+    monkeypatch.setattr(ablations, "run_ablations", lambda *args, **kwargs: (runs, curves))
+    monkeypatch.chdir(tmp_path)  # a bundled folder here would be written by the old default
+    args = ["--task", "segmentation", "--root", "unused", "--out", "abl", "--seeds", "0", "--variants", "Concatenation"]
+    assert ablations.main(args) == 0
+    assert (tmp_path / "abl" / "report" / "results.csv").is_file() and not (tmp_path / "assets").exists()
+    assert ablations.main([*args, "--report", "assets/ablations"]) == 0
+    assert (tmp_path / "assets" / "ablations" / "results.csv").is_file()
