@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from .cli import reports_user_errors
 from .data import DATASETS, FIT_ON
 from .trainer import SettingsError, TrainConfig, Trainer, check_settings
 
@@ -107,6 +108,7 @@ def _config(a: argparse.Namespace, ae_steps: int, overrides: dict) -> TrainConfi
     )
 
 
+@reports_user_errors("python -m train")
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:

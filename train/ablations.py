@@ -32,6 +32,7 @@ import pandas as pd
 from mango import metrics
 
 from .__main__ import _override
+from .cli import reports_user_errors
 from .trainer import RESUME_MAY_CHANGE, TrainConfig, Trainer, config_differences, describe_differences
 
 # name -> MangoConfig overrides; the first variant trains the shared stage-1 encoders
@@ -238,6 +239,7 @@ def _merge(path: Path, new: pd.DataFrame, task: str) -> pd.DataFrame:
     return new
 
 
+@reports_user_errors("python -m train.ablations")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.ablations", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -34,6 +34,7 @@ from mango.models import MangoModel
 
 from .__main__ import parse_args
 from .atomic import atomic_write_text
+from .cli import reports_user_errors
 from .data import Splits
 from .evaluate import evaluate
 from .features import BackboneCache, draw_like_caching
@@ -154,6 +155,7 @@ def summarise(out: Path, results: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+@reports_user_errors("python -m train.crossval")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.crossval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

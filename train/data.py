@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from mango.data import GENERATOR_NAMES, LAYOUT_NAMES, MMIMDb, NYUDv2, SUNRGBD, Taskonomy
+from mango.data.errors import DataFileNotFoundError
 
 DATASETS = ("nyudv2", "sunrgbd", "taskonomy", "mmimdb")
 FIT_ON = ("train", "train+val")  # what the model is fitted on; "train+val" leaves nothing to select on
@@ -93,6 +94,9 @@ def build_splits(
     root = Path(root)
     if fit_on not in FIT_ON:
         raise ValueError(f"fit_on must be one of {FIT_ON}, got {fit_on!r}")
+    if not root.is_dir():  # before a split's list file is looked for in it
+        raise DataFileNotFoundError(f"no {dataset} folder at {root} (--root): give the folder that holds its "
+                                    f"{'split.json' if dataset == 'mmimdb' else 'split list files'}")
     with_val = fit_on == "train+val"
     make = _reader(dataset, root, image_size, inputs, target, photometric)
     if dataset == "mmimdb":

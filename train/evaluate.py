@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from mango import metrics
 from mango.models import MangoModel, TaskMismatchError
 
+from .cli import reports_user_errors
 from .data import DATASETS, TASK_OF_DATASET, build_split
 from .features import BackboneCache
 
@@ -126,6 +127,7 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}" for k, v in rows)
 
 
+@reports_user_errors("python -m train.evaluate")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

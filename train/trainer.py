@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 from mango.flow.base import evaluating
 from mango.models import MangoConfig, MangoModel
-from mango.models.config import ModalityConfig, gray, rgb, task_modalities
+from mango.models.config import ConfigError, ModalityConfig, gray, rgb, task_modalities
 from mango.models.heads import mean_over_positions
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
@@ -753,6 +753,12 @@ def check_settings(cfg: TrainConfig) -> None:
         raise SettingsError(f"batch_size must be >= 1, got {cfg.batch_size}")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise SettingsError(f"device {cfg.device!r}, but torch sees no CUDA device here: use --device cpu")
+    try:  # the model's config, before any data is read (the data adds only its class names)
+        build_model_config(cfg, Splits(None, None, None, (), {}))  # type: ignore[arg-type]
+    except ConfigError as e:
+        hint = (" (--image-size sets T: add --set text_context_length=N with N at most T)"
+                if "text_context_length" in str(e) else "")
+        raise SettingsError(f"the model config: {e}{hint}; change it with its option or --set KEY=VALUE") from e
 
 
 def class_weights(dataset: Any, config: MangoConfig, mode: str = "sqrt") -> tuple[float, ...]:

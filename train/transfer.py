@@ -21,6 +21,8 @@ from mango import metrics
 from mango.data import NYUDV2_CLASSES, NYUDv2
 from mango.models import MangoModel
 
+from .cli import reports_user_errors
+
 RENAMED = {"rug": "floor mat"}
 
 
@@ -68,6 +70,7 @@ def transfer_scores(model: MangoModel, dataset: NYUDv2) -> dict:
     )
 
 
+@reports_user_errors("python -m train.transfer")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.transfer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -20,10 +20,15 @@ BENCHMARKS = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in BENCHMARKS:
-        print("usage: python -m mango.bench NAME [options]\n")
+        asked = not argv or argv[0] in {"-h", "--help"}
+        out = sys.stdout if asked else sys.stderr
+        if not asked:
+            print(f"python -m mango.bench: error: unknown benchmark {argv[0]!r}; choose one of {', '.join(BENCHMARKS)}\n",
+                  file=out)
+        print("usage: python -m mango.bench NAME [options]\n", file=out)
         for name, what in BENCHMARKS.items():
-            print(f"  {name:<11} {what}")
-        return 0 if not argv or argv[0] in {"-h", "--help"} else 2
+            print(f"  {name:<13} {what}", file=out)
+        return 0 if asked else 2
     module = importlib.import_module(f"mango.bench.{argv[0]}")
     return int(module.main(argv[1:]) or 0)
 

@@ -27,6 +27,9 @@ LATE_FAILURES = {  # what failed only after data loading or stage 1, or with an 
     "no evaluations": (dict(eval_every=0), "eval_every must be >= 1"),
     "nothing to train": (dict(ae_steps=0, steps=0), "nothing to train"),
     "stage-1 steps with encoders from a checkpoint": (dict(ae_steps=5, encoders_from="some/final"), "ae_steps=5"),
+    "an unknown model field": (dict(overrides={"nosuchfield": 1}), r"the model config: unknown MangoConfig field"),
+    "a text context longer than T": (dict(dataset="mmimdb", task="genre", overrides={"text_context_length": 999}),
+                                     r"text_context_length 999 must be in \[1, T = \d+\].*--set text_context_length=N"),
 }
 
 
@@ -110,3 +113,31 @@ def test_photometric_run_reads_jittered_images_and_no_backbone_cache(synthrooms,
     trainer.run()
     assert trainer.cache == {}
     assert parse_args(["--dataset", "nyudv2", "--root", "r", "--out", "o", "--photometric"]).photometric
+
+
+def test_the_command_lines_report_what_the_user_can_fix_in_one_line(tmp_path, capsys):
+    # a wrong folder, checkpoint or model field: one line naming it and status 2, not a traceback
+    from mango.bench.__main__ import main as bench_main
+    from train.evaluate import main as evaluate_main
+    from train.transfer import main as transfer_main
+
+    missing = tmp_path / "nowhere"
+    cases = [
+        (train_main, ["--dataset", "nyudv2", "--root", str(missing), "--out", str(tmp_path / "run"), "--steps", "1"],
+         f"python -m train: error: no nyudv2 folder at {missing} (--root)"),
+        (train_main, ["--dataset", "mmimdb", "--root", str(missing), "--out", str(tmp_path / "run"),
+                      "--set", "fusion=bogus"], "python -m train: error: the model config: MangoConfig: fusion must be"),
+        (transfer_main, [str(missing), "--root", str(tmp_path)], "python -m train.transfer: error: no checkpoint folder"),
+        (evaluate_main, [str(missing), "--dataset", "nyudv2", "--root", str(tmp_path)],
+         "python -m train.evaluate: error: no checkpoint folder"),
+        (bench_main, ["nosuch"], "python -m mango.bench: error: unknown benchmark 'nosuch'"),
+    ]
+    for main, argv, message in cases:
+        try:
+            status = main(argv)
+        except SystemExit as stop:  # argparse's own errors
+            status = stop.code
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert status == 2 and any(line.startswith(message) for line in lines) and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made

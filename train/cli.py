@@ -1,0 +1,33 @@
+"""What the `train` command lines do with an error the user can fix: one line naming it, exit status 2.
+
+Settings, data, model config and checkpoint errors say what to change (a flag, a folder, a file); a
+traceback would bury that under the call stack. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+from mango.data.errors import DataError
+from mango.models.config import ConfigError
+from mango.models.errors import CheckpointError
+
+
+def reports_user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Wrap a ``main(argv) -> int``: a user error becomes ``prog: error: message`` on stderr and status 2."""
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def wrapped(*args, **kwargs) -> int:
+            from .trainer import (
+                SettingsError,  # here: the trainer imports train.evaluate, which uses this
+            )
+
+            try:
+                return main(*args, **kwargs)
+            except (SettingsError, DataError, ConfigError, CheckpointError) as e:
+                print(f"{prog}: error: {e}", file=sys.stderr)
+                return 2
+        return wrapped
+    return wrap
