@@ -51,7 +51,9 @@ from tqdm.auto import tqdm
 from mango.flow.base import evaluating
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ConfigError, ModalityConfig, gray, rgb, task_modalities
+from mango.models.errors import CheckpointError
 from mango.models.heads import mean_over_positions
+from mango.models.hub import push_unavailable_reason
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import PHOTOMETRIC_DATASETS, TASK_OF_DATASET, Splits, build_splits
@@ -66,6 +68,10 @@ SELECTION_FILE = "selection.json"  # in best/: the step and validation scores th
 # TrainConfig fields that do not change what a run trains: a resumed run may give them anew
 # (`steps` may change too, to extend a run: see the module docstring)
 RESUME_MAY_CHANGE = ("out", "num_workers", "push_to_hub")
+
+
+class PushError(CheckpointError):
+    """A finished run's push to the Hub failed; the checkpoint is saved."""
 
 
 class SettingsError(ValueError):
@@ -715,7 +721,13 @@ class Trainer:
         replace_dir(final, self.out / "final")
         atomic_write_text(self.out / "test_metrics.json", json.dumps(test, indent=2))
         if self.cfg.push_to_hub:
-            model.push_to_hub(self.cfg.push_to_hub)
+            try:
+                model.push_to_hub(self.cfg.push_to_hub)
+            except Exception as err:  # the run is done and saved: say where, and how to push it again
+                raise PushError(f"the run finished and {self.out / 'final'} is saved (test metrics in "
+                                f"{self.out / 'test_metrics.json'}), but the push to {self.cfg.push_to_hub} failed: "
+                                f"{type(err).__name__}: {err}; push it with `python -m train.push {self.out / 'final'} "
+                                f"{self.cfg.push_to_hub}`") from err
         return test
 
 
@@ -753,6 +765,11 @@ def check_settings(cfg: TrainConfig) -> None:
         raise SettingsError(f"batch_size must be >= 1, got {cfg.batch_size}")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise SettingsError(f"device {cfg.device!r}, but torch sees no CUDA device here: use --device cpu")
+    if cfg.push_to_hub:  # a push that cannot work fails now, not after the whole run
+        reason = push_unavailable_reason(cfg.push_to_hub)
+        if reason is not None:
+            raise SettingsError(f"--push-to-hub {cfg.push_to_hub}: {reason}; train without it and push final/ later "
+                                "with `python -m train.push OUT/final REPO_ID`")
     try:  # the model's config, before any data is read (the data adds only its class names)
         build_model_config(cfg, Splits(None, None, None, (), {}))  # type: ignore[arg-type]
     except ConfigError as e:

@@ -24,9 +24,10 @@ import torch
 
 from mango.atomic import replace_file
 
+from .card import model_card
 from .config import MangoConfig
 from .errors import CheckpointError, CheckpointNotFoundError, HubOfflineError, TaskMismatchError
-from .hub import fetch_hub_file, hub_endpoint, hub_unavailable_reason
+from .hub import fetch_hub_file, hub_endpoint, push_unavailable_reason
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -151,16 +152,18 @@ class CheckpointMixin:
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     revision: str | None = None, commit_message: str = "Upload MANGO checkpoint") -> str:
-        """Create the model repo if needed and upload config.json + model.safetensors; returns the commit URL."""
+        """Create the model repo if needed and upload config.json, model.safetensors and a model card
+        (README.md, `mango.models.card`); returns the commit URL."""
         from huggingface_hub import HfApi
 
-        reason = hub_unavailable_reason()
+        reason = push_unavailable_reason(repo_id, token)
         if reason is not None:
             raise HubOfflineError(f"cannot push to Hub repo {repo_id!r}: {reason}")
         api = HfApi(endpoint=hub_endpoint(), token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
+            (Path(tmp) / "README.md").write_text(model_card(self.config, repo_id), encoding="utf-8")
             info = api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message)
         return str(getattr(info, "commit_url", info))
 

@@ -95,6 +95,25 @@ def hub_unavailable_reason() -> str | None:
     return None
 
 
+def push_unavailable_reason(repo_id: str, token: str | None = None) -> str | None:
+    """Why a push to ``repo_id`` cannot work right now (a malformed id, no Hub, no token), or None."""
+    from huggingface_hub import get_token
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        return f"{repo_id!r} is not a Hub repo id 'owner/name' ({err})"
+    if "/" not in repo_id:
+        return f"{repo_id!r} is not a Hub repo id 'owner/name'"
+    reason = hub_unavailable_reason()
+    if reason is not None:
+        return reason
+    if token is None and get_token() is None:
+        return "no Hugging Face token (run `hf auth login`, or set HF_TOKEN)"
+    return None
+
+
 def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, what: str = "file") -> Path:
     """Path of `filename` from a Hub repo: from the cache when there, else downloaded.
 

@@ -1,0 +1,88 @@
+"""A checkpoint's model card (the README.md of its Hub repo), written from its config alone.
+
+What a reader of a Hub page needs before loading the weights: the task and modalities, how the flow
+fuses, what the model was trained and tested on with its test metrics, the pretrained encoders with
+their sources and licences (frozen ones install offline from a package and are not in the weights),
+and how to load it. Numbers come from ``config.metadata`` as the trainer wrote it; nothing is
+measured here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import MangoConfig
+from .weights import PRETRAINED
+
+
+def model_card(config: MangoConfig, repo_id: str = "OWNER/NAME") -> str:
+    meta = config.metadata or {}
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    lines = [
+        "---",
+        "tags:",
+        *(f"- {tag}" for tag in ("mango", "normalizing-flow", "multimodal", config.task)),
+        "---",
+        "",
+        f"# MANGO {config.task} checkpoint",
+        "",
+        f"Fuses **{config.a.name}** and **{config.b.name}** ({config.image_size} px) with a normalizing flow of "
+        "invertible cross-attention layers (MANGO, NeurIPS 2025): an exact likelihood, an exact inverse, and "
+        "attention that can be read.",
+        "",
+        f"- **Fusion:** {_fusion(config)}",
+        f"- **Trained on:** {_data(data)}",
+    ]
+    metrics = _metrics(meta.get("test_metrics"))
+    if metrics:
+        lines.append(f"- **Test metrics** ({data.get('test_split', 'test')} split): {metrics}")
+    lines += ["", "## Encoders and licences", ""]
+    for key in ("a", "b"):
+        modality = config.modality(key)
+        spec = PRETRAINED.get(modality.encoder)
+        if spec is None:
+            lines.append(f"- {modality.name}: {modality.encoder}, trained from scratch (its weights are in this "
+                         "checkpoint).")
+        else:
+            frozen = config.finetune_pretrained
+            where = ("fine-tuned, its weights are in this checkpoint" if frozen else
+                     f"frozen, not stored here: {spec.ways()}")
+            lines.append(f"- {modality.name}: {spec.description} ({spec.hub_id}, licence {spec.licence}); {where}.")
+    source = data.get("source") if isinstance(data.get("source"), dict) else {}
+    if source.get("description"):
+        lines += ["", f"The training data: {source['description']}"]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from mango.models import MangoModel",
+        "",
+        f'model = MangoModel.from_pretrained("{repo_id}", expected_task="{config.task}")',
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _fusion(config: MangoConfig) -> str:
+    if not config.has_flow:
+        return f"{config.fusion} (no flow)"
+    parts = f"{config.num_blocks} blocks of {' + '.join(p.upper() for p in config.partitions)}"
+    return f"{config.flow} flow, {parts}, ICA form {config.ica_form}"
+
+
+def _data(data: dict[str, Any]) -> str:
+    name = data.get("name") or data.get("dataset") or "not recorded"
+    counts = [f"{data[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
+              if isinstance(data.get(k), int)]
+    note = f"; validation: {data['validation']}" if data.get("validation") else ""
+    return f"{name}" + (f": {' / '.join(counts)} samples{note}" if counts else "")
+
+
+def _metrics(values: Any) -> str:
+    if not isinstance(values, dict):
+        return ""
+    shown = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in values.items()
+             if isinstance(v, float) and not k.startswith("bits_per_dim_p")]
+    return " · ".join(shown[:8])
