@@ -173,9 +173,11 @@ def describe(space: SpacePlan, repo_id: str) -> str:
     lines = [f"Space {repo_id}: {len(space.files)} files, {_size(space.total_size)}"]
     for f in space.files:
         note = "  (generated from pyproject.toml)" if f.source is None else \
-            "  (LFS/Xet)" if f.size > LFS_THRESHOLD else ""
+            "  (over 10 MB: LFS/Xet only)" if f.size > LFS_THRESHOLD else ""
         lines.append(f"  {_size(f.size):>9}  {f.path}{note}")
     lines.append(f"  {_size(space.total_size):>9}  total")
+    lines.append(f"{GENERATED_REQUIREMENTS} (generated from pyproject.toml, what the Space installs):")
+    lines += [f"  {line}" for line in space.requirements.splitlines() if line.strip()]
     fm = space.front_matter
     if space.problems:
         lines.append("README.md front matter / requirements: NOT VALID")
@@ -206,7 +208,7 @@ def publish(repo_id: str, root: Path = REPO_ROOT, private: bool = False, token: 
     """Create the Space if needed and upload the app in one commit; returns the Space's URL."""
     from huggingface_hub import HfApi, get_token
 
-    from mango.models.hub import hub_endpoint, hub_unavailable_reason
+    from mango.hub_env import hub_endpoint, hub_unavailable_reason
 
     space = plan(root)
     if space.problems:

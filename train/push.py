@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mango.hub_env import push_unavailable_reason
 from mango.models import MangoModel
-from mango.models.hub import push_unavailable_reason
 
 from .cli import reports_user_errors
 

@@ -49,11 +49,11 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Rando
 from tqdm.auto import tqdm
 
 from mango.flow.base import evaluating
+from mango.hub_env import push_unavailable_reason
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ConfigError, ModalityConfig, gray, rgb, task_modalities
 from mango.models.errors import CheckpointError
 from mango.models.heads import mean_over_positions
-from mango.models.hub import push_unavailable_reason
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
 from .data import PHOTOMETRIC_DATASETS, TASK_OF_DATASET, Splits, build_splits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -38,6 +39,11 @@ def test_dry_run_lists_only_what_the_space_needs(offline, capsys):
     assert not {p for p in paths if p.startswith(("tests/", "train/", ".git", ".ci/", "runs/"))}
     assert not {p for p in paths if "__pycache__" in p or p.endswith((".pyc", ".pyi"))}
     assert "pyproject.toml" not in paths and "requirements-test.txt" not in paths
+    # the generated requirements are shown, line by line, as the Space will install them
+    shown = out.split("what the Space installs):\n", 1)[1]
+    for line in publish.space_requirements(ROOT).splitlines():
+        if line.strip():
+            assert f"  {line}\n" in shown
 
     space = publish.plan(ROOT)
     assert [f.path for f in space.files] == sorted(paths)
@@ -107,9 +113,21 @@ class _NoHub:
         raise AssertionError("the Hub API must not be touched")
 
 
-def test_publish_offline_fails_fast_with_a_message(offline, monkeypatch, capsys):
-    import mango.models.hub  # noqa: F401  (imported beforehand: the clock is for the failing, not for torch)
+def test_publish_offline_answers_before_loading_the_models_libraries(tmp_path):
+    # the answer needs the offline switch and a TCP probe, not torch: it came after 8-20 s of imports
+    import subprocess
+    import sys
 
+    script = ("import sys; from app import publish; code = publish.main(['someone/mango', '--token', 'hf_x']); "
+              "print(code, 'torch' in sys.modules)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
+    assert done.stdout.split() == ["2", "False"], (done.stdout, done.stderr)
+    assert "cannot publish to Space someone/mango" in done.stderr
+
+
+def test_publish_offline_fails_fast_with_a_message(offline, monkeypatch, capsys):
     monkeypatch.setattr("huggingface_hub.HfApi", _NoHub)
     started = time.perf_counter()
     assert publish.main(["someone/mango", "--token", "hf_x"]) == 2
@@ -155,7 +173,7 @@ def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatc
             calls["upload_folder"] = kwargs
 
     monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
-    monkeypatch.setattr("mango.models.hub.hub_unavailable_reason", lambda: None)
+    monkeypatch.setattr("mango.hub_env.hub_unavailable_reason", lambda: None)
     assert publish.main(["someone/mango", "--token", "hf_x", "--private"]) == 0
     assert "Published: https://hub.example/spaces/someone/mango" in capsys.readouterr().out
 

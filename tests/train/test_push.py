@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import mango.models.hub
+import mango.hub_env
 import train.trainer
 from mango.models import MangoModel
 from train.__main__ import main as train_main
@@ -38,7 +38,7 @@ def hub_that_answers(monkeypatch):
 
     FakeApi.uploads = []
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    monkeypatch.setattr(mango.models.hub, "hub_unavailable_reason", lambda: None)
+    monkeypatch.setattr(mango.hub_env, "hub_unavailable_reason", lambda: None)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     return FakeApi
 
