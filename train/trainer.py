@@ -453,6 +453,13 @@ class Trainer:
         before = getattr(self, "_resumed_steps", self.cfg.steps)
         if self.state["stage"] == "task" and self.state["step"] > 0 and before != self.cfg.steps:
             self.state["extended_from"] = [*self.state.get("extended_from", []), before]
+        if self.main:  # say so: a rerun that only resumed, or only re-scored a finished run, looked like a new one
+            stage, step = self.state["stage"], self.state["step"]
+            total = self.cfg.steps if stage == "task" else self.cfg.ae_steps
+            where = (f"{stage} stage at step {step} of {total}"
+                     + (": its training is done, so it is only scored again" if stage == "task" and step >= total
+                        else ""))
+            tqdm.write(f"Resuming {self.out} from {last} ({where})")
         # weights_only: a plain tensor/number load that never executes code
         return torch.load(last / "trainer_state.pt", map_location=self.device, weights_only=True)
 
@@ -708,7 +715,7 @@ class Trainer:
             test["roundtrip_error"] = readout["roundtrip_error"]
             model.config.metadata["mixing"] = {k: v for k, v in readout.items() if k.startswith(("share_", "gate_"))}
         model.config.metadata.update(
-            training=dataclasses.asdict(self.cfg) | {"elapsed_s": round(self.state["elapsed_s"], 1),
+            training=_recorded_settings(self.cfg, self.device) | {"elapsed_s": round(self.state["elapsed_s"], 1),
                                                      "device": str(self.device), "world_size": self.world}
             | ({"extended_from_steps": self.state["extended_from"]} if self.state.get("extended_from") else {}),
             data=self.splits.description,
@@ -729,6 +736,16 @@ class Trainer:
                                 f"{type(err).__name__}: {err}; push it with `python -m train.push {self.out / 'final'} "
                                 f"{self.cfg.push_to_hub}`") from err
         return test
+
+
+def _recorded_settings(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """The settings as the checkpoint records them: what took effect, not defaults that did nothing
+    (Taskonomy domains on other data; bf16, which only autocasts on CUDA)."""
+    settings = dataclasses.asdict(cfg)
+    if cfg.dataset != "taskonomy":
+        settings.update(inputs=None, target=None)
+    settings["bf16"] = bool(cfg.bf16 and device.type == "cuda")
+    return settings
 
 
 def check_settings(cfg: TrainConfig) -> None:

@@ -267,7 +267,12 @@ def test_an_interrupted_run_resumed_ends_with_the_weights_of_an_uninterrupted_on
     with pytest.raises(_Interrupted):
         Trainer(config(tmp_path / "resumed")).run()
     monkeypatch.setattr(Trainer, "_evaluate_and_checkpoint", real)
+    said = []
+    monkeypatch.setattr("train.trainer.tqdm.write", said.append)
     resumed = Trainer(config(tmp_path / "resumed")).run()
+    total = 6 if stage == "task" else 4
+    assert said[:1] == [f"Resuming {tmp_path / 'resumed'} from {tmp_path / 'resumed' / 'last'} ({stage} stage at step "
+                        f"2 of {total})"]
 
     a, b = (load_file(tmp_path / name / "last" / "model.safetensors") for name in ("whole", "resumed"))
     assert a.keys() == b.keys()

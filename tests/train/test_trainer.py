@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 from mango.models import MangoModel
 from train.__main__ import parse_args
@@ -41,6 +42,9 @@ def test_segmentation_two_stages_resume_and_final_checkpoint(synthrooms, tmp_pat
     assert meta["test_metrics"] == test and 0 <= test["miou"] <= 1 and test["samples"] == 4
     assert meta["data"]["dataset"] == "nyudv2" and meta["data"]["train_samples"] == 9
     assert meta["training"]["steps"] == 4
+    # what took effect: no Taskonomy domains for NYUDv2 data, no bf16 without CUDA (the run's own settings keep them)
+    assert meta["training"]["inputs"] is None and meta["training"]["target"] is None
+    assert meta["training"]["bf16"] is (more.bf16 and torch.cuda.is_available() and more.device.startswith("cuda"))
     assert model.config.class_names[0] and model.config.num_classes == len(model.config.class_names)
 
 
