@@ -137,7 +137,7 @@ def load_task_model(spec: TaskSpec, chosen: str | None = None) -> LoadedModel:
             log.info("%s: loaded %s", spec.key, where)
             return LoadedModel(spec, model, "chosen", where)
         except Exception as err:  # any failure: say so in the UI and fall back
-            message = f"Could not load the chosen checkpoint {chosen!r}: {err}. Using the next source instead."
+            message = f"Could not load the chosen checkpoint {chosen!r}: {str(err).rstrip('.')}. Using the next source instead."
             log.warning("%s: %s", spec.key, message)
             warnings.append(message)
     if _has_checkpoint(spec.bundled):
@@ -145,7 +145,7 @@ def load_task_model(spec: TaskSpec, chosen: str | None = None) -> LoadedModel:
             model = MangoModel.from_pretrained(spec.bundled, expected_task=spec.task)
             return LoadedModel(spec, model, "bundled", _shown(spec.bundled), warnings)
         except Exception as err:
-            message = f"The bundled checkpoint {_shown(spec.bundled)} could not be loaded: {err}."
+            message = f"The bundled checkpoint {_shown(spec.bundled)} could not be loaded: {str(err).rstrip('.')}."
             log.warning("%s: %s", spec.key, message)
             warnings.append(message)
     log.info("%s: no checkpoint, using a freshly initialised demo model", spec.key)

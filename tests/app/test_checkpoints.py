@@ -66,6 +66,13 @@ def test_a_chosen_checkpoint_that_fails_falls_back_with_a_warning(empty_root, tm
     assert mismatch.source == "untrained" and "genre" in mismatch.warnings[0]
 
 
+def test_a_warning_ends_its_error_s_sentence_once(empty_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    loaded = checkpoints.load_task_model(checkpoints.TASK_SPECS["genre"], "someone/absent")
+    assert "pass a local folder. Using the next source instead." in loaded.warnings[0]  # not "folder.. Using"
+
+
 def test_choosing_by_command_line_and_environment():
     assert checkpoints.split_revision("user/repo@v1") == ("user/repo", "v1")
     assert checkpoints.split_revision("user/repo") == ("user/repo", None)
