@@ -787,8 +787,12 @@ def check_settings(cfg: TrainConfig) -> None:
         if reason is not None:
             raise SettingsError(f"--push-to-hub {cfg.push_to_hub}: {reason}; train without it and push final/ later "
                                 "with `python -m train.push OUT/final REPO_ID`")
-    try:  # the model's config, before any data is read (the data adds only its class names)
-        build_model_config(cfg, Splits(None, None, None, (), {}))  # type: ignore[arg-type]
+    # the model's config, before any data is read; the data brings its class names, so what is counted
+    # per class is checked then
+    per_class = ("class_names", "num_classes", "class_weights", "decision_thresholds")
+    unread = dataclasses.replace(cfg, overrides={k: v for k, v in cfg.overrides.items() if k not in per_class})
+    try:
+        build_model_config(unread, Splits(None, None, None, (), {}))  # type: ignore[arg-type]
     except ConfigError as e:
         hint = (" (--image-size sets T: add --set text_context_length=N with N at most T)"
                 if "text_context_length" in str(e) else "")

@@ -141,3 +141,12 @@ def test_the_command_lines_report_what_the_user_can_fix_in_one_line(tmp_path, ca
         lines = err.strip().splitlines()
         assert status == 2 and any(line.startswith(message) for line in lines) and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "run").exists()  # refused before the run folder was made
+
+
+def test_per_class_settings_wait_for_the_data_s_classes(synthrooms, tmp_path):
+    # the early check of the model config has no class names yet: 37 SUN RGB-D class weights are not refused
+    from train.trainer import check_settings
+
+    check_settings(_config(synthrooms, tmp_path / "run", dataset="sunrgbd", overrides={"class_weights": (1.0,) * 37}))
+    with pytest.raises(SettingsError, match="the model config"):
+        check_settings(_config(synthrooms, tmp_path / "run", overrides={"class_weights": (1.0,) * 37, "fusion": "bogus"}))
