@@ -821,6 +821,7 @@ CSS = """
 button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visible {
   outline: 3px solid #f97316 !important; outline-offset: 2px; }
 .picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
+.wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
   .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */
@@ -834,7 +835,8 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 # a figure's label takes two lines: it goes above the figure instead of floating over its title; a picture's
 # buttons (full screen, download) sit on the label's line instead of over the captions of its top row. The
 # patch picker shows at its own size, so its patches keep the size they were drawn for (on a phone,
-# stacked, 40 px).
+# stacked, 40 px). A dropdown's list is hidden once Tab has left it (HEAD's script marks it, and a click or
+# key in the dropdown shows it again).
 FIGURE = ["figure"]
 
 
@@ -845,13 +847,23 @@ def theme() -> gr.themes.Base:
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 
 
-# Error messages belong to the view that raised them: switching tabs closes any that are open.
+# Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
+# list is hidden once Tab has left the dropdown (gradio's stayed open over the next line).
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
   if (!event.target.closest || !event.target.closest('[role="tab"]')) return;
   document.querySelectorAll(".toast-close").forEach((button) => button.click());
 }, true);
+const dropdownWrap = (event) => event.target.matches && event.target.matches('input[role="combobox"]')
+  ? event.target.closest(".wrap") : null;
+document.addEventListener("keydown", (event) => {
+  const wrap = dropdownWrap(event);
+  if (wrap) wrap.classList.toggle("left-by-tab", event.key === "Tab");
+}, true);
+for (const type of ["focusin", "mousedown"]) {
+  document.addEventListener(type, (event) => dropdownWrap(event)?.classList.remove("left-by-tab"), true);
+}
 </script>
 """
 

@@ -463,6 +463,22 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
     page.keyboard.press("Tab")
     page.wait_for_timeout(2500)  # the old error arrived within a second
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+    # its list, opened by a click, closes when Tab leaves it (gradio's stayed open over the next line);
+    # choosing with the mouse or the keyboard still works
+    options = page.locator("#segment-views ul[role=listbox]")
+    layer.click()
+    options.first.wait_for(state="visible", timeout=TIMEOUT_MS)
+    page.keyboard.press("Tab")
+    options.first.wait_for(state="hidden", timeout=5000)
+    layer.click()
+    layer.fill("")
+    options.first.get_by_role("option").nth(2).click()
+    options.first.wait_for(state="hidden", timeout=5000)
+    assert layer.input_value().startswith("block 1 · layer 3")
+    layer.click()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert layer.input_value().startswith("block 1 · layer 4")
     # a slider reached by the keyboard shows that it has the focus, as buttons and tabs do
     opacity = page.locator("#segment-opacity input[type=range]").first
     page.locator("#segment-opacity input[type=number]").first.focus()
