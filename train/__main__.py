@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from .cli import reports_user_errors
+from .cli import printable, reports_user_errors
 from .data import DATASETS, FIT_ON
 from .trainer import SettingsError, TrainConfig, Trainer, check_settings
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m train: error: {e}", file=sys.stderr)
         return 2
     if result:
-        print(json.dumps(result, indent=2))
+        print(printable(result))
     return 0
 
 

@@ -7,8 +7,9 @@ traceback would bury that under the call stack. Anything else is a bug and keeps
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from mango.data.errors import DataError
 from mango.models.config import ConfigError
@@ -31,3 +32,10 @@ def reports_user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..
                 return 2
         return wrapped
     return wrap
+
+
+def printable(result: dict[str, Any]) -> str:
+    """A result as JSON for the terminal: one key a line, a list of numbers (per-class scores) on its own line
+    instead of one number a line."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in result.items()]
+    return "{\n" + ",\n".join(lines) + "\n}"

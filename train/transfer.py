@@ -11,7 +11,6 @@ measures transfer from synthetic rooms, not NYUDv2 performance.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
@@ -21,7 +20,7 @@ from mango import metrics
 from mango.data import NYUDV2_CLASSES, NYUDv2
 from mango.models import MangoModel
 
-from .cli import reports_user_errors
+from .cli import printable, reports_user_errors
 
 RENAMED = {"rug": "floor mat"}
 
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     model = MangoModel.from_pretrained(a.checkpoint, expected_task="segmentation")
     dataset = NYUDv2(a.root, a.split, image_size=model.config.image_size, train=False)
-    print(json.dumps(transfer_scores(model, dataset), indent=2))
+    print(printable(transfer_scores(model, dataset)))
     return 0
 
 

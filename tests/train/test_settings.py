@@ -150,3 +150,14 @@ def test_per_class_settings_wait_for_the_data_s_classes(synthrooms, tmp_path):
     check_settings(_config(synthrooms, tmp_path / "run", dataset="sunrgbd", overrides={"class_weights": (1.0,) * 37}))
     with pytest.raises(SettingsError, match="the model config"):
         check_settings(_config(synthrooms, tmp_path / "run", overrides={"class_weights": (1.0,) * 37, "fusion": "bogus"}))
+
+
+def test_a_result_prints_as_json_with_a_list_on_one_line():
+    import json
+
+    from train.cli import printable
+
+    result = {"miou": 0.5, "per_class_iou": [0.1, None, 0.3], "classes_absent": ["lamp"], "nested": {"x": 1}}
+    text = printable(result)
+    assert json.loads(text) == result
+    assert '  "per_class_iou": [0.1, null, 0.3],' in text.splitlines() and len(text.splitlines()) == len(result) + 2
