@@ -476,8 +476,10 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
     options.first.wait_for(state="hidden", timeout=5000)
     assert layer.input_value().startswith("block 1 · layer 3")
     layer.click()
+    layer.fill("block 1 · layer 4")  # typed, as gradio's filterable dropdown allows, then chosen by the keyboard
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
+    options.first.wait_for(state="hidden", timeout=5000)
     assert layer.input_value().startswith("block 1 · layer 4")
     # a slider reached by the keyboard shows that it has the focus, as buttons and tabs do
     opacity = page.locator("#segment-opacity input[type=range]").first
