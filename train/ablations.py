@@ -13,7 +13,8 @@ A finished run (``test_metrics.json``) is reused, and an unfinished one resumed,
 is refused, named: the folder's name says only the task, seed and variant.
 
 Writes to ``--report`` (default ``OUT/report``; the bundled tables the app shows are updated only when
-it is ``assets/ablations``, by name), merging with rows already there for other tasks: ``runs.csv`` (one row per run and metric, with the run's off-diagonal share),
+it names ``assets/ablations``), merging with rows already there for other tasks: ``runs.csv`` (one
+row per run and metric, with the run's off-diagonal share),
 ``results.csv`` (mean ± std over seeds: task, variant, metric, mean, std, n_seeds),
 ``curves.csv`` (validation metric per step, per run), ``ablations.png`` (the headline metric)
 and ``curves.png`` (the validation curves, mean over seeds, to show they flattened).

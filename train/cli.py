@@ -21,9 +21,8 @@ def reports_user_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
         def wrapped(*args, **kwargs) -> int:
-            from .trainer import (
-                SettingsError,  # here: the trainer imports train.evaluate, which uses this
-            )
+            # imported here: the trainer imports train.evaluate, which uses this module
+            from .trainer import SettingsError
 
             try:
                 return main(*args, **kwargs)
