@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from mango.data import LAYOUT_NAMES
+from mango.models.card import data_line, metrics_line
 
 from .checkpoints import LoadedModel
 
@@ -214,14 +213,14 @@ def model_card(loaded: LoadedModel) -> str:
         lines = [f"**Model:** {where} · {arch}"]
         data = _first(meta, "training_data", "data", "dataset", "train_data")
         if data:
-            lines.append(f"**Trained on:** {_data(data)}")
+            lines.append(f"**Trained on:** {data_line(data)}")
         training = meta.get("training")
         if isinstance(training, dict) and training.get("elapsed_s"):
             lines.append(f"<small>its last training stage took {training['elapsed_s'] / 60:.0f} min on "
                          f"{training.get('device', '?')}</small>")
         metrics = _first(meta, "test_metrics", "metrics", "eval", "results")
         if metrics:
-            lines.append(f"**Test metrics:** {_metrics(metrics)}")
+            lines.append(f"**Test metrics:** {metrics_line(metrics)}")
         fusion = fusion_line(config, metrics if isinstance(metrics, dict) else {})
         if fusion:
             lines.append(fusion)
@@ -285,42 +284,6 @@ def _first(meta: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-def _data(value: Any) -> str:
-    """The trainer's data description (mango train/data.py) in one line; anything else as given."""
-    if not isinstance(value, dict):
-        return _fmt(value)
-    name = _dataset_name(value)
-    parts = [name]
-    counts = [f"{value[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
-              if isinstance(value.get(k), int)]
-    if value.get("fit_on") == "train+val" and len(counts) == 3:  # the validation samples are inside train
-        counts = [f"{value['train_samples']:,} train (its {value['val_samples']:,} validation included)", counts[2]]
-    if counts:
-        parts.append(" / ".join(counts) + " samples")
-    if value.get("image_size"):
-        parts.append(f"{value['image_size']} px")
-    if value.get("inputs"):
-        parts.append(f"{' + '.join(value['inputs'])} → {value.get('target', '?')}")
-    return " · ".join(p for p in parts if p)
-
-
-_PATH = re.compile(r"(?:\.{0,2}/|~/|[A-Za-z]:\\)?[\w.\-]+(?:[/\\][\w.\-]+)+[/\\]?")
-
-
-def _dataset_name(value: dict[str, Any]) -> str:
-    """The data set's name as a reader knows it; a development folder path is never shown.
-    Checkpoints trained since the trainer names its data carry `name`; older ones only `root`."""
-    named = value.get("description") or value.get("name")
-    if named:
-        return str(named)
-    root = str(value.get("root") or "")
-    layout = LAYOUT_NAMES.get(str(value.get("dataset", "")).lower(), str(value.get("dataset") or ""))
-    if root and not _PATH.search(root):
-        return root  # a hand-written name, e.g. "SynthRooms (nyudv2 layout)"
-    detail = _PATH.sub("", root).strip(" ()")
-    return f"{layout} ({detail})" if layout and detail else layout or detail
-
-
 def depth_units(tab: str, depth_max: float = 10.0) -> str:
     """What 16-bit values mean in a tab (they differ between the two data conventions)."""
     if tab == "segmentation":
@@ -332,25 +295,3 @@ def depth_units(tab: str, depth_max: float = 10.0) -> str:
             "with a notice. *These units differ from the segmentation tab's millimetres.*")
 
 
-def _metrics(value: Any) -> str:
-    """Scalar metrics only (per-class lists are left out), 3 significant digits."""
-    if not isinstance(value, dict):
-        return _fmt(value)
-    shown = [f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-             for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return " · ".join(shown[:8])
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, dict):
-        parts = []
-        for k, v in value.items():
-            if isinstance(v, float):
-                v = f"{v:.3g}"
-            elif isinstance(v, dict):
-                v = _fmt(v)
-            parts.append(f"{k} {v}")
-        return " · ".join(parts)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)

@@ -4,12 +4,16 @@ What a reader of a Hub page needs before loading the weights: the task and modal
 fuses, what the model was trained and tested on with its test metrics, the pretrained encoders with
 their sources and licences (frozen ones install offline from a package and are not in the weights),
 and how to load it. Numbers come from ``config.metadata`` as the trainer wrote it; nothing is
-measured here.
+measured here. The lines that put the metadata in words (`data_line`, `metrics_line`) are the app's
+model card's too.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from mango.data import LAYOUT_NAMES
 
 from .config import MangoConfig
 from .weights import PRETRAINED
@@ -86,3 +90,65 @@ def _metrics(values: Any) -> str:
     shown = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in values.items()
              if isinstance(v, float) and not k.startswith("bits_per_dim_p")]
     return " · ".join(shown[:8])
+
+
+# ------------------------------------------------------------- metadata in words (also the app's model card)
+def data_line(value: Any) -> str:
+    """The trainer's data description (mango train/data.py) in one line; anything else as given."""
+    if not isinstance(value, dict):
+        return plain(value)
+    name = dataset_name(value)
+    parts = [name]
+    counts = [f"{value[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
+              if isinstance(value.get(k), int)]
+    if value.get("fit_on") == "train+val" and len(counts) == 3:  # the validation samples are inside train
+        counts = [f"{value['train_samples']:,} train (its {value['val_samples']:,} validation included)", counts[2]]
+    if counts:
+        parts.append(" / ".join(counts) + " samples")
+    if value.get("image_size"):
+        parts.append(f"{value['image_size']} px")
+    if value.get("inputs"):
+        parts.append(f"{' + '.join(value['inputs'])} → {value.get('target', '?')}")
+    return " · ".join(p for p in parts if p)
+
+
+_PATH = re.compile(r"(?:\.{0,2}/|~/|[A-Za-z]:\\)?[\w.\-]+(?:[/\\][\w.\-]+)+[/\\]?")
+
+
+def dataset_name(value: dict[str, Any]) -> str:
+    """The data set's name as a reader knows it; a development folder path is never shown.
+    Checkpoints trained since the trainer names its data carry `name`; older ones only `root`."""
+    named = value.get("description") or value.get("name")
+    if named:
+        return str(named)
+    root = str(value.get("root") or "")
+    layout = LAYOUT_NAMES.get(str(value.get("dataset", "")).lower(), str(value.get("dataset") or ""))
+    if root and not _PATH.search(root):
+        return root  # a hand-written name, e.g. "SynthRooms (nyudv2 layout)"
+    detail = _PATH.sub("", root).strip(" ()")
+    return f"{layout} ({detail})" if layout and detail else layout or detail
+
+
+
+def metrics_line(value: Any) -> str:
+    """Scalar metrics only (per-class lists are left out), 3 significant digits."""
+    if not isinstance(value, dict):
+        return plain(value)
+    shown = [f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+             for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return " · ".join(shown[:8])
+
+
+def plain(value: Any) -> str:
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            if isinstance(v, float):
+                v = f"{v:.3g}"
+            elif isinstance(v, dict):
+                v = plain(v)
+            parts.append(f"{k} {v}")
+        return " · ".join(parts)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)

@@ -3,7 +3,7 @@ than listing its validation samples as if they were held out."""
 
 from __future__ import annotations
 
-from app.texts import _data
+from mango.models.card import data_line as _data
 
 HELD_OUT = dict(dataset="mmimdb", root="movies", image_size=256, train_samples=856, val_samples=122,
                 test_samples=245, validation="dev split")

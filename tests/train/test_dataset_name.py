@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.texts import _dataset_name
+from mango.models.card import dataset_name as _dataset_name
 from train.data import build_splits
 
 
