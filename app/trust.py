@@ -25,6 +25,7 @@ GROUP_LABELS = {
     "camouflaged": "camouflaged objects (only depth)", "picture": "pictures (only colour)", "rug": "rugs (only colour)",
     "decal (picture + rug)": "decals: pictures and rugs together (picture + rug)",
 }
+SCORE_NAMES = {"logit": "logit", "log_prob": "log-probability"}  # the two targets, in words
 GROUP_NAMES = {"camouflaged": "camouflaged objects", "picture": "pictures", "rug": "rugs", "decal (picture + rug)": "decals"}
 KNOWN_ANSWER_CHOICES = {  # label -> (bundled example scene, class of the object to explain: its largest piece)
     "a camouflaged object (only depth shows it), scene 1": ("scene-011", "camouflaged"),
@@ -126,7 +127,7 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
     header = ("| known answer | target | objects | class IoU | " + " | ".join(METHOD_LABELS[m] for m in attributions)
               + " | rollout: revealing modality's share |")
     rows = [header, "|" + " --- |" * (4 + len(attributions) + 1)]
-    for score in ("logit", "log_prob"):
+    for score in SCORE_NAMES:
         for group, label in GROUP_LABELS.items():
             part = summary[(summary["score"] == score) & (summary["group"] == group)]
             if part.empty:
@@ -137,7 +138,7 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
                 cells.append(f"{hit['right_pct'].iloc[0]:.0f}%" if len(hit) else "–")
             rollout = part[part["method"] == "rollout"]
             cells.append(f"{100 * rollout['mean_revealing'].iloc[0]:.1f}%" if len(rollout) and "mean_revealing" in rollout else "–")
-            name = {"logit": "logit", "log_prob": "log-probability"}[score]
+            name = SCORE_NAMES[score]
             rows.append(f"| {label} | class {name} | {int(part['objects'].iloc[0])} | {part['class_iou'].iloc[0]:.2f} | "
                         + " | ".join(cells) + " |")
     scenes = run.get("scenes", "?")
@@ -150,14 +151,13 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
 def _below_goal(summary: pd.DataFrame, drawn: bool) -> str:
     """Where an attribution method misses the goal the figure draws as its dashed line, named from the results."""
     misses = []
-    for score in ("logit", "log_prob"):
+    for score in SCORE_NAMES:
         for group, name in GROUP_NAMES.items():
             part = summary[(summary["score"] == score) & (summary["group"] == group) & (summary["method"] != "rollout")
                            & (summary["right_pct"] < GOAL_PCT)]
             if len(part):
                 methods = ", ".join(f"{METHOD_LABELS[m]} {pct:.0f}%" for m, pct in zip(part["method"], part["right_pct"]))
-                target = {"logit": "logit", "log_prob": "log-probability"}[score]
-                misses.append(f"{name} on the class {target} ({methods})")
+                misses.append(f"{name} on the class {SCORE_NAMES[score]} ({methods})")
     goal = f"The benchmark's goal is **{GOAL_PCT:.0f} % right**" + (" (the dashed line in the figure below)" if drawn else "")
     if not misses:
         return goal + ": every attribution method meets it on every group."
