@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pi_heif import register_heif_opener
 
 from mango.data import fill_depth_holes
 from mango.data.transforms import TASKONOMY_DEPTH_LOG_MAX, TASKONOMY_EDGE_MAX
@@ -40,6 +41,11 @@ MAX_PLOT_CHARS = 3000
 MIN_PLOT_WORDS = 3
 
 EDGE_TEXTURE_MAX = TASKONOMY_EDGE_MAX["edge_texture"]
+# A HEIC photo (what phones save) cannot be decoded at a fraction of its size as a JPEG can: one up to
+# this many pixels (a 48-megapixel phone photo) is decoded in full, then halved until it fits.
+HEIF_DECODE_PIXELS = 50_000_000
+
+register_heif_opener()  # PIL reads HEIC/HEIF (phone photos) from here on; decoding only
 
 
 class InputError(ValueError):
@@ -83,12 +89,14 @@ def _open(path: str | os.PathLike[str] | None, label: str, image_size: int, noti
             width, height = image.size
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         if isinstance(err, UnidentifiedImageError):
-            raise InputError(f"The {label} is not an image file PIL can read ({path.suffix or 'no extension'}). Upload a PNG or JPEG.") from err
+            raise InputError(f"The {label} is not an image file the app can read ({path.suffix or 'no extension'}). "
+                             "Upload a PNG, JPEG, WebP or HEIC.") from err
         raise InputError(f"The {label} is far too large to open safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from err
     except OSError as err:
         raise InputError(f"The {label} file is damaged or not an image ({err}).") from err
-    if _too_large(width, height) and image.format == "JPEG":
-        image = _reduced_jpeg(image, label, image_size, notices)
+    heif = image.format == "HEIF"
+    if _too_large(width, height) and image.format in ("JPEG", "HEIF"):
+        image = _reduced_photo(image, label, image_size, notices)
         width, height = image.size
     if _too_large(width, height):
         raise InputError(
@@ -97,6 +105,9 @@ def _open(path: str | os.PathLike[str] | None, label: str, image_size: int, noti
         )
     if width < 8 or height < 8:
         raise InputError(f"The {label} is only {width}×{height} pixels; it needs at least 8×8.")
+    if heif:
+        notices.append(f"The {label} is a HEIC photo. Browsers other than Safari cannot show HEIC, so its upload box "
+                       "may show a broken image; the app has read it all the same.")
     return image
 
 
@@ -104,14 +115,21 @@ def _too_large(width: int, height: int) -> bool:
     return max(width, height) > MAX_SIDE or width * height > MAX_PIXELS
 
 
-def _reduced_jpeg(image: Image.Image, label: str, image_size: int, notices: list[str]) -> Image.Image:
-    """A JPEG over the limits (a phone's 24- or 48-megapixel photo) decoded at 1/2, 1/4 or 1/8 of its size,
-    the first that fits: JPEG decoders scale while decoding, so the full image is never in memory."""
+def _reduced_photo(image: Image.Image, label: str, image_size: int, notices: list[str]) -> Image.Image:
+    """A phone photo over the limits (24 or 48 megapixels) read at 1/2, 1/4 or 1/8 of its size, the first
+    that fits. A JPEG decoder scales while decoding, so the full JPEG is never in memory; a HEIC is
+    decoded in full (up to `HEIF_DECODE_PIXELS`), then reduced."""
     width, height = image.size
     scale = next((s for s in (2, 4, 8) if not _too_large(math.ceil(width / s), math.ceil(height / s))), None)
-    if scale is None:
-        return image  # too large even at 1/8: refused by the caller
-    image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
+    if scale is None or (image.format == "HEIF" and width * height > HEIF_DECODE_PIXELS):
+        return image  # too large even at 1/8, or to decode: refused by the caller
+    if image.format == "JPEG":
+        image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
+    else:
+        try:
+            image = image.reduce(scale)
+        except (OSError, ValueError) as err:
+            raise InputError(f"The {label} could not be decoded ({err}). Upload a PNG or JPEG.") from err
     if not _too_large(*image.size):
         notices.append(f"The {label} is {width}×{height} pixels, more than the app reads in full ({MAX_SIDE} px per "
                        f"side, {MAX_PIXELS / 1e6:.0f} megapixels): it was decoded at {image.size[0]}×{image.size[1]} "

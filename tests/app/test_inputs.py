@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -194,6 +196,35 @@ def test_a_phone_photo_over_the_limits_is_decoded_smaller_when_it_is_a_jpeg(tmp_
     Image.new("L", (40000, 200), 100).save(wider)
     with pytest.raises(InputError, match="40000×200 pixels; the limit"):
         load_image(str(wider), "rgb", 3, 16)
+
+
+HEIC = Path(__file__).parent / "data"  # made by data/make_heic.py
+
+
+def test_a_heic_photo_is_read_upright():
+    # what phones save: left half dark, right half bright, stored with "turn 90° clockwise to show";
+    # upright, the dark half is on top, as a browser or phone shows it
+    loaded = load_image(str(HEIC / "upright.heic"), "rgb", 3, 16, label="RGB image")
+    assert loaded.original_size == (48, 64)
+    top, bottom = loaded.tensor[:, :7].mean(), loaded.tensor[:, 9:].mean()
+    assert top < 0.2 < 0.75 < bottom
+    assert any("is a HEIC photo" in notice for notice in loaded.notices)  # the browser may not preview it
+
+
+def test_a_heic_phone_photo_over_the_limits_is_reduced_after_decoding(tmp_path):
+    loaded = load_image(str(HEIC / "phone-24mp.heic"), "rgb", 3, 16, label="RGB image")
+    assert loaded.original_size == (2856, 2142)
+    assert "The RGB image is 5712×4284 pixels" in loaded.notices[0] and "decoded at 2856×2142 (1/2" in loaded.notices[0]
+    png = load_image(save(tmp_path / "p.png", np.zeros((20, 20, 3), np.uint8)), "rgb", 3, 16)
+    assert not any("HEIC" in notice for notice in png.notices)
+    left, right = loaded.tensor[..., :7].mean(), loaded.tensor[..., 9:].mean()
+    assert left < 0.2 < 0.75 < right
+
+
+def test_a_heic_too_large_to_decode_is_refused(monkeypatch):
+    monkeypatch.setattr("app.inputs.HEIF_DECODE_PIXELS", 20_000_000)  # below the photo's 24.5 megapixels
+    with pytest.raises(InputError, match="5712×4284 pixels; the limit"):
+        load_image(str(HEIC / "phone-24mp.heic"), "rgb", 3, 16)
 
 
 def test_pair_sizes_and_plots(tmp_path):
