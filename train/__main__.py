@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--fit-on", default=d.fit_on, choices=FIT_ON,
                    help="train+val: also train on the validation split, for a final fit at a step count chosen "
                         "beforehand; nothing is then selected on validation, and the last step ships")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="read only the first N samples of each split: a quick run of the whole path (its scores "
+                        "mean nothing)")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
                    metavar="KEY=VALUE", help="override a MangoConfig field, e.g. --set fusion=late")
     p.add_argument("--push-to-hub", default=None, metavar="REPO_ID")
@@ -104,7 +107,7 @@ def _config(a: argparse.Namespace, ae_steps: int, overrides: dict) -> TrainConfi
         cache_backbones=not a.no_cache, mirror=not a.no_mirror, photometric=a.photometric,
         balance_classes=a.balance_classes,
         thresholds=a.thresholds, text_projection=a.text_projection, ema_decay=a.ema_decay, fit_on=a.fit_on,
-        push_to_hub=a.push_to_hub,
+        limit=a.limit, push_to_hub=a.push_to_hub,
     )
 
 

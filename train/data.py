@@ -84,12 +84,15 @@ def build_splits(
     test_split: str = "test",
     fit_on: str = "train",
     photometric: bool = False,
+    limit: int | None = None,
 ) -> Splits:
     """The three splits of a dataset; a validation set is carved from train when none exists.
 
     ``fit_on="train+val"`` puts the validation samples into the training set too, as a final fit
     at a step count chosen beforehand does (the MM-IMDb probe the genre targets come from was
     fitted on train + dev): the validation split is still returned, but it is no longer held out.
+    ``limit`` reads only the first ``limit`` samples of each split: a smoke run of the whole path,
+    whose scores mean nothing.
     """
     root = Path(root)
     if fit_on not in FIT_ON:
@@ -97,8 +100,15 @@ def build_splits(
     if not root.is_dir():  # before a split's list file is looked for in it
         raise DataFileNotFoundError(f"no {dataset} folder at {root} (--root): give the folder that holds its "
                                     f"{'split.json' if dataset == 'mmimdb' else 'split list files'}")
+    if limit is not None and limit < 2:
+        raise ValueError(f"limit must be at least 2 samples per split, got {limit}")
     with_val = fit_on == "train+val"
-    make = _reader(dataset, root, image_size, inputs, target, photometric)
+    read = _reader(dataset, root, image_size, inputs, target, photometric)
+
+    def make(split: str, train: bool) -> Dataset:
+        whole = read(split, train)
+        return whole if limit is None or len(whole) <= limit else Subset(whole, range(limit))
+
     if dataset == "mmimdb":
         train_set, val_set = make("train", True), make("dev", False)
         train_eval = make("train", False)
@@ -117,7 +127,7 @@ def build_splits(
         test_set = make(test_split, False)
         held = "trained on (not held out)" if with_val else "held out"
         val_note = f"{val_fraction:.0%} of train, {held} (seed {seed})"
-    class_names = tuple(getattr(test_set, "class_names", ()) or ())
+    class_names = tuple(getattr(getattr(test_set, "dataset", test_set), "class_names", ()) or ())
     distinct = len(train_eval) + (0 if with_val else len(val_set)) + len(test_set)
     meta = _generator_meta(root)
     description = dict(
@@ -132,6 +142,8 @@ def build_splits(
         test_split=test_split,
         fit_on=fit_on,
     )
+    if limit is not None:
+        description["limit"] = limit
     if photometric:
         description["augmentation"] = "crops, flips, colour jitter"
     if dataset == "taskonomy":

@@ -114,6 +114,7 @@ class TrainConfig:
     text_projection: str = "random"  # or "pca" / "labels": where a frozen text encoder's projection starts
     ema_decay: float = 0.0  # > 0: stage 2 selects, keeps and ships a moving average of the weights
     fit_on: str = "train"  # or "train+val": validation is trained on too, and the last step ships (no selection)
+    limit: int | None = None  # read only the first N samples of each split (a smoke run; its scores mean nothing)
     overrides: dict[str, Any] = field(default_factory=dict)  # any MangoConfig field
     push_to_hub: str | None = None
 
@@ -263,7 +264,8 @@ def build_run_splits(cfg: TrainConfig) -> Splits:
     """The data splits a run of `cfg` trains, selects and tests on."""
     image_size = cfg.image_size or MangoConfig.preset(cfg.preset, task=cfg.task).image_size
     return build_splits(cfg.dataset, cfg.root, image_size, inputs=cfg.inputs, target=cfg.target,
-                        val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on, photometric=cfg.photometric)
+                        val_fraction=cfg.val_fraction, seed=cfg.seed, fit_on=cfg.fit_on, photometric=cfg.photometric,
+                        limit=cfg.limit)
 
 
 class Trainer:
@@ -780,6 +782,8 @@ def check_settings(cfg: TrainConfig) -> None:
         raise SettingsError(f"text_projection='labels' needs multi-label targets (genre), not {cfg.task}")
     if cfg.batch_size < 1:
         raise SettingsError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if cfg.limit is not None and cfg.limit < 2:
+        raise SettingsError(f"limit must be at least 2 samples per split, got {cfg.limit}")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise SettingsError(f"device {cfg.device!r}, but torch sees no CUDA device here: use --device cpu")
     if cfg.push_to_hub:  # a push that cannot work fails now, not after the whole run

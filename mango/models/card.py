@@ -89,6 +89,8 @@ def data_line(value: Any) -> str:
         counts = [f"{value['train_samples']:,} train (its {value['val_samples']:,} validation included)", counts[2]]
     if counts:
         parts.append(" / ".join(counts) + " samples")
+    if value.get("limit"):
+        parts.append(f"only the first {value['limit']:,} of each split (a smoke run)")
     if value.get("image_size"):
         parts.append(f"{value['image_size']} px")
     if value.get("inputs"):
