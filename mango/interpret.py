@@ -45,6 +45,15 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+__all__ = [
+    "IG_TOLERANCE", "SCORES", "AttentionRow", "IntegratedGradientsResult", "LikelihoodChange",
+    "ModalityContributions", "TargetFn", "attention_row", "class_region_target", "coalition_values",
+    "exact_shapley", "ig_converged", "image_baseline", "image_mean_target", "integrated_gradients",
+    "layer_mixing", "likelihood_change", "logit_target", "modality_baselines", "modality_contributions",
+    "objects_target", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
+    "signed_shares", "token_label", "tokens_to_grid",
+]
+
 TargetFn = Callable[[Tensor], Tensor]
 """Maps a model's `.output` batch to one scalar per example, shape (B,)."""
 
@@ -476,18 +485,30 @@ class LikelihoodChange:
     log_prob: dict[str, Tensor]
     bits_per_dim: dict[str, Tensor]
 
+    def _key(self, removed: str) -> str:
+        """'a', 'b', or a modality's name ('rgb', 'depth', ...) as the key of its run without it."""
+        if removed in self.names:
+            removed = "ab"[self.names.index(removed)]
+        if removed not in ("a", "b"):
+            raise ValueError(f"removed must be 'a', 'b', {self.names[0]!r} or {self.names[1]!r}, got {removed!r}")
+        return f"without_{removed}"
+
     def delta_log_prob(self, removed: str) -> Tensor:
-        """log p(with `removed` replaced by its baseline) - log p(as given), in nats."""
-        return self.log_prob[f"without_{removed}"] - self.log_prob["both"]
+        """log p(with `removed` replaced by its baseline) - log p(as given), in nats. `removed` is
+        'a', 'b' or the modality's name."""
+        return self.log_prob[self._key(removed)] - self.log_prob["both"]
 
     def delta_bits_per_dim(self, removed: str) -> Tensor:
-        """bits/dim with `removed` replaced by its baseline minus bits/dim as given. Positive: the
-        pair is *less* likely without that modality; negative: more likely."""
-        return self.bits_per_dim[f"without_{removed}"] - self.bits_per_dim["both"]
+        """bits/dim with `removed` ('a', 'b' or the modality's name) replaced by its baseline minus
+        bits/dim as given. Positive: the pair is *less* likely without that modality; negative: more
+        likely."""
+        return self.bits_per_dim[self._key(removed)] - self.bits_per_dim["both"]
 
 
 @torch.no_grad()
 def likelihood_change(model: nn.Module, a: Any, b: Any) -> LikelihoodChange:
+    """The exact log-likelihood of (a, b) as given and with each modality removed (replaced by its
+    baseline): how much each modality makes the pair more or less typical to the density."""
     base_a, base_b = modality_baselines(model, a, b)
     runs = {"both": (a, b), "without_a": (base_a, b), "without_b": (a, base_b)}
     log_prob, bpd = {}, {}

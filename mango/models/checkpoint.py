@@ -49,8 +49,11 @@ def resolve_checkpoint(path_or_repo_id: str | os.PathLike[str], revision: str | 
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") != 1
     if looks_like_path:
         raise CheckpointNotFoundError(f"no checkpoint folder at {text!r} (and it is not a Hub repo id 'owner/name')")
-    config_file = fetch_hub_file(text, CONFIG_NAME, revision, what="MANGO checkpoint config")
-    fetch_hub_file(text, WEIGHTS_NAME, revision, what="MANGO checkpoint weights")
+    try:
+        config_file = fetch_hub_file(text, CONFIG_NAME, revision, what="MANGO checkpoint config")
+        fetch_hub_file(text, WEIGHTS_NAME, revision, what="MANGO checkpoint weights")
+    except CheckpointError as err:  # "owner/name" may also be a mistyped local path: say both
+        raise type(err)(f"no local folder {text!r}, so it was read as a Hub repo id: {err}") from err
     return config_file.parent
 
 

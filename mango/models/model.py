@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.loss import AsymmetricLossMultiLabel
 
+from mango.data.constants import TASKONOMY_DOMAINS
 from mango.flow.base import evaluating
 
 from .checkpoint import CheckpointMixin
@@ -212,6 +213,7 @@ class MangoModel(CheckpointMixin, nn.Module):
             elif not isinstance(value, torch.Tensor):
                 raise TypeError(f"modality {key} ({modality.name!r}) is an image: pass a (B, C, H, W) tensor")
             else:
+                _check_unit_range(value, key, modality.name)
                 value = value.to(self.device, torch.float32)
             frozen = detach_frozen and not self.trained_in_stage2(key)
             with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
@@ -249,6 +251,20 @@ class MangoModel(CheckpointMixin, nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, a: ModalityInput, b: ModalityInput = None) -> MangoOutput:
+        """Encode both modalities, run the flow and the head.
+
+        Images are float (B, C, H, W) tensors in [0, 1] at ``config.image_size``, in the units the
+        checkpoint was trained with: prepare them with `mango.data.transforms` (colour: 8-bit / 255,
+        ``rgb_to_unit``; NYU-style depth: metres / 10, clipped, holes filled, ``depth_to_unit`` and
+        ``fill_depth_holes``; Taskonomy domains: ``decode_domain``). Values outside [0, 1], NaN and
+        integer tensors are refused. Text is a list of strings (or int64 ids); the first
+        ``config.text_context_length`` word pieces of each are read.
+
+        Returns a `MangoOutput`: ``output`` (segmentation logits (B, C, H, W), a translated image
+        (B, C, H, W) in the target's [0, 1] units, not clamped, or genre logits (B, G): a genre is predicted where its sigmoid passes
+        ``config.thresholds()``, in the order of ``config.class_names``), ``z`` (the latent, B × N × D) and
+        ``bits_per_dim`` (B,), the exact negative log-likelihood of the features.
+        """
         features, pad_mask = self._encode(a, b)
         return self.forward_features(features, pad_mask)
 
@@ -345,18 +361,29 @@ class MangoModel(CheckpointMixin, nn.Module):
         features, _ = self._require_flow("sampling").inverse(z)
         return {"z": z, "features": features, **self.decode(features), "output": self.head_output(z, pad_mask)}
 
-    def _noise(self, shape: tuple[int, ...], temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    def _noise(self, shape: tuple[int, ...], temperature: float, generator: torch.Generator | int | None) -> torch.Tensor:
+        if isinstance(generator, int) and not isinstance(generator, bool):
+            generator = torch.Generator(self.device).manual_seed(generator)
+        elif generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {type(generator).__name__}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
         device = generator.device if generator is not None else self.device
         return (torch.randn(shape, generator=generator, device=device) * temperature).to(self.device)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> dict[str, Any]:
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | int | None = None) -> dict[str, Any]:
         """Z ~ N(0, temperature^2 I) -> F = G^-1(Z) -> decoded modalities and the head's prediction
         (a sample has no plot, so a head that pools words reads every text position).
 
-        Returns {"z", "features", <image modality name>: pixels, ..., "output"}.
+        ``generator`` (a torch.Generator or an int seed) makes the draw repeatable. Bundled
+        checkpoints record the temperature whose samples read most like real inputs in
+        ``config.metadata["sampling"]["temperature"]``. Returns {"z", "features",
+        <image modality name>: pixels in [0, 1], ..., "output"}.
         """
         self._require_flow("sample")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n (how many samples) must be a whole number >= 1, got {n!r}")
         shape = (n, len(self.plan.modalities) * self.tokens_per_modality, self.config.dim)
         return self._from_latent(self._noise(shape, temperature, generator))
 
@@ -371,7 +398,7 @@ class MangoModel(CheckpointMixin, nn.Module):
     @torch.no_grad()
     def resample_modality(
         self, a: ModalityInput, b: ModalityInput, modality: str, temperature: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
     ) -> dict[str, Any]:
         """Encode (a, b), redraw only one modality's latent tokens, invert. The kept modality's features
         change too (the flow mixes the modalities), so this is not an exact conditional sample of the
@@ -497,6 +524,30 @@ def _noisy(tokens: torch.Tensor, scale: float, keep: torch.Tensor | None = None)
         return tokens
     std = tokens.detach().float()[keep].std(dim=0)
     return tokens + scale * std.to(tokens.dtype) * torch.randn_like(tokens) * keep[..., None].to(tokens.dtype)
+
+
+_COLOUR = "colour: 8-bit values / 255 (mango.data.transforms.rgb_to_unit)"
+_UNITS = {  # how each modality's pixels become [0, 1] (mango.data.transforms), for the error below
+    "rgb": _COLOUR,
+    "poster": _COLOUR,
+    "depth": "depth: metres / 10, clipped, its zeros filled (mango.data.transforms.depth_to_unit, fill_depth_holes)",
+}
+
+
+def _check_unit_range(value: torch.Tensor, key: str, name: str) -> None:
+    """Only a float image in [0, 1] passes: anything else (integers, NaN, another scale) would be read
+    as garbage without a word, so it is refused with the way to prepare it."""
+    units = _UNITS.get(name, f"Taskonomy's {name}: mango.data.transforms.decode_domain({name!r}, raw)"
+                       if name in TASKONOMY_DOMAINS else "see mango.data.transforms")
+    if not value.is_floating_point():
+        raise TypeError(f"modality {key} ({name!r}) is a {value.dtype} tensor: the model reads floats in [0, 1]; "
+                        f"{units}")
+    if value.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(value.detach()))
+    if math.isnan(low) or math.isnan(high) or not (-1e-3 <= low and high <= 1 + 1e-3):
+        seen = "NaN values" if math.isnan(low) or math.isnan(high) else f"values from {low:.4g} to {high:.4g}"
+        raise ValueError(f"modality {key} ({name!r}) holds {seen}: the model reads [0, 1]; {units}")
 
 
 def _one_example(x: ModalityInput) -> ModalityInput:

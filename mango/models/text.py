@@ -80,7 +80,12 @@ class _TokenTextEncoder(nn.Module):
     def as_ids(self, text: Sequence[str] | torch.Tensor) -> torch.Tensor:
         """Strings are tokenized; id tensors are checked and right-padded to context_length."""
         if isinstance(text, torch.Tensor):
-            return _padded_ids(text.to(self.device), self.context_length, self.pad_id)
+            ids = _padded_ids(text.to(self.device), self.context_length, self.pad_id)
+            vocab = self.embedding.num_embeddings
+            if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < vocab):
+                raise ValueError(f"token ids must be in [0, {vocab}) (this tokenizer's vocabulary), got "
+                                 f"{int(ids.min())} to {int(ids.max())}: pass the plot as a string instead")
+            return ids
         return self.tokenize(text)
 
     def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
