@@ -104,6 +104,8 @@ class MangoFlow(InvertibleModule):
     # would cost the exact inverse (a bf16 round trip measured 8e-2 at 2 blocks). Autocast still
     # speeds up the encoders, decoders and heads around it.
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Tokens x (B, N, D) -> latent z = G(x) (B, N, D) and log|det dG/dx| (B,), in float32 or wider
+        (also under autocast: the likelihood and the inverse need it)."""
         check_tokens(x, self.num_tokens, self.dim, "flow input")
         with torch.autocast(x.device.type, enabled=False):
             x = at_least_float32(x)
@@ -116,6 +118,8 @@ class MangoFlow(InvertibleModule):
         return x, logdet
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Latent z (B, N, D) -> tokens x = G^-1(z) and log|det dG^-1/dz| (B,): the exact inverse of
+        `forward` (round trip to float precision, see `roundtrip_error`)."""
         check_tokens(z, self.num_tokens, self.dim, "latent")
         with torch.autocast(z.device.type, enabled=False):
             z = at_least_float32(z)
@@ -141,6 +145,8 @@ class MangoFlow(InvertibleModule):
         return self.prior_log_prob(z) + logdet
 
     def bits_per_dim(self, x: Tensor) -> Tensor:
+        """Negative log-likelihood per dimension in bits, (batch,): -log p(x) / (N D log 2). A density
+        over continuous features, so it can be negative."""
         return -self.log_prob(x) / (self.num_tokens * self.dim * math.log(2))
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
