@@ -258,7 +258,7 @@ class MangoModel(CheckpointMixin, nn.Module):
         ``rgb_to_unit``; NYU-style depth: metres / 10, clipped, holes filled, ``depth_to_unit`` and
         ``fill_depth_holes``; Taskonomy domains: ``decode_domain``). Values outside [0, 1], NaN and
         integer tensors are refused. Text is a list of strings (or int64 ids); the first
-        ``config.text_context_length`` word pieces of each are read.
+        ``config.text_context_length`` tokens of each are read (start and end tokens included).
 
         Returns a `MangoOutput`: ``output`` (segmentation logits (B, C, H, W), a translated image
         (B, C, H, W) in the target's [0, 1] units, not clamped, or genre logits (B, G): a genre is predicted where its sigmoid passes
