@@ -120,3 +120,23 @@ def test_flow_beats_the_gaussian_baseline_on_two_clusters():
         flow_bits = float(flow.bits_per_dim(test).mean())
     channel = float(fit_baselines(train)["channel"].bits_per_dim(test).mean())
     assert flow_bits < channel - 0.3
+
+
+def test_diagonal_gaussian_samples_at_the_temperature():
+    train = torch.randn(4000, 2, 3, generator=torch.Generator().manual_seed(0)) * 2.0
+    diag = DiagonalGaussian.fit(train)
+    drawn = diag.sample(20000, temperature=0.5, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(drawn.var(0).numpy(), 0.25 * diag.variance.numpy(), rtol=0.05)
+
+
+def test_a_nearly_constant_dimension_is_counted_as_degenerate():
+    train = torch.randn(50, 2, 3, generator=torch.Generator().manual_seed(4))
+    train[:, 1] = 1e-6 * torch.randn(50, 3, generator=torch.Generator().manual_seed(5))
+    assert DiagonalGaussian.fit(train).degenerate_dims == 3
+
+
+def test_channel_gaussian_raises_the_jitter_until_cholesky_succeeds():
+    base = torch.randn(200, 3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    train = torch.cat([base, base, base * 1e3], dim=2)  # duplicated channels: a singular covariance
+    fitted = ChannelGaussian.fit(train, jitter=1e-30)
+    assert fitted.jitter > 1e-30 and torch.isfinite(fitted.bits_per_dim(train)).all()

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from mango import interpret
+from mango.flow import mmca_partitions
+from mango.flow.ica import ICALayer
 from mango.models import MangoConfig, MangoModel
 
 # Small models (32 px, 8 px patches: T = 16 tokens, D = 32) keep captum's passes fast.
@@ -310,3 +312,38 @@ def test_targets_and_labels():
     assert interpret.token_label(9, 16, ("rgb", "depth"), (4, 4)) == "rgb (row 2, col 1)"
     assert interpret.token_label(17, 16, ("poster", "plot"), (4, 4), ["<s>", "a", "cat"], "b") == "plot token 1 'a'"
     assert torch.allclose(interpret.tokens_to_grid(torch.arange(6.0), (2, 3))[1], torch.tensor([3.0, 4.0, 5.0]))
+
+
+def test_a_large_delta_on_no_change_is_not_converged():
+    assert interpret.ig_converged(torch.tensor([0.5]), torch.tensor([0.0])).tolist() == [False]
+
+
+def test_attention_row_values_are_shares_and_unit_diagonal_matches_gated():
+    torch.manual_seed(0)
+    x = torch.randn(1, 16, 8)
+    gated = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4)
+    unit = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4, unit_diagonal=True)
+    unit.load_state_dict(gated.state_dict())
+    plus = ICALayer(mmca_partitions(8)[0], 8, heads=2, form="identity_plus")
+    for layer in (gated, unit, plus):
+        row = interpret.attention_row(layer.attention_map(x, 0, 0), 12)
+        torch.testing.assert_close(row.values.sum(), torch.tensor(1.0))
+    a = interpret.attention_row(gated.attention_map(x, 0, 0), 12)
+    b = interpret.attention_row(unit.attention_map(x, 0, 0), 12)
+    torch.testing.assert_close(a.values, b.values)
+
+
+def test_token_label_on_a_non_square_grid():
+    assert interpret.token_label(9, 16, ("rgb", "depth"), (2, 8)) == "rgb (row 1, col 1)"
+
+
+def test_baselines_are_the_mean_image_and_the_empty_plot(seg_model, genre_model):
+    for model in (seg_model, genre_model):
+        a, b = inputs(model, batch=2)
+        for key, given, base in zip("ab", (a, b), interpret.modality_baselines(model, a, b)):
+            modality = model.config.modality(key)
+            if modality.is_text:
+                assert base == ["", ""]
+            else:
+                mean = torch.tensor(modality.mean).view(1, -1, 1, 1)
+                torch.testing.assert_close(base, mean.expand_as(given))

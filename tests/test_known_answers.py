@@ -197,3 +197,49 @@ def test_benchmark_on_a_real_model_writes_its_table_and_figure(scenes, tmp_path)
     for name in ("objects.csv", "summary.csv", "explanations.png", "run.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
     assert not math.isnan(bench.table(summary)["class_iou"].iloc[0])
+
+
+def test_known_objects_join_diagonal_neighbours():
+    labels = np.zeros((8, 8), np.int64)
+    camo = SYNTHROOMS_CLASSES.index("camouflaged")
+    labels[0:2, 0:2] = camo
+    labels[2:4, 2:4] = camo  # touches the first square at one corner only
+    objects = ka.known_objects(labels, SYNTHROOMS_CLASSES, ("rgb", "depth"))
+    assert [o.pixels for o in objects] == [8]
+
+
+def test_check_objects_reads_recall_inside_the_object_and_needs_ig_to_converge(scenes, monkeypatch):
+    _, a, b, labels = scenes[0]
+    model = OneModalityReader(small_config(), "b").eval()
+    objects = ka.known_objects(labels, SYNTHROOMS_CLASSES, ("rgb", "depth"), PATCH**2 // 4)
+    real_ig = interpret.integrated_gradients
+    asked = []
+
+    def never_converges(*args, n_steps, **kwargs):  # the true totals, with a completeness error far above tolerance
+        asked.append(n_steps)
+        result = real_ig(*args, n_steps=n_steps, **kwargs)
+        result.delta = result.delta + 10.0 * result.change.abs() + 1.0
+        return result
+
+    monkeypatch.setattr(interpret, "integrated_gradients", never_converges)
+    checks = ka.check_objects(model, a, b, objects, ig_steps=4, max_ig_steps=16)
+    assert asked == [4, 8, 16]  # the steps double up to the maximum for unconverged objects
+    predicted = model(a, b).output.argmax(dim=1)[0]
+    for check in checks:
+        assert not check.ig_converged and check.ig_steps == 16
+        assert check.right["integrated_gradients"] is False  # a map that did not converge is no explanation
+        assert check.recall == pytest.approx(float((predicted[check.obj.region] == check.obj.class_index).float().mean()))
+
+
+def test_recall_is_the_share_of_the_objects_own_pixels_the_model_labels(scenes):
+    _, a, b, labels = scenes[0]
+    labels = torch.as_tensor(labels)
+    objects = ka.known_objects(labels, SYNTHROOMS_CLASSES, ("rgb", "depth"), PATCH**2 // 4)
+
+    class Oracle(OneModalityReader):  # predicts the ground truth everywhere
+        def forward(self, a, b):
+            logits = F.one_hot(labels.long(), len(SYNTHROOMS_CLASSES)).permute(2, 0, 1)[None].float()
+            return SimpleNamespace(output=logits, features=self.encode(a, b))
+
+    checks = ka.check_objects(Oracle(small_config(), "b").eval(), a, b, objects, ig_steps=4, max_ig_steps=4)
+    assert [c.recall for c in checks] == [1.0] * len(objects)

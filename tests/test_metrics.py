@@ -297,3 +297,15 @@ def test_efficientnet_features_tell_apart_what_kid_should(efficientnet):
     same = kernel_inception_distance(fa, fb, num_subsets=5, subset_size=12)
     apart = kernel_inception_distance(fa, fn, num_subsets=5, subset_size=12)
     assert apart > 10 * abs(same)
+
+
+def test_macro_f1_present_averages_only_classes_with_a_positive_target():
+    y = np.array([[1, 0, 0], [0, 1, 0]])
+    p = np.array([[1, 0, 1], [0, 1, 0]], dtype=bool)  # class 2: predicted, never a target (F1 0)
+    r = metrics.multilabel_f1(p, y)
+    assert r["macro_f1_present"] == pytest.approx(1.0)
+    assert r["macro_f1"] == pytest.approx(2 / 3)
+
+
+def test_probability_at_the_threshold_is_negative():
+    assert metrics.multilabel_f1(np.array([[0.5]]), np.array([[1]]))["micro_f1"] == 0.0

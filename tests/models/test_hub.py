@@ -161,3 +161,16 @@ def test_a_format_2_checkpoint_from_before_the_whitening_layer_loads_and_compute
         out = model(expected["rgb"], expected["depth"])
     torch.testing.assert_close(out.output, expected["output"])
     torch.testing.assert_close(out.log_prob, expected["log_prob"])
+
+
+def test_weights_missing_a_tensor_are_refused(saved, tmp_path) -> None:  # CK1
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(saved[0], folder)
+    state = load_file(str(folder / "model.safetensors"))
+    dropped = sorted(state)[0]
+    del state[dropped]
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="missing"):
+        MangoModel.from_pretrained(folder)

