@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from mango.data.transforms import decode_domain, depth_to_unit, fill_depth_holes, rgb_to_unit
+from mango.data.transforms import PairedTransform, decode_domain, depth_to_unit, fill_depth_holes, rgb_to_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENES = ROOT / "assets" / "examples" / "synthrooms"
@@ -24,7 +23,9 @@ def _snippet() -> str:
 
 
 def _square(x: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True)[0].clamp(0, 1)
+    """As the README says: the loaders' geometry, shorter side resized and the centre cropped."""
+    transform = PairedTransform(size, train=False)
+    return transform.image(x, transform.params(*x.shape[-2:]))
 
 
 def _read(scene: str, domain: str) -> np.ndarray:
@@ -44,7 +45,7 @@ def test_the_readme_snippet_runs_on_the_bundled_checkpoints(monkeypatch):
     monkeypatch.chdir(ROOT)  # its checkpoint paths are relative to the repository
     first, second = _scene("scene-011"), _scene("scene-023")
     poster = rgb_to_unit(np.asarray(Image.open(ROOT / "assets/examples/films/lantern-tide/poster.png").convert("RGB")))
-    poster = poster[:, 64:320, :]  # the centre square of a 256 × 384 poster
+    poster = _square(poster, 256)  # a 256 × 384 poster's centre square
     names = dict(rgb=first["rgb"], depth=first["depth"], rgb1=first["rgb"], depth1=first["depth"],
                  rgb2=second["rgb"], depth2=second["depth"], poster=poster[None],
                  reshading=first["reshading"], edge_texture=first["edge_texture"])
