@@ -260,10 +260,11 @@ class MangoModel(CheckpointMixin, nn.Module):
         integer tensors are refused. Text is a list of strings (or int64 ids); the first
         ``config.text_context_length`` tokens of each are read (start and end tokens included).
 
-        Returns a `MangoOutput`: ``output`` (segmentation logits (B, C, H, W), a translated image
-        (B, C, H, W) in the target's [0, 1] units, not clamped, or genre logits (B, G): a genre is predicted where its sigmoid passes
-        ``config.thresholds()``, in the order of ``config.class_names``), ``z`` (the latent, B × N × D) and
-        ``bits_per_dim`` (B,), the exact negative log-likelihood of the features.
+        Returns a `MangoOutput`: ``output`` (segmentation logits (B, C, H, W); a translated image
+        (B, C, H, W) in the target's [0, 1] units, not clamped; or genre logits (B, G), a genre being
+        predicted where its sigmoid passes ``config.thresholds()``, in the order of
+        ``config.class_names``), ``z`` (the latent, B × N × D) and ``bits_per_dim`` (B,), the exact
+        negative log-likelihood of the features.
         """
         features, pad_mask = self._encode(a, b)
         return self.forward_features(features, pad_mask)
