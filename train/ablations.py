@@ -94,7 +94,7 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
             curves.append(_curve(run_dir, task, label, seed))
             print(f"[{task} seed {seed}] {label}: " + ", ".join(f"{m}={test[m]:.4f}" for m in setup["metrics"])
                   + ("" if share is None else f", off-diagonal share {share:.3f}"), flush=True)
-    prior = prior_baseline(task, root, image_size or 128)
+    prior = prior_baseline(task, root, image_size or 128, (train_options or {}).get("limit"))
     rows += [dict(task=task, variant=PRIOR_VARIANT, seed=0, metric=m, value=prior[m]) for m in setup["metrics"]]
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 
@@ -124,12 +124,12 @@ def _curve(run_dir: Path, task: str, label: str, seed: int) -> pd.DataFrame:
     return pd.DataFrame(dict(task=task, variant=label, seed=seed, step=log["step"], value=log[column]))
 
 
-def prior_baseline(task: str, root: str, image_size: int) -> dict[str, float]:
+def prior_baseline(task: str, root: str, image_size: int, limit: int | None = None) -> dict[str, float]:
     """What the training labels alone give, without looking at any input: the genres more frequent
     than 1/2 in train (a multi-label majority vote), or the most frequent class on every pixel."""
     from .data import build_splits
 
-    splits = build_splits(TASK_SETUP[task]["dataset"], root, image_size)
+    splits = build_splits(TASK_SETUP[task]["dataset"], root, image_size, limit=limit)
     train, test = splits.train, splits.test
     if task == "genre":
         prior = np.stack([train[i]["target"].numpy() for i in range(len(train))]).mean(0) > 0.5
@@ -265,12 +265,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true", help="summarise finished runs, train nothing")
     p.add_argument("--set", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
                    help="MangoConfig override shared by every variant, e.g. --set patch_size=8")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="read only the first N samples of each split: a quick run of every variant (its tables "
+                        "mean nothing, so they stay in OUT/report)")
     a = p.parse_args(argv)
+    if a.limit is not None and a.report is not None:
+        p.error(f"--limit {a.limit} makes a smoke run, whose tables mean nothing: leave --report out (they go to "
+                f"{a.out / 'report'})")
     report = a.report if a.report is not None else a.out / "report"
 
     runs, curves = run_ablations(a.task, a.root, a.out, a.seeds, a.variants, a.steps, a.ae_steps, a.batch_size,
                                  a.image_size, a.eval_every, a.num_workers, dict(a.overrides), a.report_only,
-                                 train_options=dict(balance_classes=a.balance_classes, thresholds=a.thresholds))
+                                 train_options=dict(balance_classes=a.balance_classes, thresholds=a.thresholds,
+                                                    limit=a.limit))
     report.mkdir(parents=True, exist_ok=True)
     runs = _merge(report / "runs.csv", runs, a.task)
     runs.to_csv(report / "runs.csv", index=False)

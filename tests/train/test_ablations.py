@@ -46,3 +46,19 @@ def test_the_report_goes_under_out_unless_the_bundled_folder_is_named(synthrooms
     assert (tmp_path / "abl" / "report" / "results.csv").is_file() and not (tmp_path / "assets").exists()
     assert ablations.main([*args, "--report", "assets/ablations"]) == 0
     assert (tmp_path / "assets" / "ablations" / "results.csv").is_file()
+
+
+def test_a_limited_run_reads_the_first_samples_and_never_writes_the_named_report(synthrooms, tmp_path, capsys):
+    import train.ablations as ablations
+
+    out = tmp_path / "abl"
+    run_ablations("segmentation", str(synthrooms / "nyudv2"), out, seeds=[0], variants=["Concatenation"], steps=1,
+                  ae_steps=1, batch_size=2, image_size=32, eval_every=1, num_workers=0, overrides=TINY_MODEL,
+                  train_options=dict(preset="tiny", device="cpu", val_fraction=0.25, limit=3))
+    run = out / "segmentation" / "seed0" / "concatenation"
+    assert json.loads((run / "test_metrics.json").read_text())["samples"] == 3  # of the 4 test scenes
+    args = ["--task", "segmentation", "--root", str(synthrooms / "nyudv2"), "--out", str(out), "--limit", "3"]
+    with pytest.raises(SystemExit) as refused:
+        ablations.main([*args, "--report", str(tmp_path / "assets" / "ablations")])
+    assert refused.value.code == 2 and "--limit 3 makes a smoke run" in capsys.readouterr().err
+    assert not (tmp_path / "assets").exists()
