@@ -25,6 +25,7 @@ class Replacements:
         self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
         self._refused: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> a press's inputs
+        self._filled: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> the last example's
         self._sessions = sessions
         self.lag = lag
         self._lock = threading.Lock()
@@ -54,6 +55,14 @@ class Replacements:
             self._refused.get(session, {}).pop(tab, None)
             self._told.notify_all()
 
+    def fill(self, session: str | None, tab: str, **slots: Any) -> None:
+        """`hold`, for an example (or a reset) that filled the slots: its own prediction is then told apart
+        from one of an example clicked before it (`pressed`)."""
+        self.hold(session, tab, **slots)
+        if session is not None:
+            with self._lock:
+                self._filled.setdefault(session, {})[tab] = {slot: _slot_value(value) for slot, value in slots.items()}
+
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
         or edit since, even while the event waited in the queue, makes them others. A slot the session
@@ -65,14 +74,17 @@ class Replacements:
         held = self._held.get(session or "", {}).get(tab, {})
         return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
 
-    def pressed(self, session: str | None, tab: str, **slots: Any) -> bool:
+    def pressed(self, session: str | None, tab: str, by_example: bool = False, **slots: Any) -> bool:
         """Whether a prediction's button may go ahead with these inputs: the slots hold them, now or within
         ``lag`` seconds, or the last press asked for the same ones and nothing was uploaded, edited or
         chosen since. What the server knows of the slots can lag behind the page: a button pressed right
         after an upload can reach the server before the upload's own event (the press carries the new
         file, the server still holds the old slot), so the press waits for it; and an upload's event can
         arrive after the example that followed it, so a second press of the same inputs is then believed,
-        and no button stays dead."""
+        and no button stays dead. An example's own prediction (``by_example``) refused counts as a first
+        press only for the example the slots were last filled with: refused because another example was
+        clicked since, it would make a press sent before that click believed, and its result would land
+        beside the other example's inputs."""
         values = {slot: _slot_value(value) for slot, value in slots.items()}
         deadline = time.monotonic() + self.lag
         with self._told:
@@ -81,7 +93,8 @@ class Replacements:
                     break  # the second press: believed at once
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._refused.setdefault(session or "", {})[tab] = values
+                    if not by_example or self._filled.get(session or "", {}).get(tab) == values:
+                        self._refused.setdefault(session or "", {})[tab] = values
                     return False
                 self._told.wait(left)
             else:
@@ -98,6 +111,7 @@ class Replacements:
             old, _ = self._counts.popitem(last=False)
             self._held.pop(old, None)
             self._refused.pop(old, None)
+            self._filled.pop(old, None)
         return counts
 
 

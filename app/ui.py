@@ -32,6 +32,7 @@ contribution or a sampling request; numeric inputs pass through unchanged and ar
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import html
 import logging
@@ -188,8 +189,9 @@ class MangoApp:
         def replaced(ask: Callable[..., bool]) -> bool:
             return inputs is not None and not ask(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
 
+        press = functools.partial(self.replaced.pressed, by_example=_EXAMPLE_RUN.get())
         if skip or self._after_replaced_prediction(marker, session) \
-                or replaced(self.replaced.pressed if pressed else self.replaced.holds):
+                or replaced(press if pressed else self.replaced.holds):
             return unchanged
         before = self.replaced.count(session, kinds)
         with plots.phone_layout(_is_phone(request)):
@@ -372,7 +374,7 @@ class MangoApp:
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
         """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to
         compute on other inputs then changes nothing (`_unless_replaced`)."""
-        self.replaced.hold(_session(request), _tab(setting), a=a, b=b)
+        self.replaced.fill(_session(request), _tab(setting), a=a, b=b)
 
     def inputs_replaced(self, setting: str, what: str = "New input") -> tuple:
         """After the user uploads or removes an input: the prediction shown and every view of it,
@@ -630,15 +632,33 @@ def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title:
     # upload may overtake it: `MangoApp._unless_replaced`)
     loaded = examples.load_input_event.then(app.slots_filled, fn_inputs[:3], None, api_name=f"{prefix}_slots_filled",
                                             api_visibility="private", queue=False, show_progress="hidden")
-    loaded.then(_wrap(fn), fn_inputs, outputs, api_name=f"{prefix}_run_example", api_visibility="undocumented",
-                **_prediction_events(outputs))
+    loaded.then(_wrap(_example_run(fn)), fn_inputs, outputs, api_name=f"{prefix}_run_example",
+                api_visibility="undocumented", **_prediction_events(outputs))
     return examples
+
+
+_EXAMPLE_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("example_run", default=False)
+
+
+def _example_run(fn: Callable) -> Callable:
+    """The prediction an example click runs, marked as such for `Replacements.pressed`."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = _EXAMPLE_RUN.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _EXAMPLE_RUN.reset(token)
+
+    return run
 
 
 def _prediction_events(outputs: list) -> dict[str, Any]:
     """How a prediction runs, from its button or an example: in the light lane, its progress and an error's
-    mark shown on its first output (the picture or chart) alone; on the notices the mark covered their text."""
-    return dict(show_progress_on=outputs[0], **LIGHT_EVENTS)
+    mark shown on its first output (the picture or chart) alone; on the notices the mark covered their text.
+    A press or example click while one is pending runs once it is done, on the inputs then in the slots
+    (gradio's "once" dropped it, and the pending prediction, of the inputs before, was all that came back)."""
+    return dict(show_progress_on=outputs[0], trigger_mode="always_last", **LIGHT_EVENTS)
 
 
 def _preview_image(prefix: str) -> gr.Image:

@@ -524,6 +524,32 @@ def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotte
     assert counts.holds("a", "segmentation", a="y.png")
 
 
+def test_an_example_s_own_prediction_refused_for_a_later_example_leaves_no_first_press():
+    # two examples clicked 150 ms apart on a busy server: the first one's prediction, refused because the
+    # slots hold the second, must not make a press sent before the second click believed (its result
+    # landed beside the second example's inputs); refused for a late upload's event, it still counts
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=0.0)
+    slots.fill("a", "segmentation", a="x.png", b="xd.png")  # example x
+    slots.fill("a", "segmentation", a="y.png", b="yd.png")  # example y, clicked before x's prediction ran
+    assert not slots.pressed("a", "segmentation", by_example=True, a="x.png", b="xd.png")  # x's own prediction
+    assert not slots.pressed("a", "segmentation", a="x.png", b="xd.png")  # the button, pressed before y's click
+    assert slots.pressed("a", "segmentation", by_example=True, a="y.png", b="yd.png")
+    slots.fill("a", "segmentation", a="e.png", b="ed.png")  # an example...
+    slots.hold("a", "segmentation", a="u.png", b="ed.png")  # ...and the event of an upload made before it
+    assert not slots.pressed("a", "segmentation", by_example=True, a="e.png", b="ed.png")
+    assert slots.pressed("a", "segmentation", a="e.png", b="ed.png")  # the next press goes ahead
+
+
+def test_a_press_or_example_while_a_prediction_is_pending_runs_after_it(launched_app):
+    # gradio's default ("once") dropped it, and only the pending prediction, of the inputs before, came back
+    demo = launched_app[0]
+    for prefix in ("segment", "translate", "genre"):
+        for name in (prefix, f"{prefix}_run_example"):
+            assert dependency(demo, name).trigger_mode == "always_last", name
+
+
 def test_a_press_waits_for_the_upload_it_overtook():
     # a button pressed right after an upload can reach the server before the upload's own event: the press
     # carries the new file, the server still holds the old slot; the press waits for the event (up to
