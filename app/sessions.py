@@ -51,7 +51,7 @@ class Replacements:
         with self._lock:
             self._seen(session)
             held = self._held.setdefault(session, {}).setdefault(tab, {})
-            held.update({slot: _slot_value(value) for slot, value in slots.items()})
+            held.update(_slot_values(slots))
             self._refused.get(session, {}).pop(tab, None)
             self._told.notify_all()
 
@@ -61,7 +61,7 @@ class Replacements:
         self.hold(session, tab, **slots)
         if session is not None:
             with self._lock:
-                self._filled.setdefault(session, {})[tab] = {slot: _slot_value(value) for slot, value in slots.items()}
+                self._filled.setdefault(session, {})[tab] = _slot_values(slots)
 
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
@@ -85,7 +85,7 @@ class Replacements:
         press only for the example the slots were last filled with: refused because another example was
         clicked since, it would make a press sent before that click believed, and its result would land
         beside the other example's inputs."""
-        values = {slot: _slot_value(value) for slot, value in slots.items()}
+        values = _slot_values(slots)
         deadline = time.monotonic() + self.lag
         with self._told:
             while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
@@ -117,3 +117,7 @@ class Replacements:
 
 def _slot_value(value: Any) -> str | None:
     return None if is_missing(value) else str(value)
+
+
+def _slot_values(slots: dict[str, Any]) -> dict[str, str | None]:
+    return {slot: _slot_value(value) for slot, value in slots.items()}

@@ -189,9 +189,8 @@ class MangoApp:
         def replaced(ask: Callable[..., bool]) -> bool:
             return inputs is not None and not ask(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
 
-        press = functools.partial(self.replaced.pressed, by_example=_EXAMPLE_RUN.get())
-        if skip or self._after_replaced_prediction(marker, session) \
-                or replaced(press if pressed else self.replaced.holds):
+        ask = functools.partial(self.replaced.pressed, by_example=_EXAMPLE_RUN.get()) if pressed else self.replaced.holds
+        if skip or self._after_replaced_prediction(marker, session) or replaced(ask):
             return unchanged
         before = self.replaced.count(session, kinds)
         with plots.phone_layout(_is_phone(request)):

@@ -113,12 +113,7 @@ def _config(a: argparse.Namespace, ae_steps: int, overrides: dict) -> TrainConfi
 
 @reports_user_errors("python -m train")
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
-    try:
-        result = Trainer(cfg).run()
-    except SettingsError as e:  # a message, not a traceback: the settings are what to change
-        print(f"python -m train: error: {e}", file=sys.stderr)
-        return 2
+    result = Trainer(parse_args(argv)).run()  # a settings error: one line (reports_user_errors)
     if result:
         print(printable(result))
     return 0
