@@ -84,10 +84,18 @@ class Replacements:
         and no button stays dead. An example's own prediction (``by_example``) refused counts as a first
         press only for the example the slots were last filled with: refused because another example was
         clicked since, it would make a press sent before that click believed, and its result would land
-        beside the other example's inputs."""
+        beside the other example's inputs. A press with a slot empty, on a page that told its slots, waits
+        up to ``lag`` for them to change: an example clicked just before it may not have told its files
+        yet, and the press would otherwise say they are missing beside them (it changes nothing then; the
+        example runs its own prediction)."""
         values = _slot_values(slots)
         deadline = time.monotonic() + self.lag
         with self._told:
+            if not by_example and None in values.values() and self._told_of(session, tab, slots):
+                if self._told.wait_for(lambda: not self._holds(session, tab, slots), self.lag):
+                    return False  # files came after the press: it was of the slots before them
+                self._refused.get(session or "", {}).pop(tab, None)
+                return True
             while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
                 if self._refused.get(session or "", {}).get(tab) == values:
                     break  # the second press: believed at once
@@ -102,6 +110,11 @@ class Replacements:
                 return True
         self.hold(session, tab, **slots)  # ends the refusal too
         return True
+
+    def _told_of(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
+        """Whether the page told what these slots hold, and they hold these values."""
+        held = self._held.get(session or "", {}).get(tab, {})
+        return all(slot in held for slot in slots) and self._holds(session, tab, slots)
 
     def _seen(self, session: str) -> dict[str, int]:
         """The session's counts, the session now the newest; the oldest forgotten beyond ``sessions``."""

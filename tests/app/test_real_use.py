@@ -582,6 +582,34 @@ def test_a_press_waits_for_the_upload_it_overtook():
     assert slots.holds("a", "segmentation", a="new.png", b="depth.png")
 
 
+def test_a_press_on_empty_slots_waits_for_an_example_clicked_just_before_it():
+    # under load, a press right after an example click can carry the slots as they were (empty) and reach
+    # the server before the example's files: it said "Both inputs are missing" beside the example's inputs
+    import threading
+
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=5.0)
+    slots.hold("a", "segmentation", a=None, b=None)  # the page told its empty slots
+    threading.Timer(0.3, lambda: slots.fill("a", "segmentation", a="x.png", b="xd.png")).start()
+    start = time.monotonic()
+    assert not slots.pressed("a", "segmentation", a=None, b=None)  # stale: nothing shown, the example runs
+    assert 0.25 < time.monotonic() - start < 3.0
+    assert slots.pressed("a", "segmentation", by_example=True, a="x.png", b="xd.png")
+    # with nothing on its way the press goes ahead (and says what is missing) after the wait
+    slots.hold("a", "segmentation", a="x.png", b=None)  # the depth removed
+    slots.lag = 0.3
+    start = time.monotonic()
+    assert slots.pressed("a", "segmentation", a="x.png", b=None)
+    assert time.monotonic() - start >= 0.3
+    # an API client never told its slots: at once; a full press: at once
+    start = time.monotonic()
+    assert slots.pressed("an API client", "segmentation", a=None, b=None)
+    slots.hold("a", "segmentation", a="x.png", b="xd.png")
+    assert slots.pressed("a", "segmentation", a="x.png", b="xd.png")
+    assert time.monotonic() - start < 0.2
+
+
 def test_a_new_page_s_first_press_waits_for_its_uploads(launched_app, scene, monkeypatch):
     # a session the server was never told of runs a press at once, as it must for an API call; a page
     # tells it on load that its slots are empty, so a press that overtook the page's first uploads waits
