@@ -25,8 +25,10 @@ from mango.hub_env import (  # noqa: F401  (re-exported: the Hub environment is 
 from .errors import CheckpointNotFoundError, HubOfflineError
 
 
-def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, what: str = "file") -> Path:
-    """Path of `filename` from a Hub repo: from the cache when there, else downloaded.
+def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, what: str = "file",
+                   cached_only: bool = False) -> Path:
+    """Path of `filename` from a Hub repo: from the cache when there, else downloaded (never, with
+    ``cached_only``: `FileNotFoundError`).
 
     Fails within about a second, naming the repo, file and cache, when the Hub is unusable and
     the cache lacks the file.
@@ -47,7 +49,8 @@ def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, wha
     except HFValidationError as err:
         raise CheckpointNotFoundError(f"{where!r} is neither a local folder nor a valid Hub repo id ({err})") from err
     except LocalEntryNotFoundError:
-        pass
+        if cached_only:
+            raise FileNotFoundError(f"{filename!r} of {where} is not in the Hugging Face cache ({cache})") from None
     reason = hub_unavailable_reason()
     if reason is not None:
         raise HubOfflineError(
@@ -68,8 +71,10 @@ def fetch_hub_file(repo_id: str, filename: str, revision: str | None = None, wha
         raise _download_failed(f"{what} {filename!r} of Hub repo {where}", err) from err
 
 
-def fetch_hub_snapshot(repo_id: str, files: tuple[str, ...], revision: str | None = None, what: str = "files") -> Path:
-    """Folder holding `files` of a Hub repo: from the cache when all are there, else downloaded.
+def fetch_hub_snapshot(repo_id: str, files: tuple[str, ...], revision: str | None = None, what: str = "files",
+                       cached_only: bool = False) -> Path:
+    """Folder holding `files` of a Hub repo: from the cache when all are there, else downloaded (never,
+    with ``cached_only``: `FileNotFoundError`).
 
     Fails within about a second, naming the repo and cache, when the Hub is unusable and the
     cache lacks any of the files.
@@ -85,6 +90,8 @@ def fetch_hub_snapshot(repo_id: str, files: tuple[str, ...], revision: str | Non
             return folder
     except (LocalEntryNotFoundError, FileNotFoundError):
         pass
+    if cached_only:
+        raise FileNotFoundError(f"{repo_id} is not (wholly) in the Hugging Face cache ({cache})")
     reason = hub_unavailable_reason()
     if reason is not None:
         raise HubOfflineError(

@@ -9,6 +9,9 @@ order the project promises:
 2. the Hugging Face cache, else the Hub itself when it can be reached;
 3. the copy inside the installed pip package.
 
+Weights a checkpoint names by their fingerprint are looked for locally first (the path, the cache, the
+package) and downloaded only when none of these has them: any copy that matches is the same.
+
 With none of them, `resolve` raises `WeightsNotFoundError` within about a second, and the message
 names every way to get the weights. A checkpoint built on frozen pretrained weights records their
 fingerprint (`fingerprint`); a source whose weights differ is skipped with its reason, because
@@ -104,20 +107,35 @@ def _package_copy(spec: PretrainedWeights) -> Path:
     return path
 
 
-def candidate_paths(spec: PretrainedWeights) -> Iterator[tuple[str, Path | Exception]]:
+def candidate_paths(spec: PretrainedWeights, download_last: bool = False) -> Iterator[tuple[str, Path | Exception]]:
     """(source, path or the reason it failed), in resolution order; lazily, so the Hub is only
-    asked when the explicit path is absent or rejected."""
+    asked when the explicit path is absent or rejected. ``download_last``: the Hub cache, then the
+    pip package, and a download only after both (`resolve`, for weights known by their fingerprint)."""
     explicit = os.environ.get(spec.env_var)
     if explicit:
         path = Path(explicit).expanduser()
         yield f"${spec.env_var}", path if path.exists() else FileNotFoundError(f"{path} does not exist")
+    if download_last:
+        cached = list(_hub_copy(spec, "the Hugging Face cache", cached_only=True))
+        yield from cached
+        yield from _pip_copy(spec)
+        if isinstance(cached[0][1], Exception):  # a cached copy is the Hub's: no download would differ
+            yield from _hub_copy(spec, "the Hugging Face Hub", cached_only=False)
+    else:
+        yield from _hub_copy(spec, "the Hugging Face Hub", cached_only=False)
+        yield from _pip_copy(spec)
+
+
+def _hub_copy(spec: PretrainedWeights, source: str, cached_only: bool) -> Iterator[tuple[str, Path | Exception]]:
+    fetch = fetch_hub_snapshot if spec.is_folder else fetch_hub_file
+    files = spec.hub_files if spec.is_folder else spec.hub_files[0]
     try:
-        if spec.is_folder:
-            yield "the Hugging Face Hub", fetch_hub_snapshot(spec.hub_id, spec.hub_files, what=spec.description)
-        else:
-            yield "the Hugging Face Hub", fetch_hub_file(spec.hub_id, spec.hub_files[0], what=spec.description)
+        yield source, fetch(spec.hub_id, files, what=spec.description, cached_only=cached_only)  # type: ignore[arg-type]
     except (HubOfflineError, CheckpointError, OSError) as err:
-        yield "the Hugging Face Hub", err
+        yield source, err
+
+
+def _pip_copy(spec: PretrainedWeights) -> Iterator[tuple[str, Path | Exception]]:
     try:
         yield f"the pip package {spec.package}", _package_copy(spec)
     except (FileNotFoundError, AttributeError) as err:
@@ -129,7 +147,9 @@ def resolve(spec: PretrainedWeights, load: Callable[[Path], T], expected_fingerp
     """Load the weights from the first source that has them (and, when a fingerprint is expected,
     whose weights match it). Returns (what `load` gave, the source's name)."""
     tried: list[str] = []
-    for source, found in candidate_paths(spec):
+    # weights known by their fingerprint are the same from any source that matches: the local ones first,
+    # so loading a checkpoint downloads nothing a pip package already has (a Space's every cold start)
+    for source, found in candidate_paths(spec, download_last=expected_fingerprint is not None):
         if isinstance(found, Exception):
             tried.append(f"{source}: {found}")
             continue

@@ -419,6 +419,66 @@ def test_the_hub_cache_comes_before_the_pip_package(tmp_path, offline_hub):
     assert found == (snapshot, "the Hugging Face Hub")
 
 
+class _FakeHub:
+    """`fetch_hub_file` as weights.py calls it, with a Hub that can be reached: records each call, and
+    downloads (a copy of the package's weights with ``delta`` added) when not ``cached_only``."""
+
+    def __init__(self, tmp_path: Path, delta: float, cached: bool = False):
+        state = {k: v.clone().contiguous() for k, v in backbones._read_efficientnet(weights._package_copy(EFFNET)).items()}
+        state["conv_stem.weight"] += delta
+        self.path = tmp_path / "hub-effnet.safetensors"
+        save_file(state, str(self.path))
+        self.fingerprint = weights.fingerprint(state)
+        self.cached, self.calls = cached, []
+
+    def __call__(self, repo_id, filename, revision=None, what="file", cached_only=False):
+        self.calls.append("cache" if cached_only else "hub")
+        if cached_only and not self.cached:
+            raise FileNotFoundError("not in the cache")
+        return self.path
+
+
+def _package_fingerprint() -> str:
+    return weights.fingerprint(backbones._read_efficientnet(weights._package_copy(EFFNET)))
+
+
+def test_weights_known_by_fingerprint_are_not_downloaded_when_the_package_has_them(tmp_path, monkeypatch):
+    # a Space reaches the Hub and starts with an empty cache: loading a bundled checkpoint downloaded its
+    # encoder from the Hub on every cold start (minutes when the Hub is slow), though the pip package has it
+    hub = _FakeHub(tmp_path, delta=0.0)
+    monkeypatch.setattr(weights, "fetch_hub_file", hub)
+    net = backbones.EfficientNetBackbone(16)
+    _, source = net.load_pretrained(expected_fingerprint=_package_fingerprint())
+    assert source == f"the pip package {EFFNET.package}" and hub.calls == ["cache"]
+    # without a fingerprint (a new training run) the Hub is the canonical source, before the package
+    hub.calls.clear()
+    _, source = backbones.EfficientNetBackbone(16).load_pretrained()
+    assert source == "the Hugging Face Hub" and hub.calls == ["hub"]
+
+
+def test_weights_known_by_fingerprint_come_from_the_cache_then_the_package_then_a_download(tmp_path, monkeypatch):
+    hub = _FakeHub(tmp_path, delta=1.0, cached=True)  # the Hub's weights differ from the package's
+    monkeypatch.setattr(weights, "fetch_hub_file", hub)
+    _, source = backbones.EfficientNetBackbone(16).load_pretrained(expected_fingerprint=hub.fingerprint)
+    assert source == "the Hugging Face cache" and hub.calls == ["cache"]
+    hub.cached, hub.calls = False, []
+    _, source = backbones.EfficientNetBackbone(16).load_pretrained(expected_fingerprint=hub.fingerprint)
+    assert source == "the Hugging Face Hub" and hub.calls == ["cache", "hub"]  # the package's did not match
+    # a cached copy that does not match is the Hub's own: nothing is downloaded to find the same again
+    hub.cached, hub.calls = True, []
+    with pytest.raises(weights.WeightsNotFoundError) as err:
+        backbones.EfficientNetBackbone(16).load_pretrained(expected_fingerprint="0" * 16)
+    assert hub.calls == ["cache"]
+    assert "the Hugging Face cache" in str(err.value) and f"the pip package {EFFNET.package}" in str(err.value)
+
+
+def test_a_checkpoint_s_minilm_comes_from_the_hub_cache_before_the_package(tmp_path, offline_hub):
+    # MiniLM is a folder of files: known by its fingerprint, it is taken from the cache first
+    snapshot = _minilm_in_the_hub_cache(offline_hub)
+    expected = backbones._read_minilm(snapshot)[3]
+    assert backbones.MiniLMBackbone(expected).source == "the Hugging Face cache"
+
+
 def test_a_hub_cache_that_cannot_be_read_falls_back_to_the_package(monkeypatch):
     def unreadable(*args, **kwargs):
         raise PermissionError("cache not readable")
