@@ -78,6 +78,30 @@ def test_space_requirements_are_the_library_and_app_dependencies_of_pyproject():
     assert "pytest" not in names and "mango-flow" not in names
 
 
+def test_space_requirements_pin_what_is_installed_here_and_leave_gradio_to_the_sdk_version():
+    # lower bounds alone let each rebuild of the Space install whatever is newest, untested
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {Requirement(r).name.lower(): r for r in project["dependencies"] + project["optional-dependencies"]["app"]}
+    lines = [line for line in publish.space_requirements(ROOT).splitlines() if line and not line.startswith("#")]
+    for line in lines:
+        req = Requirement(line)
+        if req.name.lower() in ("gradio", "gradio_client"):
+            assert line == declared[req.name.lower()]  # the Space installs its sdk_version's gradio itself
+        else:
+            assert str(req.specifier) == f"=={Version(version(req.name)).public}", line
+            assert Requirement(declared[req.name.lower()]).specifier.contains(Version(version(req.name)).public)
+    # a package not installed here, or installed outside pyproject's bound, keeps the declared line
+    unpinned = publish.space_requirements(ROOT, installed=lambda name: None)
+    assert [line for line in unpinned.splitlines() if line and not line.startswith("#")] == list(declared.values())
+    too_old = publish.space_requirements(ROOT, installed=lambda name: "0.0.1")
+    assert "\ntorch>=" in too_old and "torch==" not in too_old
+
+
 def _project_copy(tmp_path: Path, front_matter: str) -> Path:
     """A project folder with the real pyproject.toml, a tiny app and the given README front matter."""
     root = tmp_path / "project"
@@ -97,8 +121,12 @@ def test_dry_run_reports_what_is_wrong_with_the_front_matter(offline, tmp_path, 
     assert "sdk is 'streamlit'" in out
     assert "app_file 'app.py' is not among the uploaded files" in out
     assert "colorFrom 'teal'" in out
-    assert "sdk_version 4.0.0 is outside the app's gradio>=" in out
+    assert "sdk_version 4.0.0 is outside the app's gradio" in out
     assert "python_version 3.8 is outside" in out
+    # gradio 5 lacks what the app's UI uses (Tabs' overflow_behavior, api_visibility): refused too
+    (root / "README.md").write_text("---\ntitle: X\nsdk: gradio\nsdk_version: 5.50.0\n---\n")
+    assert publish.main(["someone/mango", "--dry-run", "--root", str(root)]) == 1
+    assert "sdk_version 5.50.0 is outside the app's gradio" in capsys.readouterr().out
 
 
 def test_dry_run_without_front_matter(offline, tmp_path, capsys):
