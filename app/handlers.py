@@ -406,7 +406,9 @@ class Runner:
             "Value-path mixing in original token positions (row: output token, column: input token)")
         pads = (f"\n- padding (the {int(pad.sum())} tokens after ⟨end⟩, not drawn): {percent(float(keys[pad].sum()), 1)} % "
                 f"of the key weight, {percent(float(values[pad].sum()), 1)} % of the value weight" if pad.any() else "")
-        text = self._attention_text(row, amap, label, self_weight, roll_row[token], pads)
+        strongest = (f"\n- strongest keys: {_strongest(keys, label, pad)}; strongest values other than itself: "
+                     f"{_strongest(values, label, pad | (np.arange(len(values)) == row.output_token))}")
+        text = self._attention_text(row, amap, label, self_weight, roll_row[token], strongest + pads)
         if moved:
             text = f"*{moved}*\n\n" + text
         shares = [float(m.off_diagonal_share()[0]) for m in maps]
@@ -427,8 +429,8 @@ class Runner:
         first = (" (row 0 has no earlier token for S to weigh, so S falls on the token itself and it keeps all of its "
                  "content: A<sub>00</sub> = 1, not 1 − α)" if row.row == 0 and self.model.config.ica_exclude_self else "")
         return (
-            f"**Row {row.row} of {amap.name}.** {label(row.query_token)} (black outline) computes the scores; "
-            f"{label(row.output_token)} (green outline) receives the mix. The token you picked {role}.\n\n"
+            f"**Row {row.row} of {amap.name}.** {label(row.query_token)} (solid black outline) computes the scores; "
+            f"{label(row.output_token)} (dashed green outline) receives the mix. The token you picked {role}.\n\n"
             f"- blue: the comparison weights S[i, j] of the query with each key it may see (they sum to 1)\n"
             f"- orange: the row of A at the X2 tokens whose content is mixed in (gated form: α times the blue "
             f"weight of the matching key, except A<sub>ii</sub>)\n"
@@ -766,18 +768,32 @@ class Runner:
         return TypicalBits(float(mean), count, noun)
 
     @torch.no_grad()
-    def _readout(self, features: torch.Tensor, titles: list[str], drawn: bool = False) -> str:
-        """Bits/dim of each row beside the test range, the round-trip error and the smallest diagonal.
-        ``drawn``: every row is a sample from the prior (no input among them), which the note on rows
-        that all lie above the range is about."""
+    def _row_predictions(self, output: torch.Tensor) -> list[str]:
+        """What each row of a strip predicts, in words: the strip draws it (class colours, captions in the
+        picture), which a screen reader cannot read. None for translation, whose prediction is a picture."""
+        if self.config.task == "segmentation":
+            names = self.config.class_names
+            return ["predicted " + ", ".join(f"{names[c]} {percent(share)}%" for c, share in
+                                             class_shares(output[k].argmax(dim=0).numpy(), len(names))[:3])
+                    for k in range(output.shape[0])]
+        if self.config.task == "genre":
+            return ["predicted " + ", ".join(self._top_genres(output, k, top=3)) for k in range(output.shape[0])]
+        return []
+
+    def _readout(self, features: torch.Tensor, titles: list[str], drawn: bool = False,
+                 output: torch.Tensor | None = None) -> str:
+        """Bits/dim of each row beside the test range (and, given the head's ``output``, what the row predicts),
+        the round-trip error and the smallest diagonal. ``drawn``: every row is a sample from the prior (no
+        input among them), which the note on rows that all lie above the range is about."""
         out = self.model.forward_features(features)
         # from this input, not the layers' last-call record: another request may have run since
         diagonals = [row["min_diagonal"] for row in self.model.flow.mixing_report(features)]
         error = self.model.flow.roundtrip_error(features)
         typical = self.typical_bits()
         bits = out.bits_per_dim.tolist()
+        predictions = self._row_predictions(output) if output is not None else []
         lines = [f"- {t}: {v:.3f}" + (f", {typical.verdict(v)}" if typical and typical.has_range else "")
-                 for t, v in zip(titles, bits)]
+                 + (f"; {predictions[k]}" if predictions else "") for k, (t, v) in enumerate(zip(titles, bits))]
         shown = bits + ([v for v in (typical.mean, typical.p5) if v is not None] if typical else [])
         negative = min(shown) < 0  # a negative number on screen: say why it can be
         all_above = drawn and typical is not None and typical.has_range and all(v > typical.p95 for v in bits)
@@ -810,7 +826,7 @@ class Runner:
         result = self.model.sample(n, temperature=temperature, generator=generator)
         titles = [f"sample {k + 1}" for k in range(n)]
         strip = self._strip(result, titles)
-        readout = self._readout(result["features"], titles, drawn=True) + self._text_note()
+        readout = self._readout(result["features"], titles, drawn=True, output=result["output"]) + self._text_note()
         return strip, (f"Z ~ N(0, {temperature:g}² I), seed {seed}, F = G⁻¹(Z), each modality decoded."
                        f"{self._temperature_note(temperature)}  \n" + readout)
 
@@ -837,7 +853,7 @@ class Runner:
         merged = {k: torch.cat([original_result[k], result[k]]) for k in ("features", "output", *self.model.decode(original).keys())}
         titles = ["input"] + [f"sample {k + 1}" for k in range(n)]
         strip = self._strip(merged, titles)
-        readout = self._readout(merged["features"], titles) + self._text_note()
+        readout = self._readout(merged["features"], titles, output=merged["output"]) + self._text_note()
         t = self.t
         kept_span, redrawn_span = (slice(0, t), slice(t, 2 * t)) if key == "b" else (slice(t, 2 * t), slice(0, t))
         counted = torch.ones(2 * t, dtype=torch.bool)  # a plot's pad positions (after ⟨end⟩) are not the plot
@@ -878,7 +894,7 @@ class Runner:
         result = self.model.interpolate(self.inputs(first), self.inputs(second), steps=steps)
         titles = [f"t = {float(t):.2f}" for t in result["t"]]
         strip = self._strip(result, titles, by_column=True)
-        readout = self._readout(result["features"], titles) + self._text_note()
+        readout = self._readout(result["features"], titles, output=result["output"]) + self._text_note()
         return strip, (f"Z(t) = (1 − t)·Z(first) + t·Z(second), from the current input (t = 0) to {second_name} "
                        "(t = 1), inverted and decoded at each step. The ends are exact in Z and in the features, but "
                        "drawn by the decoders, which are lossy: t = 0 is the decoders' picture of the input, not the "
@@ -1006,11 +1022,18 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
     return "\n".join(lines)
 
 
+def _strongest(weights: np.ndarray, label: Callable[[int], str], left_out: np.ndarray, top: int = 3) -> str:
+    """The ``top`` largest positive weights, named (the figure shows them only on hover)."""
+    order = [int(t) for t in np.argsort(-weights, kind="stable") if not left_out[t] and weights[t] > 0][:top]
+    return ", ".join(f"{label(t)} {weights[t]:.3f}" for t in order) or "none"
+
+
 def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float | np.ndarray = 0.5) -> str:
-    """The genres above their decision threshold (one for all, or one per genre), most likely first."""
+    """The genres above their decision threshold (one for all, or one per genre), most likely first, each
+    with its probability."""
     limits = np.broadcast_to(np.asarray(threshold, dtype=float), np.shape(probs))
-    chosen = [names[k] for k in np.argsort(-probs) if probs[k] > limits[k]]
-    if chosen:
+    chosen = [f"{names[k]} {plots.percent_beside(probs[k], limits[k])}" for k in np.argsort(-probs) if probs[k] > limits[k]]
+    if chosen:  # with its probability: the chart's numbers, in words a screen reader reads in order
         return ", ".join(chosen)
     best = int(np.argmax(probs))
     above = f"{100 * limits[0]:g}%" if np.all(limits == limits[0]) else "its threshold"

@@ -30,6 +30,7 @@ VALUE_RGB = (234, 88, 12)  # orange: values (whose content was mixed in)
 ROLL_RGB = (126, 34, 206)  # purple: rollout
 QUERY_COLOUR = "#111827"
 OUTPUT_COLOUR = "#16a34a"
+OUTLINE_DASH = {OUTPUT_COLOUR: "dash"}  # told apart from the query's by its shape, not its colour alone
 WORDS_PER_ROW = 8
 PHONE_WORDS_PER_ROW = 4  # a phone-wide panel (about 300 px) fits four word cells without overlap
 PHONE_LINE = 40  # characters of a title or message line that fit a phone-wide plot (plotly does not wrap text)
@@ -121,6 +122,8 @@ def _stacked_height(n: int, gap: int) -> int:
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
     colour = colour.lstrip("#")
+    if len(colour) == 3:  # "#000": CSS's short form
+        colour = "".join(2 * c for c in colour)
     return tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
 
 
@@ -148,23 +151,51 @@ def delta_e94(lab: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.minimum(one_way(lab, reference), one_way(reference, lab))
 
 
-def _distinct_order(colours: Sequence[str]) -> list[str]:
-    """``colours`` reordered so that each next one is the farthest (CIE94) from all before it (greedy):
-    any prefix is spread out over this set. Near-white and near-black colours (L > 88, L < 25)
-    are left out: they vanish on light or dark photos."""
-    lab = rgb_to_lab(np.array([hex_to_rgb(c) for c in colours]))
+# Machado, Oliveira & Fernandes (2009), severity 1: how each full dichromacy maps linear sRGB.
+DICHROMACY = {
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, 0.691367, 0.303900]]),
+}
+
+
+def simulate_dichromacy(rgb: np.ndarray, kind: str) -> np.ndarray:
+    """(..., 3) sRGB in 0–255 as a person with ``kind`` (a key of `DICHROMACY`) sees it, in 0–255."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92) @ DICHROMACY[kind].T
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear > 0.0031308, 1.055 * linear ** (1 / 2.4) - 0.055, 12.92 * linear) * 255.0
+
+
+def _distinct_order(colours: Sequence[str], dichromat_weight: float = 2.0) -> list[str]:
+    """``colours`` reordered so that each next one is the farthest from all before it (greedy): any
+    prefix is spread out over this set. Far means the smaller of the CIE94 difference in normal vision
+    and ``dichromat_weight`` times the smallest one under the three simulated dichromacies (with normal
+    vision alone, sofa and lamp were 2.4 apart for deuteranopes). Near-white and near-black colours
+    (L > 88, L < 25) are left out: they vanish on light or dark photos."""
+    rgb = np.array([hex_to_rgb(c) for c in colours], dtype=np.float64)
+    lab = rgb_to_lab(rgb)
     keep = np.flatnonzero((lab[:, 0] <= 88) & (lab[:, 0] >= 25))
-    chosen = [int(keep[0])]
-    nearest = delta_e94(lab[keep], lab[keep[0]])
+    seen = [lab[keep]] + [rgb_to_lab(simulate_dichromacy(rgb[keep], kind)) for kind in DICHROMACY]
+
+    def difference(i: int) -> np.ndarray:
+        dichromat = np.min([delta_e94(view, view[i]) for view in seen[1:]], axis=0)
+        return np.minimum(delta_e94(seen[0], seen[0][i]), dichromat_weight * dichromat)
+
+    chosen = [0]
+    nearest = difference(0)
     while len(chosen) < len(keep):
         pick = int(np.argmax(nearest))
-        chosen.append(int(keep[pick]))
-        nearest = np.minimum(nearest, delta_e94(lab[keep], lab[keep[pick]]))
-    return [colours[i] for i in chosen]
+        chosen.append(pick)
+        nearest = np.minimum(nearest, difference(pick))
+    return [colours[keep[i]] for i in chosen]
 
 
 # Class colours: plotly's qualitative sets, ordered farthest-first so the first dozen (SynthRooms has
-# 12 classes) are far apart; tests/app/test_plots.py checks the distances.
+# 12 classes) are far apart, also for colour-blind eyes; tests/app/test_plots.py checks the distances.
 PALETTE: list[str] = _distinct_order(list(dict.fromkeys(
     c.upper() for c in qualitative.D3 + qualitative.Bold + qualitative.Dark24 + qualitative.Alphabet + qualitative.Light24
     if c.startswith("#"))))
@@ -374,8 +405,7 @@ def _add_panel(fig: go.Figure, k: int, panel: Panel, layers: Sequence[tuple[np.n
         for token, colour, _ in outlines:
             if 0 <= token < n:
                 r, c = divmod(token, cols)
-                fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
-                              line=dict(color=colour, width=3), **_cell(k))
+                _outline(fig, k, (c - 0.5, c + 0.5, r - 0.5, r + 0.5), colour)
         fig.update_xaxes(visible=False, range=[-0.5, cols - 0.5], **_cell(k))
         fig.update_yaxes(visible=False, autorange="reversed", **_cell(k))
         return
@@ -392,10 +422,17 @@ def _add_panel(fig: go.Figure, k: int, panel: Panel, layers: Sequence[tuple[np.n
                                  text=hover, hoverinfo="text"), **_cell(k))
     for token, colour, _ in outlines:
         r, c = divmod(token, cols)
-        fig.add_shape(type="rect", x0=c * pw - 0.5, x1=(c + 1) * pw - 0.5, y0=r * ph - 0.5, y1=(r + 1) * ph - 0.5,
-                      line=dict(color=colour, width=3), **_cell(k))
+        _outline(fig, k, (c * pw - 0.5, (c + 1) * pw - 0.5, r * ph - 0.5, (r + 1) * ph - 0.5), colour)
     fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], **_cell(k))
     fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if k == 1 else k}", **_cell(k))
+
+
+def _outline(fig: go.Figure, k: int, box: tuple[float, float, float, float], colour: str) -> None:
+    """A token's outline over a white halo, the receiving token's dashed: on its own orange value cell a
+    plain green line was 1.3:1 in contrast, and invisible to protanopes."""
+    x0, x1, y0, y1 = box
+    for line in (dict(color="white", width=6), dict(color=colour, width=3, dash=OUTLINE_DASH.get(colour, "solid"))):
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=line, **_cell(k))
 
 
 def _base_figure(panels: Sequence[Panel], title: str, height: int = 380) -> go.Figure:
@@ -552,6 +589,24 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
 BAR_LABEL_ROOM = 0.3  # of the bars' span, left beyond the longest for its value
 
 
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of an sRGB hex colour."""
+    c = np.array(hex_to_rgb(colour), dtype=np.float64) / 255.0
+    return float(np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two hex colours (1 to 21; text needs 4.5)."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def text_colour_on(background: str) -> str:
+    """White or near-black, whichever reads better on ``background`` (plotly's own pick put grey #444 on
+    the green IG bars, 3.8:1)."""
+    return max(("#ffffff", "#111827"), key=lambda text: contrast_ratio(text, background))
+
+
 def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]], title: str,
                axis_title: str, height: int = 320, subtitle: str | None = None) -> go.Figure:
     """Grouped horizontal bars: series = (name, values per category, colour)."""
@@ -559,7 +614,7 @@ def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
     for name, values, colour in series:
         fig.add_trace(go.Bar(y=list(categories), x=list(values), name=name, orientation="h", marker_color=colour,
                              text=[_number(v) for v in values], textposition="auto", cliponaxis=False,
-                             insidetextanchor="middle"))
+                             insidetextanchor="middle", insidetextfont=dict(color=text_colour_on(colour))))
     if subtitle:
         title = f"{title}<br><span style='font-size:12px;color:#4b5563'>{subtitle}</span>"
     if on_phone():
@@ -604,6 +659,7 @@ def percent_beside(value: float, threshold: float) -> str:
     return f"{text}%"
 
 
+ABOVE_THRESHOLD = "#c2410c"  # a genre's bar above its threshold: white values on it are 5.2:1 (#ea580c: 3.6:1)
 INSIDE_LABEL = 0.15  # a probability from which its bar holds its value ("49.9 %") inside
 
 
@@ -616,7 +672,7 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
     names = [names[i] for i in order]
     probs = [float(probabilities[i]) for i in order]
     cuts = [float(limits[i]) for i in order]
-    colours = ["#ea580c" if p > t else "#cbd5e1" for p, t in zip(probs, cuts)]
+    colours = [ABOVE_THRESHOLD if p > t else "#cbd5e1" for p, t in zip(probs, cuts)]
     # a long bar's value goes inside its end: beside it, a value just under the threshold ran across its line
     inside = [p >= INSIDE_LABEL for p in probs]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,

@@ -20,7 +20,7 @@ the views below the prediction.
 """
 
 ATTENTION = """
-### What this shows
+## What this shows
 An ICA layer splits the tokens into two halves. The first half **X1** computes a causal attention matrix
 **A** (lower triangular); **A** then mixes the tokens of the second half **X2**: Y2 = A·X2 (in the bundled
 models then scaled and shifted by what the same attention reads from X1), while X1 passes unchanged. That
@@ -29,10 +29,10 @@ is why it is invertible.
 Pick a layer and a query token (click a patch in the grid, or a word). Row *i* is drawn twice.
 **Blue** = row *i* of **S** on the X1 tokens (*keys*): a softmax comparing the query's features with
 each key it may see, summing to 1. **Orange** = row *i* of **A** on the X2 tokens (*values*): how much
-of each one's content is mixed into the green-outlined token. In the gated form A = (1 − α) I + α S
+of each one's content is mixed into the token with the dashed green outline. In the gated form A = (1 − α) I + α S
 (α: the layer's gate), so an orange weight is α times the blue weight of the matching key (the j-th
 key and the j-th value; in an MMCA layer, the same patch of the other modality), except A<sub>ii</sub>,
-the share of its own content the green-outlined token keeps; where the model's S
+the share of its own content that token keeps; where the model's S
 leaves the token itself out (the bundled segmentation and translation models), the blue cell on the
 query is empty, except in row 0: with no earlier token, S falls on the token itself, which keeps all of
 its content (A<sub>00</sub> = 1).
@@ -56,14 +56,14 @@ what its query compared, however little of it is then mixed in). Under the row's
 input: the share of each updated token's content that comes from other tokens,
 1 − A<sub>ii</sub> / Σ<sub>j</sub> A<sub>ij</sub>, averaged over the rows.
 
-### What it does not show
+## What it does not show
 Attention weights are not importance: a large weight on a token whose features are small changes
 little. The coupling layers between ICA layers (which act within a token) are not drawn, and they
 change tokens even where the attention is close to the identity.
 """
 
 CONTRIBUTIONS = """
-### What this shows
+## What this shows
 How much each modality moves one output: a class's mean logit over its predicted region, a genre's
 logit, or the translated image's brightness. "Removing" a modality replaces it by a fixed baseline: a
 constant image at the value the model's normalisation maps to zero (not the data's mean: depth becomes a
@@ -86,7 +86,7 @@ flat wall, RGB ImageNet's mean colour; the summary names each), or an empty plot
 - **Likelihood**: how the flow's exact likelihood of the fused features changes, in bits per dimension,
   when a modality is removed. More bits = less likely.
 
-### What it does not show
+## What it does not show
 Attributions depend on the baseline; a different "removed" input gives different numbers. They explain
 this model on this input, not the task or the data set. A **logit** can rise for every class at once
 ("there is a surface here"); the class's **log-probability** line says what favours the class over the
@@ -97,7 +97,7 @@ how often each method credits the right modality on objects whose answer is know
 """
 
 SAMPLING = """
-### What this shows
+## What this shows
 The flow is invertible, so it can run backwards: draw a latent **Z ~ N(0, τ²I)**, invert the flow to
 features **F = G⁻¹(Z)**, and decode each modality (and run the task head on **Z**). A lower temperature
 τ draws latents nearer the Gaussian's centre; that does not make them typical of real inputs (see
@@ -131,7 +131,7 @@ network), when the checkpoint records one; otherwise at 0.7. With one seed, ever
 latent directions, only scaled; the task head normalises each latent token before it reads it, so
 a sample's prediction stays the same as τ moves, and only its decoded inputs change.
 
-### What it does not show
+## What it does not show
 Pictures pass through small decoders trained for reconstruction: blurry samples can be the decoder's
 limit, not the flow's. Text has no decoder, so only its effect on the prediction is visible. A sample
 inside the typical range is not thereby a realistic picture: the likelihood is that of the features,
@@ -144,7 +144,7 @@ write it (columns task, variant, metric, mean, std, n_seeds) together with `asse
 """
 
 ABLATIONS = """
-### Measured ablations
+## Measured ablations
 Each row is a variant trained with the same budget on the project's data, mean ± std over 3 seeds.
 These runs are **not the bundled checkpoints' recipes** (segmentation at 4×4 tokens for 600 steps;
 genres trained on the training split alone, without an autoencoder stage, with per-genre thresholds),
@@ -168,7 +168,7 @@ macro F1 is level with the plot alone.
 """
 
 API = """
-### Using the app from code
+## Using the app from code
 Every button is an API endpoint with an explicit name (see `app/README.md`, or *Use via API* below):
 `/segment`, `/translate`, `/genre`, and per task `_attention`, `_targets`, `_contributions`,
 `_sample`, `_resample`, `_interpolate` (e.g. `/genre_contributions`), plus `/translate_setting`,
@@ -185,7 +185,7 @@ overlay, shares, notes = client.predict(handle_file("rgb.png"), handle_file("dep
 chart, genres, notes = client.predict(handle_file("poster.png"), "A lighthouse keeper…", api_name="/genre")
 ```
 
-### About
+## About
 An independent reference implementation of MANGO (no official code exists). Every example in this app
 was made by the project: SynthRooms scenes are rendered procedurally, the films and posters were written
 and drawn for it.

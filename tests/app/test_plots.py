@@ -48,7 +48,11 @@ def test_attention_figure_puts_keys_and_values_on_their_tokens():
     assert image_keys[0, 0] == 0.7 and np.isnan(image_keys[1, 1])  # zero weights are transparent
     word_values = np.asarray(heat[3].z, float)
     assert word_values.flat[1] == 0.3  # token 5 = plot word 1
-    assert len(fig.layout.shapes) == 2  # query and receiving token outlined
+    # query and receiving token outlined, each over a white halo; the receiving one dashed, so that it
+    # is told apart by its shape too (green on its orange value cell vanished for protanopes)
+    halos, lines = fig.layout.shapes[0::2], fig.layout.shapes[1::2]
+    assert len(lines) == 2 and all(h.line.color == "white" and h.line.width > l.line.width for h, l in zip(halos, lines))
+    assert [(l.line.color, l.line.dash) for l in lines] == [(plots.QUERY_COLOUR, "solid"), (plots.OUTPUT_COLOUR, "dash")]
     # fixed 0-1 scales: never rescaled to the largest weight, so faint weights stay faint
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0, 1)
     assert (fig.layout.coloraxis2.cmin, fig.layout.coloraxis2.cmax) == (0, 1)
@@ -113,7 +117,25 @@ def test_class_colours_are_far_apart():
     # CIE94; the CIE76 ordering before had floor #16FF32 and camouflaged #1CBE4F at 21, and cabinet / lamp at 14
     assert distance.min() > 20
     assert all(25 <= lightness <= 88 for lightness in lab[:, 0])
+    # and for colour-blind eyes (Machado 2009): ordered for normal vision alone, sofa and lamp were 2.4
+    # apart under deuteranopia, ceiling and picture 4.9
+    for kind in plots.DICHROMACY:
+        seen = plots.rgb_to_lab(plots.simulate_dichromacy(np.array([plots.hex_to_rgb(c) for c in colours]), kind))
+        distance = plots.delta_e94(seen[:, None], seen[None])
+        np.fill_diagonal(distance, np.inf)
+        assert distance.min() > 8, kind
     assert np.allclose(plots.rgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
+
+
+def test_dichromacy_simulation_keeps_greys_and_merges_red_and_green_for_deuteranopes():
+    grey = np.array([128.0, 128.0, 128.0])
+    for kind in plots.DICHROMACY:  # each matrix's rows sum to 1: a neutral colour stays itself
+        np.testing.assert_allclose(plots.simulate_dichromacy(grey, kind), grey, atol=0.6)
+    red, green = np.array([200.0, 60.0, 40.0]), np.array([90.0, 150.0, 40.0])
+    def apart(kind: str | None) -> float:
+        a, b = ((plots.simulate_dichromacy(x, kind) if kind else x) for x in (red, green))
+        return float(plots.delta_e94(plots.rgb_to_lab(a), plots.rgb_to_lab(b)))
+    assert apart("deuteranopia") < apart(None) / 3 and apart("tritanopia") > apart("deuteranopia")
 
 
 def test_delta_e94_matches_its_definition():
@@ -162,11 +184,12 @@ def test_genre_thresholds_per_genre():
     names, probs, cuts = ["A", "B", "C"], np.array([0.3, 0.6, 0.45]), np.array([0.25, 0.7, 0.5])
     fig = plots.probability_figure(names, probs, cuts)
     bars, ticks = fig.data
-    assert bars.y == ("B", "C", "A") and list(bars.marker.color) == ["#cbd5e1", "#cbd5e1", "#ea580c"]
+    assert bars.y == ("B", "C", "A") and list(bars.marker.color) == ["#cbd5e1", "#cbd5e1", plots.ABOVE_THRESHOLD]
     assert list(ticks.x) == [0.7, 0.5, 0.25]
     assert len(plots.probability_figure(names, probs, 0.5).data) == 1  # one shared line, no ticks
-    assert predicted_genres(names, probs, cuts) == "A"
-    assert predicted_genres(names, probs, 0.5) == "B"
+    assert predicted_genres(names, probs, cuts) == "A 30%"  # with its probability, for a screen reader
+    assert predicted_genres(names, probs, 0.5) == "B 60%"
+    assert predicted_genres(names, np.array([0.5004, 0.9, 0.1]), 0.5) == "B 90%, A 50.04%"
     assert predicted_genres(names, probs, 0.9).startswith("none above 90%")
     assert predicted_genres(names, probs, np.array([0.9, 0.95, 0.8])).startswith("none above its threshold")
 
@@ -178,6 +201,17 @@ def test_bar_values_have_room_beyond_the_longest_bar():
     assert low <= -0.141 - 0.05 and high >= 0.0498 + 0.05
     only_up = plots.bar_figure(["a", "b"], [("s", [2.0, 1.0], "#000")], "t", "x").layout.xaxis.range
     assert only_up[0] == 0 and only_up[1] >= 2.5
+
+
+def test_values_on_bars_are_readable():
+    # WCAG AA: white on the orange genre bar was 3.6:1; plotly's grey on the green IG bar 3.8:1
+    fig = plots.bar_figure(["a"], [("Shapley", [1.0], "#2563eb"), ("IG", [1.0], "#10b981")], "t", "x")
+    for bar in fig.data:
+        assert plots.contrast_ratio(bar.insidetextfont.color, bar.marker.color) >= 4.5, bar.name
+    assert plots.text_colour_on("#10b981") == "#111827" and plots.text_colour_on("#2563eb") == "#ffffff"
+    assert plots.contrast_ratio("#ffffff", plots.ABOVE_THRESHOLD) >= 4.5
+    assert plots.contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
+    assert plots.contrast_ratio("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # WCAG's own example
 
 
 def test_a_value_under_the_threshold_stays_clear_of_its_line():

@@ -1,0 +1,98 @@
+"""What a low-vision, colour-blind or screen-reader user gets (an axe-core and keyboard audit found each gap)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import plots, texts, ui
+
+
+def _resolved(theme, value: str) -> str:
+    while value.startswith("*"):  # gradio themes name other variables: "*primary_700"
+        value = getattr(theme, value[1:])
+    return {"white": "#ffffff", "black": "#000000"}.get(value, value)
+
+
+@pytest.mark.parametrize("text, background", [
+    ("block_label_text_color", "block_label_background_fill"),  # every component's label
+    ("block_title_text_color", "block_title_background_fill"),
+    ("body_text_color_subdued", "block_background_fill"),  # help text, slider limits
+    ("body_text_color_subdued", "background_fill_primary"),
+    ("button_primary_text_color", "button_primary_background_fill"),  # Segment, Explain, Sample
+    ("button_primary_text_color", "button_primary_background_fill_hover"),
+    ("link_text_color", "background_fill_primary"),
+    ("body_text_color", "background_fill_primary"),
+])
+def test_the_theme_s_text_meets_wcag_aa(text, background):
+    # gradio's Soft theme gave labels 3.6:1, help text 2.6:1 and a hovered button 3.0:1
+    theme = ui.theme()
+    ratio = plots.contrast_ratio(_resolved(theme, getattr(theme, text)), _resolved(theme, getattr(theme, background)))
+    assert ratio >= 4.5, f"{text} on {background}: {ratio:.2f}:1"
+
+
+def test_the_focus_ring_stands_out_on_the_page_and_on_the_buttons():
+    ring = re.search(r"button:focus-visible[^{]*\{\s*outline: 3px solid (#[0-9a-f]{6})", ui.CSS).group(1)
+    theme = ui.theme()
+    assert 'input[type="radio"]:focus-visible' in ui.CSS  # a chosen radio showed no focus
+    assert plots.contrast_ratio(ring, "#ffffff") >= 3.0  # WCAG 1.4.11, non-text: the orange #f97316 was 2.8:1
+    assert plots.contrast_ratio(ring, _resolved(theme, theme.background_fill_primary)) >= 3.0
+
+
+def test_headings_step_down_one_level_at_a_time():
+    # the page has one h1 (its title); the sections' texts started at h3 (axe: heading-order)
+    for name in ("ATTENTION", "CONTRIBUTIONS", "SAMPLING", "ABLATIONS", "API"):
+        text = getattr(texts, name)
+        levels = [len(m) for m in re.findall(r"^(#+) ", text, flags=re.M)]
+        assert levels and levels[0] == 2, name
+        assert all(b - a <= 1 for a, b in zip(levels, levels[1:])), name
+
+
+def test_every_output_picture_has_a_text_alternative(launched_app):
+    # gradio wraps an output picture in a button named only by its alt text (axe: button-name, critical)
+    import gradio as gr
+
+    demo = launched_app[0]
+    pictures = [block for block in demo.blocks.values() if isinstance(block, gr.Image) and block.interactive is False]
+    assert len(pictures) >= 10  # pickers, samples, translation, previews, trust figures, ablations
+    for picture in pictures:
+        assert picture.alt_text and len(picture.alt_text) > 20, picture.label
+
+
+def test_sample_rows_say_what_they_predict(launched_app):
+    # a strip's predictions are drawn (class colours, captions in the picture); its text now says them
+    import torch
+
+    runners = launched_app[0].mango_app.runners
+    segmentation, genre = runners["segmentation"], runners["genre"]
+    logits = torch.zeros(1, len(segmentation.config.class_names), 4, 4)
+    logits[0, 0] = 1.0  # wall everywhere...
+    logits[0, 2, :1] = 2.0  # ...but the top row: ceiling
+    names = segmentation.config.class_names
+    assert segmentation._row_predictions(logits) == [f"predicted {names[0]} 75%, {names[2]} 25%"]
+    scores = torch.full((1, len(genre.config.class_names)), -4.0)
+    scores[0, 3], scores[0, 5] = 2.0, 0.0
+    assert genre._row_predictions(scores)[0].startswith(f"predicted {genre.config.class_names[3]} 88%, "
+                                                        f"{genre.config.class_names[5]} 50%")
+    _, readout = segmentation.sample(1.0, 0, 2)
+    rows = [line for line in readout.splitlines() if line.startswith("- sample")]
+    assert len(rows) == 2 and all("; predicted " in row and row.rstrip().endswith("%") for row in rows)
+
+
+def test_the_attention_text_names_where_the_weight_goes(launched_app, scene):
+    # the figure shows each patch's weight on hover only
+    import numpy as np
+
+    from app.handlers import _strongest
+
+    weights = np.array([0.1, 0.5, 0.0, 0.3, 0.05, 0.05])
+    label = lambda t: f"token {t}"  # noqa: E731
+    left_out = np.array([False, False, False, False, True, False])
+    assert _strongest(weights, label, left_out) == "token 1 0.500, token 3 0.300, token 0 0.100"
+    assert _strongest(np.zeros(3), label, np.zeros(3, bool)) == "none"
+    runner = launched_app[0].mango_app.runners["segmentation"]
+    text = runner.attention(scene.file("rgb"), scene.file("depth"), runner.layer_choices[0], "rgb", 5)[-1]
+    line = next(line for line in text.splitlines() if line.startswith("- strongest keys: "))
+    keys = [float(w) for w in re.findall(r"\) (\d\.\d{3})", line.split(";")[0])]  # "rgb (row 0, col 1) 0.290, …"
+    assert len(keys) == 3 and keys == sorted(keys, reverse=True) and keys[0] > 0
