@@ -393,9 +393,11 @@ class Runner:
         roll_row = roll[token]
         roll_pads = f" · on padding (not drawn): {np.clip(roll_row, 0, None)[pad].sum():.3f}" if pad.any() else ""
         negative = float(-roll_row[roll_row < 0].sum() / max(np.abs(roll_row).sum(), 1e-12))
-        if negative >= 0.005:  # LICA's mixing W has negative weights: the rollout is then a signed map, not shares
-            roll_pads += (f" · negative weights (not drawn): {negative:.0%} of the row's absolute weight; the row sums "
-                          f"to {roll_row.sum():.2f}, so its weights are not shares")
+        roll_signed = ""  # LICA's mixing W has negative weights: the rollout is then a signed map, not shares
+        if negative >= 0.005:
+            roll_signed = (f"negative weights (not drawn): {negative:.0%} of the row's absolute weight; the row sums "
+                           f"to {roll_row.sum():.2f}, so its weights are not shares")
+            roll_pads += f" · {roll_signed}"
         rollout_fig = plots.token_weights_figure(
             panels, np.clip(roll_row, 0, None),
             f"Rollout through all {len(maps)} ICA layers: where the final content of {label(token)} comes from<br>"
@@ -408,7 +410,8 @@ class Runner:
                 f"of the key weight, {percent(float(values[pad].sum()), 1)} % of the value weight" if pad.any() else "")
         strongest = (f"\n- strongest keys: {_strongest(keys, label, pad)}; strongest values other than itself: "
                      f"{_strongest(values, label, pad | (np.arange(len(values)) == row.output_token))}")
-        text = self._attention_text(row, amap, label, self_weight, roll_row[token], strongest + pads)
+        text = self._attention_text(row, amap, label, self_weight, roll_row[token],
+                                    (f" ({roll_signed})" if roll_signed else "") + strongest + pads)  # a zoomed page cuts titles
         if moved:
             text = f"*{moved}*\n\n" + text
         shares = [float(m.off_diagonal_share()[0]) for m in maps]

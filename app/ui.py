@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import html
+import json
 import logging
 import os
 import time
@@ -859,6 +860,7 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
   outline: 3px solid #c2410c !important; outline-offset: 2px; transition: none; }
 .picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
 .wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
+#mango-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
   .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */
@@ -889,8 +891,20 @@ def theme() -> gr.themes.Base:
                     button_primary_background_fill_hover="*primary_700", link_text_color="*secondary_700")
 
 
+# What a screen reader hears when a view has finished (gradio announces errors only): HEAD's script watches
+# each view's progress and says this in one polite status line; the views' own texts hold the numbers.
+READY_MESSAGES = {
+    "segment-overlay": "Segmentation ready: the class shares are in the table below it.",
+    "translate-output": "Translation ready.",
+    "genre-chart": "Genre prediction ready: the predicted genres and their probabilities are in the text box.",
+    "-attention-plot": "Attention view ready: the text beside it names the strongest keys and values.",
+    "-contrib-plot": "Contributions ready: the summary below the charts states each number.",
+    "-generated": "Pictures ready: the text below gives each row's likelihood and prediction.",
+}
+
 # Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
-# list is hidden once Tab has left the dropdown (gradio's stayed open over the next line).
+# list is hidden once Tab has left the dropdown (gradio's stayed open over the next line). A screen reader
+# hears when a view is ready (READY_MESSAGES).
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
@@ -906,8 +920,30 @@ document.addEventListener("keydown", (event) => {
 for (const type of ["focusin", "mousedown"]) {
   document.addEventListener(type, (event) => dropdownWrap(event)?.classList.remove("left-by-tab"), true);
 }
+const READY = __READY__;
+const announce = (text) => {
+  let status = document.getElementById("mango-status");
+  if (!status) {
+    status = Object.assign(document.createElement("div"), {id: "mango-status", role: "status"});
+    status.setAttribute("aria-live", "polite");
+    document.body.appendChild(status);
+  }
+  status.textContent = "";
+  setTimeout(() => { status.textContent = text; }, 100);  // the same message twice is still read
+};
+new MutationObserver((mutations) => {
+  for (const m of mutations) {
+    const tracker = m.target;
+    if (!tracker.dataset || tracker.dataset.testid !== "status-tracker") continue;
+    const wasBusy = !(m.oldValue || "").split(" ").includes("hide");
+    if (!wasBusy || !tracker.classList.contains("hide")) continue;  // done: its progress just went away
+    const block = tracker.closest("[id]");
+    const entry = block && READY.find(([suffix]) => block.id.endsWith(suffix));
+    if (entry) announce(entry[1]);
+  }
+}).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["class"], attributeOldValue: true});
 </script>
-"""
+""".replace("__READY__", json.dumps(list(READY_MESSAGES.items())))
 
 
 def launch_kwargs() -> dict[str, Any]:

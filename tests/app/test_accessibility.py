@@ -96,3 +96,12 @@ def test_the_attention_text_names_where_the_weight_goes(launched_app, scene):
     line = next(line for line in text.splitlines() if line.startswith("- strongest keys: "))
     keys = [float(w) for w in re.findall(r"\) (\d\.\d{3})", line.split(";")[0])]  # "rgb (row 0, col 1) 0.290, …"
     assert len(keys) == 3 and keys == sorted(keys, reverse=True) and keys[0] > 0
+
+
+def test_each_ready_message_belongs_to_a_view_of_the_page(launched_app):
+    # HEAD's script announces a view's message when the view's progress goes away; a renamed view would
+    # fall silent (the browser test hears two of them)
+    ids = [block.elem_id for block in launched_app[0].blocks.values() if getattr(block, "elem_id", None)]
+    for suffix in ui.READY_MESSAGES:
+        assert any(elem_id.endswith(suffix) for elem_id in ids), suffix
+    assert "__READY__" not in ui.HEAD and "Segmentation ready" in ui.HEAD

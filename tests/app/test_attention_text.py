@@ -74,3 +74,6 @@ def test_row_0_of_a_model_with_s_over_earlier_tokens_says_it_keeps_all_of_its_co
     rollout_title = later_views[2].layout.title.text
     assert "negative weights (not drawn)" in rollout_title and re.search(r"the row sums to -?\d\.\d\d, so its weights "
                                                                          r"are not shares", rollout_title)
+    # the side text says it too: at 200 % zoom the figure's title is cut before the caveat
+    said = re.search(r"negative weights \(not drawn\): \d+% of the row's absolute weight; the row sums to -?\d\.\d\d", later)
+    assert said and said.group(0) in rollout_title

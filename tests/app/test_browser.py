@@ -69,12 +69,20 @@ def whole_value(dropdown) -> bool:
         " + context.measureText(e.value).width <= end + 1; }")
 
 
+def announced(page, start: str) -> None:
+    """A screen reader's status line (role=status, aria-live=polite) says a view is ready: gradio announced
+    only errors, and results arrived in silence."""
+    page.wait_for_function("start => { const s = document.querySelector('#mango-status[role=status][aria-live=polite]');"
+                           " return s && s.textContent.startsWith(start); }", arg=start, timeout=TIMEOUT_MS)
+
+
 def open_views(page, shots: Path, prefix: str, name: str) -> None:
     views = page.locator(f"#{prefix}-views")
     views.get_by_role("tab", name="Modality contributions").click()
     page.locator(f"#{prefix}-explain").click()
     plot_ready(page, f"{prefix}-contrib-plot", "Shapley value")
     page.locator(f"#{prefix}-summary").get_by_text("Target:").wait_for(timeout=TIMEOUT_MS)
+    announced(page, "Contributions ready")
     shoot(page, shots, f"{name}-2-contributions")
     views.get_by_role("tab", name="Latent sampling").click()
     page.locator(f"#{prefix}-sample").click()
@@ -95,6 +103,7 @@ def test_page_tabs_examples_and_views(page, shots):
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
     page.locator("#segment-overlay img").first.wait_for(timeout=TIMEOUT_MS)
     attention = plot_ready(page, "segment-attention-plot", "picked")
+    announced(page, "Attention view ready")  # after "Segmentation ready"
     # every class of the legend is in the table, none behind an inner scroll (it showed 5 of 7)
     page.locator("#segment-shares").get_by_text("rug", exact=True).wait_for(timeout=TIMEOUT_MS)
     assert page.locator("#segment-shares").evaluate(
