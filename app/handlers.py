@@ -539,6 +539,10 @@ class Runner:
                          f"{wording.effects(labels, ig_totals, subject)} Convergence delta {delta:+.1e}, "
                          f"{_percent(delta, change)} of the change: within the {interpret.IG_TOLERANCE:.0%} limit "
                          "(a check of both totals' sum, not of each).")
+            tokens = np.concatenate([ig.maps[key][0].numpy().reshape(-1) for key in ("a", "b")])
+            pad, label = self.padding(prepared.words), lambda t: self.token_label(t, prepared.words)  # noqa: E731
+            lines.append(f"  Raised most by {_strongest(tokens, label, pad, number='+.2g')}; lowered most by "
+                         f"{_strongest(-tokens, label, pad, number='+.2g', shown=tokens)} (the map's tokens, in words).")
         else:
             advice = f"tried {asked} to {n_steps} steps" if n_steps > asked else "the largest step count"
             lines.append(f"- **Integrated Gradients** ({n_steps} steps): **not converged**, the completeness error "
@@ -1025,10 +1029,13 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
     return "\n".join(lines)
 
 
-def _strongest(weights: np.ndarray, label: Callable[[int], str], left_out: np.ndarray, top: int = 3) -> str:
-    """The ``top`` largest positive weights, named (the figure shows them only on hover)."""
+def _strongest(weights: np.ndarray, label: Callable[[int], str], left_out: np.ndarray, top: int = 3,
+               number: str = ".3f", shown: np.ndarray | None = None) -> str:
+    """The tokens of the ``top`` largest positive weights, named, each with its value in ``shown`` (default:
+    the weight): the figures show them only on hover."""
+    shown = weights if shown is None else shown
     order = [int(t) for t in np.argsort(-weights, kind="stable") if not left_out[t] and weights[t] > 0][:top]
-    return ", ".join(f"{label(t)} {weights[t]:.3f}" for t in order) or "none"
+    return ", ".join(f"{label(t)} {shown[t]:{number}}" for t in order) or "none"
 
 
 def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float | np.ndarray = 0.5) -> str:

@@ -105,3 +105,17 @@ def test_each_ready_message_belongs_to_a_view_of_the_page(launched_app):
     for suffix in ui.READY_MESSAGES:
         assert any(elem_id.endswith(suffix) for elem_id in ids), suffix
     assert "__READY__" not in ui.HEAD and "Segmentation ready" in ui.HEAD
+
+
+def test_the_contributions_summary_names_the_tokens_integrated_gradients_weighs_most(launched_app, scene):
+    # the map gives each token's attribution on hover only
+    import numpy as np
+
+    runner = launched_app[0].mango_app.runners["segmentation"]
+    _, ig_figure, _, summary = runner.contributions(scene.file("rgb"), scene.file("depth"), "wall", 32)
+    line = next(line for line in summary.splitlines() if line.strip().startswith("Raised most by"))
+    raised, lowered = (re.findall(r"\) ([+-][\d.e+-]+)", part) for part in line.split("; lowered most by"))
+    drawn = np.concatenate([np.asarray(t.z, float).ravel() for t in ig_figure.data if t.type == "heatmap"])
+    assert len(raised) == len(lowered) == 3
+    assert raised[0] == f"{np.nanmax(drawn):+.2g}" and lowered[0] == f"{np.nanmin(drawn):+.2g}"
+    assert all(float(v) > 0 for v in raised) and all(float(v) < 0 for v in lowered)
