@@ -33,6 +33,7 @@ OUTPUT_COLOUR = "#16a34a"
 OUTLINE_DASH = {OUTPUT_COLOUR: "dash"}  # told apart from the query's by its shape, not its colour alone
 WORDS_PER_ROW = 8
 PHONE_WORDS_PER_ROW = 4  # a phone-wide panel (about 300 px) fits four word cells without overlap
+DESKTOP_LINE = 90  # characters of a title line that fit a 700 px figure (a 1100 px window); plotly does not wrap
 PHONE_LINE = 40  # characters of a title or message line that fit a phone-wide plot (plotly does not wrap text)
 PHONE_AXIS_LINE = 32  # an axis title is centred on the plot area, narrower than the figure
 PHONE_MODEBAR = 36  # px kept free above a phone figure's title: the modebar stays shown on a touch screen
@@ -441,8 +442,10 @@ def _base_figure(panels: Sequence[Panel], title: str, height: int = 380) -> go.F
         heading, top = _phone_title(title, below=30)
         height = top + _stacked_height(len(panels), 48) + 10
     else:
-        extra = 18 * max(0, title.count("<br>") - 1)  # room for a title's third line, kept at the top
-        anchor = dict(yref="container", y=1, yanchor="top", pad=dict(t=10)) if extra else {}
+        title = wrap_markup(title, DESKTOP_LINE)
+        # a third line and more: the title hangs from below the figure's floating label (44 px), with room made
+        extra = (18 * (title.count("<br>") - 1) + 34) if title.count("<br>") > 1 else 0
+        anchor = dict(yref="container", y=1, yanchor="top", pad=dict(t=44)) if extra else {}
         heading, top, height = dict(text=title, font=dict(size=14), x=0.01, xanchor="left", **anchor), 80 + extra, height + extra
     fig.update_layout(
         title=heading, height=height, margin=dict(l=10, r=10, t=top, b=10), font=dict(family=FONT, size=12),

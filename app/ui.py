@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import time
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable
 
 import gradio as gr
@@ -444,11 +445,24 @@ class MangoApp:
         )
 
 
+NARROW_WINDOW_PX = 1100  # CSS px: a window narrower gets the phone's figures (its figures are under 700 px)
+
+
 def _is_phone(request: gr.Request | None) -> bool:
-    """Whether the page was opened on a phone: its browser says "Mobi" in the user agent (MDN's advice;
-    tablets and "desktop site" do not). Its figures are then drawn phone-wide (`plots.phone_layout`)."""
+    """Whether the page was opened on a phone, or in a window as narrow as one: its browser says "Mobi" in
+    the user agent (MDN's advice; tablets and "desktop site" do not), or HEAD's script says the window is
+    under `NARROW_WINDOW_PX` (a desktop zoomed to 200 % is 683 px wide: plotly cut the desktop figures'
+    titles, caveats included). Its figures are then drawn phone-wide (`plots.phone_layout`)."""
     headers = getattr(request, "headers", None) or {}
-    return "Mobi" in (headers.get("user-agent") or "")
+    if "Mobi" in (headers.get("user-agent") or ""):
+        return True
+    cookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie") or "")
+    except CookieError:
+        return False
+    width = cookie.get("mango_width")
+    return width is not None and width.value.isdigit() and int(width.value) < NARROW_WINDOW_PX
 
 
 def _session(request: gr.Request | None) -> str | None:
@@ -904,7 +918,7 @@ READY_MESSAGES = {
 
 # Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
 # list is hidden once Tab has left the dropdown (gradio's stayed open over the next line). A screen reader
-# hears when a view is ready (READY_MESSAGES).
+# hears when a view is ready (READY_MESSAGES). The window's width goes to the server in a cookie (`_is_phone`).
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
@@ -920,6 +934,9 @@ document.addEventListener("keydown", (event) => {
 for (const type of ["focusin", "mousedown"]) {
   document.addEventListener(type, (event) => dropdownWrap(event)?.classList.remove("left-by-tab"), true);
 }
+const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.innerWidth)}; path=/; SameSite=Lax`; };
+tellWidth();
+window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
 const READY = __READY__;
 const announce = (text) => {
   let status = document.getElementById("mango-status");

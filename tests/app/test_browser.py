@@ -540,6 +540,26 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/60
           "Version/17.0 Mobile/15E148 Safari/604.1")
 
 
+def test_a_narrow_desktop_window_gets_the_phone_s_figures(page, shots):
+    # a desktop zoomed to 200 % is 683 px wide; its user agent is a desktop's, so it got the desktop
+    # figures, and plotly cut their titles at the figure's edge (a caveat included)
+    context = page.context.browser.new_context(viewport={"width": 683, "height": 900})
+    narrow = context.new_page()
+    try:
+        narrow.goto(page.url, wait_until="load", timeout=TIMEOUT_MS)
+        narrow.get_by_role("tab", name="Movie genre").click()
+        narrow.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+        plot_ready(narrow, "genre-rollout-plot", "Rollout")
+        narrow.wait_for_timeout(500)
+        for elem_id in ("genre-attention-plot", "genre-rollout-plot", "genre-matrix-plot"):
+            figure = narrow.locator(f"#{elem_id} .js-plotly-plot").first.bounding_box()
+            title = narrow.locator(f"#{elem_id} .gtitle").first.bounding_box()
+            assert figure and title and title["x"] + title["width"] <= figure["x"] + figure["width"], elem_id
+        narrow.screenshot(path=str(shots / "narrow-genre.png"), full_page=True)
+    finally:
+        context.close()
+
+
 def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
     from app import plots
 

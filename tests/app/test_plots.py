@@ -312,11 +312,27 @@ def _attention(title: str):
     return plots.attention_figure(panels, keys, values, query_token=1, output_token=5, title=title)
 
 
+def test_desktop_titles_wrap_to_fit_the_figure_and_clear_its_label():
+    # plotly does not wrap: the genre rollout's caveat ("… so its weights are not shares") ran 145 px past
+    # its figure's edge at 1440 px
+    import re
+
+    long = ("Rollout through all 16 ICA layers: where the final content of poster (row 4, col 4) comes from<br>"
+            "<span style='font-size:12px'>its own weight: 0.075 · on padding (not drawn): 0.002 · negative weights "
+            "(not drawn): 31% of the row's absolute weight; the row sums to 0.17, so its weights are not shares</span>")
+    fig = _attention(long)
+    lines = re.split(r"<br>", fig.layout.title.text)
+    assert len(lines) == 4 and all(len(re.sub(r"<[^>]+>", "", line)) <= plots.DESKTOP_LINE for line in lines)
+    assert fig.layout.title.pad.t >= 40 and fig.layout.margin.t >= 80 + 2 * 18  # under the floating label
+    short = _attention("block 1 · layer 1<br><span>row 0</span>")
+    assert short.layout.title.text == "block 1 · layer 1<br><span>row 0</span>" and short.layout.margin.t == 80
+
+
 def test_on_a_phone_panels_stack_titles_wrap_and_words_take_four_per_row():
     title = "block 1 · layer 1 · MMCA A→B · picked rgb (row 0, col 1) (the query) and a long tail of words"
     desk = _attention(title)
     assert desk.layout.xaxis.domain[1] < desk.layout.xaxis2.domain[0]  # side by side
-    assert desk.layout.title.text == title
+    assert desk.layout.title.text == plots.wrap_markup(title, plots.DESKTOP_LINE)  # wider lines than a phone's
     assert not plots.on_phone()
     with plots.phone_layout():
         phone = _attention(title)

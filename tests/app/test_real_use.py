@@ -633,7 +633,7 @@ def test_a_new_page_s_first_press_waits_for_its_uploads(launched_app, scene, mon
     assert 0.25 < time.monotonic() - start
 
 
-def test_phones_are_told_by_their_user_agent():
+def test_phones_are_told_by_their_user_agent_and_narrow_windows_by_their_width():
     from types import SimpleNamespace
 
     from app.ui import _is_phone
@@ -645,6 +645,13 @@ def test_phones_are_told_by_their_user_agent():
     assert _is_phone(browser("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1"))
     assert not _is_phone(browser("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"))
     assert not _is_phone(browser(None)) and not _is_phone(None)  # an API call without one draws for a desktop
+    # a desktop window as narrow as a phone (zoomed to 200 %: 683 px) gets the same figures, from the
+    # width HEAD's script puts in a cookie
+    desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+    def window(width: str) -> SimpleNamespace:
+        return SimpleNamespace(headers={"user-agent": desktop, "cookie": f"other=1; mango_width={width}"})
+    assert _is_phone(window("683")) and not _is_phone(window("1440")) and not _is_phone(window("wide"))
+    assert not _is_phone(SimpleNamespace(headers={"cookie": "mango_width=\"683; ,;=="}))  # a mangled cookie: a desktop
 
 
 def test_a_view_control_with_an_input_missing_draws_nothing_and_says_nothing(launched_app, client):
