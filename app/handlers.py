@@ -774,10 +774,9 @@ class Runner:
             return TypicalBits(float(mean), count, noun, *(float(v) for v in spread))
         return TypicalBits(float(mean), count, noun)
 
-    @torch.no_grad()
     def _row_predictions(self, output: torch.Tensor) -> list[str]:
         """What each row of a strip predicts, in words: the strip draws it (class colours, captions in the
-        picture), which a screen reader cannot read. None for translation, whose prediction is a picture."""
+        picture), which a screen reader cannot read. Nothing for translation, whose prediction is a picture."""
         if self.config.task == "segmentation":
             names = self.config.class_names
             return ["predicted " + ", ".join(f"{names[c]} {percent(share)}%" for c, share in
@@ -787,6 +786,7 @@ class Runner:
             return ["predicted " + ", ".join(self._top_genres(output, k, top=3)) for k in range(output.shape[0])]
         return []
 
+    @torch.no_grad()
     def _readout(self, features: torch.Tensor, titles: list[str], drawn: bool = False,
                  output: torch.Tensor | None = None) -> str:
         """Bits/dim of each row beside the test range (and, given the head's ``output``, what the row predicts),
