@@ -238,3 +238,15 @@ def test_the_examples_shrinking_shift_that_the_help_text_states(launched_app):
             shifts.append(read - drawn)
     stated = f"by {min(shifts):.2f} to +{max(shifts):.2f} on the bundled".replace("-", "−")
     assert stated in " ".join(texts.SAMPLING.split()), (stated, shifts)
+
+
+def test_the_readout_builds_no_autograd_graph(tiny_model, monkeypatch):
+    # a helper placed between `torch.no_grad()` and `_readout` once took its decorator: every readout then
+    # kept the flow's whole graph alive for nothing
+    runner = runner_with(tiny_model)
+    seen = []
+    forward = runner.model.forward_features
+    monkeypatch.setattr(runner.model, "forward_features",
+                        lambda *a, **k: seen.append(torch.is_grad_enabled()) or forward(*a, **k))
+    runner.sample(0.7, 0, 2)
+    assert seen and not any(seen)
