@@ -938,13 +938,20 @@ const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.inn
 tellWidth();
 window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
 const READY = __READY__;
-const announce = (text) => {
+const statusLine = () => {  // made empty at load: a live region inserted with its text is often not read
   let status = document.getElementById("mango-status");
   if (!status) {
-    status = Object.assign(document.createElement("div"), {id: "mango-status", role: "status"});
-    status.setAttribute("aria-live", "polite");
+    status = document.createElement("div");
+    for (const [name, value] of [["id", "mango-status"], ["role", "status"], ["aria-live", "polite"]]) {
+      status.setAttribute(name, value);
+    }
     document.body.appendChild(status);
   }
+  return status;
+};
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", statusLine); else statusLine();
+const announce = (text) => {
+  const status = statusLine();
   status.textContent = "";
   setTimeout(() => { status.textContent = text; }, 100);  // the same message twice is still read
 };

@@ -98,6 +98,9 @@ def open_views(page, shots: Path, prefix: str, name: str) -> None:
 
 def test_page_tabs_examples_and_views(page, shots):
     shoot(page, shots, "0-page")
+    # the status line is in the page from the start, empty (a live region inserted with its text is often
+    # not read)
+    assert page.evaluate("() => document.querySelector('#mango-status[role=status]')?.textContent") == ""
 
     # segmentation: run the first example, pick a patch, open every view
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
