@@ -874,6 +874,8 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
   outline: 3px solid #c2410c !important; outline-offset: 2px; transition: none; }
 .picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
 .wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
+.picker button:focus-visible, .image-container button:focus-visible { outline-offset: -3px; }  /* its block clips */
+.prose .token.string { color: #3f6212; }  /* code strings (About): gradio's #669900 was 3.1:1 */
 #mango-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
@@ -885,7 +887,8 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 # Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
 # break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
 # has the focus: gradio's own ring is a faint grey on the indigo buttons, and a slider, a chosen radio and a
-# picture had none (the ring is 5:1 on white, where the brighter #f97316 was 2.8:1). On a phone
+# picture had none (the ring is 5:1 on white, where the brighter #f97316 was 2.8:1; a picture's block clips
+# what lies outside it, so its ring is drawn inside). On a phone
 # a figure's label takes two lines: it goes above the figure instead of floating over its title; a picture's
 # buttons (full screen, download) sit on the label's line instead of over the captions of its top row. The
 # patch picker shows at its own size, so its patches keep the size they were drawn for (on a phone,
@@ -902,7 +905,8 @@ def theme() -> gr.themes.Base:
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
     return soft.set(block_label_text_color="*primary_700", block_title_text_color="*primary_700",
                     body_text_color_subdued="*neutral_600", button_primary_background_fill="*primary_600",
-                    button_primary_background_fill_hover="*primary_700", link_text_color="*secondary_700")
+                    button_primary_background_fill_hover="*primary_700", link_text_color="*secondary_700",
+                    checkbox_label_background_fill_selected="*primary_600")
 
 
 # What a screen reader hears when a view has finished (gradio announces errors only): HEAD's script watches
@@ -950,7 +954,10 @@ const statusLine = () => {  // made empty at load: a live region inserted with i
   return status;
 };
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", statusLine); else statusLine();
+let lastSaid = ["", 0];
 const announce = (text) => {
+  if (text === lastSaid[0] && Date.now() - lastSaid[1] < 2000) return;  // one view's events in a row: said once
+  lastSaid = [text, Date.now()];
   const status = statusLine();
   status.textContent = "";
   setTimeout(() => { status.textContent = text; }, 100);  // the same message twice is still read

@@ -23,6 +23,7 @@ def _resolved(theme, value: str) -> str:
     ("button_primary_text_color", "button_primary_background_fill"),  # Segment, Explain, Sample
     ("button_primary_text_color", "button_primary_background_fill_hover"),
     ("link_text_color", "background_fill_primary"),
+    ("checkbox_label_text_color_selected", "checkbox_label_background_fill_selected"),  # a chosen radio: 4.46:1
     ("body_text_color", "background_fill_primary"),
 ])
 def test_the_theme_s_text_meets_wcag_aa(text, background):
