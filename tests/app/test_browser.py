@@ -543,15 +543,21 @@ IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/60
           "Version/17.0 Mobile/15E148 Safari/604.1")
 
 
+def genre_example_in(context, url: str):
+    """A new page of ``context`` (another window size or device) with the genre tab's first example run."""
+    opened = context.new_page()
+    opened.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+    opened.get_by_role("tab", name="Movie genre").click()
+    opened.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+    return opened
+
+
 def test_a_narrow_desktop_window_gets_the_phone_s_figures(page, shots):
     # a desktop zoomed to 200 % is 683 px wide; its user agent is a desktop's, so it got the desktop
     # figures, and plotly cut their titles at the figure's edge (a caveat included)
     context = page.context.browser.new_context(viewport={"width": 683, "height": 900})
-    narrow = context.new_page()
     try:
-        narrow.goto(page.url, wait_until="load", timeout=TIMEOUT_MS)
-        narrow.get_by_role("tab", name="Movie genre").click()
-        narrow.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+        narrow = genre_example_in(context, page.url)
         plot_ready(narrow, "genre-rollout-plot", "Rollout")
         narrow.wait_for_timeout(500)
         for elem_id in ("genre-attention-plot", "genre-rollout-plot", "genre-matrix-plot"):
@@ -570,11 +576,8 @@ def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
     # figure's two-line label covered its title, and eight words per row overlapped in a 110 px panel
     context = page.context.browser.new_context(viewport={"width": 390, "height": 844}, user_agent=IPHONE,
                                                is_mobile=True, has_touch=True)
-    phone = context.new_page()
     try:
-        phone.goto(page.url, wait_until="load", timeout=TIMEOUT_MS)
-        phone.get_by_role("tab", name="Movie genre").click()
-        phone.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
+        phone = genre_example_in(context, page.url)
         plot_ready(phone, "genre-chart", "Genre probabilities")
         plot_ready(phone, "genre-attention-plot", "picked")
         plot_ready(phone, "genre-matrix-plot", "rollout")
