@@ -876,6 +876,7 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 .wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
 .picker button:focus-visible, .image-container button:focus-visible { outline-offset: -3px; }  /* its block clips */
 .prose .token.string { color: #3f6212; }  /* code strings (About): gradio's #669900 was 3.1:1 */
+.modebar-btn--logo { display: none !important; }  /* a link to plotly.com: a Tab stop out of an offline app */
 #mango-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
@@ -941,6 +942,17 @@ for (const type of ["focusin", "mousedown"]) {
 const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.innerWidth)}; path=/; SameSite=Lax`; };
 tellWidth();
 window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
+// plotly's Zoom and Pan set what a mouse drag does: no use to a keyboard, they leave the Tab order
+let untabbing = false;
+new MutationObserver(() => {
+  if (untabbing) return;
+  untabbing = true;
+  requestAnimationFrame(() => {
+    untabbing = false;
+    document.querySelectorAll('.modebar-btn[data-title="Zoom"], .modebar-btn[data-title="Pan"]')
+      .forEach((button) => button.setAttribute("tabindex", "-1"));
+  });
+}).observe(document.documentElement, {subtree: true, childList: true});
 const READY = __READY__;
 const statusLine = () => {  // made empty at load: a live region inserted with its text is often not read
   let status = document.getElementById("mango-status");

@@ -107,6 +107,10 @@ def test_page_tabs_examples_and_views(page, shots):
     page.locator("#segment-overlay img").first.wait_for(timeout=TIMEOUT_MS)
     attention = plot_ready(page, "segment-attention-plot", "picked")
     announced(page, "Attention view ready")  # after "Segmentation ready"
+    # plotly's drag modes and its link out leave the Tab order (24 of 72 stops were modebar buttons)
+    page.wait_for_function("() => [...document.querySelectorAll('#segment-attention-plot .modebar-btn')].filter("
+                           "b => b.tabIndex === -1 || getComputedStyle(b).display === 'none').length === 3",
+                           timeout=TIMEOUT_MS)
     # every class of the legend is in the table, none behind an inner scroll (it showed 5 of 7)
     page.locator("#segment-shares").get_by_text("rug", exact=True).wait_for(timeout=TIMEOUT_MS)
     assert page.locator("#segment-shares").evaluate(
