@@ -128,10 +128,15 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
     return tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
 
 
+def _linear_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in 0–255 -> linear light in 0–1 (the sRGB transfer function undone)."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    return np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB in 0–255 -> CIELAB (D65); `delta_e94` measures perceived differences in it."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    c = _linear_rgb(rgb)
     xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
     xyz = xyz / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
@@ -165,9 +170,7 @@ DICHROMACY = {
 
 def simulate_dichromacy(rgb: np.ndarray, kind: str) -> np.ndarray:
     """(..., 3) sRGB in 0–255 as a person with ``kind`` (a key of `DICHROMACY`) sees it, in 0–255."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92) @ DICHROMACY[kind].T
-    linear = np.clip(linear, 0.0, 1.0)
+    linear = np.clip(_linear_rgb(rgb) @ DICHROMACY[kind].T, 0.0, 1.0)
     return np.where(linear > 0.0031308, 1.055 * linear ** (1 / 2.4) - 0.055, 12.92 * linear) * 255.0
 
 
@@ -594,8 +597,7 @@ BAR_LABEL_ROOM = 0.3  # of the bars' span, left beyond the longest for its value
 
 def _luminance(colour: str) -> float:
     """WCAG 2 relative luminance of an sRGB hex colour."""
-    c = np.array(hex_to_rgb(colour), dtype=np.float64) / 255.0
-    return float(np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) @ [0.2126, 0.7152, 0.0722])
+    return float(_linear_rgb(np.array(hex_to_rgb(colour))) @ [0.2126, 0.7152, 0.0722])
 
 
 def contrast_ratio(a: str, b: str) -> float:

@@ -94,8 +94,6 @@ class Replacements:
             if not by_example and None in values.values() and self._told_of(session, tab, slots):
                 if self._told.wait_for(lambda: not self._holds(session, tab, slots), self.lag):
                     return False  # files came after the press: it was of the slots before them
-                self._refused.get(session or "", {}).pop(tab, None)
-                return True
             while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
                 if self._refused.get(session or "", {}).get(tab) == values:
                     break  # the second press: believed at once
