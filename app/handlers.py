@@ -1031,11 +1031,9 @@ def layer_mixing_text(names: Sequence[str], shares: Sequence[float], selected: i
 
 def _strongest(weights: np.ndarray, label: Callable[[int], str], left_out: np.ndarray, top: int = 3,
                number: str = ".3f", shown: np.ndarray | None = None) -> str:
-    """The tokens of the ``top`` largest positive weights, named, each with its value in ``shown`` (default:
-    the weight): the figures show them only on hover."""
-    shown = weights if shown is None else shown
-    order = [int(t) for t in np.argsort(-weights, kind="stable") if not left_out[t] and weights[t] > 0][:top]
-    return ", ".join(f"{label(t)} {shown[t]:{number}}" for t in order) or "none"
+    """`plots.strongest_tokens` with the tokens named by ``label``, those in ``left_out`` skipped."""
+    names = [None if left_out[t] else label(t) for t in range(len(weights))]
+    return plots.strongest_tokens(weights, names, top, number, shown)
 
 
 def predicted_genres(names: Sequence[str], probs: np.ndarray, threshold: float | np.ndarray = 0.5) -> str:

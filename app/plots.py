@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import html
 import io
 import math
 import re
@@ -22,6 +23,7 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 from PIL import Image, ImageDraw, ImageFont
 
+from mango import interpret
 from mango.data.transforms import taskonomy_depth_metres
 
 FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
@@ -466,6 +468,61 @@ def _split(values: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
     return values[:t], values[t:]
 
 
+# ------------------------------------------------------------------------------ words for a screen reader
+def plain_text(markup: str) -> str:
+    """Plotly's HTML-like text as one line of words: line breaks become spaces, tags and entities go."""
+    return " ".join(html.unescape(_TAG.sub("", re.sub(r"<br\s*/?>", " ", markup, flags=re.I))).split())
+
+
+def _sentence(text: str) -> str:
+    text = plain_text(text)
+    return text if not text or text[-1] in ".:;!?" else text + "."
+
+
+def _with_alt(fig: go.Figure, *sentences: str) -> go.Figure:
+    """Keep what ``fig`` shows, in words, as ``layout.meta.alt``. HEAD's script reads it to a screen
+    reader in place of the SVG's own text, which came as tick labels and bar values in drawing order
+    ("78% 68% … 20% 40% … Sport War … Comedy"), the names last and reversed."""
+    fig.update_layout(meta=dict(alt=" ".join(filter(None, (_sentence(s) for s in sentences)))))
+    return fig
+
+
+def figure_alt(fig: go.Figure) -> str:
+    """The words `_with_alt` kept for ``fig`` ("" for a figure built elsewhere)."""
+    meta = fig.layout.meta
+    return str(meta.get("alt", "")) if isinstance(meta, dict) else ""
+
+
+def token_names(panels: Sequence[Panel], t: int) -> list[str | None]:
+    """Each of the two panels' ``t`` tokens named as the titles and texts name them ("rgb (row 2, col 5)",
+    "plot token 3 'storm'"); None for a text panel's padding, which is not drawn."""
+    text = next((k for k, p in enumerate(panels) if p.is_text), None)
+    grid = next((p.grid for p in panels if not p.is_text), None)
+    words = panels[text].words or [] if text is not None else None
+    modalities = tuple(p.name for p in panels)
+    return [None if text is not None and token // t == text and token % t >= len(words or [])
+            else interpret.token_label(token, t, modalities, grid, words, "ab"[text] if text is not None else None)
+            for token in range(len(panels) * t)]
+
+
+def strongest_tokens(weights: np.ndarray, names: Sequence[str | None], top: int = 3, number: str = ".3f",
+                     shown: np.ndarray | None = None) -> str:
+    """The named tokens of the ``top`` largest positive weights, each with its value in ``shown`` (default:
+    the weight); unnamed tokens (None) are left out. The figures show the values only on hover."""
+    shown = weights if shown is None else shown
+    order = [int(t) for t in np.argsort(-weights, kind="stable") if names[t] is not None and weights[t] > 0][:top]
+    return ", ".join(f"{names[t]} {shown[t]:{number}}" for t in order) or "none"
+
+
+def _panels_in_words(panels: Sequence[Panel]) -> str:
+    def one(panel: Panel) -> str:
+        if panel.is_text:
+            return f"{panel.name} ({len(panel.words or [])} words)"
+        rows, cols = panel.grid if panel.grid else (1, 1)
+        return f"{panel.name} ({rows} × {cols} patches)"
+    return " and ".join(one(p) for p in panels)
+
+
 WEIGHT_RANGE = (0.0, 1.0)  # every attention/rollout colour scale: a weight's share of its row, never rescaled
 
 
@@ -492,7 +549,14 @@ def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarr
         coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=low, cmax=high,
                         colorbar=_colorbar("value: A (0–1)", 0.25)),
     )
-    return fig
+    names = token_names(panels, t)
+    return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: blue is each key's comparison weight S, "
+                     "orange each value's mixing weight A, both from 0 to 1",
+                     f"Outlined: the query, {names[query_token]} (solid black), and the token that receives the mix, "
+                     f"{names[output_token]} (dashed green)",
+                     f"Strongest keys: {strongest_tokens(keys, names)}",
+                     "Strongest values other than its own: "
+                     + strongest_tokens(values, [None if k == output_token else n for k, n in enumerate(names)]))
 
 
 def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: str, query_token: int | None,
@@ -509,7 +573,10 @@ def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: st
     low, high = WEIGHT_RANGE
     fig.update_layout(coloraxis=dict(colorscale=_alpha_scale(rgb), cmin=low, cmax=high,
                                      colorbar=_colorbar(f"{colorbar_title} (0–1)", 0.5, length=0.8)))
-    return fig
+    names = token_names(panels, t)
+    query = f"; the query, {names[query_token]}, is outlined" if query_token is not None else ""
+    return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: each token's {colorbar_title} from 0 to 1"
+                     + query, f"Largest: {strongest_tokens(weights, names)}")
 
 
 def signed_maps_figure(panels: Sequence[Panel], maps: Sequence[np.ndarray], title: str, colorbar_title: str) -> go.Figure:
@@ -544,7 +611,10 @@ def signed_maps_figure(panels: Sequence[Panel], maps: Sequence[np.ndarray], titl
         fig.update_xaxes(visible=False, range=[-0.5, width - 0.5], **_cell(k))
         fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor=f"x{'' if k == 1 else k}", **_cell(k))
     fig.update_layout(**scales)
-    return fig
+    ranges = "; ".join(f"{panel.name} from {_number(float(np.nanmin(m)))} to {_number(float(np.nanmax(m)))}"
+                       for panel, m in zip(panels, maps) if np.size(m))
+    return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: red raises the target, blue lowers it, "
+                     f"each modality on its own colour scale ({colorbar_title})", f"Values: {ranges}" if ranges else "")
 
 
 def _light_grey(image: np.ndarray) -> np.ndarray:
@@ -589,9 +659,15 @@ def matrix_figure(matrices: Sequence[np.ndarray], titles: Sequence[str], labels:
     if on_phone():
         heading, top = _phone_title(title, below=30)
         fig.update_layout(title=heading, margin=dict(t=top, b=50), height=top + _stacked_height(len(matrices), 90) + 50)
-    return fig
+    diagonals = ", ".join(f"{name} {float(np.clip(np.abs(np.diagonal(np.asarray(m))), low, high).mean()):.2f}"
+                          for name, m in zip(titles, matrices))
+    return _with_alt(fig, title, f"{len(matrices)} matrices of {n} tokens, {names[0]} first and then {names[1]}; "
+                     "the colour is the absolute weight from 0 to 1",
+                     f"The mean absolute weight on the diagonal (what a token keeps of itself): {diagonals}")
 
 
+# plotly offers bar charts box and lasso selection: two more Tab stops that select nothing here
+NO_SELECTION = dict(remove=["select2d", "lasso2d"])
 BAR_LABEL_ROOM = 0.3  # of the bars' span, left beyond the longest for its value
 
 
@@ -615,7 +691,7 @@ def text_colour_on(background: str) -> str:
 def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]], title: str,
                axis_title: str, height: int = 320, subtitle: str | None = None) -> go.Figure:
     """Grouped horizontal bars: series = (name, values per category, colour)."""
-    fig = go.Figure()
+    fig, said = go.Figure(), (title, subtitle or "")
     for name, values, colour in series:
         fig.add_trace(go.Bar(y=list(categories), x=list(values), name=name, orientation="h", marker_color=colour,
                              text=[_number(v) for v in values], textposition="auto", cliponaxis=False,
@@ -634,7 +710,7 @@ def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
         margin=dict(l=10, r=40, t=top, b=bottom), font=dict(family=FONT, size=12), paper_bgcolor="white",
         plot_bgcolor="white", xaxis=dict(title=axis_title, zeroline=True, zerolinecolor="#9ca3af", gridcolor="#f3f4f6",
                                          range=[low - room if low < 0 else low, high + room if high > 0 else high]),
-        yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25, x=0),
+        yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.25, x=0), modebar=NO_SELECTION,
     )
     if on_phone():  # the plot keeps its height; the wrapped title, axis title and legend get theirs
         heading, phone_top = _phone_title(title, below=12)
@@ -643,7 +719,9 @@ def bar_figure(categories: Sequence[str], series: Sequence[tuple[str, Sequence[f
         fig.update_layout(title=heading, margin=dict(t=phone_top, b=phone_bottom),
                           height=height - top - bottom + phone_top + phone_bottom,
                           legend=dict(yref="container", y=0, yanchor="bottom"))
-    return fig
+    bars = "; ".join(f"{category}: " + ", ".join(f"{name} {_number(float(values[k]))}" for name, values, _ in series)
+                     for k, category in enumerate(categories))
+    return _with_alt(fig, *said, f"Horizontal bars, {axis_title}", bars)
 
 
 def _number(value: float) -> str:
@@ -698,12 +776,20 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float],
         title=dict(text=title, font=dict(size=14), x=0.01), height=height,
         margin=dict(l=10, r=40, t=top, b=30), font=dict(family=FONT, size=12), paper_bgcolor="white",
         plot_bgcolor="white", xaxis=dict(range=[0, 1.08], tickformat=".0%", gridcolor="#f3f4f6"),
-        yaxis=dict(autorange="reversed"),
+        yaxis=dict(autorange="reversed"), modebar=NO_SELECTION,
     )
     if on_phone():
         heading, phone_top = _phone_title(title, below=12)
         fig.update_layout(title=heading, margin=dict(t=phone_top), height=height - top + phone_top)
-    return fig
+    shared = all(t == cuts[0] for t in cuts)
+    said = [f"{name} {percent_beside(p, t)}" + ("" if shared else f" (threshold {100 * t:g}%)")
+            for name, p, t in zip(names, probs, cuts)]
+    above = [w for w, p, t in zip(said, probs, cuts) if p > t]
+    below = [w for w, p, t in zip(said, probs, cuts) if p <= t]
+    limit = f"the threshold {100 * cuts[0]:g}%" if shared else "its own threshold"
+    return _with_alt(fig, f"{title}, most likely first",
+                     f"Above {limit}: {', '.join(above)}" if above else f"None above {limit}",
+                     f"Below: {', '.join(below)}" if below else "")
 
 
 def empty_figure(message: str, height: int = 260) -> go.Figure:
@@ -714,7 +800,7 @@ def empty_figure(message: str, height: int = 260) -> go.Figure:
                        font=dict(size=13, color="#6b7280", family=FONT))
     fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), paper_bgcolor="white",
                       plot_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+    return _with_alt(fig, message)
 
 
 def image_strip(images: Sequence[np.ndarray], captions: Sequence[str], rows_titles: Sequence[str] | None = None,

@@ -833,7 +833,8 @@ def _genre_tab(app: MangoApp) -> None:
         with gr.Column(scale=3):
             chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
                             elem_id="genre-chart", elem_classes=FIGURE)
-            genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False)
+            genres = gr.Textbox(label="Predicted genres (probability above the decision threshold)", interactive=False,
+                                elem_classes=READOUT)
             notices = gr.Markdown(elem_id="genre-notices")
     outputs = [chart, genres, notices, marker]
     _examples(app, [[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
@@ -876,6 +877,8 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 .wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
 .picker button:focus-visible, .image-container button:focus-visible { outline-offset: -3px; }  /* its block clips */
 .prose .token.string { color: #3f6212; }  /* code strings (About): gradio's #669900 was 3.1:1 */
+.mango-chart-words { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+  white-space: nowrap; margin: 0; }  /* a chart in words, for a screen reader only (HEAD's script) */
 .modebar-btn--logo { display: none !important; }  /* a link to plotly.com: a Tab stop out of an offline app */
 #mango-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 @media (max-width: 640px) {
@@ -896,6 +899,7 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 # stacked, 40 px). A dropdown's list is hidden once Tab has left it (HEAD's script marks it, and a click or
 # key in the dropdown shows it again).
 FIGURE = ["figure"]
+READOUT = ["mango-readout"]  # a text output: HEAD's script makes its box readonly instead of disabled
 
 
 def theme() -> gr.themes.Base:
@@ -942,15 +946,41 @@ for (const type of ["focusin", "mousedown"]) {
 const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.innerWidth)}; path=/; SameSite=Lax`; };
 tellWidth();
 window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
-// plotly's Zoom and Pan set what a mouse drag does: no use to a keyboard, they leave the Tab order
-let untabbing = false;
+// A chart is read as the words its figure carries (layout.meta.alt, app/plots.py), its SVG hidden: that
+// came as tick labels and values in drawing order. A read-only text output is readonly, not disabled: a
+// disabled box is skipped by Tab and announced "unavailable". Plotly's Zoom and Pan set what a mouse drag
+// does: no use to a keyboard, they leave the Tab order.
+const describeChart = (plot) => {
+  const alt = plot.layout && plot.layout.meta && plot.layout.meta.alt;
+  if (!alt) return;
+  plot.querySelectorAll("svg.main-svg").forEach((svg) => svg.setAttribute("aria-hidden", "true"));
+  let words = plot.querySelector(":scope > .mango-chart-words");
+  if (!words) {
+    words = document.createElement("p");
+    words.className = "mango-chart-words";
+    plot.prepend(words);
+  }
+  if (words.textContent !== alt) words.textContent = alt;
+};
+let tidying = false;
 new MutationObserver(() => {
-  if (untabbing) return;
-  untabbing = true;
+  if (tidying) return;
+  tidying = true;
   requestAnimationFrame(() => {
-    untabbing = false;
+    tidying = false;
     document.querySelectorAll('.modebar-btn[data-title="Zoom"], .modebar-btn[data-title="Pan"]')
       .forEach((button) => button.setAttribute("tabindex", "-1"));
+    document.querySelectorAll(".js-plotly-plot").forEach((plot) => {
+      describeChart(plot);
+      if (plot.on && !plot.dataset.mangoDescribed) {  // a new figure can change no node (same bars, new values)
+        plot.dataset.mangoDescribed = "1";
+        plot.on("plotly_afterplot", () => describeChart(plot));
+      }
+    });
+    document.querySelectorAll(".mango-readout textarea[disabled]").forEach((box) => {
+      box.removeAttribute("disabled");
+      box.setAttribute("readonly", "");
+    });
   });
 }).observe(document.documentElement, {subtree: true, childList: true});
 const READY = __READY__;

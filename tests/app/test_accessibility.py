@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import pytest
 
 from app import plots, texts, ui
@@ -120,3 +122,65 @@ def test_the_contributions_summary_names_the_tokens_integrated_gradients_weighs_
     assert len(raised) == len(lowered) == 3
     assert raised[0] == f"{np.nanmax(drawn):+.2g}" and lowered[0] == f"{np.nanmin(drawn):+.2g}"
     assert all(float(v) > 0 for v in raised) and all(float(v) < 0 for v in lowered)
+
+
+def _panels():
+    image = plots.Panel("poster", image=np.zeros((64, 64, 3), np.uint8), grid=(4, 4))
+    return [image, plots.Panel("plot", words=["a", "storm", "hits"])]  # 16 tokens each: 13 of the plot's are padding
+
+
+def test_every_chart_says_in_words_what_it_shows():
+    # a screen reader got each chart's SVG text in drawing order: "78% 68% … 20% 40% … Sport War … Comedy"
+    keys, values = np.zeros(32), np.zeros(32)
+    keys[[5, 17, 20]] = 0.6, 0.3, 0.9  # token 20 is padding: not drawn, so not named
+    values[[1, 16, 17]] = 0.9, 0.1, 0.95  # 17 receives the mix: its own weight is not among the others
+    alt = plots.figure_alt(plots.attention_figure(_panels(), keys, values, 5, 17, "Layer 1<br><b>row 5</b>"))
+    assert alt.startswith("Layer 1 row 5. Drawn over poster (4 × 4 patches) and plot (3 words)")
+    assert "the query, poster (row 1, col 1) (solid black)" in alt and "plot token 1 'storm' (dashed green)" in alt
+    assert "Strongest keys: poster (row 1, col 1) 0.600, plot token 1 'storm' 0.300." in alt
+    assert "Strongest values other than its own: poster (row 0, col 1) 0.900, plot token 0 'a' 0.100." in alt
+
+    alt = plots.figure_alt(plots.token_weights_figure(_panels(), keys, "Rollout", None, "rollout weight"))
+    assert alt.endswith("Largest: poster (row 1, col 1) 0.600, plot token 1 'storm' 0.300.") and "outlined" not in alt
+
+    maps = [np.full((8, 8), 0.01), np.array([-0.5, 0.25, 0.0])]
+    alt = plots.figure_alt(plots.signed_maps_figure(_panels(), maps, "IG", "attribution"))
+    assert "Values: poster from +0.01 to +0.01; plot from -0.5 to +0.25." in alt and "red raises" in alt
+
+    alt = plots.figure_alt(plots.matrix_figure([np.eye(32) * 0.9, -np.eye(32) * 0.5], ["layer", "rollout"],
+                                               [str(i) for i in range(32)], ("poster", "plot"), "Mixing"))
+    assert "2 matrices of 32 tokens, poster first" in alt and "layer 0.90, rollout 0.50." in alt
+
+    alt = plots.figure_alt(plots.bar_figure(["poster", "plot"], [("Shapley", [0.6, -1.5], "#2563eb"),
+                                                                  ("ablation", [0.55, 1.51], "#f59e0b")],
+                                            "Adds", "change", subtitle="f(both) = 1.2"))
+    assert alt == ("Adds. f(both) = 1.2. Horizontal bars, change. "
+                   "poster: Shapley +0.6, ablation +0.55; plot: Shapley -1.5, ablation +1.51.")
+
+    names, probs = ["Drama", "Comedy", "War"], [0.3, 0.78, 0.01]
+    alt = plots.figure_alt(plots.probability_figure(names, probs, 0.5, "Genres"))
+    assert alt == "Genres, most likely first. Above the threshold 50%: Comedy 78%. Below: Drama 30%, War 1%."
+    alt = plots.figure_alt(plots.probability_figure(names, probs, [0.2, 0.8, 0.005], "Genres"))
+    assert alt == ("Genres, most likely first. Above its own threshold: Drama 30% (threshold 20%), War 1% "
+                   "(threshold 0.5%). Below: Comedy 78% (threshold 80%).")
+
+    assert plots.figure_alt(plots.empty_figure("Click “Explain”,<br>then wait")) == "Click “Explain”, then wait."
+    tested = {"attention_figure", "token_weights_figure", "signed_maps_figure", "matrix_figure", "bar_figure",
+              "probability_figure", "empty_figure"}
+    assert {name for name in dir(plots) if name.endswith("_figure") and not name.startswith("_")} == tested  # a new chart needs its words
+
+
+def test_the_app_s_charts_carry_their_words(launched_app, film):
+    # what HEAD's script reads out: the real genre chart and attention view, not only the builders
+    runners = launched_app[0].mango_app.runners
+    chart, genres, _ = runners["genre"].genre(film.poster, film.plot)
+    alt = plots.figure_alt(chart)
+    said = genres.split(", ") if not genres.startswith("none") else []
+    assert alt.startswith("Genre probabilities") and all(genre in alt.split("Below:")[0] for genre in said)
+    _, attention, rollout, matrices, text = runners["genre"].attention(film.poster, film.plot,
+                                                                      runners["genre"].layer_choices[0], "plot", 2)
+    keys = re.search(r"strongest keys: (.*?); strongest values other than itself: (.*)", text)
+    alt = plots.figure_alt(attention)
+    assert f"Strongest keys: {keys.group(1)}. Strongest values other than its own: {keys.group(2)}." in alt
+    assert all(plots.figure_alt(figure).startswith(("Rollout", "Value-path")) for figure in (rollout, matrices))
+    assert ui.READOUT[0] in ui.HEAD and ".mango-chart-words" in ui.CSS and "layout.meta.alt" in ui.HEAD

@@ -144,8 +144,18 @@ def test_page_tabs_examples_and_views(page, shots):
     page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
     plot_ready(page, "genre-chart", "Genre probabilities")
     plot_ready(page, "genre-attention-plot", "picked")
+    # a screen reader gets each chart in words, not its SVG's labels in drawing order ("78% 68% … Sport War")
+    page.wait_for_function("() => document.querySelector('#genre-chart .mango-chart-words')?.textContent"
+                           ".startsWith('Genre probabilities')", timeout=TIMEOUT_MS)
+    chart = page.locator("#genre-chart").aria_snapshot()
+    assert "most likely first. Above the threshold" in chart and "20% 40%" not in chart and "Box Select" not in chart
+    box = page.locator(".mango-readout textarea")
+    assert box.evaluate("e => !e.disabled && e.readOnly")  # "unavailable" and out of the Tab order when disabled
+    assert box.input_value() in chart  # the genres above their thresholds, as the chart's words say them
     page.locator("#genre-words").get_by_text("lighthouse", exact=True).first.click()
     page.locator("#genre-attention-plot .gtitle").get_by_text("lighthouse").first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelector('#genre-attention-plot .mango-chart-words')?.textContent"
+                           ".includes(\"receives the mix, plot token 18 'lighthouse'\")", timeout=TIMEOUT_MS)
     shoot(page, shots, "genre-1-attention")
     open_views(page, shots, "genre", "genre")
 
