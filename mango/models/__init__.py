@@ -31,7 +31,7 @@ from .errors import (
 from .hub import hub_cache_dir, hub_offline_switch, hub_reachable
 from .image import ConvImageDecoder, ImageDecoder, ImageEncoder, PretrainedImageEncoder, patchify, unpatchify
 from .model import MangoModel, MangoOutput, build_encoder, build_flow, gaussian_log_prob
-from .text import PretrainedTextEncoder, TextEncoder
+from .text import PretrainedTextEncoder, TextCutWarning, TextEncoder
 from .weights import PRETRAINED, PretrainedWeights
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "PretrainedWeights",
     "SegmentationHead",
     "TaskMismatchError",
+    "TextCutWarning",
     "TextEncoder",
     "TranslationHead",
     "WeightsNotFoundError",

@@ -5,7 +5,7 @@ SPEC 5's E_m for a text modality, in two backends with one interface:
   trained from scratch by default (CLIP text weights load when asked for and reachable);
 - `PretrainedTextEncoder`: all-MiniLM-L6-v2 (a 6-layer BERT sentence encoder and its WordPiece
   tokenizer), frozen by default, weights from `mango.models.weights`.
-Token features are padded (or, through the tokenizer's truncation, cut) to T, and the pad
+Token features are padded (or, through the tokenizer's truncation, cut, with a `TextCutWarning`) to T, and the pad
 positions are reported, because the flow needs exactly T tokens per modality while plots vary in
 length. Both keep one token per word piece, so attention maps stay over words. Like the image
 encoders, each is a backbone (`backbone_features`, cacheable when frozen) and a projection.
@@ -14,6 +14,7 @@ encoders, each is a backbone (`backbone_features`, cacheable when frozen) and a 
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Sequence
 
 import torch
@@ -55,6 +56,10 @@ def _padded_ids(ids: torch.Tensor, context_length: int, pad_id: int) -> torch.Te
     return ids
 
 
+class TextCutWarning(UserWarning):
+    """A text had more tokens than the encoder's context, and its end was cut."""
+
+
 class _TokenTextEncoder(nn.Module):
     """What the two backends share: ids right-padded to the context, token states projected to D
     and padded to T, the pad mask. A backend sets `pad_id` and `proj` and gives `tokenize` and
@@ -86,7 +91,13 @@ class _TokenTextEncoder(nn.Module):
                 raise ValueError(f"token ids must be in [0, {vocab}) (this tokenizer's vocabulary), got "
                                  f"{int(ids.min())} to {int(ids.max())}: pass the plot as a string instead")
             return ids
-        return self.tokenize(text)
+        ids = self.tokenize(text)
+        longest = max((self.token_count(t) for t in text), default=0)
+        if longest > self.context_length:  # one message for every cut: Python shows it once per process
+            warnings.warn(f"A text longer than this encoder's context of {self.context_length} tokens was cut to its "
+                          "first tokens: the rest does not reach the model (`token_count` gives a text's full "
+                          "length).", TextCutWarning, stacklevel=3)
+        return ids
 
     def project(self, backbone: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(token states, ids) -> features (B, T, D) with zero rows at pads, and the (B, T) pad mask."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import pytest
 import torch
 
-from mango.models import HubOfflineError, ImageDecoder, ImageEncoder, ModalityConfig, TextEncoder, patchify, unpatchify
+from mango.models import (HubOfflineError, ImageDecoder, ImageEncoder, ModalityConfig, TextCutWarning, TextEncoder,
+                          patchify, unpatchify)
 
 
 def test_patchify_is_raster_order_and_inverts() -> None:
@@ -62,11 +64,19 @@ def text_encoder() -> TextEncoder:
 
 
 def test_text_is_padded_to_t_with_known_pads(text_encoder: TextEncoder) -> None:
-    features, pad = text_encoder(["a dog", "one two three four five six seven eight nine"])
+    with pytest.warns(TextCutWarning, match="context of 8 tokens was cut"):  # the library cut it silently
+        features, pad = text_encoder(["a dog", "one two three four five six seven eight nine"])
     assert features.shape == (2, 12, 16) and pad.shape == (2, 12)
     # "a dog" = start, a, dog, end: 4 real tokens; the long plot is cut to the context of 8
     assert pad.sum(1).tolist() == [12 - 4, 12 - 8]
     assert torch.all(features[pad] == 0) and torch.all(features[~pad].abs().sum(-1) > 0)
+
+
+def test_a_text_that_just_fits_is_not_said_to_be_cut(text_encoder: TextEncoder) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TextCutWarning)
+        _, pad = text_encoder(["one two three four five six"])  # start, 6 words, end: the context of 8 exactly
+    assert int((~pad).sum()) == 8 == text_encoder.token_count("one two three four five six")
 
 
 def test_text_ids_and_strings_agree_and_pads_do_not_leak(text_encoder: TextEncoder) -> None:
