@@ -943,6 +943,32 @@ document.addEventListener("keydown", (event) => {
 for (const type of ["focusin", "mousedown"]) {
   document.addEventListener(type, (event) => dropdownWrap(event)?.classList.remove("left-by-tab"), true);
 }
+// Keyboard users get the WAI-ARIA tabs and radio group keys: gradio's tabs took Tab and Enter only, and each
+// of a radio's inputs had a name of its own ("radio-1", "radio-2"), so arrow keys did nothing and every option
+// was a Tab stop. Arrows (and Home, End) move between tabs and open the one reached; a radio's inputs get one
+// name again each time gradio renames them, and the browser moves the choice with the arrows.
+document.addEventListener("keydown", (event) => {
+  const tab = event.target.closest && event.target.closest('[role="tab"]');
+  const list = tab && tab.closest('[role="tablist"]');
+  if (!list || event.altKey || event.ctrlKey || event.metaKey) return;
+  const tabs = [...list.querySelectorAll('[role="tab"]')].filter((t) => !t.disabled && t.offsetParent !== null);
+  const at = tabs.indexOf(tab);
+  const to = {ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1}[event.key];
+  if (at < 0 || to === undefined) return;
+  event.preventDefault();
+  const next = tabs[(to + tabs.length) % tabs.length];
+  next.focus();
+  next.click();
+});
+let radioGroups = 0;
+const groupRadios = () => document.querySelectorAll("fieldset").forEach((set) => {
+  const radios = set.querySelectorAll('input[type="radio"]');
+  if (radios.length < 2) return;
+  set.dataset.mangoRadios = set.dataset.mangoRadios || `mango-radio-${++radioGroups}`;
+  radios.forEach((radio) => { if (radio.name !== set.dataset.mangoRadios) radio.name = set.dataset.mangoRadios; });
+});
+new MutationObserver(groupRadios).observe(document.documentElement, {subtree: true, attributes: true,
+                                                                     attributeFilter: ["name"]});
 const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.innerWidth)}; path=/; SameSite=Lax`; };
 tellWidth();
 window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
@@ -970,6 +996,7 @@ new MutationObserver(() => {
     tidying = false;
     document.querySelectorAll('.modebar-btn[data-title="Zoom"], .modebar-btn[data-title="Pan"]')
       .forEach((button) => button.setAttribute("tabindex", "-1"));
+    groupRadios();
     document.querySelectorAll(".js-plotly-plot").forEach((plot) => {
       describeChart(plot);
       if (plot.on && !plot.dataset.mangoDescribed) {  // a new figure can change no node (same bars, new values)

@@ -517,6 +517,37 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
     assert opacity.evaluate("e => e === document.activeElement && getComputedStyle(e).outlineStyle === 'solid'")
 
 
+def test_tabs_and_radios_take_the_arrow_keys(page, shots):
+    # gradio's tabs took Tab and Enter only, and gave each input of a radio its own name: arrows did nothing
+    page.reload(wait_until="load")
+    first = page.get_by_role("tab", name="RGB-D segmentation")
+    first.wait_for(timeout=TIMEOUT_MS)
+    chosen = "() => [document.activeElement.textContent.trim(), document.querySelector('#main-tabs [role=tab]" \
+             "[aria-selected=true]').textContent.trim()]"
+    first.focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(chosen) == ["Translation", "Translation"]
+    page.keyboard.press("End")
+    assert page.evaluate(chosen) == ["About & API", "About & API"]
+    page.keyboard.press("ArrowRight")  # round to the first
+    assert page.evaluate(chosen) == ["RGB-D segmentation", "RGB-D segmentation"]
+    radios = page.locator("#segment-views input[type=radio]")
+    page.wait_for_function("() => { const r = document.querySelectorAll('#segment-views input[type=radio]');"
+                           " return r.length === 2 && r[0].name === r[1].name; }", timeout=TIMEOUT_MS)
+    radios.first.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    assert radios.evaluate_all("rs => rs.map(r => r.checked)") == [False, True]
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_timeout(300)
+    assert radios.evaluate_all("rs => rs.map(r => r.checked)") == [True, False]
+    assert radios.evaluate_all("rs => rs[0].name === rs[1].name")  # gradio renames them on each change
+    page.keyboard.press("Tab")  # one Tab stop for the group: on to the query token
+    assert page.evaluate("() => document.activeElement.type") == "number"
+    assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+    assert not page.errors, page.errors
+
+
 def test_a_phone_sees_every_task_and_whole_controls(page, shots):
     # at 390 px gradio used to hide four of the five tasks behind "…", cut the layer dropdown's
     # "block 1 · layer 1 · MMCA A→B" to "block 1 · layer", cut an empty plot's message at both ends and
