@@ -997,6 +997,12 @@ new MutationObserver(() => {
     document.querySelectorAll('.modebar-btn[data-title="Zoom"], .modebar-btn[data-title="Pan"]')
       .forEach((button) => button.setAttribute("tabindex", "-1"));
     groupRadios();
+    // gradio's own markup that axe-core flags: an aria-label on a plain div (an empty view's icon), upload
+    // areas named apart from the words they show (a speech user says the words), footer icons whose alt
+    // repeats their link's text (read twice)
+    document.querySelectorAll("div.empty[aria-label]:not([role])").forEach((icon) => icon.setAttribute("role", "img"));
+    document.querySelectorAll("button.upload-container[aria-label]").forEach((area) => area.removeAttribute("aria-label"));
+    document.querySelectorAll("footer img[alt]:not([alt=''])").forEach((icon) => icon.setAttribute("alt", ""));
     document.querySelectorAll(".js-plotly-plot").forEach((plot) => {
       describeChart(plot);
       if (plot.on && !plot.dataset.mangoDescribed) {  // a new figure can change no node (same bars, new values)

@@ -548,6 +548,17 @@ def test_tabs_and_radios_take_the_arrow_keys(page, shots):
     assert not page.errors, page.errors
 
 
+def test_gradio_s_markup_that_axe_flags_is_mended(page, shots):
+    page.get_by_role("tab", name="RGB-D segmentation").click()
+    page.wait_for_function("() => document.querySelectorAll('button.upload-container').length >= 2", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)
+    mended = page.evaluate("() => [document.querySelectorAll('div.empty[aria-label]:not([role])').length,"
+                           " document.querySelectorAll('button.upload-container[aria-label]').length,"
+                           " [...document.querySelectorAll('footer img')].filter(i => i.alt).length]")
+    assert mended == [0, 0, 0]  # axe: aria-prohibited-attr, label-content-name-mismatch, image-redundant-alt
+    assert "Click to Upload" in page.locator("button.upload-container").first.aria_snapshot()
+
+
 def test_a_phone_sees_every_task_and_whole_controls(page, shots):
     # at 390 px gradio used to hide four of the five tasks behind "…", cut the layer dropdown's
     # "block 1 · layer 1 · MMCA A→B" to "block 1 · layer", cut an empty plot's message at both ends and
