@@ -400,7 +400,7 @@ class Runner:
             roll_pads += f" · {roll_signed}"
         rollout_fig = plots.token_weights_figure(
             panels, np.clip(roll_row, 0, None),
-            f"Rollout through all {len(maps)} ICA layers: where the final content of {label(token)} comes from<br>"
+            f"Rollout through all {len(maps)} ICA layers: the value path's weights into {label(token)}<br>"
             f"<span style='font-size:12px'>its own weight: {roll_row[token]:.3f}{roll_pads}</span>", token, "rollout weight")
         labels_all = [label(t) for t in range(2 * self.t)]
         matrix_fig = plots.matrix_figure(
@@ -427,7 +427,8 @@ class Runner:
                 "is **mixed** by this row: its new value is the weighted mix of the orange tokens")
         lica = ("\n\n*LICA*: the halves are mixtures W·X of all tokens; positions shown are those of the permutation P "
                 "(exact at initialisation; after training the largest single weight of each row of W, but a small part "
-                "of the row). The matrix view on the right is exact, with negative weights not drawn."
+                "of the row). The matrix view (the third chart) is exact; it colours each weight by its absolute value, "
+                "so a negative weight looks like a positive one (the hover gives its sign)."
                 if amap.kind == "lica" else "")
         first = (" (row 0 has no earlier token for S to weigh, so S falls on the token itself and it keeps all of its "
                  "content: A<sub>00</sub> = 1, not 1 − α)" if row.row == 0 and self.model.config.ica_exclude_self else "")
@@ -438,7 +439,7 @@ class Runner:
             f"- orange: the row of A at the X2 tokens whose content is mixed in (gated form: α times the blue "
             f"weight of the matching key, except A<sub>ii</sub>)\n"
             f"- self-weight A<sub>ii</sub> = {self_weight:.3f}; all other weights share {1 - self_weight:.3f}{first}\n"
-            f"- rollout: the picked token's own weight in its final content, {roll_self:.3f}{pads}{lica}"
+            f"- rollout: the picked token's own weight on the value path through the flow, {roll_self:.3f}{pads}{lica}"
         )
 
     # -------------------------------------------------------------------------- contributions
@@ -642,8 +643,9 @@ class Runner:
             if method == "rollout":
                 even = abs(values[0] - 0.5) < 0.05
                 mark = "≈" if even else mark
-                text = (f"{values[0]:.1%} of the object's tokens' content comes from {shown[0]}'s tokens, "
-                        f"{values[1]:.1%} from {shown[1]}'s" + (": nearly even, it prefers neither." if even else "."))
+                text = (f"{values[0]:.1%} of the object's tokens' absolute rollout weight is on {shown[0]}'s tokens, "
+                        f"{values[1]:.1%} on {shown[1]}'s (a signed map: not shares of content)"
+                        + (": nearly even, it prefers neither." if even else "."))
             elif method == "integrated_gradients" and not check.ig_converged:
                 text = f"not converged at {check.ig_steps} steps; not an explanation."
             else:

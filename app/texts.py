@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mango.models.card import data_line, metrics_line
+from mango.models.card import data_line, flow_readout, metrics_line
 
 from .checkpoints import LoadedModel
 
@@ -44,12 +44,17 @@ its content (A<sub>00</sub> = 1).
   but after training only a small part of it. The matrix view shows LICA's exact value path,
   W⁻¹·diag(I, A)·W, which has negative weights.
 
-**Rollout** multiplies every layer's value-path matrix: where a token's final content came from. Its
-rows are shares that sum to 1 only without LICA layers; with them the rollout is a signed linear map,
-the row view draws its positive weights, and its title says how much of the row's weight is negative.
+**Rollout** multiplies every layer's value-path matrix (A, and W for LICA): how the value path routes
+content through the flow. It leaves out the coupling layers and the scale and shift a layer adds from the
+attended tokens (the model card says whether the checkpoint has them), so it is not a full account of where
+a token's content came from. Its rows are shares that sum to 1 only without LICA layers; with them the
+rollout is a signed linear map, the row view draws its positive weights, and its title says how much of
+the row's weight is negative.
 
 **Colour scales are fixed at 0–1**, a weight's share of its row (each row of **S** and of **A** sums
-to 1), and the full matrices are drawn linearly; negative weights are not drawn. Nothing is rescaled to
+to 1). The row views draw positive weights only; the full matrices colour each weight by its absolute
+value, linearly, so a negative weight (LICA, the rollout) looks like a positive one of the same size
+(the hover gives its sign). Nothing is rescaled to
 the largest weight, so a faint weight stays faint, and a layer that barely mixes shows in orange and in
 the matrices as its diagonal alone: that is what it does, not a limit of the drawing (blue still shows
 what its query compared, however little of it is then mixed in). Under the row's explanation, one sentence per layer says how much it mixes on this
@@ -70,7 +75,7 @@ constant image at the value the model's normalisation maps to zero (not the data
 flat wall, RGB ImageNet's mean colour; the summary names each), or an empty plot. Every number is signed: positive
 **raises** the target, negative **lowers** it.
 
-- **Shapley values** (captum, exact for two players: 4 evaluations) split f(both) − f(none) between
+- **Shapley values** (captum, exact for two players: f at the 4 coalitions of the two modalities) split f(both) − f(none) between
   the modalities; they add up exactly. A share ("depth gives 80 % of the rise") is given only when both
   push the same way: when one raises and the other lowers, both values are shown instead.
 - **Ablation**: f(both) − f(without that modality), each modality added last.
@@ -79,18 +84,16 @@ flat wall, RGB ImageNet's mean colour; the summary names each), or an empty plot
   compare colours within a modality, and the modalities by their totals (the bars above). The
   convergence delta is how far the map's sum is from the exact
   change; when it exceeds 5 % of that change the steps are doubled (up to 128), and a map that still
-  misses is not drawn. (The path runs over the encoder features, so that every encoder, and the
-  plot's, shares one kind of baseline. On raw pixels through a ViT encoder the integral did not converge
-  within 128 steps: a constant baseline image makes every token alike, and the ViT's normalisation turns
-  that into a cliff at the start of the path.)
+  misses is not drawn. (The path runs over the encoder features, not the pixels, so that the images
+  and the plot's words are treated alike: a word has no pixels to interpolate.)
 - **Likelihood**: how the flow's exact likelihood of the fused features changes, in bits per dimension,
   when a modality is removed. More bits = less likely.
 
 ## What it does not show
 Attributions depend on the baseline; a different "removed" input gives different numbers. They explain
-this model on this input, not the task or the data set. A **logit** can rise for every class at once
-("there is a surface here"); the class's **log-probability** line says what favours the class over the
-others. A pair that is *more* likely without a modality is more typical to the flow, not proof the modality
+this model on this input, not the task or the data set. In segmentation a class's **logit** can rise for
+every class at once ("there is a surface here"); the summary's **log-probability** line says what favours
+the class over the others. A genre's logit is its own yes-or-no score, and an image statistic has no classes. A pair that is *more* likely without a modality is more typical to the flow, not proof the modality
 is useless. Bits/dim can be negative: they measure a density of continuous features, which exceeds 1
 where the features are concentrated. Open **Can these explanations be trusted?** (segmentation) to see
 how often each method credits the right modality on objects whose answer is known.
@@ -152,8 +155,8 @@ so their scores are lower than the model cards'. Variants swap one part of
 MANGO: the ICA layer's form, the partitions (MMCA only, + IMCA, + LICA), the flow (ICA against
 coupling-only; L = 4: four flow blocks instead of two), or the fusion (concatenation, late fusion,
 one modality only). "No input" is not trained: it always answers the training labels' prior, so it
-has one value and no spread. For genres that prior is "Drama" for every film, which about half the
-films are: its micro F1 beats a weak model's (the poster alone), and its macro F1, near 0, shows it
+has one value and no spread. For genres that prior is "Drama" for every film, which about three films in
+four are (73 % of the test films): its micro F1 beats a weak model's (the poster alone), and its macro F1, near 0, shows it
 tells no genre from another. The ICA share column is how much the ICA layers mix, on 32 validation inputs.
 
 **In the bundled run** (README, "The ablations, measured"): for segmentation, every fused variant but
@@ -221,7 +224,7 @@ def model_card(loaded: LoadedModel) -> str:
         metrics = _first(meta, "test_metrics", "metrics", "eval", "results")
         if metrics:
             lines.append(f"**Test metrics:** {metrics_line(metrics)}")
-        fusion = fusion_line(config, metrics if isinstance(metrics, dict) else {})
+        fusion = fusion_line(config, flow_readout(meta))
         if fusion:
             lines.append(fusion)
     encoders = encoder_line(config)

@@ -117,7 +117,7 @@ def section_markdown(benchmark: Benchmark, weights: str | None, test_iou: dict[s
                      "no explanation of it can be right.")
     lines.append("\nThe **attention rollout** is not an attribution: it says whose tokens were mixed into the object's "
                  "tokens, not what raised the score. It reads the object's positions in both modalities' halves, and "
-                 "the flow mixes about as much content from depth into RGB tokens as from RGB into depth tokens, so it "
+                 "the rollout carries about as much weight from depth into RGB tokens as from RGB into depth tokens, so it "
                  "sits near 50 % (identity ICA layers would give exactly 50 %).")
     return "\n".join(lines)
 
@@ -144,7 +144,7 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
     scenes = run.get("scenes", "?")
     return (f"**How often each method credits the revealing modality** ({scenes} unseen test scenes, "
             "the class IoU too, so it can differ from the model card's, measured on the whole test split; the rollout "
-            "column is the average share of the object's tokens' content from the revealing modality, 50% = no "
+            "column is the average share of the object's tokens' absolute rollout weight on the revealing modality, 50% = no "
             "preference):\n\n" + "\n".join(rows))
 
 

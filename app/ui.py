@@ -125,8 +125,9 @@ class RadioInput(gr.Radio):
 ALT_TEXTS = {
     "picker": "Both images with their patch grid, the query patch outlined. Click a patch to make it the query, "
               "or set the Query token slider.",
-    "generated": "Samples decoded through the inverse flow, one row each; the text below gives each row's "
-                 "likelihood and prediction.",
+    "generated": "Pictures decoded through the inverse flow: samples one per row, an interpolation one step per "
+                 "column (per row on a phone); the text below gives each one's likelihood, and for segmentation and "
+                 "genres its prediction.",
     "translation": "The predicted RGB image, the translation of the two inputs.",
     "preview": "The uploaded single-channel image, as the model reads it.",
     "benchmark": "Known-answer benchmark figure; its numbers are in the text above.",
@@ -921,8 +922,9 @@ READY_MESSAGES = {
     "translate-output": "Translation ready.",
     "genre-chart": "Genre prediction ready: the predicted genres and their probabilities are in the text box.",
     "-attention-plot": "Attention view ready: the text beside it names the strongest keys and values.",
-    "-contrib-plot": "Contributions ready: the summary below the charts states each number.",
-    "-generated": "Pictures ready: the text below gives each row's likelihood and prediction.",
+    "-contrib-plot": "Contributions ready: the summary above the charts states each number.",
+    "-generated": "Pictures ready: the text below gives each one's likelihood, and for segmentation and genres its "
+                  "prediction.",
 }
 
 # Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's

@@ -16,8 +16,8 @@ modality moves the target from the baseline ("removed", see `mango.interpret`). 
 *points at* the revealing modality when that modality **raises** the class logit, and by more than
 the other modality does: ``value[revealing] > max(value[other], 0)``. A modality that lowers the
 correct class's logit is not revealing the object, however large its magnitude. For the attention
-rollout (unsigned: the share of the object's tokens' content that comes from each modality's input
-tokens) the revealing modality must give more than half.
+rollout (unsigned: the share of the object's tokens' absolute rollout weight on each modality's input
+tokens, a signed map's weight, not a share of content) the revealing modality must give more than half.
 
 With two players, Shapley values and feature ablation always rank the modalities alike:
 phi_A - phi_B = ablation_A - ablation_B = f(A only) - f(B only). Their verdicts can differ only

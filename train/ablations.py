@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mango import metrics
+from mango.models.card import flow_readout
 
 from .__main__ import _override
 from .cli import reports_user_errors
@@ -87,7 +88,9 @@ def run_ablations(task: str, root: str, out: Path, seeds: list[int], variants: l
             test = json.loads(done.read_text()) if done.is_file() else Trainer(cfg, caches=caches).run()
             encoders = encoders or str(run_dir / "final")
             label = _label(variant, setup["modalities"])
-            share = test.get("off_diagonal_share")
+            final = run_dir / "final" / "config.json"
+            share = flow_readout(json.loads(final.read_text()).get("metadata", {}) if final.is_file() else
+                                 {"test_metrics": test}).get("off_diagonal_share")
             for metric in setup["metrics"]:
                 rows.append(dict(task=task, variant=label, seed=seed, metric=metric, value=test[metric],
                                  off_diagonal_share=share))

@@ -53,6 +53,7 @@ from mango.hub_env import push_unavailable_reason
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ConfigError, ModalityConfig, gray, rgb, task_modalities
 from mango.models.errors import CheckpointError
+from mango.models.card import FLOW_READOUT
 from mango.models.heads import mean_over_positions
 
 from .atomic import atomic_write_text, remove_part_file, replace_dir, settle_staged_dir, staging_dir
@@ -712,10 +713,9 @@ class Trainer:
                         progress=True)
         self.model = model
         if model.flow is not None:
-            readout = self._flow_readout(model, samples=32)
-            test["off_diagonal_share"] = readout.get("off_diagonal_share")
-            test["roundtrip_error"] = readout["roundtrip_error"]
-            model.config.metadata["mixing"] = {k: v for k, v in readout.items() if k.startswith(("share_", "gate_"))}
+            readout = self._flow_readout(model, samples=32)  # validation inputs: not a test metric
+            model.config.metadata["mixing"] = {k: v for k, v in readout.items()
+                                               if k.startswith(("share_", "gate_")) or k in FLOW_READOUT}
         model.config.metadata.update(
             training=_recorded_settings(self.cfg, self.device) | {"elapsed_s": round(self.state["elapsed_s"], 1),
                                                      "device": str(self.device), "world_size": self.world}

@@ -192,7 +192,7 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
            image_format: str | None = None) -> Path:
     """Per target score, per class group, the % of objects each attribution method gets right; and
     a panel for the rollout (it does not depend on the target): the share of the object's tokens'
-    content that comes from the revealing modality, mean and range over objects."""
+    absolute rollout weight on the revealing modality, mean and range over objects."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,7 +237,7 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
         ax.axhline(50, color="#111827", lw=0.8, ls=":")
         ax.set_xticks(range(len(groups)), labels, fontsize=8)
         ax.set_ylim(0, 100)
-        ax.set_ylabel("% of the object's tokens' content\nfrom the revealing modality", fontsize=8)
+        ax.set_ylabel("% of the object's tokens' absolute\nrollout weight on the revealing modality", fontsize=8)
         ax.set_title("attention rollout (mean, min-max)\nright: above the dotted half", fontsize=9)
     handles, names = axes[0][0].get_legend_handles_labels()
     if scores:  # the panels with the 90 % line

@@ -59,3 +59,17 @@ def test_genre_sentences(table):
     macro = genre.xs("macro_f1", level="metric")
     assert said("late fusion's macro F1 is level with the plot alone")
     assert abs(macro["Late fusion"] - macro["plot only"]) < 0.005
+
+
+def test_the_prior_s_share_of_drama_is_the_test_films_own(table, movies_root):
+    # the tab said "about half the films are" Drama; the prior's F1 in the table needs 73 %
+    import json
+
+    split = json.loads((movies_root / "split.json").read_text())["test"]
+    drama = sum("Drama" in json.loads((movies_root / "dataset" / f"{film}.json").read_text())["genres"]
+                for film in split) / len(split)
+    assert f"({100 * drama:.0f} % of the test films)" in " ".join(texts.ABLATIONS.split())
+    assert said("which about three films in four are") and 0.7 <= drama <= 0.8
+    labels = sum(len(json.loads((movies_root / "dataset" / f"{f}.json").read_text())["genres"]) for f in split)
+    micro = 2 * drama / (1 + labels / len(split))  # F1 of "Drama" for every film: precision p, recall p·n/labels
+    assert micro == pytest.approx(table[("genre", NOT_FUSED[0], "micro_f1")], abs=5e-4)

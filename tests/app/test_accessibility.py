@@ -184,3 +184,17 @@ def test_the_app_s_charts_carry_their_words(launched_app, film):
     assert f"Strongest keys: {keys.group(1)}. Strongest values other than its own: {keys.group(2)}." in alt
     assert all(plots.figure_alt(figure).startswith(("Rollout", "Value-path")) for figure in (rollout, matrices))
     assert ui.READOUT[0] in ui.HEAD and ".mango-chart-words" in ui.CSS and "layout.meta.alt" in ui.HEAD
+
+
+def test_what_the_texts_say_of_the_views_is_where_and_how_they_are(launched_app):
+    # a truth audit found: the summary announced "below the charts" sits above them, and the texts said
+    # the matrices leave negative weights out where they draw them by their absolute value
+    blocks = launched_app[0].blocks
+    ids = {getattr(b, "elem_id", None): k for k, b in blocks.items()}
+    for prefix in ("segment", "translate", "genre"):
+        assert ids[f"{prefix}-summary"] < ids[f"{prefix}-contrib-plot"]  # made first: above it in its column
+    assert "summary above the charts" in ui.READY_MESSAGES["-contrib-plot"]
+    matrix = np.array([[0.9, -0.4], [0.2, 0.8]])
+    fig = plots.matrix_figure([matrix], ["layer"], ["a", "b"], ("x", "y"), "t")
+    assert np.allclose(fig.data[0].z, np.abs(matrix))  # the negative weight is drawn, at its size
+    assert "absolute" in texts.ATTENTION and "negative weights are not drawn" not in texts.ATTENTION

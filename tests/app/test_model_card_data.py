@@ -35,3 +35,26 @@ def test_measurements_on_validation_inputs_say_when_they_were_trained_on():
     line = fusion_line(config, {"off_diagonal_share": 0.2})
     assert "on 32 validation inputs (trained on too: a final fit) each ICA layer takes on average 20 %" in line
     assert "the first token, with none before it, keeps A_00 = 1" in line
+
+
+def test_the_flow_s_validation_readout_is_not_listed_among_the_test_metrics():
+    # the trainer measured the ICA share and the round trip on 32 validation inputs, and the first
+    # checkpoints (the bundled ones too) kept both among their test metrics
+    from mango.models.card import flow_readout, metrics_line
+
+    legacy = {"test_metrics": {"miou": 0.7, "off_diagonal_share": 0.14, "roundtrip_error": 7e-5}}
+    assert metrics_line(legacy["test_metrics"]) == "miou 0.7"
+    assert flow_readout(legacy) == {"off_diagonal_share": 0.14, "roundtrip_error": 7e-5}
+    assert flow_readout(legacy | {"mixing": {"off_diagonal_share": 0.2, "share_b1_l1": 0.3}}) == \
+        {"off_diagonal_share": 0.2, "roundtrip_error": 7e-5}  # the newer place wins
+    assert flow_readout({}) == {}
+
+
+def test_the_bundled_cards_give_the_share_as_a_validation_measurement(launched_app):
+    from app.texts import model_card
+
+    for runner in launched_app[0].mango_app.runners.values():
+        card = model_card(runner.loaded)
+        tested = next(line for line in card.split("  \n") if line.startswith("**Test metrics:**"))
+        assert "off diagonal" not in tested and "roundtrip" not in tested
+        assert "validation inputs" in card and "% of a token's content from other tokens" in card

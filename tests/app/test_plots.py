@@ -317,7 +317,7 @@ def test_desktop_titles_wrap_to_fit_the_figure_and_clear_its_label():
     # its figure's edge at 1440 px
     import re
 
-    long = ("Rollout through all 16 ICA layers: where the final content of poster (row 4, col 4) comes from<br>"
+    long = ("Rollout through all 16 ICA layers: the value path's weights into poster (row 4, col 4) and more words<br>"
             "<span style='font-size:12px'>its own weight: 0.075 · on padding (not drawn): 0.002 · negative weights "
             "(not drawn): 31% of the row's absolute weight; the row sums to 0.17, so its weights are not shares</span>")
     fig = _attention(long)

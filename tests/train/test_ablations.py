@@ -62,3 +62,15 @@ def test_a_limited_run_reads_the_first_samples_and_never_writes_the_named_report
         ablations.main([*args, "--report", str(tmp_path / "assets" / "ablations")])
     assert refused.value.code == 2 and "--limit 3 makes a smoke run" in capsys.readouterr().err
     assert not (tmp_path / "assets").exists()
+
+
+def test_the_ica_share_of_a_flow_variant_reaches_the_table(synthrooms, tmp_path):
+    # the share is a validation readout: it moved from test_metrics.json to the checkpoint's metadata
+    runs, _ = run_ablations("segmentation", str(synthrooms / "nyudv2"), tmp_path / "abl", seeds=[0],
+                            variants=["MANGO MMCA only"], steps=1, ae_steps=1, batch_size=4, image_size=32,
+                            eval_every=1, num_workers=0, overrides=TINY_MODEL,
+                            train_options=dict(preset="tiny", device="cpu", val_fraction=0.25))
+    run = tmp_path / "abl" / "segmentation" / "seed0" / "mango_mmca_only"
+    assert "off_diagonal_share" not in json.loads((run / "test_metrics.json").read_text())
+    shares = runs[runs["variant"].str.startswith("MANGO")]["off_diagonal_share"]
+    assert len(shares) and shares.between(0, 1).all()

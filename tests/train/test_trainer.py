@@ -40,6 +40,9 @@ def test_segmentation_two_stages_resume_and_final_checkpoint(synthrooms, tmp_pat
     model = MangoModel.from_pretrained(run / "final")
     meta = model.config.metadata
     assert meta["test_metrics"] == test and 0 <= test["miou"] <= 1 and test["samples"] == 4
+    # the flow's readout is measured on validation inputs: beside the test metrics, not among them
+    assert not set(test) & {"off_diagonal_share", "roundtrip_error"}
+    assert 0 <= meta["mixing"]["off_diagonal_share"] <= 1 and meta["mixing"]["roundtrip_error"] < 1e-3
     assert meta["data"]["dataset"] == "nyudv2" and meta["data"]["train_samples"] == 9
     assert meta["training"]["steps"] == 4
     # what took effect: no Taskonomy domains for NYUDv2 data, no bf16 without CUDA (the run's own settings keep them)
