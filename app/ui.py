@@ -878,10 +878,10 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 .wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
 .picker button:focus-visible, .image-container button:focus-visible { outline-offset: -3px; }  /* its block clips */
 .prose .token.string { color: #3f6212; }  /* code strings (About): gradio's #669900 was 3.1:1 */
-.mango-chart-words { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
-  white-space: nowrap; margin: 0; }  /* a chart in words, for a screen reader only (HEAD's script) */
 .modebar-btn--logo { display: none !important; }  /* a link to plotly.com: a Tab stop out of an offline app */
-#mango-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+/* for a screen reader only (HEAD's script): the status line, and each chart in words */
+#mango-status, .mango-chart-words { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+  white-space: nowrap; margin: 0; }
 @media (max-width: 640px) {
   .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
   .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */
