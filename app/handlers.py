@@ -139,10 +139,9 @@ class Runner:
                 if coverage:
                     notices.append(coverage)
                 if truncated:
-                    notices.append(
-                        f"The plot is {truncated} word pieces long; the model reads the first "
-                        f"{self.config.text_context_length - 2} (the rest is cut)."
-                    )
+                    read = self.config.text_context_length - 2  # the start and end tokens take two places
+                    notices.append(f"The plot is {truncated} word pieces long; the model reads the first {read} "
+                                   f"({truncated - read} are cut).")
                 panels.append(plots.Panel(label, words=words))
             else:
                 image = load_image(raw[key], modality.name, modality.channels, self.config.image_size, label,
@@ -186,8 +185,8 @@ class Runner:
     def _words(self, text: str) -> tuple[list[str], int]:
         encoder = self.model.text_encoder
         ids, _ = self.model.text_tokens([text])
-        full = encoder.token_count(text)
-        return encoder.word_pieces(ids[0]), (full if full > self.config.text_context_length else 0)
+        full = encoder.token_count(text)  # the start and end tokens included
+        return encoder.word_pieces(ids[0]), (full - 2 if full > self.config.text_context_length else 0)
 
     def preview(self, a_in: Any, b_in: Any) -> tuple[np.ndarray | None, str]:
         """Single-channel uploads (depth, shading, edges) as the model reads them, colourised, with
@@ -1063,14 +1062,13 @@ def _identity(value: Any) -> Any:
 def _value_range(modality: str, values: np.ndarray, bits: int, depth_max: float, label: str) -> str:
     """What a single-channel map's values mean, in the units of the training data."""
     lo, hi = float(values.min()), float(values.max())
-    if "depth" in modality and bits == 16:
+    if "depth" in modality:  # an 8-bit map's value / 255 is read on the same scale: its metres too
         if modality == "depth":  # millimetres / depth_max
             metres = lo * depth_max, hi * depth_max
         else:  # Taskonomy: log(1 + raw) / 11.1, raw in 1/512 m
             metres = tuple(float(taskonomy_depth_metres(v)) for v in (lo, hi))
-        return f"{label} {metres[0]:.2f}–{metres[1]:.2f} m (dark blue near, yellow far)"
-    if "depth" in modality:
-        return f"{label} relative, 8-bit (dark blue near, yellow far)"
+        return (f"{label} {metres[0]:.2f}–{metres[1]:.2f} m" + (", 8-bit" if bits == 8 else "")
+                + " (dark blue near, yellow far)")
     if modality == "edge_texture":  # as plots.modality_image draws it
         return f"{label} {lo:.2f}–{hi:.2f} of its range (edges drawn dark on white, four times stronger, to be seen)"
     return f"{label} {lo:.2f}–{hi:.2f} of its range"

@@ -8,10 +8,11 @@ Value conventions follow `mango.data.transforms` (the loaders the checkpoints we
 rgb / normal / reshading 8-bit / 255; NYU-style depth 16-bit millimetres / depth_max, its 0 (a depth
 camera's "no measurement") filled from the nearest measured pixel as the loaders do; Taskonomy
 depth_zbuffer 16-bit 1/512 m through log(1 + raw) / 11.1; edge_texture 16-bit / 11355. An 8-bit
-file of a 16-bit modality is read as already scaled to its range (value / 255), with a notice.
-Geometry follows the loaders too: a non-square image is centre-cropped to a square (the shorter
-side kept whole), then resized; the notice says how much was cropped. EXIF orientation is applied
-as browsers do; a dropped alpha channel and a constant single-channel map are reported. A 16-bit
+file of a 16-bit modality is read as already scaled to its range (value / 255), with a notice that says
+what that range is. Geometry follows the loaders too (`PairedTransform`, eval): the shorter side is
+resized to the model's size, then the centre square is kept; the notice says how much was cropped.
+EXIF orientation is applied as browsers do; dropped transparency (an alpha channel, a palette's or a
+colour key's), a constant single-channel map and a depth map in the wrong units are reported. A 16-bit
 colour PNG of a single-channel modality is read at its full depth (PIL would keep 8 bits of it).
 """
 
@@ -26,12 +27,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pi_heif import register_heif_opener
 
 from mango.data import fill_depth_holes
-from mango.data.transforms import TASKONOMY_DEPTH_LOG_MAX, TASKONOMY_EDGE_MAX
+from mango.data.transforms import TASKONOMY_DEPTH_LOG_MAX, TASKONOMY_EDGE_MAX, PairedTransform, taskonomy_depth_metres
 from mango.text_coverage import strip_control, word_count
 
 MAX_SIDE = 4096  # pixels per side
@@ -39,6 +39,7 @@ MAX_PIXELS = 16_000_000  # 16 megapixels
 MAX_FILE_BYTES = 20 * 1024 * 1024  # also enforced by the server (launch(max_file_size=...))
 MAX_PLOT_CHARS = 3000
 MIN_PLOT_WORDS = 3
+NEAREST_ROOM_MM = 500  # a 16-bit depth map whose farthest point is nearer is not in millimetres
 
 EDGE_TEXTURE_MAX = TASKONOMY_EDGE_MAX["edge_texture"]
 # A HEIC photo (what phones save) cannot be decoded at a fraction of its size as a JPEG can: one up to
@@ -72,8 +73,10 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _open(path: str | os.PathLike[str] | None, label: str, image_size: int, notices: list[str]) -> Image.Image:
-    """The image at ``path``, checked for size; EXIF orientation is applied later by `_oriented`."""
+def _open(path: str | os.PathLike[str] | None, label: str, image_size: int,
+          notices: list[str]) -> tuple[Image.Image, tuple[int, int]]:
+    """The image at ``path``, checked for size (a large JPEG or HEIC reduced), and its size in the file;
+    EXIF orientation is applied later by `_oriented`."""
     if is_missing(path):
         raise InputError(f"The {label} is missing: upload one (or click an example). MANGO fuses two modalities and needs both.")
     path = Path(path)
@@ -84,14 +87,18 @@ def _open(path: str | os.PathLike[str] | None, label: str, image_size: int, noti
         raise InputError(f"The {label} file is {size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # nothing over the app's own limits is decoded (a JPEG or HEIC only reduced): PIL's warning from
+            # 89 megapixels refused a 108-megapixel phone JPEG that an eighth of fits; its error stays
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
-            width, height = image.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            width, height = width_in_file, height_in_file = image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
         if isinstance(err, UnidentifiedImageError):
             raise InputError(f"The {label} is not an image file the app can read ({path.suffix or 'no extension'}). "
                              "Upload a PNG, JPEG, WebP or HEIC.") from err
-        raise InputError(f"The {label} is far too large to open safely; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from err
+        raise InputError(f"The {label} is far too large to open safely (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                         f"megapixels); the limit is {MAX_PIXELS / 1e6:.0f} megapixels, or a JPEG an eighth of which "
+                         "fits.") from err
     except OSError as err:
         raise InputError(f"The {label} file is damaged or not an image ({err}).") from err
     heif = image.format == "HEIF"
@@ -108,7 +115,7 @@ def _open(path: str | os.PathLike[str] | None, label: str, image_size: int, noti
     if heif:
         notices.append(f"The {label} is a HEIC photo. Browsers other than Safari cannot show HEIC, so its upload box "
                        "may show a broken image; the app has read it all the same.")
-    return image
+    return image, (width_in_file, height_in_file)
 
 
 def _too_large(width: int, height: int) -> bool:
@@ -177,7 +184,7 @@ def _png_header(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 def _wide_colour_png(path: str | os.PathLike[str], orientation: int, label: str, notices: list[str]) -> np.ndarray | None:
     """A 16-bit colour PNG (RGB, RGBA, grey + alpha) at its full depth, upright, alpha dropped: (H, W) or
     (H, W, 3) uint16; None for any other file. PIL reads such a file as 8-bit (it keeps the high byte), which
-    would turn a depth map in millimetres into 256 steps of 25.6 cm read as relative depth."""
+    would turn a depth map in millimetres into an 8-bit map of its high byte, read as another scene."""
     header = _png_header(path)
     if header is None or header[0] != 16 or header[1] not in (2, 4, 6):  # 2: RGB, 4: grey + alpha, 6: RGBA
         return None
@@ -218,6 +225,8 @@ def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> 
             return arr.astype(np.uint16), 16
         if image.mode == "F":
             raise InputError(f"The {label} is a floating-point image; save it as an 8- or 16-bit PNG.")
+        if "transparency" in image.info and image.mode in ("1", "L", "P", "RGB"):  # a palette's or a colour key's
+            image = image.convert("LA" if image.mode in ("1", "L") else "RGBA")
         if image.mode in ("1", "L", "P", "LA", "PA"):
             if image.mode in ("P", "PA"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
@@ -258,21 +267,24 @@ def _grey_from(arr: np.ndarray, bits: int, label: str, notices: list[str]) -> np
     )
 
 
-def _centre_square(arr: np.ndarray, label: str, notices: list[str]) -> np.ndarray:
-    """The centre square of a non-square image (the loaders' eval crop), with a notice of how much was cut."""
+def _centre_square(arr: np.ndarray) -> np.ndarray:
+    """The centre square of an image: what the model reads of it, for drawing (within a pixel of the
+    loaders' crop, which is taken after resizing)."""
     height, width = arr.shape[:2]
-    if height == width:
-        return arr
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    kept = side / max(height, width)  # share of the image kept
-    where = "left and right" if width > height else "top and bottom"
-    notices.append(
-        f"The {label} is {width}×{height} ({_aspect(width, height)}). Like the training data, "
-        f"its centre {side}×{side} square was kept ({kept:.1%} of it; the {where} were cropped) and then resized, "
-        "so nothing is stretched."
-    )
     return arr[top : top + side, left : left + side]
+
+
+def _crop_notice(label: str, size: tuple[int, int], image_size: int) -> list[str]:
+    """How much of a non-square upload (``size`` as uploaded and turned upright) the model reads."""
+    width, height = size
+    if width == height:
+        return []
+    where = "left and right" if width > height else "top and bottom"
+    return [f"The {label} is {width}×{height} ({_aspect(width, height)}). Like the training data, its shorter side "
+            f"was resized to {image_size} px and its centre square kept ({min(width, height) / max(width, height):.1%} "
+            f"of it; the {where} were cropped), so nothing is stretched."]
 
 
 def _aspect(width: int, height: int) -> str:
@@ -282,11 +294,11 @@ def _aspect(width: int, height: int) -> str:
     return f"aspect ratio 1:{height / width:.3g}, portrait"
 
 
-def _resize(t: torch.Tensor, size: int) -> torch.Tensor:
-    """(C, H, W) square -> (C, size, size), bilinear with antialiasing."""
-    if tuple(t.shape[-2:]) == (size, size):
-        return t
-    return F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+def _model_square(t: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) -> (C, size, size) as the loaders make it: the shorter side resized, the centre kept
+    (cropping first and resizing after changed 7 % of a segmentation of a real 640×480 photo)."""
+    transform = PairedTransform(size, train=False)
+    return transform.image(t, transform.params(*t.shape[-2:]))
 
 
 def _display(arr: np.ndarray, display_size: int) -> np.ndarray:
@@ -313,12 +325,22 @@ def _to_unit(arr: np.ndarray, bits: int, modality: str, label: str, notices: lis
                 notices.append(f"{_percent(far)} of the {label} lies beyond {depth_max:g} m, the farthest the model "
                                f"reads: those pixels are read as {depth_max:g} m.")
             return (x * (1e-3 / depth_max)).clamp(0, 1)
-        notices.append(f"The {label} is 8-bit: read as depth already scaled to 0–255 (near to far), not in millimetres.")
+        notices.append(f"The {label} is 8-bit: each value is read as value / 255 × {depth_max:g} m (0 at the lens, 255 at "
+                       f"{depth_max:g} m, steps of {100 * depth_max / 255:.1f} cm), not stretched to your scene: a map "
+                       "scaled to 0–255 per image reads as another scene. Upload the 16-bit map in millimetres.")
+        zeros = float((x == 0).float().mean())
+        if 0 < zeros < 1:  # all zeros: the constant map's warning says it
+            notices.append(f"⚠️ {_percent(zeros)} of the {label} is 0: in an 8-bit map that is read as 0 m, a surface "
+                           "at the lens. If these are a depth camera's holes, upload the 16-bit map, where they are "
+                           "filled from the nearest measured pixel.")
         return x / 255.0
     if modality in ("depth_zbuffer", "depth_euclidean"):  # Taskonomy: 1/512 m, log(1 + raw) / 11.1
         if bits == 16:
             return (torch.log1p(x) / TASKONOMY_DEPTH_LOG_MAX).clamp(0, 1)
-        notices.append(f"The {label} is 8-bit: read as depth already scaled to 0–255, not in 1/512 m units.")
+        scale = ", ".join(f"{v} ≈ {_metres(float(taskonomy_depth_metres(v / 255.0)))}" for v in (64, 128, 192, 255))
+        notices.append(f"The {label} is 8-bit: each value is read on the model's logarithmic depth scale ({scale}), so "
+                       "an ordinary 0–255 depth image reads as a very different scene. Upload the 16-bit z-buffer "
+                       "(1/512 m).")
         return x / 255.0
     if modality == "edge_texture":
         if bits == 16:
@@ -344,18 +366,21 @@ def load_image(
     """
     label = label or modality.replace("_", " ")
     notices: list[str] = []
-    opened = _open(path, label, image_size, notices)
+    opened, uploaded = _open(path, label, image_size, notices)
     image = _oriented(opened, label, notices)
+    if _orientation(opened) in (5, 6, 7, 8):  # turned a quarter: width and height swap
+        uploaded = uploaded[::-1]
     wide = _wide_colour_png(path, _orientation(opened), label, notices) if channels == 1 else None
     arr, bits = (wide, 16) if wide is not None else _array(image, label, notices)
     if channels == 1:
         arr = _grey_from(arr, bits, label, notices)
         filled = 0
-        # a 16-bit depth in millimetres stores 0 where the camera measured nothing; an 8-bit one is relative
-        # depth already (0 = nearest), so its zeros are depth
+        # a 16-bit depth in millimetres stores 0 where the camera measured nothing; an 8-bit one has no such
+        # code, so its zeros are read as 0 m (and warned of in `_to_unit`)
         if modality == "depth" and bits == 16:
             arr, filled = _filled_holes(arr, label, notices)
-        _check_constant(arr, modality, label, notices, holes_filled=filled > 0)
+        if not _check_constant(arr, modality, bits, label, notices, holes_filled=filled > 0):
+            _check_millimetres(arr, modality, bits, label, notices)
     elif channels == 3:
         if arr.ndim == 2:
             if bits == 16:
@@ -366,11 +391,14 @@ def load_image(
         arr = arr[..., :3]
     else:  # pragma: no cover - no such modality today
         raise InputError(f"modality {modality!r} with {channels} channels is not supported by the app")
-    height, width = arr.shape[:2]
-    arr = _centre_square(arr, label, notices)
+    notices += _crop_notice(label, uploaded, image_size)
     unit = _to_unit(arr, bits, modality, label, notices, depth_max)
-    tensor = _resize(unit, image_size).clamp(0, 1)
-    return LoadedImage(modality, tensor, _display(arr, display_size), (width, height), bits, notices)
+    tensor = _model_square(unit, image_size).clamp(0, 1)
+    return LoadedImage(modality, tensor, _display(_centre_square(arr), display_size), uploaded, bits, notices)
+
+
+def _metres(value: float) -> str:
+    return f"{value:.1f} m" if value >= 0.095 else f"{100 * value:.0f} cm"
 
 
 def _percent(share: float) -> str:
@@ -382,26 +410,41 @@ def _percent(share: float) -> str:
     return f"{share:.1%}"
 
 
-def _check_constant(arr: np.ndarray, modality: str, label: str, notices: list[str], holes_filled: bool = False) -> None:
-    """A single-channel map with one value everywhere carries no information: say what follows.
-    ``holes_filled``: the map is constant only once its holes were filled (one depth was measured)."""
+def _check_constant(arr: np.ndarray, modality: str, bits: int, label: str, notices: list[str],
+                    holes_filled: bool = False) -> bool:
+    """A single-channel map with one value everywhere carries no information: say what follows, and
+    return True. ``holes_filled``: the map is constant only once its holes were filled (one depth was
+    measured)."""
     low, high = int(arr.min()), int(arr.max())
     if low != high:
-        return
+        return False
     if "depth" in modality:
-        meaning = ("0 means 'no measurement' to a depth camera, and nothing was measured here: the "
-                   "model sees no depth at all" if low == 0 else
-                   "a flat wall facing the camera at one distance, which no real scene is")
+        if low == 0:
+            unmeasured = ("0 means 'no measurement' to a depth camera, and nothing was measured here, so nothing "
+                          "could be filled: " if modality == "depth" and bits == 16 else "")
+            meaning = f"{unmeasured}the model reads a flat surface at 0 m, touching the lens, everywhere"
+        else:
+            meaning = "a flat wall facing the camera at one distance, which no real scene is"
         which = (f"With its holes filled, the {label} has the same value ({low}) at every pixel (only that depth was "
                  "measured)" if holes_filled else f"The {label} has the same value ({low}) at every pixel")
         notices.append(
-            f"⚠️ {which}: {meaning}. The prediction rests on the other "
-            "input alone and is unreliable (a depth-only class such as 'camouflaged' can appear where there is none). "
-            "Upload the real depth map for a meaningful result."
+            f"⚠️ {which}: {meaning}. The prediction rests on the other input and on this made-up depth (another "
+            "constant gives another prediction), so it is unreliable. Upload the real depth map for a meaningful result."
         )
     else:
         notices.append(f"⚠️ The {label} has the same value ({low}) at every pixel: it carries no information, so the "
                        "prediction rests on the other input alone.")
+    return True
+
+
+def _check_millimetres(arr: np.ndarray, modality: str, bits: int, label: str, notices: list[str]) -> None:
+    """A 16-bit NYU-style depth map whose farthest point is nearer than NEAREST_ROOM_MM is not in millimetres
+    (centimetres, metres): the model would read a scene a few centimetres deep, and nothing else says so."""
+    if modality != "depth" or bits != 16 or int(arr.max()) >= NEAREST_ROOM_MM:
+        return
+    notices.append(f"⚠️ The farthest point of the {label} is {int(arr.max())} mm away, read as {int(arr.max()) / 1000:.3g} m: "
+                   "is it in millimetres (1000 = 1 m)? A map in centimetres or metres reads as a scene a few "
+                   "centimetres deep. Save the depth in millimetres, as a 16-bit PNG.")
 
 
 def _filled_holes(arr: np.ndarray, label: str, notices: list[str]) -> tuple[np.ndarray, int]:

@@ -63,8 +63,9 @@ SAMPLES = NumericRange("number of samples", 1, 8, 4, integer=True)
 INTERPOLATION_STEPS = NumericRange("number of interpolation steps", 2, 10, 6, integer=True)
 # The slider sets where Integrated Gradients starts: the handler doubles the count until the completeness
 # error is <= 5 %. Gauss-Legendre IG on the bundled checkpoints' example inputs: at 8 steps shade + texture
-# (256 tokens, the slow one) is within 1.1 %; segmentation, genre and depth + normal mostly converge and
-# otherwise need 16 (<= 4.9 %). Starting at 8 keeps the slow model's explanation within its 5 s budget.
+# (256 tokens, the slow one) is within 1.1 %; segmentation and genre mostly converge there, depth + normal on
+# half the examples; the rest need 16, one depth + normal example 32. Starting at 8 keeps the slow model's
+# explanation within its 5 s budget.
 IG_STEPS = NumericRange("number of Integrated Gradients steps", 8, 128, 8, step=8, integer=True)
 OVERLAY_OPACITY = NumericRange("overlay opacity", 0.0, 1.0, 0.5, step=0.05)
 

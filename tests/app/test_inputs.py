@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.inputs import MAX_SIDE, InputError, check_pair_sizes, check_plot, load_image
+from app.inputs import InputError, check_pair_sizes, check_plot, load_image
 
 
 def save(path, array, mode=None):
@@ -26,10 +26,19 @@ def test_16_bit_depth_is_millimetres_over_depth_max(tmp_path):
     assert loaded.display.dtype == np.uint8 and loaded.display.shape[2] == 3
 
 
-def test_8_bit_depth_is_read_as_relative_with_a_notice(tmp_path):
+def test_8_bit_depth_is_read_as_metres_over_255_with_a_notice_that_says_so(tmp_path):
+    # the notice called it "relative depth": a map stretched to 0–255 per image reads as another scene
     loaded = load_image(save(tmp_path / "d.png", np.full((16, 16), 51, np.uint8)), "depth", 1, 16)
-    torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.2))
-    assert any("8-bit" in n for n in loaded.notices)
+    torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.2))  # 51 / 255 × 10 m = 2 m
+    notice = next(n for n in loaded.notices if "8-bit" in n)
+    assert "value / 255 × 10 m" in notice and "steps of 3.9 cm" in notice and "relative" not in notice
+    # Taskonomy's z-buffer: 8-bit values go through the log scale, which the notice gives in metres
+    from mango.data.transforms import taskonomy_depth_metres
+
+    z = load_image(save(tmp_path / "z.png", np.full((16, 16), 128, np.uint8)), "depth_zbuffer", 1, 16)
+    notice = next(n for n in z.notices if "8-bit" in n)
+    metres = float(taskonomy_depth_metres(float(z.tensor.mean())))
+    assert f"128 ≈ {metres:.1f} m" in notice and "logarithmic" in notice and 0.4 < metres < 0.6
 
 
 def test_taskonomy_domains(tmp_path):
@@ -68,7 +77,7 @@ def png16(path, array):
 
 
 def test_16_bit_colour_png_depth_is_read_at_full_depth(tmp_path):
-    """Three equal 16-bit channels (millimetres) are one 16-bit depth map, not 8-bit relative depth."""
+    """Three equal 16-bit channels (millimetres) are one 16-bit depth map, not an 8-bit map of their high byte."""
     depth = np.arange(1000, 1000 + 32 * 32 * 4, 4, dtype=np.uint16).reshape(32, 32)  # 1.000–5.092 m
     grey = load_image(save(tmp_path / "grey.png", depth), "depth", 1, 32, depth_max=10.0)
     rgb = load_image(png16(tmp_path / "rgb16.png", np.stack([depth] * 3, axis=2)), "depth", 1, 32, label="depth map",
@@ -136,7 +145,8 @@ def test_non_square_images_are_centre_cropped_like_the_training_data(tmp_path):
     torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.5))  # not squashed 500:1
     assert loaded.original_size == (4000, 8)
     notice = next(n for n in loaded.notices if "cropped" in n)
-    assert "4000×8 (aspect ratio 500:1, landscape)" in notice and "centre 8×8" in notice and "(0.2% of it" in notice
+    assert "4000×8 (aspect ratio 500:1, landscape)" in notice and "(0.2% of it" in notice
+    assert "its shorter side was resized to 16 px and its centre square kept" in notice
     assert loaded.display.shape[0] == loaded.display.shape[1]  # the overlay is drawn on the same square
     portrait = load_image(save(tmp_path / "phone.png", np.zeros((40, 30, 3), np.uint8)), "rgb", 3, 16)
     assert any("30×40 (aspect ratio 1:1.33, portrait)" in n for n in portrait.notices)  # the orientation is kept
@@ -185,13 +195,13 @@ def test_a_phone_photo_over_the_limits_is_decoded_smaller_when_it_is_a_jpeg(tmp_
     exif[0x0112] = 6  # held upright
     image.save(photo, quality=90, exif=exif)
     loaded = load_image(str(photo), "rgb", 3, 16, label="RGB image")
-    assert loaded.original_size == (2142, 2856)  # half of each side, then turned upright by its EXIF tag
+    assert loaded.original_size == (4284, 5712)  # as uploaded, turned upright by its EXIF tag (decoded at half)
     assert "The RGB image is 5712×4284 pixels" in loaded.notices[0] and "decoded at 2856×2142 (1/2" in loaded.notices[0]
     assert any("turned 90° clockwise" in notice for notice in loaded.notices)
     wide = tmp_path / "panorama.jpg"  # 32000 px wide: a quarter is still over 4096 px, an eighth fits
     Image.new("RGB", (32000, 600), (90, 120, 150)).save(wide)
     loaded = load_image(str(wide), "rgb", 3, 16)
-    assert loaded.original_size[0] <= MAX_SIDE and "(1/8 of its size)" in loaded.notices[0]
+    assert loaded.original_size == (32000, 600) and "(1/8 of its size)" in loaded.notices[0]
     wider = tmp_path / "wider.jpg"  # past an eighth too: refused, as a PNG over the limits is
     Image.new("L", (40000, 200), 100).save(wider)
     with pytest.raises(InputError, match="40000×200 pixels; the limit"):
@@ -213,7 +223,7 @@ def test_a_heic_photo_is_read_upright():
 
 def test_a_heic_phone_photo_over_the_limits_is_reduced_after_decoding(tmp_path):
     loaded = load_image(str(HEIC / "phone-24mp.heic"), "rgb", 3, 16, label="RGB image")
-    assert loaded.original_size == (2856, 2142)
+    assert loaded.original_size == (5712, 4284)  # as uploaded
     assert "The RGB image is 5712×4284 pixels" in loaded.notices[0] and "decoded at 2856×2142 (1/2" in loaded.notices[0]
     png = load_image(save(tmp_path / "p.png", np.zeros((20, 20, 3), np.uint8)), "rgb", 3, 16)
     assert not any("HEIC" in notice for notice in png.notices)
@@ -270,7 +280,7 @@ def test_a_too_large_image_names_the_models_own_input_size(tmp_path, size):
 
 
 def test_8_bit_depth_zeros_are_depth_not_holes(tmp_path):
-    # 8-bit depth is relative already (0 = nearest): its zeros are the nearest surface, not a camera's holes
+    # an 8-bit map has no "no measurement" code: its zeros are read as 0 m (and warned), not filled
     ramp = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
     loaded = load_image(save(tmp_path / "d8.png", ramp), "depth", 1, 256)
     assert not any("measured nothing" in n for n in loaded.notices)
@@ -284,3 +294,72 @@ def test_a_map_of_one_measured_depth_and_holes_is_flat_and_warned(tmp_path):
     assert any("measured nothing" in n for n in loaded.notices)
     warning = next(n for n in loaded.notices if "same value" in n)
     assert warning.startswith("⚠️ With its holes filled, the depth map has the same value (1500)") and "unreliable" in warning
+
+
+def test_a_non_square_photo_is_read_as_the_loaders_read_it(tmp_path):
+    # the app cropped first and resized after; the loaders resize first: 7 % of a real photo's
+    # segmentation differed
+    from mango.data.transforms import PairedTransform, rgb_to_unit
+
+    photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    loaded = load_image(save(tmp_path / "photo.png", photo), "rgb", 3, 128)
+    transform = PairedTransform(128, train=False)
+    expected = transform.image(rgb_to_unit(photo), transform.params(480, 640))
+    torch.testing.assert_close(loaded.tensor, expected)
+    assert loaded.display.shape[0] == loaded.display.shape[1]  # the patch grid is drawn on the square it read
+
+
+def test_8_bit_depth_with_zeros_is_warned_that_they_read_as_0_m(tmp_path):
+    depth = np.full((32, 32), 80, np.uint8)
+    depth[:4] = 0  # a depth camera's holes, kept in an 8-bit map
+    loaded = load_image(save(tmp_path / "d8.png", depth), "depth", 1, 32, label="depth map")
+    warning = next(n for n in loaded.notices if n.startswith("⚠️ 12.5% of the depth map is 0"))
+    assert "read as 0 m" in warning and "16-bit" in warning
+
+
+@pytest.mark.parametrize("modality, stored, bits", [("depth", 0, 16), ("depth", 0, 8), ("depth_zbuffer", 0, 16)])
+def test_an_all_zero_depth_map_is_said_to_read_as_a_surface_at_the_lens(tmp_path, modality, stored, bits):
+    # it said "the model sees no depth at all", and spoke of depth cameras and 'camouflaged' on the
+    # translation tab; the model reads 0 m, and another constant gives another prediction
+    array = np.full((32, 32), stored, np.uint16 if bits == 16 else np.uint8)
+    loaded = load_image(save(tmp_path / "zero.png", array), modality, 1, 16, label="depth")
+    warning = next(n for n in loaded.notices if "same value" in n)
+    assert "a flat surface at 0 m, touching the lens" in warning and "camouflaged" not in warning
+    assert ("no measurement" in warning) == (modality == "depth" and bits == 16)
+    assert "another constant gives another prediction" in warning
+
+
+@pytest.mark.parametrize("unit, scale, warned", [("mm", 1000, False), ("cm", 100, True), ("m", 1, True)])
+def test_a_depth_map_in_other_units_than_millimetres_is_warned(tmp_path, unit, scale, warned):
+    depth = (np.linspace(1.8, 3.6, 32 * 32).reshape(32, 32) * scale).round().astype(np.uint16)  # a room, 1.8–3.6 m
+    loaded = load_image(save(tmp_path / f"{unit}.png", depth), "depth", 1, 16, label="depth")
+    said = [n for n in loaded.notices if "is it in millimetres" in n]
+    assert bool(said) == warned
+    if warned:
+        assert f"{int(depth.max())} mm away" in said[0]
+
+
+def test_transparency_kept_in_a_palette_or_a_colour_key_is_said(tmp_path):
+    # only an alpha channel was reported; a GIF's or a palette PNG's transparent index was dropped silently
+    palette = Image.new("P", (16, 16), 0)
+    palette.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    palette.paste(1, (0, 0, 8, 16))
+    palette.save(tmp_path / "p.png", transparency=0)
+    loaded = load_image(str(tmp_path / "p.png"), "rgb", 3, 16, label="poster")
+    assert any("transparency" in n and "50%" in n for n in loaded.notices)
+    keyed = Image.new("RGB", (16, 16), (255, 255, 255))
+    keyed.paste((10, 20, 30), (0, 0, 16, 4))
+    keyed.save(tmp_path / "k.png", transparency=(255, 255, 255))
+    loaded = load_image(str(tmp_path / "k.png"), "rgb", 3, 16, label="poster")
+    assert any("transparency" in n and "75%" in n for n in loaded.notices)
+    torch.testing.assert_close(loaded.tensor[:, 0, 0], torch.tensor([10, 20, 30]) / 255.0)  # the colours as stored
+
+
+def test_a_jpeg_over_pil_s_bomb_warning_is_read_at_an_eighth_and_named_by_its_upload_size(tmp_path):
+    # PIL warns from 89.5 megapixels: a 108-megapixel phone JPEG was refused, though an eighth of it fits
+    big = tmp_path / "108mp.jpg"
+    Image.new("L", (12000, 9000), 120).save(big, quality=50)
+    loaded = load_image(str(big), "rgb", 3, 16, label="RGB image")
+    assert loaded.original_size == (12000, 9000)  # as uploaded, not as decoded
+    assert any("decoded at 3000×2250 (1/4" in n for n in loaded.notices)
+    assert any("The RGB image is 12000×9000 (aspect ratio 1.33:1" in n for n in loaded.notices)

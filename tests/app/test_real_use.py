@@ -120,7 +120,7 @@ def test_an_extreme_strip_is_cropped_not_squashed_and_says_so(client, tmp_path):
     rgb = save(tmp_path / "strip_rgb.png", rng.integers(0, 255, (8, 4000, 3), dtype=np.uint8))
     depth = save(tmp_path / "strip_depth.png", rng.integers(500, 5000, (8, 4000), dtype=np.uint16))
     overlay, _, notices = client.predict(handle_file(rgb), handle_file(depth), api_name="/segment")
-    assert "4000×8 (aspect ratio 500:1, landscape)" in notices and "centre 8×8 square was kept (0.2% of it" in notices
+    assert "4000×8 (aspect ratio 500:1, landscape)" in notices and "centre square kept (0.2% of it" in notices
     with Image.open(overlay["image"]["path"] if isinstance(overlay["image"], dict) else overlay["image"]) as image:
         assert image.size[0] == image.size[1]  # the overlay shows the square the model saw
 
@@ -204,6 +204,27 @@ def test_depth_preview_label_states_metres(launched_app, scene):
     # the edge map is drawn inverted and strengthened: the caption says so
     update = app.preview("shade + texture → rgb", scene.file("reshading"), scene.file("edge_texture"))
     assert "edges drawn dark on white, four times stronger" in update["label"]
+
+
+def test_an_8_bit_depth_preview_gives_metres_too(launched_app, scene, tmp_path):
+    # it said "relative, 8-bit": the model reads value / 255 × 10 m, which the caption now gives
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "d8.png"
+    Image.fromarray(np.tile(np.linspace(51, 102, 64).round().astype(np.uint8), (64, 1))).save(path)
+    update = launched_app[0].mango_app.preview("segmentation", scene.file("rgb"), str(path))
+    assert "depth 2.00–4.00 m, 8-bit (dark blue near, yellow far)" in update["label"]
+
+
+def test_a_long_plot_s_notice_counts_its_word_pieces(launched_app, film):
+    # it counted the start and end tokens as word pieces: "67 long" for 65
+    runner = launched_app[0].mango_app.runners["genre"]
+    plot = " ".join(["lighthouse keeper finds a letter"] * 20)
+    pieces = runner.model.text_encoder.token_count(plot) - 2
+    notice = next(n for n in runner.prepare(film.poster, plot).notices if "word pieces long" in n)
+    read = runner.config.text_context_length - 2
+    assert notice == f"The plot is {pieces} word pieces long; the model reads the first {read} ({pieces - read} are cut)."
 
 
 # ---------------------------------------------------------------------------- concurrency
