@@ -1,8 +1,8 @@
 """Publish the app as a Hugging Face Space: ``python -m app.publish OWNER/NAME [--dry-run]``.
 
 The Space gets only what it runs: ``app.py``, ``app/``, ``mango/``, ``assets/`` (the bundled
-checkpoints and examples), ``README.md`` (its front matter configures the Space) and a
-``requirements.txt``. No tests, no ``train/``, no data, no runs.
+checkpoints and examples), ``README.md`` (its front matter configures the Space), the ``LICENSE``
+its code travels under, and a ``requirements.txt``. No tests, no ``train/``, no data, no runs.
 
 Why the Space's requirements.txt is generated: a Space runs ``pip install -r requirements.txt``
 before it copies the repository in, so the repository's own requirements.txt (``-e .[app]``)
@@ -31,7 +31,7 @@ from typing import Callable
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DISTRIBUTION = "mango-flow"  # pyproject.toml's [project] name
 # What the Space runs; patterns as upload_folder reads them (fnmatch on paths relative to the root).
-SPACE_PATTERNS = ["app.py", "app/**", "mango/**", "assets/**", "docs/**", "README.md"]
+SPACE_PATTERNS = ["app.py", "app/**", "mango/**", "assets/**", "docs/**", "README.md", "LICENSE"]
 IGNORE_PATTERNS = ["**/__pycache__/**", "*.pyc", "*.pyi", "**/.DS_Store", "**/*.part", "**/*.tmp"]
 # Folders the project owns on the Space: files deleted here are deleted there on the next publish.
 OWNED_FOLDERS = ["app/**", "mango/**", "assets/**", "docs/**"]

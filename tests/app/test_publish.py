@@ -37,7 +37,7 @@ def test_dry_run_lists_only_what_the_space_needs(offline, capsys):
     total = listed.pop("total")
     paths = set(listed)
 
-    assert {"app.py", "README.md", "requirements.txt", "app/ui.py", "mango/flow/ica.py"} <= paths
+    assert {"app.py", "README.md", "LICENSE", "requirements.txt", "app/ui.py", "mango/flow/ica.py"} <= paths
     bundled = {p for p in paths if p.startswith("assets/checkpoints/") and p.endswith("model.safetensors")}
     assert len(bundled) == len(list((ROOT / "assets" / "checkpoints").glob("*/model.safetensors"))) >= 1
     assert not {p for p in paths if p.startswith(("tests/", "train/", ".git", ".ci/", "runs/"))}
