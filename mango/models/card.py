@@ -119,6 +119,7 @@ def dataset_name(value: dict[str, Any]) -> str:
 # The flow's readout on 32 validation inputs (`train.trainer`): metadata["mixing"] holds it. The first
 # checkpoints, the bundled ones included, kept it among their test metrics, where it is not one.
 FLOW_READOUT = ("off_diagonal_share", "roundtrip_error")
+COUNTS = ("samples", "step")  # how many, not how well: the "Trained on" line gives the split sizes
 
 
 def flow_readout(metadata: dict[str, Any]) -> dict[str, float]:
@@ -136,7 +137,7 @@ def metrics_line(value: Any) -> str:
         return plain(value)
     shown = [f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
              for k, v in value.items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in FLOW_READOUT]
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in (*FLOW_READOUT, *COUNTS)]
     return " · ".join(shown[:8])
 
 

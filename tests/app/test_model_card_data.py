@@ -42,7 +42,7 @@ def test_the_flow_s_validation_readout_is_not_listed_among_the_test_metrics():
     # checkpoints (the bundled ones too) kept both among their test metrics
     from mango.models.card import flow_readout, metrics_line
 
-    legacy = {"test_metrics": {"miou": 0.7, "off_diagonal_share": 0.14, "roundtrip_error": 7e-5}}
+    legacy = {"test_metrics": {"miou": 0.7, "off_diagonal_share": 0.14, "roundtrip_error": 7e-5, "samples": 600}}
     assert metrics_line(legacy["test_metrics"]) == "miou 0.7"
     assert flow_readout(legacy) == {"off_diagonal_share": 0.14, "roundtrip_error": 7e-5}
     assert flow_readout(legacy | {"mixing": {"off_diagonal_share": 0.2, "share_b1_l1": 0.3}}) == \
