@@ -204,8 +204,8 @@ def _wide_colour_png(path: str | os.PathLike[str], orientation: int, label: str,
     return arr[..., 0] if arr.shape[2] == 1 else arr
 
 
-def _alpha_notice(label: str, see_through: float) -> str:
-    return (f"The {label} has an alpha (transparency) channel; it was dropped: the model reads only the colour "
+def _alpha_notice(label: str, see_through: float, kind: str = "an alpha (transparency) channel") -> str:
+    return (f"The {label} has {kind}; it was dropped: the model reads only the stored "
             + (f"values, including under the {see_through:.0%} of pixels that are (partly) transparent."
                if see_through > 0 else "values (every pixel was opaque, so nothing changes)."))
 
@@ -217,6 +217,9 @@ def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> 
     try:
         if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
             arr = np.asarray(image).astype(np.uint16)
+            if isinstance(image.info.get("transparency"), int):  # a 16-bit grey PNG's colour key
+                notices.append(_alpha_notice(label, float((arr == image.info["transparency"]).mean()),
+                                             "a transparent colour key"))
             return arr, 16
         if image.mode == "I":
             arr = np.asarray(image)
@@ -226,7 +229,11 @@ def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> 
         if image.mode == "F":
             raise InputError(f"The {label} is a floating-point image; save it as an 8- or 16-bit PNG.")
         if "transparency" in image.info and image.mode in ("1", "L", "P", "RGB"):  # a palette's or a colour key's
+            kind = "a transparent palette colour" if image.mode == "P" else "a transparent colour key"
             image = image.convert("LA" if image.mode in ("1", "L") else "RGBA")
+            alpha = np.asarray(image.getchannel("A"))
+            notices.append(_alpha_notice(label, float((alpha < 255).mean()), kind))
+            image = image.convert("L" if image.mode == "LA" else "RGB")
         if image.mode in ("1", "L", "P", "LA", "PA"):
             if image.mode in ("P", "PA"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
@@ -276,6 +283,11 @@ def _centre_square(arr: np.ndarray) -> np.ndarray:
     return arr[top : top + side, left : left + side]
 
 
+def _where_read(arr: np.ndarray) -> str:
+    """Where a share was counted: the whole image, or (said) the centre square of a non-square one."""
+    return "" if arr.shape[0] == arr.shape[1] else " (in the centre square the model reads)"
+
+
 def _crop_notice(label: str, size: tuple[int, int], image_size: int) -> list[str]:
     """How much of a non-square upload (``size`` as uploaded and turned upright) the model reads."""
     width, height = size
@@ -294,11 +306,19 @@ def _aspect(width: int, height: int) -> str:
     return f"aspect ratio 1:{height / width:.3g}, portrait"
 
 
+STRIP_ASPECT = 4  # beyond this aspect ratio, the centre square is cut out first (see `_model_square`)
+
+
 def _model_square(t: torch.Tensor, size: int) -> torch.Tensor:
     """(C, H, W) -> (C, size, size) as the loaders make it: the shorter side resized, the centre kept
-    (cropping first and resizing after changed 7 % of a segmentation of a real 640×480 photo)."""
+    (cropping first and resizing after changed 7 % of a segmentation of a real 640×480 photo). A strip
+    beyond STRIP_ASPECT:1 is cropped first: resized whole, a 4096×8 upload became a 400 MB tensor at 256 px."""
     transform = PairedTransform(size, train=False)
-    return transform.image(t, transform.params(*t.shape[-2:]))
+    params = transform.params(*t.shape[-2:])
+    if max(params.resized) <= STRIP_ASPECT * size:
+        return transform.image(t, params)
+    square = torch.from_numpy(_centre_square(t.permute(1, 2, 0).numpy())).permute(2, 0, 1)
+    return transform.image(square, transform.params(*square.shape[-2:]))
 
 
 def _display(arr: np.ndarray, display_size: int) -> np.ndarray:
@@ -318,19 +338,20 @@ def _to_unit(arr: np.ndarray, bits: int, modality: str, label: str, notices: lis
     """Stored values -> float (C, H, W) in [0, 1], per the training conventions of `modality`."""
     x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)
+    read, where = _centre_square(arr), _where_read(arr)  # shares count what the model reads, not the cut sides
     if modality == "depth":  # NYU / SUN / SynthRooms-nyudv2 style: millimetres / depth_max
         if bits == 16:
-            far = float((x > 1000.0 * depth_max).float().mean())
+            far = float((read > 1000.0 * depth_max).mean())
             if far > 0:
-                notices.append(f"{_percent(far)} of the {label} lies beyond {depth_max:g} m, the farthest the model "
-                               f"reads: those pixels are read as {depth_max:g} m.")
+                notices.append(f"{_percent(far)} of the {label}{where} lies beyond {depth_max:g} m, the farthest the "
+                               f"model reads: those pixels are read as {depth_max:g} m.")
             return (x * (1e-3 / depth_max)).clamp(0, 1)
         notices.append(f"The {label} is 8-bit: each value is read as value / 255 × {depth_max:g} m (0 at the lens, 255 at "
                        f"{depth_max:g} m, steps of {100 * depth_max / 255:.1f} cm), not stretched to your scene: a map "
                        "scaled to 0–255 per image reads as another scene. Upload the 16-bit map in millimetres.")
-        zeros = float((x == 0).float().mean())
-        if 0 < zeros < 1:  # all zeros: the constant map's warning says it
-            notices.append(f"⚠️ {_percent(zeros)} of the {label} is 0: in an 8-bit map that is read as 0 m, a surface "
+        zeros = float((read == 0).mean())
+        if 0 < zeros and not (arr == 0).all():  # all zeros: the constant map's warning says it
+            notices.append(f"⚠️ {_percent(zeros)} of the {label}{where} is 0: in an 8-bit map that is read as 0 m, a surface "
                            "at the lens. If these are a depth camera's holes, upload the 16-bit map, where they are "
                            "filled from the nearest measured pixel.")
         return x / 255.0
@@ -452,8 +473,9 @@ def _filled_holes(arr: np.ndarray, label: str, notices: list[str]) -> tuple[np.n
     where 0 would read as a surface touching the lens, so each hole takes its nearest measured depth.
     Returns the map and how many pixels were filled."""
     filled, count = fill_depth_holes(arr)
-    if count:
-        notices.append(f"{_percent(count / arr.size)} of the {label} is 0, which depth cameras write where they "
+    read = float((_centre_square(arr) == 0).mean())  # holes in the cut sides change nothing the model reads
+    if read:
+        notices.append(f"{_percent(read)} of the {label}{_where_read(arr)} is 0, which depth cameras write where they "
                        "measured nothing: those pixels were given the depth of the nearest measured pixel (the model "
                        "was trained on complete depth maps, and would read 0 as a surface touching the lens).")
     return filled, count

@@ -493,16 +493,20 @@ def figure_alt(fig: go.Figure) -> str:
     return str(meta.get("alt", "")) if isinstance(meta, dict) else ""
 
 
-def token_names(panels: Sequence[Panel], t: int) -> list[str | None]:
+def token_names(panels: Sequence[Panel], t: int, padding: bool = False) -> list[str | None]:
     """Each of the two panels' ``t`` tokens named as the titles and texts name them ("rgb (row 2, col 5)",
-    "plot token 3 'storm'"); None for a text panel's padding, which is not drawn."""
+    "plot token 3 'storm'"). A text panel's padding, which is not drawn, is None, or with ``padding``
+    named as the texts name it ("plot token 60 (padding)")."""
     text = next((k for k, p in enumerate(panels) if p.is_text), None)
     grid = next((p.grid for p in panels if not p.is_text), None)
     words = panels[text].words or [] if text is not None else None
     modalities = tuple(p.name for p in panels)
-    return [None if text is not None and token // t == text and token % t >= len(words or [])
-            else interpret.token_label(token, t, modalities, grid, words, "ab"[text] if text is not None else None)
-            for token in range(len(panels) * t)]
+    names: list[str | None] = []
+    for token in range(len(panels) * t):
+        name = interpret.token_label(token, t, modalities, grid, words, "ab"[text] if text is not None else None)
+        pad = text is not None and token // t == text and token % t >= len(words or [])
+        names.append((f"{name} (padding)" if padding else None) if pad else name)
+    return names
 
 
 def strongest_tokens(weights: np.ndarray, names: Sequence[str | None], top: int = 3, number: str = ".3f",
@@ -516,8 +520,8 @@ def strongest_tokens(weights: np.ndarray, names: Sequence[str | None], top: int 
 
 def _panels_in_words(panels: Sequence[Panel]) -> str:
     def one(panel: Panel) -> str:
-        if panel.is_text:
-            return f"{panel.name} ({len(panel.words or [])} words)"
+        if panel.is_text:  # word pieces, with the start and end tokens
+            return f"{panel.name} ({len(panel.words or [])} tokens)"
         rows, cols = panel.grid if panel.grid else (1, 1)
         return f"{panel.name} ({rows} × {cols} patches)"
     return " and ".join(one(p) for p in panels)
@@ -549,11 +553,11 @@ def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarr
         coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=low, cmax=high,
                         colorbar=_colorbar("value: A (0–1)", 0.25)),
     )
-    names = token_names(panels, t)
+    names, called = token_names(panels, t), token_names(panels, t, padding=True)
     return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: blue is each key's comparison weight S, "
                      "orange each value's mixing weight A, both from 0 to 1",
-                     f"Outlined: the query, {names[query_token]} (solid black), and the token that receives the mix, "
-                     f"{names[output_token]} (dashed green)",
+                     f"Outlined: the query, {called[query_token]} (solid black), and the token that receives the mix, "
+                     f"{called[output_token]} (dashed green)",
                      f"Strongest keys: {strongest_tokens(keys, names)}",
                      "Strongest values other than its own: "
                      + strongest_tokens(values, [None if k == output_token else n for k, n in enumerate(names)]))
@@ -574,7 +578,8 @@ def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: st
     fig.update_layout(coloraxis=dict(colorscale=_alpha_scale(rgb), cmin=low, cmax=high,
                                      colorbar=_colorbar(f"{colorbar_title} (0–1)", 0.5, length=0.8)))
     names = token_names(panels, t)
-    query = f"; the query, {names[query_token]}, is outlined" if query_token is not None else ""
+    query = (f"; the query, {token_names(panels, t, padding=True)[query_token]}, is outlined"
+             if query_token is not None else "")
     return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: each token's {colorbar_title} from 0 to 1"
                      + query, f"Largest: {strongest_tokens(weights, names)}")
 

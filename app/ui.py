@@ -964,7 +964,8 @@ document.addEventListener("keydown", (event) => {
 });
 let radioGroups = 0;
 const groupRadios = () => document.querySelectorAll("fieldset").forEach((set) => {
-  const radios = set.querySelectorAll('input[type="radio"]');
+  // its own radios only: a group nested in another keeps its name (two renaming one radio would never settle)
+  const radios = [...set.querySelectorAll('input[type="radio"]')].filter((radio) => radio.closest("fieldset") === set);
   if (radios.length < 2) return;
   set.dataset.mangoRadios = set.dataset.mangoRadios || `mango-radio-${++radioGroups}`;
   radios.forEach((radio) => { if (radio.name !== set.dataset.mangoRadios) radio.name = set.dataset.mangoRadios; });

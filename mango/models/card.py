@@ -40,6 +40,10 @@ def model_card(config: MangoConfig, repo_id: str = "OWNER/NAME") -> str:
     metrics = metrics_line(meta["test_metrics"]) if isinstance(meta.get("test_metrics"), dict) else ""
     if metrics:
         lines.append(f"- **Test metrics** ({data.get('test_split', 'test')} split): {metrics}")
+    readout = flow_readout(meta)
+    if readout:
+        lines.append("- **The flow on 32 validation inputs:** " + " · ".join(
+            f"{k.replace('_', ' ')} {v:.3g}" for k, v in readout.items()))
     lines += ["", "## Encoders and licences", ""]
     for key in ("a", "b"):
         modality = config.modality(key)

@@ -93,7 +93,7 @@ class _TokenTextEncoder(nn.Module):
             return ids
         ids = self.tokenize(text)
         longest = max((self.token_count(t) for t in text), default=0)
-        if longest > self.context_length:  # one message for every cut: Python shows it once per process
+        if longest > self.context_length:  # one message for every cut: Python shows it once per call site
             warnings.warn(f"A text longer than this encoder's context of {self.context_length} tokens was cut to its "
                           "first tokens: the rest does not reach the model (`token_count` gives a text's full "
                           "length).", TextCutWarning, stacklevel=3)

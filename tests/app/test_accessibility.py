@@ -135,10 +135,15 @@ def test_every_chart_says_in_words_what_it_shows():
     keys[[5, 17, 20]] = 0.6, 0.3, 0.9  # token 20 is padding: not drawn, so not named
     values[[1, 16, 17]] = 0.9, 0.1, 0.95  # 17 receives the mix: its own weight is not among the others
     alt = plots.figure_alt(plots.attention_figure(_panels(), keys, values, 5, 17, "Layer 1<br><b>row 5</b>"))
-    assert alt.startswith("Layer 1 row 5. Drawn over poster (4 × 4 patches) and plot (3 words)")
+    assert alt.startswith("Layer 1 row 5. Drawn over poster (4 × 4 patches) and plot (3 tokens)")
     assert "the query, poster (row 1, col 1) (solid black)" in alt and "plot token 1 'storm' (dashed green)" in alt
     assert "Strongest keys: poster (row 1, col 1) 0.600, plot token 1 'storm' 0.300." in alt
     assert "Strongest values other than its own: poster (row 0, col 1) 0.900, plot token 0 'a' 0.100." in alt
+
+    # a poster query past the plot's end mixes into a padding token: named, not "None"
+    alt = plots.figure_alt(plots.attention_figure(_panels(), keys, values, 15, 31, "Layer 1"))
+    assert "the token that receives the mix, plot token 15 (padding) (dashed green)" in alt and "None" not in alt
+    assert "plot (3 tokens)" in alt  # word pieces with the start and end tokens, not words
 
     alt = plots.figure_alt(plots.token_weights_figure(_panels(), keys, "Rollout", None, "rollout weight"))
     assert alt.endswith("Largest: poster (row 1, col 1) 0.600, plot token 1 'storm' 0.300.") and "outlined" not in alt

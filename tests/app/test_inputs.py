@@ -346,13 +346,19 @@ def test_transparency_kept_in_a_palette_or_a_colour_key_is_said(tmp_path):
     palette.paste(1, (0, 0, 8, 16))
     palette.save(tmp_path / "p.png", transparency=0)
     loaded = load_image(str(tmp_path / "p.png"), "rgb", 3, 16, label="poster")
-    assert any("transparency" in n and "50%" in n for n in loaded.notices)
+    assert any("has a transparent palette colour" in n and "50%" in n for n in loaded.notices)
     keyed = Image.new("RGB", (16, 16), (255, 255, 255))
     keyed.paste((10, 20, 30), (0, 0, 16, 4))
     keyed.save(tmp_path / "k.png", transparency=(255, 255, 255))
     loaded = load_image(str(tmp_path / "k.png"), "rgb", 3, 16, label="poster")
-    assert any("transparency" in n and "75%" in n for n in loaded.notices)
+    assert any("has a transparent colour key" in n and "75%" in n for n in loaded.notices)
     torch.testing.assert_close(loaded.tensor[:, 0, 0], torch.tensor([10, 20, 30]) / 255.0)  # the colours as stored
+    assert sum("transparent" in n for n in loaded.notices) == 1  # said once, not again as an alpha channel
+    depth = np.full((16, 16), 3000, np.uint16)
+    depth[:8] = 0
+    Image.fromarray(depth).save(tmp_path / "d16.png", transparency=0)  # a 16-bit grey PNG's colour key
+    loaded = load_image(str(tmp_path / "d16.png"), "depth", 1, 16, label="depth")
+    assert any("has a transparent colour key" in n and "50%" in n for n in loaded.notices)
 
 
 def test_a_jpeg_over_pil_s_bomb_warning_is_read_at_an_eighth_and_named_by_its_upload_size(tmp_path):
@@ -363,3 +369,36 @@ def test_a_jpeg_over_pil_s_bomb_warning_is_read_at_an_eighth_and_named_by_its_up
     assert loaded.original_size == (12000, 9000)  # as uploaded, not as decoded
     assert any("decoded at 3000×2250 (1/4" in n for n in loaded.notices)
     assert any("The RGB image is 12000×9000 (aspect ratio 1.33:1" in n for n in loaded.notices)
+
+
+def test_a_strip_is_cut_to_its_centre_square_before_it_is_resized(tmp_path, monkeypatch):
+    # resized whole as the loaders do, a 4096×8 upload became a 3×256×131072 tensor (400 MB) at 256 px
+    import torch.nn.functional as F
+
+    sizes = []
+    interpolate = F.interpolate
+    monkeypatch.setattr(F, "interpolate", lambda x, *a, **k: sizes.append(interpolate(x, *a, **k).numel()) or
+                        interpolate(x, *a, **k))
+    strip = np.random.default_rng(0).integers(0, 256, (8, 4096, 3), dtype=np.uint8)
+    loaded = load_image(save(tmp_path / "strip.png", strip), "rgb", 3, 256)
+    assert loaded.tensor.shape == (3, 256, 256) and max(sizes) == 3 * 256 * 256
+    photo = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    sizes.clear()
+    load_image(save(tmp_path / "p.png", photo), "rgb", 3, 256)  # a photo: the loaders' path, the short side resized
+    assert max(sizes) == 3 * 256 * 341
+
+
+def test_depth_shares_count_what_the_model_reads(tmp_path):
+    # the notices counted the whole upload: sides at 20 m around a centre at 3 m were "50 % beyond 10 m"
+    depth = np.full((100, 400), 3000, np.uint16)
+    depth[:, :100] = depth[:, 300:] = 20000
+    loaded = load_image(save(tmp_path / "far.png", depth), "depth", 1, 16, label="depth")
+    assert not any("beyond" in n for n in loaded.notices) and float(loaded.tensor.max()) <= 0.3 + 1e-6
+    depth[:, :175] = 20000  # now a quarter of the centre square (columns 150–249) is far
+    loaded = load_image(save(tmp_path / "far2.png", depth), "depth", 1, 16, label="depth")
+    assert any(n.startswith("25.0% of the depth (in the centre square the model reads) lies beyond 10 m")
+               for n in loaded.notices)
+    holes = np.full((100, 400), 3000, np.uint16)
+    holes[:, :20] = 0  # a depth camera's holes, all in the cut side
+    loaded = load_image(save(tmp_path / "holes.png", holes), "depth", 1, 16, label="depth")
+    assert not any("measured nothing" in n for n in loaded.notices)

@@ -58,3 +58,13 @@ def test_the_bundled_cards_give_the_share_as_a_validation_measurement(launched_a
         tested = next(line for line in card.split("  \n") if line.startswith("**Test metrics:**"))
         assert "off diagonal" not in tested and "roundtrip" not in tested
         assert "validation inputs" in card and "% of a token's content from other tokens" in card
+
+
+def test_the_hub_card_gives_the_flow_s_validation_readout_beside_the_test_metrics(launched_app):
+    from mango.models.card import model_card
+
+    config = launched_app[0].mango_app.runners["segmentation"].config
+    card = model_card(config)
+    tested = next(line for line in card.splitlines() if line.startswith("- **Test metrics**"))
+    readout = next(line for line in card.splitlines() if line.startswith("- **The flow on 32 validation inputs:**"))
+    assert "off diagonal share" not in tested and "off diagonal share 0.144" in readout and "roundtrip error" in readout

@@ -90,7 +90,8 @@ def test_a_cpu_space_gets_torch_from_pytorch_s_cpu_wheels(tmp_path):
     text = publish.space_requirements(ROOT, installed=lambda name: "2.14.1" if name == "torch" else None)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines[0] == f"--extra-index-url {publish.CPU_TORCH_INDEX}" and "torch==2.14.1" in lines
-    # pip takes the CPU wheel: it meets the same pin and sorts above PyPI's (PEP 440 local versions)
+    # why pip would take the CPU wheel (which it does take cannot be checked offline): it meets the same pin
+    # and sorts above PyPI's build (PEP 440 local versions)
     assert SpecifierSet("==2.14.1").contains("2.14.1+cpu") and Version("2.14.1+cpu") > Version("2.14.1")
     assert "--extra-index-url" not in publish.space_requirements(ROOT, cpu_torch=False)
     # pip reads the option from the file: offline it gets as far as looking for torch
