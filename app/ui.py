@@ -39,14 +39,11 @@ import json
 import logging
 import os
 import time
-import warnings
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable
 
 import gradio as gr
 import pandas as pd
-
-from mango.models import TextCutWarning
 
 from . import examples as example_files
 from . import gradio_fixes, plots, ranges, resources, texts, trust
@@ -1066,7 +1063,6 @@ def launch_kwargs() -> dict[str, Any]:
 def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
     """The whole app. ``models`` defaults to each slot's checkpoint (see app/checkpoints.py)."""
     gradio_fixes.apply()
-    warnings.filterwarnings("ignore", category=TextCutWarning)  # the plot's notice tells the user, in words
     resources.limit_allocator()
     resources.set_torch_threads()
     models = models if models is not None else load_all(chosen_sources())

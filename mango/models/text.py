@@ -57,7 +57,7 @@ def _padded_ids(ids: torch.Tensor, context_length: int, pad_id: int) -> torch.Te
 
 
 class TextCutWarning(UserWarning):
-    """A text had more tokens than the encoder's context, and its end was cut."""
+    """A text had more tokens than the encoder's context, and its end was cut (said once per encoder)."""
 
 
 class _TokenTextEncoder(nn.Module):
@@ -73,6 +73,7 @@ class _TokenTextEncoder(nn.Module):
             raise ValueError(f"text context_length {context_length} exceeds T = {tokens}")
         self.tokens = tokens
         self.context_length = context_length
+        self._said_cut = False  # whether this encoder has warned of a cut text (`as_ids`)
 
     @property
     def device(self) -> torch.device:
@@ -92,8 +93,10 @@ class _TokenTextEncoder(nn.Module):
                                  f"{int(ids.min())} to {int(ids.max())}: pass the plot as a string instead")
             return ids
         ids = self.tokenize(text)
-        longest = max((self.token_count(t) for t in text), default=0)
-        if longest > self.context_length:  # one message for every cut: Python shows it once per call site
+        # once per encoder, not at every batch or request (Python's own once-only rule is undone by any
+        # change to the warning filters: the app makes one around each upload it opens)
+        if not self._said_cut and max((self.token_count(t) for t in text), default=0) > self.context_length:
+            self._said_cut = True
             warnings.warn(f"A text longer than this encoder's context of {self.context_length} tokens was cut to its "
                           "first tokens: the rest does not reach the model (`token_count` gives a text's full "
                           "length).", TextCutWarning, stacklevel=3)

@@ -119,3 +119,15 @@ def test_clip_text_weights_load_from_the_hub_cache(offline_hub, monkeypatch) -> 
         assert torch.equal(loaded.tower.state_dict()[key], value), key
     with pytest.raises(ValueError, match="text_width"):
         TextEncoder(dim=8, tokens=12, width=64, layers=1, heads=2, context_length=8, pretrained="Tiny:test")
+
+
+def test_a_cut_text_is_said_once_per_encoder_not_at_every_call() -> None:
+    torch.manual_seed(0)
+    encoder = TextEncoder(dim=16, tokens=12, width=32, layers=1, heads=2, context_length=8).eval()
+    long = ["one two three four five six seven eight nine"]
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")  # Python's once-only rule out of the way: the encoder's own counts
+        encoder(long)
+        encoder(long)
+        encoder(["a dog"])
+    assert [type(w.message) for w in said] == [TextCutWarning]
