@@ -294,9 +294,9 @@ def _crop_notice(label: str, size: tuple[int, int], image_size: int) -> list[str
     if width == height:
         return []
     where = "left and right" if width > height else "top and bottom"
-    return [f"The {label} is {width}×{height} ({_aspect(width, height)}). Like the training data, its shorter side "
-            f"was resized to {image_size} px and its centre square kept ({min(width, height) / max(width, height):.1%} "
-            f"of it; the {where} were cropped), so nothing is stretched."]
+    return [f"The {label} is {width}×{height} ({_aspect(width, height)}). Like the training data, its centre square "
+            f"was kept ({min(width, height) / max(width, height):.1%} of it; the {where} were cropped) at the model's "
+            f"{image_size}×{image_size} px, so nothing is stretched."]
 
 
 def _aspect(width: int, height: int) -> str:
@@ -317,8 +317,10 @@ def _model_square(t: torch.Tensor, size: int) -> torch.Tensor:
     params = transform.params(*t.shape[-2:])
     if max(params.resized) <= STRIP_ASPECT * size:
         return transform.image(t, params)
-    square = torch.from_numpy(_centre_square(t.permute(1, 2, 0).numpy())).permute(2, 0, 1)
-    return transform.image(square, transform.params(*square.shape[-2:]))
+    height, width = t.shape[-2:]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return transform.image(t[:, top : top + side, left : left + side], transform.params(side, side))
 
 
 def _display(arr: np.ndarray, display_size: int) -> np.ndarray:

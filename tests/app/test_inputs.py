@@ -146,7 +146,7 @@ def test_non_square_images_are_centre_cropped_like_the_training_data(tmp_path):
     assert loaded.original_size == (4000, 8)
     notice = next(n for n in loaded.notices if "cropped" in n)
     assert "4000×8 (aspect ratio 500:1, landscape)" in notice and "(0.2% of it" in notice
-    assert "its shorter side was resized to 16 px and its centre square kept" in notice
+    assert "its centre square was kept (0.2% of it; the left and right were cropped) at the model's 16×16 px" in notice
     assert loaded.display.shape[0] == loaded.display.shape[1]  # the overlay is drawn on the same square
     portrait = load_image(save(tmp_path / "phone.png", np.zeros((40, 30, 3), np.uint8)), "rgb", 3, 16)
     assert any("30×40 (aspect ratio 1:1.33, portrait)" in n for n in portrait.notices)  # the orientation is kept

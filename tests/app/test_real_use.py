@@ -120,7 +120,7 @@ def test_an_extreme_strip_is_cropped_not_squashed_and_says_so(client, tmp_path):
     rgb = save(tmp_path / "strip_rgb.png", rng.integers(0, 255, (8, 4000, 3), dtype=np.uint8))
     depth = save(tmp_path / "strip_depth.png", rng.integers(500, 5000, (8, 4000), dtype=np.uint16))
     overlay, _, notices = client.predict(handle_file(rgb), handle_file(depth), api_name="/segment")
-    assert "4000×8 (aspect ratio 500:1, landscape)" in notices and "centre square kept (0.2% of it" in notices
+    assert "4000×8 (aspect ratio 500:1, landscape)" in notices and "centre square was kept (0.2% of it" in notices
     with Image.open(overlay["image"]["path"] if isinstance(overlay["image"], dict) else overlay["image"]) as image:
         assert image.size[0] == image.size[1]  # the overlay shows the square the model saw
 
