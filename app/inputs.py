@@ -274,9 +274,9 @@ def _grey_from(arr: np.ndarray, bits: int, label: str, notices: list[str]) -> np
     )
 
 
-def _centre_square(arr: np.ndarray) -> np.ndarray:
-    """The centre square of an image: what the model reads of it, for drawing (within a pixel of the
-    loaders' crop, which is taken after resizing)."""
+def _centre_square(arr: Any) -> Any:
+    """The centre square of an (H, W, ...) array or tensor: what the model reads of an image, for drawing
+    (within a pixel of the loaders' crop, which is taken after resizing)."""
     height, width = arr.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
@@ -317,10 +317,8 @@ def _model_square(t: torch.Tensor, size: int) -> torch.Tensor:
     params = transform.params(*t.shape[-2:])
     if max(params.resized) <= STRIP_ASPECT * size:
         return transform.image(t, params)
-    height, width = t.shape[-2:]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return transform.image(t[:, top : top + side, left : left + side], transform.params(side, side))
+    square = _centre_square(t.permute(1, 2, 0)).permute(2, 0, 1)
+    return transform.image(square, transform.params(*square.shape[-2:]))
 
 
 def _display(arr: np.ndarray, display_size: int) -> np.ndarray:

@@ -493,20 +493,22 @@ def figure_alt(fig: go.Figure) -> str:
     return str(meta.get("alt", "")) if isinstance(meta, dict) else ""
 
 
-def token_names(panels: Sequence[Panel], t: int, padding: bool = False) -> list[str | None]:
+def token_names(panels: Sequence[Panel], t: int) -> tuple[list[str], list[str | None]]:
     """Each of the two panels' ``t`` tokens named as the titles and texts name them ("rgb (row 2, col 5)",
-    "plot token 3 'storm'"). A text panel's padding, which is not drawn, is None, or with ``padding``
-    named as the texts name it ("plot token 60 (padding)")."""
+    "plot token 3 'storm'", "plot token 60 (padding)"), and the same names with None for a text panel's
+    padding, which is not drawn (for `strongest_tokens`)."""
     text = next((k for k, p in enumerate(panels) if p.is_text), None)
     grid = next((p.grid for p in panels if not p.is_text), None)
     words = panels[text].words or [] if text is not None else None
     modalities = tuple(p.name for p in panels)
-    names: list[str | None] = []
+    named: list[str] = []
+    drawn: list[str | None] = []
     for token in range(len(panels) * t):
         name = interpret.token_label(token, t, modalities, grid, words, "ab"[text] if text is not None else None)
         pad = text is not None and token // t == text and token % t >= len(words or [])
-        names.append((f"{name} (padding)" if padding else None) if pad else name)
-    return names
+        named.append(f"{name} (padding)" if pad else name)
+        drawn.append(None if pad else name)
+    return named, drawn
 
 
 def strongest_tokens(weights: np.ndarray, names: Sequence[str | None], top: int = 3, number: str = ".3f",
@@ -553,7 +555,7 @@ def attention_figure(panels: Sequence[Panel], keys: np.ndarray, values: np.ndarr
         coloraxis2=dict(colorscale=_alpha_scale(VALUE_RGB), cmin=low, cmax=high,
                         colorbar=_colorbar("value: A (0–1)", 0.25)),
     )
-    names, called = token_names(panels, t), token_names(panels, t, padding=True)
+    called, names = token_names(panels, t)
     return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: blue is each key's comparison weight S, "
                      "orange each value's mixing weight A, both from 0 to 1",
                      f"Outlined: the query, {called[query_token]} (solid black), and the token that receives the mix, "
@@ -577,9 +579,8 @@ def token_weights_figure(panels: Sequence[Panel], weights: np.ndarray, title: st
     low, high = WEIGHT_RANGE
     fig.update_layout(coloraxis=dict(colorscale=_alpha_scale(rgb), cmin=low, cmax=high,
                                      colorbar=_colorbar(f"{colorbar_title} (0–1)", 0.5, length=0.8)))
-    names = token_names(panels, t)
-    query = (f"; the query, {token_names(panels, t, padding=True)[query_token]}, is outlined"
-             if query_token is not None else "")
+    called, names = token_names(panels, t)
+    query = f"; the query, {called[query_token]}, is outlined" if query_token is not None else ""
     return _with_alt(fig, title, f"Drawn over {_panels_in_words(panels)}: each token's {colorbar_title} from 0 to 1"
                      + query, f"Largest: {strongest_tokens(weights, names)}")
 
