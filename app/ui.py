@@ -947,8 +947,9 @@ for (const type of ["focusin", "mousedown"]) {
 }
 // Keyboard users get the WAI-ARIA tabs and radio group keys: gradio's tabs took Tab and Enter only, and each
 // of a radio's inputs had a name of its own ("radio-1", "radio-2"), so arrow keys did nothing and every option
-// was a Tab stop. Arrows (and Home, End) move between tabs and open the one reached; a radio's inputs get one
-// name again each time gradio renames them, and the browser moves the choice with the arrows.
+// was a Tab stop. Arrows (and Home, End) move between tabs and open the one reached, and only a row's open tab
+// is a Tab stop (a roving tabindex: Tab goes on into its panel); a radio's inputs get one name again each time
+// gradio renames them, and the browser moves the choice with the arrows.
 document.addEventListener("keydown", (event) => {
   const tab = event.target.closest && event.target.closest('[role="tab"]');
   const list = tab && tab.closest('[role="tablist"]');
@@ -970,8 +971,16 @@ const groupRadios = () => document.querySelectorAll("fieldset").forEach((set) =>
   set.dataset.mangoRadios = set.dataset.mangoRadios || `mango-radio-${++radioGroups}`;
   radios.forEach((radio) => { if (radio.name !== set.dataset.mangoRadios) radio.name = set.dataset.mangoRadios; });
 });
-new MutationObserver(groupRadios).observe(document.documentElement, {subtree: true, attributes: true,
-                                                                     attributeFilter: ["name"]});
+const rovingTabs = () => document.querySelectorAll('[role="tablist"]').forEach((list) => {
+  const tabs = [...list.querySelectorAll('[role="tab"]')].filter((tab) => tab.closest('[role="tablist"]') === list);
+  if (!tabs.some((tab) => tab.getAttribute("aria-selected") === "true")) return;  // none open: all stay stops
+  tabs.forEach((tab) => {
+    const stop = tab.getAttribute("aria-selected") === "true" ? "0" : "-1";
+    if (tab.getAttribute("tabindex") !== stop) tab.setAttribute("tabindex", stop);
+  });
+});
+new MutationObserver(() => { groupRadios(); rovingTabs(); }).observe(document.documentElement,
+  {subtree: true, attributes: true, attributeFilter: ["name", "aria-selected"]});
 const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.innerWidth)}; path=/; SameSite=Lax`; };
 tellWidth();
 window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
@@ -1000,6 +1009,7 @@ new MutationObserver(() => {
     document.querySelectorAll('.modebar-btn[data-title="Zoom"], .modebar-btn[data-title="Pan"]')
       .forEach((button) => button.setAttribute("tabindex", "-1"));
     groupRadios();
+    rovingTabs();
     // gradio's own markup that axe-core flags: an aria-label on a plain div (an empty view's icon), upload
     // areas named apart from the words they show (a speech user says the words), footer icons whose alt
     // repeats their link's text (read twice)

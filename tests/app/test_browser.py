@@ -531,6 +531,16 @@ def test_tabs_and_radios_take_the_arrow_keys(page, shots):
     assert page.evaluate(chosen) == ["About & API", "About & API"]
     page.keyboard.press("ArrowRight")  # round to the first
     assert page.evaluate(chosen) == ["RGB-D segmentation", "RGB-D segmentation"]
+    stops = "() => [...document.querySelectorAll('#main-tabs [role=tab]')].filter(t => t.closest('[role=tablist]')" \
+            " === document.querySelector('#main-tabs [role=tablist]')).map(t => t.tabIndex)"
+    assert page.evaluate(stops) == [0, -1, -1, -1, -1]  # a roving tabindex: the open tab alone is a Tab stop
+    page.keyboard.press("Tab")  # into the open panel, not onto the next tab
+    assert page.evaluate("() => document.activeElement.getAttribute('role')") != "tab"
+    page.get_by_role("tab", name="Movie genre").click()  # a click moves the stop too
+    page.wait_for_function("() => document.querySelector('#main-tabs [role=tab][aria-selected=true]').tabIndex === 0",
+                           timeout=TIMEOUT_MS)
+    assert page.evaluate(stops) == [-1, -1, 0, -1, -1]
+    first.click()
     radios = page.locator("#segment-views input[type=radio]")
     page.wait_for_function("() => { const r = document.querySelectorAll('#segment-views input[type=radio]');"
                            " return r.length === 2 && r[0].name === r[1].name; }", timeout=TIMEOUT_MS)
