@@ -77,13 +77,6 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-# TRANSLATION_DOMAINS: which scene files feed each translation checkpoint slot (a, b).
-TRANSLATION_DOMAINS = {
-    "translation-shade-texture": ("reshading", "edge_texture"),
-    "translation-depth-normal": ("depth_zbuffer", "normal"),
-}
-
-
 # ------------------------------------------------------------------------------- generating
 def write_scenes(root: Path = SCENES_DIR, seeds: tuple[int, ...] = SCENE_SEEDS, size: int = SCENE_SIZE) -> None:
     from mango.data.constants import SYNTHROOMS_CLASSES

@@ -45,7 +45,6 @@ LANGUAGE_NAMES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italia
                   "tr": "Turkish", "ru": "Russian", "uk": "Ukrainian", "el": "Greek", "ro": "Romanian", "hu": "Hungarian",
                   "id": "Indonesian", "vi": "Vietnamese", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi", "ja": "Japanese",
                   "zh": "Chinese", "ko": "Korean", "ca": "Catalan", "la": "Latin"}
-IG_BLOCK = 8  # pixels per side of the blocks Integrated Gradients maps are summed over
 
 
 def _no_progress(fraction: float, message: str) -> None:

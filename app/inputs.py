@@ -254,10 +254,6 @@ def _array(image: Image.Image, label: str, notices: list[str] | None = None) -> 
     return arr, 8
 
 
-def _channels(arr: np.ndarray) -> int:
-    return 1 if arr.ndim == 2 else arr.shape[2]
-
-
 def _grey_from(arr: np.ndarray, bits: int, label: str, notices: list[str]) -> np.ndarray:
     """A single-channel map: (H, W) passes; three equal channels are accepted with a notice."""
     if arr.ndim == 2:

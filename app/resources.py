@@ -26,7 +26,6 @@ import gc
 import logging
 import os
 import threading
-from pathlib import Path
 
 import torch
 
@@ -94,14 +93,3 @@ def set_torch_threads(threads: int | None = None) -> int:
     threads = threads or int(os.environ.get("MANGO_TORCH_THREADS", "1"))
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()
-
-
-def resident_mb(pid: int | str = "self") -> float:
-    """Resident memory (VmRSS) of a process in MB, from /proc; NaN where /proc is missing."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")

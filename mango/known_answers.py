@@ -46,10 +46,6 @@ REVEALED_BY: dict[str, frozenset[str]] = {
 }
 #: class name -> kind of known answer, as the benchmark groups them.
 KIND: dict[str, str] = {"camouflaged": "camouflaged", "picture": "decal", "rug": "decal"}
-KIND_LABELS: dict[str, str] = {
-    "camouflaged": "camouflaged objects (only depth shows them)",
-    "decal": "pictures and rugs (only colour shows them)",
-}
 DETECTED_RECALL = 0.5  # the model "sees" an object when it labels at least this share of its pixels
 METHODS: tuple[str, ...] = ("shapley", "ablation", "integrated_gradients", "rollout")
 METHOD_LABELS: dict[str, str] = {

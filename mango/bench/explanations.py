@@ -53,13 +53,6 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 Scene = tuple[str, Tensor, Tensor, Tensor]  # id, a (1, C, H, W), b (1, C, H, W), labels (H, W) int64
 
 
-def test_scenes(root: str | Path, image_size: int, depth_max: float = 10.0, split: str = "test",
-                limit: int | None = None) -> Iterator[Scene]:
-    """The split's scenes through the NYUDv2-layout loader, at the model's input size (labels resized
-    nearest). ``root`` is a SynthRooms folder holding ``nyudv2/``, or that ``nyudv2/`` folder."""
-    yield from scenes_of(scene_data(root, image_size, depth_max, split), limit)
-
-
 def scene_data(root: str | Path, image_size: int, depth_max: float = 10.0, split: str = "test") -> Any:
     """The split's NYUDv2-layout data set (raises mango.data.DataError for a missing or bad folder)."""
     from mango.data import NYUDv2
