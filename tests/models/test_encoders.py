@@ -79,6 +79,17 @@ def test_a_text_that_just_fits_is_not_said_to_be_cut(text_encoder: TextEncoder) 
     assert int((~pad).sum()) == 8 == text_encoder.token_count("one two three four five six")
 
 
+def test_only_a_text_that_fills_the_context_is_tokenized_again(monkeypatch) -> None:
+    encoder = TextEncoder(dim=16, tokens=12, width=32, layers=1, heads=2, context_length=8)
+    counted: list[str] = []
+    monkeypatch.setattr(encoder, "token_count", lambda text: counted.append(text) or 99)
+    encoder.as_ids(["a dog", "a cat sat"])  # short: nothing was cut, no second pass
+    assert counted == []
+    with pytest.warns(TextCutWarning):
+        encoder.as_ids(["a dog", "one two three four five six seven eight nine"])
+    assert counted == ["one two three four five six seven eight nine"]
+
+
 def test_text_ids_and_strings_agree_and_pads_do_not_leak(text_encoder: TextEncoder) -> None:
     texts = ["a dog", "a dog runs far away"]
     from_strings, _ = text_encoder(texts)
