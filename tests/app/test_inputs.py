@@ -60,8 +60,8 @@ def test_three_channel_depth(tmp_path):
     assert any("identical channels" in n for n in loaded.notices)
 
 
-def png16(path, array):
-    """A 16-bit RGB (3 channels) or RGBA (4) PNG, written by hand: PIL cannot write one."""
+def png16(path, array, exif: bytes | None = None):
+    """A 16-bit RGB (3 channels) or RGBA (4) PNG, written by hand: PIL cannot write one; ``exif``: an eXIf chunk."""
     import struct
     import zlib
 
@@ -72,7 +72,9 @@ def png16(path, array):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 16, {3: 2, 4: 6}[channels], 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    extra = chunk(b"eXIf", exif) if exif is not None else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
     return str(path)
 
 
@@ -402,3 +404,96 @@ def test_depth_shares_count_what_the_model_reads(tmp_path):
     holes[:, :20] = 0  # a depth camera's holes, all in the cut side
     loaded = load_image(save(tmp_path / "holes.png", holes), "depth", 1, 16, label="depth")
     assert not any("measured nothing" in n for n in loaded.notices)
+
+
+# -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_a_millimetre_map_with_a_near_object_is_not_said_to_be_in_other_units(tmp_path):  # IN1
+    # the check is on the farthest point: a hand 30 cm from the camera in a 3 m room is still millimetres
+    depth = np.full((32, 32), 3000, np.uint16)
+    depth[:4, :4] = 300
+    loaded = load_image(save(tmp_path / "d.png", depth), "depth", 1, 16, label="depth")
+    assert not any("is it in millimetres" in n for n in loaded.notices)
+
+
+def test_partly_transparent_pixels_count_in_the_alpha_notice(tmp_path):  # IN8
+    pixels = np.full((16, 16, 4), 255, np.uint8)
+    pixels[:4, :, 3] = 128  # a quarter half-transparent, none fully
+    loaded = load_image(save(tmp_path / "t.png", pixels), "rgb", 3, 8, label="RGB image")
+    assert any("RGB image has an alpha" in n and "25% of pixels that are (partly) transparent" in n
+               for n in loaded.notices)
+
+
+def test_partly_transparent_pixels_count_in_a_16_bit_colour_png(tmp_path):  # IN9
+    depth = np.full((16, 16), 2000, np.uint16)
+    alpha = np.full((16, 16), 65535, np.uint16)
+    alpha[:8] = 30000  # half partly transparent
+    path = png16(tmp_path / "rgba16.png", np.stack([depth, depth, depth, alpha], axis=2))
+    loaded = load_image(path, "depth", 1, 16, label="depth")
+    assert any("alpha" in n and "50% of pixels" in n for n in loaded.notices)
+
+
+def test_a_mirrored_quarter_turn_swaps_the_upload_size_too(tmp_path):  # IN10
+    image = Image.fromarray(np.zeros((20, 40, 3), np.uint8))  # stored landscape
+    exif = image.getexif()
+    exif[0x0112] = 5  # transpose: a quarter turn and a mirror; shown portrait
+    path = tmp_path / "phone.jpg"
+    image.save(path, exif=exif, quality=95)
+    loaded = load_image(str(path), "rgb", 3, 16, label="RGB image")
+    assert loaded.original_size == (20, 40)
+    assert any("20×40 (aspect ratio 1:2, portrait)" in n for n in loaded.notices)
+
+
+def test_a_16_bit_colour_png_is_turned_upright_by_its_exif_tag(tmp_path):  # IN12
+    depth = np.full((20, 40), 5000, np.uint16)
+    depth[:, :20] = 1000  # stored landscape, left half near (1 m)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": the left half ends up on top
+    data = exif.tobytes()
+    data = data[6:] if data.startswith(b"Exif\x00\x00") else data
+    path = png16(tmp_path / "d16.png", np.stack([depth] * 3, axis=2), exif=data)
+    loaded = load_image(path, "depth", 1, 20, label="depth", depth_max=10.0)
+    assert loaded.original_size == (20, 40) and any("turned 90° clockwise" in n for n in loaded.notices)
+    top, bottom = float(loaded.tensor[0, :5].mean()), float(loaded.tensor[0, -5:].mean())
+    assert top == pytest.approx(0.1, abs=0.02) and bottom == pytest.approx(0.5, abs=0.02)
+
+
+def test_the_crop_notice_of_a_portrait_photo_gives_the_share_kept(tmp_path):  # IN14
+    portrait = load_image(save(tmp_path / "phone.png", np.zeros((40, 30, 3), np.uint8)), "rgb", 3, 16)
+    notice = next(n for n in portrait.notices if "cropped" in n)
+    assert "(75.0% of it; the top and bottom were cropped)" in notice
+
+
+def test_a_tiny_share_beyond_the_range_never_reads_zero(tmp_path):  # IN15
+    depth = np.full((100, 100), 3000, np.uint16)
+    depth[0, 0] = 25000  # one pixel in 10,000 at 25 m
+    loaded = load_image(save(tmp_path / "far.png", depth), "depth", 1, 16, label="depth map", depth_max=10.0)
+    assert any(n.startswith("under 0.1% of the depth map lies beyond 10 m") for n in loaded.notices)
+
+
+def test_a_16_bit_greyscale_photo_keeps_its_high_byte(tmp_path):  # IN16
+    grey = np.full((16, 16), 50000, np.uint16)  # 50000 // 257 = 194; its low byte would be 80
+    loaded = load_image(save(tmp_path / "g16.png", grey), "rgb", 3, 16, label="poster")
+    torch.testing.assert_close(loaded.tensor, torch.full((3, 16, 16), 194 / 255))
+
+
+def test_a_plot_of_exactly_the_minimum_words_is_accepted():  # IN17
+    assert check_plot("Cats chase mice.")[0] == "Cats chase mice."
+    with pytest.raises(InputError, match="2 words"):
+        check_plot("Cats chase.")
+
+
+def test_shares_of_a_portrait_map_say_they_count_the_centre_square(tmp_path):  # IN18
+    depth = np.full((400, 100), 3000, np.uint16)
+    depth[:175] = 20000  # a quarter of the centre square (rows 150-249) is beyond 10 m
+    loaded = load_image(save(tmp_path / "far.png", depth), "depth", 1, 16, label="depth")
+    assert any(n.startswith("25.0% of the depth (in the centre square the model reads) lies beyond 10 m")
+               for n in loaded.notices)
+
+
+def test_an_all_zero_8_bit_depth_map_is_warned_once(tmp_path):  # IN7
+    # the constant map's warning says it; the "x % is 0" warning would repeat it
+    loaded = load_image(save(tmp_path / "z.png", np.zeros((32, 32), np.uint8)), "depth", 1, 16, label="depth")
+    assert sum("same value" in n for n in loaded.notices) == 1
+    assert not any("of the depth is 0" in n for n in loaded.notices)

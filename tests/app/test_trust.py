@@ -89,3 +89,48 @@ def test_the_goal_is_said_with_the_groups_that_miss_it(tmp_path):
     met = trust.section_markdown(trust.load_benchmark(bench.write(tmp_path / "met", objects, SUMMARY, {})), None, {})
     assert "every attribution method meets it on every group" in met
 
+
+# -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
+
+
+def _summary(rollout_pct: float = 0.8, logit_pct: float = 95.0, log_prob_pct: float = 60.0) -> pd.DataFrame:
+    # log_prob rows first: the order a benchmark writes is not a promise
+    return pd.DataFrame([
+        {"score": score, "group": "camouflaged", "method": method, "objects": 10, "right": 9,
+         "right_pct": rollout_pct if method == "rollout" else (logit_pct if score == "logit" else log_prob_pct),
+         "mean_revealing": 0.47 if method == "rollout" else 3.0, "class_iou": 0.8}
+        for score in ("log_prob", "logit") for method in ("shapley", "ablation", "integrated_gradients", "rollout")
+    ])
+
+
+def test_the_rollout_is_not_listed_among_the_methods_below_the_goal():  # TR6
+    # the bundled summary has the rollout "right" on 0.8 % of camouflaged objects: it is not an attribution
+    benchmark = trust.Benchmark(_summary(log_prob_pct=95.0), None, {"scenes": 3})
+    shown = trust.section_markdown(benchmark, None, {})
+    assert "every attribution method meets it on every group" in shown and "attention rollout 1%" not in shown
+
+
+def test_the_shapley_rate_is_the_one_of_the_asked_score():  # TR5
+    benchmark = trust.Benchmark(_summary(), None, {})
+    assert trust.shapley_rate(benchmark, "camouflaged") == 95.0
+    assert trust.shapley_rate(benchmark, "camouflaged", "log_prob") == 60.0
+
+
+def test_a_low_iou_is_flagged_only_for_the_known_answer_classes():  # TR3
+    text = trust.section_markdown(trust.Benchmark(None, None, {}, "not bundled"), None, {"lamp": 0.1, "rug": 0.2})
+    assert "test IoU is low for rug 0.20" in text and "lamp" not in text
+
+
+def test_class_iou_skips_classes_absent_from_the_test_split_and_refuses_other_lengths():  # TR4, TR7
+    names = ["wall", "picture"]
+    assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9, None]}}, names) == {"wall": 0.9}
+    assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9, 0.3, 0.5]}}, names) == {}
+
+
+def test_each_method_s_column_gives_that_method_s_rate():  # TR8
+    summary = _summary()
+    rates = {"shapley": 95.0, "ablation": 80.0, "integrated_gradients": 70.0}
+    for method, pct in rates.items():
+        summary.loc[(summary["method"] == method) & (summary["score"] == "logit"), "right_pct"] = pct
+    shown = trust.section_markdown(trust.Benchmark(summary, None, {"scenes": 3}), None, {})
+    assert "| camouflaged objects (only depth) | class logit | 10 | 0.80 | 95% | 80% | 70% | 47.0% |" in shown

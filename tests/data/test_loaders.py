@@ -23,6 +23,7 @@ from mango.data import (
     Taskonomy,
     fill_depth_holes,
 )
+from mango.data.transforms import CropParams
 
 
 def test_constants():
@@ -234,3 +235,34 @@ def test_paired_transform_geometry():
     assert torch.equal(PairedTransform.image(img[:, :32, :32], same), img[:, :32, :32])
     tr = PairedTransform(32, train=True)
     assert tr.params(32, 32).resized == (36, 36)
+
+
+# -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_a_label_mask_is_sampled_at_pixel_centres():  # TF2
+    # a 4 x 4 mask halved: each output pixel takes the label under its centre, as the image's bilinear
+    # resize (align_corners=False) does, not the top-left label of its 2 x 2 block
+    transform = PairedTransform(2, train=False)
+    mask = torch.arange(16).reshape(4, 4)
+    p = transform.params(4, 4)
+    assert PairedTransform.mask(mask, p).tolist() == [[5, 7], [13, 15]]
+
+
+def test_a_flipped_crop_flips_the_labels_with_the_image():  # TF3
+    labels = torch.randint(0, 5, (12, 16))
+    image = torch.nn.functional.one_hot(labels, 5).permute(2, 0, 1).float()  # channel k is 1 where label k
+    for flip in (False, True):
+        p = CropParams((12, 16), 2, 3, 8, flip)
+        assert torch.equal(PairedTransform.image(image, p).argmax(0), PairedTransform.mask(labels, p))
+    p = CropParams((6, 8), 1, 0, 4, True)  # resized too: nearest labels against the same flip
+    assert torch.equal(PairedTransform.mask(labels, p), PairedTransform.mask(labels, CropParams((6, 8), 1, 0, 4, False)).flip(-1))
+
+
+def test_training_crops_flip_about_half_the_time_and_reach_every_offset():  # TF7 (and TF4)
+    torch.manual_seed(0)
+    transform = PairedTransform(32, train=True)  # resized to 36: crop offsets 0..4
+    drawn = [transform.params(32, 32) for _ in range(200)]
+    assert 60 < sum(p.flip for p in drawn) < 140
+    assert {p.top for p in drawn} == {p.left for p in drawn} == set(range(5))
+    assert not any(PairedTransform(32, train=True, hflip=False).params(32, 32).flip for _ in range(20))

@@ -8,10 +8,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from mango.data import SUNRGBD, DataError, MMIMDb, NYUDv2, Taskonomy, fill_depth_holes
+from mango.data import SUNRGBD, DataError, MMIMDb, NYUDv2, PairedTransform, Taskonomy, fill_depth_holes
 from mango.data.errors import read_rgb
+from mango.data.transforms import rgb_to_unit
 
 
 def _sun(root, depth_mm: np.ndarray, rotate: bool) -> SUNRGBD:
@@ -40,11 +42,12 @@ def test_sunrgbd_official_bit_rotated_depth_reads_as_millimetres(tmp_path):
         _sun(tmp_path / "far", far, rotate=False)[0]
 
 
-def _films(root, split: dict, plots: dict) -> None:
+def _films(root, split: dict, plots: dict, poster: np.ndarray | None = None) -> None:
     (root / "dataset").mkdir(parents=True)
     (root / "split.json").write_text(json.dumps(split))
     for i, plot in plots.items():
-        Image.fromarray(np.zeros((12, 8, 3), np.uint8)).save(root / "dataset" / f"{i}.jpeg")
+        Image.fromarray(np.zeros((12, 8, 3), np.uint8) if poster is None else poster).save(
+            root / "dataset" / f"{i}.jpeg", quality=100, subsampling=0)
         (root / "dataset" / f"{i}.json").write_text(json.dumps({"plot": plot, "genres": ["Drama"]}))
 
 
@@ -118,3 +121,13 @@ def test_taskonomy_segment_semantic_files_by_the_release_name(tmp_path):
     data = Taskonomy(tmp_path, "train", image_size=8, target="segment_semantic", class_names=["a", "b"])
     assert data.path(0, "segment_semantic").name == "point_0_view_0_domain_segmentsemantic.png"
     assert (data[0]["target"] == 1).all()
+
+
+def test_a_portrait_poster_is_resized_by_its_short_side_and_centre_cropped(tmp_path):
+    # found unguarded by a second mutation audit: height and width swapped in the resize went unseen
+    rows = np.repeat(np.linspace(0, 255, 24).astype(np.uint8)[:, None], 16, axis=1)  # 24 high, 16 wide
+    _films(tmp_path, {"train": ["1"], "dev": [], "test": []}, {"1": ["A plot."]},
+           poster=np.stack([rows, rows[::-1], np.full_like(rows, 90)], axis=2))
+    film = MMIMDb(tmp_path, "train", image_size=8)[0]
+    read = rgb_to_unit(np.asarray(Image.open(tmp_path / "dataset" / "1.jpeg").convert("RGB")))
+    torch.testing.assert_close(film["a"], PairedTransform.image(read, PairedTransform(8, train=False).params(24, 16)))

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import torch
 
+from mango import metrics
+from train.evaluate import evaluate, tune_thresholds
 from train.evaluate import main as evaluate_main
 from train.trainer import TrainConfig, Trainer
 
@@ -57,3 +62,60 @@ def test_a_checkpoint_for_other_classes_another_task_or_other_domains_is_refused
     assert "trained on depth_zbuffer normal" in _refused([*taskonomy, "--inputs", "normal", "depth_zbuffer"], capsys)
     assert "predicts rgb" in _refused([*taskonomy, "--target", "reshading"], capsys)
     assert evaluate_main([*taskonomy, "--inputs", "depth_zbuffer", "normal", "--target", "rgb"]) == 0
+
+
+# -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
+
+
+class GivenOutputs(torch.nn.Module):
+    """A model whose output is its first input, with a known bits/dim per sample (from its second)."""
+
+    def __init__(self, task: str, num_classes: int = 3):
+        super().__init__()
+        self.config = SimpleNamespace(task=task, num_classes=num_classes, thresholds=lambda: (0.5,) * num_classes)
+        self.device = torch.device("cpu")
+
+    def forward(self, a, b):
+        return SimpleNamespace(output=a, bits_per_dim=b.float())
+
+
+def _data(outputs, targets):
+    return [{"a": o, "b": torch.tensor(float(k)), "target": t} for k, (o, t) in enumerate(zip(outputs, targets))]
+
+
+def test_genre_selection_score_averages_micro_f1_and_macro_f1_over_present_genres():  # EV1
+    logits = torch.tensor([[3.0, -3, -3], [3, 3, -3], [-3, 3, -3], [3, -3, -3]])
+    targets = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]])  # genre 2: never present, never predicted
+    result = evaluate(GivenOutputs("genre"), _data(logits, targets), batch_size=2)
+    scores = metrics.multilabel_f1(torch.sigmoid(logits).numpy(), targets.numpy())
+    assert scores["macro_f1"] != pytest.approx(scores["macro_f1_present"])
+    assert result["mean_f1"] == pytest.approx((scores["micro_f1"] + scores["macro_f1_present"]) / 2)
+
+
+def test_a_class_absent_from_the_split_has_no_iou_rather_than_nan():  # EV2
+    logits = torch.zeros(2, 3, 2, 2)
+    logits[:, 0] = 1.0  # class 0 everywhere
+    targets = torch.zeros(2, 2, 2, dtype=torch.long)
+    targets[:, 0] = 1  # classes 0 and 1 present, class 2 absent from both
+    result = evaluate(GivenOutputs("segmentation"), _data(logits, targets), batch_size=2)
+    assert result["per_class_iou"][2] is None and result["per_class_iou"][0] == pytest.approx(0.5)
+
+
+def test_translation_errors_are_measured_on_the_clipped_image():  # EV4
+    outputs, targets = torch.full((2, 3, 2, 2), 1.5), torch.ones(2, 3, 2, 2)  # beyond white is white
+    result = evaluate(GivenOutputs("translation"), _data(outputs, targets), batch_size=2)
+    assert result["mae"] == 0.0 and result["mse"] == 0.0
+
+
+def test_bits_per_dim_percentiles_are_in_order():  # EV5
+    outputs, targets = torch.zeros(100, 3, 2, 2), torch.zeros(100, 3, 2, 2)
+    result = evaluate(GivenOutputs("translation"), _data(outputs, targets), batch_size=50)  # bits/dim 0..99
+    assert result["bits_per_dim"] == pytest.approx(49.5)
+    assert (result["bits_per_dim_p5"], result["bits_per_dim_p50"], result["bits_per_dim_p95"]) == \
+        pytest.approx((np.percentile(np.arange(100), 5), 49.5, np.percentile(np.arange(100), 95)))
+
+
+def test_a_genre_without_positives_keeps_the_default_threshold():  # EV3
+    logits = torch.tensor([[3.0, -3, 0], [3, 3, 1], [-3, 3, -1], [-3, -3, 2]])
+    targets = torch.tensor([[1.0, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])  # genre 2 never present here
+    assert tune_thresholds(GivenOutputs("genre"), _data(logits, targets), batch_size=2)[2] == 0.5

@@ -71,3 +71,18 @@ def test_metrics_log_appends_grows_columns_and_rolls_back(tmp_path):
 
     assert log.roll_back(keep=lambda row: False) == 3
     assert not log.jsonl.exists() and not log.csv.exists()
+
+
+# -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_a_cut_off_last_line_is_dropped_even_when_every_row_is_kept(tmp_path):  # ML1
+    log = MetricsLog(tmp_path)
+    log.append({"stage": "task", "step": 2, "train_loss": 1.0})
+    with log.jsonl.open("a") as f:  # killed while writing the next row
+        f.write('{"stage": "task", "st')
+    assert log.roll_back(keep=lambda row: True) == 0
+    assert log.jsonl.read_text().endswith("}\n")
+    log.append({"stage": "task", "step": 4, "train_loss": 0.5})  # the resumed run's next row
+    assert [r["step"] for r in log.rows()] == [2, 4]
+    assert [json.loads(line)["step"] for line in log.jsonl.read_text().splitlines()] == [2, 4]
