@@ -95,9 +95,11 @@ class _TokenTextEncoder(nn.Module):
         ids = self.tokenize(text)
         # once per encoder, not at every batch or request (Python's own once-only rule is undone by any
         # change to the warning filters: the app makes one around each upload it opens)
+        if self._said_cut:
+            return ids
         # only a text that fills the context can have been cut: the others need no second tokenization
         full = [t for t, last in zip(text, ids[:, -1].tolist()) if last != self.pad_id]
-        if not self._said_cut and max((self.token_count(t) for t in full), default=0) > self.context_length:
+        if max((self.token_count(t) for t in full), default=0) > self.context_length:
             self._said_cut = True
             warnings.warn(f"A text longer than this encoder's context of {self.context_length} tokens was cut to its "
                           "first tokens: the rest does not reach the model (`token_count` gives a text's full "
