@@ -409,7 +409,7 @@ def test_depth_shares_count_what_the_model_reads(tmp_path):
 # -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
 
 
-def test_a_millimetre_map_with_a_near_object_is_not_said_to_be_in_other_units(tmp_path):  # IN1
+def test_a_millimetre_map_with_a_near_object_is_not_said_to_be_in_other_units(tmp_path):
     # the check is on the farthest point: a hand 30 cm from the camera in a 3 m room is still millimetres
     depth = np.full((32, 32), 3000, np.uint16)
     depth[:4, :4] = 300
@@ -417,7 +417,7 @@ def test_a_millimetre_map_with_a_near_object_is_not_said_to_be_in_other_units(tm
     assert not any("is it in millimetres" in n for n in loaded.notices)
 
 
-def test_partly_transparent_pixels_count_in_the_alpha_notice(tmp_path):  # IN8
+def test_partly_transparent_pixels_count_in_the_alpha_notice(tmp_path):
     pixels = np.full((16, 16, 4), 255, np.uint8)
     pixels[:4, :, 3] = 128  # a quarter half-transparent, none fully
     loaded = load_image(save(tmp_path / "t.png", pixels), "rgb", 3, 8, label="RGB image")
@@ -425,7 +425,7 @@ def test_partly_transparent_pixels_count_in_the_alpha_notice(tmp_path):  # IN8
                for n in loaded.notices)
 
 
-def test_partly_transparent_pixels_count_in_a_16_bit_colour_png(tmp_path):  # IN9
+def test_partly_transparent_pixels_count_in_a_16_bit_colour_png(tmp_path):
     depth = np.full((16, 16), 2000, np.uint16)
     alpha = np.full((16, 16), 65535, np.uint16)
     alpha[:8] = 30000  # half partly transparent
@@ -434,7 +434,7 @@ def test_partly_transparent_pixels_count_in_a_16_bit_colour_png(tmp_path):  # IN
     assert any("alpha" in n and "50% of pixels" in n for n in loaded.notices)
 
 
-def test_a_mirrored_quarter_turn_swaps_the_upload_size_too(tmp_path):  # IN10
+def test_a_mirrored_quarter_turn_swaps_the_upload_size_too(tmp_path):
     image = Image.fromarray(np.zeros((20, 40, 3), np.uint8))  # stored landscape
     exif = image.getexif()
     exif[0x0112] = 5  # transpose: a quarter turn and a mirror; shown portrait
@@ -445,7 +445,7 @@ def test_a_mirrored_quarter_turn_swaps_the_upload_size_too(tmp_path):  # IN10
     assert any("20×40 (aspect ratio 1:2, portrait)" in n for n in loaded.notices)
 
 
-def test_a_16_bit_colour_png_is_turned_upright_by_its_exif_tag(tmp_path):  # IN12
+def test_a_16_bit_colour_png_is_turned_upright_by_its_exif_tag(tmp_path):
     depth = np.full((20, 40), 5000, np.uint16)
     depth[:, :20] = 1000  # stored landscape, left half near (1 m)
     exif = Image.Exif()
@@ -459,32 +459,32 @@ def test_a_16_bit_colour_png_is_turned_upright_by_its_exif_tag(tmp_path):  # IN1
     assert top == pytest.approx(0.1, abs=0.02) and bottom == pytest.approx(0.5, abs=0.02)
 
 
-def test_the_crop_notice_of_a_portrait_photo_gives_the_share_kept(tmp_path):  # IN14
+def test_the_crop_notice_of_a_portrait_photo_gives_the_share_kept(tmp_path):
     portrait = load_image(save(tmp_path / "phone.png", np.zeros((40, 30, 3), np.uint8)), "rgb", 3, 16)
     notice = next(n for n in portrait.notices if "cropped" in n)
     assert "(75.0% of it; the top and bottom were cropped)" in notice
 
 
-def test_a_tiny_share_beyond_the_range_never_reads_zero(tmp_path):  # IN15
+def test_a_tiny_share_beyond_the_range_never_reads_zero(tmp_path):
     depth = np.full((100, 100), 3000, np.uint16)
     depth[0, 0] = 25000  # one pixel in 10,000 at 25 m
     loaded = load_image(save(tmp_path / "far.png", depth), "depth", 1, 16, label="depth map", depth_max=10.0)
     assert any(n.startswith("under 0.1% of the depth map lies beyond 10 m") for n in loaded.notices)
 
 
-def test_a_16_bit_greyscale_photo_keeps_its_high_byte(tmp_path):  # IN16
+def test_a_16_bit_greyscale_photo_keeps_its_high_byte(tmp_path):
     grey = np.full((16, 16), 50000, np.uint16)  # 50000 // 257 = 194; its low byte would be 80
     loaded = load_image(save(tmp_path / "g16.png", grey), "rgb", 3, 16, label="poster")
     torch.testing.assert_close(loaded.tensor, torch.full((3, 16, 16), 194 / 255))
 
 
-def test_a_plot_of_exactly_the_minimum_words_is_accepted():  # IN17
+def test_a_plot_of_exactly_the_minimum_words_is_accepted():
     assert check_plot("Cats chase mice.")[0] == "Cats chase mice."
     with pytest.raises(InputError, match="2 words"):
         check_plot("Cats chase.")
 
 
-def test_shares_of_a_portrait_map_say_they_count_the_centre_square(tmp_path):  # IN18
+def test_shares_of_a_portrait_map_say_they_count_the_centre_square(tmp_path):
     depth = np.full((400, 100), 3000, np.uint16)
     depth[:175] = 20000  # a quarter of the centre square (rows 150-249) is beyond 10 m
     loaded = load_image(save(tmp_path / "far.png", depth), "depth", 1, 16, label="depth")
@@ -492,7 +492,7 @@ def test_shares_of_a_portrait_map_say_they_count_the_centre_square(tmp_path):  #
                for n in loaded.notices)
 
 
-def test_an_all_zero_8_bit_depth_map_is_warned_once(tmp_path):  # IN7
+def test_an_all_zero_8_bit_depth_map_is_warned_once(tmp_path):
     # the constant map's warning says it; the "x % is 0" warning would repeat it
     loaded = load_image(save(tmp_path / "z.png", np.zeros((32, 32), np.uint8)), "depth", 1, 16, label="depth")
     assert sum("same value" in n for n in loaded.notices) == 1

@@ -74,28 +74,28 @@ def test_the_hub_card_gives_the_flow_s_validation_readout_beside_the_test_metric
 # -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
 
 
-def test_metrics_line_keeps_up_to_eight_scalars_at_three_significant_digits():  # CA1, CA5
+def test_metrics_line_keeps_up_to_eight_scalars_at_three_significant_digits():
     metrics = {"miou": 0.45678, "pixel_acc": 0.81234, "mean_acc": 0.5556, "fw_iou": 0.7, "bits_per_dim": -1.2345}
     assert metrics_line(metrics) == "miou 0.457 · pixel acc 0.812 · mean acc 0.556 · fw iou 0.7 · bits per dim -1.23"
     many = {f"m{k}": 0.5 for k in range(10)}
     assert metrics_line(many).count("·") == 7
 
 
-def test_metrics_line_leaves_out_flags_and_lists():  # CA2
+def test_metrics_line_leaves_out_flags_and_lists():
     assert metrics_line({"miou": 0.5, "interrupted": True, "per_class_iou": [0.1, 0.9]}) == "miou 0.5"
 
 
-def test_only_a_fit_on_train_and_val_counts_validation_inside_train():  # CA6
+def test_only_a_fit_on_train_and_val_counts_validation_inside_train():
     held_out = dict(dataset="mmimdb", root="movies", train_samples=856, val_samples=122, test_samples=245)
     assert "856 train / 122 val / 245 test samples" in _data(held_out | dict(fit_on="train"))
 
 
-def test_an_older_checkpoint_s_data_folder_is_named_by_its_layout_not_its_path():  # CA8
+def test_an_older_checkpoint_s_data_folder_is_named_by_its_layout_not_its_path():
     named = dataset_name({"root": "/work/shared/data/movies", "dataset": "mmimdb"})
     assert named == "MM-IMDb" and "/" not in named
     assert dataset_name({"root": "SynthRooms (nyudv2 layout)"}) == "SynthRooms (nyudv2 layout)"  # a name, kept
 
 
-def test_a_written_description_of_the_data_comes_before_its_generated_name():  # CA7
+def test_a_written_description_of_the_data_comes_before_its_generated_name():
     assert dataset_name({"description": "NYUDv2, 795 labelled frames", "name": "nyudv2 (NYUDv2 layout)"}) == \
         "NYUDv2, 795 labelled frames"

@@ -365,7 +365,7 @@ def _poster_and_short_plot():
     return [image, plots.Panel("plot", words=["a", "storm", "hits"])]  # 16 tokens each: 13 of the plot's are padding
 
 
-def test_the_first_padding_token_is_padding_too():  # PL2
+def test_the_first_padding_token_is_padding_too():
     keys, values = np.zeros(32), np.zeros(32)
     keys[16 + 3] = 0.8  # plot token 3: the first past the 3 words
     alt = plots.figure_alt(plots.attention_figure(_poster_and_short_plot(), keys, values, 0, 16, "Layer 1"))
@@ -374,7 +374,7 @@ def test_the_first_padding_token_is_padding_too():  # PL2
     assert named[19] == "plot token 3 (padding)" and drawn[19] is None and drawn[18] == "plot token 2 'hits'"
 
 
-def test_an_image_heatmap_cell_sits_on_its_own_patch():  # PL4
+def test_an_image_heatmap_cell_sits_on_its_own_patch():
     # token 1 of a 2 x 3 grid is row 0, col 1; drawn transposed it would sit on row 1, col 0
     panels = [plots.Panel("rgb", image=np.zeros((64, 96, 3), np.uint8), grid=(2, 3)),
               plots.Panel("depth", image=np.zeros((64, 96, 3), np.uint8), grid=(2, 3))]
@@ -391,7 +391,7 @@ def test_an_image_heatmap_cell_sits_on_its_own_patch():  # PL4
     assert z[0, 1] == 0.7 and np.isnan(z[1, 0])
 
 
-def test_the_picker_marks_the_patch_that_was_picked():  # PL5
+def test_the_picker_marks_the_patch_that_was_picked():
     size, grid = 256, (8, 8)
     picture = plots.grid_picker([np.zeros((64, 64, 3), np.uint8)] * 2, grid, ["rgb", "depth"], size=size, gap=16,
                                 marked=(0, 3))  # row 0, col 3
@@ -402,19 +402,19 @@ def test_the_picker_marks_the_patch_that_was_picked():  # PL5
     assert 22 - 1 <= y0 and y1 <= 22 + cell + 1  # row 0, under the title row
 
 
-def test_the_modality_blocks_of_a_matrix_are_marked_between_the_halves():  # PL6
+def test_the_modality_blocks_of_a_matrix_are_marked_between_the_halves():
     fig = plots.matrix_figure([np.eye(8)], ["layer"], [str(k) for k in range(8)], ("a", "b"), "t")
     vertical = [s for s in fig.layout.shapes if s.x0 == s.x1]
     assert [s.x0 for s in vertical] == [3.5]
 
 
-def test_a_genre_at_exactly_its_threshold_is_below_it_in_colour_and_words():  # PL7, PL12
+def test_a_genre_at_exactly_its_threshold_is_below_it_in_colour_and_words():
     fig = plots.probability_figure(["Drama", "War"], [0.5, 0.8], 0.5, "Genres")
     assert list(fig.data[0].marker.color) == [plots.ABOVE_THRESHOLD, "#cbd5e1"]
     assert plots.figure_alt(fig) == "Genres, most likely first. Above the threshold 50%: War 80%. Below: Drama 50%."
 
 
-def test_faint_edges_are_shown_boosted_dark_on_white():  # PL8
+def test_faint_edges_are_shown_boosted_dark_on_white():
     shown = plots.modality_image(np.full((1, 2, 2), 0.1, np.float32), "edge_texture")
     assert shown.shape == (2, 2, 3) and int(shown[0, 0, 0]) == 153  # 1 - 4 x 0.1 = 0.6 of white
     assert int(plots.modality_image(np.zeros((1, 2, 2), np.float32), "edge_texture")[0, 0, 0]) == 255

@@ -103,31 +103,31 @@ def _summary(rollout_pct: float = 0.8, logit_pct: float = 95.0, log_prob_pct: fl
     ])
 
 
-def test_the_rollout_is_not_listed_among_the_methods_below_the_goal():  # TR6
+def test_the_rollout_is_not_listed_among_the_methods_below_the_goal():
     # the bundled summary has the rollout "right" on 0.8 % of camouflaged objects: it is not an attribution
     benchmark = trust.Benchmark(_summary(log_prob_pct=95.0), None, {"scenes": 3})
     shown = trust.section_markdown(benchmark, None, {})
     assert "every attribution method meets it on every group" in shown and "attention rollout 1%" not in shown
 
 
-def test_the_shapley_rate_is_the_one_of_the_asked_score():  # TR5
+def test_the_shapley_rate_is_the_one_of_the_asked_score():
     benchmark = trust.Benchmark(_summary(), None, {})
     assert trust.shapley_rate(benchmark, "camouflaged") == 95.0
     assert trust.shapley_rate(benchmark, "camouflaged", "log_prob") == 60.0
 
 
-def test_a_low_iou_is_flagged_only_for_the_known_answer_classes():  # TR3
+def test_a_low_iou_is_flagged_only_for_the_known_answer_classes():
     text = trust.section_markdown(trust.Benchmark(None, None, {}, "not bundled"), None, {"lamp": 0.1, "rug": 0.2})
     assert "test IoU is low for rug 0.20" in text and "lamp" not in text
 
 
-def test_class_iou_skips_classes_absent_from_the_test_split_and_refuses_other_lengths():  # TR4, TR7
+def test_class_iou_skips_classes_absent_from_the_test_split_and_refuses_other_lengths():
     names = ["wall", "picture"]
     assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9, None]}}, names) == {"wall": 0.9}
     assert trust.class_iou({"test_metrics": {"per_class_iou": [0.9, 0.3, 0.5]}}, names) == {}
 
 
-def test_each_method_s_column_gives_that_method_s_rate():  # TR8
+def test_each_method_s_column_gives_that_method_s_rate():
     summary = _summary()
     rates = {"shapley": 95.0, "ablation": 80.0, "integrated_gradients": 70.0}
     for method, pct in rates.items():

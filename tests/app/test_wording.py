@@ -118,22 +118,22 @@ def test_a_removed_modality_is_named_in_its_units():
 # -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
 
 
-def test_a_value_that_is_not_a_number_is_not_said_to_lower_anything():  # WO6
+def test_a_value_that_is_not_a_number_is_not_said_to_lower_anything():
     assert wording.effect("rgb", float("nan"), "the wall logit") == "rgb: no value"
     assert wording.effect("rgb", float("inf"), "the wall logit") == "rgb: no value"
 
 
-def test_a_small_likelihood_change_is_still_said():  # WO9
+def test_a_small_likelihood_change_is_still_said():
     assert "0.005 more bits/dim" in wording.likelihood("depth", 0.005)
     assert "does not change" in wording.likelihood("depth", 5e-6)
 
 
-def test_the_sliders_own_ends_are_accepted():  # RA1
+def test_the_sliders_own_ends_are_accepted():
     assert TEMPERATURE.check(1.5) == 1.5 and TEMPERATURE.check(0.1) == 0.1
     assert IG_STEPS.check(128) == 128 and SAMPLES.check(8) == 8 and SEED.check(2**32 - 1) == 2**32 - 1
 
 
-def test_whole_number_parameters_refuse_fractions_and_booleans():  # RA2, RA3
+def test_whole_number_parameters_refuse_fractions_and_booleans():
     with pytest.raises(InputError, match="whole number; got 2.5"):
         SAMPLES.check(2.5)
     with pytest.raises(InputError, match="whole number"):
@@ -144,7 +144,7 @@ def test_whole_number_parameters_refuse_fractions_and_booleans():  # RA2, RA3
     assert SAMPLES.check("3") == 3 and isinstance(SAMPLES.check(3.0), int)
 
 
-def test_the_query_token_index_stops_at_the_last_token():  # RA4
+def test_the_query_token_index_stops_at_the_last_token():
     index = query_token(64)
     assert index.check(63) == 63 and index.check(0) == 0
     with pytest.raises(InputError, match="from 0 to 63"):

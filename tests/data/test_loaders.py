@@ -240,7 +240,7 @@ def test_paired_transform_geometry():
 # -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
 
 
-def test_a_label_mask_is_sampled_at_pixel_centres():  # TF2
+def test_a_label_mask_is_sampled_at_pixel_centres():
     # a 4 x 4 mask halved: each output pixel takes the label under its centre, as the image's bilinear
     # resize (align_corners=False) does, not the top-left label of its 2 x 2 block
     transform = PairedTransform(2, train=False)
@@ -249,7 +249,7 @@ def test_a_label_mask_is_sampled_at_pixel_centres():  # TF2
     assert PairedTransform.mask(mask, p).tolist() == [[5, 7], [13, 15]]
 
 
-def test_a_flipped_crop_flips_the_labels_with_the_image():  # TF3
+def test_a_flipped_crop_flips_the_labels_with_the_image():
     labels = torch.randint(0, 5, (12, 16))
     image = torch.nn.functional.one_hot(labels, 5).permute(2, 0, 1).float()  # channel k is 1 where label k
     for flip in (False, True):
@@ -259,7 +259,7 @@ def test_a_flipped_crop_flips_the_labels_with_the_image():  # TF3
     assert torch.equal(PairedTransform.mask(labels, p), PairedTransform.mask(labels, CropParams((6, 8), 1, 0, 4, False)).flip(-1))
 
 
-def test_training_crops_flip_about_half_the_time_and_reach_every_offset():  # TF7 (and TF4)
+def test_training_crops_flip_about_half_the_time_and_reach_every_offset():
     torch.manual_seed(0)
     transform = PairedTransform(32, train=True)  # resized to 36: crop offsets 0..4
     drawn = [transform.params(32, 32) for _ in range(200)]

@@ -163,7 +163,7 @@ def test_a_format_2_checkpoint_from_before_the_whitening_layer_loads_and_compute
     torch.testing.assert_close(out.log_prob, expected["log_prob"])
 
 
-def test_weights_missing_a_tensor_are_refused(saved, tmp_path) -> None:  # CK1
+def test_weights_missing_a_tensor_are_refused(saved, tmp_path) -> None:
     from safetensors.torch import load_file, save_file
 
     folder = tmp_path / "ckpt"

@@ -83,7 +83,7 @@ def _data(outputs, targets):
     return [{"a": o, "b": torch.tensor(float(k)), "target": t} for k, (o, t) in enumerate(zip(outputs, targets))]
 
 
-def test_genre_selection_score_averages_micro_f1_and_macro_f1_over_present_genres():  # EV1
+def test_genre_selection_score_averages_micro_f1_and_macro_f1_over_present_genres():
     logits = torch.tensor([[3.0, -3, -3], [3, 3, -3], [-3, 3, -3], [3, -3, -3]])
     targets = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]])  # genre 2: never present, never predicted
     result = evaluate(GivenOutputs("genre"), _data(logits, targets), batch_size=2)
@@ -92,7 +92,7 @@ def test_genre_selection_score_averages_micro_f1_and_macro_f1_over_present_genre
     assert result["mean_f1"] == pytest.approx((scores["micro_f1"] + scores["macro_f1_present"]) / 2)
 
 
-def test_a_class_absent_from_the_split_has_no_iou_rather_than_nan():  # EV2
+def test_a_class_absent_from_the_split_has_no_iou_rather_than_nan():
     logits = torch.zeros(2, 3, 2, 2)
     logits[:, 0] = 1.0  # class 0 everywhere
     targets = torch.zeros(2, 2, 2, dtype=torch.long)
@@ -101,13 +101,13 @@ def test_a_class_absent_from_the_split_has_no_iou_rather_than_nan():  # EV2
     assert result["per_class_iou"][2] is None and result["per_class_iou"][0] == pytest.approx(0.5)
 
 
-def test_translation_errors_are_measured_on_the_clipped_image():  # EV4
+def test_translation_errors_are_measured_on_the_clipped_image():
     outputs, targets = torch.full((2, 3, 2, 2), 1.5), torch.ones(2, 3, 2, 2)  # beyond white is white
     result = evaluate(GivenOutputs("translation"), _data(outputs, targets), batch_size=2)
     assert result["mae"] == 0.0 and result["mse"] == 0.0
 
 
-def test_bits_per_dim_percentiles_are_in_order():  # EV5
+def test_bits_per_dim_percentiles_are_in_order():
     outputs, targets = torch.zeros(100, 3, 2, 2), torch.zeros(100, 3, 2, 2)
     result = evaluate(GivenOutputs("translation"), _data(outputs, targets), batch_size=50)  # bits/dim 0..99
     assert result["bits_per_dim"] == pytest.approx(49.5)
@@ -115,7 +115,7 @@ def test_bits_per_dim_percentiles_are_in_order():  # EV5
         pytest.approx((np.percentile(np.arange(100), 5), 49.5, np.percentile(np.arange(100), 95)))
 
 
-def test_a_genre_without_positives_keeps_the_default_threshold():  # EV3
+def test_a_genre_without_positives_keeps_the_default_threshold():
     logits = torch.tensor([[3.0, -3, 0], [3, 3, 1], [-3, 3, -1], [-3, -3, 2]])
     targets = torch.tensor([[1.0, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])  # genre 2 never present here
     assert tune_thresholds(GivenOutputs("genre"), _data(logits, targets), batch_size=2)[2] == 0.5

@@ -76,7 +76,7 @@ def test_metrics_log_appends_grows_columns_and_rolls_back(tmp_path):
 # -- found unguarded by a second mutation audit (each fails on its mutant) ---------------------------------
 
 
-def test_a_cut_off_last_line_is_dropped_even_when_every_row_is_kept(tmp_path):  # ML1
+def test_a_cut_off_last_line_is_dropped_even_when_every_row_is_kept(tmp_path):
     log = MetricsLog(tmp_path)
     log.append({"stage": "task", "step": 2, "train_loss": 1.0})
     with log.jsonl.open("a") as f:  # killed while writing the next row
