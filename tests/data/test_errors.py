@@ -11,17 +11,16 @@ from PIL import Image
 from mango.data import DataError, DataFileNotFoundError, MMIMDb, NYUDv2, SUNRGBD, Taskonomy
 
 
-def _nyu(root, n=2, size=(12, 16), label_max=39):
+def _nyu(root, n=2, size=(12, 16), label_max=39, names=None, depth_column=True):
     rng = np.random.default_rng(0)
     for d in ("rgb", "depth", "masks"):
         (root / d).mkdir(parents=True, exist_ok=True)
     lines = []
-    for i in range(n):
-        name = f"{i:06d}.png"
+    for name in names or [f"{i:06d}.png" for i in range(n)]:
         Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / "rgb" / name)
         Image.fromarray(rng.integers(400, 9000, size).astype(np.uint16)).save(root / "depth" / name)
         Image.fromarray(rng.integers(0, label_max + 1, size).astype(np.uint8)).save(root / "masks" / name)
-        lines.append(f"rgb/{name}\tmasks/{name}\tdepth/{name}\n")
+        lines.append(f"rgb/{name}\tmasks/{name}" + (f"\tdepth/{name}" if depth_column else "") + "\n")
     (root / "train.txt").write_text("".join(lines))
     return root
 
@@ -119,3 +118,12 @@ def test_mmimdb_errors(tmp_path):
     (tmp_path / "split.json").write_text(json.dumps({"train": ["1", "2"], "dev": [], "test": [297884]}))
     with pytest.raises(DataError, match=r"ids as numbers \(e\.g\. 297884\).*leading zeros"):
         MMIMDb(tmp_path, "train", image_size=8)  # any split's numbers: "data" genres read them all
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_a_two_column_list_takes_depth_from_the_rgb_folder_only(tmp_path):
+    _nyu(tmp_path, names=["rgb_0001.png"], depth_column=False)  # "rgb" in the file name stays
+    ds = NYUDv2(tmp_path, "train", image_size=8)
+    assert ds.samples[0][2] == tmp_path / "depth" / "rgb_0001.png"
+    ds.verify()

@@ -16,6 +16,7 @@ from mango.data import (
     NYUDV2_CLASSES,
     SUNRGBD_CLASSES,
     TASKONOMY_DOMAINS,
+    DataError,
     MMIMDb,
     NYUDv2,
     PairedTransform,
@@ -266,3 +267,34 @@ def test_training_crops_flip_about_half_the_time_and_reach_every_offset():
     assert 60 < sum(p.flip for p in drawn) < 140
     assert {p.top for p in drawn} == {p.left for p in drawn} == set(range(5))
     assert not any(PairedTransform(32, train=True, hflip=False).params(32, 32).flip for _ in range(20))
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def _taskonomy_seg(root, sid_path, label_value):
+    """One sample at root/<domain>/<sid_path>_domain_<domain>.png (sid_path may hold a building folder)."""
+    for dom, arr in (("reshading", np.full((8, 8), 100, np.uint8)), ("edge_texture", np.full((8, 8), 5000, np.uint16)),
+                     ("segment_semantic", np.full((8, 8), label_value, np.uint8))):
+        path = root / dom / f"{sid_path}_domain_{dom}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(path)
+
+
+
+def test_taskonomy_segment_labels_out_of_range_are_refused(tmp_path):
+    _taskonomy_seg(tmp_path, "point_0_view_0", 2)  # two classes: 0, 1 (255 = ignore)
+    (tmp_path / "train.txt").write_text("point_0_view_0\n")
+    data = Taskonomy(tmp_path, "train", image_size=8, target="segment_semantic", class_names=["a", "b"])
+    with pytest.raises(DataError, match="label out of range"):
+        data[0]
+
+
+
+def test_taskonomy_template_ids_keep_their_building(tmp_path):
+    _taskonomy_seg(tmp_path, "bldgA/point_0_view_0", 1)
+    _taskonomy_seg(tmp_path, "bldgB/point_0_view_0", 0)
+    (tmp_path / "train.txt").write_text(
+        "{domain}/bldgA/point_0_view_0_domain_{domain}.png\n{domain}/bldgB/point_0_view_0_domain_{domain}.png\n")
+    data = Taskonomy(tmp_path, "train", image_size=8, target="segment_semantic", class_names=["a", "b"])
+    ids = [data[i]["id"] for i in range(len(data))]
+    assert ids == ["bldgA/point_0_view_0", "bldgB/point_0_view_0"]

@@ -16,7 +16,7 @@ from mango.data.errors import read_rgb
 from mango.data.transforms import rgb_to_unit
 
 
-def _sun(root, depth_mm: np.ndarray, rotate: bool) -> SUNRGBD:
+def _sun(root, depth_mm: np.ndarray, rotate: bool, **options) -> SUNRGBD:
     for d in ("RGB", "Depth", "labels"):
         (root / d).mkdir(parents=True, exist_ok=True)
     h, w = depth_mm.shape
@@ -25,7 +25,7 @@ def _sun(root, depth_mm: np.ndarray, rotate: bool) -> SUNRGBD:
     Image.fromarray(stored).save(root / "Depth" / "0001.png")
     Image.fromarray(np.ones((h, w), np.uint8)).save(root / "labels" / "0001.png")
     (root / "train.txt").write_text("RGB/0001.jpg\n")
-    return SUNRGBD(root, "train", image_size=8)
+    return SUNRGBD(root, "train", image_size=8, **options)
 
 
 def test_sunrgbd_official_bit_rotated_depth_reads_as_millimetres(tmp_path):
@@ -37,6 +37,8 @@ def test_sunrgbd_official_bit_rotated_depth_reads_as_millimetres(tmp_path):
     assert filled[0, 0] in (depth[0, 1], depth[1, 0], depth[1, 1])
     assert np.array_equal(official.load_raw(0)[2], filled) and np.array_equal(plain.load_raw(0)[2], filled)
     np.testing.assert_array_equal(official[0]["b"].numpy(), plain[0]["b"].numpy())
+    explicit = _sun(tmp_path / "explicit", depth, rotate=True, depth_scale=1e-3)  # the default, said explicitly
+    np.testing.assert_array_equal(explicit.load_raw(0)[2], filled)
     far = np.full((8, 8), 30001, np.uint16)  # 30 m of plain millimetres indoors: a unit mistake, said
     with pytest.raises(DataError, match="not indoor millimetres"):
         _sun(tmp_path / "far", far, rotate=False)[0]

@@ -22,7 +22,7 @@ from mango.data import (
     sample_scene,
     scene_to_sample,
 )
-from mango.data.synthrooms import _camera, encode_scene, main, save_grid, scene_seed
+from mango.data.synthrooms import _camera, encode_scene, main, save_grid, scene_seed, write_dataset
 
 DOMAINS = ("rgb", "depth_zbuffer", "normal", "reshading", "edge_texture", "labels")
 
@@ -270,3 +270,19 @@ def test_fitted_cli_records_the_option(tmp_path):
     assert "fitted" not in json.loads((tmp_path / "plain" / "meta.json").read_text())
     assert main(["--out", str(tmp_path / "desks"), "--n", "2", "--size", "32", "--workers", "1", "--fitted", "desks"]) == 0
     assert json.loads((tmp_path / "desks" / "meta.json").read_text())["fitted"] == "desks"
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_scene_to_sample_nyudv2_depth_is_metres_over_depth_max():
+    out = render_scene(3, 16)
+    item = scene_to_sample(out, "rgb", "depth_zbuffer", "labels", layout="nyudv2", depth_max=10.0)
+    expect = torch.from_numpy(np.clip(out["depth_zbuffer"] / 10.0, 0, 1).astype(np.float32))
+    torch.testing.assert_close(item["b"][0], expect, atol=1e-4, rtol=0)
+
+
+
+def test_synthrooms_test_split_is_the_rounded_fraction(tmp_path):
+    meta = write_dataset(tmp_path, 4, 8, seed=0, test_fraction=0.4, workers=1, progress=False)  # 1.6 scenes -> 2
+    assert meta["splits"] == {"train": 2, "test": 2}
+    assert (tmp_path / "taskonomy" / "test.txt").read_text().split() == ["point_2_view_0", "point_3_view_0"]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mango.models import FORMAT_VERSION, ConfigError, ConfigVersionError, MangoConfig, ModalityConfig
-from mango.models.config import MMIMDB_GENRES, NYUDV2_CLASSES
+from mango.models.config import MMIMDB_GENRES, NYUDV2_CLASSES, gray
 
 TASKS = ("segmentation", "translation", "genre")
 
@@ -106,3 +106,52 @@ def test_pretrained_encoder_name_must_match_the_architecture() -> None:
 def test_text_only_in_genre() -> None:
     with pytest.raises(ConfigError, match="text"):
         MangoConfig.preset("demo", "segmentation", b=ModalityConfig("plot", kind="text"))
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_default_normalisation_of_image_modalities() -> None:
+    assert gray("depth").mean == (0.5,) and gray("depth").std == (0.25,)
+    normal = ModalityConfig("normal", "image", 3)
+    assert normal.mean == (0.5, 0.5, 0.5) and normal.std == (0.25, 0.25, 0.25)
+    assert ModalityConfig("rgb", "image", 3).mean == (0.485, 0.456, 0.406)
+
+
+
+def test_an_odd_token_count_is_refused() -> None:
+    with pytest.raises(ConfigError, match="must be even"):
+        MangoConfig.preset("tiny", "segmentation", image_size=24, patch_size=8)  # 3x3 = 9 tokens
+    assert MangoConfig.preset("tiny", "segmentation", image_size=32, patch_size=8).tokens_per_modality == 16
+
+
+
+def test_num_classes_must_match_the_class_names() -> None:
+    for n in (2, 5):
+        with pytest.raises(ConfigError, match="class_names"):
+            MangoConfig.preset("tiny", "segmentation", num_classes=n, class_names=("a", "b", "c"))
+
+
+
+def test_decision_thresholds_of_zero_or_one_are_refused() -> None:
+    names = ("x", "y")
+    for bad in ((0.0, 0.5), (0.5, 1.0)):
+        with pytest.raises(ConfigError, match="decision_thresholds"):
+            MangoConfig.preset("tiny", "genre", class_names=names, decision_thresholds=bad)
+
+
+
+def test_a_format_1_config_reads_with_the_first_release_defaults() -> None:
+    data = MangoConfig.preset("tiny", "segmentation").to_dict()
+    for key in ("ica_form", "decoder", "whitening"):
+        del data[key]
+    data["format_version"] = 1
+    config = MangoConfig.from_dict(data)
+    assert (config.ica_form, config.decoder, config.whitening, config.format_version) == ("diag_bias", "mae", False, 2)
+
+
+
+def test_single_modality_baselines_use_their_own_modality() -> None:
+    assert MangoConfig.preset("tiny", "segmentation", fusion="single_a").used_modalities == ("a",)
+    assert MangoConfig.preset("tiny", "segmentation", fusion="single_b").used_modalities == ("b",)
+    assert MangoConfig.preset("tiny", "segmentation", fusion="late").used_modalities == ("a", "b")

@@ -10,6 +10,7 @@ import torch
 
 from mango.models import (HubOfflineError, ImageDecoder, ImageEncoder, ModalityConfig, TextCutWarning, TextEncoder,
                           patchify, unpatchify)
+from mango.models.text import END, START
 
 
 def test_patchify_is_raster_order_and_inverts() -> None:
@@ -142,3 +143,14 @@ def test_a_cut_text_is_said_once_per_encoder_not_at_every_call() -> None:
         encoder(long)
         encoder(["a dog"])
     assert [type(w.message) for w in said] == [TextCutWarning]
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_clip_word_pieces_run_from_start_to_end() -> None:
+    torch.manual_seed(0)
+    enc = TextEncoder(dim=16, tokens=12, width=32, layers=1, heads=2, context_length=8).eval()
+    ids = enc.tokenize(["a dog"])
+    assert enc.word_pieces(ids[0]) == [START, "a", "dog", END]
+    assert enc.token_count("a dog") == 4

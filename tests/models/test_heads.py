@@ -7,7 +7,8 @@ import torch
 
 from mango.models import MangoConfig, MangoModel
 from mango.models.config import ConfigError
-from mango.models.heads import GenreHead
+from mango.models.fusion import combine_outputs, fusion_plan, split_tokens
+from mango.models.heads import GenreHead, tokens_to_grid
 
 
 def test_words_pooling_reads_only_word_positions() -> None:
@@ -126,3 +127,60 @@ def test_a_token_wise_head_model_trains_every_head_parameter_and_round_trips(tmp
     assert loaded.config.head_token_mlp
     with torch.no_grad():
         torch.testing.assert_close(loaded(posters, plots).output, out)
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_each_fusion_kind_feeds_its_heads_the_right_token_sets() -> None:
+    plans = {f: fusion_plan(MangoConfig.preset("tiny", "segmentation", fusion=f))
+             for f in ("mango", "concat", "late", "single_a", "single_b")}
+    assert plans["late"].head_inputs == (("a",), ("b",))
+    assert plans["single_a"].head_inputs == (("a",),) and plans["single_a"].modalities == ("a",)
+    assert plans["single_b"].head_inputs == (("b",),) and plans["single_b"].modalities == ("b",)
+    assert plans["concat"].head_inputs == (("a", "b"),) and not plans["concat"].uses_flow
+    assert plans["mango"].head_inputs == (("a", "b"),) and plans["mango"].uses_flow
+
+
+
+def test_split_tokens_gives_each_modality_its_own_block() -> None:
+    tokens = torch.arange(2 * 6, dtype=torch.float32).view(1, 12, 1).expand(2, 12, 3)
+    spans = split_tokens(tokens, ("a", "b"), 6)
+    assert spans["a"][0, :, 0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert spans["b"][0, :, 0].tolist() == [6, 7, 8, 9, 10, 11]
+
+
+
+def test_late_fusion_averages_the_heads_outputs() -> None:
+    a, b = torch.full((2, 3), 1.0), torch.full((2, 3), 3.0)
+    torch.testing.assert_close(combine_outputs([a, b]), torch.full((2, 3), 2.0))
+    assert combine_outputs([a]) is a
+
+
+
+def test_tokens_fill_the_grid_in_raster_order() -> None:
+    b, rows, cols, c = 1, 2, 3, 4
+    tokens = torch.arange(rows * cols, dtype=torch.float32).view(1, rows * cols, 1).expand(b, rows * cols, c)
+    grid = tokens_to_grid(tokens, (rows, cols))
+    assert grid.shape == (b, c, rows, cols)
+    for ch in range(c):  # every channel of token t sits at (t // cols, t % cols)
+        assert grid[0, ch].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+
+def test_genre_head_reads_its_token_sets_in_order() -> None:
+    head = GenreHead(num_inputs=2, dim=4, width=0, num_classes=1, dropout=0.0).eval()
+    for norm in head.norms:  # identity LayerNorm affine
+        torch.nn.init.ones_(norm.weight)
+        torch.nn.init.zeros_(norm.bias)
+    linear = head.mlp[-1]
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.zero_()
+        linear.weight[0, 0] = 1.0  # reads one channel of the first set (the poster) only
+        # (not the sum of its channels: a LayerNorm output sums to zero)
+    first = torch.randn(3, 5, 4)
+    out1 = head([first, torch.randn(3, 5, 4)])
+    out2 = head([first, 10 * torch.randn(3, 5, 4)])
+    torch.testing.assert_close(out1, out2)
+    assert out1.abs().sum() > 0

@@ -22,6 +22,7 @@ from mango.models import (
     MangoModel,
     TaskMismatchError,
 )
+from mango.models.hub import fetch_hub_snapshot, require_hub_file
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -174,3 +175,32 @@ def test_weights_missing_a_tensor_are_refused(saved, tmp_path) -> None:
     save_file(state, str(folder / "model.safetensors"))
     with pytest.raises(CheckpointError, match="missing"):
         MangoModel.from_pretrained(folder)
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def _config_only(home: Path, tmp_path: Path, repo_id: str) -> Path:
+    """A snapshot in the Hub cache that holds config.json alone."""
+    (tmp_path / "files").mkdir(exist_ok=True)
+    (tmp_path / "files" / "config.json").write_text("{}")
+    return install_in_hub_cache(home, repo_id, tmp_path / "files", files=("config.json",))
+
+
+def test_a_partly_cached_snapshot_is_not_taken_as_whole(offline_hub, tmp_path) -> None:
+    snapshot = _config_only(offline_hub, tmp_path, "someone/model")
+    assert fetch_hub_snapshot("someone/model", ("config.json",), cached_only=True) == snapshot
+    with pytest.raises(FileNotFoundError, match="not \\(wholly\\) in the Hugging Face cache"):
+        fetch_hub_snapshot("someone/model", ("config.json", "model.safetensors"), cached_only=True)
+    with pytest.raises(HubOfflineError, match="someone/model"):
+        fetch_hub_snapshot("someone/model", ("config.json", "model.safetensors"))
+
+
+def test_a_file_the_cache_knows_to_be_missing_is_not_cached(offline_hub, tmp_path) -> None:
+    snapshot = _config_only(offline_hub, tmp_path, "someone/vit")
+    no_exist = snapshot.parent.parent / ".no_exist" / COMMIT
+    no_exist.mkdir(parents=True)
+    (no_exist / "model.safetensors").write_text("")  # huggingface_hub's record of a 404
+    require_hub_file("someone/vit", "config.json", what="weights")  # cached: passes
+    with pytest.raises(HubOfflineError, match="someone/vit"):
+        require_hub_file("someone/vit", "model.safetensors", what="weights")

@@ -487,3 +487,32 @@ def test_a_hub_cache_that_cannot_be_read_falls_back_to_the_package(monkeypatch):
     monkeypatch.setattr(weights, "fetch_hub_file", unreadable)
     _, source = weights.resolve(EFFNET, lambda path: path)
     assert source == f"the pip package {EFFNET.package}"
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_efficientnet_tokens_are_its_map_in_raster_order_at_its_own_input_scale() -> None:
+    enc = PretrainedImageEncoder(ModalityConfig("rgb", "image", 3), 64, 16, dim=8).eval()
+    pixels = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tokens = enc.backbone_features(pixels)
+        fmap = enc.backbone((pixels - 0.5) / 0.5)  # EfficientNet's own preprocessing, not ImageNet's mean/std
+    rows, cols = fmap.shape[-2:]
+    assert tokens.shape == (1, rows * cols, fmap.shape[1])
+    for r in range(rows):
+        for c in range(cols):
+            torch.testing.assert_close(tokens[0, r * cols + c], fmap[0, :, r, c])
+
+
+
+def test_minilm_word_states_do_not_depend_on_the_padding() -> None:
+    short = PretrainedTextEncoder(dim=8, tokens=32, context_length=12).eval()
+    long = PretrainedTextEncoder(dim=8, tokens=32, context_length=32).eval()
+    long.proj.load_state_dict(short.proj.state_dict())
+    with torch.no_grad():
+        a, pad_a = short(["Two sisters open a bakery."])
+        b, pad_b = long(["Two sisters open a bakery."])
+    n = int((~pad_a).sum())
+    assert n == int((~pad_b).sum()) and n < 12
+    torch.testing.assert_close(a[0, :n], b[0, :n], atol=1e-4, rtol=1e-4)
