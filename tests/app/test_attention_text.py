@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
-from app.handlers import layer_mixing_text, mixing_sentence
+import numpy as np
+import pytest
+import torch
+
+from app.handlers import Runner, layer_mixing_text, mixing_sentence
+
+GENRES = ("Drama", "Comedy", "Horror", "Romance")
 
 
 @pytest.mark.parametrize(
@@ -77,3 +83,26 @@ def test_row_0_of_a_model_with_s_over_earlier_tokens_says_it_keeps_all_of_its_co
     # the side text says it too: at 200 % zoom the figure's title is cut before the caveat
     said = re.search(r"negative weights \(not drawn\): \d+% of the row's absolute weight; the row sums to -?\d\.\d\d", later)
     assert said and said.group(0) in " ".join(re.sub(r"<[^>]+>", " ", rollout_title).split())  # the title is wrapped
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def _fake(task: str, names=GENRES, output=None, thresholds=(0.5, 0.5, 0.5, 0.5)):
+    return SimpleNamespace(config=SimpleNamespace(task=task, class_names=names),
+                           prepare=lambda a, b: None, predict=lambda p: SimpleNamespace(output=output),
+                           thresholds=lambda: np.asarray(thresholds, dtype=float),
+                           layer_choices=["L1 (mmca)", "L2 (imca)", "L3 (mmca)"])
+
+
+def test_genre_targets_are_offered_most_probable_first():
+    fake = _fake("genre", output=torch.tensor([[-2.0, 3.0, 0.0, 1.0]]))
+    assert [v for _, v in Runner.target_choices(fake, None, None)] == ["Comedy", "Romance", "Horror", "Drama"]
+
+
+def test_the_attention_row_text_gives_the_other_tokens_one_minus_the_self_weight():
+    fake = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(ica_exclude_self=False)))
+    row = SimpleNamespace(role="query", row=3, query_token=3, output_token=7)
+    amap = SimpleNamespace(kind="ica", name="layer 1")
+    text = Runner._attention_text(fake, row, amap, lambda t: f"token {t}", 0.8, 0.5)
+    assert "self-weight A<sub>ii</sub> = 0.800; all other weights share 0.200" in text

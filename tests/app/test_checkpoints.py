@@ -104,3 +104,14 @@ def test_the_model_card_names_encoders_licences_and_how_much_the_ica_mixes():
     assert "no attention" in fusion_line(MangoConfig.preset("demo", "genre", fusion="concat"), {})
     assert "trained from scratch" in encoder_line(MangoConfig.preset("demo", "segmentation",
                                                                      a={"name": "rgb", "channels": 3, "encoder": "vit"}))
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_a_chosen_checkpoint_counts_as_trained():
+    spec = checkpoints.TASK_SPECS["segmentation"]
+    model = checkpoints.untrained_model(spec)
+    assert checkpoints.LoadedModel(spec, model, "chosen", "user/repo").trained
+    assert checkpoints.LoadedModel(spec, model, "bundled", "x").trained
+    assert not checkpoints.LoadedModel(spec, model, "untrained", "x").trained

@@ -250,3 +250,17 @@ def test_the_readout_builds_no_autograd_graph(tiny_model, monkeypatch):
                         lambda *a, **k: seen.append(torch.is_grad_enabled()) or forward(*a, **k))
     runner.sample(0.7, 0, 2)
     assert seen and not any(seen)
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_the_every_sample_note_needs_every_sample_above_the_range(tiny_model):
+    _, readout = runner_with(tiny_model).sample(0.7, 3, 3)
+    bits = sorted(sample_bits(readout))
+    assert bits[0] < bits[-1]
+    some = {"bits_per_dim": 0.0, "samples": 50, "bits_per_dim_p5": bits[0] - 1, "bits_per_dim_p50": bits[0],
+            "bits_per_dim_p95": (bits[0] + bits[-1]) / 2}  # the largest lies above, the smallest inside
+    _, readout = runner_with(tiny_model, test_metrics=some).sample(0.7, 3, 3)
+    assert "**less likely** than 95 % of test scenes" in readout
+    assert "Every sample here" not in readout

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from train.ablations import run_ablations
+from train.ablations import PRIOR_VARIANT, _label, _merge, run_ablations, summarise
 
 from .conftest import TINY_MODEL
 
@@ -74,3 +75,36 @@ def test_the_ica_share_of_a_flow_variant_reaches_the_table(synthrooms, tmp_path)
     assert "off_diagonal_share" not in json.loads((run / "test_metrics.json").read_text())
     shares = runs[runs["variant"].str.startswith("MANGO")]["off_diagonal_share"]
     assert len(shares) and shares.between(0, 1).all()
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def _runs():
+    rows = []
+    for seed, (a, b) in enumerate([(0.40, 0.30), (0.50, 0.36), (0.60, 0.33)]):
+        rows += [dict(task="segmentation", variant="MANGO (default ICA)", seed=seed, metric="miou", value=a),
+                 dict(task="segmentation", variant="Concatenation", seed=seed, metric="miou", value=b)]
+    rows.insert(0, dict(task="segmentation", variant=PRIOR_VARIANT, seed=0, metric="miou", value=0.05))
+    return pd.DataFrame(rows)
+
+
+def test_summary_is_mean_and_sample_std_over_seeds_with_the_prior_last():
+    table = summarise(_runs())
+    assert list(table["variant"]) == ["MANGO (default ICA)", "Concatenation", PRIOR_VARIANT]
+    mango = table.set_index("variant").loc["MANGO (default ICA)"]
+    assert mango["mean"] == pytest.approx(0.5) and mango["n_seeds"] == 3
+    assert mango["std"] == pytest.approx(0.1)  # ddof=1: sqrt(((-0.1)^2 + 0 + 0.1^2) / 2)
+    assert table.set_index("variant").loc[PRIOR_VARIANT, "std"] == 0.0
+
+
+def test_single_modality_variants_name_their_modality():
+    assert _label("Modality A only", ("RGB", "depth")) == "RGB only"
+    assert _label("Modality B only", ("poster", "plot")) == "plot only"
+
+
+def test_merge_replaces_the_task_s_rows_and_keeps_the_others(tmp_path):
+    path = tmp_path / "results.csv"
+    pd.DataFrame([dict(task="genre", variant="x", value=1.0), dict(task="segmentation", variant="x", value=2.0)]).to_csv(path, index=False)
+    merged = _merge(path, pd.DataFrame([dict(task="segmentation", variant="x", value=3.0)]), "segmentation")
+    assert sorted(zip(merged["task"], merged["value"])) == [("genre", 1.0), ("segmentation", 3.0)]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import train.crossval as crossval
-from train.crossval import fold_indices, fold_splits
+from mango import metrics
+from train.crossval import fold_indices, fold_splits, summarise
 from train.data import build_splits
 
 
@@ -141,3 +142,24 @@ def test_the_summary_refuses_folds_made_by_another_recipe_or_fold_count(tiny_mov
     (out / "fold-1" / "held.json").unlink()  # fold 1, trained by the other recipe, is dropped
     with pytest.raises(ValueError, match="folds: 2 there, 3 now"):
         crossval.main(["--folds", "3", "--only", "2", "--", *args])
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_summary_means_every_fold_and_pools_held_out_predictions_at_one_half(tmp_path):
+    rng = np.random.default_rng(0)
+    results, probs_all, targets_all = [], [], []
+    for fold, (held, test) in enumerate([(0.2, 0.3), (0.4, 0.5), (0.9, 0.7)]):
+        results.append({"fold": fold, "held": {"micro_f1": held}, "test": {"micro_f1": test}})
+        (tmp_path / f"fold-{fold}").mkdir()
+        probs = rng.uniform(0.3, 0.7, size=(6, 3))
+        targets = rng.integers(0, 2, size=(6, 3))
+        np.savez(tmp_path / f"fold-{fold}" / "held.npz", probs=probs, targets=targets, index=np.arange(6) + 6 * fold)
+        probs_all.append(probs), targets_all.append(targets)
+    summary = summarise(tmp_path, results)
+    assert summary["held_mean_over_folds"]["micro_f1"] == pytest.approx(0.5)
+    assert summary["test_mean_over_folds"]["micro_f1"] == pytest.approx(0.5)
+    expected = metrics.multilabel_f1(np.concatenate(probs_all), np.concatenate(targets_all), threshold=0.5)
+    assert summary["held_pooled"]["samples"] == 18
+    assert summary["held_pooled"]["micro_f1"] == pytest.approx(expected["micro_f1"])

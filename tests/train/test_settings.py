@@ -10,7 +10,7 @@ import torch
 import train.trainer
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
-from train.trainer import SettingsError, TrainConfig, Trainer
+from train.trainer import SettingsError, TrainConfig, Trainer, check_settings
 
 from .conftest import TINY, TINY_MODEL
 
@@ -161,3 +161,21 @@ def test_a_result_prints_as_json_with_a_list_on_one_line():
     text = printable(result)
     assert json.loads(text) == result
     assert '  "per_class_iou": [0.1, null, 0.3],' in text.splitlines() and len(text.splitlines()) == len(result) + 2
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def _cfg(tmp_path, **changes):
+    return TrainConfig(dataset="nyudv2", root=str(tmp_path), out=str(tmp_path / "run"), ae_steps=1, steps=1,
+                       device="cpu", **changes)
+
+
+def test_ema_decay_of_one_is_refused(tmp_path):
+    with pytest.raises(SettingsError, match="ema_decay"):
+        check_settings(_cfg(tmp_path, ema_decay=1.0))
+
+
+def test_a_limit_of_one_sample_is_refused(tmp_path):
+    with pytest.raises(SettingsError, match="limit must be at least 2"):
+        check_settings(_cfg(tmp_path, limit=1))

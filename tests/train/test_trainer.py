@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,7 +15,7 @@ from mango.models import MangoModel
 from train.__main__ import parse_args
 from train.ablations import plot, summarise
 from train.evaluate import main as evaluate_main
-from train.trainer import TrainConfig, Trainer
+from train.trainer import TrainConfig, Trainer, _schedule, class_weights
 
 from .conftest import TINY
 
@@ -119,3 +122,49 @@ def test_prior_baseline_is_the_majority_answer(synthrooms, movies_root):
     drama = np.zeros_like(targets)
     drama[:, list(test.class_names).index("Drama")] = 1
     assert genre["micro_f1"] == metrics.multilabel_f1(drama, targets)["micro_f1"]
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_schedule_warms_up_from_one_step_and_ends_at_zero():
+    assert _schedule(0, 100, 10) == pytest.approx(0.1)  # the first step already learns
+    assert _schedule(9, 100, 10) == pytest.approx(1.0)
+    assert _schedule(10, 100, 10) == pytest.approx(1.0)
+    assert _schedule(55, 100, 10) == pytest.approx(0.5)
+    assert _schedule(100, 100, 10) == pytest.approx(0.0, abs=1e-12)
+    assert _schedule(150, 100, 10) == pytest.approx(0.0, abs=1e-12)  # a resumed run past `total` does not climb again
+
+
+def _segmentation(labels):
+    return [{"target": np.asarray(t)} for t in labels]
+
+
+def test_segmentation_class_weights_favour_rare_classes_mean_one_over_present():
+    # class 0: 300 px, class 1: 100 px, class 2: absent; 255 is not counted
+    data = _segmentation([np.r_[np.zeros(300), np.ones(100), np.full(50, 255)].astype(np.int64)])
+    config = SimpleNamespace(num_classes=3, task="segmentation")
+    assert class_weights(data, config, "inverse") == pytest.approx((0.5, 1.5, 0.0), abs=1e-4)
+    s = np.array([0.75 ** -0.5, 0.25 ** -0.5])
+    assert class_weights(data, config, "sqrt") == pytest.approx((*(s / s.mean()), 0.0), abs=1e-4)
+
+
+def test_genre_positive_weights_are_negatives_over_positives_clipped_to_1_50():
+    n = 100
+    targets = np.zeros((n, 4))
+    targets[:1, 0] = 1  # 1 positive: 99 negatives
+    targets[:50, 1] = 1  # balanced
+    targets[:, 2] = 1  # always on: clipped up to 1
+    # genre 3 never on: 100 / 1, clipped to 50
+    data = [{"target": t} for t in targets]
+    config = SimpleNamespace(num_classes=4, task="genre")
+    assert class_weights(data, config, "inverse") == pytest.approx((50.0, 1.0, 1.0, 50.0))
+    targets[:1, 0] = 0
+    targets[:4, 0] = 1  # 4 positives, 96 negatives
+    data = [{"target": t} for t in targets]
+    assert class_weights(data, config, "inverse")[0] == pytest.approx(24.0)
+    assert class_weights(data, config, "sqrt")[0] == pytest.approx(math.sqrt(24.0), abs=1e-4)
+    targets[:, 0] = 0
+    targets[:2, 0] = 1  # 2 positives, 98 negatives: 49 (n / positives would give 50)
+    data = [{"target": t} for t in targets]
+    assert class_weights(data, config, "inverse")[0] == pytest.approx(49.0)

@@ -65,3 +65,20 @@ def test_bundled_segmentation_on_real_nyudv2(nyudv2_root):
     assert 0 <= scores["miou"] <= scores["miou_classes_in_ground_truth"] <= 1 and 0 <= scores["pixel_acc"] <= 1
     # a trained model beats guessing among the 9 shared classes on real walls and floors
     assert scores["pixel_acc"] > 1 / 9
+
+
+# -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_predictions_of_unshared_classes_are_a_share_of_scored_pixels_and_never_right():
+    nyu, syn = NYUDV2_CLASSES.index, SYNTHROOMS_CLASSES.index
+    target = torch.full((4, 4), nyu("wall"))
+    target[0, 0] = 255  # not scored
+    pred = torch.full((4, 4), syn("wall"))
+    pred[1, 1] = syn("ball")
+    pred[2, 2] = syn("camouflaged")
+    item = {"a": torch.zeros(3, 4, 4), "b": torch.zeros(1, 4, 4), "target": target}
+    scores = transfer_scores(_FixedPredictions(pred), [item])
+    assert scores["predicted_unshared_share"] == pytest.approx(2 / 15)
+    assert scores["pixel_acc"] == pytest.approx(13 / 15)
+    assert scores["per_class_iou"]["wall"] == pytest.approx(13 / 15, abs=1e-4)
