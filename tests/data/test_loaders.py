@@ -280,14 +280,12 @@ def _taskonomy_seg(root, sid_path, label_value):
         Image.fromarray(arr).save(path)
 
 
-
 def test_taskonomy_segment_labels_out_of_range_are_refused(tmp_path):
     _taskonomy_seg(tmp_path, "point_0_view_0", 2)  # two classes: 0, 1 (255 = ignore)
     (tmp_path / "train.txt").write_text("point_0_view_0\n")
     data = Taskonomy(tmp_path, "train", image_size=8, target="segment_semantic", class_names=["a", "b"])
     with pytest.raises(DataError, match="label out of range"):
         data[0]
-
 
 
 def test_taskonomy_template_ids_keep_their_building(tmp_path):

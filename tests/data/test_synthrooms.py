@@ -281,7 +281,6 @@ def test_scene_to_sample_nyudv2_depth_is_metres_over_depth_max():
     torch.testing.assert_close(item["b"][0], expect, atol=1e-4, rtol=0)
 
 
-
 def test_synthrooms_test_split_is_the_rounded_fraction(tmp_path):
     meta = write_dataset(tmp_path, 4, 8, seed=0, test_fraction=0.4, workers=1, progress=False)  # 1.6 scenes -> 2
     assert meta["splits"] == {"train": 2, "test": 2}

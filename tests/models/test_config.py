@@ -118,19 +118,16 @@ def test_default_normalisation_of_image_modalities() -> None:
     assert ModalityConfig("rgb", "image", 3).mean == (0.485, 0.456, 0.406)
 
 
-
 def test_an_odd_token_count_is_refused() -> None:
     with pytest.raises(ConfigError, match="must be even"):
         MangoConfig.preset("tiny", "segmentation", image_size=24, patch_size=8)  # 3x3 = 9 tokens
     assert MangoConfig.preset("tiny", "segmentation", image_size=32, patch_size=8).tokens_per_modality == 16
 
 
-
 def test_num_classes_must_match_the_class_names() -> None:
     for n in (2, 5):
         with pytest.raises(ConfigError, match="class_names"):
             MangoConfig.preset("tiny", "segmentation", num_classes=n, class_names=("a", "b", "c"))
-
 
 
 def test_decision_thresholds_of_zero_or_one_are_refused() -> None:
@@ -140,7 +137,6 @@ def test_decision_thresholds_of_zero_or_one_are_refused() -> None:
             MangoConfig.preset("tiny", "genre", class_names=names, decision_thresholds=bad)
 
 
-
 def test_a_format_1_config_reads_with_the_first_release_defaults() -> None:
     data = MangoConfig.preset("tiny", "segmentation").to_dict()
     for key in ("ica_form", "decoder", "whitening"):
@@ -148,7 +144,6 @@ def test_a_format_1_config_reads_with_the_first_release_defaults() -> None:
     data["format_version"] = 1
     config = MangoConfig.from_dict(data)
     assert (config.ica_form, config.decoder, config.whitening, config.format_version) == ("diag_bias", "mae", False, 2)
-
 
 
 def test_single_modality_baselines_use_their_own_modality() -> None:

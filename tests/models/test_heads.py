@@ -142,7 +142,6 @@ def test_each_fusion_kind_feeds_its_heads_the_right_token_sets() -> None:
     assert plans["mango"].head_inputs == (("a", "b"),) and plans["mango"].uses_flow
 
 
-
 def test_split_tokens_gives_each_modality_its_own_block() -> None:
     tokens = torch.arange(2 * 6, dtype=torch.float32).view(1, 12, 1).expand(2, 12, 3)
     spans = split_tokens(tokens, ("a", "b"), 6)
@@ -150,12 +149,10 @@ def test_split_tokens_gives_each_modality_its_own_block() -> None:
     assert spans["b"][0, :, 0].tolist() == [6, 7, 8, 9, 10, 11]
 
 
-
 def test_late_fusion_averages_the_heads_outputs() -> None:
     a, b = torch.full((2, 3), 1.0), torch.full((2, 3), 3.0)
     torch.testing.assert_close(combine_outputs([a, b]), torch.full((2, 3), 2.0))
     assert combine_outputs([a]) is a
-
 
 
 def test_tokens_fill_the_grid_in_raster_order() -> None:
@@ -165,7 +162,6 @@ def test_tokens_fill_the_grid_in_raster_order() -> None:
     assert grid.shape == (b, c, rows, cols)
     for ch in range(c):  # every channel of token t sits at (t // cols, t % cols)
         assert grid[0, ch].tolist() == [[0, 1, 2], [3, 4, 5]]
-
 
 
 def test_genre_head_reads_its_token_sets_in_order() -> None:

@@ -505,7 +505,6 @@ def test_efficientnet_tokens_are_its_map_in_raster_order_at_its_own_input_scale(
             torch.testing.assert_close(tokens[0, r * cols + c], fmap[0, :, r, c])
 
 
-
 def test_minilm_word_states_do_not_depend_on_the_padding() -> None:
     short = PretrainedTextEncoder(dim=8, tokens=32, context_length=12).eval()
     long = PretrainedTextEncoder(dim=8, tokens=32, context_length=32).eval()
