@@ -88,7 +88,8 @@ def test_row_0_of_a_model_with_s_over_earlier_tokens_says_it_keeps_all_of_its_co
 # -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
 
 
-def _fake(task: str, names=GENRES, output=None, thresholds=(0.5, 0.5, 0.5, 0.5)):
+def _runner_stub(task: str, names=GENRES, output=None, thresholds=(0.5, 0.5, 0.5, 0.5)):
+    """What `Runner`'s methods read of themselves, with a prediction given: no model is loaded."""
     return SimpleNamespace(config=SimpleNamespace(task=task, class_names=names),
                            prepare=lambda a, b: None, predict=lambda p: SimpleNamespace(output=output),
                            thresholds=lambda: np.asarray(thresholds, dtype=float),
@@ -96,7 +97,7 @@ def _fake(task: str, names=GENRES, output=None, thresholds=(0.5, 0.5, 0.5, 0.5))
 
 
 def test_genre_targets_are_offered_most_probable_first():
-    fake = _fake("genre", output=torch.tensor([[-2.0, 3.0, 0.0, 1.0]]))
+    fake = _runner_stub("genre", output=torch.tensor([[-2.0, 3.0, 0.0, 1.0]]))
     assert [v for _, v in Runner.target_choices(fake, None, None)] == ["Comedy", "Romance", "Horror", "Drama"]
 
 
