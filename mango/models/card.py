@@ -42,8 +42,7 @@ def model_card(config: MangoConfig, repo_id: str = "OWNER/NAME") -> str:
         lines.append(f"- **Test metrics** ({data.get('test_split', 'test')} split): {metrics}")
     readout = flow_readout(meta)
     if readout:
-        lines.append("- **The flow on 32 validation inputs:** " + " · ".join(
-            f"{k.replace('_', ' ')} {v:.3g}" for k, v in readout.items()))
+        lines.append("- **The flow on 32 validation inputs:** " + " · ".join(_measured(k, v) for k, v in readout.items()))
     lines += ["", "## Encoders and licences", ""]
     for key in ("a", "b"):
         modality = config.modality(key)
@@ -139,10 +138,14 @@ def metrics_line(value: Any) -> str:
     """Scalar test metrics only (per-class lists and the validation readout are left out), 3 significant digits."""
     if not isinstance(value, dict):
         return plain(value)
-    shown = [f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-             for k, v in value.items()
+    shown = [_measured(k, v) for k, v in value.items()
              if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in (*FLOW_READOUT, *COUNTS)]
     return " · ".join(shown[:8])
+
+
+def _measured(key: str, value: float) -> str:
+    """"mean acc 0.883": a measurement in words, a float to 3 significant digits."""
+    return f"{key.replace('_', ' ')} {value:.3g}" if isinstance(value, float) else f"{key.replace('_', ' ')} {value}"
 
 
 def plain(value: Any) -> str:
