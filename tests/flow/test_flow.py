@@ -32,6 +32,8 @@ from mango.flow import (
     mmca_partitions,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # thousands of tiny ops: a second thread only waits
+
 T, D = 4, 4  # tiny: N = 8 tokens, Jacobians of 32 x 32
 
 
