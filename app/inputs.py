@@ -112,6 +112,9 @@ def _open(path: str | os.PathLike[str] | None, label: str, image_size: int,
         )
     if width < 8 or height < 8:
         raise InputError(f"The {label} is only {width}×{height} pixels; it needs at least 8×8.")
+    if getattr(image, "is_animated", False):  # a GIF, APNG or WebP animation, a camera's MPO, a multi-page TIFF
+        notices.append(f"The {label} file holds {image.n_frames} images (an animation or a multi-picture file); "
+                       "the model reads only the first.")
     if heif:
         notices.append(f"The {label} is a HEIC photo. Browsers other than Safari cannot show HEIC, so its upload box "
                        "may show a broken image; the app has read it all the same.")

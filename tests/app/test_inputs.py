@@ -497,3 +497,16 @@ def test_an_all_zero_8_bit_depth_map_is_warned_once(tmp_path):
     loaded = load_image(save(tmp_path / "z.png", np.zeros((32, 32), np.uint8)), "depth", 1, 16, label="depth")
     assert sum("same value" in n for n in loaded.notices) == 1
     assert not any("of the depth is 0" in n for n in loaded.notices)
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".webp"])
+def test_an_animation_is_read_by_its_first_frame_and_said(tmp_path, suffix):
+    """The upload box plays the animation; the model reads one picture, so the notice says which."""
+    frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (200, 20, 110)]
+    path = tmp_path / f"a{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    loaded = load_image(str(path), "rgb", 3, 16)
+    assert any("holds 3 images" in n and "only the first" in n for n in loaded.notices), loaded.notices
+    assert abs(float(loaded.tensor.mean()) - 200 / 255) < 0.02  # the first frame's colour
+    frames[0].save(still := tmp_path / f"still{suffix}")
+    assert not any("images" in n for n in load_image(str(still), "rgb", 3, 16).notices)
