@@ -16,11 +16,12 @@ import tempfile
 from pathlib import Path
 
 from gradio import processing_utils
+from PIL import Image
 
 _original = processing_utils.save_pil_to_cache
 
 
-def atomic_save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+def atomic_save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", format: str = "webp") -> str:
     data = processing_utils.encode_pil_to_bytes(img, format)
     folder = Path(cache_dir) / processing_utils.hash_bytes(data)
     folder.mkdir(exist_ok=True, parents=True)

@@ -330,23 +330,23 @@ class MangoApp:
         return runner.labels()["ab".index(runner.text_key)], evt.index
 
     # ------------------------------------------------------------------------ contributions
-    def contributions(self, setting: str, a: Any, b: Any, target: Any, steps: Any, progress=gr.Progress(),
+    def contributions(self, setting: str, a: Any, b: Any, target: Any, steps: Any, progress: gr.Progress = gr.Progress(),
                       request: gr.Request | None = None) -> tuple:
         return self._unless_replaced(request, EDITS, 4, lambda: self.runner(setting).contributions(
             a, b, target, steps, progress=lambda f, m: progress(f, desc=m)), inputs=(setting, a, b))
 
     # ----------------------------------------------------------------------------- sampling
-    def sample(self, setting: str, temperature: Any, seed: Any, n: Any, progress=gr.Progress(),
+    def sample(self, setting: str, temperature: Any, seed: Any, n: Any, progress: gr.Progress = gr.Progress(),
                request: gr.Request | None = None) -> tuple:
         return self._unless_replaced(request, EDITS, 2, lambda: self.runner(setting).sample(
             temperature, seed, n, progress=lambda f, m: progress(f, desc=m)))
 
     def resample(self, setting: str, a: Any, b: Any, keep: Any, temperature: Any, seed: Any, n: Any,
-                 progress=gr.Progress(), request: gr.Request | None = None) -> tuple:
+                 progress: gr.Progress = gr.Progress(), request: gr.Request | None = None) -> tuple:
         return self._unless_replaced(request, EDITS, 2, lambda: self.runner(setting).resample(
             a, b, keep, temperature, seed, n, progress=lambda f, m: progress(f, desc=m)), inputs=(setting, a, b))
 
-    def interpolate(self, setting: str, a: Any, b: Any, other: Any, steps: Any, progress=gr.Progress(),
+    def interpolate(self, setting: str, a: Any, b: Any, other: Any, steps: Any, progress: gr.Progress = gr.Progress(),
                     request: gr.Request | None = None) -> tuple:
         def compute() -> tuple:
             a2, b2 = self.example_inputs(setting, other)

@@ -29,9 +29,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+
+# what the metrics read: a numpy array, a torch tensor (any device or dtype) or a nested sequence
+ArrayLike = np.ndarray | torch.Tensor | Iterable
 
 __all__ = [
     "EfficientNetFeatureExtractor", "InceptionFeatureExtractor", "InceptionWeightsNotFound", "confusion_matrix", "extract_features", "fid_kid",
@@ -40,7 +44,7 @@ __all__ = [
 ]
 
 
-def _np(x) -> np.ndarray:
+def _np(x: ArrayLike) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         if x.dtype in (torch.bfloat16, torch.float16):  # numpy has no bfloat16 (outputs under autocast)
             x = x.float()
@@ -51,7 +55,7 @@ def _np(x) -> np.ndarray:
 # ----------------------------------------------------------------------------- segmentation
 
 
-def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 255) -> np.ndarray:
+def confusion_matrix(pred: ArrayLike, target: ArrayLike, num_classes: int, ignore_index: int | None = 255) -> np.ndarray:
     """(num_classes, num_classes) int64 counts, rows = ground truth, columns = prediction.
 
     ``pred`` and ``target`` are integer label arrays of the same shape (e.g. (B, H, W)); take the
@@ -72,7 +76,7 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
     return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def segmentation_scores(conf) -> dict:
+def segmentation_scores(conf: ArrayLike) -> dict[str, Any]:
     """Pixel accuracy, mean class accuracy, mIoU and per-class IoU / accuracy from a confusion matrix.
 
     Returns ``{"pixel_acc", "mean_acc", "miou"}`` floats and ``"iou"``, ``"acc"`` numpy arrays of
@@ -98,7 +102,8 @@ def segmentation_scores(conf) -> dict:
 # ----------------------------------------------------------------------------- classification / regression
 
 
-def multilabel_f1(probs_or_preds, targets, threshold: float | np.ndarray = 0.5, zero_division: float = 0.0) -> dict:
+def multilabel_f1(probs_or_preds: ArrayLike, targets: ArrayLike, threshold: float | np.ndarray = 0.5,
+                  zero_division: float = 0.0) -> dict[str, Any]:
     """Micro and macro F1 of multi-label predictions (N, C) against 0/1 targets (N, C).
 
     Float inputs are probabilities (apply the sigmoid to logits first) and count as positive when
@@ -132,7 +137,7 @@ def multilabel_f1(probs_or_preds, targets, threshold: float | np.ndarray = 0.5, 
     }
 
 
-def _masked(pred, target, mask):
+def _masked(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None) -> np.ndarray:
     p, t = _np(pred).astype(np.float64), _np(target).astype(np.float64)
     if p.shape != t.shape:
         raise ValueError(f"pred and target differ in shape: {p.shape} vs {t.shape}")
@@ -144,12 +149,12 @@ def _masked(pred, target, mask):
     return diff
 
 
-def mae(pred, target, mask=None) -> float:
+def mae(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Mean absolute error over all elements (or those where ``mask`` is true)."""
     return float(np.abs(_masked(pred, target, mask)).mean())
 
 
-def mse(pred, target, mask=None) -> float:
+def mse(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Mean squared error over all elements (or those where ``mask`` is true)."""
     return float(np.square(_masked(pred, target, mask)).mean())
 
@@ -157,7 +162,7 @@ def mse(pred, target, mask=None) -> float:
 # ----------------------------------------------------------------------------- FID / KID
 
 
-def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2) -> float:
+def frechet_distance_from_stats(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike) -> float:
     mu1, mu2 = np.atleast_1d(_np(mu1)).astype(np.float64), np.atleast_1d(_np(mu2)).astype(np.float64)
     s1, s2 = np.atleast_2d(_np(sigma1)).astype(np.float64), np.atleast_2d(_np(sigma2)).astype(np.float64)
     if mu1.shape != mu2.shape or s1.shape != s2.shape:
@@ -171,7 +176,7 @@ def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
-def frechet_distance(feats1, feats2) -> float:
+def frechet_distance(feats1: ArrayLike, feats2: ArrayLike) -> float:
     """FID between two feature sets (N1, D) and (N2, D) (Gaussian fits, unbiased covariance)."""
     f1, f2 = _np(feats1).astype(np.float64), _np(feats2).astype(np.float64)
     if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
@@ -214,9 +219,9 @@ def _mmd2_from_kernels(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> flo
     return float(sxx + syy - 2 * kxy.sum() / (m * m))
 
 
-def kernel_inception_distance(feats1, feats2, num_subsets: int = 100, subset_size: int = 1000,
+def kernel_inception_distance(feats1: ArrayLike, feats2: ArrayLike, num_subsets: int = 100, subset_size: int = 1000,
                               degree: int = 3, gamma: float | None = None, coef0: float = 1.0,
-                              seed: int = 0, return_std: bool = False):
+                              seed: int = 0, return_std: bool = False) -> float | tuple[float, float]:
     """KID x100: the unbiased polynomial-kernel MMD^2, averaged over ``num_subsets`` random subsets.
 
     Each subset draws ``min(subset_size, N1, N2)`` samples from each set without replacement
@@ -241,7 +246,7 @@ def kernel_inception_distance(feats1, feats2, num_subsets: int = 100, subset_siz
     return (float(vals.mean()), float(vals.std())) if return_std else float(vals.mean())
 
 
-def extract_features(images, extractor: Callable, batch_size: int = 50) -> np.ndarray:
+def extract_features(images: ArrayLike, extractor: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 50) -> np.ndarray:
     """Features of images: a (N, 3, H, W) tensor/array in [0, 1], or an iterable of such batches."""
     if isinstance(images, (torch.Tensor, np.ndarray)):
         t = torch.as_tensor(images)
@@ -258,8 +263,8 @@ def extract_features(images, extractor: Callable, batch_size: int = 50) -> np.nd
     return np.concatenate(out, 0)
 
 
-def fid_kid(real_images, fake_images, extractor: Callable, batch_size: int = 50, kid_subsets: int = 100,
-            kid_subset_size: int = 1000, seed: int = 0) -> dict:
+def fid_kid(real_images: ArrayLike, fake_images: ArrayLike, extractor: Callable[[torch.Tensor], torch.Tensor],
+            batch_size: int = 50, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0) -> dict[str, Any]:
     """FID and KID (x100) between two image sets, with any feature extractor.
 
     ``extractor`` maps a float batch (B, 3, H, W) in [0, 1] to features (B, F) -- e.g.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ def holed_depths(depth: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
-def score(model: torch.nn.Module, data, limit: int | None, shares: list[float], kinds: list[str]) -> pd.DataFrame:
+def score(model: torch.nn.Module, data: Any, limit: int | None, shares: list[float], kinds: list[str]) -> pd.DataFrame:
     """One row per (pattern, share, reading): mean hole share, mIoU and pixel accuracy over the scenes."""
     from mango import metrics
     from mango.bench.explanations import scenes_of

@@ -43,6 +43,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -892,7 +893,7 @@ def grid_rows(out: dict[str, Any]) -> list[np.ndarray]:
 GRID_COLUMNS = ("rgb", "depth_zbuffer", "normal", "reshading", "edge_texture", "labels", "camo(red)/decal(blue)")
 
 
-def save_grid(path: str | Path, seeds=(0, 1, 2, 3), size: int = 128, fitted: bool | str = False) -> Path:
+def save_grid(path: str | Path, seeds: Sequence[int] = (0, 1, 2, 3), size: int = 128, fitted: bool | str = False) -> Path:
     """A PNG grid, one row per seed, one column per domain (GRID_COLUMNS), with a header row."""
     from PIL import Image, ImageDraw
 
