@@ -285,6 +285,10 @@ class Trainer:
         self.log = MetricsLog(self.out)
         _seed_everything(cfg.seed + self.rank)
         self.splits = splits if splits is not None else build_run_splits(cfg)
+        per_process = math.ceil(len(self.splits.train) / self.world)  # what DistributedSampler gives each rank
+        if cfg.batch_size > per_process:  # before any stage or cache is computed, whichever path stage 2 takes
+            raise SettingsError(f"batch_size {cfg.batch_size} is larger than the {per_process} training samples"
+                                f"{' per process' if self.world > 1 else ''}: give a smaller --batch-size")
         self.model_config = build_model_config(cfg, self.splits)
         if cfg.balance_classes != "none" and not self.model_config.class_weights:
             self.model_config.class_weights = class_weights(self.splits.train, self.model_config, cfg.balance_classes)
@@ -478,9 +482,6 @@ class Trainer:
         sampler = DistributedSampler(self.splits.train, seed=self.cfg.seed) if self.world > 1 else None
         batch_sampler = _SkippingBatchSampler(sampler or RandomSampler(self.splits.train, generator=generator),
                                               self.cfg.batch_size, skip)
-        if len(batch_sampler) == 0:
-            raise SettingsError(f"batch_size {self.cfg.batch_size} is larger than the {len(self.splits.train)} "
-                                "training samples (per process): give a smaller --batch-size")
         loader = DataLoader(self.splits.train, batch_sampler=batch_sampler, num_workers=self.cfg.num_workers,
                             persistent_workers=self.cfg.num_workers > 0, generator=generator)
         return _batches(loader, sampler)

@@ -179,3 +179,16 @@ def test_ema_decay_of_one_is_refused(tmp_path):
 def test_a_limit_of_one_sample_is_refused(tmp_path):
     with pytest.raises(SettingsError, match="limit must be at least 2"):
         check_settings(_cfg(tmp_path, limit=1))
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_batch_larger_than_the_training_set_is_refused_before_any_work(tiny_cli_args, tmp_path, capsys, cache):
+    """With stage 1 skipped, the cached stage 2 raised a traceback only after computing its caches (the
+    uncached path gave one line): both now refuse it first, and write nothing."""
+    run = tmp_path / "run"
+    argv = [*tiny_cli_args(run, ae_steps=0, steps=1, eval_every=1), "--batch-size", "32"]
+    status = train_main(argv if cache else [*argv, "--no-cache"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert "python -m train: error: batch_size 32 is larger than the 9 training samples" in err
+    assert not run.exists()
