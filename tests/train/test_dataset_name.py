@@ -44,3 +44,31 @@ def test_a_relative_root_records_the_folder_name_not_a_dot(tiny_movies, monkeypa
     splits = build_splits("mmimdb", Path("."), 32)
     assert splits.description["root"] == tiny_movies.name
     assert splits.description["name"].startswith(f"{tiny_movies.name} (")
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_the_description_counts_each_split_and_says_what_maps_to_what(synthrooms):
+    """The model card's data line comes from this description: its counts, the Taskonomy domains
+    and the generator's seed (to make the data again) must be the ones the run used."""
+    from mango.models.card import data_line
+
+    splits = build_splits("taskonomy", synthrooms / "taskonomy", 32, inputs=("depth_zbuffer", "normal"),
+                          target="rgb", val_fraction=0.25)
+    described = splits.description
+    assert (described["train_samples"], described["val_samples"], described["test_samples"]) == (9, 3, 4)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (9, 3, 4)
+    assert described["inputs"] == ["depth_zbuffer", "normal"] and described["target"] == "rgb"
+    assert "9 train / 3 val / 4 test samples" in data_line(described)
+    assert "depth_zbuffer + normal → rgb" in data_line(described)
+    assert described["source"]["seed"] == 3 and described["source"]["n"] == 16  # write_dataset(..., 16, seed=3)
+
+
+def test_a_folder_of_scenes_is_counted_in_samples_not_films(tmp_path):
+    """Only MM-IMDb counts films; any other real folder is named by its samples."""
+    from train.data import dataset_name
+
+    (tmp_path / "nyu").mkdir()
+    assert dataset_name("nyudv2", tmp_path / "nyu", 1449) == "nyu (NYUDv2 layout, 1,449 samples)"
+    assert dataset_name("mmimdb", tmp_path / "nyu", 12) == "nyu (MM-IMDb layout, 12 films)"

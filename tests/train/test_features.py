@@ -110,3 +110,75 @@ def test_drawing_like_caching_leaves_the_random_stream_where_caching_does(synthr
     torch.manual_seed(5)
     draw_like_caching(2)
     assert not torch.equal(torch.get_rng_state(), after_caching)
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+def _translation_cache(synthrooms, mirrored: bool, size: int = 32):
+    from train.trainer import TrainConfig, build_model_config
+
+    cfg = TrainConfig(dataset="taskonomy", root=str(synthrooms / "taskonomy"), out="unused", preset="tiny",
+                      image_size=size, inputs=("depth_zbuffer", "normal"), target="rgb", overrides=TINY_MODEL)
+    splits = build_splits("taskonomy", synthrooms / "taskonomy", size, inputs=cfg.inputs, target=cfg.target,
+                          val_fraction=0.25)
+    torch.manual_seed(0)
+    model = MangoModel(build_model_config(cfg, splits)).eval()
+    return model, splits.train_eval, BackboneCache(model, splits.train_eval, mirrored=mirrored, progress=False)
+
+
+def test_cached_image_targets_are_the_targets_to_the_nearest_8_bit_step(synthrooms):
+    """Translation targets are kept as 8-bit images: rounded (not truncated) and read back at /255, so a
+    loss on the cache sees the target the images give, within half a step. Read at 16 px, the 32 px
+    images are resized: their values fall between 8-bit steps."""
+    model, dataset, cache = _translation_cache(synthrooms, mirrored=False, size=16)
+    rows = torch.arange(len(dataset))
+    cached = cache.batch(rows, torch.device("cpu"))["target"]
+    direct = torch.stack([dataset[i]["target"] for i in range(len(dataset))])
+    assert (cached - direct).abs().max() <= 0.5 / 255 + 1e-6
+    assert cached.dtype == torch.float32
+
+
+def test_a_mirrored_cache_mirrors_the_x_of_the_normal_input_not_the_other(synthrooms):
+    """The mirrored rows hold the backbones' outputs for the mirrored sample as the loaders would give
+    it: the normal map's x channel negated, the depth map only flipped."""
+    model, dataset, cache = _translation_cache(synthrooms, mirrored=True)
+    n = len(dataset)
+    item = {k: v[None] if isinstance(v, torch.Tensor) else [v] for k, v in dataset[1].items()}
+    mirrored = mirror_item(item, {"a": "depth_zbuffer", "b": "normal", "target": "rgb"}, "translation")
+    with torch.no_grad():
+        direct = model.backbone_outputs(mirrored["a"], mirrored["b"])
+    cached = cache.batch(torch.tensor([n + 1]), torch.device("cpu"))
+    for key in ("a", "b"):
+        torch.testing.assert_close(cached["backbone"][key], direct[key], atol=2e-2, rtol=1e-2)
+    torch.testing.assert_close(cached["target"][0], mirrored["target"][0], atol=0.5 / 255 + 1e-6, rtol=0)
+
+
+def test_in_order_hands_out_every_cached_row_once(synthrooms):
+    """Evaluation on a cache walks it with in_order: every row, in order, the last partial batch included."""
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    cache = BackboneCache(_model(), splits.train_eval, progress=False)
+    ids = [i for batch in cache.in_order(4, torch.device("cpu")) for i in batch["id"]]
+    assert ids == cache.ids and len(ids) == len(splits.train_eval) == 9
+
+
+def test_an_epoch_of_batches_covers_every_row_when_the_batch_size_divides_it(synthrooms):
+    """Only a partial last batch is dropped: 18 rows in batches of 6 are 3 batches an epoch, each row once,
+    a resumed stream (`skip`) goes on with the batches an uninterrupted one draws next, and a cache
+    exactly one batch long gives that batch."""
+    import itertools
+
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
+    cache = BackboneCache(_model(), splits.train_eval, mirrored=True, progress=False)
+    assert len(cache) == 18
+
+    def stream(skip=0):
+        return cache.batches(6, torch.Generator().manual_seed(0), torch.device("cpu"), skip=skip)
+
+    epoch = [batch["id"] for batch in itertools.islice(stream(), 3)]
+    assert sorted(i for ids in epoch for i in ids) == sorted(cache.ids)
+    uninterrupted = [batch["id"] for batch in itertools.islice(stream(), 5)]
+    resumed = [batch["id"] for batch in itertools.islice(stream(skip=2), 3)]
+    assert resumed == uninterrupted[2:]
+    one_batch = next(cache.batches(18, torch.Generator().manual_seed(0), torch.device("cpu")))
+    assert sorted(one_batch["id"]) == sorted(cache.ids)  # a cache exactly one batch long is usable

@@ -79,3 +79,22 @@ def test_genre_thresholds_cannot_be_tuned_on_films_it_trained_on(tiny_movies, tm
         Trainer(dataclasses.replace(parse_args(argv + ["--thresholds", "none"]), thresholds="per_class"))
     assert parse_args(argv + ["--thresholds", "none"]).fit_on == "train+val"
     assert parse_args(argv[:6]).fit_on == "train"
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_train_plus_val_scores_the_dev_films_unaugmented(tiny_movies):
+    """train_eval is the training set as evaluation reads it: with train+val its dev films must not be
+    randomly cropped or flipped either, or the training score changes from one evaluation to the next."""
+    fitted = build_splits("mmimdb", tiny_movies, 32, fit_on="train+val")
+    assert [part.train for part in fitted.train_eval.datasets] == [False, False]
+    assert [part.train for part in fitted.train.datasets] == [True, True]
+    assert not fitted.test.train
+
+
+def test_a_carved_validation_set_is_the_rounded_fraction_of_train(synthrooms):
+    """12 training scenes at 30%: 3.6 rounds to 4 validation scenes (a floor would give 3)."""
+    splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.3)
+    assert (len(splits.train), len(splits.val)) == (8, 4)
+    assert splits.description["val_samples"] == 4

@@ -95,3 +95,43 @@ def test_push_without_a_hub_stops_at_once(monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         push_main(["some/folder", "someone/mango"])
     assert stop.value.code == 2 and "cannot push to someone/mango: offline mode is on" in capsys.readouterr().err
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+@pytest.fixture
+def pushed(monkeypatch):
+    """What `python -m train.push` hands to `MangoModel.push_to_hub`, without reading a checkpoint."""
+    calls = []
+
+    class Loaded:
+        def push_to_hub(self, repo_id, **kwargs):
+            calls.append(dict(repo_id=repo_id, **kwargs))
+            return f"https://hub.example/{repo_id}/commit/1"
+
+    monkeypatch.setattr(MangoModel, "from_pretrained", classmethod(lambda cls, path, **kwargs: Loaded()))
+    monkeypatch.setattr(mango.hub_env, "hub_unavailable_reason", lambda: None)
+    return calls
+
+
+def test_push_passes_private_token_and_revision_on(pushed, monkeypatch, capsys):
+    """--private must make a private repo (a public one exposes the weights), --token and --revision
+    must be the ones used for the upload."""
+    monkeypatch.setenv("HF_TOKEN", "hf_env")
+    assert push_main(["ckpt", "someone/mango", "--private", "--token", "hf_given", "--revision", "dev"]) == 0
+    assert pushed == [dict(repo_id="someone/mango", private=True, token="hf_given", revision="dev")]
+    assert push_main(["ckpt", "someone/mango"]) == 0
+    assert pushed[1] == dict(repo_id="someone/mango", private=None, token=None, revision=None)
+    capsys.readouterr()
+
+
+def test_a_token_on_the_command_line_is_enough_to_push(pushed, monkeypatch, capsys):
+    """With no stored token and no HF_TOKEN, `--token` alone must pass the up-front check."""
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    assert push_main(["ckpt", "someone/mango", "--token", "hf_given"]) == 0
+    assert [call["token"] for call in pushed] == ["hf_given"]
+    assert "pushed ckpt to someone/mango" in capsys.readouterr().out

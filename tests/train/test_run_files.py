@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
+import pytest
+
+import train.atomic
 from train.atomic import atomic_write_text, replace_dir, settle_staged_dir, staging_dir
 from train.metrics_log import MetricsLog
 
@@ -86,3 +90,49 @@ def test_a_cut_off_last_line_is_dropped_even_when_every_row_is_kept(tmp_path):
     log.append({"stage": "task", "step": 4, "train_loss": 0.5})  # the resumed run's next row
     assert [r["step"] for r in log.rows()] == [2, 4]
     assert [json.loads(line)["step"] for line in log.jsonl.read_text().splitlines()] == [2, 4]
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_a_kill_between_the_two_renames_keeps_the_old_folder_until_the_new_one_is_kept(tmp_path, monkeypatch):
+    """replace_dir moves the current folder aside (never deletes it) before the new one is in, and a
+    restart that does not keep the staged folder puts the old one back: the run folder never loses
+    its last good checkpoint."""
+    target = tmp_path / "last"
+    target.mkdir()
+    (target / "f").write_text("old")
+    staged = staging_dir(target)
+    staged.mkdir()
+    (staged / "f").write_text("new")
+    real_replace, calls = os.replace, []
+
+    def killed_at_the_second(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(train.atomic.os, "replace", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        replace_dir(staged, target)
+    monkeypatch.setattr(train.atomic.os, "replace", real_replace)
+    assert not target.exists() and (tmp_path / "last.old" / "f").read_text() == "old"
+
+    settle_staged_dir(target, keep=lambda folder: False)  # the staged folder is not wanted: the old one comes back
+    assert (target / "f").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+
+def test_replace_dir_clears_a_stale_old_folder(tmp_path):
+    """A NAME.old left by an earlier interrupted swap must not block the next one."""
+    target = tmp_path / "best"
+    target.mkdir()
+    (target / "f").write_text("current")
+    stale = tmp_path / "best.old"
+    stale.mkdir()
+    (stale / "f").write_text("stale")
+    staged = staging_dir(target)
+    staged.mkdir()
+    (staged / "f").write_text("new")
+    replace_dir(staged, target)
+    assert (target / "f").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["best"]

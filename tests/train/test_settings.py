@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
+import train.__main__
 import train.trainer
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
@@ -153,8 +155,6 @@ def test_per_class_settings_wait_for_the_data_s_classes(synthrooms, tmp_path):
 
 
 def test_a_result_prints_as_json_with_a_list_on_one_line():
-    import json
-
     from train.cli import printable
 
     result = {"miou": 0.5, "per_class_iou": [0.1, None, 0.3], "classes_absent": ["lamp"], "nested": {"x": 1}}
@@ -179,6 +179,53 @@ def test_ema_decay_of_one_is_refused(tmp_path):
 def test_a_limit_of_one_sample_is_refused(tmp_path):
     with pytest.raises(SettingsError, match="limit must be at least 2"):
         check_settings(_cfg(tmp_path, limit=1))
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_cli_flags_reach_the_train_config():
+    """Each flag must land in its own TrainConfig field: a flag dropped, swapped or inverted here
+    trains something else than the command line (and the checkpoint's settings) say."""
+    base = ["--dataset", "nyudv2", "--root", "r", "--out", "o"]
+    default = parse_args(base)
+    assert default.bf16 and default.cache_backbones and default.mirror
+    cfg = parse_args([*base, "--no-bf16", "--no-cache", "--no-mirror", "--lr", "0.002", "--ae-lr", "0.003",
+                      "--weight-decay", "0.5", "--seed", "7", "--val-fraction", "0.3", "--warmup", "9",
+                      "--balance-classes", "sqrt", "--text-projection", "pca"])
+    assert (cfg.bf16, cfg.cache_backbones, cfg.mirror) == (False, False, False)
+    assert (cfg.lr, cfg.ae_lr, cfg.weight_decay) == (0.002, 0.003, 0.5)
+    assert (cfg.seed, cfg.val_fraction, cfg.warmup) == (7, 0.3, 9)
+    assert (cfg.balance_classes, cfg.text_projection) == ("sqrt", "pca")
+
+
+def test_cli_zero_stage_one_steps_are_kept(tiny_cli_args, tmp_path):
+    """`--ae-steps 0` means no stage 1, with or without --encoders-from (the refusal says "or give 0")."""
+    argv = tiny_cli_args(tmp_path / "run", 0, 1, 1)
+    assert parse_args(argv).ae_steps == 0
+    assert parse_args([*argv, "--encoders-from", "x/final"]).ae_steps == 0
+
+
+def test_a_set_value_may_contain_an_equals_sign():
+    """`--set key=value` splits at the first '=' only: the rest is the value."""
+    from train.__main__ import _override
+
+    assert _override("text_encoder=a=b") == ("text_encoder", "a=b")
+    assert _override('partitions=["a=1"]') == ("partitions", ("a=1",))
+
+
+def test_main_prints_the_run_s_result(monkeypatch, capsys):
+    """`python -m train` ends by printing the test result (the numbers a user copies into a table)."""
+    class Finished:
+        def __init__(self, cfg):
+            pass
+
+        def run(self):
+            return {"miou": 0.25, "per_class_iou": [0.5, None]}
+
+    monkeypatch.setattr(train.__main__, "Trainer", Finished)
+    assert train_main(["--dataset", "nyudv2", "--root", "r", "--out", "o"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"miou": 0.25, "per_class_iou": [0.5, None]}
 
 
 @pytest.mark.parametrize("cache", [True, False])

@@ -122,3 +122,35 @@ def test_a_labels_start_needs_labels_per_example(tiny_train_config, tmp_path):
     config.text_projection = "labels"
     with pytest.raises(ValueError, match="needs multi-label targets"):
         Trainer(config)._initialize_text_projection()
+
+
+# -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
+
+
+def test_as_many_axes_as_channels_or_labels_are_allowed():
+    """D may equal the text width (a 384-d projection of MiniLM's 384 dims) and may equal the number of
+    labels: all the axes / only label directions, still orthonormal."""
+    g = torch.Generator().manual_seed(0)
+    states = torch.randn(20, 4, generator=g)
+    axes = principal_axes(states, dim=4)
+    torch.testing.assert_close(axes @ axes.T, torch.eye(4), atol=1e-5, rtol=0)
+    pooled, labels, states = _quiet_signal()
+    only_labels = label_axes(pooled, labels, states, dim=2, ridge=0.01)
+    torch.testing.assert_close(only_labels @ only_labels.T, torch.eye(2), atol=1e-5, rtol=0)
+    assert torch.all(only_labels[:, -2:].pow(2).sum(1) > 0.99)
+    every = label_axes(pooled, labels, states, dim=12)
+    torch.testing.assert_close(every @ every.T, torch.eye(12), atol=1e-5, rtol=0)
+
+
+def test_the_rows_after_the_label_span_are_the_next_principal_axes():
+    """When the label direction is also the most varied one, the principal axes must be taken off the
+    label span: else the top axis repeats it and the next most varied direction is lost."""
+    g = torch.Generator().manual_seed(1)
+    scales = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0, 0.5])
+    pooled = torch.randn(400, 6, generator=g) * scales
+    labels = (pooled[:, :1] > 0).float()  # one label, read off the most varied channel
+    states = torch.randn(1600, 6, generator=g) * scales
+    axes = label_axes(pooled, labels, states, dim=3, ridge=0.01)
+    torch.testing.assert_close(axes @ axes.T, torch.eye(3), atol=1e-5, rtol=0)
+    assert axes[0, 0].pow(2) > 0.95  # the label direction first
+    assert axes[1:, 1:3].pow(2).sum() > 1.9  # then channels 1 and 2, the most varied of the rest
