@@ -55,7 +55,8 @@ def _np(x: ArrayLike) -> np.ndarray:
 # ----------------------------------------------------------------------------- segmentation
 
 
-def confusion_matrix(pred: ArrayLike, target: ArrayLike, num_classes: int, ignore_index: int | None = 255) -> np.ndarray:
+def confusion_matrix(pred: ArrayLike, target: ArrayLike, num_classes: int,
+                     ignore_index: int | None = 255) -> np.ndarray:
     """(num_classes, num_classes) int64 counts, rows = ground truth, columns = prediction.
 
     ``pred`` and ``target`` are integer label arrays of the same shape (e.g. (B, H, W)); take the
@@ -246,7 +247,8 @@ def kernel_inception_distance(feats1: ArrayLike, feats2: ArrayLike, num_subsets:
     return (float(vals.mean()), float(vals.std())) if return_std else float(vals.mean())
 
 
-def extract_features(images: ArrayLike, extractor: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 50) -> np.ndarray:
+def extract_features(images: ArrayLike, extractor: Callable[[torch.Tensor], torch.Tensor],
+                     batch_size: int = 50) -> np.ndarray:
     """Features of images: a (N, 3, H, W) tensor/array in [0, 1], or an iterable of such batches."""
     if isinstance(images, (torch.Tensor, np.ndarray)):
         t = torch.as_tensor(images)
