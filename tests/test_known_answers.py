@@ -243,3 +243,50 @@ def test_recall_is_the_share_of_the_objects_own_pixels_the_model_labels(scenes):
 
     checks = ka.check_objects(Oracle(small_config(), "b").eval(), a, b, objects, ig_steps=4, max_ig_steps=4)
     assert [c.recall for c in checks] == [1.0] * len(objects)
+
+
+# -- found unguarded by a fifth mutation audit (each fails on its mutant) ------------------------------
+
+
+def test_shading_reveals_camouflage_and_texture_reveals_decals():
+    """The shade + texture model has known answers too: reshading shows camouflaged objects, edge texture decals."""
+    names = ("reshading", "edge_texture")
+    assert [ka.revealing_key(c, names) for c in ("camouflaged", "picture", "rug")] == ["a", "b", "b"]
+    assert ka.revealing_key("camouflaged", ("rgb", "reshading")) == "b"
+
+
+def test_ig_reruns_only_the_unconverged_objects_and_keeps_each_result_with_its_object(scenes, monkeypatch):
+    """When some objects converge and others need more steps, each object must keep its own totals and steps."""
+    _, a, b, labels = next(s for s in scenes if len(ka.known_objects(s[3], SYNTHROOMS_CLASSES, ("rgb", "depth"),
+                                                                      PATCH**2 // 4)) >= 2)
+    model = OneModalityReader(small_config(), "b").eval()
+    objects = ka.known_objects(labels, SYNTHROOMS_CLASSES, ("rgb", "depth"), PATCH**2 // 4)
+    real_ig = interpret.integrated_gradients
+    rows = []
+
+    def first_object_converges_first(*args, n_steps, **kwargs):  # every object but the first needs a second round
+        result = real_ig(*args, n_steps=n_steps, **kwargs)
+        rows.append(len(result.delta))
+        if len(rows) == 1:
+            unconverged = torch.ones_like(result.delta)
+            unconverged[0] = 0.0
+            result.delta = result.delta + unconverged * (10.0 * result.change.abs() + 1.0)
+        return result
+
+    monkeypatch.setattr(interpret, "integrated_gradients", first_object_converges_first)
+    checks = ka.check_objects(model, a, b, objects, ig_steps=4, max_ig_steps=16)
+    assert rows == [len(objects), len(objects) - 1]
+    assert [c.ig_steps for c in checks] == [4] + [8] * (len(objects) - 1)
+    for check in checks:  # this model's IG is exact: its totals are the Shapley values of the same object
+        assert check.ig_converged
+        assert check.right["integrated_gradients"] == ka.points_at(check.values["integrated_gradients"], check.obj.revealing)
+        assert check.values["integrated_gradients"] == pytest.approx(check.values["shapley"], abs=1e-4)
+
+
+def test_rugs_are_decals_like_pictures():
+    """The benchmark groups objects by kind: a rug counted as camouflaged would pass a colour-blind model's check."""
+    labels = np.zeros((8, 8), np.int64)
+    labels[0:3, 0:3] = SYNTHROOMS_CLASSES.index("rug")
+    labels[5:8, 5:8] = SYNTHROOMS_CLASSES.index("picture")
+    objects = ka.known_objects(labels, SYNTHROOMS_CLASSES, ("rgb", "depth"))
+    assert [(o.class_name, o.kind, o.revealing) for o in objects] == [("picture", "decal", "a"), ("rug", "decal", "a")]

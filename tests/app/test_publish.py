@@ -242,3 +242,57 @@ def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatc
     assert upload["repo_id"] == "someone/mango" and upload["repo_type"] == "space"
     assert set(upload["delete_patterns"]) == {"app/**", "mango/**", "assets/**", "docs/**"}
     assert calls["token"] == "hf_x"
+
+
+# -- found unguarded by a fifth mutation audit (each fails on its mutant) ------------------------------
+
+
+def test_a_cuda_torch_dry_run_lists_the_size_of_the_requirements_it_shows():
+    """--cuda-torch drops the index lines: the listed requirements.txt size must be that file's, not the CPU one's."""
+    for cpu_torch in (True, False):
+        listed = {f.path: f for f in publish.space_files(ROOT, cpu_torch=cpu_torch)}["requirements.txt"]
+        assert listed.size == len(publish.space_requirements(ROOT, cpu_torch=cpu_torch).encode()), cpu_torch
+
+
+def test_publish_passes_cuda_torch_and_the_commit_message_on_to_the_upload(monkeypatch, capsys):
+    """A GPU Space published with --cuda-torch must get PyPI's torch, and --message must be the commit's message."""
+    uploads = []
+
+    class RecordingHfApi:
+        def __init__(self, endpoint=None, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            return type("RepoUrl", (), {"url": f"https://hub.example/spaces/{repo_id}"})()
+
+        def upload_folder(self, *, folder_path, **kwargs):
+            uploads.append(((Path(folder_path) / "requirements.txt").read_text(), kwargs["commit_message"]))
+
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
+    monkeypatch.setattr("mango.hub_env.hub_unavailable_reason", lambda: None)
+    assert publish.main(["someone/mango", "--token", "hf_x", "--cuda-torch", "--message", "GPU build"]) == 0
+    requirements, message = uploads[-1]
+    assert requirements == publish.space_requirements(ROOT, cpu_torch=False) and "--extra-index-url" not in requirements
+    assert message == "GPU build"
+
+
+def test_front_matter_refuses_an_empty_title_a_bad_colorto_and_a_long_short_description(tmp_path):
+    """The Hub rejects these: a dry run that called them valid would let a publish fail half-way."""
+    good = "sdk: gradio\nsdk_version: 6.31.0\napp_file: app/__init__.py\n"
+    root = _project_copy(tmp_path, f"title: ''\n{good}colorTo: teal\nshort_description: {'x' * 61}")
+    requirements = publish.space_requirements(ROOT)
+    _, problems = publish.check_front_matter(root, {"app/__init__.py"}, requirements)
+    text = "\n".join(problems)
+    assert "no 'title'" in text and "colorTo 'teal'" in text and "short_description is longer than 60" in text
+    (root / "README.md").write_text(f"---\ntitle: X\n{good}colorTo: teal\nshort_description: {'x' * 60}\n---\n")
+    _, problems = publish.check_front_matter(root, {"app/__init__.py"}, requirements)
+    assert [p for p in problems if "short_description" in p or "title" in p] == []
+
+
+def test_only_files_over_10_mb_are_marked_for_lfs():
+    """The dry run's LFS note must mark the big checkpoints, not every small source file."""
+    big = publish.SpaceFile("assets/big.safetensors", publish.LFS_THRESHOLD + 1, Path("big"))
+    small = publish.SpaceFile("app/ui.py", 1000, Path("small"))
+    text = publish.describe(publish.SpacePlan([big, small], "", {"sdk": "gradio"}), "someone/mango")
+    line = {p: next(line for line in text.splitlines() if f"  {p}" in line) for p in (big.path, small.path)}
+    assert "LFS/Xet only" in line[big.path] and "LFS" not in line[small.path]
