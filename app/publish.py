@@ -189,7 +189,9 @@ def check_front_matter(root: Path, paths: set[str], requirements: str) -> tuple[
     requires = _load_pyproject(root)["project"].get("requires-python")
     if python and requires and not SpecifierSet(requires).contains(f"{python}.0" if str(python).count(".") == 1
                                                                    else str(python)):
-        problems.append(f"front matter: python_version {python} is outside pyproject's requires-python {requires}")
+        unquoted = " (YAML reads an unquoted 3.10 as the number 3.1: quote it, '3.10')" if isinstance(python, float) else ""
+        problems.append(f"front matter: python_version {python} is outside pyproject's requires-python {requires}"
+                        f"{unquoted}")
     return data, problems
 
 
@@ -212,7 +214,7 @@ def describe(space: SpacePlan, repo_id: str) -> str:
     lines = [f"Space {repo_id}: {len(space.files)} files, {_size(space.total_size)}"]
     for f in space.files:
         note = "  (generated from pyproject.toml)" if f.source is None else \
-            "  (over 10 MB: LFS/Xet only)" if f.size > LFS_THRESHOLD else ""
+            "  (over 10 MiB = 10.49 MB: LFS/Xet only)" if f.size > LFS_THRESHOLD else ""
         lines.append(f"  {_size(f.size):>9}  {f.path}{note}")
     lines.append(f"  {_size(space.total_size):>9}  total")
     lines.append(f"{GENERATED_REQUIREMENTS} (generated from pyproject.toml, what the Space installs):")

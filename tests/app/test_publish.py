@@ -244,6 +244,17 @@ def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatc
     assert calls["token"] == "hf_x"
 
 
+def test_an_unquoted_python_version_is_refused_with_the_reason(tmp_path):
+    """YAML reads `python_version: 3.10` as the number 3.1 (and so would the Hub): the problem says to quote it."""
+    good = "title: X\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app/__init__.py\n"
+    requirements = publish.space_requirements(ROOT)
+    for version, hint in (("3.10", True), ("'3.8'", False)):
+        root = _project_copy(tmp_path / version, f"{good}python_version: {version}")
+        _, problems = publish.check_front_matter(root, {"app/__init__.py"}, requirements)
+        refused = [p for p in problems if "python_version" in p]
+        assert len(refused) == 1 and ("quote it, '3.10'" in refused[0]) == hint, refused
+
+
 # -- found unguarded by a fifth mutation audit (each fails on its mutant) ------------------------------
 
 
