@@ -95,16 +95,19 @@ def test_a_cut_off_last_line_is_dropped_even_when_every_row_is_kept(tmp_path):
 # -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
 
 
+def _folder(path, text: str):
+    """A folder holding one file, f, with ``text``."""
+    path.mkdir()
+    (path / "f").write_text(text)
+    return path
+
+
 def test_a_kill_between_the_two_renames_keeps_the_old_folder_until_the_new_one_is_kept(tmp_path, monkeypatch):
     """replace_dir moves the current folder aside (never deletes it) before the new one is in, and a
     restart that does not keep the staged folder puts the old one back: the run folder never loses
     its last good checkpoint."""
-    target = tmp_path / "last"
-    target.mkdir()
-    (target / "f").write_text("old")
-    staged = staging_dir(target)
-    staged.mkdir()
-    (staged / "f").write_text("new")
+    target = _folder(tmp_path / "last", "old")
+    staged = _folder(staging_dir(target), "new")
     real_replace, calls = os.replace, []
 
     def killed_at_the_second(src, dst):
@@ -125,14 +128,8 @@ def test_a_kill_between_the_two_renames_keeps_the_old_folder_until_the_new_one_i
 
 def test_replace_dir_clears_a_stale_old_folder(tmp_path):
     """A NAME.old left by an earlier interrupted swap must not block the next one."""
-    target = tmp_path / "best"
-    target.mkdir()
-    (target / "f").write_text("current")
-    stale = tmp_path / "best.old"
-    stale.mkdir()
-    (stale / "f").write_text("stale")
-    staged = staging_dir(target)
-    staged.mkdir()
-    (staged / "f").write_text("new")
+    target = _folder(tmp_path / "best", "current")
+    _folder(tmp_path / "best.old", "stale")
+    staged = _folder(staging_dir(target), "new")
     replace_dir(staged, target)
     assert (target / "f").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["best"]
