@@ -207,8 +207,9 @@ def test_bad_space_names_are_refused(capsys):
     assert "OWNER/NAME" in capsys.readouterr().err
 
 
-def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatch, capsys):
-    """The calls to huggingface_hub, recorded (no network): what is uploaded is what the dry run lists."""
+@pytest.fixture
+def recorded_hub(monkeypatch) -> dict:
+    """The calls a publish makes to huggingface_hub, recorded (no network), the Hub taken as reachable."""
     calls = {}
 
     class RecordingHfApi:
@@ -230,6 +231,12 @@ def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(monkeypatc
 
     monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
     monkeypatch.setattr("mango.hub_env.hub_unavailable_reason", lambda: None)
+    return calls
+
+
+def test_publish_creates_a_gradio_space_and_uploads_the_dry_run_files(recorded_hub, capsys):
+    """What is uploaded is what the dry run lists."""
+    calls = recorded_hub
     assert publish.main(["someone/mango", "--token", "hf_x", "--private"]) == 0
     assert "Published: https://hub.example/spaces/someone/mango" in capsys.readouterr().out
 
@@ -265,24 +272,10 @@ def test_a_cuda_torch_dry_run_lists_the_size_of_the_requirements_it_shows():
         assert listed.size == len(publish.space_requirements(ROOT, cpu_torch=cpu_torch).encode()), cpu_torch
 
 
-def test_publish_passes_cuda_torch_and_the_commit_message_on_to_the_upload(monkeypatch, capsys):
+def test_publish_passes_cuda_torch_and_the_commit_message_on_to_the_upload(recorded_hub, capsys):
     """A GPU Space published with --cuda-torch must get PyPI's torch, and --message must be the commit's message."""
-    uploads = []
-
-    class RecordingHfApi:
-        def __init__(self, endpoint=None, token=None):
-            pass
-
-        def create_repo(self, repo_id, **kwargs):
-            return type("RepoUrl", (), {"url": f"https://hub.example/spaces/{repo_id}"})()
-
-        def upload_folder(self, *, folder_path, **kwargs):
-            uploads.append(((Path(folder_path) / "requirements.txt").read_text(), kwargs["commit_message"]))
-
-    monkeypatch.setattr("huggingface_hub.HfApi", RecordingHfApi)
-    monkeypatch.setattr("mango.hub_env.hub_unavailable_reason", lambda: None)
     assert publish.main(["someone/mango", "--token", "hf_x", "--cuda-torch", "--message", "GPU build"]) == 0
-    requirements, message = uploads[-1]
+    requirements, message = recorded_hub["requirements"], recorded_hub["upload_folder"]["commit_message"]
     assert requirements == publish.space_requirements(ROOT, cpu_torch=False) and "--extra-index-url" not in requirements
     assert message == "GPU build"
 

@@ -3,6 +3,8 @@ copies are true mirror images, and a training step on the cache equals one on th
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -166,8 +168,6 @@ def test_an_epoch_of_batches_covers_every_row_when_the_batch_size_divides_it(syn
     """Only a partial last batch is dropped: 18 rows in batches of 6 are 3 batches an epoch, each row once,
     a resumed stream (`skip`) goes on with the batches an uninterrupted one draws next, and a cache
     exactly one batch long gives that batch."""
-    import itertools
-
     splits = build_splits("nyudv2", synthrooms / "nyudv2", 32, val_fraction=0.25)
     cache = BackboneCache(_model(), splits.train_eval, mirrored=True, progress=False)
     assert len(cache) == 18

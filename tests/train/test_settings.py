@@ -166,19 +166,14 @@ def test_a_result_prints_as_json_with_a_list_on_one_line():
 # -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
 
 
-def _cfg(tmp_path, **changes):
-    return TrainConfig(dataset="nyudv2", root=str(tmp_path), out=str(tmp_path / "run"), ae_steps=1, steps=1,
-                       device="cpu", **changes)
-
-
-def test_ema_decay_of_one_is_refused(tmp_path):
+def test_ema_decay_of_one_is_refused(synthrooms, tmp_path):
     with pytest.raises(SettingsError, match="ema_decay"):
-        check_settings(_cfg(tmp_path, ema_decay=1.0))
+        check_settings(_config(synthrooms, tmp_path / "run", ema_decay=1.0))
 
 
-def test_a_limit_of_one_sample_is_refused(tmp_path):
+def test_a_limit_of_one_sample_is_refused(synthrooms, tmp_path):
     with pytest.raises(SettingsError, match="limit must be at least 2"):
-        check_settings(_cfg(tmp_path, limit=1))
+        check_settings(_config(synthrooms, tmp_path / "run", limit=1))
 
 
 # -- found unguarded by a fourth mutation audit (each fails on its mutant) ---------------------------------
