@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import random
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+log = logging.getLogger("mango.app")
 
 EXAMPLES_ROOT = Path(__file__).resolve().parents[1] / "assets" / "examples"
 SCENES_DIR = EXAMPLES_ROOT / "synthrooms"
@@ -60,12 +63,21 @@ def scenes(root: Path = SCENES_DIR) -> list[Scene]:
 
 
 def films(root: Path = FILMS_DIR) -> list[Film]:
+    """The films with a poster and a plot: a folder missing either (or whose plot cannot be read) is
+    left out with a warning, since an example must fill both inputs, and the app must still start."""
     if not root.is_dir():
         return []
     found = []
     for folder in sorted(p for p in root.iterdir() if (p / "poster.png").is_file()):
         meta = _read_json(folder / "meta.json")
-        plot = (folder / "plot.txt").read_text(encoding="utf-8").strip()
+        try:
+            plot = (folder / "plot.txt").read_text(encoding="utf-8").strip()
+        except (OSError, ValueError) as err:
+            log.warning("example film %s left out: its plot.txt cannot be read (%s)", folder.name, err)
+            continue
+        if not plot:
+            log.warning("example film %s left out: its plot.txt is empty", folder.name)
+            continue
         found.append(Film(meta.get("title", folder.name), str(folder / "poster.png"), plot, tuple(meta.get("genres", ()))))
     return found
 

@@ -61,3 +61,21 @@ def test_regenerating_the_examples_reproduces_the_bundled_files(tmp_path):
                 assert (new / path.name).read_text() == path.read_text(), path
     # scene 1 is numbered from 1 in its title, as the app's list shows it
     assert json.loads((made / "meta.json").read_text())["title"] == f"SynthRooms scene 1 (seed {seed})"
+
+
+def test_a_film_without_a_readable_plot_is_left_out_with_a_warning(tmp_path, caplog):
+    """An example fills the poster and the plot; a folder missing its plot.txt (or holding an empty or
+    undecodable one) used to stop the app from starting, and must only drop that film."""
+    for name, plot in [("complete", "A plot.\n"), ("no-plot", None), ("empty-plot", " \n"), ("bad-plot", b"\xff\xfe\xfa")]:
+        folder = tmp_path / name
+        folder.mkdir()
+        Image.new("RGB", (4, 4)).save(folder / "poster.png")
+        if isinstance(plot, str):
+            (folder / "plot.txt").write_text(plot, encoding="utf-8")
+        elif plot is not None:
+            (folder / "plot.txt").write_bytes(plot)
+    with caplog.at_level("WARNING", logger="mango.app"):
+        found = examples.films(tmp_path)
+    assert [(f.name, f.plot) for f in found] == [("complete", "A plot.")]
+    assert sorted(name for name in ("no-plot", "empty-plot", "bad-plot") if name in caplog.text) == [
+        "bad-plot", "empty-plot", "no-plot"]
