@@ -347,7 +347,9 @@ def _to_unit(arr: np.ndarray, bits: int, modality: str, label: str, notices: lis
             return (x * (1e-3 / depth_max)).clamp(0, 1)
         notices.append(f"The {label} is 8-bit: each value is read as value / 255 × {depth_max:g} m (0 at the lens, 255 at "
                        f"{depth_max:g} m, steps of {100 * depth_max / 255:.1f} cm), not stretched to your scene: a map "
-                       "scaled to 0–255 per image reads as another scene. Upload the 16-bit map in millimetres.")
+                       "scaled to 0–255 per image reads as another scene, and one where near is bright (a disparity map, or "
+                       "a monocular estimate such as Depth Anything or MiDaS) reads back to front. Upload the 16-bit "
+                       "map in millimetres.")
         zeros = float((read == 0).mean())
         if 0 < zeros and not (arr == 0).all():  # all zeros: the constant map's warning says it
             notices.append(f"⚠️ {_percent(zeros)} of the {label}{where} is 0: in an 8-bit map that is read as 0 m, a surface "
@@ -359,8 +361,8 @@ def _to_unit(arr: np.ndarray, bits: int, modality: str, label: str, notices: lis
             return (torch.log1p(x) / TASKONOMY_DEPTH_LOG_MAX).clamp(0, 1)
         scale = ", ".join(f"{v} ≈ {_metres(float(taskonomy_depth_metres(v / 255.0)))}" for v in (64, 128, 192, 255))
         notices.append(f"The {label} is 8-bit: each value is read on the model's logarithmic depth scale ({scale}), so "
-                       "an ordinary 0–255 depth image reads as a very different scene. Upload the 16-bit z-buffer "
-                       "(1/512 m).")
+                       "an ordinary 0–255 depth image reads as a very different scene (and one where near is bright, such "
+                       "as a disparity map, reads back to front). Upload the 16-bit z-buffer (1/512 m).")
         return x / 255.0
     if modality == "edge_texture":
         if bits == 16:

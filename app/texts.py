@@ -292,10 +292,12 @@ def depth_units(tab: str, depth_max: float = 10.0) -> str:
     if tab == "segmentation":
         return (f"**Depth units:** a 16-bit PNG holds **millimetres** (NYUDv2 convention: 1000 = 1 m, 0 = no "
                 f"measurement); the model reads 0–{depth_max:g} m. An 8-bit PNG is read as value / 255 × "
-                f"{depth_max:g} m (not stretched to the scene), with a notice.")
+                f"{depth_max:g} m (not stretched to the scene), with a notice. Near must be dark: a map where near is "
+                "bright (a disparity map, or a monocular estimate such as Depth Anything or MiDaS) reads back to front.")
     return ("**Units (Taskonomy convention):** a 16-bit depth (z-buffer) PNG holds **1/512 m** (512 = 1 m); "
             "edge texture is 16-bit; shading and normals are 8-bit. An 8-bit depth PNG is read on the model's "
-            "logarithmic scale (128 ≈ 0.5 m, 255 ≈ 130 m), with a notice. *These units differ from the segmentation "
+            "logarithmic scale (128 ≈ 0.5 m, 255 ≈ 130 m), with a notice. Near must be dark: a map where near is bright "
+            "(a disparity map, or a monocular estimate) reads back to front. *These units differ from the segmentation "
             "tab's millimetres.*")
 
 

@@ -32,6 +32,7 @@ def test_8_bit_depth_is_read_as_metres_over_255_with_a_notice_that_says_so(tmp_p
     torch.testing.assert_close(loaded.tensor, torch.full((1, 16, 16), 0.2))  # 51 / 255 × 10 m = 2 m
     notice = next(n for n in loaded.notices if "8-bit" in n)
     assert "value / 255 × 10 m" in notice and "steps of 3.9 cm" in notice and "relative" not in notice
+    assert "near is bright" in notice and "back to front" in notice  # a monocular estimate is inverse depth
     # Taskonomy's z-buffer: 8-bit values go through the log scale, which the notice gives in metres
     from mango.data.transforms import taskonomy_depth_metres
 
@@ -39,6 +40,17 @@ def test_8_bit_depth_is_read_as_metres_over_255_with_a_notice_that_says_so(tmp_p
     notice = next(n for n in z.notices if "8-bit" in n)
     metres = float(taskonomy_depth_metres(float(z.tensor.mean())))
     assert f"128 ≈ {metres:.1f} m" in notice and "logarithmic" in notice and 0.4 < metres < 0.6
+    assert "near is bright" in notice and "back to front" in notice
+
+
+def test_each_tab_s_units_say_that_near_must_be_dark():
+    """A monocular estimate (Depth Anything, MiDaS) or a disparity map is near-bright, the reverse of what
+    both models read, and nothing in the file tells them apart: the units under the upload boxes say it."""
+    from app import texts
+
+    for tab, unit in (("segmentation", "millimetres"), ("translation", "1/512 m")):
+        text = texts.depth_units(tab)
+        assert unit in text and "Near must be dark" in text and "reads back to front" in text
 
 
 def test_taskonomy_domains(tmp_path):
