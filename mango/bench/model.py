@@ -181,8 +181,10 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mango.models.config import PRESETS
+
     parser = argparse.ArgumentParser(prog="python -m mango.bench model", description=__doc__.split("\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["demo", "paper"])
+    parser.add_argument("--presets", nargs="+", default=["demo", "paper"], choices=sorted(PRESETS))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--reps", type=int, default=5, help="timed forwards per measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -190,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench_results/model.json"))
     parser.add_argument("--one", nargs=2, metavar=("TASK", "PRESET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # each measurement builds its model before it times anything: a bad count would fail every row, late
+    if args.reps < 1:
+        parser.error(f"--reps must be at least 1, got {args.reps}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
 
     if args.one:  # child process: one measurement, JSON on the last stdout line
         import torch
@@ -207,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--no-gpu"] if args.no_gpu else []
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
-                rows.append({"task": task, "preset": preset, "error": proc.stderr.strip().splitlines()[-1:]})
+                last = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+                rows.append({"task": task, "preset": preset, "error": last[0]})
             else:
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"measured {task} / {preset}", file=sys.stderr)

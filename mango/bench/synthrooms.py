@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="worker counts for the write measurement (default: 1 and all cores)")
     ap.add_argument("--no-write", action="store_true", help="only time rendering in memory")
     args = ap.parse_args(argv)
+    for name, value in (("--n", args.n), ("--size", args.size), *(("--workers", w) for w in args.workers or ())):
+        if value < 1:
+            ap.error(f"{name} must be at least 1, got {value}")
 
     from mango.data.synthrooms import render_scene, scene_seed, write_dataset
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from app import ranges
@@ -49,3 +51,19 @@ def test_failed_requests_are_counted_not_timed() -> None:
     assert stats["n"] == 3 and stats["failed"] == 3
     assert stats["p50_s"] == pytest.approx(3.1) and stats["p95_s"] > 3.0
     assert bench_app._succeeded([None, None]) == {"n": 0, "failed": 2}
+
+
+def test_time_cases_warms_up_untimed_and_judges_the_budget_on_p95(monkeypatch):
+    """A handler's slow first calls are warm-up, not timed; two slow calls in twenty are what p95
+    sees, so the handler is over its 1 s budget although its median is fast."""
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(bench_app, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    durations = iter([5.0, 5.0] + [0.1] * 18 + [3.0, 3.0])
+
+    def handler() -> None:
+        clock.now += next(durations)
+
+    (row,) = time_cases([("segment + attention", handler)], repeats=20, warmup=2)
+    assert next(durations, None) is None  # two warm-up calls and twenty timed ones
+    assert row["p50_s"] == pytest.approx(0.1) and row["p95_s"] == pytest.approx(3.0) and row["max_s"] == 3.0
+    assert row["budget_s"] == 1.0 and row["within_budget"] is False

@@ -234,3 +234,113 @@ def test_result_files_of_two_runs_do_not_overwrite_each_other():
     assert bench.result_name("assets/checkpoints/segmentation") == "segmentation"
     assert bench.result_name("owner/repo") == "repo"
 
+
+def _films(n: int, seed: int) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    plots = ["A storm at sea.", "Two friends open a bakery in a small town.", "A detective's last case."]
+    return [{"a": torch.rand(3, 32, 32, generator=g), "b": plots[i % 3], "target": torch.zeros(23), "id": str(i)}
+            for i in range(n)]
+
+
+def test_the_gaussians_training_density_is_read_on_their_training_features_and_printed_in_order(extractor):
+    """train_mean (against the test mean: is a Gaussian overfitted?) must be read on the features it
+    was fitted on; the printed percentiles must sit under their headers."""
+    model = tiny_model("genre")
+    splits = SimpleNamespace(train_eval=_films(8, 1), val=_films(3, 2), test=_films(5, 3))
+    result = bench.measure(model, splits, TINY_RUN, extractor=extractor)
+    fit = bench.encode_features(model, splits.train_eval, bench._subset_order(8, TINY_RUN.fit_samples, TINY_RUN.seed))
+    for key, baseline in bench.fit_baselines(fit, TINY_RUN.jitter).items():
+        expected = float(baseline.bits_per_dim(fit).mean())
+        assert result["density_bits_per_dim"][key]["train_mean"] == pytest.approx(expected, rel=1e-6)
+    lines = bench.format_report(result).splitlines()
+    assert lines[1].split() == ["model", "mean", "p5", "p50", "p95"]
+    for label, key in (("flow", "flow"), ("diagonal Gaussian", "diagonal"), ("channel Gaussian", "channel")):
+        printed = next(line for line in lines if line.startswith(f"  {label}  "))
+        d = result["density_bits_per_dim"][key]
+        assert [float(v) for v in printed[22:].split()] == pytest.approx([d["mean"], d["p5"], d["p50"], d["p95"]],
+                                                                          abs=1e-3)
+
+
+def test_every_class_tv_is_against_the_ground_truth_shares_of_the_test_split(synthrooms, extractor, monkeypatch):
+    """Samples' predicted class shares are compared with the test labels' shares, as the
+    reconstruction row is; against the head's own predictions they would only measure drift."""
+    model = tiny_model("segmentation", data={"dataset": "nyudv2"}, training={"val_fraction": 0.25})
+    splits = bench.checkpoint_splits(model, synthrooms / "nyudv2")
+    compared = []
+    real = bench.total_variation
+    monkeypatch.setattr(bench, "total_variation", lambda p, q: compared.append(np.asarray(q)) or real(p, q))
+    bench.measure(model, splits, TINY_RUN, extractor=extractor)
+    truth = sum(bench.label_counts(splits.test[i]["target"], model.config.num_classes) for i in range(len(splits.test)))
+    assert len(compared) == 1 + 2 * len(TINY_RUN.temperatures)
+    for q in compared:
+        np.testing.assert_array_equal(q, truth)
+
+
+def test_class_shares_leave_the_ignore_label_out():
+    """NYUDv2's unlabelled pixels are 255: they are no class, and a 256-bin histogram would not
+    even compare with the head's."""
+    labels = torch.tensor([[0, 1, 255], [1, 255, 2]])
+    np.testing.assert_array_equal(bench.label_counts(labels, 3), [1, 2, 1])
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 2, 0, 0] = logits[0, 1, 1, :] = 1.0
+    np.testing.assert_array_equal(bench.class_counts(logits, 3), [1, 2, 1])
+
+
+def test_the_joint_column_joins_the_decoded_modalities_not_the_head_s_target():
+    """For translation, 'joint' is the two input modalities decoded together; the head's predicted
+    target has its own column."""
+    found = bench.FeatureSet(lambda x: x, ["reshading", "edge_texture", "rgb (head)"])
+    found.add({"reshading": torch.ones(3, 4), "edge_texture": torch.zeros(3, 2), "rgb (head)": torch.full((3, 5), 2.0)})
+    arrays = found.arrays()
+    assert set(arrays) == {"reshading", "edge_texture", "rgb (head)", "joint"}
+    np.testing.assert_array_equal(arrays["joint"], np.concatenate([arrays["reshading"], arrays["edge_texture"]], axis=1))
+
+
+def test_write_config_stores_the_kids_of_the_recommended_temperature(tmp_path):
+    """The app shows these KIDs beside its default temperature: they must be that temperature's."""
+    (tmp_path / "config.json").write_text(json.dumps({"task": "genre", "metadata": {"preset": "tiny"}}))
+    result = {"recommended_temperature": 0.7, "selection_images": 6, "main_column": "poster",
+              "recommended_validation_kid": 1.5,
+              "verdicts": [{"temperature": 0.5, "kid_flow": 9.0, "kid_gaussian": 8.0, "kid_reconstruction": 1.0},
+                           {"temperature": 0.7, "kid_flow": 3.0, "kid_gaussian": 4.0, "kid_reconstruction": 1.0}]}
+    bench.write_sampling_metadata(tmp_path, result, "python -m mango.bench density ckpt")
+    config = json.loads((tmp_path / "config.json").read_text())
+    sampling = config["metadata"]["sampling"]
+    assert sampling["temperature"] == 0.7 and sampling["kid_flow_validation"] == 1.5
+    assert (sampling["kid_flow"], sampling["kid_gaussian"], sampling["kid_reconstruction"]) == (3.0, 4.0, 1.0)
+    assert config["metadata"]["preset"] == "tiny" and config["task"] == "genre"
+
+
+def test_the_command_line_s_numbers_reach_the_benchmark(tmp_path, synthrooms, monkeypatch):
+    """Each option is passed on: --seed picks the subsets and the samples, so reruns can be varied."""
+    tiny_model("segmentation", data={"dataset": "nyudv2"}, training={"val_fraction": 0.25}).save_pretrained(tmp_path / "c")
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def measure(model, splits, options, log):
+        seen["options"] = options
+        raise Stop
+
+    monkeypatch.setattr(bench, "measure", measure)
+    with pytest.raises(Stop):
+        bench.main([str(tmp_path / "c"), "--root", str(synthrooms / "nyudv2"), "--temperatures", "0.4", "--samples", "5",
+                    "--fit-samples", "7", "--test-samples", "3", "--feature-size", "0", "--kid-subsets", "2",
+                    "--batch-size", "3", "--seed", "11"])
+    assert seen["options"] == bench.Options(temperatures=(0.4,), samples=5, fit_samples=7, test_samples=3,
+                                            feature_size=None, kid_subsets=2, batch_size=3, seed=11)
+
+
+def test_the_splits_are_rebuilt_with_the_run_s_seed(synthrooms):
+    """The validation images are carved from train by the run's seed: with another seed the
+    temperature would be chosen on images the flow was trained on."""
+    from train.data import build_splits
+
+    def val_indices(seed: int) -> list[int]:
+        model = tiny_model("segmentation", data={"dataset": "nyudv2"}, training={"val_fraction": 0.25, "seed": seed})
+        return sorted(bench.checkpoint_splits(model, synthrooms / "nyudv2").val.indices)
+
+    expected = build_splits("nyudv2", synthrooms / "nyudv2", 32, inputs=("rgb", "depth"), val_fraction=0.25, seed=3)
+    assert val_indices(3) == sorted(expected.val.indices) != val_indices(0)

@@ -165,3 +165,63 @@ def test_a_group_iou_averages_only_the_classes_with_objects():
     iou = summary.groupby("group")["class_iou"].first().to_dict()
     assert iou == {"rug": 0.722, "decal (picture + rug)": 0.722}
     assert np.isclose(summary["right_pct"], 100).all()
+
+
+def test_the_summary_reads_each_object_s_revealing_modality_and_counts_detected_objects_apart():
+    """Four rugs, two detected; the method is right on three, one of them detected: 75 % right,
+    50 % among the detected. The printed table shows the first, under the method's name."""
+    recalls, right = [1.0, 0.6, 0.2, 0.1], [True, False, True, True]
+    rows = [{"scene": f"s{i}", "class": "rug", "score": "logit", "recall": recalls[i], "revealing": "rgb",
+             "ig_converged": True, **{f"{m}_right": right[i] for m in ka.METHODS},
+             **{f"{m}_{n}": v for m in ka.METHODS for n, v in (("rgb", 0.6), ("depth", 0.2))}} for i in range(4)]
+    summary = bench.summarise(pd.DataFrame(rows), {"rug": 0.5})
+    shapley = summary[(summary["group"] == "rug") & (summary["method"] == "shapley")].iloc[0]
+    assert shapley["objects"] == 4 and shapley["detected_objects"] == 2
+    assert shapley["right_pct"] == 75.0 and shapley["right_pct_detected"] == 50.0
+    assert shapley["mean_revealing"] == 0.6 and shapley["mean_other"] == 0.2
+    printed = bench.table(summary)
+    assert printed[printed["group"] == "rug"].iloc[0][ka.METHOD_LABELS["shapley"]] == 75.0
+
+
+def test_the_run_reads_depth_at_the_checkpoint_s_scale_and_passes_the_ig_steps_on(tmp_path, monkeypatch):
+    """A model trained on depth up to 5 m must see depth scaled by 5 m, not the default 10 m; and
+    --max-ig-steps bounds the doubling of Integrated Gradients' steps."""
+    import mango.data
+
+    fake_checks(monkeypatch)
+    made = []
+    monkeypatch.setattr(mango.data, "NYUDv2", lambda *args, **kwargs: made.append(kwargs) or FakeScenes(*args, **kwargs))
+    steps = []
+    real = ka.check_objects
+    monkeypatch.setattr(ka, "check_objects", lambda *args: steps.append(args[5:7]) or real(*args))
+    checkpoint = tmp_path / "ckpt"
+    torch.manual_seed(0)
+    MangoModel(MangoConfig.preset("tiny", "segmentation", class_names=SYNTHROOMS_CLASSES, metadata={"depth_max": 5.0},
+                                  **TINY), load_pretrained=False).save_pretrained(checkpoint)
+    assert bench.main([str(checkpoint), "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--scores", "logit",
+                       "--limit", "1", "--ig-steps", "8", "--max-ig-steps", "64"]) == 0
+    assert [k["depth_max"] for k in made] == [5.0]
+    assert steps == [(8, 64)]
+
+
+def test_a_new_run_does_not_add_its_objects_to_an_earlier_run_s(checkpoints, tmp_path, monkeypatch):
+    """objects.csv grows scene by scene, so a run killed outright leaves it as its record: an earlier
+    run's file must be removed at the start, not appended to (the end of a run rewrites it whole,
+    which hides the mix-up from a run that finishes)."""
+    fake_checks(monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    pd.DataFrame([{"scene": "an earlier run's scene", "object": 0}]).to_csv(out / "objects.csv", index=False)
+    on_disk = []
+    real = ka.check_objects
+
+    def check_and_look(*args):  # what a kill -9 now would leave
+        path = out / "objects.csv"
+        on_disk.append(list(pd.read_csv(path)["scene"]) if path.is_file() else [])
+        return real(*args)
+
+    monkeypatch.setattr(ka, "check_objects", check_and_look)
+    assert bench.main([str(checkpoints / "segmentation"), "--root", str(tmp_path), "--out", str(out),
+                       "--scores", "logit", "--ig-steps", "8", "--max-ig-steps", "8"]) == 0
+    assert on_disk == [[], ["scene0"], ["scene0", "scene1"]]
+    assert list(pd.read_csv(out / "objects.csv")["scene"]) == ["scene0", "scene1", "scene2"]

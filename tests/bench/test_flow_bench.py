@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import time
 import types
 
 import pytest
@@ -49,3 +50,52 @@ def test_batch_and_repeats_below_one_are_refused(option, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert f"{option} must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_best_time_warms_up_first_and_keeps_the_fastest_call():
+    """The first call of a fresh flow is slow (allocation, lazy set-up): it must not be timed."""
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(0.3 if len(calls) == 1 else 0.0)
+
+    assert flow._best_time(fn, repeats=1) < 0.15 and len(calls) == 2
+
+
+def test_a_measurement_reports_per_sample_times_and_the_memory_it_added(monkeypatch):
+    """The columns say ms per sample: the batch's best time over the batch, forward and inverse apart."""
+    times = iter([0.04, 0.1])  # forward, then inverse
+    monkeypatch.setattr(flow, "_best_time", lambda fn, repeats: (fn(), next(times))[1])
+    rss = iter([100.0, 130.0])
+    monkeypatch.setattr(flow, "_peak_rss_mb", lambda: next(rss))
+    monkeypatch.setitem(flow.SIZES, "tiny", dict(tokens_per_modality=8, dim=16, num_blocks=1))
+    rows = []
+    flow._measure_size("tiny", "identity_plus", 4, 1, "cpu", types.SimpleNamespace(put=rows.append))
+    (row,) = rows
+    assert row["forward_ms_per_sample"] == pytest.approx(10.0)
+    assert row["inverse_ms_per_sample"] == pytest.approx(25.0)
+    assert row["peak_rss_increase_mb"] == pytest.approx(30.0) and row["roundtrip_error_fp32"] < 1e-3
+
+
+def test_the_solve_comparison_reports_how_many_times_faster_the_triangular_solve_is(monkeypatch):
+    """speedup > 1 must mean the triangular solve is faster than the dense inverse."""
+    times = iter([0.002, 0.010])  # triangular, then dense
+    monkeypatch.setattr(flow, "_best_time", lambda fn, repeats: next(times))
+    s = flow.triangular_vs_dense(16, 8, batch=2, repeats=1)
+    assert s["triangular_ms"] == pytest.approx(2.0) and s["dense_inverse_ms"] == pytest.approx(10.0)
+    assert s["speedup"] == pytest.approx(5.0)
+    assert s["triangular_error"] < 1e-3 and s["dense_error"] < 1e-2
+
+
+@pytest.mark.timeout(60)
+def test_the_table_shows_the_flow_s_token_count_dim_and_depth(monkeypatch, tmp_path, capsys):
+    """'tokens' is N, both modalities together (2 x 64 at the demo size), as in the paper's tables."""
+    monkeypatch.setattr(flow, "mp", types.SimpleNamespace(get_context=lambda method=None: mp.get_context("fork")))
+    monkeypatch.setattr(flow, "_measure_size", _fake_measure)
+    monkeypatch.setattr(flow, "triangular_vs_dense", lambda n, w: dict(n=n, width=w, triangular_ms=1.0,
+                        dense_inverse_ms=2.0, speedup=2.0, triangular_error=0.0, dense_error=0.0))
+    assert flow.main(["--sizes", "demo", "--forms", "identity_plus", "--repeats", "1", "--device", "cpu",
+                      "--out", str(tmp_path / "flow.json")]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("demo   identity_plus"))
+    assert line.split()[2:5] == ["128", "128", "2"]

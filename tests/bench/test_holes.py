@@ -115,3 +115,31 @@ def test_scenes_of_other_classes_are_refused(checkpoint, tmp_path, monkeypatch, 
     with pytest.raises(SystemExit) as exit_info:
         bench.main([str(checkpoint), "--root", str(tmp_path)])
     assert exit_info.value.code == 2 and "are not the checkpoint's" in capsys.readouterr().err
+
+
+def test_reruns_make_the_same_holes_and_each_scene_its_own(checkpoint, monkeypatch):
+    """The holes are seeded by the scene's index: a rerun scores the same holes, so two runs (or two
+    checkpoints) are compared on equal terms."""
+    made = []
+    real = bench.hole_mask
+    monkeypatch.setattr(bench, "hole_mask", lambda *args: made.append(real(*args)) or made[-1])
+    model = MangoModel.from_pretrained(checkpoint).eval()
+    first = bench.score(model, FakeScenes(None), 2, [0.2], ["blobs"])
+    second = bench.score(model, FakeScenes(None), 2, [0.2], ["blobs"])
+    assert len(made) == 4
+    np.testing.assert_array_equal(made[0], made[2])
+    np.testing.assert_array_equal(made[1], made[3])
+    assert (made[0] != made[1]).any()
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_only_the_asked_patterns_are_made(checkpoint, tmp_path, monkeypatch):
+    """--patterns edges: no blob rows (and no time spent on them)."""
+    import mango.data
+
+    monkeypatch.setattr(mango.data, "NYUDv2", FakeScenes)
+    out = tmp_path / "holes.csv"
+    assert bench.main([str(checkpoint), "--root", str(tmp_path), "--limit", "1", "--shares", "0.2",
+                       "--patterns", "edges", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert set(table["pattern"]) == {"none", "edges"} and len(table) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -145,3 +146,46 @@ def test_bad_checkpoints_and_roots_are_usage_errors(genre_checkpoint, tiny_movie
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert "usage:" in err and message in err, err
+
+
+def test_pooled_backbone_rows_are_unit_vectors_per_film_and_latent_is_z_not_f():
+    """The backbone probe reads each film's L2-normalised pooled output; 'latent' must be the flow's
+    output Z, or the table could not show what the flow loses."""
+    torch.manual_seed(0)
+    model = MangoModel(MangoConfig.preset("tiny", "genre", **TINY)).eval()
+    pooled, targets = probe.pooled_tokens(model, films(6, seed=3), batch_size=4)
+    assert targets.shape == (6, 23)
+    for name in ("poster", "plot"):
+        np.testing.assert_allclose(np.linalg.norm(pooled["backbone", name], axis=1), 1.0, rtol=1e-5)
+        assert not np.allclose(pooled["latent", name], pooled["features", name], atol=1e-4)
+
+
+def test_each_side_of_the_bootstrap_is_resampled_at_its_own_thresholds():
+    """The head's tuned thresholds are not the probe's 0.5: each side's resamples use its own."""
+    g = torch.Generator().manual_seed(0)
+    targets = (torch.rand(30, 4, generator=g) > 0.5).int().numpy()
+    probs = 0.1 + 0.7 * targets  # 0.8 where the genre is, 0.1 where it is not
+    result = probe.paired_bootstrap(probs, 0.9, probs, 0.5, targets, resamples=20)  # A predicts nothing, B all
+    for k in ("micro_f1", "macro_f1"):
+        assert result["a"][k] == 0.0 and result["b"][k] == 1.0
+        assert result[k]["a_interval_95"] == [0.0, 0.0] and result[k]["b_interval_95"] == [1.0, 1.0]
+        assert result[k]["interval_95"] == [-1.0, -1.0] and result[k]["a_at_least_b"] == 0.0
+    assert np.isfinite(result["micro_f1"]["difference"])
+
+
+def test_the_probes_use_the_regularisation_asked_for(genre_checkpoint, tiny_movies, tmp_path, monkeypatch):
+    """--C 0.25 must reach every regression, not only the report's header."""
+    fitted = []
+    real = probe.fit_and_score
+    monkeypatch.setattr(probe, "fit_and_score", lambda *args, **kwargs: fitted.append(args[4]) or real(*args, **kwargs))
+    out = tmp_path / "probe.json"
+    assert probe.main([str(genre_checkpoint), "--root", str(tiny_movies), "--C", "0.25", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["C"] == 0.25
+    assert len(fitted) == 3 * len(probe.LEVELS) and set(fitted) == {0.25}
+
+
+def test_the_table_prints_micro_then_macro_as_its_header_says():
+    """Each cell is 'micro / macro (width)', the order the header names."""
+    table = probe.format_table({"backbone": {"both": {"micro_f1": 0.61, "macro_f1": 0.42, "width": 64}}})
+    assert table.splitlines()[0] == "| depth | both (micro / macro F1) |"
+    assert table.splitlines()[2] == "| backbone | 0.610 / 0.420 (64 d) |"
