@@ -222,7 +222,13 @@ def main(argv: list[str] | None = None) -> int:
                              "of the probe that set the genre targets)")
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
     args = parser.parse_args(argv)
-    if args.bootstrap < 0:  # refused now, not after minutes of probes
+    # refused now, not after minutes of pooling and probes (scikit-learn would refuse --C 0 only then)
+    if not args.c > 0:  # nan too
+        parser.error(f"--C must be a positive number, got {args.c:g}")
+    for name, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value < 1:
+            parser.error(f"{name} must be at least 1, got {value}")
+    if args.bootstrap < 0:
         parser.error(f"--bootstrap must be 0 (off) or a number of resamples, got {args.bootstrap}")
     torch.set_num_threads(args.threads)
     try:  # a checkpoint of another task would fail only after the films are read

@@ -139,6 +139,11 @@ def test_bad_checkpoints_and_roots_are_usage_errors(genre_checkpoint, tiny_movie
         ([str(other_genres), "--root", str(tiny_movies)], "2 genres (Drama, Comedy, ...) are not the data's 23"),
         ([str(tmp_path / "missing"), "--root", str(tiny_movies)], "missing"),
         ([str(genre_checkpoint), "--root", str(tmp_path / "no-films")], "no-films"),
+        # refused before any token is pooled, not by scikit-learn afterwards
+        ([str(genre_checkpoint), "--root", str(tiny_movies), "--C", "0"], "--C must be a positive number, got 0"),
+        ([str(genre_checkpoint), "--root", str(tiny_movies), "--C", "nan"], "--C must be a positive number, got nan"),
+        ([str(genre_checkpoint), "--root", str(tiny_movies), "--batch-size", "0"], "--batch-size must be at least 1"),
+        ([str(genre_checkpoint), "--root", str(tiny_movies), "--threads", "0"], "--threads must be at least 1"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:
