@@ -221,9 +221,9 @@ def model_card(loaded: LoadedModel) -> str:
         if isinstance(training, dict) and training.get("elapsed_s"):
             lines.append(f"<small>its last training stage took {training['elapsed_s'] / 60:.0f} min on "
                          f"{training.get('device', '?')}</small>")
-        metrics = _first(meta, "test_metrics", "metrics", "eval", "results")
-        if metrics:
-            lines.append(f"**Test metrics:** {metrics_line(metrics)}")
+        metrics = metrics_line(_first(meta, "test_metrics", "metrics", "eval", "results") or {})
+        if metrics:  # a readout with only the flow's numbers (shown on the fusion line) gives no line
+            lines.append(f"**Test metrics:** {metrics}")
         fusion = fusion_line(config, flow_readout(meta))
         if fusion:
             lines.append(fusion)

@@ -115,3 +115,77 @@ def test_a_chosen_checkpoint_counts_as_trained():
     assert checkpoints.LoadedModel(spec, model, "chosen", "user/repo").trained
     assert checkpoints.LoadedModel(spec, model, "bundled", "x").trained
     assert not checkpoints.LoadedModel(spec, model, "untrained", "x").trained
+
+
+# -- found unguarded by a sixth mutation audit (each fails on its mutant) ----------------------------------
+
+
+def _tiny(task: str = "segmentation", **metadata) -> MangoModel:
+    torch.manual_seed(0)
+    config = MangoConfig.preset("tiny", task, image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1,
+                                encoder_heads=2, decoder_width=32, decoder_heads=2, head_width=32, text_context_length=16,
+                                metadata=metadata)
+    return MangoModel(config)
+
+
+def test_only_the_bundled_checkpoint_is_called_bundled():
+    """A checkpoint chosen by the user (a Hub id or folder) must not be presented as the app's own."""
+    spec = checkpoints.TASK_SPECS["segmentation"]
+    model = _tiny()
+    chosen = model_card(checkpoints.LoadedModel(spec, model, "chosen", "user/repo@v1"))
+    assert chosen.startswith("**Model:** checkpoint `user/repo@v1` · ") and "bundled" not in chosen
+    bundled = model_card(checkpoints.LoadedModel(spec, model, "bundled", "assets/checkpoints/segmentation"))
+    assert bundled.startswith("**Model:** bundled checkpoint `assets/checkpoints/segmentation` · ")
+
+
+def test_the_card_gives_the_training_time_in_minutes_and_falls_through_empty_entries():
+    """The card's training time is minutes (elapsed_s / 60); an empty entry (``training_data: ""``,
+    ``test_metrics: {}``) gives way to the next key instead of hiding the data and the metrics."""
+    spec = checkpoints.TASK_SPECS["segmentation"]
+    model = _tiny(training={"elapsed_s": 1800.0, "device": "cuda"}, training_data="", data="SynthRooms 10 scenes",
+                  test_metrics={}, metrics={"mIoU": 0.5})
+    card = model_card(checkpoints.LoadedModel(spec, model, "bundled", "x"))
+    assert "its last training stage took 30 min on cuda" in card
+    assert "**Trained on:** SynthRooms 10 scenes" in card and "**Test metrics:** mIoU 0.5" in card
+
+
+def test_a_readout_of_only_the_flow_s_numbers_gives_no_empty_metrics_line():
+    """The first checkpoints kept the ICA share and the round trip among their test metrics; with nothing
+    else there the card said "**Test metrics:**" and nothing after it (the audit's one finding)."""
+    spec = checkpoints.TASK_SPECS["segmentation"]
+    model = _tiny(test_metrics={"off_diagonal_share": 0.14, "roundtrip_error": 7e-5, "samples": 600})
+    card = model_card(checkpoints.LoadedModel(spec, model, "bundled", "x"))
+    assert "Test metrics" not in card and "14 % of a token's content from other tokens" in card
+
+
+def test_the_fusion_line_names_each_flow_and_ica_form():
+    """A coupling-only flow has no attention to show, and each ICA form is named with its own formula
+    (the authors' A = I + S is not A = S)."""
+    from app.texts import fusion_line
+
+    coupling = MangoConfig.preset("demo", "genre", flow="coupling")
+    assert fusion_line(coupling, {"off_diagonal_share": 0.2}) == "**Fusion:** coupling-only flow (no attention to show)"
+    authors = fusion_line(MangoConfig.preset("demo", "genre", ica_form="identity_plus"), {})
+    assert authors.startswith("**Fusion:** ICA with A = I + S (the authors' form)")
+    literal = fusion_line(MangoConfig.preset("demo", "genre", ica_form="literal"), {})
+    assert literal.startswith("**Fusion:** literal ICA, A = S")
+
+
+def test_fine_tuned_pretrained_encoders_are_not_called_frozen():
+    """finetune_pretrained trains the EfficientNet and MiniLM backbones: the card must say so."""
+    from app.texts import encoder_line
+
+    config = MangoConfig.preset("demo", "genre", a={"name": "poster", "channels": 3, "encoder": "efficientnet_lite0"},
+                                b={"name": "plot", "kind": "text", "encoder": "minilm_l6"}, patch_size=32, image_size=256,
+                                finetune_pretrained=True)
+    line = encoder_line(config)
+    assert line.count("fine-tuned") == 2 and "frozen" not in line
+
+
+def test_segmentation_depth_units_give_the_checkpoint_s_own_range():
+    """A checkpoint trained on another depth range (metadata depth_max) reads 16-bit millimetres over that
+    range: the units line must not say 10 m."""
+    from app.texts import depth_units
+
+    line = depth_units("segmentation", 8.0)
+    assert "the model reads 0–8 m" in line and "value / 255 × 8 m" in line and "10 m" not in line

@@ -99,3 +99,13 @@ def test_an_older_checkpoint_s_data_folder_is_named_by_its_layout_not_its_path()
 def test_a_written_description_of_the_data_comes_before_its_generated_name():
     assert dataset_name({"description": "NYUDv2, 795 labelled frames", "name": "nyudv2 (NYUDv2 layout)"}) == \
         "NYUDv2, 795 labelled frames"
+
+
+# -- found unguarded by a sixth mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_only_a_fit_on_train_and_val_makes_validation_inputs_trained_on():
+    """A run fitted on the training split alone (fit_on "train") still measured on held-out inputs."""
+    from app.texts import validation_inputs
+
+    assert validation_inputs({"data": HELD_OUT | dict(fit_on="train")}) == "validation inputs"

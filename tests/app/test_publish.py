@@ -59,7 +59,6 @@ def test_dry_run_lists_only_what_the_space_needs(offline, capsys):
     assert "README.md front matter: valid (sdk gradio" in out and "nothing was uploaded" in out
 
 
-
 def test_every_relative_link_in_the_readme_reaches_a_file_the_space_gets():
     """The README is the Space's page: a link to a file left behind would be dead there."""
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", (ROOT / "README.md").read_text())

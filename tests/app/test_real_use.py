@@ -707,3 +707,212 @@ def test_the_rollout_says_how_much_of_its_row_is_negative(launched_app, scene):
         assert negative > 0.005 and f"negative weights (not drawn): {negative:.0%}" in title
     else:
         assert "negative" not in title
+
+
+# -- found unguarded by a sixth mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_a_press_that_goes_ahead_ends_an_earlier_refusal_and_a_refusal_believes_only_its_own_inputs():
+    """Only a second press of the *same* inputs is believed; a press that matched the slots ends an
+    earlier refusal, so a late press of the old files (queued before the upload) is refused again."""
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=0.0)
+    slots.hold("a", "segmentation", a="new.png", b="d.png")
+    assert not slots.pressed("a", "segmentation", a="old.png", b="d.png")
+    assert not slots.pressed("a", "segmentation", a="other.png", b="d.png")  # not the refused press's inputs
+    assert slots.pressed("a", "segmentation", a="new.png", b="d.png")  # matches the slots: the refusal is over
+    assert not slots.pressed("a", "segmentation", a="other.png", b="d.png")
+
+
+def test_the_least_recently_active_session_is_forgotten_first_with_what_its_slots_held():
+    """Sessions beyond ``sessions`` are forgotten by last use, not by arrival: an active page keeps its
+    slots; a forgotten one's slots go too (else they are never freed) and it holds whatever it is asked."""
+    from app.sessions import Replacements
+
+    counts = Replacements(sessions=2, lag=0.0)
+    counts.bump("a", "inputs")
+    counts.hold("a", "segmentation", a="x.png", b="d.png")
+    counts.bump("b", "inputs")
+    assert counts.count("a", ("inputs",)) == 1 and counts.count("b", ("inputs",)) == 1  # two sessions: both kept
+    counts.hold("a", "segmentation", a="y.png")  # a is active again: b is now the least recent
+    counts.bump("c", "inputs")
+    assert counts.count("a", ("inputs",)) == 1 and counts.count("b", ("inputs",)) == 0
+    assert not counts.holds("a", "segmentation", a="x.png")  # still held: y
+    counts.bump("d", "inputs")  # now a is the least recent
+    assert counts.count("a", ("inputs",)) == 0
+    assert counts.holds("a", "segmentation", a="x.png", b="other.png")  # forgotten with its slots
+
+
+def test_a_view_control_with_one_input_missing_draws_nothing_either(launched_app, scene):
+    """The query slider (not only the layer dropdown) fires on a mere blur, and one empty slot is as
+    little to draw as two: no "depth is missing" toast for a control the user did not change."""
+    from app.ui import SliderInput
+
+    app = launched_app[0].mango_app
+    layer = app.runners["segmentation"].layer_choices[0]
+    slider = gr.EventData(SliderInput(0, 63), {})
+    result = app.attention("segmentation", scene.file("rgb"), None, layer, "rgb", 0, 0, None, slider)
+    assert all(update == gr.update() for update in result)
+
+
+def test_user_errors_escape_their_message_keep_tracebacks_out_and_free_memory_after_heavy_handlers(monkeypatch):
+    """An input error's text (a file name can hold markup) is escaped before the page renders it as
+    HTML; a gr.Error raised by a handler prints no traceback; memory is handed back after every heavy
+    handler, failed ones too, and only after heavy ones."""
+    from app import resources
+    from app.inputs import InputError
+    from app.ui import user_errors
+
+    released = []
+    monkeypatch.setattr(resources, "release_memory", lambda: released.append(1))
+
+    def bad_file():
+        raise InputError("<img src=x onerror=alert(1)>.png is not an image file.")
+
+    with pytest.raises(gr.Error) as err:
+        user_errors(bad_file, heavy=True)()
+    assert err.value.message == "&lt;img src=x onerror=alert(1)&gt;.png is not an image file."
+    assert released == [1]
+
+    def refused():
+        raise gr.Error("refused")
+
+    with pytest.raises(gr.Error) as err:
+        user_errors(refused)()
+    assert err.value.print_exception is False
+    assert user_errors(lambda: 3)() == 3 and released == [1]  # light handlers: nothing to hand back
+
+
+def test_an_example_s_inputs_are_its_files_in_the_tab_s_order(launched_app, scene, film):
+    """Interpolation reads the target example through `example_inputs`: modality a first, then b."""
+    from app.inputs import InputError
+
+    app = launched_app[0].mango_app
+    assert app.example_inputs("segmentation", scene.name) == (scene.file("rgb"), scene.file("depth"))
+    assert app.example_inputs("depth + normal → rgb", scene.name) == (scene.file("depth_zbuffer"), scene.file("normal"))
+    assert app.example_inputs("genre", film.name) == (film.poster, film.plot)
+    with pytest.raises(InputError, match="Unknown example"):
+        app.example_inputs("segmentation", "no such scene")
+
+
+def test_the_explain_list_starts_on_its_most_relevant_target(launched_app, scene):
+    """After a prediction the Explain list selects its first entry (the largest predicted class)."""
+    app = launched_app[0].mango_app
+    update = app.targets("segmentation", scene.file("rgb"), scene.file("depth"))
+    assert update["value"] == update["choices"][0][1] and "% of pixels" in update["choices"][0][0]
+
+
+def test_a_poster_query_highlights_no_word(launched_app, film):
+    """Only a plot token is a word: with a poster patch as the query, no word of the plot is marked."""
+    app = launched_app[0].mango_app
+    layer = app.runner("genre").layer_choices[0]
+    *_, words = app.attention_with_words("genre", film.poster, film.plot, layer, "poster", 2)
+    assert words and not [w for w, mark in words if mark == "query"]
+    *_, words = app.attention_with_words("genre", film.poster, film.plot, layer, "plot", 2)
+    assert [k for k, (_, mark) in enumerate(words) if mark == "query"] == [2]
+
+
+def test_clicks_on_a_patch_or_a_word_set_the_query_modality_then_its_index(launched_app):
+    """The picker's and the word list's clicks fill (query modality, query token), in that order."""
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    runner = app.runner("segmentation")
+    hit = runner.pick(100, 100)
+    assert hit is not None and app.pick_patch("segmentation", SimpleNamespace(index=[100, 100])) == hit
+    assert hit[0] in runner.labels() and isinstance(hit[1], int)
+    assert app.pick_word("genre", SimpleNamespace(index=3)) == ("plot", 3)
+    assert app.pick_word("segmentation", SimpleNamespace(index=3)) == (gr.update(), gr.update())  # no words
+
+
+def test_a_plot_edit_voids_views_not_the_prediction(launched_app, film):
+    """An example's plot fills the textbox, which fires the plot-edit event: it must count as an edit
+    (views go stale), not as an upload, or the example's own prediction would show no views."""
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    me = SimpleNamespace(session_hash="plot edit counts")
+    made = app._marker(me)
+    app.plot_edited(film.plot, request=me)
+    assert app.replaced.count("plot edit counts", ("inputs",)) == 0
+    assert app.replaced.count("plot edit counts", ("inputs", "plot")) == 1
+    assert not app._after_replaced_prediction(made, "plot edit counts")
+
+
+def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launched_app):
+    """Each translation checkpoint records its recommended sampling temperature; a switch moves the slider there."""
+    app = launched_app[0].mango_app
+    for setting, key in SETTINGS.items():
+        assert app.switch_setting(setting)[6]["value"] == app.runners[key].default_temperature, setting
+
+
+def test_the_default_query_is_the_patch_below_and_right_of_the_centre(launched_app):
+    """Not a border patch (the room's wall or ceiling at the top-left): row grid/2, column grid/2."""
+    from app.ui import default_query_token
+
+    for runner in launched_app[0].mango_app.runners.values():
+        rows, cols = runner.grid
+        assert divmod(default_query_token(runner), cols) == (rows // 2, cols // 2), runner.config.task
+
+
+def test_interpolation_defaults_to_the_last_example(launched_app):
+    """The first example is the one a user clicks first: interpolating to it from itself shows nothing."""
+    from app.ui import DropdownInput
+
+    others = [b for b in launched_app[0].blocks.values()
+              if isinstance(b, DropdownInput) and b.label == "Interpolate from the current input to"]
+    assert len(others) == 3
+    for other in others:
+        assert len(other.choices) > 1 and other.value == other.choices[-1][1] != other.choices[0][1]
+
+
+def test_examples_tell_both_files_and_run_their_prediction_as_an_example(launched_app, scene, monkeypatch):
+    """An example tells the server both of its files (`slots_filled`), and its prediction runs marked as
+    an example's (`Replacements.pressed(by_example=True)`), the button's not."""
+    demo = launched_app[0]
+    app = demo.mango_app
+    for prefix in ("segment", "translate", "genre"):
+        filled = dependency(demo, f"{prefix}_slots_filled")
+        replaced = dependency(demo, f"{prefix}_inputs_replaced")
+        assert filled.inputs == replaced.inputs[:3], prefix  # setting, a, b
+    asked = []
+    monkeypatch.setattr(app.replaced, "pressed", lambda *a, by_example=False, **kw: asked.append(by_example) or False)
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    dependency(demo, "segment_run_example").fn("segmentation", rgb, depth, 0.5)
+    dependency(demo, "segment").fn("segmentation", rgb, depth, 0.5)
+    assert asked == [True, False]
+
+
+def test_an_upload_clears_after_every_upload_and_a_prediction_shows_progress_on_its_picture(launched_app):
+    """Two uploads in quick succession (rgb, then depth) must each clear (gradio's "once" dropped the
+    second, and the slots seemed to hold the first); a prediction's progress covers its first output only."""
+    demo = launched_app[0]
+    for prefix in ("segment", "translate", "genre"):
+        names = [f"{prefix}_inputs_replaced", f"{prefix}_a_removed"]
+        assert all(dependency(demo, name).trigger_mode == "always_last" for name in names), prefix
+        for name in (prefix, f"{prefix}_run_example"):
+            prediction = dependency(demo, name)
+            assert list(prediction.show_progress_on) == [prediction.outputs[0]], name
+
+
+def test_a_result_whose_inputs_an_example_replaced_while_it_computed_changes_nothing(launched_app, scene, other_scene,
+                                                                                     monkeypatch):
+    """An example click tells new files (no upload count changes); a prediction of the old files that
+    finishes after it would land beside the example's inputs."""
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    runner = app.runner("segmentation")
+    rgb, depth, other_rgb = scene.file("rgb"), scene.file("depth"), other_scene.file("rgb")
+    me = SimpleNamespace(session_hash="example while computing")
+    app.slots_filled("segmentation", rgb, depth, request=me)
+    real = runner.segment
+
+    def example_meanwhile(*args, **kwargs):
+        app.slots_filled("segmentation", other_rgb, depth, request=me)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "segment", example_meanwhile)
+    stale = app.segment("segmentation", rgb, depth, 0.5, request=me)
+    assert len(stale) == 5 and all(update == {"__type__": "update"} for update in stale)

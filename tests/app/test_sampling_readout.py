@@ -264,3 +264,15 @@ def test_the_every_sample_note_needs_every_sample_above_the_range(tiny_model):
     _, readout = runner_with(tiny_model, test_metrics=some).sample(0.7, 3, 3)
     assert "**less likely** than 95 % of test scenes" in readout
     assert "Every sample here" not in readout
+
+
+# -- found unguarded by a sixth mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_the_help_text_states_the_slider_s_own_fallback_temperature():
+    """The Latent sampling help says where the slider starts without a recommended temperature: it must
+    be the slider's default (`ranges.TEMPERATURE`), which `Runner.default_temperature` falls back to."""
+    from app import texts
+
+    said = " ".join(texts.SAMPLING.split())
+    assert f"when the checkpoint records one; otherwise at {ranges.TEMPERATURE.default:g}." in said

@@ -149,3 +149,17 @@ def test_the_query_token_index_stops_at_the_last_token():
     assert index.check(63) == 63 and index.check(0) == 0
     with pytest.raises(InputError, match="from 0 to 63"):
         index.check(64)
+
+
+# -- found unguarded by a sixth mutation audit (each fails on its mutant) ----------------------------------
+
+
+def test_the_help_text_states_the_convergence_limit_and_the_step_limit_the_handler_uses():
+    """The Modality contributions help promises when IG steps are doubled and up to where: the same
+    tolerance (`interpret.IG_TOLERANCE`) and the slider's last value (`IG_STEPS.maximum`) the handler uses."""
+    from app import texts
+    from mango import interpret
+
+    said = " ".join(texts.CONTRIBUTIONS.split())
+    assert (f"when it exceeds {interpret.IG_TOLERANCE:.0%}".replace("%", " %") + " of that change the steps are doubled "
+            f"(up to {int(IG_STEPS.maximum)})") in said
