@@ -394,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     args.warmup = 2 if args.warmup is None else args.warmup
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be 0 or more, got {args.warmup}")
+    if args.threads is not None and args.threads < 1:  # 0 would be ignored
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.load:
         out = args.out or Path("bench_results/app_load.json")
         print("load scenario (issue #12): spawning python app.py", flush=True)

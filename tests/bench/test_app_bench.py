@@ -34,6 +34,11 @@ def test_time_cases_needs_at_least_one_repeat(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         bench_app.main(["--repeats", "0", "--no-startup"])
     assert exit_info.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+    for options, message in ((["--warmup", "-1"], "--warmup must be 0 or more"),
+                             (["--threads", "0"], "--threads must be at least 1")):  # 0 was ignored without a word
+        with pytest.raises(SystemExit) as exit_info:
+            bench_app.main([*options, "--no-startup"])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert time_cases([("noop", lambda: None)], repeats=1, warmup=0)[0]["repeats"] == 1
 
 

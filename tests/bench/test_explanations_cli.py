@@ -126,6 +126,7 @@ def test_a_run_without_a_figure_removes_an_earlier_one(tmp_path):
     (["--limit", "-1"], "--limit must be at least 1"),
     (["--limit", "0"], "--limit must be at least 1"),
     (["--ig-steps", "0"], "--ig-steps must be at least 1"),
+    (["--threads", "0"], "--threads must be at least 1"),  # 0 was ignored without a word
     (["--ig-steps", "64", "--max-ig-steps", "32"], "--ig-steps 64 is above --max-ig-steps 32"),
 ])
 def test_bad_numbers_are_usage_errors(checkpoints, tmp_path, monkeypatch, capsys, options, message):

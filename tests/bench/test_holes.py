@@ -101,6 +101,7 @@ def test_one_row_per_pattern_share_and_reading(checkpoint, tmp_path, monkeypatch
 @pytest.mark.parametrize("options, message", [
     (["--limit", "0"], "--limit must be at least 1"),
     (["--shares", "0.2", "1.0"], "strictly between 0 and 1"),
+    (["--threads", "0"], "--threads must be at least 1"),  # 0 was ignored without a word
 ])
 def test_bad_numbers_are_usage_errors(checkpoint, tmp_path, capsys, options, message):
     with pytest.raises(SystemExit) as exit_info:
