@@ -202,8 +202,8 @@ def model_card(loaded: LoadedModel) -> str:
     model = loaded.model
     n_ica = len(model.flow.ica_layers()) if model.flow is not None else 0
     arch = (f"{model.num_parameters() / 1e6:.1f} M parameters · {config.num_blocks} flow blocks "
-            f"({n_ica} ICA layers) · {config.image_size}×{config.image_size} input, "
-            f"a {config.grid[0]}×{config.grid[1]} grid of {config.patch_size} px patches, "
+            f"({n_ica} ICA layers) · {config.image_size}×{config.image_size} input "
+            f"cut into {config.grid[0]}×{config.grid[1]} patches of {config.patch_size} px, "
             f"T = {config.tokens_per_modality} tokens per modality")
     if not loaded.trained:
         lines = [

@@ -192,7 +192,7 @@ def test_segmentation_depth_units_give_the_checkpoint_s_own_range():
 
 
 def test_the_card_says_the_patch_grid_and_the_patch_size_apart():
-    """"8×8 patches" read as 8-px patches, where the card meant an 8×8 grid of 16 px ones (T = 64)."""
+    """"8×8 patches" read as 8-px patches, where the card meant 8×8 patches of 16 px each (T = 64)."""
     spec = checkpoints.TASK_SPECS["segmentation"]
     card = model_card(checkpoints.LoadedModel(spec, _tiny(), "bundled", "x"))  # 32 px input, 8 px patches
-    assert "32×32 input, a 4×4 grid of 8 px patches, T = 16 tokens per modality" in card
+    assert "32×32 input cut into 4×4 patches of 8 px, T = 16 tokens per modality" in card
