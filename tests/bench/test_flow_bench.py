@@ -24,13 +24,19 @@ def _fake_measure(name: str, form: str, batch: int, repeats: int, device: str, q
                    min_attention_diagonal=None))
 
 
-@pytest.mark.timeout(60)
-def test_a_failing_measurement_is_an_error_row_and_the_others_are_kept(monkeypatch, tmp_path, capsys):
-    # fork, not spawn: the child sees the fake measurement and starts in milliseconds
+@pytest.fixture
+def fake_measurements(monkeypatch):
+    """Children that report `_fake_measure`'s rows. Fork, not spawn: the child sees the fake measurement
+    and starts in milliseconds."""
     monkeypatch.setattr(flow, "mp", types.SimpleNamespace(get_context=lambda method=None: mp.get_context("fork")))
     monkeypatch.setattr(flow, "_measure_size", _fake_measure)
     monkeypatch.setattr(flow, "triangular_vs_dense", lambda n, w: dict(n=n, width=w, triangular_ms=1.0,
                         dense_inverse_ms=2.0, speedup=2.0, triangular_error=0.0, dense_error=0.0))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("fake_measurements")
+def test_a_failing_measurement_is_an_error_row_and_the_others_are_kept(tmp_path, capsys):
     out = tmp_path / "flow.json"
     code = flow.main(["--sizes", "demo", "--forms", "identity_plus", "gated", "diag_bias", "--repeats", "1",
                       "--device", "cpu", "--out", str(out)])
@@ -89,12 +95,9 @@ def test_the_solve_comparison_reports_how_many_times_faster_the_triangular_solve
 
 
 @pytest.mark.timeout(60)
-def test_the_table_shows_the_flow_s_token_count_dim_and_depth(monkeypatch, tmp_path, capsys):
+@pytest.mark.usefixtures("fake_measurements")
+def test_the_table_shows_the_flow_s_token_count_dim_and_depth(tmp_path, capsys):
     """'tokens' is N, both modalities together (2 x 64 at the demo size), as in the paper's tables."""
-    monkeypatch.setattr(flow, "mp", types.SimpleNamespace(get_context=lambda method=None: mp.get_context("fork")))
-    monkeypatch.setattr(flow, "_measure_size", _fake_measure)
-    monkeypatch.setattr(flow, "triangular_vs_dense", lambda n, w: dict(n=n, width=w, triangular_ms=1.0,
-                        dense_inverse_ms=2.0, speedup=2.0, triangular_error=0.0, dense_error=0.0))
     assert flow.main(["--sizes", "demo", "--forms", "identity_plus", "--repeats", "1", "--device", "cpu",
                       "--out", str(tmp_path / "flow.json")]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("demo   identity_plus"))
