@@ -222,6 +222,9 @@ def model_card(loaded: LoadedModel) -> str:
         if isinstance(training, dict) and training.get("elapsed_s"):
             lines.append(f"<small>its last training stage took {training['elapsed_s'] / 60:.0f} min on "
                          f"{training.get('device', '?')}</small>")
+        classes = classes_line(config)
+        if classes:
+            lines.append(classes)
         metrics = metrics_line(_first(meta, "test_metrics", "metrics", "eval", "results") or {})
         if metrics:  # a readout with only the flow's numbers (shown on the fusion line) gives no line
             lines.append(f"**Test metrics:** {metrics}")
@@ -234,6 +237,19 @@ def model_card(loaded: LoadedModel) -> str:
     for warning in loaded.warnings:
         lines.append(f"⚠️ {warning}")
     return "  \n".join(lines)
+
+
+# what a class name alone does not say (SynthRooms' known-answer objects)
+CLASS_NOTES = {"camouflaged": "objects coloured like what stands behind them, so only depth shows them"}
+
+
+def classes_line(config: Any) -> str:
+    """The classes a segmentation model can answer with: its legend shows only those it found, and a real
+    photo gets these names too (SynthRooms' "camouflaged" or "ball" on an office photo), none other."""
+    if config.task != "segmentation" or not config.class_names:
+        return ""
+    names = ", ".join(f"{name} ({CLASS_NOTES[name]})" if name in CLASS_NOTES else name for name in config.class_names)
+    return f"**Classes ({len(config.class_names)}):** {names}. Every pixel gets one of these names, whatever it shows."
 
 
 def validation_inputs(metadata: dict[str, Any] | None) -> str:

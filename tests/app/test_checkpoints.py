@@ -196,3 +196,18 @@ def test_the_card_says_the_patch_grid_and_the_patch_size_apart():
     spec = checkpoints.TASK_SPECS["segmentation"]
     card = model_card(checkpoints.LoadedModel(spec, _tiny(), "bundled", "x"))  # 32 px input, 8 px patches
     assert "32×32 input cut into 4×4 patches of 8 px, T = 16 tokens per modality" in card
+
+
+def test_a_segmentation_card_lists_every_class_and_says_what_camouflaged_means():
+    """The legend shows only the classes found; on a real photo a user meets SynthRooms' own
+    "camouflaged" and "ball" and must learn from the card what they are, and that no pixel is left out."""
+    from mango.data import SYNTHROOMS_CLASSES
+
+    spec = checkpoints.TASK_SPECS["segmentation"]
+    model = MangoModel(MangoConfig.preset("tiny", "segmentation", class_names=SYNTHROOMS_CLASSES))
+    card = model_card(checkpoints.LoadedModel(spec, model, "bundled", "x"))
+    line = next(line for line in card.split("  \n") if line.startswith("**Classes (12):** wall, floor, ceiling"))
+    assert "camouflaged (objects coloured like what stands behind them, so only depth shows them)" in line
+    assert "Every pixel gets one of these names" in line
+    genre = checkpoints.TASK_SPECS["genre"]
+    assert "**Classes" not in model_card(checkpoints.LoadedModel(genre, _tiny("genre"), "bundled", "y"))
