@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mango.atomic import atomic_write_text
+from mango.bench import refuse_below
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGETS_S = {
@@ -392,12 +393,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{', '.join(given)} do(es) not apply to --load (a fixed scenario of a spawned app)")
     args.repeats = 20 if args.repeats is None else args.repeats
     args.warmup = 2 if args.warmup is None else args.warmup
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    refuse_below(parser, 1, ("--repeats", args.repeats))
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
-    if args.threads is not None and args.threads < 1:  # 0 would be ignored
-        parser.error(f"--threads must be at least 1, got {args.threads}")
+    refuse_below(parser, 1, ("--threads", args.threads))  # 0 would be ignored
     if args.load:
         out = args.out or Path("bench_results/app_load.json")
         print("load scenario (issue #12): spawning python app.py", flush=True)

@@ -58,6 +58,7 @@ import torch
 
 from mango import metrics
 from mango.atomic import atomic_write_text
+from mango.bench import refuse_below
 from mango.density import ChannelGaussian, DiagonalGaussian, fit_baselines
 
 TEMPERATURES = (0.3, 0.5, 0.7, 0.9, 1.0)
@@ -511,11 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-config", action="store_true",
                         help="store the recommended temperature in the checkpoint's config.json for the app")
     args = parser.parse_args(argv)
-    for name, least in (("samples", 2), ("fit_samples", 2), ("test_samples", 1), ("kid_subsets", 1),
-                        ("batch_size", 1), ("threads", 1)):
-        value = getattr(args, name)
-        if value is not None and value < least:  # KID needs two samples a set; a negative count would slice
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+    refuse_below(parser, 2, ("--samples", args.samples), ("--fit-samples", args.fit_samples))  # KID: two a set
+    refuse_below(parser, 1, ("--test-samples", args.test_samples), ("--kid-subsets", args.kid_subsets),
+                 ("--batch-size", args.batch_size), ("--threads", args.threads))
     if args.write_config and not (Path(args.checkpoint) / "config.json").is_file():
         parser.error(f"--write-config needs a local checkpoint folder; {args.checkpoint} has no config.json")
     torch.set_num_threads(args.threads)

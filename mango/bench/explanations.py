@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from mango import known_answers as ka
 from mango.atomic import atomic_write_text, replace_file
+from mango.bench import refuse_below
 from mango.interpret import SCORES
 
 DEFAULT_OUT = Path("bench_results") / "explanations"
@@ -302,10 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         ap.error(f"--limit must be at least 1 scene, got {args.limit}")
-    if args.ig_steps < 1:
-        ap.error(f"--ig-steps must be at least 1, got {args.ig_steps}")
-    if args.threads is not None and args.threads < 1:  # 0 would be ignored, a negative count fail in torch
-        ap.error(f"--threads must be at least 1, got {args.threads}")
+    refuse_below(ap, 1, ("--ig-steps", args.ig_steps), ("--threads", args.threads))
     if args.max_ig_steps < args.ig_steps:  # the first pass would use --ig-steps anyway, above the maximum
         ap.error(f"--ig-steps {args.ig_steps} is above --max-ig-steps {args.max_ig_steps}: the steps start at "
                  "--ig-steps and double up to --max-ig-steps; lower --ig-steps or raise --max-ig-steps")

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 
 from mango.atomic import atomic_write_text
+from mango.bench import refuse_below
 
 SIZES = {
     "demo": dict(tokens_per_modality=64, dim=128, num_blocks=2),
@@ -167,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path("bench_results/flow.json"))
     args = parser.parse_args(argv)
-    if args.batch < 1:
-        parser.error(f"--batch must be at least 1, got {args.batch}")
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    refuse_below(parser, 1, ("--batch", args.batch), ("--repeats", args.repeats))
 
     ctx = mp.get_context("spawn")
     rows = []

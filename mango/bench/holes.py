@@ -27,6 +27,7 @@ import torch
 from scipy import ndimage
 
 from mango.atomic import atomic_write_text
+from mango.bench import refuse_below
 
 KINDS = ("edges", "blobs")
 
@@ -101,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.limit < 1:
         ap.error(f"--limit must be at least 1 scene, got {args.limit}")
-    if args.threads is not None and args.threads < 1:  # 0 would be ignored, a negative count fail in torch
-        ap.error(f"--threads must be at least 1, got {args.threads}")
+    refuse_below(ap, 1, ("--threads", args.threads))
     if any(not 0 < s < 1 for s in args.shares):
         ap.error(f"--shares must lie strictly between 0 and 1, got {args.shares}")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mango.atomic import atomic_write_text
+from mango.bench import refuse_below
 
 PUBLISHED = {"params_m": 72.9, "gflops": 152.0, "latency_ms": 144.0}
 TASKS = ("segmentation", "translation", "genre")
@@ -192,11 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench_results/model.json"))
     parser.add_argument("--one", nargs=2, metavar=("TASK", "PRESET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    # each measurement builds its model before it times anything: a bad count would fail every row, late
-    if args.reps < 1:
-        parser.error(f"--reps must be at least 1, got {args.reps}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
+    refuse_below(parser, 1, ("--reps", args.reps), ("--threads", args.threads))
 
     if args.one:  # child process: one measurement, JSON on the last stdout line
         import torch

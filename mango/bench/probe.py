@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 
 from mango import metrics
 from mango.atomic import atomic_write_text
+from mango.bench import refuse_below
 from mango.data import DataError
 from mango.models import CheckpointError, MangoModel
 from mango.models.fusion import split_tokens
@@ -225,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     # refused now, not after minutes of pooling and probes (scikit-learn would refuse --C 0 only then)
     if not args.c > 0:  # nan too
         parser.error(f"--C must be a positive number, got {args.c:g}")
-    for name, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
-        if value < 1:
-            parser.error(f"{name} must be at least 1, got {value}")
+    refuse_below(parser, 1, ("--batch-size", args.batch_size), ("--threads", args.threads))
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be 0 (off) or a number of resamples, got {args.bootstrap}")
     torch.set_num_threads(args.threads)

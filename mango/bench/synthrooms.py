@@ -8,6 +8,8 @@ import shutil
 import tempfile
 import time
 
+from mango.bench import refuse_below
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mango.bench synthrooms", description=__doc__)
@@ -17,9 +19,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="worker counts for the write measurement (default: 1 and all cores)")
     ap.add_argument("--no-write", action="store_true", help="only time rendering in memory")
     args = ap.parse_args(argv)
-    for name, value in (("--n", args.n), ("--size", args.size), *(("--workers", w) for w in args.workers or ())):
-        if value < 1:
-            ap.error(f"{name} must be at least 1, got {value}")
+    refuse_below(ap, 1, ("--n", args.n), ("--size", args.size), *(("--workers", w) for w in args.workers or ()))
 
     from mango.data.synthrooms import render_scene, scene_seed, write_dataset
 

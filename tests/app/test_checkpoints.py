@@ -21,13 +21,22 @@ def empty_root(tmp_path, monkeypatch):
     return tmp_path / "checkpoints"
 
 
-def small_checkpoint(folder: Path, task: str = "segmentation") -> Path:
+def _tiny(task: str = "segmentation", **metadata) -> MangoModel:
     torch.manual_seed(0)
     config = MangoConfig.preset("tiny", task, image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1,
                                 encoder_heads=2, decoder_width=32, decoder_heads=2, head_width=32, text_context_length=16,
-                                metadata={"training_data": "SynthRooms 10 scenes", "test_metrics": {"mIoU": 0.5}})
-    MangoModel(config).save_pretrained(folder)
+                                metadata=metadata)
+    return MangoModel(config)
+
+
+def small_checkpoint(folder: Path, task: str = "segmentation") -> Path:
+    _tiny(task, training_data="SynthRooms 10 scenes", test_metrics={"mIoU": 0.5}).save_pretrained(folder)
     return folder
+
+
+def _card(model: MangoModel, source: str = "bundled", location: str = "x") -> str:
+    """The app's model card of ``model`` as its task's tab shows it."""
+    return model_card(checkpoints.LoadedModel(checkpoints.TASK_SPECS[model.config.task], model, source, location))
 
 
 def test_without_any_checkpoint_the_slot_runs_an_untrained_model(empty_root):
@@ -120,31 +129,20 @@ def test_a_chosen_checkpoint_counts_as_trained():
 # -- found unguarded by a sixth mutation audit (each fails on its mutant) ----------------------------------
 
 
-def _tiny(task: str = "segmentation", **metadata) -> MangoModel:
-    torch.manual_seed(0)
-    config = MangoConfig.preset("tiny", task, image_size=32, patch_size=8, dim=32, encoder_width=32, encoder_depth=1,
-                                encoder_heads=2, decoder_width=32, decoder_heads=2, head_width=32, text_context_length=16,
-                                metadata=metadata)
-    return MangoModel(config)
-
-
 def test_only_the_bundled_checkpoint_is_called_bundled():
     """A checkpoint chosen by the user (a Hub id or folder) must not be presented as the app's own."""
-    spec = checkpoints.TASK_SPECS["segmentation"]
     model = _tiny()
-    chosen = model_card(checkpoints.LoadedModel(spec, model, "chosen", "user/repo@v1"))
+    chosen = _card(model, "chosen", "user/repo@v1")
     assert chosen.startswith("**Model:** checkpoint `user/repo@v1` · ") and "bundled" not in chosen
-    bundled = model_card(checkpoints.LoadedModel(spec, model, "bundled", "assets/checkpoints/segmentation"))
+    bundled = _card(model, "bundled", "assets/checkpoints/segmentation")
     assert bundled.startswith("**Model:** bundled checkpoint `assets/checkpoints/segmentation` · ")
 
 
 def test_the_card_gives_the_training_time_in_minutes_and_falls_through_empty_entries():
     """The card's training time is minutes (elapsed_s / 60); an empty entry (``training_data: ""``,
     ``test_metrics: {}``) gives way to the next key instead of hiding the data and the metrics."""
-    spec = checkpoints.TASK_SPECS["segmentation"]
-    model = _tiny(training={"elapsed_s": 1800.0, "device": "cuda"}, training_data="", data="SynthRooms 10 scenes",
-                  test_metrics={}, metrics={"mIoU": 0.5})
-    card = model_card(checkpoints.LoadedModel(spec, model, "bundled", "x"))
+    card = _card(_tiny(training={"elapsed_s": 1800.0, "device": "cuda"}, training_data="", data="SynthRooms 10 scenes",
+                       test_metrics={}, metrics={"mIoU": 0.5}))
     assert "its last training stage took 30 min on cuda" in card
     assert "**Trained on:** SynthRooms 10 scenes" in card and "**Test metrics:** mIoU 0.5" in card
 
@@ -152,9 +150,7 @@ def test_the_card_gives_the_training_time_in_minutes_and_falls_through_empty_ent
 def test_a_readout_of_only_the_flow_s_numbers_gives_no_empty_metrics_line():
     """The first checkpoints kept the ICA share and the round trip among their test metrics; with nothing
     else there the card said "**Test metrics:**" and nothing after it (the audit's one finding)."""
-    spec = checkpoints.TASK_SPECS["segmentation"]
-    model = _tiny(test_metrics={"off_diagonal_share": 0.14, "roundtrip_error": 7e-5, "samples": 600})
-    card = model_card(checkpoints.LoadedModel(spec, model, "bundled", "x"))
+    card = _card(_tiny(test_metrics={"off_diagonal_share": 0.14, "roundtrip_error": 7e-5, "samples": 600}))
     assert "Test metrics" not in card and "14 % of a token's content from other tokens" in card
 
 
@@ -193,8 +189,7 @@ def test_segmentation_depth_units_give_the_checkpoint_s_own_range():
 
 def test_the_card_says_the_patch_grid_and_the_patch_size_apart():
     """"8×8 patches" read as 8-px patches, where the card meant 8×8 patches of 16 px each (T = 64)."""
-    spec = checkpoints.TASK_SPECS["segmentation"]
-    card = model_card(checkpoints.LoadedModel(spec, _tiny(), "bundled", "x"))  # 32 px input, 8 px patches
+    card = _card(_tiny())  # 32 px input, 8 px patches
     assert "32×32 input cut into 4×4 patches of 8 px, T = 16 tokens per modality" in card
 
 
@@ -203,11 +198,8 @@ def test_a_segmentation_card_lists_every_class_and_says_what_camouflaged_means()
     "camouflaged" and "ball" and must learn from the card what they are, and that no pixel is left out."""
     from mango.data import SYNTHROOMS_CLASSES
 
-    spec = checkpoints.TASK_SPECS["segmentation"]
-    model = MangoModel(MangoConfig.preset("tiny", "segmentation", class_names=SYNTHROOMS_CLASSES))
-    card = model_card(checkpoints.LoadedModel(spec, model, "bundled", "x"))
+    card = _card(MangoModel(MangoConfig.preset("tiny", "segmentation", class_names=SYNTHROOMS_CLASSES)))
     line = next(line for line in card.split("  \n") if line.startswith("**Classes (12):** wall, floor, ceiling"))
     assert "camouflaged (objects coloured like what stands behind them, so only depth shows them)" in line
     assert "Every pixel gets one of these names" in line
-    genre = checkpoints.TASK_SPECS["genre"]
-    assert "**Classes" not in model_card(checkpoints.LoadedModel(genre, _tiny("genre"), "bundled", "y"))
+    assert "**Classes" not in _card(_tiny("genre"))

@@ -45,6 +45,13 @@ def tiny_model(task: str, **metadata) -> MangoModel:
     return MangoModel(MangoConfig.preset("tiny", task, **TINY_MODEL, **extra, metadata=metadata)).eval()
 
 
+def _films(n: int, seed: int) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    plots = ["A storm at sea.", "Two friends open a bakery in a small town.", "A detective's last case."]
+    return [{"a": torch.rand(3, 32, 32, generator=g), "b": plots[i % 3], "target": torch.zeros(23), "id": str(i)}
+            for i in range(n)]
+
+
 # ------------------------------------------------------------------------------------ distances
 def _naive_kid(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 x100 with k(a, b) = (a.b / D + 1)^3, written out pair by pair."""
@@ -150,16 +157,9 @@ def test_benchmark_on_a_tiny_translation_model_adds_the_head_column(synthrooms, 
 
 
 def test_benchmark_on_a_tiny_genre_model_compares_posters_only(extractor):
-    g = torch.Generator().manual_seed(0)
-    plots = ["A storm at sea.", "Two friends open a bakery in a small town.", "A detective's last case."]
-
-    def films(n: int) -> list[dict]:
-        return [{"a": torch.rand(3, 32, 32, generator=g), "b": plots[i % 3], "target": torch.zeros(23), "id": str(i)}
-                for i in range(n)]
-
     model = tiny_model("genre")
-    result = bench.measure(model, SimpleNamespace(train_eval=films(8), val=films(3), test=films(5)), TINY_RUN,
-                           extractor=extractor)
+    result = bench.measure(model, SimpleNamespace(train_eval=_films(8, 0), val=_films(3, 1), test=_films(5, 2)),
+                           TINY_RUN, extractor=extractor)
     assert result["main_column"] == "poster" and result["reference_images"] == 5
     assert all(set(row["distances"]) == {"poster"} for row in result["samples"].values())
     d = result["density_bits_per_dim"]
@@ -233,13 +233,6 @@ def test_result_files_of_two_runs_do_not_overwrite_each_other():
     assert bench.result_name("runs/a/final") == "a-final" != bench.result_name("runs/b/final")
     assert bench.result_name("assets/checkpoints/segmentation") == "segmentation"
     assert bench.result_name("owner/repo") == "repo"
-
-
-def _films(n: int, seed: int) -> list[dict]:
-    g = torch.Generator().manual_seed(seed)
-    plots = ["A storm at sea.", "Two friends open a bakery in a small town.", "A detective's last case."]
-    return [{"a": torch.rand(3, 32, 32, generator=g), "b": plots[i % 3], "target": torch.zeros(23), "id": str(i)}
-            for i in range(n)]
 
 
 def test_the_gaussians_training_density_is_read_on_their_training_features_and_printed_in_order(extractor):
