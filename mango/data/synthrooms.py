@@ -30,7 +30,7 @@ edge_texture uint16 (edge strength x 11355), segment_semantic uint8 labels) with
 ``train.txt``/``test.txt`` id lists, and ``DIR/nyudv2/{rgb,depth,masks}/NNNNNN.png`` (depth uint16
 millimetres) with TokenFusion ``train.txt``/``test.txt`` lists; plus ``meta.json`` in DIR and in
 each layout root. rgb and masks of the NYUDv2 copy are hard links to the Taskonomy files when the
-file system allows.
+file system allows. ``--only-test`` writes only the test split's scenes and lists.
 """
 
 from __future__ import annotations
@@ -815,23 +815,28 @@ def dataset_meta(n: int, size: int, seed: int, n_test: int, fitted: bool | str =
 
 
 def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, test_fraction: float = 0.2,
-                  workers: int | None = None, progress: bool = True, fitted: bool | str = False) -> dict:
-    """Write n scenes in both layouts (see the module docstring); returns meta (with timing)."""
+                  workers: int | None = None, progress: bool = True, fitted: bool | str = False,
+                  only_test: bool = False) -> dict:
+    """Write n scenes in both layouts (see the module docstring); returns meta (with timing).
+    ``only_test`` renders only the test split (the same scenes, ids and lists as the full data set's, with
+    no train list): enough to score a checkpoint without rendering the scenes it trained on."""
     out_dir = Path(out_dir)
     n = int(n)
     n_test = int(round(n * test_fraction))
+    n_train = n - n_test
     tdir, ndir = out_dir / "taskonomy", out_dir / "nyudv2"
     for dom in TASKONOMY_WRITE_DOMAINS:
         (tdir / dom).mkdir(parents=True, exist_ok=True)
     for sub in ("rgb", "depth", "masks"):
         (ndir / sub).mkdir(parents=True, exist_ok=True)
     fitted = fitted_mode(fitted) or False
-    jobs = [(i, scene_seed(seed, i), int(size), str(out_dir), fitted) for i in range(n)]
-    workers = max(1, min(workers or (os.cpu_count() or 1), n or 1))
+    first = n_train if only_test else 0
+    jobs = [(i, scene_seed(seed, i), int(size), str(out_dir), fitted) for i in range(first, n)]
+    workers = max(1, min(workers or (os.cpu_count() or 1), len(jobs) or 1))
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=n, desc="SynthRooms", unit="scene", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=len(jobs), desc="SynthRooms", unit="scene", disable=not progress, mininterval=1.0)
     if workers == 1:
         for job in jobs:
             _write_one(job)
@@ -844,18 +849,22 @@ def write_dataset(out_dir: str | Path, n: int, size: int = 128, seed: int = 0, t
                 bar.update()
     bar.close()
     elapsed = time.perf_counter() - t0
-    n_train = n - n_test
     splits = {"train": range(0, n_train), "test": range(n_train, n)}
     for name, ids in splits.items():
+        if only_test and name == "train":
+            continue  # no list rather than an empty one: training on this folder fails at once
         (tdir / f"{name}.txt").write_text("".join(f"point_{i}_view_0\n" for i in ids))
         (ndir / f"{name}.txt").write_text(
             "".join(f"rgb/{i:06d}.png\tmasks/{i:06d}.png\tdepth/{i:06d}.png\n" for i in ids))
     meta = dataset_meta(n, size, seed, n_test, fitted)
+    if only_test:
+        meta["written"] = ["test"]
     for where, layout in ((out_dir, None), (tdir, "taskonomy"), (ndir, "nyudv2")):
         m = dict(meta, layout=layout) if layout else meta
         (where / "meta.json").write_text(json.dumps(m, indent=1) + "\n")
     meta["seconds"] = elapsed
-    meta["scenes_per_minute"] = 60.0 * n / max(elapsed, 1e-9)
+    meta["scenes"] = len(jobs)
+    meta["scenes_per_minute"] = 60.0 * len(jobs) / max(elapsed, 1e-9)
     meta["workers"] = workers
     return meta
 
@@ -924,6 +933,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fitted", nargs="?", const="all", default=False, choices=FITTED_MODES,
                     help="kitchen and office furniture: counters with wall cabinets above, desks with drawers "
                          "('--fitted desks': the desks only)")
+    ap.add_argument("--only-test", action="store_true",
+                    help="render only the test split (the last round(n*f) scenes, the same as in the full data set), "
+                         "e.g. to score a checkpoint with python -m train.evaluate")
     args = ap.parse_args(argv)
     if args.out is None and args.grid is None:
         ap.error("give --out DIR (and/or --grid PATH)")
@@ -931,8 +943,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grid: {save_grid(args.grid, args.grid_seeds, args.size, args.fitted)}")
     if args.out is not None:
         meta = write_dataset(args.out, args.n, args.size, args.seed, args.test_fraction, args.workers,
-                             fitted=args.fitted)
-        print(f"wrote {args.n} scenes of {args.size}x{args.size} to {args.out} in {meta['seconds']:.1f} s "
+                             fitted=args.fitted, only_test=args.only_test)
+        which = f"the {meta['scenes']} test scenes (of {args.n})" if args.only_test else f"{args.n} scenes"
+        print(f"wrote {which} of {args.size}x{args.size} to {args.out} in {meta['seconds']:.1f} s "
               f"({meta['scenes_per_minute']:.0f} scenes/minute, {meta['workers']} workers)")
     return 0
 

@@ -285,3 +285,27 @@ def test_synthrooms_test_split_is_the_rounded_fraction(tmp_path):
     meta = write_dataset(tmp_path, 4, 8, seed=0, test_fraction=0.4, workers=1, progress=False)  # 1.6 scenes -> 2
     assert meta["splits"] == {"train": 2, "test": 2}
     assert (tmp_path / "taskonomy" / "test.txt").read_text().split() == ["point_2_view_0", "point_3_view_0"]
+
+
+def test_only_test_writes_the_full_data_set_s_test_scenes_and_no_train_list(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    write_dataset(full, 5, 16, seed=2, test_fraction=0.4, workers=1, progress=False)
+    meta = write_dataset(part, 5, 16, seed=2, test_fraction=0.4, workers=1, progress=False, only_test=True)
+    assert meta["scenes"] == 2 and meta["written"] == ["test"] and meta["splits"] == {"train": 3, "test": 2}
+    scene = lambda f: int(f.stem.split("_")[1]) if f.stem.startswith("point_") else int(f.stem)  # Taskonomy / NYUDv2 name
+    written = sorted(str(f.relative_to(part)) for f in part.rglob("*.png"))
+    assert written == sorted(str(f.relative_to(full)) for f in full.rglob("*.png") if scene(f) >= 3)
+    for name in written:
+        assert (part / name).read_bytes() == (full / name).read_bytes(), name
+    for layout in ("taskonomy", "nyudv2"):
+        assert (part / layout / "test.txt").read_text() == (full / layout / "test.txt").read_text()
+        assert not (part / layout / "train.txt").exists()  # training on it stops at once, naming the missing list
+
+
+def test_only_test_from_the_command_line(tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--n", "5", "--size", "8", "--test-fraction", "0.4", "--workers", "1",
+                 "--only-test"]) == 0
+    assert "wrote the 2 test scenes (of 5) of 8x8" in capsys.readouterr().out
+    assert (tmp_path / "nyudv2" / "test.txt").read_text().split() == [
+        "rgb/000003.png", "masks/000003.png", "depth/000003.png", "rgb/000004.png", "masks/000004.png", "depth/000004.png"]
+    assert not (tmp_path / "nyudv2" / "train.txt").exists()

@@ -65,6 +65,9 @@ def test_bundled_segmentation_on_real_nyudv2(nyudv2_root):
     assert 0 <= scores["miou"] <= scores["miou_classes_in_ground_truth"] <= 1 and 0 <= scores["pixel_acc"] <= 1
     # a trained model beats guessing among the 9 shared classes on real walls and floors
     assert scores["pixel_acc"] > 1 / 9
+    # and scores what the README and the model card say it does (pixel accuracy 0.571, mIoU 0.216)
+    assert scores["pixel_acc"] == pytest.approx(0.5714, abs=5e-4) and scores["miou"] == pytest.approx(0.2158, abs=5e-4)
+    assert "pixel accuracy 0.571, **mIoU 0.216**" in (BUNDLED.parents[2] / "README.md").read_text()
 
 
 # -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
