@@ -1,17 +1,20 @@
 """A SynthRooms-trained segmentation model on real NYUDv2 images, over the classes both share.
 
-    python -m train.transfer CHECKPOINT --root NYUDV2_ROOT [--split val]
+    python -m train.transfer CHECKPOINT --root NYUDV2_ROOT [--split val] [--write-config]
 
 The model predicts SynthRooms classes; NYUDv2 labels are the 40 Gupta et al. classes. Predictions
 are mapped to NYUDv2 by name (rug -> floor mat; classes without a counterpart map to nothing),
 and the scores count only pixels whose ground truth is one of the mapped NYUDv2 classes. This
-measures transfer from synthetic rooms, not NYUDv2 performance.
+measures transfer from synthetic rooms, not NYUDv2 performance. `--write-config` stores the scores
+in a local checkpoint's config.json, where the app's and the Hub's model cards show them to people
+who upload a photo.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +22,7 @@ import torch
 from mango import metrics
 from mango.data import NYUDV2_CLASSES, NYUDv2
 from mango.models import MangoModel
+from mango.models.checkpoint import CONFIG_NAME, write_metadata_entry
 
 from .cli import printable, reports_user_errors
 
@@ -76,10 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint")
     p.add_argument("--root", required=True, help="NYUDv2 in the TokenFusion list layout")
     p.add_argument("--split", default="val")
+    p.add_argument("--write-config", action="store_true",
+                   help="store the scores in the checkpoint's config.json (metadata.transfer) for its model cards")
     a = p.parse_args(argv)
+    if a.write_config and not (Path(a.checkpoint) / CONFIG_NAME).is_file():  # before a model is built
+        p.error(f"--write-config needs a local checkpoint folder; {a.checkpoint} has no {CONFIG_NAME}")
     model = MangoModel.from_pretrained(a.checkpoint, expected_task="segmentation")
     dataset = NYUDv2(a.root, a.split, image_size=model.config.image_size, train=False)
-    print(printable(transfer_scores(model, dataset)))
+    scores = transfer_scores(model, dataset)
+    print(printable(scores))
+    if a.write_config:
+        command = "python -m train.transfer " + " ".join(argv if argv is not None else sys.argv[1:])
+        entry = {"data": "NYUDv2", "split": a.split, "command": command,
+                 **{k: scores[k] for k in ("images", "scored_pixels", "pixel_acc", "miou", "shared_classes")}}
+        print(f"wrote the scores to {write_metadata_entry(a.checkpoint, 'transfer', entry)}")
     return 0
 
 

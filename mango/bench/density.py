@@ -456,18 +456,11 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def write_sampling_metadata(checkpoint: str | Path, result: dict[str, Any], command: str) -> Path:
-    """Store the recommended temperature in a local checkpoint's config.json (metadata.sampling).
+    """Store the recommended temperature in a local checkpoint's config.json (metadata.sampling)."""
+    from mango.models.checkpoint import write_metadata_entry
 
-    Only that entry changes: the file is edited as JSON, not re-saved from a loaded config (which
-    would also write every field the file leaves at its default), and replaced in one step."""
-    from mango.models.checkpoint import CONFIG_NAME
-
-    path = Path(checkpoint) / CONFIG_NAME
-    if not path.is_file():
-        raise ValueError(f"--write-config needs a local checkpoint folder; {checkpoint} has no {CONFIG_NAME}")
-    config = json.loads(path.read_text())
     best = next(v for v in result["verdicts"] if v["temperature"] == result["recommended_temperature"])
-    config.setdefault("metadata", {})["sampling"] = {
+    return write_metadata_entry(checkpoint, "sampling", {
         "temperature": result["recommended_temperature"],
         "selected_by": (f"lowest KID x100 of flow samples against {result['selection_images']} validation images "
                         f"({result['main_column']}, EfficientNet-Lite0 features)"),
@@ -475,9 +468,7 @@ def write_sampling_metadata(checkpoint: str | Path, result: dict[str, Any], comm
         # on the test images, at that temperature
         "kid_flow": best["kid_flow"], "kid_gaussian": best["kid_gaussian"],
         "kid_reconstruction": best["kid_reconstruction"], "command": command,
-    }
-    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
-    return path
+    })
 
 
 def result_name(checkpoint: str | Path) -> str:

@@ -3,8 +3,8 @@
 What a reader of a Hub page needs before loading the weights: the task and modalities, how the flow
 fuses, what the model was trained and tested on with its test metrics, the pretrained encoders with
 their sources and licences (frozen ones install offline from a package and are not in the weights),
-and how to load it. Numbers come from ``config.metadata`` as the trainer wrote it; nothing is
-measured here. The lines that put the metadata in words (`data_line`, `metrics_line`) are the app's
+and how to load it. Numbers come from ``config.metadata`` as the trainer wrote it (and
+``python -m train.transfer --write-config`` the score on real photos); nothing is measured here. The lines that put the metadata in words (`data_line`, `metrics_line`) are the app's
 model card's too.
 """
 
@@ -40,6 +40,9 @@ def model_card(config: MangoConfig, repo_id: str = "OWNER/NAME") -> str:
     metrics = metrics_line(meta["test_metrics"]) if isinstance(meta.get("test_metrics"), dict) else ""
     if metrics:
         lines.append(f"- **Test metrics** ({data.get('test_split', 'test')} split): {metrics}")
+    transfer = transfer_line(meta)
+    if transfer:
+        lines.append(f"- **On real photos:** {transfer}")
     readout = flow_readout(meta)
     if readout:
         lines.append("- **The flow on 32 validation inputs:** " + " · ".join(_measured(k, v) for k, v in readout.items()))
@@ -132,6 +135,22 @@ def flow_readout(metadata: dict[str, Any]) -> dict[str, float]:
         if isinstance(source, dict):
             found.update({k: source[k] for k in FLOW_READOUT if isinstance(source.get(k), (int, float))})
     return found
+
+
+def transfer_line(metadata: dict[str, Any]) -> str:
+    """A segmentation model trained on rendered rooms, scored on real photos (``python -m train.transfer
+    --write-config``): what a user uploading a photo can expect, beside the test score on rendered rooms.
+    Empty when unmeasured."""
+    transfer = metadata.get("transfer")
+    if not isinstance(transfer, dict) or not all(isinstance(transfer.get(k), (int, float))
+                                                 for k in ("images", "pixel_acc", "miou")):
+        return ""
+    shared = transfer.get("shared_classes") or []
+    over = f"over the {len(shared)} classes both label sets have" if shared else "over the classes both label sets have"
+    test = metadata.get("test_metrics") if isinstance(metadata.get("test_metrics"), dict) else {}
+    versus = f" (mIoU {test['miou']:.3g} on its own test split)" if isinstance(test.get("miou"), float) else ""
+    return (f"pixel accuracy {transfer['pixel_acc']:.3g} and mIoU {transfer['miou']:.3g} on {transfer['images']} "
+            f"labelled {transfer.get('data', 'real')} photos, {over}{versus}")
 
 
 def metrics_line(value: Any) -> str:

@@ -15,6 +15,7 @@ constructor ``cls(config, load_pretrained=...)``, ``external_state_prefixes()`` 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from mango.atomic import replace_file
+from mango.atomic import atomic_write_text, replace_file
 
 from .card import model_card
 from .config import MangoConfig
@@ -33,6 +34,22 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 M = TypeVar("M", bound="CheckpointMixin")
+
+
+def write_metadata_entry(folder: str | os.PathLike[str], key: str, value: Any) -> Path:
+    """Set ``metadata[key]`` in a local checkpoint's config.json, for a measurement made after training
+    (the app's sampling temperature, the score on real photos).
+
+    Only that entry changes: the file is edited as JSON, not re-saved from a loaded config (which would
+    also write every field the file leaves at its default), and replaced in one step; the weights are
+    not touched."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"{str(folder)!r} is not a local checkpoint folder: it has no {CONFIG_NAME}")
+    config = json.loads(path.read_text())
+    config.setdefault("metadata", {})[key] = value
+    atomic_write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def resolve_checkpoint(path_or_repo_id: str | os.PathLike[str], revision: str | None = None) -> Path:

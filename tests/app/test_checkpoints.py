@@ -203,3 +203,14 @@ def test_a_segmentation_card_lists_every_class_and_says_what_camouflaged_means()
     assert "camouflaged (objects coloured like what stands behind them, so only depth shows them)" in line
     assert "Every pixel gets one of these names" in line
     assert "**Classes" not in _card(_tiny("genre"))
+
+
+def test_both_model_cards_show_the_score_on_real_photos_when_measured():
+    from mango.models.card import model_card as hub_card
+
+    transfer = {"data": "NYUDv2", "images": 3, "pixel_acc": 0.5714, "miou": 0.2158, "shared_classes": ["wall"]}
+    measured, unmeasured = _tiny(transfer=transfer, test_metrics={"miou": 0.694}), _tiny(test_metrics={"miou": 0.694})
+    assert "**On real photos:** pixel accuracy 0.571 and mIoU 0.216 on 3 labelled NYUDv2 photos" in _card(measured)
+    assert "Expect a photo's map to be rougher than an example's." in _card(measured)
+    assert "- **On real photos:** pixel accuracy 0.571" in hub_card(measured.config)
+    assert "real photos" not in _card(unmeasured) and "real photos" not in hub_card(unmeasured.config)

@@ -109,3 +109,18 @@ def test_only_a_fit_on_train_and_val_makes_validation_inputs_trained_on():
     from app.texts import validation_inputs
 
     assert validation_inputs({"data": HELD_OUT | dict(fit_on="train")}) == "validation inputs"
+
+
+TRANSFER = {"data": "NYUDv2", "images": 3, "pixel_acc": 0.5714, "miou": 0.2158, "shared_classes": ["wall", "floor"]}
+
+
+def test_the_score_on_real_photos_is_given_beside_the_test_split_s():
+    from mango.models.card import transfer_line
+
+    line = transfer_line({"transfer": TRANSFER, "test_metrics": {"miou": 0.694}})
+    assert line == ("pixel accuracy 0.571 and mIoU 0.216 on 3 labelled NYUDv2 photos, over the 2 classes both label "
+                    "sets have (mIoU 0.694 on its own test split)")
+    assert transfer_line({"transfer": TRANSFER}).endswith("both label sets have")  # no test score to set it against
+    assert transfer_line({}) == transfer_line({"transfer": "measured"}) == ""
+    assert transfer_line({"transfer": {k: v for k, v in TRANSFER.items() if k != "miou"}}) == ""  # not a score to show
+

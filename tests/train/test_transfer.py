@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,8 +10,12 @@ import pytest
 import torch
 
 from mango.data import NYUDV2_CLASSES, SYNTHROOMS_CLASSES, NYUDv2
-from mango.models import MangoModel
+from mango.models import MangoConfig, MangoModel
+from mango.models.card import model_card
 from train.transfer import class_mapping, transfer_scores
+from train.transfer import main as transfer_main
+
+from .conftest import TINY_MODEL
 
 BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "segmentation"
 
@@ -65,9 +70,46 @@ def test_bundled_segmentation_on_real_nyudv2(nyudv2_root):
     assert 0 <= scores["miou"] <= scores["miou_classes_in_ground_truth"] <= 1 and 0 <= scores["pixel_acc"] <= 1
     # a trained model beats guessing among the 9 shared classes on real walls and floors
     assert scores["pixel_acc"] > 1 / 9
-    # and scores what the README and the model card say it does (pixel accuracy 0.571, mIoU 0.216)
-    assert scores["pixel_acc"] == pytest.approx(0.5714, abs=5e-4) and scores["miou"] == pytest.approx(0.2158, abs=5e-4)
-    assert "pixel accuracy 0.571, **mIoU 0.216**" in (BUNDLED.parents[2] / "README.md").read_text()
+    # and scores what its model cards (from the stored entry) and the README say it does
+    stored = json.loads((BUNDLED / "config.json").read_text())["metadata"]["transfer"]
+    assert (stored["images"], stored["scored_pixels"], stored["shared_classes"]) == \
+        (scores["images"], scores["scored_pixels"], scores["shared_classes"])
+    assert scores["pixel_acc"] == pytest.approx(stored["pixel_acc"], abs=2e-3)
+    assert scores["miou"] == pytest.approx(stored["miou"], abs=2e-3)
+    readme = (BUNDLED.parents[2] / "README.md").read_text()
+    assert f"pixel accuracy {stored['pixel_acc']:.3g}, **mIoU {stored['miou']:.3g}**" in readme
+
+
+def _tiny_segmentation(folder: Path) -> Path:
+    torch.manual_seed(0)
+    config = MangoConfig.preset("tiny", "segmentation", image_size=32, class_names=SYNTHROOMS_CLASSES,
+                                **TINY_MODEL, metadata={"test_metrics": {"miou": 0.5}})
+    MangoModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_write_config_stores_the_scores_for_the_model_cards_and_nothing_else(synthrooms, tmp_path, capsys):
+    folder = _tiny_segmentation(tmp_path / "ckpt")
+    weights, before = (folder / "model.safetensors").read_bytes(), json.loads((folder / "config.json").read_text())
+    argv = [str(folder), "--root", str(synthrooms / "nyudv2"), "--split", "test", "--write-config"]
+    assert transfer_main(argv) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads(printed[:printed.index("wrote the scores to")])
+    after = json.loads((folder / "config.json").read_text())
+    entry = after["metadata"].pop("transfer")
+    assert after == before and (folder / "model.safetensors").read_bytes() == weights
+    assert entry == {"data": "NYUDv2", "split": "test", "command": "python -m train.transfer " + " ".join(argv),
+                     **{k: scores[k] for k in ("images", "scored_pixels", "pixel_acc", "miou", "shared_classes")}}
+    assert entry["images"] == 4  # the tiny data set's test scenes
+    assert "On real photos" in model_card(MangoConfig.load(folder / "config.json"))
+
+
+def test_write_config_needs_a_local_folder_and_says_so_before_loading(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        transfer_main(["someone/a-hub-model", "--root", str(tmp_path), "--write-config"])
+    assert stop.value.code == 2
+    assert "--write-config needs a local checkpoint folder; someone/a-hub-model has no config.json" in \
+        capsys.readouterr().err
 
 
 # -- found unguarded by a third mutation audit (each fails on its mutant) ----------------------------------
