@@ -1,5 +1,6 @@
-"""The Ablations tab's summary sentences against the bundled results they summarise: rerunning the
-ablations must not leave the tab saying what the new table contradicts."""
+"""The Ablations tab's summary sentences, and the README's ablation tables, against the bundled results
+they quote: rerunning the ablations must not leave the tab or the README saying what the new table
+contradicts."""
 
 from __future__ import annotations
 
@@ -73,3 +74,41 @@ def test_the_prior_s_share_of_drama_is_the_test_films_own(table, movies_root):
     labels = sum(len(json.loads((movies_root / "dataset" / f"{f}.json").read_text())["genres"]) for f in split)
     micro = 2 * drama / (1 + labels / len(split))  # F1 of "Drama" for every film: precision p, recall p·n/labels
     assert micro == pytest.approx(table[("genre", NOT_FUSED[0], "micro_f1")], abs=5e-4)
+
+
+README_TABLES = {"segmentation": "**SynthRooms RGB-D segmentation**", "genre": "**MM-IMDb-style genres**"}
+
+
+def _readme_table(heading: str) -> list[dict[str, str]]:
+    """The rows of the first table after a README paragraph starting with ``heading``."""
+    lines = (ABLATIONS_DIR.parents[1] / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    first = next(i for i in range(start, len(lines)) if lines[i].startswith("| variant"))
+    header = [c.strip() for c in lines[first].strip("|").split("|")]
+    rows = []
+    for line in lines[first + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip().strip("*") for c in line.strip("|").split("|")))))
+    return rows
+
+
+@pytest.mark.parametrize("task", README_TABLES)
+def test_the_readme_s_ablation_tables_are_the_bundled_results(task):
+    results = pd.read_csv(ABLATIONS_DIR / "results.csv")
+    results = results[results.task == task].set_index(["variant", "metric"])
+    rows = _readme_table(README_TABLES[task])
+    assert {row["variant"] for row in rows} == set(results.index.get_level_values("variant"))
+    for row in rows:
+        for metric, cell in row.items():
+            if metric in ("variant", "ICA share"):
+                continue
+            mean, _, std = cell.partition(" ± ")
+            found = results.loc[(row["variant"], metric)]
+            assert float(mean) == pytest.approx(found["mean"], abs=6e-4), (row["variant"], metric)  # 3 of 4 decimals
+            if std:
+                assert float(std) == pytest.approx(found["std"], abs=6e-4), (row["variant"], metric)
+        share = results.loc[row["variant"]]["off_diagonal_share"].iloc[0]
+        assert (row["ICA share"] == "") == pd.isna(share), row["variant"]
+        if row["ICA share"]:
+            assert float(row["ICA share"]) == pytest.approx(share, abs=6e-4), row["variant"]
