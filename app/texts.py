@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mango.models.card import data_line, flow_readout, metrics_line, transfer_line
+from mango.models.card import data_line, flow_readout, metrics_line, real_images_line, transfer_line
 
 from .checkpoints import LoadedModel
 
@@ -228,9 +228,10 @@ def model_card(loaded: LoadedModel) -> str:
         metrics = metrics_line(_first(meta, "test_metrics", "metrics", "eval", "results") or {})
         if metrics:  # a readout with only the flow's numbers (shown on the fusion line) gives no line
             lines.append(f"**Test metrics:** {metrics}")
-        transfer = transfer_line(meta)
-        if transfer:
-            lines.append(f"**On real photos:** {transfer}. Expect a photo's map to be rougher than an example's.")
+        real = real_images_line(meta)
+        if real:
+            expect = " Expect a photo's map to be rougher than an example's." if transfer_line(meta) else ""
+            lines.append(f"**On real images:** {real}.{expect}")
         fusion = fusion_line(config, flow_readout(meta))
         if fusion:
             lines.append(fusion)

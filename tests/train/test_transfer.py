@@ -101,7 +101,7 @@ def test_write_config_stores_the_scores_for_the_model_cards_and_nothing_else(syn
     assert entry == {"data": "NYUDv2", "split": "test", "command": "python -m train.transfer " + " ".join(argv),
                      **{k: scores[k] for k in ("images", "scored_pixels", "pixel_acc", "miou", "shared_classes")}}
     assert entry["images"] == 4  # the tiny data set's test scenes
-    assert "On real photos" in model_card(MangoConfig.load(folder / "config.json"))
+    assert "On real images:** pixel accuracy" in model_card(MangoConfig.load(folder / "config.json"))
 
 
 def test_write_config_needs_a_local_folder_and_says_so_before_loading(tmp_path, capsys):
