@@ -9,7 +9,7 @@ before it copies the repository in, so the repository's own requirements.txt (``
 cannot install there. The Space gets the flat list that line stands for: the library's and the
 ``[app]`` dependencies from ``pyproject.toml``, where versions are declared once.
 
-Weights: the bundled checkpoints (12-21 MB each) travel in ``assets/``; ``upload_folder`` stores
+Weights: the bundled checkpoints (8-17 MB each) travel in ``assets/``; ``upload_folder`` stores
 large and binary files through LFS/Xet, which a plain ``git push`` to a Space does not do. The
 pretrained encoder weights come from pip packages in the requirements, not from the Hub.
 

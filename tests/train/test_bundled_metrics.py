@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,14 @@ def test_the_readme_s_model_card_quotes_the_stored_scores(name, headline):
     assert headline.format(**stored) in row
     flow = f"{stored['off_diagonal_share']:.3g} · {stored['roundtrip_error']:.2g}".replace("e-0", "e-")
     assert f"| {flow} |" in row  # the "ICA share · round trip" column
+    size = (CHECKPOINTS / name / "model.safetensors").stat().st_size / 1e6
+    assert re.search(rf"[|,] {size:.1f} MB \|", row), f"the size column, {size:.1f} MB"
+
+
+def test_the_publishing_notes_give_the_bundled_weights_sizes():
+    sizes = [f.stat().st_size / 1e6 for f in CHECKPOINTS.glob("*/model.safetensors")]
+    if not sizes:
+        pytest.skip("no bundled checkpoints")
+    span = f"{min(sizes):.0f}–{max(sizes):.0f} MB"
+    assert f"the bundled checkpoints are {span} files" in (CHECKPOINTS.parents[1] / "README.md").read_text()
+    assert f"the bundled checkpoints ({span.replace('–', '-')} each)" in (CHECKPOINTS.parents[1] / "app" / "publish.py").read_text()
