@@ -1,4 +1,5 @@
-"""Every command the README, app/README.md, docs/ and the module docstrings show still parses.
+"""Every command the README, app/README.md, docs/ and the module docstrings show still parses, and
+every repository path they name exists.
 
 A renamed or removed option leaves a reproduce command that stops at its first word, and nobody
 finds out until someone copies it. Each command is handed to its module's own argument parser and
@@ -125,3 +126,18 @@ def test_a_documented_command_parses(where, target, argv, stop_after_parsing, ca
         error = capsys.readouterr().err.strip().splitlines()[-1:]
         pytest.fail(f"{where}: `{target} {shlex.join(argv)}` stopped (exit {stop.code}): {' '.join(error)}")
     pytest.fail(f"{where}: `{target} {shlex.join(argv)}` never parsed its arguments")
+
+
+def test_every_repository_path_the_documents_name_exists():
+    """`mango/text_coverage.py`, `assets/explanations/`: a file moved or renamed leaves a dead pointer."""
+    named = set()
+    for path in DOCUMENTS:
+        for span in re.findall(r"`+([^`\n]+)`+", path.read_text()):
+            for token in span.split():
+                token = token.strip(".,;:()")
+                placeholder = any(re.fullmatch(r"[A-Z_]+", part) for part in token.split("/"))  # NAME, RUN
+                if re.fullmatch(r"(?:mango|app|train|assets|docs|tests)/[\w./-]*", token) and not placeholder:
+                    named.add((path.relative_to(REPO).as_posix(), token.rstrip("/")))
+    assert len(named) >= 40
+    missing = sorted((where, token) for where, token in named if not (REPO / token).exists())
+    assert not missing, missing
