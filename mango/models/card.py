@@ -3,9 +3,10 @@
 What a reader of a Hub page needs before loading the weights: the task and modalities, how the flow
 fuses, what the model was trained and tested on with its test metrics, the pretrained encoders with
 their sources and licences (frozen ones install offline from a package and are not in the weights),
-and how to load it. Numbers come from ``config.metadata`` as the trainer wrote it (and
-``python -m train.transfer --write-config`` the score on real photos); nothing is measured here. The lines that put the metadata in words (`data_line`, `metrics_line`) are the app's
-model card's too.
+and how to load it. Numbers come from ``config.metadata`` as the trainer wrote it (the score on
+real photos as ``python -m train.transfer --write-config`` did); nothing is measured here. The lines
+that put the metadata in words (`data_line`, `metrics_line`, `real_images_line`) are the app's model
+card's too.
 """
 
 from __future__ import annotations
