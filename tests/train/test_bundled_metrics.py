@@ -21,9 +21,9 @@ from mango.data.synthrooms import write_dataset
 from train.evaluate import main as evaluate_main
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
-# Scored again here, the stored scores moved by at most 1e-5 (a few pixels) and bits per dim by 1e-4; one flipped
-# genre decision moves micro F1 by 1.4e-3. Reading edge_texture 3 % too bright moved MAE by 2e-4 and
-# bits per dim by 4e-3, so these bounds catch it.
+# Scored again here, the stored scores moved by at most 1e-5 (a few pixels) and bits per dim by
+# 1e-4; one flipped genre decision moves micro F1 by 1.4e-3. Reading edge_texture 3 % too bright
+# moved MAE by 2e-4 and bits per dim by 4e-3, so these bounds catch it.
 TOLERANCE = {"mae": 2e-5, "mse": 2e-5, "bits_per_dim": 1e-3}
 DEFAULT_TOLERANCE = 2e-3  # decisions: F1, IoU, accuracy
 
@@ -115,4 +115,5 @@ def test_the_publishing_notes_give_the_bundled_weights_sizes():
         pytest.skip("no bundled checkpoints")
     span = f"{min(sizes):.0f}–{max(sizes):.0f} MB"
     assert f"the bundled checkpoints are {span} files" in (CHECKPOINTS.parents[1] / "README.md").read_text()
-    assert f"the bundled checkpoints ({span.replace('–', '-')} each)" in (CHECKPOINTS.parents[1] / "app" / "publish.py").read_text()
+    publish = (CHECKPOINTS.parents[1] / "app" / "publish.py").read_text()
+    assert f"the bundled checkpoints ({span.replace('–', '-')} each)" in publish
