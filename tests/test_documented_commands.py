@@ -60,7 +60,7 @@ def documented_commands() -> list[tuple[str, str, list[str]]]:
             for stop in STOPS:
                 argv = argv[:argv.index(stop)] if stop in argv else argv
             usage = any(t.startswith(("[", "{", "<")) or "[@" in t or t == "..." for t in argv)
-            if argv and not usage or target == "app.py" and not usage:
+            if not usage and (argv or target == "app.py"):  # `python app.py` alone runs; `python -m train` alone is a mention
                 commands.append((path.relative_to(REPO).as_posix(), target, argv))
     return commands
 
