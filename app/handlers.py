@@ -31,7 +31,7 @@ from mango.text_coverage import language, vocabulary_coverage
 from . import examples as example_files
 from . import plots, ranges, texts, trust, wording
 from .checkpoints import LoadedModel
-from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, is_missing, load_image
+from .inputs import InputError, LoadedImage, check_pair_sizes, check_plot, is_missing, load_image, missing_message
 
 log = logging.getLogger("mango.app")
 ProgressFn = Callable[[float, str], None]
@@ -94,6 +94,14 @@ class Runner:
     def labels(self) -> tuple[str, str]:
         return tuple(_modality_label(self.config.modality(k).name) for k in ("a", "b"))  # type: ignore[return-value]
 
+    def missing(self, a_in: Any, b_in: Any) -> dict[str, str]:
+        """What each empty slot ("a", "b") is told; nothing for a filled one (read and checked later)."""
+        return {key: missing_message(label, self.config.modality(key).is_text)
+                for key, label, value in zip(("a", "b"), self._slot_names(), (a_in, b_in)) if is_missing(value)}
+
+    def _slot_names(self) -> list[str]:
+        return [{"rgb": "RGB image"}.get(label, label) for label in self.labels()]  # "the rgb" reads as a typo
+
     def prepare(self, a_in: Any, b_in: Any) -> Prepared:
         """Check and load one example (cached by file identity, so views of one input share it)."""
         key = (_identity(a_in), _identity(b_in))
@@ -116,16 +124,15 @@ class Runner:
         words = None
         loaded_images: list[tuple[LoadedImage, str]] = []
         raw = {"a": a_in, "b": b_in}
-        missing = [
-            _modality_label(self.config.modality(k).name)
-            for k in ("a", "b")
-            if is_missing(raw[k])
-        ]
+        missing = self.missing(a_in, b_in)
         if len(missing) == 2:
+            first, second = self._slot_names()
             raise InputError(
-                f"Both inputs are missing: upload the {missing[0]} and the {missing[1]} (or click an example). "
+                f"Both inputs are missing: upload the {first} and the {second} (or click an example). "
                 "MANGO fuses two modalities and needs both."
             )
+        if missing:
+            raise InputError(*missing.values())
         for key in ("a", "b"):
             modality = self.config.modality(key)
             label = _modality_label(modality.name)

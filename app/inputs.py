@@ -73,12 +73,20 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def missing_message(label: str, is_text: bool = False) -> str:
+    """What an empty slot is told: by a prediction button's check, beside the slot (`app.ui`), and by the
+    reading that finds it empty."""
+    if is_text:
+        return f"The {label} is empty: write a few sentences about the film, or click an example."
+    return f"The {label} is missing: upload one, or click an example."
+
+
 def _open(path: str | os.PathLike[str] | None, label: str, image_size: int,
           notices: list[str]) -> tuple[Image.Image, tuple[int, int]]:
     """The image at ``path``, checked for size (a large JPEG or HEIC reduced), and its size in the file;
     EXIF orientation is applied later by `_oriented`."""
     if is_missing(path):
-        raise InputError(f"The {label} is missing: upload one (or click an example). MANGO fuses two modalities and needs both.")
+        raise InputError(missing_message(label))
     path = Path(path)
     if not path.is_file():
         raise InputError(f"The {label} file could not be read (it is no longer on the server): upload it again.")
@@ -497,7 +505,7 @@ def check_plot(text: str | None, max_chars: int = MAX_PLOT_CHARS) -> tuple[str, 
     """A plot summary, cleaned: control characters removed, whitespace collapsed; empty, too short
     or too long is an InputError. Words are counted in any script (`mango.text_coverage`)."""
     if text is None or not str(text).strip():
-        raise InputError("The plot is empty: write a few sentences about the film (or click an example).")
+        raise InputError(missing_message("plot", is_text=True))
     notices: list[str] = []
     text, removed = strip_control(str(text))
     if removed:

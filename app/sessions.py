@@ -26,6 +26,9 @@ class Replacements:
         self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
         self._refused: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> a press's inputs
         self._filled: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> the last example's
+        self._filled_at: dict[str, dict[str, float]] = {}  # session -> tab -> when the last example's came
+        self._clicked: dict[str, dict[str, tuple[float, int]]] = {}  # session -> tab -> an example's click (when,
+        # and how many uploads and edits the session had made by then)
         self._sessions = sessions
         self.lag = lag
         self._lock = threading.Lock()
@@ -62,6 +65,42 @@ class Replacements:
         if session is not None:
             with self._lock:
                 self._filled.setdefault(session, {})[tab] = _slot_values(slots)
+                self._filled_at.setdefault(session, {})[tab] = time.monotonic()
+                self._told.notify_all()
+
+    def example_clicked(self, session: str | None, tab: str) -> None:
+        """An example of ``tab`` was clicked: its files reach the page, then the server (`fill`), moments later."""
+        if session is None:
+            return
+        with self._lock:
+            self._seen(session)
+            self._clicked.setdefault(session, {})[tab] = (time.monotonic(), self._uploads(session))
+
+    def empty_for_good(self, session: str | None, tab: str, **slots: Any) -> bool:
+        """Whether a press that found slots of ``tab`` empty (those passed as None) was of the page as it is.
+        A press right after an example click can leave before the example's files reach the page: it
+        carries the slots as they were, empty, and an example's files then fill them (the example runs its
+        own prediction). Waits for them at most ``lag`` after the click; an upload or removal since the
+        click makes the press the user's own."""
+        with self._told:
+            clicked = self._clicked.get(session or "", {}).get(tab)
+            if clicked is None or time.monotonic() - clicked[0] > self.lag or self._uploads(session) != clicked[1]:
+                return True
+            left = clicked[0] + self.lag - time.monotonic()
+            return not self._told.wait_for(lambda: self._overtaken(session, tab, _slot_values(slots)), left)
+
+    def _overtaken(self, session: str | None, tab: str, values: dict[str, str | None]) -> bool:
+        """Whether an example clicked since the session's last upload or removal has told its files, and
+        they are in the slots these ``values`` have empty (a plot erased since is empty again)."""
+        session = session or ""
+        clicked = self._clicked.get(session, {}).get(tab)
+        filled_at = self._filled_at.get(session, {}).get(tab)
+        if clicked is None or filled_at is None or filled_at < clicked[0]:
+            return False
+        if self._uploads(session) != clicked[1]:
+            return False
+        held = self._held.get(session, {}).get(tab, {})
+        return all(held.get(slot) is not None for slot, value in values.items() if value is None)
 
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
@@ -84,16 +123,13 @@ class Replacements:
         and no button stays dead. An example's own prediction (``by_example``) refused counts as a first
         press only for the example the slots were last filled with: refused because another example was
         clicked since, it would make a press sent before that click believed, and its result would land
-        beside the other example's inputs. A press with a slot empty, on a page that told its slots, waits
-        up to ``lag`` for them to change: an example clicked just before it may not have told its files
-        yet, and the press would otherwise say they are missing beside them (it changes nothing then; the
-        example runs its own prediction)."""
+        beside the other example's inputs. A press with a slot empty that an example clicked just before
+        it has filled since (`empty_for_good`) changes nothing, at once: the example runs its own."""
         values = _slot_values(slots)
         deadline = time.monotonic() + self.lag
         with self._told:
-            if not by_example and None in values.values() and self._told_of(session, tab, slots):
-                if self._told.wait_for(lambda: not self._holds(session, tab, slots), self.lag):
-                    return False  # files came after the press: it was of the slots before them
+            if not by_example and None in values.values() and self._overtaken(session, tab, values):
+                return False
             while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
                 if self._refused.get(session or "", {}).get(tab) == values:
                     break  # the second press: believed at once
@@ -109,10 +145,9 @@ class Replacements:
         self.hold(session, tab, **slots)  # ends the refusal too
         return True
 
-    def _told_of(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
-        """Whether the page told what these slots hold, and they hold these values."""
-        held = self._held.get(session or "", {}).get(tab, {})
-        return all(slot in held for slot in slots) and self._holds(session, tab, slots)
+    def _uploads(self, session: str | None) -> int:
+        """How many uploads and removals the session has made: a press after one is of the slots it left."""
+        return self._counts.get(session or "", {}).get("inputs", 0)
 
     def _seen(self, session: str) -> dict[str, int]:
         """The session's counts, the session now the newest; the oldest forgotten beyond ``sessions``."""
@@ -123,6 +158,8 @@ class Replacements:
             self._held.pop(old, None)
             self._refused.pop(old, None)
             self._filled.pop(old, None)
+            self._filled_at.pop(old, None)
+            self._clicked.pop(old, None)
         return counts
 
 

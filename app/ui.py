@@ -388,6 +388,24 @@ class MangoApp:
         for tab in ("segmentation", "translation", "genre"):
             self.replaced.hold(_session(request), tab, a=None, b=None)
 
+    def example_clicked(self, setting: str, request: gr.Request | None = None) -> None:
+        self.replaced.example_clicked(_session(request), _tab(setting))
+
+    def check_inputs(self, setting: str, a: Any, b: Any, *rest: Any, request: gr.Request | None = None) -> list:
+        """A prediction button's check, run before its press is queued: an empty slot is told so beside
+        itself, and the views already shown stay as they are (an error from the prediction would mark them
+        "Error"). A press that left just before an example's files reached the page is not told anything:
+        the example fills the slots and runs its own prediction (`Replacements.empty_for_good`)."""
+        ok = gr.validate(True, "")
+        if SETTINGS.get(setting, setting) not in self.runners:
+            return [ok, ok, ok, *(ok for _ in rest)]  # the prediction says which settings there are
+        missing = self.runner(setting).missing(a, b)
+        if missing and not self.replaced.empty_for_good(_session(request), _tab(setting), a=a, b=b):
+            missing = {}
+        if missing:
+            log.info("user error in check_inputs: %s", " ".join(missing.values()))
+        return [ok, *(gr.validate(key not in missing, missing.get(key, "")) for key in ("a", "b")), *(ok for _ in rest)]
+
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
         """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to
         compute on other inputs then changes nothing (`_unless_replaced`)."""
@@ -662,6 +680,8 @@ def _examples(app: MangoApp, rows: list, inputs: list, labels: list[str], title:
                            api_name=f"{prefix}_load_example", api_visibility="undocumented", examples_per_page=8)
     # the example's files are what the slots hold now (before its prediction waits in the queue, where an
     # upload may overtake it: `MangoApp._unless_replaced`)
+    examples.dataset.click(app.example_clicked, fn_inputs[:1], None, api_name=f"{prefix}_example_clicked",
+                           api_visibility="private", queue=False, show_progress="hidden")
     loaded = examples.load_input_event.then(app.slots_filled, fn_inputs[:3], None, api_name=f"{prefix}_slots_filled",
                                             api_visibility="private", queue=False, show_progress="hidden")
     loaded.then(_wrap(_example_run(fn)), fn_inputs, outputs, api_name=f"{prefix}_run_example",
@@ -761,7 +781,8 @@ def _segmentation_tab(app: MangoApp) -> None:
     outputs = [overlay, shares, notices, marker, last]
     _examples(app, [[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
-    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", **_prediction_events(outputs))
+    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", validator=app.check_inputs,
+              **_prediction_events(outputs))
     opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
     _wire_preview(app, slot, a, b, preview, "segment")
@@ -799,7 +820,8 @@ def _translation_tab(app: MangoApp) -> None:
             row_labels.append(f"{scene.name.split(' (')[0]} · {name}")
     _examples(app, rows, [setting, a, b], row_labels, "SynthRooms scenes (procedural, made by the project)",
               app.translate, [setting, a, b], outputs, "translate")
-    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", **_prediction_events(outputs))
+    run.click(_wrap(app.translate), [setting, a, b], outputs, api_name="translate", validator=app.check_inputs,
+              **_prediction_events(outputs))
     _wire_preview(app, setting, a, b, preview, "translate")
     views = _views(app, setting, [a, b], marker, "translate", runner, [s.name for s in scenes])
     _wire_replaced(app, setting, [a, b], [predicted, notices], views, "translate")
@@ -840,7 +862,8 @@ def _genre_tab(app: MangoApp) -> None:
     outputs = [chart, genres, notices, marker]
     _examples(app, [[f.poster, f.plot] for f in films], [a, b], [f"{f.name} ({', '.join(f.genres)})" for f in films],
               "Films written for the project (posters drawn procedurally)", app.genre, [slot, a, b], outputs, "genre")
-    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", **_prediction_events(outputs))
+    run.click(_wrap(app.genre), [slot, a, b], outputs, api_name="genre", validator=app.check_inputs,
+              **_prediction_events(outputs))
     views = _views(app, slot, [a, b], marker, "genre", runner, [f.name for f in films])
     _wire_replaced(app, slot, [a, b], [chart, genres, notices], views, "genre")
     # .change, not .input: gradio's textbox sends .input on key presses only, so a paste would keep the old words.

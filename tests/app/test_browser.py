@@ -453,9 +453,11 @@ def test_error_toasts_show_once_and_close_on_a_tab_switch(page, shots):
     assert page.locator(".toast-body").count() == 0
 
 
-def test_a_press_after_a_removal_says_what_is_missing(page, shots):
+def test_a_press_after_a_removal_says_what_is_missing_beside_the_slot(page, shots):
     # a removal's event reads the removed file as it still was: the server held the old file, refused the
-    # press of the emptied slot as stale, and the first press did nothing at all
+    # press of the emptied slot as stale, and the first press did nothing at all. Now the button's own check
+    # tells the emptied slot, beside it, and leaves the views as they are (a toast, with the picture marked
+    # "Error", said it before)
     page.reload(wait_until="load")
     page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
@@ -463,20 +465,36 @@ def test_a_press_after_a_removal_says_what_is_missing(page, shots):
     page.locator("#segment-b button[aria-label='Remove Image']").first.click()
     page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Segment", exact=True).click()
-    page.locator(".toast-body").get_by_text("The depth is missing").wait_for(timeout=TIMEOUT_MS)
-    page.locator("#segment-overlay").get_by_text("Error", exact=True).wait_for(timeout=TIMEOUT_MS)
-    # the error's mark is on the picture, not over the notices' text
-    assert page.locator("#segment-notices").get_by_text("Error", exact=True).count() == 0
-    shoot(page, shots, "segmentation-error-after-removal")
+    page.locator("#segment-b").get_by_text("The depth is missing: upload one, or click an example.").wait_for(
+        timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    assert page.locator("#segment-a").get_by_text("is missing").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
+    shoot(page, shots, "segmentation-missing-after-removal")
+    # an example fills the slot, and the message goes
+    page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
+    page.locator("#segment-b").get_by_text("is missing").wait_for(state="detached", timeout=TIMEOUT_MS)
     page.get_by_role("tab", name="Movie genre").click()
     page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
     plot_ready(page, "genre-chart", "Genre probabilities")
     page.locator("#genre-a button[aria-label='Remove Image']").first.click()
     page.locator("#genre-chart").get_by_text("New input").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Predict genres").click()
-    page.locator(".toast-body").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
-    page.locator("#genre-chart").get_by_text("Error", exact=True).wait_for(timeout=TIMEOUT_MS)
-    assert page.locator("#genre-notices").get_by_text("Error", exact=True).count() == 0
+    page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
+
+
+def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot_at_once(page, shots):
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="Movie genre").click()
+    button = page.get_by_role("button", name="Predict genres")
+    button.wait_for(timeout=TIMEOUT_MS)
+    button.click()  # told at once (`test_an_empty_press_is_told_at_once...` times it): it waited 2 s for an example
+    page.locator("#genre-plot").get_by_text("The plot is empty").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
+    shoot(page, shots, "genre-empty-press")
 
 
 def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 LAYER = "block 1 · layer 1 · MMCA A→B"
@@ -159,8 +159,6 @@ def test_ablations_endpoint(client):
 @pytest.mark.parametrize(
     "case, message",
     [
-        ("missing depth", "depth is missing"),
-        ("missing both", "Both inputs are missing"),
         ("not an image", "not an image file"),
         ("colour depth", "single-channel"),
         ("huge", "the limit is 4096 pixels"),
@@ -171,8 +169,6 @@ def test_ablations_endpoint(client):
 def test_bad_segmentation_inputs_get_a_clear_message(client, scene, bad_files, case, message):
     rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
     calls = {
-        "missing depth": ((rgb, None), "/segment"),
-        "missing both": ((None, None), "/segment"),
         "not an image": ((rgb, handle_file(bad_files["not_image"])), "/segment"),
         "colour depth": ((rgb, handle_file(bad_files["colour_depth"])), "/segment"),
         "huge": ((handle_file(bad_files["huge"]), depth), "/segment"),
@@ -186,15 +182,29 @@ def test_bad_segmentation_inputs_get_a_clear_message(client, scene, bad_files, c
     assert "Traceback" not in str(err.value)
 
 
+@pytest.mark.parametrize("args, messages", [
+    ((True, False), ["- b: The depth is missing: upload one, or click an example."]),
+    ((False, False), ["- a: The RGB image is missing", "- b: The depth is missing"]),
+], ids=["missing depth", "missing both"])
+def test_a_prediction_with_an_empty_slot_is_refused_before_it_queues(client, scene, args, messages):
+    files = [handle_file(scene.file(m)) if given else None for m, given in zip(("rgb", "depth"), args)]
+    with pytest.raises(ValidationError) as err:  # the button's own check, which the page shows beside each slot
+        client.predict(*files, api_name="/segment")
+    assert all(message in str(err.value) for message in messages)
+    assert f"{len(messages)} parameter(s) failed validation" in str(err.value)
+
+
 def test_fixable_inputs_are_fixed_with_a_notice(client, scene, bad_files):
     _, _, notices = client.predict(handle_file(bad_files["small_rgb"]), handle_file(scene.file("depth")), api_name="/segment")
     assert "150×100 but the depth is 256×256" in notices
 
 
-@pytest.mark.parametrize("plot, message", [("", "plot is empty"), ("word " * 1500, "characters long; the limit")],
-                         ids=["empty", "very long"])
-def test_bad_plots_get_a_clear_message(client, film, plot, message):
-    with pytest.raises(AppError, match=message):
+@pytest.mark.parametrize("plot, refused, message", [
+    ("", ValidationError, "- b: The plot is empty"),  # the button's own check, before the prediction queues
+    ("word " * 1500, AppError, "characters long; the limit"),
+], ids=["empty", "very long"])
+def test_bad_plots_get_a_clear_message(client, film, plot, refused, message):
+    with pytest.raises(refused, match=message):
         client.predict(handle_file(film.poster), plot, api_name="/genre")
 
 
