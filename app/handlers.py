@@ -133,6 +133,7 @@ class Runner:
             )
         if missing:
             raise InputError(*missing.values())
+        names = dict(zip(("a", "b"), self._slot_names()))  # in sentences: "the RGB image is 640×480"
         for key in ("a", "b"):
             modality = self.config.modality(key)
             label = _modality_label(modality.name)
@@ -150,20 +151,22 @@ class Runner:
                                    f"({truncated - read} are cut).")
                 panels.append(plots.Panel(label, words=words))
             else:
-                image = load_image(raw[key], modality.name, modality.channels, self.config.image_size, label,
+                named = names[key]
+                image = load_image(raw[key], modality.name, modality.channels, self.config.image_size, named,
                                    depth_max=self.depth_max, display_size=512)
                 notices += image.notices
                 values[key] = image.tensor[None]
                 shown = plots.modality_image(image.tensor.numpy(), modality.name)
                 panels.append(plots.Panel(label, image=plots.resize_image(shown, DISPLAY), grid=self.grid))
                 displays[modality.name] = image.display
-                loaded_images.append((image, label))
+                loaded_images.append((image, named))
         if len(loaded_images) == 2:
             notices += check_pair_sizes(loaded_images[0][0], loaded_images[1][0], loaded_images[0][1], loaded_images[1][1])
-        for image, label in loaded_images:
+        size = self.config.image_size
+        for image, named in loaded_images:  # a non-square one's crop notice already gives the model's size
             w, h = image.original_size
-            if (w, h) != (self.config.image_size, self.config.image_size) and not any("resized" in n for n in notices):
-                notices.append(f"Inputs are resized to the model's {self.config.image_size}×{self.config.image_size} pixels (the {label} was {w}×{h}).")
+            if w == h != size and not any("resized" in n for n in notices):
+                notices.append(f"Inputs are resized to the model's {size}×{size} pixels (the {named} was {w}×{h}).")
         return Prepared(values["a"], values["b"], panels, displays, words, notices)
 
     def _coverage_notice(self, text: str, label: str) -> str:

@@ -115,6 +115,18 @@ def test_constant_depth_gets_a_warning(client, scene, tmp_path):
     assert "same value (0) at every pixel" in notices and "no measurement" in notices
 
 
+def test_the_size_notices_name_the_slots_and_say_each_thing_once(client, scene, tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = save(tmp_path / "photo_rgb.png", rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+    depth = save(tmp_path / "photo_depth.png", rng.integers(500, 5000, (480, 640), dtype=np.uint16))
+    _, _, notices = client.predict(handle_file(rgb), handle_file(depth), api_name="/segment")
+    assert "The RGB image is 640×480 (aspect ratio 1.33:1, landscape)" in notices
+    assert "The depth is 640×480 (aspect ratio 1.33:1, landscape)" in notices and "at the model's 128×128 px" in notices
+    assert "Inputs are resized" not in notices  # the crop notices give the model's size already
+    _, _, notices = client.predict(handle_file(scene.file("rgb")), handle_file(scene.file("depth")), api_name="/segment")
+    assert notices.count("Inputs are resized to the model's 128×128 pixels (the RGB image was 256×256).") == 1
+
+
 def test_an_extreme_strip_is_cropped_not_squashed_and_says_so(client, tmp_path):
     rng = np.random.default_rng(0)
     rgb = save(tmp_path / "strip_rgb.png", rng.integers(0, 255, (8, 4000, 3), dtype=np.uint8))
