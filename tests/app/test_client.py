@@ -194,6 +194,11 @@ def test_a_prediction_with_an_empty_slot_is_refused_before_it_queues(client, sce
     assert f"{len(messages)} parameter(s) failed validation" in str(err.value)
 
 
+def test_an_empty_translation_is_refused_before_it_queues(client):
+    with pytest.raises(ValidationError, match="- a: The shade is missing"):
+        client.predict("shade + texture → rgb", None, None, api_name="/translate")
+
+
 def test_fixable_inputs_are_fixed_with_a_notice(client, scene, bad_files):
     _, _, notices = client.predict(handle_file(bad_files["small_rgb"]), handle_file(scene.file("depth")), api_name="/segment")
     assert "150×100 but the depth is 256×256" in notices
