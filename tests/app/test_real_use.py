@@ -660,6 +660,26 @@ def test_an_empty_press_is_told_at_once_unless_an_example_clicked_just_before_it
     slots.fill("a", "genre", a="p.png", b="A plot.")
     slots.hold("a", "genre", b=None)
     assert slots.empty_for_good("a", "genre", a="p.png", b=None)
+    # a removal whose event is still on its way when the press arrives, after an example clicked long ago
+    # (beyond ``lag``): the press is the user's, and is told at once (not mistaken for one the example overtook)
+    slots.example_clicked("a", "segmentation")
+    slots.fill("a", "segmentation", a="x.png", b="xd.png")
+    time.sleep(0.35)
+    start = time.monotonic()
+    assert slots.empty_for_good("a", "segmentation", a="x.png", b=None)
+    assert time.monotonic() - start < 0.2
+    # files told before the click are not the clicked example's: its own must come (here they never do)
+    slots.fill("a", "segmentation", a="x.png", b="xd.png")
+    slots.example_clicked("a", "segmentation")
+    assert slots.empty_for_good("a", "segmentation", a="x.png", b=None)
+    # an upload after the click: a press of the slots before it is refused as stale, and a second press of
+    # the same inputs goes ahead (no button stays dead)
+    slots.example_clicked("a", "segmentation")
+    slots.fill("a", "segmentation", a="x.png", b="xd.png")
+    slots.bump("a", "inputs")
+    slots.hold("a", "segmentation", a="new.png")
+    assert not slots.pressed("a", "segmentation", a=None, b="xd.png")
+    assert slots.pressed("a", "segmentation", a=None, b="xd.png")
 
 
 def test_a_prediction_button_s_check_tells_each_empty_slot(launched_app, scene, film):
@@ -933,6 +953,12 @@ def test_examples_tell_both_files_and_run_their_prediction_as_an_example(launche
         filled = dependency(demo, f"{prefix}_slots_filled")
         replaced = dependency(demo, f"{prefix}_inputs_replaced")
         assert filled.inputs == replaced.inputs[:3], prefix  # setting, a, b
+        # the click itself is told too (`Replacements.empty_for_good`), by the click that loads the example
+        clicked, loaded = dependency(demo, f"{prefix}_example_clicked"), dependency(demo, f"{prefix}_load_example")
+        assert clicked.targets == loaded.targets and clicked.inputs == filled.inputs[:1], prefix
+        # the button's press is checked before it queues; an example's own prediction has its files
+        assert dependency(demo, prefix).validator == app.check_inputs, prefix
+        assert dependency(demo, f"{prefix}_run_example").validator is None, prefix
     asked = []
     monkeypatch.setattr(app.replaced, "pressed", lambda *a, by_example=False, **kw: asked.append(by_example) or False)
     rgb, depth = scene.file("rgb"), scene.file("depth")
