@@ -28,7 +28,7 @@ class Replacements:
         self._filled: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> the last example's
         self._filled_at: dict[str, dict[str, float]] = {}  # session -> tab -> when the last example's came
         self._clicked: dict[str, dict[str, tuple[float, int]]] = {}  # session -> tab -> an example's click (when,
-        # and how many uploads and edits the session had made by then)
+        # and how many uploads and removals the session had made by then)
         self._sessions = sessions
         self.lag = lag
         self._lock = threading.Lock()
