@@ -99,6 +99,18 @@ class Runner:
         return {key: missing_message(label, self.config.modality(key).is_text)
                 for key, label, value in zip(("a", "b"), self._slot_names(), (a_in, b_in)) if is_missing(value)}
 
+    def slot_problems(self, a_in: Any, b_in: Any) -> dict[str, str]:
+        """What a prediction button's check tells each slot before the press is queued: that it is empty,
+        or why its plot cannot be read (too short or too long: cheap to check, unlike an image file)."""
+        problems = self.missing(a_in, b_in)
+        key = self.text_key
+        if key is not None and key not in problems:
+            try:
+                check_plot({"a": a_in, "b": b_in}[key])
+            except InputError as err:
+                problems[key] = str(err)
+        return problems
+
     def _slot_names(self) -> list[str]:
         return [{"rgb": "RGB image"}.get(label, label) for label in self.labels()]  # "the rgb" reads as a typo
 

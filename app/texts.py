@@ -180,7 +180,8 @@ Every button is an API endpoint with an explicit name (see `app/README.md`, or *
 **Units of 16-bit inputs:** depth in **millimetres** for `/segment` (NYUDv2), depth (z-buffer) in **1/512 m**
 for `/translate` with *depth + normal → rgb* (Taskonomy). Numeric parameters are checked against the same
 ranges as the sliders, and an error names the parameter. An error raises `AppError`; an empty input of
-`/segment`, `/translate` or `/genre` is refused before it is queued, with `ValidationError`.
+`/segment`, `/translate` or `/genre`, or a plot too short or too long, is refused before it is queued,
+with `ValidationError`.
 
 ```python
 from gradio_client import Client, handle_file

@@ -392,19 +392,21 @@ class MangoApp:
         self.replaced.example_clicked(_session(request), _tab(setting))
 
     def check_inputs(self, setting: str, a: Any, b: Any, *rest: Any, request: gr.Request | None = None) -> list:
-        """A prediction button's check, run before its press is queued: an empty slot is told so beside
-        itself, and the views already shown stay as they are (an error from the prediction would mark them
-        "Error"). A press that left just before an example's files reached the page is not told anything:
-        the example fills the slots and runs its own prediction (`Replacements.empty_for_good`)."""
+        """A prediction button's check, run before its press is queued: an empty slot, or a plot too short
+        or too long, is told so beside itself, and the views already shown stay as they are (an error from
+        the prediction would mark them "Error"). A press with a slot empty that left just before an
+        example's files reached the page is told nothing: the example fills the slots and runs its own
+        prediction (`Replacements.empty_for_good`)."""
         ok = gr.validate(True, "")
         if SETTINGS.get(setting, setting) not in self.runners:
             return [ok, ok, ok, *(ok for _ in rest)]  # the prediction says which settings there are
-        missing = self.runner(setting).missing(a, b)
-        if missing and not self.replaced.empty_for_good(_session(request), _tab(setting), a=a, b=b):
-            missing = {}
-        if missing:
-            log.info("user error in check_inputs: %s", " ".join(missing.values()))
-        return [ok, *(gr.validate(key not in missing, missing.get(key, "")) for key in ("a", "b")), *(ok for _ in rest)]
+        runner = self.runner(setting)
+        problems = runner.slot_problems(a, b)
+        if runner.missing(a, b) and not self.replaced.empty_for_good(_session(request), _tab(setting), a=a, b=b):
+            problems = {}
+        if problems:
+            log.info("user error in check_inputs: %s", " ".join(" ".join(problems.values()).split()))
+        return [ok, *(gr.validate(key not in problems, problems.get(key, "")) for key in ("a", "b")), *(ok for _ in rest)]
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
         """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to

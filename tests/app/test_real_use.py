@@ -699,6 +699,12 @@ def test_a_prediction_button_s_check_tells_each_empty_slot(launched_app, scene, 
     assert said("genre", film.poster, "  ")[2] == (
         False, "The plot is empty: write a few sentences about the film, or click an example.")
     assert said("genre", None, film.plot)[1] == (False, "The poster is missing: upload one, or click an example.")
+    assert said("genre", film.poster, "Cats chase.")[2] == (
+        False, "The plot has 2 words; it needs at least 3: write at least a sentence. (Words are runs of letters or "
+        "digits, or single characters in scripts written without spaces; emoji, symbols and control characters do "
+        "not count.)")
+    assert said("genre", None, "Cats chase.")[1:] == [(False, "The poster is missing: upload one, or click an example."),
+                                                       (False, said("genre", film.poster, "Cats chase.")[2][1])]
     assert said("a third setting", None, None) == [(True, "")] * 3  # the prediction names the settings
     # a press that left just before an example's files reached the page: nothing said, nothing predicted
     app.page_opened(request=me)
