@@ -682,7 +682,7 @@ def test_an_empty_press_is_told_at_once_unless_an_example_clicked_just_before_it
     assert slots.pressed("a", "segmentation", a=None, b="xd.png")
 
 
-def test_a_prediction_button_s_check_tells_each_empty_slot(launched_app, scene, film):
+def test_a_prediction_button_s_check_tells_each_slot_what_is_wrong(launched_app, scene, film):
     from types import SimpleNamespace
 
     app = launched_app[0].mango_app
