@@ -941,7 +941,9 @@ def theme() -> gr.themes.Base:
 
 
 # What a screen reader hears when a view has finished (gradio announces errors only): HEAD's script watches
-# each view's progress and says this in one polite status line; the views' own texts hold the numbers.
+# each view's progress and says this in one polite status line; the views' own texts hold the numbers. A
+# press refused by its button's check (`MangoApp.check_inputs`) ends its view's progress too, with nothing
+# ready: the line says the check's messages instead (gradio shows them beside the inputs, and says nothing).
 READY_MESSAGES = {
     "segment-overlay": "Segmentation ready: the class shares are in the table below it.",
     "translate-output": "Translation ready.",
@@ -1083,7 +1085,11 @@ new MutationObserver((mutations) => {
     if (!wasBusy || !tracker.classList.contains("hide")) continue;  // done: its progress just went away
     const block = tracker.closest("[id]");
     const entry = block && READY.find(([suffix]) => block.id.endsWith(suffix));
-    if (entry) announce(entry[1]);
+    if (entry) setTimeout(() => {  // a press its button's check refused predicted nothing: what it says
+      const panel = block.closest("[role=tabpanel]") || document;  // beside the inputs is said instead
+      const refused = [...panel.querySelectorAll(".validation-error")].map((e) => e.textContent.trim());
+      announce(refused.filter(Boolean).join(" ") || entry[1]);
+    }, 200);
   }
 }).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["class"], attributeOldValue: true});
 </script>

@@ -492,6 +492,9 @@ def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot(page, shots):
     button.click()  # told at once (`test_an_empty_press_is_told_at_once...` times it): it waited 2 s for an example
     page.locator("#genre-plot").get_by_text("The plot is empty").wait_for(timeout=TIMEOUT_MS)
     page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
+    # a screen reader hears the messages (gradio only draws them), not "Genre prediction ready"
+    announced(page, "The poster is missing: upload one, or click an example. The plot is empty")
+    assert "ready" not in page.evaluate("() => document.querySelector('#mango-status').textContent")
     assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
     shoot(page, shots, "genre-empty-press")
 
