@@ -27,6 +27,8 @@ def _resolved(theme, value: str) -> str:
     ("link_text_color", "background_fill_primary"),
     ("checkbox_label_text_color_selected", "checkbox_label_background_fill_selected"),  # a chosen radio: 4.46:1
     ("body_text_color", "background_fill_primary"),
+    ("error_text_color", "error_background_fill"),  # a prediction button's check, beside an image slot: 5.9:1
+    ("error_text_color", "block_label_background_fill"),  # and in the plot box's label: 5.3:1
 ])
 def test_the_theme_s_text_meets_wcag_aa(text, background):
     # gradio's Soft theme gave labels 3.6:1, help text 2.6:1 and a hovered button 3.0:1
