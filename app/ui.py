@@ -16,7 +16,8 @@ slider: it re-blends the last prediction), /translate_clear (a setting switched 
 /P_inputs_replaced, /P_a_removed, /segment_b_removed, /translate_b_removed and /genre_plot_edited (an upload,
 removal or plot edit by the user clears the
 prediction and its views; what still computes, or still waits in the queue, on the old inputs then
-changes nothing), /P_slots_filled (an example's inputs are what the slots hold), /page_opened (a new
+changes nothing), /P_example_clicked (an example's files are on their way: a press that left before them
+is not told its slots are empty), /P_slots_filled (an example's inputs are what the slots hold), /page_opened (a new
 page's slots are empty), /P_new_prediction and
 /translate_setting_results (clear the contributions and samples of the last prediction or setting).
 /segment_preview and /translate_preview
@@ -25,8 +26,9 @@ new prediction and on what the user changes (layer, query modality or token, a c
 value the app sets, such as a setting switch's reset of the layer and query: that would run the new
 model on the files of the other setting.
 
-Events run in two queue lanes (LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a
-contribution or a sampling request; numeric inputs pass through unchanged and are checked against
+The prediction buttons check their inputs before the press is queued (`MangoApp.check_inputs`, gradio's
+validator): an empty slot or an unreadable plot is told beside it. Events run in two queue lanes
+(LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a contribution or a sampling request; numeric inputs pass through unchanged and are checked against
 `app.ranges` by the handlers, so every error names its parameter.
 """
 
