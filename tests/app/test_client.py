@@ -204,13 +204,13 @@ def test_fixable_inputs_are_fixed_with_a_notice(client, scene, bad_files):
     assert "150×100 but the depth is 256×256" in notices
 
 
-@pytest.mark.parametrize("plot, refused, message", [
-    ("", ValidationError, "- b: The plot is empty"),  # the button's own check, before the prediction queues
-    ("word " * 1500, ValidationError, "- b: The plot is 7,499 characters long; the limit is 3,000"),
-    ("Cats.", ValidationError, "- b: The plot has 1 word; it needs at least 3"),
+@pytest.mark.parametrize("plot, message", [  # the button's own check says these, before the prediction queues
+    ("", "- b: The plot is empty"),
+    ("word " * 1500, "- b: The plot is 7,499 characters long; the limit is 3,000"),
+    ("Cats.", "- b: The plot has 1 word; it needs at least 3"),
 ], ids=["empty", "very long", "one word"])
-def test_bad_plots_get_a_clear_message(client, film, plot, refused, message):
-    with pytest.raises(refused, match=message):
+def test_bad_plots_get_a_clear_message(client, film, plot, message):
+    with pytest.raises(ValidationError, match=message):
         client.predict(handle_file(film.poster), plot, api_name="/genre")
 
 
