@@ -163,15 +163,14 @@ class Runner:
                                    f"({truncated - read} are cut).")
                 panels.append(plots.Panel(label, words=words))
             else:
-                named = names[key]
-                image = load_image(raw[key], modality.name, modality.channels, self.config.image_size, named,
+                image = load_image(raw[key], modality.name, modality.channels, self.config.image_size, names[key],
                                    depth_max=self.depth_max, display_size=512)
                 notices += image.notices
                 values[key] = image.tensor[None]
                 shown = plots.modality_image(image.tensor.numpy(), modality.name)
                 panels.append(plots.Panel(label, image=plots.resize_image(shown, DISPLAY), grid=self.grid))
                 displays[modality.name] = image.display
-                loaded_images.append((image, named))
+                loaded_images.append((image, names[key]))
         if len(loaded_images) == 2:
             notices += check_pair_sizes(loaded_images[0][0], loaded_images[1][0], loaded_images[0][1], loaded_images[1][1])
         size = self.config.image_size

@@ -405,7 +405,8 @@ class MangoApp:
         runner = self.runner(setting)
         try:
             problems = runner.slot_problems(a, b)
-            if runner.missing(a, b) and not self.replaced.empty_for_good(_session(request), _tab(setting), a=a, b=b):
+            if (is_missing(a) or is_missing(b)) and not self.replaced.empty_for_good(
+                    _session(request), _tab(setting), a=a, b=b):
                 problems = {}
         except Exception:  # a bug: the prediction, which reads the inputs again, gives its message
             log.exception("the check of a press failed")

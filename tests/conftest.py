@@ -1,5 +1,5 @@
-"""Shared fixtures: the real development data beside the repository, when it is there, and a tiny
-stand-in in its MM-IMDb layout."""
+"""Shared fixtures: the real development data beside the repository, when it is there, a tiny
+stand-in in its MM-IMDb layout, and the README's tables."""
 
 from __future__ import annotations
 
@@ -16,6 +16,30 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MANGO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip().strip("*") for cell in line.strip("|").split("|")]
+
+
+@pytest.fixture(scope="session")
+def readme_table():
+    """``readme_table(after)``: the rows, as {header: cell} with bold marks dropped, of the first README
+    table at or after the first line that starts with ``after``. The tests that hold the README's quoted
+    numbers to their bundled sources read its tables this way."""
+    lines = (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+
+    def read(after: str) -> list[dict[str, str]]:
+        start = next(i for i, line in enumerate(lines) if line.startswith(after))
+        first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
+        rows = []
+        for line in lines[first + 2:]:  # the header, then the rule
+            if not line.startswith("|"):
+                break
+            rows.append(dict(zip(_cells(lines[first]), _cells(line))))
+        return rows
+
+    return read
 
 
 @pytest.fixture(scope="module")

@@ -34,43 +34,29 @@ def section() -> str:
     return text[start:text.index("\n## ", start + 1)]
 
 
-def tables(section: str) -> list[list[list[str]]]:
-    """Each markdown table of the section, as rows of cells (the header row first, the rule left out)."""
-    found, rows = [], []
-    for line in section.splitlines() + [""]:
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if not all(set(c) <= set("-: ") for c in cells):
-                rows.append(cells)
-        elif rows:
-            found.append(rows)
-            rows = []
-    return found
-
-
 def percent(cell: str) -> float:
-    """The current figure of a cell such as "**93.3 %** (83.1)": the bracket is the checkpoint before's."""
-    match = re.match(r"\**([\d.]+) %", cell)
+    """The current figure of a cell such as "93.3 % (83.1)": the bracket is the checkpoint before's."""
+    match = re.match(r"([\d.]+) %", cell)
     assert match, cell
     return float(match.group(1))
 
 
-def test_the_tables_quote_the_bundled_run(summary, section):
-    logit, log_prob = tables(section)
-    assert len(logit) == 5 and len(log_prob) == 4
-    for score, table in (("logit", logit), ("log_prob", log_prob)):
-        header, *rows = table
-        methods = [METHODS[name] for name in header if name in METHODS]
-        assert len(methods) == len(header) - 1 - (header[1] == "class IoU")
+def test_the_tables_quote_the_bundled_run(summary, readme_table):
+    logit = readme_table("## Explanations checked against known answers")
+    log_prob = readme_table("With the class's mean **log-probability**")
+    assert len(logit) == 4 and len(log_prob) == 3
+    for score, rows in (("logit", logit), ("log_prob", log_prob)):
         for row in rows:
-            name, count = re.fullmatch(r"(.+) \((\d+)\)", row[0]).groups()
+            name, count = re.fullmatch(r"(.+) \((\d+)\)", row["objects"]).groups()
             group = GROUPS[name]
             assert int(count) == summary.loc[(score, group, "shapley"), "objects"], row
-            if header[1] == "class IoU":
-                assert row[1] == f"{summary.loc[(score, group, 'shapley'), 'class_iou']:.2f}", row
-            for method, cell in zip(methods, row[-len(methods):]):
-                assert percent(cell) == pytest.approx(summary.loc[(score, group, method), "right_pct"], abs=0.05), \
-                    (score, group, method)
+            if "class IoU" in row:
+                assert row["class IoU"] == f"{summary.loc[(score, group, 'shapley'), 'class_iou']:.2f}", row
+            methods = [header for header in row if header in METHODS]
+            assert len(methods) == len(row) - 1 - ("class IoU" in row), row
+            for header in methods:
+                assert percent(row[header]) == pytest.approx(
+                    summary.loc[(score, group, METHODS[header]), "right_pct"], abs=0.05), (score, group, header)
 
 
 def test_the_sentences_quote_the_bundled_run(summary, section):

@@ -79,25 +79,11 @@ def test_the_prior_s_share_of_drama_is_the_test_films_own(table, movies_root):
 README_TABLES = {"segmentation": "**SynthRooms RGB-D segmentation**", "genre": "**MM-IMDb-style genres**"}
 
 
-def _readme_table(heading: str) -> list[dict[str, str]]:
-    """The rows of the first table after a README paragraph starting with ``heading``."""
-    lines = (ABLATIONS_DIR.parents[1] / "README.md").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
-    first = next(i for i in range(start, len(lines)) if lines[i].startswith("| variant"))
-    header = [c.strip() for c in lines[first].strip("|").split("|")]
-    rows = []
-    for line in lines[first + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append(dict(zip(header, (c.strip().strip("*") for c in line.strip("|").split("|")))))
-    return rows
-
-
 @pytest.mark.parametrize("task", README_TABLES)
-def test_the_readme_s_ablation_tables_are_the_bundled_results(task):
+def test_the_readme_s_ablation_tables_are_the_bundled_results(task, readme_table):
     results = pd.read_csv(ABLATIONS_DIR / "results.csv")
     results = results[results.task == task].set_index(["variant", "metric"])
-    rows = _readme_table(README_TABLES[task])
+    rows = readme_table(README_TABLES[task])
     assert {row["variant"] for row in rows} == set(results.index.get_level_values("variant"))
     for row in rows:
         for metric, cell in row.items():

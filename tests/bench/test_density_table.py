@@ -16,31 +16,19 @@ ROWS = {"segmentation": "segmentation", "shade + texture → rgb": "translation-
         "depth + normal → rgb": "translation-depth-normal", "genre": "genre"}
 
 
-def density_rows() -> dict[str, list[str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("| checkpoint | flow bits/dim | diagonal | channel | KID recon.")
-    rows = {}
-    for line in text[start:].splitlines()[2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells
-    return rows
-
-
 @pytest.mark.parametrize("row, name", ROWS.items(), ids=list(ROWS.values()))
-def test_the_density_table_quotes_what_the_checkpoint_stored(row, name):
+def test_the_density_table_quotes_what_the_checkpoint_stored(row, name, readme_table):
     path = ROOT / "assets" / "checkpoints" / name / "config.json"
     if not path.exists():
         pytest.skip(f"no bundled {name} checkpoint")
     metadata = json.loads(path.read_text())["metadata"]
     sampling, bits = metadata["sampling"], metadata["test_metrics"]["bits_per_dim"]
-    cells = density_rows()[row]
-    assert float(cells[1].replace("−", "-")) == pytest.approx(bits, abs=5e-4)
-    assert float(cells[4]) == pytest.approx(sampling["kid_reconstruction"], abs=0.05)
-    flow, temperature = re.fullmatch(r"([\d.]+) \(([\d.]+)\)", cells[5]).groups()
+    cells = next(r for r in readme_table("| checkpoint | flow bits/dim | diagonal | channel |") if r["checkpoint"] == row)
+    assert float(cells["flow bits/dim"].replace("−", "-")) == pytest.approx(bits, abs=5e-4)
+    assert float(cells["KID recon."]) == pytest.approx(sampling["kid_reconstruction"], abs=0.05)
+    flow, temperature = re.fullmatch(r"([\d.]+) \(([\d.]+)\)", cells["KID flow (τ)"]).groups()
     assert float(flow) == pytest.approx(sampling["kid_flow"], abs=0.05)
     assert float(temperature) == sampling["temperature"]
-    assert float(cells[6]) == pytest.approx(sampling["kid_gaussian"], abs=0.05)
+    assert float(cells["KID Gaussian"]) == pytest.approx(sampling["kid_gaussian"], abs=0.05)
     closed = (sampling["kid_gaussian"] - sampling["kid_flow"]) / (sampling["kid_gaussian"] - sampling["kid_reconstruction"])
-    assert cells[7] == f"{100 * closed:.0f} %"
+    assert cells["gap closed"] == f"{100 * closed:.0f} %"
