@@ -427,7 +427,7 @@ class MangoApp:
         prediction outputs, the Explain list, the attention view, the contributions and the sampling
         panel (`_replaced_outputs`)."""
         key = SETTINGS.get(setting, setting)
-        message = f"{what}: press “{PREDICT_BUTTONS[key]}” to predict it, then open the views."
+        message = f"{what}: press “{PREDICT_BUTTONS[key]}” {UNPREDICTED}."
         blanks = {"segmentation": (None, EMPTY_SHARES, message, None),  # overlay, shares, notices, last prediction
                   "genre": (plots.empty_figure(message), "", message)}.get(key, (None, message))
         choices = self.runner(setting).target_choices(None, None)
@@ -948,9 +948,13 @@ def theme() -> gr.themes.Base:
 
 
 # What a screen reader hears when a view has finished (gradio announces errors only): HEAD's script watches
-# each view's progress and says this in one polite status line; the views' own texts hold the numbers. A
-# press refused by its button's check (`MangoApp.check_inputs`) ends its view's progress too, with nothing
-# ready: the line says the check's messages instead (gradio shows them beside the inputs, and says nothing).
+# each view's progress and says this in one polite status line; the views' own texts hold the numbers. Some
+# ends of progress bring nothing, and are not said to be ready:
+# - a press refused by its button's check (`MangoApp.check_inputs`): the line says the check's messages
+#   (gradio shows them beside the inputs, and says nothing);
+# - a request of inputs replaced since (`MangoApp._unless_replaced`): the line says the tab's notice, which
+#   then asks for a new prediction (it holds UNPREDICTED, `MangoApp.inputs_replaced`);
+# - a view's control used on a tab with an input missing (`_control_without_inputs`): nothing is said.
 READY_MESSAGES = {
     "segment-overlay": "Segmentation ready: the class shares are in the table below it.",
     "translate-output": "Translation ready.",
@@ -960,6 +964,9 @@ READY_MESSAGES = {
     "-generated": "Pictures ready: the text below gives each one's likelihood, and for segmentation and genres its "
                   "prediction.",
 }
+UNPREDICTED = "to predict it, then open the views"
+TAB_SLOTS = {"segment": ["segment-a", "segment-b"], "translate": ["translate-a", "translate-b"],
+             "genre": ["genre-a", "genre-plot"]}  # the elem_id of each tab's inputs, by the views' id prefix
 
 # Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
 # list is hidden once Tab has left the dropdown (gradio's stayed open over the next line). A screen reader
@@ -1063,7 +1070,12 @@ new MutationObserver(() => {
     });
   });
 }).observe(document.documentElement, {subtree: true, childList: true});
-const READY = __READY__;
+const READY = __READY__, UNPREDICTED = __UNPREDICTED__, SLOTS = __SLOTS__;
+const filled = (id) => {  // an image slot shows its picture; the plot is a text box
+  const slot = document.getElementById(id);
+  const text = slot && slot.querySelector("textarea");
+  return !slot || (text ? text.value.trim() !== "" : slot.querySelector("img") !== null);
+};
 const statusLine = () => {  // made empty at load: a live region inserted with its text is often not read
   let status = document.getElementById("mango-status");
   if (!status) {
@@ -1092,15 +1104,20 @@ new MutationObserver((mutations) => {
     if (!wasBusy || !tracker.classList.contains("hide")) continue;  // done: its progress just went away
     const block = tracker.closest("[id]");
     const entry = block && READY.find(([suffix]) => block.id.endsWith(suffix));
-    if (entry) setTimeout(() => {  // a press its button's check refused predicted nothing: what it says
-      const panel = block.closest("[role=tabpanel]") || document;  // beside the inputs is said instead
-      const refused = [...panel.querySelectorAll(".validation-error")].map((e) => e.textContent.trim());
-      announce(refused.filter(Boolean).join(" ") || entry[1]);
+    if (entry) setTimeout(() => {  // what ended with nothing ready (READY_MESSAGES' comment) says so, or nothing
+      const panel = block.closest("[role=tabpanel]") || document;
+      const refused = [...panel.querySelectorAll(".validation-error")].map((e) => e.textContent.trim()).filter(Boolean);
+      if (refused.length) return announce(refused.join(" "));
+      const prefix = block.id.split("-")[0];
+      const notice = (document.getElementById(`${prefix}-notices`)?.textContent || "").trim();
+      if (notice.includes(UNPREDICTED)) return announce(notice);
+      if ((SLOTS[prefix] || []).every(filled)) announce(entry[1]);
     }, 200);
   }
 }).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["class"], attributeOldValue: true});
 </script>
-""".replace("__READY__", json.dumps(list(READY_MESSAGES.items())))
+""".replace("__READY__", json.dumps(list(READY_MESSAGES.items()))).replace(
+    "__UNPREDICTED__", json.dumps(UNPREDICTED)).replace("__SLOTS__", json.dumps(TAB_SLOTS))
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -109,7 +109,14 @@ def test_each_ready_message_belongs_to_a_view_of_the_page(launched_app):
     ids = [block.elem_id for block in launched_app[0].blocks.values() if getattr(block, "elem_id", None)]
     for suffix in ui.READY_MESSAGES:
         assert any(elem_id.endswith(suffix) for elem_id in ids), suffix
-    assert "__READY__" not in ui.HEAD and "Segmentation ready" in ui.HEAD
+        # nothing ready is said for a view whose tab's inputs or notices it cannot find
+        prefixes = {elem_id.split("-")[0] for elem_id in ids if elem_id.endswith(suffix)}
+        assert prefixes <= set(ui.TAB_SLOTS), (suffix, prefixes)
+    for prefix, slots in ui.TAB_SLOTS.items():
+        assert {*slots, f"{prefix}-notices"} <= set(ids), prefix
+    assert ui.UNPREDICTED in launched_app[0].mango_app.inputs_replaced("segmentation")[2]
+    assert not any(marker in ui.HEAD for marker in ("__READY__", "__UNPREDICTED__", "__SLOTS__"))
+    assert "Segmentation ready" in ui.HEAD
 
 
 def test_the_contributions_summary_names_the_tokens_integrated_gradients_weighs_most(launched_app, scene):

@@ -76,6 +76,10 @@ def announced(page, start: str) -> None:
                            " return s && s.textContent.startsWith(start); }", arg=start, timeout=TIMEOUT_MS)
 
 
+def status_line(page) -> str:
+    return page.evaluate("() => document.querySelector('#mango-status').textContent")
+
+
 def open_views(page, shots: Path, prefix: str, name: str) -> None:
     views = page.locator(f"#{prefix}-views")
     views.get_by_role("tab", name="Modality contributions").click()
@@ -241,6 +245,7 @@ def test_an_explanation_still_computing_when_the_input_changes_never_lands(page,
     page.wait_for_timeout(6000)  # the explanation would have landed by now
     assert page.locator("#segment-summary").inner_text().strip() == ""
     assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
+    assert status_line(page).startswith("New input: press “Segment”"), "an explanation of nothing was said ready"
     shoot(page, shots, "segmentation-7-explain-discarded")
     views.get_by_role("tab", name="Attention maps").click()
 
@@ -327,6 +332,8 @@ def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched
               lambda: client.submit(rgb, depth, api_name="/segment"))
     assert overlay.count() == 0, "the old files' prediction landed beside the new upload"
     assert notices.get_by_text("New input").count() > 0
+    # a screen reader hears the notice that asks for a new prediction, not "Segmentation ready"
+    assert status_line(page) == notices.inner_text().strip() and "press “Segment”" in status_line(page)
     shoot(page, shots, "segmentation-8-overtaken-prediction-discarded")
     # pressed again, the button predicts the files now in the slots; then an explanation is overtaken
     segment.click()
@@ -338,6 +345,7 @@ def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched
               "contributions", lambda: client.submit(rgb, depth, target, 8, api_name="/segment_contributions"))
     assert page.locator("#segment-summary").inner_text().strip() == ""
     assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
+    assert status_line(page).startswith("New input: press “Segment”"), "an explanation of nothing was said ready"
     views.get_by_role("tab", name="Attention maps").click()
 
 
@@ -494,7 +502,7 @@ def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot(page, shots):
     page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
     # a screen reader hears the messages (gradio only draws them), not "Genre prediction ready"
     announced(page, "The poster is missing: upload one, or click an example. The plot is empty")
-    assert "ready" not in page.evaluate("() => document.querySelector('#mango-status').textContent")
+    assert "ready" not in status_line(page)
     assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
     shoot(page, shots, "genre-empty-press")
 
@@ -509,6 +517,8 @@ def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots
     page.keyboard.press("Tab")
     page.wait_for_timeout(2500)  # the old error arrived within a second
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()
+    # nothing was drawn, so a screen reader is told of nothing (it was "Attention view ready")
+    assert status_line(page) == ""
     # its list, opened by a click, closes when Tab leaves it (gradio's stayed open over the next line);
     # choosing with the mouse or the keyboard still works
     options = page.locator("#segment-views ul[role=listbox]")
