@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_in_the_session_s_folder(tmp_path_factory):
+    """gradio_client stages every file it downloads in a new folder of its own under the system's temporary
+    folder, and leaves it there empty (about 60 a run of test_client.py). Here they land in pytest's own
+    temporary folder, which pytest prunes."""
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tmp"))
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 @pytest.fixture(scope="session")
