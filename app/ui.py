@@ -1102,6 +1102,8 @@ new MutationObserver((mutations) => {
     if (!tracker.dataset || tracker.dataset.testid !== "status-tracker") continue;
     const wasBusy = !(m.oldValue || "").split(" ").includes("hide");
     if (!wasBusy || !tracker.classList.contains("hide")) continue;  // done: its progress just went away
+    // unless an event of hidden progress took the view over (an upload's clear): its own request still waits
+    if (tracker.classList.contains("hidden")) continue;
     const block = tracker.closest("[id]");
     const entry = block && READY.find(([suffix]) => block.id.endsWith(suffix));
     if (entry) setTimeout(() => {  // what ended with nothing ready (READY_MESSAGES' comment) says so, or nothing
@@ -1109,7 +1111,7 @@ new MutationObserver((mutations) => {
       const refused = [...panel.querySelectorAll(".validation-error")].map((e) => e.textContent.trim()).filter(Boolean);
       if (refused.length) return announce(refused.join(" "));
       const prefix = block.id.split("-")[0];
-      const notice = (document.getElementById(`${prefix}-notices`)?.textContent || "").trim();
+      const notice = (document.querySelector(`#${prefix}-notices [data-testid=markdown]`)?.textContent || "").trim();
       if (notice.includes(UNPREDICTED)) return announce(notice);
       if ((SLOTS[prefix] || []).every(filled)) announce(entry[1]);
     }, 200);
