@@ -480,8 +480,8 @@ def _sentence(text: str) -> str:
 
 
 def _with_alt(fig: go.Figure, *sentences: str) -> go.Figure:
-    """Keep what ``fig`` shows, in words, as ``layout.meta.alt``. HEAD's script reads it to a screen
-    reader in place of the SVG's own text, which came as tick labels and bar values in drawing order
+    """Keep what ``fig`` shows, in words, as ``layout.meta.alt``. The page's script (app/page.js) reads it to a
+    screen reader in place of the SVG's own text, which came as tick labels and bar values in drawing order
     ("78% 68% … 20% 40% … Sport War … Comedy"), the names last and reversed."""
     fig.update_layout(meta=dict(alt=" ".join(filter(None, (_sentence(s) for s in sentences)))))
     return fig

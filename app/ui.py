@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import html
-import json
 import logging
 import os
 import time
@@ -53,6 +52,7 @@ from .ablations import load_table
 from .checkpoints import LoadedModel, chosen_sources, load_all
 from .handlers import Runner
 from .inputs import MAX_FILE_BYTES, InputError, is_missing
+from .page import CSS, FIGURE, HEAD, READOUT, UNPREDICTED, theme
 from .sessions import Replacements
 
 log = logging.getLogger("mango.app")
@@ -478,9 +478,9 @@ NARROW_WINDOW_PX = 1100  # CSS px: a window narrower gets the phone's figures (i
 
 def _is_phone(request: gr.Request | None) -> bool:
     """Whether the page was opened on a phone, or in a window as narrow as one: its browser says "Mobi" in
-    the user agent (MDN's advice; tablets and "desktop site" do not), or HEAD's script says the window is
-    under `NARROW_WINDOW_PX` (a desktop zoomed to 200 % is 683 px wide: plotly cut the desktop figures'
-    titles, caveats included). Its figures are then drawn phone-wide (`plots.phone_layout`)."""
+    the user agent (MDN's advice; tablets and "desktop site" do not), or the page's script (app/page.js)
+    says the window is under `NARROW_WINDOW_PX` (a desktop zoomed to 200 % is 683 px wide: plotly cut the
+    desktop figures' titles, caveats included). Its figures are then drawn phone-wide (`plots.phone_layout`)."""
     headers = getattr(request, "headers", None) or {}
     if "Mobi" in (headers.get("user-agent") or ""):
         return True
@@ -899,231 +899,8 @@ def _ablations_tab() -> None:
     reload.click(refresh, None, [explanation, status_md, frame, image], api_name="ablations", queue=False)
 
 
-CSS = """
-.model-card { background: #f8fafc; border-left: 4px solid #6366f1; padding: 8px 12px !important; border-radius: 6px; }
-#segment-overlay img.mask:not(.inactive) { opacity: 1; }
-.prose table { display: block; overflow-x: auto; }
-.prose th, .prose td { white-space: nowrap; }
-button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visible, input[type="radio"]:focus-visible {
-  outline: 3px solid #c2410c !important; outline-offset: 2px; transition: none; }
-.picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
-.wrap.left-by-tab > .options { display: none; }  /* a dropdown left by Tab (HEAD's script) */
-.picker button:focus-visible, .image-container button:focus-visible { outline-offset: -3px; }  /* its block clips */
-.prose .token.string { color: #3f6212; }  /* code strings (About): gradio's #669900 was 3.1:1 */
-.modebar-btn--logo { display: none !important; }  /* a link to plotly.com: a Tab stop out of an offline app */
-/* for a screen reader only (HEAD's script): the status line, and each chart in words */
-#mango-status, .mango-chart-words { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
-  white-space: nowrap; margin: 0; }
-@media (max-width: 640px) {
-  .figure > label[data-testid="block-label"] { position: static; margin: 6px 6px 0; }
-  .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */
-}
-"""
-# gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
-# is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
-# Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
-# break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
-# has the focus: gradio's own ring is a faint grey on the indigo buttons, and a slider, a chosen radio and a
-# picture had none (the ring is 5:1 on white, where the brighter #f97316 was 2.8:1; a picture's block clips
-# what lies outside it, so its ring is drawn inside). On a phone
-# a figure's label takes two lines: it goes above the figure instead of floating over its title; a picture's
-# buttons (full screen, download) sit on the label's line instead of over the captions of its top row. The
-# patch picker shows at its own size, so its patches keep the size they were drawn for (on a phone,
-# stacked, 40 px). A dropdown's list is hidden once Tab has left it (HEAD's script marks it, and a click or
-# key in the dropdown shows it again).
-FIGURE = ["figure"]
-READOUT = ["mango-readout"]  # a text output: HEAD's script makes its box readonly instead of disabled
-
-
-def theme() -> gr.themes.Base:
-    """A quiet theme with system fonts (no font download: the app runs offline), its text darkened to
-    WCAG AA contrast (4.5:1): Soft's labels were 3.6:1, its help text 2.6:1, its buttons 4.5:1 and 3:1 on hover."""
-    soft = gr.themes.Soft(primary_hue="indigo", secondary_hue="orange", neutral_hue="slate",
-                          font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
-    return soft.set(block_label_text_color="*primary_700", block_title_text_color="*primary_700",
-                    body_text_color_subdued="*neutral_600", button_primary_background_fill="*primary_600",
-                    button_primary_background_fill_hover="*primary_700", link_text_color="*secondary_700",
-                    checkbox_label_background_fill_selected="*primary_600")
-
-
-# What a screen reader hears when a view has finished (gradio announces errors only): HEAD's script watches
-# each view's progress and says this in one polite status line; the views' own texts hold the numbers. Some
-# ends of progress bring nothing, and are not said to be ready:
-# - a press refused by its button's check (`MangoApp.check_inputs`): the line says the check's messages
-#   (gradio shows them beside the inputs, and says nothing);
-# - a request of inputs replaced since (`MangoApp._unless_replaced`): the line says the tab's notice, which
-#   then asks for a new prediction (it holds UNPREDICTED, `MangoApp.inputs_replaced`);
-# - a view's control used on a tab with an input missing (`_control_without_inputs`): nothing is said.
-READY_MESSAGES = {
-    "segment-overlay": "Segmentation ready: the class shares are in the table below it.",
-    "translate-output": "Translation ready.",
-    "genre-chart": "Genre prediction ready: the predicted genres and their probabilities are in the text box.",
-    "-attention-plot": "Attention view ready: the text beside it names the strongest keys and values.",
-    "-contrib-plot": "Contributions ready: the summary above the charts states each number.",
-    "-generated": "Pictures ready: the text below gives each one's likelihood, and for segmentation and genres its "
-                  "prediction.",
-}
-UNPREDICTED = "to predict it, then open the views"
-TAB_SLOTS = {"segment": ["segment-a", "segment-b"], "translate": ["translate-a", "translate-b"],
-             "genre": ["genre-a", "genre-plot"]}  # the elem_id of each tab's inputs, by the views' id prefix
-
-# Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
-# list is hidden once Tab has left the dropdown (gradio's stayed open over the next line). A screen reader
-# hears when a view is ready (READY_MESSAGES). The window's width goes to the server in a cookie (`_is_phone`).
-HEAD = """
-<script>
-document.addEventListener("click", (event) => {
-  if (!event.target.closest || !event.target.closest('[role="tab"]')) return;
-  document.querySelectorAll(".toast-close").forEach((button) => button.click());
-}, true);
-const dropdownWrap = (event) => event.target.matches && event.target.matches('input[role="combobox"]')
-  ? event.target.closest(".wrap") : null;
-document.addEventListener("keydown", (event) => {
-  const wrap = dropdownWrap(event);
-  if (wrap) wrap.classList.toggle("left-by-tab", event.key === "Tab");
-}, true);
-for (const type of ["focusin", "mousedown"]) {
-  document.addEventListener(type, (event) => dropdownWrap(event)?.classList.remove("left-by-tab"), true);
-}
-// Keyboard users get the WAI-ARIA tabs and radio group keys: gradio's tabs took Tab and Enter only, and each
-// of a radio's inputs had a name of its own ("radio-1", "radio-2"), so arrow keys did nothing and every option
-// was a Tab stop. Arrows (and Home, End) move between tabs and open the one reached, and only a row's open tab
-// is a Tab stop (a roving tabindex: Tab goes on into its panel); a radio's inputs get one name again each time
-// gradio renames them, and the browser moves the choice with the arrows.
-document.addEventListener("keydown", (event) => {
-  const tab = event.target.closest && event.target.closest('[role="tab"]');
-  const list = tab && tab.closest('[role="tablist"]');
-  if (!list || event.altKey || event.ctrlKey || event.metaKey) return;
-  const tabs = [...list.querySelectorAll('[role="tab"]')].filter((t) => !t.disabled && t.offsetParent !== null);
-  const at = tabs.indexOf(tab);
-  const to = {ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1}[event.key];
-  if (at < 0 || to === undefined) return;
-  event.preventDefault();
-  const next = tabs[(to + tabs.length) % tabs.length];
-  next.focus();
-  next.click();
-});
-let radioGroups = 0;
-const groupRadios = () => document.querySelectorAll("fieldset").forEach((set) => {
-  // its own radios only: a group nested in another keeps its name (two renaming one radio would never settle)
-  const radios = [...set.querySelectorAll('input[type="radio"]')].filter((radio) => radio.closest("fieldset") === set);
-  if (radios.length < 2) return;
-  set.dataset.mangoRadios = set.dataset.mangoRadios || `mango-radio-${++radioGroups}`;
-  radios.forEach((radio) => { if (radio.name !== set.dataset.mangoRadios) radio.name = set.dataset.mangoRadios; });
-});
-const rovingTabs = () => document.querySelectorAll('[role="tablist"]').forEach((list) => {
-  const tabs = [...list.querySelectorAll('[role="tab"]')].filter((tab) => tab.closest('[role="tablist"]') === list);
-  if (!tabs.some((tab) => tab.getAttribute("aria-selected") === "true")) return;  // none open: all stay stops
-  tabs.forEach((tab) => {
-    const stop = tab.getAttribute("aria-selected") === "true" ? "0" : "-1";
-    if (tab.getAttribute("tabindex") !== stop) tab.setAttribute("tabindex", stop);
-  });
-});
-new MutationObserver(() => { groupRadios(); rovingTabs(); }).observe(document.documentElement,
-  {subtree: true, attributes: true, attributeFilter: ["name", "aria-selected"]});
-const tellWidth = () => { document.cookie = `mango_width=${Math.round(window.innerWidth)}; path=/; SameSite=Lax`; };
-tellWidth();
-window.addEventListener("resize", tellWidth);  // a zoom changes the width in CSS px too
-// A chart is read as the words its figure carries (layout.meta.alt, app/plots.py), its SVG hidden: that
-// came as tick labels and values in drawing order. A read-only text output is readonly, not disabled: a
-// disabled box is skipped by Tab and announced "unavailable". Plotly's Zoom and Pan set what a mouse drag
-// does: no use to a keyboard, they leave the Tab order.
-const describeChart = (plot) => {
-  const alt = plot.layout && plot.layout.meta && plot.layout.meta.alt;
-  if (!alt) return;
-  plot.querySelectorAll("svg.main-svg").forEach((svg) => svg.setAttribute("aria-hidden", "true"));
-  let words = plot.querySelector(":scope > .mango-chart-words");
-  if (!words) {
-    words = document.createElement("p");
-    words.className = "mango-chart-words";
-    plot.prepend(words);
-  }
-  if (words.textContent !== alt) words.textContent = alt;
-};
-let tidying = false;
-new MutationObserver(() => {
-  if (tidying) return;
-  tidying = true;
-  requestAnimationFrame(() => {
-    tidying = false;
-    document.querySelectorAll('.modebar-btn[data-title="Zoom"], .modebar-btn[data-title="Pan"]')
-      .forEach((button) => button.setAttribute("tabindex", "-1"));
-    groupRadios();
-    rovingTabs();
-    // gradio's own markup that axe-core flags: an aria-label on a plain div (an empty view's icon), upload
-    // areas named apart from the words they show (a speech user says the words), footer icons whose alt
-    // repeats their link's text (read twice)
-    document.querySelectorAll("div.empty[aria-label]:not([role])").forEach((icon) => icon.setAttribute("role", "img"));
-    document.querySelectorAll("button.upload-container[aria-label]").forEach((area) => area.removeAttribute("aria-label"));
-    document.querySelectorAll("footer img[alt]:not([alt=''])").forEach((icon) => icon.setAttribute("alt", ""));
-    document.querySelectorAll(".js-plotly-plot").forEach((plot) => {
-      describeChart(plot);
-      if (plot.on && !plot.dataset.mangoDescribed) {  // a new figure can change no node (same bars, new values)
-        plot.dataset.mangoDescribed = "1";
-        plot.on("plotly_afterplot", () => describeChart(plot));
-      }
-    });
-    document.querySelectorAll(".mango-readout textarea[disabled]").forEach((box) => {
-      box.removeAttribute("disabled");
-      box.setAttribute("readonly", "");
-    });
-  });
-}).observe(document.documentElement, {subtree: true, childList: true});
-const READY = __READY__, UNPREDICTED = __UNPREDICTED__, SLOTS = __SLOTS__;
-const filled = (id) => {  // an image slot shows its picture; the plot is a text box
-  const slot = document.getElementById(id);
-  const text = slot && slot.querySelector("textarea");
-  return !slot || (text ? text.value.trim() !== "" : slot.querySelector("img") !== null);
-};
-const statusLine = () => {  // made empty at load: a live region inserted with its text is often not read
-  let status = document.getElementById("mango-status");
-  if (!status) {
-    status = document.createElement("div");
-    for (const [name, value] of [["id", "mango-status"], ["role", "status"], ["aria-live", "polite"]]) {
-      status.setAttribute(name, value);
-    }
-    document.body.appendChild(status);
-  }
-  return status;
-};
-if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", statusLine); else statusLine();
-let lastSaid = ["", 0];
-const announce = (text) => {
-  if (text === lastSaid[0] && Date.now() - lastSaid[1] < 2000) return;  // one view's events in a row: said once
-  lastSaid = [text, Date.now()];
-  const status = statusLine();
-  status.textContent = "";
-  setTimeout(() => { status.textContent = text; }, 100);  // the same message twice is still read
-};
-new MutationObserver((mutations) => {
-  for (const m of mutations) {
-    const tracker = m.target;
-    if (!tracker.dataset || tracker.dataset.testid !== "status-tracker") continue;
-    const wasBusy = !(m.oldValue || "").split(" ").includes("hide");
-    if (!wasBusy || !tracker.classList.contains("hide")) continue;  // done: its progress just went away
-    // unless an event of hidden progress took the view over (an upload's clear): its own request still waits
-    if (tracker.classList.contains("hidden")) continue;
-    const block = tracker.closest("[id]");
-    const entry = block && READY.find(([suffix]) => block.id.endsWith(suffix));
-    if (entry) setTimeout(() => {  // what ended with nothing ready (READY_MESSAGES' comment) says so, or nothing
-      const panel = block.closest("[role=tabpanel]") || document;
-      const refused = [...panel.querySelectorAll(".validation-error")].map((e) => e.textContent.trim()).filter(Boolean);
-      if (refused.length) return announce(refused.join(" "));
-      const prefix = block.id.split("-")[0];
-      const notice = (document.querySelector(`#${prefix}-notices [data-testid=markdown]`)?.textContent || "").trim();
-      if (notice.includes(UNPREDICTED)) return announce(notice);
-      if ((SLOTS[prefix] || []).every(filled)) announce(entry[1]);
-    }, 200);
-  }
-}).observe(document.documentElement, {subtree: true, attributes: true, attributeFilter: ["class"], attributeOldValue: true});
-</script>
-""".replace("__READY__", json.dumps(list(READY_MESSAGES.items()))).replace(
-    "__UNPREDICTED__", json.dumps(UNPREDICTED)).replace("__SLOTS__", json.dumps(TAB_SLOTS))
-
-
 def launch_kwargs() -> dict[str, Any]:
-    """What app.py and the tests pass to launch(): theme, CSS, the toast script, upload limit."""
+    """What app.py and the tests pass to launch(): the theme, CSS and script of app/page.py, the upload limit."""
     return dict(theme=theme(), css=CSS, head=HEAD, max_file_size=MAX_FILE_BYTES, show_error=False)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 import pytest
 
-from app import plots, texts, ui
+from app import page, plots, texts
 
 
 def _resolved(theme, value: str) -> str:
@@ -32,15 +32,15 @@ def _resolved(theme, value: str) -> str:
 ])
 def test_the_theme_s_text_meets_wcag_aa(text, background):
     # gradio's Soft theme gave labels 3.6:1, help text 2.6:1 and a hovered button 3.0:1
-    theme = ui.theme()
+    theme = page.theme()
     ratio = plots.contrast_ratio(_resolved(theme, getattr(theme, text)), _resolved(theme, getattr(theme, background)))
     assert ratio >= 4.5, f"{text} on {background}: {ratio:.2f}:1"
 
 
 def test_the_focus_ring_stands_out_on_the_page_and_on_the_buttons():
-    ring = re.search(r"button:focus-visible[^{]*\{\s*outline: 3px solid (#[0-9a-f]{6})", ui.CSS).group(1)
-    theme = ui.theme()
-    assert 'input[type="radio"]:focus-visible' in ui.CSS  # a chosen radio showed no focus
+    ring = re.search(r"button:focus-visible[^{]*\{\s*outline: 3px solid (#[0-9a-f]{6})", page.CSS).group(1)
+    theme = page.theme()
+    assert 'input[type="radio"]:focus-visible' in page.CSS  # a chosen radio showed no focus
     assert plots.contrast_ratio(ring, "#ffffff") >= 3.0  # WCAG 1.4.11, non-text: the orange #f97316 was 2.8:1
     assert plots.contrast_ratio(ring, _resolved(theme, theme.background_fill_primary)) >= 3.0
 
@@ -107,16 +107,16 @@ def test_each_ready_message_belongs_to_a_view_of_the_page(launched_app):
     # HEAD's script announces a view's message when the view's progress goes away; a renamed view would
     # fall silent (the browser test hears two of them)
     ids = [block.elem_id for block in launched_app[0].blocks.values() if getattr(block, "elem_id", None)]
-    for suffix in ui.READY_MESSAGES:
+    for suffix in page.READY_MESSAGES:
         assert any(elem_id.endswith(suffix) for elem_id in ids), suffix
         # nothing ready is said for a view whose tab's inputs or notices it cannot find
         prefixes = {elem_id.split("-")[0] for elem_id in ids if elem_id.endswith(suffix)}
-        assert prefixes <= set(ui.TAB_SLOTS), (suffix, prefixes)
-    for prefix, slots in ui.TAB_SLOTS.items():
+        assert prefixes <= set(page.TAB_SLOTS), (suffix, prefixes)
+    for prefix, slots in page.TAB_SLOTS.items():
         assert {*slots, f"{prefix}-notices"} <= set(ids), prefix
-    assert ui.UNPREDICTED in launched_app[0].mango_app.inputs_replaced("segmentation")[2]
-    assert not any(marker in ui.HEAD for marker in ("__READY__", "__UNPREDICTED__", "__SLOTS__"))
-    assert "Segmentation ready" in ui.HEAD
+    assert page.UNPREDICTED in launched_app[0].mango_app.inputs_replaced("segmentation")[2]
+    assert not any(marker in page.HEAD for marker in ("__READY__", "__UNPREDICTED__", "__SLOTS__"))
+    assert "Segmentation ready" in page.HEAD
 
 
 def test_the_contributions_summary_names_the_tokens_integrated_gradients_weighs_most(launched_app, scene):
@@ -197,7 +197,7 @@ def test_the_app_s_charts_carry_their_words(launched_app, film):
     alt = plots.figure_alt(attention)
     assert f"Strongest keys: {keys.group(1)}. Strongest values other than its own: {keys.group(2)}." in alt
     assert all(plots.figure_alt(figure).startswith(("Rollout", "Value-path")) for figure in (rollout, matrices))
-    assert ui.READOUT[0] in ui.HEAD and ".mango-chart-words" in ui.CSS and "layout.meta.alt" in ui.HEAD
+    assert page.READOUT[0] in page.HEAD and ".mango-chart-words" in page.CSS and "layout.meta.alt" in page.HEAD
 
 
 def test_what_the_texts_say_of_the_views_is_where_and_how_they_are(launched_app):
@@ -207,7 +207,7 @@ def test_what_the_texts_say_of_the_views_is_where_and_how_they_are(launched_app)
     ids = {getattr(b, "elem_id", None): k for k, b in blocks.items()}
     for prefix in ("segment", "translate", "genre"):
         assert ids[f"{prefix}-summary"] < ids[f"{prefix}-contrib-plot"]  # made first: above it in its column
-    assert "summary above the charts" in ui.READY_MESSAGES["-contrib-plot"]
+    assert "summary above the charts" in page.READY_MESSAGES["-contrib-plot"]
     matrix = np.array([[0.9, -0.4], [0.2, 0.8]])
     fig = plots.matrix_figure([matrix], ["layer"], ["a", "b"], ("x", "y"), "t")
     assert np.allclose(fig.data[0].z, np.abs(matrix))  # the negative weight is drawn, at its size
