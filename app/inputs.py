@@ -74,8 +74,8 @@ def is_missing(value: Any) -> bool:
 
 
 def missing_message(label: str, is_text: bool = False) -> str:
-    """What an empty slot is told: by a prediction button's check, beside the slot (`app.ui`), and by the
-    reading that finds it empty."""
+    """What an empty slot is told: by a prediction button's check, beside the slot
+    (`app.events.MangoApp.check_inputs`), and by the reading that finds it empty."""
     if is_text:
         return f"The {label} is empty: write a few sentences about the film, or click an example."
     return f"The {label} is missing: upload one, or click an example."

@@ -1,5 +1,5 @@
 """What each browser session did to its inputs, kept on the server so that a result computed on inputs
-the user has since replaced never lands beside the new ones (see `app.ui.MangoApp._unless_replaced`).
+the user has since replaced never lands beside the new ones (see `app.events.MangoApp._unless_replaced`).
 
 Gradio sends each event with the values its inputs had when it fired, and runs it when the queue gets to
 it; on a busy Space that is seconds later, after uploads and edits the page has already shown.

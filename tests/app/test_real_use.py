@@ -743,7 +743,7 @@ def test_a_new_page_s_first_press_waits_for_its_uploads(launched_app, scene, mon
 def test_phones_are_told_by_their_user_agent_and_narrow_windows_by_their_width():
     from types import SimpleNamespace
 
-    from app.ui import _is_phone
+    from app.events import _is_phone
 
     def browser(agent: str | None) -> SimpleNamespace:
         return SimpleNamespace(headers={} if agent is None else {"user-agent": agent})
@@ -762,7 +762,7 @@ def test_phones_are_told_by_their_user_agent_and_narrow_windows_by_their_width()
 
 
 def test_a_view_control_with_an_input_missing_draws_nothing_and_says_nothing(launched_app, client):
-    from app.ui import DropdownInput
+    from app.events import DropdownInput
 
     app = launched_app[0].mango_app
     layer = app.runners["segmentation"].layer_choices[0]
@@ -833,7 +833,7 @@ def test_the_least_recently_active_session_is_forgotten_first_with_what_its_slot
 def test_a_view_control_with_one_input_missing_draws_nothing_either(launched_app, scene):
     """The query slider (not only the layer dropdown) fires on a mere blur, and one empty slot is as
     little to draw as two: no "depth is missing" toast for a control the user did not change."""
-    from app.ui import SliderInput
+    from app.events import SliderInput
 
     app = launched_app[0].mango_app
     layer = app.runners["segmentation"].layer_choices[0]
@@ -848,7 +848,7 @@ def test_user_errors_escape_their_message_keep_tracebacks_out_and_free_memory_af
     handler, failed ones too, and only after heavy ones."""
     from app import resources
     from app.inputs import InputError
-    from app.ui import user_errors
+    from app.events import user_errors
 
     released = []
     monkeypatch.setattr(resources, "release_memory", lambda: released.append(1))
@@ -935,7 +935,7 @@ def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launch
 
 def test_the_default_query_is_the_patch_below_and_right_of_the_centre(launched_app):
     """Not a border patch (the room's wall or ceiling at the top-left): row grid/2, column grid/2."""
-    from app.ui import default_query_token
+    from app.events import default_query_token
 
     for runner in launched_app[0].mango_app.runners.values():
         rows, cols = runner.grid
@@ -944,7 +944,7 @@ def test_the_default_query_is_the_patch_below_and_right_of_the_centre(launched_a
 
 def test_interpolation_defaults_to_the_last_example(launched_app):
     """The first example is the one a user clicks first: interpolating to it from itself shows nothing."""
-    from app.ui import DropdownInput
+    from app.events import DropdownInput
 
     others = [b for b in launched_app[0].blocks.values()
               if isinstance(b, DropdownInput) and b.label == "Interpolate from the current input to"]
