@@ -1,7 +1,8 @@
 // The page's own script, in HEAD (app/page.py fills READY, UNPREDICTED and SLOTS in).
 // Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
 // list is hidden once Tab has left the dropdown (gradio's stayed open over the next line). A screen reader
-// hears when a view is ready (READY_MESSAGES). The window's width goes to the server in a cookie (`_is_phone`).
+// hears when a view is ready (READY_MESSAGES). The window's width goes to the server in a cookie
+// (`app.events._is_phone`).
 document.addEventListener("click", (event) => {
   if (!event.target.closest || !event.target.closest('[role="tab"]')) return;
   document.querySelectorAll(".toast-close").forEach((button) => button.click());

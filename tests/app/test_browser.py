@@ -263,12 +263,9 @@ def test_an_explanation_still_computing_when_the_input_changes_never_lands(page,
     page.wait_for_timeout(300)
     page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
     page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
-    said_from_now(page)
     page.wait_for_timeout(6000)  # the explanation would have landed by now
     assert page.locator("#segment-summary").inner_text().strip() == ""
     assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
-    # nor is it said to be ready (when it ended before the upload, it was, and then nothing more is said)
-    assert not any(line.startswith("Contributions ready") for line in said(page)), said(page)
     shoot(page, shots, "segmentation-7-explain-discarded")
     views.get_by_role("tab", name="Attention maps").click()
 
