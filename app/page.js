@@ -1,4 +1,4 @@
-// The page's own script, in HEAD (app/page.py fills READY, UNPREDICTED and SLOTS in).
+// The page's own script, in HEAD (app/page.py fills READY, UNPREDICTED, SLOTS and WITHOUT_INPUTS in).
 // Error messages belong to the view that raised them: switching tabs closes any that are open. A dropdown's
 // list is hidden once Tab has left the dropdown (gradio's stayed open over the next line). A screen reader
 // hears when a view is ready (READY_MESSAGES). The window's width goes to the server in a cookie
@@ -100,7 +100,7 @@ new MutationObserver(() => {
     });
   });
 }).observe(document.documentElement, {subtree: true, childList: true});
-const READY = __READY__, UNPREDICTED = __UNPREDICTED__, SLOTS = __SLOTS__;
+const READY = __READY__, UNPREDICTED = __UNPREDICTED__, SLOTS = __SLOTS__, WITHOUT_INPUTS = __WITHOUT_INPUTS__;
 const filled = (id) => {  // an image slot shows its picture; the plot is a text box
   const slot = document.getElementById(id);
   const text = slot && slot.querySelector("textarea");
@@ -140,6 +140,7 @@ new MutationObserver((mutations) => {
       const panel = block.closest("[role=tabpanel]") || document;
       const refused = [...panel.querySelectorAll(".validation-error")].map((e) => e.textContent.trim()).filter(Boolean);
       if (refused.length) return announce(refused.join(" "));
+      if (WITHOUT_INPUTS.includes(entry[0]) && block.querySelector("img")) return announce(entry[1]);
       const prefix = block.id.split("-")[0];
       const notice = (document.querySelector(`#${prefix}-notices [data-testid=markdown]`)?.textContent || "").trim();
       if (notice.includes(UNPREDICTED)) return announce(notice);

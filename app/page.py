@@ -66,6 +66,8 @@ def theme() -> gr.themes.Base:
 # - a request of inputs replaced since (`MangoApp._unless_replaced`): the line says the tab's notice, which
 #   then asks for a new prediction (it holds UNPREDICTED, `MangoApp.inputs_replaced`);
 # - a view's control used on a tab with an input missing (`_control_without_inputs`): nothing is said.
+# A view in DRAWN_WITHOUT_INPUTS can be drawn from nothing the tab holds (samples from the prior): it is ready
+# when it shows a picture, whatever the slots and the notice say.
 READY_MESSAGES = {
     "segment-overlay": "Segmentation ready: the class shares are in the table below it.",
     "translate-output": "Translation ready.",
@@ -76,10 +78,12 @@ READY_MESSAGES = {
                   "prediction.",
 }
 UNPREDICTED = "to predict it, then open the views"
+DRAWN_WITHOUT_INPUTS = ["-generated"]
 TAB_SLOTS = {"segment": ["segment-a", "segment-b"], "translate": ["translate-a", "translate-b"],
              "genre": ["genre-a", "genre-plot"]}  # the elem_id of each tab's inputs, by the views' id prefix
 
 HEAD = "<script>\n" + (Path(__file__).with_name("page.js").read_text(encoding="utf-8")
                       .replace("__READY__", json.dumps(list(READY_MESSAGES.items())))
                       .replace("__UNPREDICTED__", json.dumps(UNPREDICTED))
-                      .replace("__SLOTS__", json.dumps(TAB_SLOTS))) + "</script>\n"
+                      .replace("__SLOTS__", json.dumps(TAB_SLOTS))
+                      .replace("__WITHOUT_INPUTS__", json.dumps(DRAWN_WITHOUT_INPUTS))) + "</script>\n"

@@ -115,7 +115,8 @@ def test_each_ready_message_belongs_to_a_view_of_the_page(launched_app):
     for prefix, slots in page.TAB_SLOTS.items():
         assert {*slots, f"{prefix}-notices"} <= set(ids), prefix
     assert page.UNPREDICTED in launched_app[0].mango_app.inputs_replaced("segmentation")[2]
-    assert not any(marker in page.HEAD for marker in ("__READY__", "__UNPREDICTED__", "__SLOTS__"))
+    assert set(page.DRAWN_WITHOUT_INPUTS) <= set(page.READY_MESSAGES)
+    assert not any(marker in page.HEAD for marker in ("__READY__", "__UNPREDICTED__", "__SLOTS__", "__WITHOUT_INPUTS__"))
     assert "Segmentation ready" in page.HEAD
 
 

@@ -535,6 +535,26 @@ def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot(page, shots):
     shoot(page, shots, "genre-empty-press")
 
 
+def test_samples_from_the_prior_on_a_fresh_page_are_said_ready(page, shots, scene):
+    # the one view drawn without the tab's inputs: "Pictures ready" is said though both slots are empty,
+    # and after an upload's clear (whose notice asks for a prediction) too
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    page.locator("#segment-views").get_by_role("tab", name="Latent sampling").click()
+    page.locator("#segment-sample").click()
+    page.locator("#segment-generated img").wait_for(timeout=TIMEOUT_MS)
+    announced(page, "Pictures ready")
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+    said_from_now(page)
+    page.wait_for_timeout(2000)  # the same words within 2 s are said once (one view's events in a row)
+    page.locator("#segment-sample").click()
+    page.locator("#segment-generated img").wait_for(timeout=TIMEOUT_MS)
+    view_done(page, "segment-generated")
+    assert said(page) and said(page)[-1].startswith("Pictures ready"), said(page)
+    page.locator("#segment-views").get_by_role("tab", name="Attention maps").click()
+
+
 def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots):
     # gradio's dropdown fires .input when it loses focus unchanged: with nothing uploaded this said
     # "Both inputs are missing" to someone who had only pressed Tab
