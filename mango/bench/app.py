@@ -130,7 +130,7 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
     """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
     from gradio_client import Client, handle_file
 
-    from app.ui import SETTINGS
+    from app.events import SETTINGS
 
     steps, s1, s2, film = bench_inputs()
     rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
@@ -256,7 +256,8 @@ def _succeeded(times: list[float | None]) -> dict[str, float]:
 
 
 def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]]:
-    from app.ui import SETTINGS, build_demo
+    from app.events import SETTINGS
+    from app.ui import build_demo
 
     steps, s1, s2, film = bench_inputs()
     demo = build_demo()

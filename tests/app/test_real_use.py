@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from app import ranges
-from app.ui import SETTINGS
+from app.events import SETTINGS
 
 pytestmark = pytest.mark.slow
 
@@ -463,7 +463,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     from types import SimpleNamespace
 
     from app.inputs import InputError
-    from app.ui import SETTINGS
+    from app.events import SETTINGS
 
     app = launched_app[0].mango_app
     monkeypatch.setattr(app.replaced, "lag", 0.0)  # no upload's event is on its way here (see the next test)
