@@ -79,8 +79,9 @@ READY_MESSAGES = {
 }
 UNPREDICTED = "to predict it, then open the views"
 DRAWN_WITHOUT_INPUTS = ["-generated"]
+# the elem_id of each tab's inputs (app.ui gives them), by the views' id prefix
 TAB_SLOTS = {"segment": ["segment-a", "segment-b"], "translate": ["translate-a", "translate-b"],
-             "genre": ["genre-a", "genre-plot"]}  # the elem_id of each tab's inputs, by the views' id prefix
+             "genre": ["genre-a", "genre-plot"]}
 
 HEAD = "<script>\n" + (Path(__file__).with_name("page.js").read_text(encoding="utf-8")
                       .replace("__READY__", json.dumps(list(READY_MESSAGES.items())))

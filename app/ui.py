@@ -48,7 +48,7 @@ from .events import (EMPTY_SHARES, INPUT_LABELS, PREDICT_BUTTONS, SETTINGS, Drop
                      NumberInput, RadioInput, SliderInput, default_query_token, example_run, user_errors)
 from .handlers import Runner
 from .inputs import MAX_FILE_BYTES
-from .page import CSS, FIGURE, HEAD, READOUT, theme
+from .page import CSS, FIGURE, HEAD, READOUT, TAB_SLOTS, theme
 
 # The queue runs two kinds of events in separate lanes, so a light view never waits behind a heavy
 # one: predictions, attention views and previews (~0.1 s each) two at a time; contributions and
@@ -315,8 +315,8 @@ def _segmentation_tab(app: MangoApp) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             with gr.Row():
-                a = _image_input(INPUT_LABELS["segmentation"][0], "segment-a")
-                b = _image_input(INPUT_LABELS["segmentation"][1], "segment-b")
+                a = _image_input(INPUT_LABELS["segmentation"][0], TAB_SLOTS["segment"][0])
+                b = _image_input(INPUT_LABELS["segmentation"][1], TAB_SLOTS["segment"][1])
             preview = _preview_image("segment")
             run = gr.Button(PREDICT_BUTTONS["segmentation"], variant="primary")
         with gr.Column(scale=3):
@@ -355,8 +355,8 @@ def _translation_tab(app: MangoApp) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             with gr.Row():
-                a = _image_input(INPUT_LABELS[SETTINGS[first]][0], "translate-a")
-                b = _image_input(INPUT_LABELS[SETTINGS[first]][1], "translate-b")
+                a = _image_input(INPUT_LABELS[SETTINGS[first]][0], TAB_SLOTS["translate"][0])
+                b = _image_input(INPUT_LABELS[SETTINGS[first]][1], TAB_SLOTS["translate"][1])
             preview = _preview_image("translate")
             run = gr.Button(PREDICT_BUTTONS[SETTINGS[first]], variant="primary")
         with gr.Column(scale=3):
@@ -403,8 +403,9 @@ def _genre_tab(app: MangoApp) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             with gr.Row():
-                a = _image_input(INPUT_LABELS["genre"][0], "genre-a")
-                b = gr.Textbox(label="Plot", lines=9, placeholder="A few sentences about the film…", elem_id="genre-plot")
+                a = _image_input(INPUT_LABELS["genre"][0], TAB_SLOTS["genre"][0])
+                b = gr.Textbox(label="Plot", lines=9, placeholder="A few sentences about the film…",
+                               elem_id=TAB_SLOTS["genre"][1])
             run = gr.Button(PREDICT_BUTTONS["genre"], variant="primary")
         with gr.Column(scale=3):
             chart = gr.Plot(plots.empty_figure("Genre probabilities appear here."), label="Genre probabilities",
