@@ -148,6 +148,8 @@ class MangoApp:
 
         ask = functools.partial(self.replaced.pressed, by_example=_EXAMPLE_RUN.get()) if pressed else self.replaced.holds
         if skip or self._after_replaced_prediction(marker, session) or replaced(ask):
+            if pressed and not skip:
+                log.info("a press of inputs the slots no longer hold changed nothing (%s)", _tab(inputs[0]))
             return unchanged
         before = self.replaced.count(session, kinds)
         with plots.phone_layout(_is_phone(request)):
@@ -296,10 +298,15 @@ class MangoApp:
 
     def plot_edited(self, plot: Any = None, request: gr.Request | None = None) -> tuple:
         """The old plot's prediction and views, cleared (see `inputs_replaced`); also its word list: a
-        click on an old word would query whatever word now sits at its position."""
+        click on an old word would query whatever word now sits at its position. No change when the server
+        already holds this plot: an example's, told by the example itself (`slots_filled`). Its change event
+        can run after the example's own prediction on a busy server, and wiped it."""
+        cleared = (*self.inputs_replaced("genre", "The plot was edited"), [])
+        if self.replaced.told(_session(request), "genre", b=plot):
+            return tuple(gr.update() for _ in cleared)
         self.replaced.bump(_session(request), "plot")
         self.replaced.hold(_session(request), "genre", b=plot)
-        return (*self.inputs_replaced("genre", "The plot was edited"), [])
+        return cleared
 
     def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, removed: str | None = None,
                          request: gr.Request | None = None) -> tuple:

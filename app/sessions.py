@@ -21,9 +21,10 @@ class Replacements:
     last upload, removal, plot edit, example or setting switch left them). Sessions beyond
     ``sessions`` are forgotten, oldest first."""
 
-    def __init__(self, sessions: int = 4096, lag: float = 2.0):
+    def __init__(self, sessions: int = 4096, lag: float = 2.0, upload_wait: float = 15.0):
         self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
+        self._known: dict[str, dict[str, dict[str, set[str]]]] = {}  # session -> tab -> slot -> every value held
         self._refused: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> a press's inputs
         self._filled: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> the last example's
         self._filled_at: dict[str, dict[str, float]] = {}  # session -> tab -> when the last example's came
@@ -31,6 +32,7 @@ class Replacements:
         # and how many uploads and removals the session had made by then)
         self._sessions = sessions
         self.lag = lag
+        self.upload_wait = upload_wait
         self._lock = threading.Lock()
         self._told = threading.Condition(self._lock)  # notified on each hold
 
@@ -55,6 +57,11 @@ class Replacements:
             self._seen(session)
             held = self._held.setdefault(session, {}).setdefault(tab, {})
             held.update(_slot_values(slots))
+            known = self._known.setdefault(session, {}).setdefault(tab, {})
+            for slot, value in held.items():
+                seen = known.setdefault(slot, set())
+                if value is not None and len(seen) < _KNOWN_PER_SLOT:
+                    seen.add(value)
             self._refused.get(session, {}).pop(tab, None)
             self._told.notify_all()
 
@@ -86,8 +93,11 @@ class Replacements:
             clicked = self._clicked.get(session or "", {}).get(tab)
             if clicked is None or time.monotonic() - clicked[0] > self.lag or self._uploads(session) != clicked[1]:
                 return True
+            values = _slot_values(slots)
             left = clicked[0] + self.lag - time.monotonic()
-            return not self._told.wait_for(lambda: self._overtaken(session, tab, _slot_values(slots)), left)
+            self._told.wait_for(lambda: self._overtaken(session, tab, values) or self._carries_filled(session, tab, values),
+                                left)
+            return not self._overtaken(session, tab, values)
 
     def _overtaken(self, session: str | None, tab: str, values: dict[str, str | None]) -> bool:
         """Whether an example clicked since the session's last upload or removal has told its files, and
@@ -99,8 +109,21 @@ class Replacements:
             return False
         if self._uploads(session) != clicked[1]:
             return False
+        if self._carries_filled(session, tab, values):
+            return False
         held = self._held.get(session, {}).get(tab, {})
         return all(held.get(slot) is not None for slot, value in values.items() if value is None)
+
+    def _carries_filled(self, session: str | None, tab: str, values: dict[str, str | None]) -> bool:
+        """Whether these values hold a file (or plot) of the example clicked last, told since its click: a
+        press of them left after the example's files reached the page, and a slot it has empty was emptied
+        by hand."""
+        clicked = self._clicked.get(session or "", {}).get(tab)
+        filled_at = self._filled_at.get(session or "", {}).get(tab)
+        if clicked is None or filled_at is None or filled_at < clicked[0]:
+            return False
+        filled = self._filled.get(session or "", {}).get(tab, {})
+        return any(value is not None and value == filled.get(slot) for slot, value in values.items())
 
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
@@ -108,6 +131,13 @@ class Replacements:
         never told of (an API call) holds whatever it is asked about."""
         with self._lock:
             return self._holds(session, tab, slots)
+
+    def told(self, session: str | None, tab: str, **slots: Any) -> bool:
+        """Whether the session has told these very values for these slots of ``tab`` (unlike `holds`, a slot
+        never told is not taken to hold anything)."""
+        with self._lock:
+            held = self._held.get(session or "", {}).get(tab, {})
+            return all(slot in held and held[slot] == _slot_value(value) for slot, value in slots.items())
 
     def _holds(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
         held = self._held.get(session or "", {}).get(tab, {})
@@ -120,20 +150,28 @@ class Replacements:
         after an upload can reach the server before the upload's own event (the press carries the new
         file, the server still holds the old slot), so the press waits for it; and an upload's event can
         arrive after the example that followed it, so a second press of the same inputs is then believed,
-        and no button stays dead. An example's own prediction (``by_example``) refused counts as a first
-        press only for the example the slots were last filled with: refused because another example was
+        and no button stays dead. A press that carries a file (or plot) the server has never seen in its
+        slot is ahead of that upload's event, which a busy page or server can hold back for seconds: it
+        waits up to ``upload_wait`` for it, unless an event puts yet another one in that slot meanwhile
+        (the press's are then replaced). An example's own prediction (``by_example``) refused counts as a
+        first press only for the example the slots were last filled with: refused because another example was
         clicked since, it would make a press sent before that click believed, and its result would land
         beside the other example's inputs. A press with a slot empty that an example clicked just before
         it has filled since (`empty_for_good`) changes nothing, at once: the example runs its own."""
         values = _slot_values(slots)
-        deadline = time.monotonic() + self.lag
+        start = time.monotonic()
         with self._told:
             if not by_example and None in values.values() and self._overtaken(session, tab, values):
                 return False
+            ahead = self._ahead_of_upload(session, tab, values)
+            before = dict(self._held.get(session or "", {}).get(tab, {}))
             while not self._holds(session, tab, slots):  # at once for a session that never told (an API call)
                 if self._refused.get(session or "", {}).get(tab) == values:
                     break  # the second press: believed at once
-                left = deadline - time.monotonic()
+                held = self._held.get(session or "", {}).get(tab, {})
+                if any(held.get(slot) not in (before.get(slot), values[slot]) for slot in ahead):
+                    ahead = []  # yet another file came in a slot it waits for: the press's are replaced
+                left = start + (self.upload_wait if ahead else self.lag) - time.monotonic()
                 if left <= 0:
                     if not by_example or self._filled.get(session or "", {}).get(tab) == values:
                         self._refused.setdefault(session or "", {})[tab] = values
@@ -144,6 +182,14 @@ class Replacements:
                 return True
         self.hold(session, tab, **slots)  # ends the refusal too
         return True
+
+    def _ahead_of_upload(self, session: str | None, tab: str, values: dict[str, str | None]) -> list[str]:
+        """The slots for which ``values`` holds a file the server has never seen there: its upload's event
+        has not come yet."""
+        held = self._held.get(session or "", {}).get(tab, {})
+        known = self._known.get(session or "", {}).get(tab, {})
+        return [slot for slot, value in values.items()
+                if slot in held and value is not None and value != held[slot] and value not in known.get(slot, ())]
 
     def _uploads(self, session: str | None) -> int:
         """How many uploads and removals the session has made: a press after one is of the slots it left."""
@@ -156,11 +202,15 @@ class Replacements:
         while len(self._counts) > self._sessions:
             old, _ = self._counts.popitem(last=False)
             self._held.pop(old, None)
+            self._known.pop(old, None)
             self._refused.pop(old, None)
             self._filled.pop(old, None)
             self._filled_at.pop(old, None)
             self._clicked.pop(old, None)
         return counts
+
+
+_KNOWN_PER_SLOT = 256  # files remembered per slot and session; a press of one forgotten waits `lag` only
 
 
 def _slot_value(value: Any) -> str | None:

@@ -109,3 +109,25 @@ def bad_files(tmp_path: Path):
     Image.new("L", (5000, 5000), 128).save(huge)  # compresses to a few kB, but 25 megapixels
     files["huge"] = str(huge)
     return files
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A browser test that fails says which of the page's elements show gradio's "Error" mark, and leaves
+    a screenshot in MANGO_SCREENSHOT_DIR (when set): a failure under load can be read afterwards."""
+    report = yield
+    folder = os.environ.get("MANGO_SCREENSHOT_DIR")
+    page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if report.failed and call.when == "call" and page is not None:
+        try:
+            if folder:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(Path(folder) / f"FAILED-{item.name}.png"), full_page=True)
+            marks = page.evaluate("""() => [...document.querySelectorAll('body *')]
+                .filter(e => !e.childElementCount && e.textContent.trim() === 'Error')
+                .map(e => { const b = e.closest('.block'); const label = b && b.querySelector('[data-testid=block-label], label');
+                   return (b && b.id) || (label && label.textContent.trim()) || e.parentElement.className; })""")
+            report.sections.append(("page", f"'Error' marks, on these components: {marks}"))
+        except Exception as error:  # the page may be gone with the failure
+            report.sections.append(("page", f"no screenshot: {error}"))
+    return report

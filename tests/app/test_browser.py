@@ -51,6 +51,15 @@ def shoot(page, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
+def error_marks(page) -> list[str]:
+    """Where each "Error" mark on the page is (gradio's, on a component whose event raised): the component's
+    elem_id, else its label, else the classes around the mark."""
+    return page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => !e.childElementCount && e.textContent.trim() === 'Error')
+        .map(e => { const b = e.closest('.block'); const label = b && b.querySelector('[data-testid=block-label], label');
+                   return (b && b.id) || (label && label.textContent.trim()) || e.parentElement.className; })""")
+
+
 def plot_ready(page, elem_id: str, text: str | None = None):
     target = page.locator(f"#{elem_id} .js-plotly-plot")
     target.first.wait_for(timeout=TIMEOUT_MS)
@@ -306,13 +315,17 @@ def test_what_an_upload_overtakes_in_the_queue_never_lands(page, shots, launched
 
     app = launched_app[0].mango_app
     runner = app.runner("segmentation")
+    page.reload(wait_until="load")  # empty slots, and no notice left by the test before
     page.get_by_role("tab", name="RGB-D segmentation").click()
     notices = page.locator("#segment-notices")
     overlay = page.locator("#segment-overlay .image-container img")
     segment = page.get_by_role("button", name="Segment", exact=True)
-    # files uploaded by hand are predicted: the slots hold what the uploads named
+    # files uploaded by hand are predicted: the slots hold what the uploads named (pressed before both
+    # uploads have finished, gradio asks for a retry in a toast)
     page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
     page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
+    for slot in ("a", "b"):
+        page.locator(f"#segment-{slot} img").first.wait_for(timeout=TIMEOUT_MS)
     notices.get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
     segment.click()
     overlay.first.wait_for(timeout=TIMEOUT_MS)
@@ -504,7 +517,8 @@ def test_a_press_after_a_removal_says_what_is_missing_beside_the_slot(page, shot
         timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)
     assert page.locator("#segment-a").get_by_text("is missing").count() == 0
-    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0, \
+        error_marks(page)
     shoot(page, shots, "segmentation-missing-after-removal")
     # an example fills the slot, and the message goes
     page.get_by_text("SynthRooms scene 2 (seed 23)").first.click()
@@ -517,7 +531,8 @@ def test_a_press_after_a_removal_says_what_is_missing_beside_the_slot(page, shot
     page.get_by_role("button", name="Predict genres").click()
     page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)
-    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0, \
+        error_marks(page)
 
 
 def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot(page, shots):
@@ -531,7 +546,8 @@ def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot(page, shots):
     # a screen reader hears the messages (gradio only draws them), not "Genre prediction ready"
     announced(page, "The poster is missing: upload one, or click an example. The plot is empty")
     assert "ready" not in status_line(page)
-    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0 and page.locator(".toast-body").count() == 0, \
+        error_marks(page)
     shoot(page, shots, "genre-empty-press")
 
 

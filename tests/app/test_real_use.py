@@ -467,6 +467,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
 
     app = launched_app[0].mango_app
     monkeypatch.setattr(app.replaced, "lag", 0.0)  # no upload's event is on its way here (see the next test)
+    monkeypatch.setattr(app.replaced, "upload_wait", 0.0)
     me = SimpleNamespace(session_hash="queued")
     rgb, depth, other_rgb = scene.file("rgb"), scene.file("depth"), other_scene.file("rgb")
     layer = app.runner("segmentation").layer_choices[0]
@@ -527,7 +528,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
 def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotten():
     from app.sessions import Replacements
 
-    counts = Replacements(sessions=2, lag=0.0)
+    counts = Replacements(sessions=2, lag=0.0, upload_wait=0.0)
     counts.bump("a", "inputs")
     counts.bump("a", "plot")
     counts.bump(None, "inputs")  # no session (a direct call): nothing to count
@@ -563,7 +564,7 @@ def test_an_example_s_own_prediction_refused_for_a_later_example_leaves_no_first
     # landed beside the second example's inputs); refused for a late upload's event, it still counts
     from app.sessions import Replacements
 
-    slots = Replacements(lag=0.0)
+    slots = Replacements(lag=0.0, upload_wait=0.0)
     slots.fill("a", "segmentation", a="x.png", b="xd.png")  # example x
     slots.fill("a", "segmentation", a="y.png", b="yd.png")  # example y, clicked before x's prediction ran
     assert not slots.pressed("a", "segmentation", by_example=True, a="x.png", b="xd.png")  # x's own prediction
@@ -592,6 +593,7 @@ def test_a_press_waits_for_the_upload_it_overtook():
     from app.sessions import Replacements
 
     slots = Replacements(lag=5.0)
+    slots.hold("a", "segmentation", a="old.png", b=None)
     slots.hold("a", "segmentation", a="rgb.png", b=None)  # the rgb's upload; the depth's is on its way
     told = threading.Timer(0.3, lambda: slots.hold("a", "segmentation", a="rgb.png", b="depth.png"))
     start = time.monotonic()
@@ -613,6 +615,64 @@ def test_a_press_waits_for_the_upload_it_overtook():
     threading.Timer(0.1, lambda: slots.hold("a", "segmentation", a="new.png")).start()
     assert not slots.pressed("a", "segmentation", a="other.png", b="depth.png")
     assert slots.holds("a", "segmentation", a="new.png", b="depth.png")
+
+
+def test_a_press_after_a_removal_right_after_an_example_is_told_at_once():
+    # under load an example's prediction, a removal and a press all fit in the 2 s after the click, and the
+    # removal's event can come after the press: the press was taken for one that left before the example's
+    # files (its check said nothing, its prediction was refused) and nothing at all happened. It carries the
+    # example's other file, so it left after them: its empty slot is the user's.
+    import threading
+
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=5.0)
+    slots.hold("a", "genre", a=None, b=None)
+    slots.example_clicked("a", "genre")
+    slots.fill("a", "genre", a="poster.png", b="A plot.")
+    start = time.monotonic()
+    assert slots.empty_for_good("a", "genre", a=None, b="A plot.")  # its check tells the empty slot
+    assert time.monotonic() - start < 0.5
+    # a press that left before the example's files, of slots that held nothing, still changes nothing
+    assert not slots.empty_for_good("a", "genre", a=None, b=None)
+    assert not slots.pressed("a", "genre", a=None, b=None)
+    # the poster removed, another example clicked, a press before its files: it carries the first one's plot,
+    # and waits for the second example's files, which then run their own prediction
+    slots.example_clicked("a", "genre")
+    threading.Timer(0.3, lambda: slots.fill("a", "genre", a="other.png", b="Another plot.")).start()
+    start = time.monotonic()
+    assert not slots.empty_for_good("a", "genre", a=None, b="A plot.")
+    assert 0.25 < time.monotonic() - start < 3.0
+
+
+def test_a_press_ahead_of_its_upload_waits_for_it_on_a_busy_server():
+    # under load the page can send a press seconds before the event of the upload it follows (it reached the
+    # server after the 2 s `lag`, and the first press was dropped): a file never seen in its slot is on its
+    # way, and the press waits up to `upload_wait` for it; a file seen before is a stale press's, refused at
+    # `lag`, as is one whose slot gets yet another file meanwhile
+    import threading
+
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=0.2, upload_wait=5.0)
+    slots.hold("a", "segmentation", a="old.png", b="old-depth.png")
+    threading.Timer(0.6, lambda: slots.hold("a", "segmentation", a="rgb.png", b="old-depth.png")).start()
+    threading.Timer(1.0, lambda: slots.hold("a", "segmentation", a="rgb.png", b="depth.png")).start()
+    start = time.monotonic()
+    assert slots.pressed("a", "segmentation", a="rgb.png", b="depth.png")
+    assert 0.9 < time.monotonic() - start < 3.0  # at the second upload's event, well past `lag`
+    start = time.monotonic()
+    assert not slots.pressed("a", "segmentation", a="old.png", b="depth.png")  # held before: stale
+    assert time.monotonic() - start < 1.0
+    threading.Timer(0.1, lambda: slots.hold("a", "segmentation", a="newer.png")).start()
+    start = time.monotonic()
+    assert not slots.pressed("a", "segmentation", a="next.png", b="depth.png")  # its slot moved on meanwhile
+    assert time.monotonic() - start < 1.0
+    slots.upload_wait = 0.5  # an upload whose event never comes: refused once it is `upload_wait` late
+    start = time.monotonic()
+    assert not slots.pressed("a", "segmentation", a="lost.png", b="depth.png")
+    assert 0.45 < time.monotonic() - start < 2.0
+    assert slots.pressed("a", "segmentation", a="lost.png", b="depth.png")  # and pressed again, believed
 
 
 def test_an_empty_press_is_told_at_once_unless_an_example_clicked_just_before_it_fills_the_slots():
@@ -803,7 +863,7 @@ def test_a_press_that_goes_ahead_ends_an_earlier_refusal_and_a_refusal_believes_
     earlier refusal, so a late press of the old files (queued before the upload) is refused again."""
     from app.sessions import Replacements
 
-    slots = Replacements(lag=0.0)
+    slots = Replacements(lag=0.0, upload_wait=0.0)
     slots.hold("a", "segmentation", a="new.png", b="d.png")
     assert not slots.pressed("a", "segmentation", a="old.png", b="d.png")
     assert not slots.pressed("a", "segmentation", a="other.png", b="d.png")  # not the refused press's inputs
@@ -816,7 +876,7 @@ def test_the_least_recently_active_session_is_forgotten_first_with_what_its_slot
     slots; a forgotten one's slots go too (else they are never freed) and it holds whatever it is asked."""
     from app.sessions import Replacements
 
-    counts = Replacements(sessions=2, lag=0.0)
+    counts = Replacements(sessions=2, lag=0.0, upload_wait=0.0)
     counts.bump("a", "inputs")
     counts.hold("a", "segmentation", a="x.png", b="d.png")
     counts.bump("b", "inputs")
@@ -924,6 +984,22 @@ def test_a_plot_edit_voids_views_not_the_prediction(launched_app, film):
     assert app.replaced.count("plot edit counts", ("inputs",)) == 0
     assert app.replaced.count("plot edit counts", ("inputs", "plot")) == 1
     assert not app._after_replaced_prediction(made, "plot edit counts")
+
+
+def test_an_example_s_own_plot_change_arriving_late_leaves_its_prediction(launched_app, film):
+    """On a busy server the plot's change event of an example can run after the example's own prediction:
+    it cleared it ("The plot was edited"). The server already holds that plot (the example told it), so the
+    event changes nothing; an edit to another plot still clears."""
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    me = SimpleNamespace(session_hash="an example's late plot change")
+    app.slots_filled("genre", film.poster, film.plot, request=me)
+    late = app.plot_edited(film.plot, request=me)
+    assert late and all(update == gr.update() for update in late)
+    assert app.replaced.count(me.session_hash, ("plot",)) == 0
+    edited = app.plot_edited(film.plot + " The end.", request=me)
+    assert "The plot was edited" in edited[2] and app.replaced.count(me.session_hash, ("plot",)) == 1
 
 
 def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launched_app):
