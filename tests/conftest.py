@@ -15,7 +15,9 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MANGO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread per pytest-xdist worker: two processes spinning two threads each on 2 cores slow each other
+# down many times over; the tests' tensors are too small to gain from a second thread anyway.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
 def _cells(line: str) -> list[str]:
@@ -95,3 +97,10 @@ def tiny_movies(tmp_path_factory) -> Path:
         (root / "dataset" / f"{i}.json").write_text(json.dumps({"plot": [plot], "genres": chosen}))
     (root / "split.json").write_text(json.dumps({"train": ids[:8], "dev": ids[8:10], "test": ids[10:]}))
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with a test marked slow run first. pytest-xdist hands each worker whole files in this order, so
+    the long ones start early instead of leaving one worker busy at the end while the other waits."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file's tests keep their order

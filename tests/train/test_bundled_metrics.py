@@ -74,6 +74,7 @@ def _assert_same(now: dict, stored: dict) -> None:
     assert compared >= 4  # the headline scores and the likelihood, at least
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, argv", [
     ("segmentation", ["--dataset", "nyudv2", "--root", "{root}/nyudv2"]),
     ("translation-shade-texture", ["--dataset", "taskonomy", "--root", "{root}/taskonomy"]),
@@ -85,6 +86,7 @@ def test_bundled_synthrooms_checkpoints_score_what_they_stored(synthrooms_test_s
     _assert_same(_scores(capsys, [str(CHECKPOINTS / name), *argv]), stored)
 
 
+@pytest.mark.slow
 def test_bundled_genre_checkpoint_scores_what_it_stored(movies_root, capsys):
     metadata = _metadata("genre")
     assert metadata["data"]["root"] == movies_root.name
