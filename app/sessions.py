@@ -95,8 +95,11 @@ class Replacements:
                 return True
             values = _slot_values(slots)
             left = clicked[0] + self.lag - time.monotonic()
-            self._told.wait_for(lambda: self._overtaken(session, tab, values) or self._carries_filled(session, tab, values),
-                                left)
+
+            def settled() -> bool:
+                return self._overtaken(session, tab, values) or self._carries_filled(session, tab, values)
+
+            self._told.wait_for(settled, left)
             return not self._overtaken(session, tab, values)
 
     def _overtaken(self, session: str | None, tab: str, values: dict[str, str | None]) -> bool:
@@ -210,7 +213,7 @@ class Replacements:
         return counts
 
 
-_KNOWN_PER_SLOT = 256  # files remembered per slot and session; a press of one forgotten waits `lag` only
+_KNOWN_PER_SLOT = 256  # files remembered per slot and session; a stale press of one beyond them waits `upload_wait`
 
 
 def _slot_value(value: Any) -> str | None:

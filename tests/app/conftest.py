@@ -113,8 +113,9 @@ def bad_files(tmp_path: Path):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A browser test that fails says which of the page's elements show gradio's "Error" mark, and leaves
-    a screenshot in MANGO_SCREENSHOT_DIR (when set): a failure under load can be read afterwards."""
+    """A browser test that fails says which components show gradio's "Error" mark (its module's
+    ``error_marks``), and leaves a screenshot in MANGO_SCREENSHOT_DIR (when set): a failure under load
+    can be read afterwards."""
     report = yield
     folder = os.environ.get("MANGO_SCREENSHOT_DIR")
     page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
@@ -123,11 +124,9 @@ def pytest_runtest_makereport(item, call):
             if folder:
                 Path(folder).mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(Path(folder) / f"FAILED-{item.name}.png"), full_page=True)
-            marks = page.evaluate("""() => [...document.querySelectorAll('body *')]
-                .filter(e => !e.childElementCount && e.textContent.trim() === 'Error')
-                .map(e => { const b = e.closest('.block'); const label = b && b.querySelector('[data-testid=block-label], label');
-                   return (b && b.id) || (label && label.textContent.trim()) || e.parentElement.className; })""")
-            report.sections.append(("page", f"'Error' marks, on these components: {marks}"))
+            marks = getattr(item.module, "error_marks", None)
+            if marks is not None:
+                report.sections.append(("page", f"'Error' marks, on these components: {marks(page)}"))
         except Exception as error:  # the page may be gone with the failure
             report.sections.append(("page", f"no screenshot: {error}"))
     return report

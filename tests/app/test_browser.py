@@ -56,7 +56,8 @@ def error_marks(page) -> list[str]:
     elem_id, else its label, else the classes around the mark."""
     return page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => !e.childElementCount && e.textContent.trim() === 'Error')
-        .map(e => { const b = e.closest('.block'); const label = b && b.querySelector('[data-testid=block-label], label');
+        .map(e => { const b = e.closest('.block');
+                   const label = b && b.querySelector('[data-testid=block-label], label');
                    return (b && b.id) || (label && label.textContent.trim()) || e.parentElement.className; })""")
 
 
