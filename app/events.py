@@ -315,13 +315,17 @@ class MangoApp:
         what still runs, or still waits in the queue to run, on the old files returns no change (see
         `_unless_replaced`); the genre tab's word list is cleared too."""
         genre = SETTINGS.get(setting, setting) == "genre"
-        self.replaced.bump(_session(request), "inputs")
         cleared = (*self.inputs_replaced(setting), *(([],) if genre else ()))
         slots = {"a": a, "b": b}
         if removed is not None:
             slots[removed] = None
         if genre:  # its plot is told by its own edits: the value here was read when the upload began, and an
             del slots["b"]  # upload takes long enough for the plot to be typed meanwhile
+        if self.replaced.told(_session(request), _tab(setting), **slots):
+            # an event that tells nothing new: the rgb's upload event had already read the depth uploaded just
+            # after it, and a press of both went ahead once it came; this, the depth's own, wiped its result
+            return tuple(gr.update() for _ in cleared)
+        self.replaced.bump(_session(request), "inputs")
         # held last: a press that overtook this event waits for the hold (`Replacements.pressed`), and its
         # result must reach the page after this clear, not before it
         self.replaced.hold(_session(request), _tab(setting), **slots)

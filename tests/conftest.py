@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MANGO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 # One thread per pytest-xdist worker: two processes spinning two threads each on 2 cores slow each other
-# down many times over; the tests' tensors are too small to gain from a second thread anyway.
+# down many times over, and most tests' tensors are too small to gain from a second thread.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 

@@ -1002,6 +1002,24 @@ def test_an_example_s_own_plot_change_arriving_late_leaves_its_prediction(launch
     assert "The plot was edited" in edited[2] and app.replaced.count(me.session_hash, ("plot",)) == 1
 
 
+def test_an_upload_event_that_tells_nothing_new_leaves_the_prediction(launched_app, scene, other_scene):
+    """The rgb's upload event can read the depth uploaded just after it: a press of both then goes ahead
+    as soon as it is told, and the depth's own event, coming later, wiped the prediction ("New input")."""
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    me = SimpleNamespace(session_hash="an upload event that tells nothing new")
+    rgb, depth = other_scene.file("rgb"), other_scene.file("depth")
+    app.page_opened(request=me)
+    assert "New input" in app.replaced_by_hand("segmentation", rgb, depth, request=me)[2]  # the rgb's event
+    late = app.replaced_by_hand("segmentation", rgb, depth, request=me)  # the depth's
+    assert late and all(update == gr.update() for update in late)
+    assert app.replaced.count(me.session_hash, ("inputs",)) == 1
+    # a removal, or another file, still clears
+    assert "New input" in app.replaced_by_hand("segmentation", rgb, depth, removed="b", request=me)[2]
+    assert "New input" in app.replaced_by_hand("segmentation", scene.file("rgb"), None, request=me)[2]
+
+
 def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launched_app):
     """Each translation checkpoint records its recommended sampling temperature; a switch moves the slider there."""
     app = launched_app[0].mango_app
