@@ -263,7 +263,7 @@ def test_overlay_opacity_preview_and_units(page, shots, scene):
     shoot(page, shots, "segmentation-6-new-input")
 
 
-def test_an_explanation_still_computing_when_the_input_changes_never_lands(page, shots, scene):
+def test_an_explanation_still_computing_when_the_input_changes_never_lands(page, shots, scene, other_scene):
     page.get_by_role("tab", name="RGB-D segmentation").click()
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
     plot_ready(page, "segment-attention-plot", "picked")
@@ -271,7 +271,8 @@ def test_an_explanation_still_computing_when_the_input_changes_never_lands(page,
     views.get_by_role("tab", name="Modality contributions").click()
     page.locator("#segment-explain").click()  # about 1-3 s of Shapley values and Integrated Gradients
     page.wait_for_timeout(300)
-    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    # another photo: the example's own one, uploaded again, changes nothing (the explanation is of it)
+    page.locator("#segment-a input[type=file]").set_input_files(other_scene.file("rgb"))
     page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(6000)  # the explanation would have landed by now
     assert page.locator("#segment-summary").inner_text().strip() == ""
