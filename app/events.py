@@ -81,6 +81,11 @@ class RadioInput(gr.Radio):
     preprocess = _pass_through
 
 
+def _no_change(outputs: int) -> Any:
+    """What a handler of ``outputs`` outputs returns to leave them all as they are."""
+    return gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
+
+
 def _control_without_inputs(evt: gr.EventData | None, *inputs: Any) -> bool:
     """A view's own control (layer, query modality, query token) fired while an input is missing. There is
     nothing to draw, and maybe nothing was asked: a dropdown fires .input when it merely loses focus
@@ -141,7 +146,7 @@ class MangoApp:
         prediction passes its ``marker``: no change either when that prediction is stale
         (`_after_replaced_prediction`). ``skip``: no change, and nothing computed."""
         session = _session(request)
-        unchanged = gr.update() if outputs == 1 else tuple(gr.update() for _ in range(outputs))
+        unchanged = _no_change(outputs)
 
         def replaced(ask: Callable[..., bool]) -> bool:
             return inputs is not None and not ask(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
@@ -302,18 +307,16 @@ class MangoApp:
         already holds this plot: an example's, told by the example itself (`slots_filled`). Its change event
         can run after the example's own prediction on a busy server, and wiped it."""
         cleared = (*self.inputs_replaced("genre", "The plot was edited"), [])
-        if self.replaced.told(_session(request), "genre", b=plot):
-            return tuple(gr.update() for _ in cleared)
-        self.replaced.bump(_session(request), "plot")
-        self.replaced.hold(_session(request), "genre", b=plot)
-        return cleared
+        return cleared if self.replaced.replace(_session(request), "genre", "plot", b=plot) \
+            else _no_change(len(cleared))
 
     def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, removed: str | None = None,
                          request: gr.Request | None = None) -> tuple:
         """An upload or removal by the user (``a``, ``b``: the tab's inputs as the event read them; ``removed``:
         the slot a removal emptied, which the event still reads as the old file): `inputs_replaced`, and
         what still runs, or still waits in the queue to run, on the old files returns no change (see
-        `_unless_replaced`); the genre tab's word list is cleared too."""
+        `_unless_replaced`); the genre tab's word list is cleared too. No change when the event tells
+        nothing new (`Replacements.replace`)."""
         genre = SETTINGS.get(setting, setting) == "genre"
         cleared = (*self.inputs_replaced(setting), *(([],) if genre else ()))
         slots = {"a": a, "b": b}
@@ -321,15 +324,10 @@ class MangoApp:
             slots[removed] = None
         if genre:  # its plot is told by its own edits: the value here was read when the upload began, and an
             del slots["b"]  # upload takes long enough for the plot to be typed meanwhile
-        if self.replaced.told(_session(request), _tab(setting), **slots):
-            # an event that tells nothing new: the rgb's upload event had already read the depth uploaded just
-            # after it, and a press of both went ahead once it came; this, the depth's own, wiped its result
-            return tuple(gr.update() for _ in cleared)
-        self.replaced.bump(_session(request), "inputs")
         # held last: a press that overtook this event waits for the hold (`Replacements.pressed`), and its
         # result must reach the page after this clear, not before it
-        self.replaced.hold(_session(request), _tab(setting), **slots)
-        return cleared
+        return cleared if self.replaced.replace(_session(request), _tab(setting), "inputs", **slots) \
+            else _no_change(len(cleared))
 
     def page_opened(self, request: gr.Request | None = None) -> None:
         """A new page's slots are empty. Told so, a press that overtakes the page's first uploads waits for

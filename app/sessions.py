@@ -54,16 +54,36 @@ class Replacements:
         if session is None:
             return
         with self._lock:
-            self._seen(session)
-            held = self._held.setdefault(session, {}).setdefault(tab, {})
-            held.update(_slot_values(slots))
-            known = self._known.setdefault(session, {}).setdefault(tab, {})
-            for slot, value in held.items():
-                seen = known.setdefault(slot, set())
-                if value is not None and len(seen) < _KNOWN_PER_SLOT:
-                    seen.add(value)
-            self._refused.get(session, {}).pop(tab, None)
-            self._told.notify_all()
+            self._hold(session, tab, _slot_values(slots))
+
+    def replace(self, session: str | None, tab: str, kind: str, **slots: Any) -> bool:
+        """An upload, removal (``kind`` "inputs") or plot edit ("plot") by hand: counted, and its slots held.
+        Whether it told anything new: an event of values the slots already hold (the rgb's upload event
+        had read the depth uploaded just after it, or an example had told its plot) changes nothing, and
+        its clear would wipe a prediction of those very values."""
+        if session is None:
+            return True
+        values = _slot_values(slots)
+        with self._lock:
+            held = self._held.get(session, {}).get(tab, {})
+            if all(slot in held and held[slot] == value for slot, value in values.items()):
+                return False
+            counts = self._seen(session)
+            counts[kind] = counts.get(kind, 0) + 1
+            self._hold(session, tab, values)
+            return True
+
+    def _hold(self, session: str, tab: str, values: dict[str, str | None]) -> None:
+        self._seen(session)
+        held = self._held.setdefault(session, {}).setdefault(tab, {})
+        held.update(values)
+        known = self._known.setdefault(session, {}).setdefault(tab, {})
+        for slot, value in held.items():
+            seen = known.setdefault(slot, set())
+            if value is not None and len(seen) < _KNOWN_PER_SLOT:
+                seen.add(value)
+        self._refused.get(session, {}).pop(tab, None)
+        self._told.notify_all()
 
     def fill(self, session: str | None, tab: str, **slots: Any) -> None:
         """`hold`, for an example (or a reset) that filled the slots: its own prediction is then told apart
@@ -105,28 +125,27 @@ class Replacements:
     def _overtaken(self, session: str | None, tab: str, values: dict[str, str | None]) -> bool:
         """Whether an example clicked since the session's last upload or removal has told its files, and
         they are in the slots these ``values`` have empty (a plot erased since is empty again)."""
-        session = session or ""
-        clicked = self._clicked.get(session, {}).get(tab)
-        filled_at = self._filled_at.get(session, {}).get(tab)
-        if clicked is None or filled_at is None or filled_at < clicked[0]:
+        if self._filled_since_click(session, tab) is None or self._carries_filled(session, tab, values):
             return False
-        if self._uploads(session) != clicked[1]:
+        if self._uploads(session) != self._clicked[session or ""][tab][1]:
             return False
-        if self._carries_filled(session, tab, values):
-            return False
-        held = self._held.get(session, {}).get(tab, {})
+        held = self._held.get(session or "", {}).get(tab, {})
         return all(held.get(slot) is not None for slot, value in values.items() if value is None)
 
     def _carries_filled(self, session: str | None, tab: str, values: dict[str, str | None]) -> bool:
         """Whether these values hold a file (or plot) of the example clicked last, told since its click: a
         press of them left after the example's files reached the page, and a slot it has empty was emptied
         by hand."""
+        filled = self._filled_since_click(session, tab) or {}
+        return any(value is not None and value == filled.get(slot) for slot, value in values.items())
+
+    def _filled_since_click(self, session: str | None, tab: str) -> dict[str, str | None] | None:
+        """The files the example clicked last has told, or None before they came (or with no click)."""
         clicked = self._clicked.get(session or "", {}).get(tab)
         filled_at = self._filled_at.get(session or "", {}).get(tab)
         if clicked is None or filled_at is None or filled_at < clicked[0]:
-            return False
-        filled = self._filled.get(session or "", {}).get(tab, {})
-        return any(value is not None and value == filled.get(slot) for slot, value in values.items())
+            return None
+        return self._filled.get(session or "", {}).get(tab, {})
 
     def holds(self, session: str | None, tab: str, **slots: Any) -> bool:
         """Whether ``tab``'s slots still hold these values, the inputs an event was sent with; an upload
@@ -134,13 +153,6 @@ class Replacements:
         never told of (an API call) holds whatever it is asked about."""
         with self._lock:
             return self._holds(session, tab, slots)
-
-    def told(self, session: str | None, tab: str, **slots: Any) -> bool:
-        """Whether the session has told these very values for these slots of ``tab`` (unlike `holds`, a slot
-        never told is not taken to hold anything)."""
-        with self._lock:
-            held = self._held.get(session or "", {}).get(tab, {})
-            return all(slot in held and held[slot] == _slot_value(value) for slot, value in slots.items())
 
     def _holds(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
         held = self._held.get(session or "", {}).get(tab, {})
