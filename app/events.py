@@ -307,8 +307,11 @@ class MangoApp:
         already holds this plot: an example's, told by the example itself (`slots_filled`). Its change event
         can run after the example's own prediction on a busy server, and wiped it."""
         cleared = (*self.inputs_replaced("genre", "The plot was edited"), [])
-        return cleared if self.replaced.replace(_session(request), "genre", "plot", b=plot) \
-            else _no_change(len(cleared))
+        if self.replaced.told(_session(request), "genre", b=plot):
+            return _no_change(len(cleared))
+        self.replaced.bump(_session(request), "plot")
+        self.replaced.hold(_session(request), "genre", b=plot)
+        return cleared
 
     def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, removed: str | None = None,
                          request: gr.Request | None = None) -> tuple:
@@ -316,7 +319,7 @@ class MangoApp:
         the slot a removal emptied, which the event still reads as the old file): `inputs_replaced`, and
         what still runs, or still waits in the queue to run, on the old files returns no change (see
         `_unless_replaced`); the genre tab's word list is cleared too. No change when the event tells
-        nothing new (`Replacements.replace`)."""
+        nothing new (`Replacements.told`)."""
         genre = SETTINGS.get(setting, setting) == "genre"
         cleared = (*self.inputs_replaced(setting), *(([],) if genre else ()))
         slots = {"a": a, "b": b}
@@ -324,10 +327,13 @@ class MangoApp:
             slots[removed] = None
         if genre:  # its plot is told by its own edits: the value here was read when the upload began, and an
             del slots["b"]  # upload takes long enough for the plot to be typed meanwhile
+        if self.replaced.told(_session(request), _tab(setting), **slots):
+            return _no_change(len(cleared))
+        self.replaced.bump(_session(request), "inputs")
         # held last: a press that overtook this event waits for the hold (`Replacements.pressed`), and its
         # result must reach the page after this clear, not before it
-        return cleared if self.replaced.replace(_session(request), _tab(setting), "inputs", **slots) \
-            else _no_change(len(cleared))
+        self.replaced.hold(_session(request), _tab(setting), **slots)
+        return cleared
 
     def page_opened(self, request: gr.Request | None = None) -> None:
         """A new page's slots are empty. Told so, a press that overtakes the page's first uploads waits for

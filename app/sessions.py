@@ -54,36 +54,16 @@ class Replacements:
         if session is None:
             return
         with self._lock:
-            self._hold(session, tab, _slot_values(slots))
-
-    def replace(self, session: str | None, tab: str, kind: str, **slots: Any) -> bool:
-        """An upload, removal (``kind`` "inputs") or plot edit ("plot") by hand: counted, and its slots held.
-        Whether it told anything new: an event of values the slots already hold (the rgb's upload event
-        had read the depth uploaded just after it, or an example had told its plot) changes nothing, and
-        its clear would wipe a prediction of those very values."""
-        if session is None:
-            return True
-        values = _slot_values(slots)
-        with self._lock:
-            held = self._held.get(session, {}).get(tab, {})
-            if all(slot in held and held[slot] == value for slot, value in values.items()):
-                return False
-            counts = self._seen(session)
-            counts[kind] = counts.get(kind, 0) + 1
-            self._hold(session, tab, values)
-            return True
-
-    def _hold(self, session: str, tab: str, values: dict[str, str | None]) -> None:
-        self._seen(session)
-        held = self._held.setdefault(session, {}).setdefault(tab, {})
-        held.update(values)
-        known = self._known.setdefault(session, {}).setdefault(tab, {})
-        for slot, value in held.items():
-            seen = known.setdefault(slot, set())
-            if value is not None and len(seen) < _KNOWN_PER_SLOT:
-                seen.add(value)
-        self._refused.get(session, {}).pop(tab, None)
-        self._told.notify_all()
+            self._seen(session)
+            held = self._held.setdefault(session, {}).setdefault(tab, {})
+            held.update(_slot_values(slots))
+            known = self._known.setdefault(session, {}).setdefault(tab, {})
+            for slot, value in held.items():
+                seen = known.setdefault(slot, set())
+                if value is not None and len(seen) < _KNOWN_PER_SLOT:
+                    seen.add(value)
+            self._refused.get(session, {}).pop(tab, None)
+            self._told.notify_all()
 
     def fill(self, session: str | None, tab: str, **slots: Any) -> None:
         """`hold`, for an example (or a reset) that filled the slots: its own prediction is then told apart
@@ -153,6 +133,15 @@ class Replacements:
         never told of (an API call) holds whatever it is asked about."""
         with self._lock:
             return self._holds(session, tab, slots)
+
+    def told(self, session: str | None, tab: str, **slots: Any) -> bool:
+        """Whether the session has told these very values for these slots of ``tab`` (unlike `holds`, a slot
+        never told is not taken to hold anything). An upload or plot edit event that tells nothing new
+        changes nothing: the rgb's upload event had read the depth uploaded just after it, or an example
+        had told its plot, and its clear would wipe a prediction of those very values."""
+        with self._lock:
+            held = self._held.get(session or "", {}).get(tab, {})
+            return all(slot in held and held[slot] == _slot_value(value) for slot, value in slots.items())
 
     def _holds(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
         held = self._held.get(session or "", {}).get(tab, {})
