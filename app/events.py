@@ -345,15 +345,17 @@ class MangoApp:
     def example_clicked(self, setting: str, request: gr.Request | None = None) -> None:
         self.replaced.example_clicked(_session(request), _tab(setting))
 
-    def check_inputs(self, setting: str, a: Any, b: Any, *rest: Any, request: gr.Request | None = None) -> list:
+    def check_inputs(self, setting: str, a: Any, b: Any, request: gr.Request | None = None) -> list:
         """A prediction button's check, run before its press is queued: an empty slot, or a plot too short
         or too long, is told so beside itself, and the views already shown stay as they are (an error from
         the prediction would mark them "Error"). A press with a slot empty that left just before an
         example's files reached the page is told nothing: the example fills the slots and runs its own
-        prediction (`Replacements.empty_for_good`)."""
+        prediction (`Replacements.empty_for_good`). Every parameter is named: gradio hands the request
+        only to a parameter it can place, never to one after ``*args`` (it came as None, and the session
+        was unknown here)."""
         ok = gr.validate(True, "")
         if SETTINGS.get(setting, setting) not in self.runners:
-            return [ok, ok, ok, *(ok for _ in rest)]  # the prediction says which settings there are
+            return [ok, ok, ok]  # the prediction says which settings there are
         runner = self.runner(setting)
         try:
             problems = runner.slot_problems(a, b)
@@ -365,7 +367,13 @@ class MangoApp:
             problems = {}
         if problems:
             log.info("user error in check_inputs: %s", " ".join(" ".join(problems.values()).split()))
-        return [ok, *(gr.validate(key not in problems, problems.get(key, "")) for key in ("a", "b")), *(ok for _ in rest)]
+        return [ok, *(gr.validate(key not in problems, problems.get(key, "")) for key in ("a", "b"))]
+
+    def check_segment_inputs(self, setting: str, a: Any, b: Any, opacity: Any,
+                             request: gr.Request | None = None) -> list:
+        """`check_inputs` for the segmentation button, whose inputs end with the overlay's opacity (nothing
+        to check there)."""
+        return [*self.check_inputs(setting, a, b, request), gr.validate(True, "")]
 
     def slots_filled(self, setting: str, a: Any = None, b: Any = None, request: gr.Request | None = None) -> None:
         """What the tab's slots hold now, after an example or a setting switch's reset: what still waits to

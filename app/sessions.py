@@ -161,10 +161,15 @@ class Replacements:
         first press only for the example the slots were last filled with: refused because another example was
         clicked since, it would make a press sent before that click believed, and its result would land
         beside the other example's inputs. A press with a slot empty that an example clicked just before
-        it has filled since (`empty_for_good`) changes nothing, at once: the example runs its own."""
+        it has filled since (`empty_for_good`) changes nothing, at once: the example runs its own. So does
+        an example's own prediction that carries other inputs than the example told (`fill`): it reads the
+        slots when it leaves, and a busy page lets the user remove or replace a file before that. It would
+        predict the user's change, or fail on the emptied slot, unasked; the change's clear says to press."""
         values = _slot_values(slots)
         start = time.monotonic()
         with self._told:
+            if by_example and self._filled.get(session or "", {}).get(tab, values) != values:
+                return False
             if not by_example and None in values.values() and self._overtaken(session, tab, values):
                 return False
             ahead = self._ahead_of_upload(session, tab, values)

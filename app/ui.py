@@ -334,7 +334,7 @@ def _segmentation_tab(app: MangoApp) -> None:
     outputs = [overlay, shares, notices, marker, last]
     _examples(app, [[s.file(runner.names[0]), s.file(runner.names[1])] for s in scenes], [a, b], [s.name for s in scenes],
               "SynthRooms scenes (procedural, made by the project)", app.segment, [slot, a, b, opacity], outputs, "segment")
-    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", validator=app.check_inputs,
+    run.click(_wrap(app.segment), [slot, a, b, opacity], outputs, api_name="segment", validator=app.check_segment_inputs,
               **_prediction_events(outputs))
     opacity.input(_wrap(app.segment_overlay), [slot, last, opacity], [overlay], api_name="segment_overlay",
                   api_visibility="private", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)

@@ -53,12 +53,15 @@ def shoot(page, shots: Path, name: str) -> None:
 
 def error_marks(page) -> list[str]:
     """Where each "Error" mark on the page is (gradio's, on a component whose event raised): the component's
-    elem_id, else its label, else the classes around the mark."""
+    elem_id, else its label, else a toast's whole text, else the classes around the mark."""
     return page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => !e.childElementCount && e.textContent.trim() === 'Error')
         .map(e => { const b = e.closest('.block');
                    const label = b && b.querySelector('[data-testid=block-label], label');
-                   return (b && b.id) || (label && label.textContent.trim()) || e.parentElement.className; })""")
+                   const toast = e.closest('.toast-body');
+                   return (b && b.id) || (label && label.textContent.trim())
+                       || (toast && 'toast: ' + toast.textContent.trim().replace(/\\s+/g, ' '))
+                       || e.parentElement.className; })""")
 
 
 def plot_ready(page, elem_id: str, text: str | None = None):
@@ -177,7 +180,7 @@ def test_page_tabs_examples_and_views(page, shots):
     # genre: an example, then a word as the query
     page.get_by_role("tab", name="Movie genre").click()
     page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
-    plot_ready(page, "genre-chart", "Genre probabilities")
+    plot_ready(page, "genre-chart", "sigmoid of each genre")
     plot_ready(page, "genre-attention-plot", "picked")
     # a screen reader gets each chart in words, not its SVG's labels in drawing order ("78% 68% … Sport War")
     page.wait_for_function("() => document.querySelector('#genre-chart .mango-chart-words')?.textContent"
@@ -527,8 +530,8 @@ def test_a_press_after_a_removal_says_what_is_missing_beside_the_slot(page, shot
     page.locator("#segment-b").get_by_text("is missing").wait_for(state="detached", timeout=TIMEOUT_MS)
     page.get_by_role("tab", name="Movie genre").click()
     page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
-    plot_ready(page, "genre-chart", "Genre probabilities")
-    page.locator("#genre-a button[aria-label='Remove Image']").first.click()
+    plot_ready(page, "genre-chart", "sigmoid of each genre")  # the example's prediction, removed below: "Genre
+    page.locator("#genre-a button[aria-label='Remove Image']").first.click()  # probabilities" is the empty chart's
     page.locator("#genre-chart").get_by_text("New input").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Predict genres").click()
     page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)
