@@ -1074,6 +1074,26 @@ def test_interpolation_defaults_to_the_last_example(launched_app):
         assert len(other.choices) > 1 and other.value == other.choices[-1][1] != other.choices[0][1]
 
 
+def test_every_handler_that_asks_for_the_request_gets_it(launched_app):
+    """Gradio places the request by its own rules, and never in a parameter after ``*args``: the buttons'
+    check took it there and always got None, so it never knew which page pressed."""
+    import inspect
+
+    import gradio as gr
+    from gradio.helpers import special_args
+
+    request = gr.Request(session_hash="asked")
+    asking = 0
+    for dep in launched_app[0].fns.values():
+        for fn in (dep.fn, dep.validator):
+            if fn is None or not any("Request" in str(p.annotation) for p in inspect.signature(fn).parameters.values()):
+                continue
+            asking += 1
+            args, *_ = special_args(fn, [None] * len(dep.inputs), request)
+            assert any(arg is request for arg in args), (dep.api_name, fn)
+    assert asking >= 20
+
+
 def test_examples_tell_both_files_and_run_their_prediction_as_an_example(launched_app, scene, monkeypatch):
     """An example tells the server both of its files (`slots_filled`), and its prediction runs marked as
     an example's (`Replacements.pressed(by_example=True)`), the button's not."""
