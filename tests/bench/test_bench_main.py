@@ -30,3 +30,10 @@ def test_help_lists_every_benchmark_on_stdout_and_succeeds(argv, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and "usage: python -m mango.bench NAME" in captured.out
     assert all(f"  {name} " in captured.out for name in dispatch.BENCHMARKS)
+
+
+def test_the_app_s_benchmark_is_named_where_it_lives(capsys):
+    """It moved to `app/` (mango knows nothing of the app): the old command says where, and help lists it."""
+    assert dispatch.main(["app", "--load"]) == 2
+    assert "the app benchmark is `python -m app.bench`" in capsys.readouterr().err
+    assert dispatch.main(["--help"]) == 0 and "python -m app.bench" in capsys.readouterr().out

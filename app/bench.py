@@ -1,5 +1,5 @@
-"""`python -m mango.bench app`: latency of the app's handlers (p50/p95) and its start-up time;
-`python -m mango.bench app --load`: resident memory and latency under many clients (issue #12).
+"""`python -m app.bench`: latency of the app's handlers (p50/p95) and its start-up time;
+`python -m app.bench --load`: resident memory and latency under many clients (issue #12).
 
 Handlers are timed in-process on the bundled example inputs with the models the app would load
 (bundled checkpoints, else the untrained fallbacks: same architecture, same cost), through the same
@@ -37,7 +37,7 @@ import numpy as np
 from mango.atomic import atomic_write_text
 from mango.bench import refuse_below
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BUDGETS_S = {
     "segment + attention": 1.0, "translate + attention": 1.0, "genre + attention": 1.0,
     "segment_contributions": 5.0, "translate_contributions": 5.0, "genre_contributions": 5.0,
@@ -371,7 +371,7 @@ def time_cases(cases: list[tuple[str, Callable[[], Any]]], repeats: int, warmup:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mango.bench app", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per handler (default 20)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 2)")
@@ -438,3 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out, json.dumps(result, indent=2))
     print(f"wrote {args.out}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from app import bench as bench_app
 from app import ranges
+from app.bench import LAYER, bench_inputs, time_cases
 from app.checkpoints import TASK_SPECS, load_task_model
 from app.handlers import Runner
-from mango.bench import app as bench_app
-from mango.bench.app import LAYER, bench_inputs, time_cases
 
 
 def test_bench_inputs_use_the_sliders_default_and_two_scenes() -> None:
