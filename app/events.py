@@ -307,11 +307,7 @@ class MangoApp:
         already holds this plot: an example's, told by the example itself (`slots_filled`). Its change event
         can run after the example's own prediction on a busy server, and wiped it."""
         cleared = (*self.inputs_replaced("genre", "The plot was edited"), [])
-        if self.replaced.told(_session(request), "genre", b=plot):
-            return _no_change(len(cleared))
-        self.replaced.bump(_session(request), "plot")
-        self.replaced.hold(_session(request), "genre", b=plot)
-        return cleared
+        return cleared if self.replaced.replace(_session(request), "genre", "plot", b=plot) else _no_change(len(cleared))
 
     def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, removed: str | None = None,
                          request: gr.Request | None = None) -> tuple:
@@ -327,13 +323,10 @@ class MangoApp:
             slots[removed] = None
         if genre:  # its plot is told by its own edits: the value here was read when the upload began, and an
             del slots["b"]  # upload takes long enough for the plot to be typed meanwhile
-        if self.replaced.told(_session(request), _tab(setting), **slots):
-            return _no_change(len(cleared))
-        self.replaced.bump(_session(request), "inputs")
-        # held last: a press that overtook this event waits for the hold (`Replacements.pressed`), and its
-        # result must reach the page after this clear, not before it
-        self.replaced.hold(_session(request), _tab(setting), **slots)
-        return cleared
+        # a press that overtook this event waits for it (`Replacements.pressed`): its result reaches the page
+        # after this clear, not before it
+        new = self.replaced.replace(_session(request), _tab(setting), "inputs", **slots)
+        return cleared if new else _no_change(len(cleared))
 
     def page_opened(self, request: gr.Request | None = None) -> None:
         """A new page's slots are empty. Told so, a press that overtakes the page's first uploads waits for

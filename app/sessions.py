@@ -40,8 +40,11 @@ class Replacements:
         if session is None:
             return
         with self._lock:
-            counts = self._seen(session)
-            counts[kind] = counts.get(kind, 0) + 1
+            self._bump(session, kind)
+
+    def _bump(self, session: str, kind: str) -> None:
+        counts = self._seen(session)
+        counts[kind] = counts.get(kind, 0) + 1
 
     def count(self, session: str | None, kinds: tuple[str, ...]) -> int:
         with self._lock:
@@ -54,16 +57,32 @@ class Replacements:
         if session is None:
             return
         with self._lock:
-            self._seen(session)
-            held = self._held.setdefault(session, {}).setdefault(tab, {})
-            held.update(_slot_values(slots))
-            known = self._known.setdefault(session, {}).setdefault(tab, {})
-            for slot, value in held.items():
-                seen = known.setdefault(slot, set())
-                if value is not None and len(seen) < _KNOWN_PER_SLOT:
-                    seen.add(value)
-            self._refused.get(session, {}).pop(tab, None)
-            self._told.notify_all()
+            self._hold(session, tab, slots)
+
+    def _hold(self, session: str, tab: str, slots: dict[str, Any]) -> None:
+        self._seen(session)
+        held = self._held.setdefault(session, {}).setdefault(tab, {})
+        held.update(_slot_values(slots))
+        known = self._known.setdefault(session, {}).setdefault(tab, {})
+        for slot, value in held.items():
+            seen = known.setdefault(slot, set())
+            if value is not None and len(seen) < _KNOWN_PER_SLOT:
+                seen.add(value)
+        self._refused.get(session, {}).pop(tab, None)
+        self._told.notify_all()
+
+    def replace(self, session: str | None, tab: str, kind: str, **slots: Any) -> bool:
+        """An upload, removal or plot edit (``kind``: "inputs" or "plot") that left these values in ``tab``'s
+        slots: counted, then held, in one step; False, and nothing done, when the session had already told
+        these very values (`told`): the event tells nothing new. Counted first: a press waiting for the
+        hold (`pressed`) then reads the new count as its baseline, and its result is not taken for stale."""
+        with self._lock:
+            if self._has_told(session, tab, slots):
+                return False
+            if session is not None:
+                self._bump(session, kind)
+                self._hold(session, tab, slots)
+            return True
 
     def fill(self, session: str | None, tab: str, **slots: Any) -> None:
         """`hold`, for an example (or a reset) that filled the slots: its own prediction is then told apart
@@ -140,8 +159,11 @@ class Replacements:
         changes nothing: the rgb's upload event had read the depth uploaded just after it, or an example
         had told its plot, and its clear would wipe a prediction of those very values."""
         with self._lock:
-            held = self._held.get(session or "", {}).get(tab, {})
-            return all(slot in held and held[slot] == _slot_value(value) for slot, value in slots.items())
+            return self._has_told(session, tab, slots)
+
+    def _has_told(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
+        held = self._held.get(session or "", {}).get(tab, {})
+        return all(slot in held and held[slot] == _slot_value(value) for slot, value in slots.items())
 
     def _holds(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
         held = self._held.get(session or "", {}).get(tab, {})

@@ -407,8 +407,8 @@ def test_a_button_pressed_right_after_an_upload_predicts_it(page, shots, launche
     page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
     notices.get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(1000)  # both uploads' events have reached the server
-    real_bump = app.replaced.bump
-    monkeypatch.setattr(app.replaced, "bump", lambda session, kind: time.sleep(1.0) or real_bump(session, kind))
+    real_replace = app.replaced.replace
+    monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(1.0) or real_replace(*a, **kw))
     page.locator("#segment-b input[type=file]").set_input_files(other_scene.file("depth"))
     page.get_by_role("button", name="Segment", exact=True).click()
     overlay.first.wait_for(timeout=TIMEOUT_MS)
@@ -423,8 +423,8 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
     # them, and their clears land before its result instead of wiping it
     app = launched_app[0].mango_app
     page.wait_for_timeout(500)  # the page's load event has told the server its slots are empty
-    real_bump = app.replaced.bump
-    monkeypatch.setattr(app.replaced, "bump", lambda session, kind: time.sleep(0.6) or real_bump(session, kind))
+    real_replace = app.replaced.replace
+    monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(0.6) or real_replace(*a, **kw))
     notices = page.locator("#segment-notices")
     overlay = page.locator("#segment-overlay .image-container img")
     page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
@@ -440,9 +440,9 @@ def test_a_poster_and_a_plot_given_by_hand_are_predicted(page, shots, launched_a
     # the plot typed meanwhile (here it is made to): the plot must still count as the one the slots
     # hold, or the prediction would change nothing
     app = launched_app[0].mango_app
-    real_bump = app.replaced.bump
-    monkeypatch.setattr(app.replaced, "bump", lambda session, kind: (time.sleep(1.0) if kind == "inputs" else None)
-                        or real_bump(session, kind))
+    real_replace = app.replaced.replace
+    monkeypatch.setattr(app.replaced, "replace", lambda session, tab, kind, **slots: (
+        time.sleep(1.0) if kind == "inputs" else None) or real_replace(session, tab, kind, **slots))
     page.get_by_role("tab", name="Movie genre").click()
     page.locator("#genre-a input[type=file]").set_input_files(film.poster)
     page.locator("#genre-plot textarea").fill(film.plot)

@@ -1047,6 +1047,33 @@ def test_an_upload_event_that_tells_nothing_new_leaves_the_prediction(launched_a
     assert "New input" in app.replaced_by_hand("segmentation", scene.file("rgb"), None, request=me)[2]
 
 
+def test_two_upload_events_telling_the_same_files_at_once_clear_once(launched_app, scene, monkeypatch):
+    """Both uploads' events of a new page can carry both files and run side by side. Each asked "told?",
+    then counted and held: both heard "no", and the second one's clear, landing after the prediction that
+    the first had let go ahead, wiped it (the full suite under xdist, in
+    test_a_new_page_s_first_press_right_after_its_uploads_predicts_them). Asked and told in one step, the
+    second tells nothing new."""
+    import threading
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    me = SimpleNamespace(session_hash="two upload events at once")
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    app.page_opened(request=me)
+    real_bump = app.replaced._bump
+    monkeypatch.setattr(app.replaced, "_bump", lambda *a: time.sleep(0.3) or real_bump(*a))  # both are in flight
+    results: list[tuple] = []
+    events = [threading.Thread(target=lambda: results.append(app.replaced_by_hand("segmentation", rgb, depth,
+                                                                                  request=me))) for _ in range(2)]
+    for event in events:
+        event.start()
+    for event in events:
+        event.join()
+    cleared = [result for result in results if "New input" in str(result[2])]
+    assert len(results) == 2 and len(cleared) == 1
+    assert app.replaced.count(me.session_hash, ("inputs",)) == 1
+
+
 def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launched_app):
     """Each translation checkpoint records its recommended sampling temperature; a switch moves the slider there."""
     app = launched_app[0].mango_app
