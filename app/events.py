@@ -315,7 +315,7 @@ class MangoApp:
         the slot a removal emptied, which the event still reads as the old file): `inputs_replaced`, and
         what still runs, or still waits in the queue to run, on the old files returns no change (see
         `_unless_replaced`); the genre tab's word list is cleared too. No change when the event tells
-        nothing new (`Replacements.told`)."""
+        nothing new (`Replacements.replace`)."""
         genre = SETTINGS.get(setting, setting) == "genre"
         cleared = (*self.inputs_replaced(setting), *(([],) if genre else ()))
         slots = {"a": a, "b": b}

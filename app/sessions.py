@@ -74,10 +74,12 @@ class Replacements:
     def replace(self, session: str | None, tab: str, kind: str, **slots: Any) -> bool:
         """An upload, removal or plot edit (``kind``: "inputs" or "plot") that left these values in ``tab``'s
         slots: counted, then held, in one step; False, and nothing done, when the session had already told
-        these very values (`told`): the event tells nothing new. Counted first: a press waiting for the
-        hold (`pressed`) then reads the new count as its baseline, and its result is not taken for stale."""
+        these very values: the rgb's upload event had read the depth uploaded just after it, or an example
+        had told its plot, and the event's clear would wipe a prediction of those very values. Counted
+        first: a press waiting for the hold (`pressed`) then reads the new count as its baseline, and its
+        result is not taken for stale."""
         with self._lock:
-            if self._has_told(session, tab, slots):
+            if self._already_told(session, tab, slots):
                 return False
             if session is not None:
                 self._bump(session, kind)
@@ -153,15 +155,9 @@ class Replacements:
         with self._lock:
             return self._holds(session, tab, slots)
 
-    def told(self, session: str | None, tab: str, **slots: Any) -> bool:
+    def _already_told(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
         """Whether the session has told these very values for these slots of ``tab`` (unlike `holds`, a slot
-        never told is not taken to hold anything). An upload or plot edit event that tells nothing new
-        changes nothing: the rgb's upload event had read the depth uploaded just after it, or an example
-        had told its plot, and its clear would wipe a prediction of those very values."""
-        with self._lock:
-            return self._has_told(session, tab, slots)
-
-    def _has_told(self, session: str | None, tab: str, slots: dict[str, Any]) -> bool:
+        never told is not taken to hold anything)."""
         held = self._held.get(session or "", {}).get(tab, {})
         return all(slot in held and held[slot] == _slot_value(value) for slot, value in slots.items())
 
