@@ -530,8 +530,9 @@ def test_a_press_after_a_removal_says_what_is_missing_beside_the_slot(page, shot
     page.locator("#segment-b").get_by_text("is missing").wait_for(state="detached", timeout=TIMEOUT_MS)
     page.get_by_role("tab", name="Movie genre").click()
     page.get_by_text("Lantern Tide (Mystery, Drama)").first.click()
-    plot_ready(page, "genre-chart", "sigmoid of each genre")  # the example's prediction, removed below: "Genre
-    page.locator("#genre-a button[aria-label='Remove Image']").first.click()  # probabilities" is the empty chart's
+    # the example's own prediction, before the removal ("Genre probabilities" is the empty chart's text too)
+    plot_ready(page, "genre-chart", "sigmoid of each genre")
+    page.locator("#genre-a button[aria-label='Remove Image']").first.click()
     page.locator("#genre-chart").get_by_text("New input").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Predict genres").click()
     page.locator("#genre-a").get_by_text("The poster is missing").wait_for(timeout=TIMEOUT_MS)

@@ -1049,10 +1049,10 @@ def test_an_upload_event_that_tells_nothing_new_leaves_the_prediction(launched_a
 
 def test_two_upload_events_telling_the_same_files_at_once_clear_once(launched_app, scene, monkeypatch):
     """Both uploads' events of a new page can carry both files and run side by side. Each asked "told?",
-    then counted and held: both heard "no", and the second one's clear, landing after the prediction that
-    the first had let go ahead, wiped it (the full suite under xdist, in
-    test_a_new_page_s_first_press_right_after_its_uploads_predicts_them). Asked and told in one step, the
-    second tells nothing new."""
+    then counted and held: both could hear "no", and the second one's clear, landing after the prediction
+    that the first had let go ahead, wiped it (most likely what failed
+    test_a_new_page_s_first_press_right_after_its_uploads_predicts_them once under xdist). Asked and told
+    in one step, the second tells nothing new."""
     import threading
     from types import SimpleNamespace
 
