@@ -108,7 +108,7 @@ LAYER = "block 1 · layer 3 · IMCA [A¹,B¹|A²,B²]"
 def bench_inputs() -> tuple[int, Any, Any, Any]:
     """What every timed case reads: the Integrated Gradients step count a user gets without touching
     the slider, two bundled example scenes and a bundled film."""
-    from app import examples, ranges
+    from . import examples, ranges
 
     scenes, films = examples.scenes(), examples.films()
     if len(scenes) < 2 or not films:
@@ -130,7 +130,7 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
     """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
     from gradio_client import Client, handle_file
 
-    from app.events import SETTINGS
+    from .events import SETTINGS
 
     steps, s1, s2, film = bench_inputs()
     rgb, depth = handle_file(s1.file("rgb")), handle_file(s1.file("depth"))
@@ -256,8 +256,8 @@ def _succeeded(times: list[float | None]) -> dict[str, float]:
 
 
 def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str]]:
-    from app.events import SETTINGS
-    from app.ui import build_demo
+    from .events import SETTINGS
+    from .ui import build_demo
 
     steps, s1, s2, film = bench_inputs()
     demo = build_demo()
@@ -313,7 +313,7 @@ def _cases_in_process(repeat_inputs: bool) -> tuple[list[tuple[str, Callable[[],
 def _cases_client() -> tuple[list[tuple[str, Callable[[], Any]]], dict[str, str], Any]:
     from gradio_client import Client, handle_file
 
-    from app.ui import build_demo, launch_kwargs
+    from .ui import build_demo, launch_kwargs
 
     steps, s1, s2, film = bench_inputs()
     demo = build_demo()

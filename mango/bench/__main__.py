@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m mango.bench NAME [options]\n", file=out)
         for name, what in BENCHMARKS.items():
             print(f"  {name:<13} {what}", file=out)
-        print("\nThe app's handlers (latency, start-up, load): python -m app.bench", file=out)
+        for name, command in ELSEWHERE.items():
+            print(f"\nThe {name}'s handlers (latency, start-up, load): {command}", file=out)
         return 0 if asked else 2
     module = importlib.import_module(f"mango.bench.{argv[0]}")
     return int(module.main(argv[1:]) or 0)
