@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from . import examples as example_files
-from . import plots, ranges, resources, texts
+from . import landing, plots, ranges, resources, texts
 from .checkpoints import LoadedModel
 from .handlers import Runner
 from .inputs import InputError, is_missing
@@ -144,7 +144,9 @@ class MangoApp:
         upload or edit came while it waited in the queue (``pressed``: a prediction's button, which a
         second press of the same inputs makes go ahead, `Replacements.pressed`). A view that follows a
         prediction passes its ``marker``: no change either when that prediction is stale
-        (`_after_replaced_prediction`). ``skip``: no change, and nothing computed."""
+        (`_after_replaced_prediction`). ``skip``: no change, and nothing computed. A result let go holds the
+        session's next upload or edit back until gradio has postprocessed it (`Replacements.lands`): that
+        clear then reaches the page after it."""
         session = _session(request)
         unchanged = _no_change(outputs)
 
@@ -159,9 +161,8 @@ class MangoApp:
         before = self.replaced.count(session, kinds)
         with plots.phone_layout(_is_phone(request)):
             result = compute()
-        if session is not None and self.replaced.count(session, kinds) != before or replaced(self.replaced.holds):
-            return unchanged
-        return result
+        read = dict(tab=_tab(inputs[0]), slots={"a": inputs[1], "b": inputs[2]}) if inputs is not None else {}
+        return result if self.replaced.lands(session, kinds, before, **read, on_landed=landing.on_landed) else unchanged
 
     def runner(self, setting: str) -> Runner:
         key = SETTINGS.get(setting, setting)

@@ -7,12 +7,16 @@ it; on a busy Space that is seconds later, after uploads and edits the page has 
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from .inputs import is_missing
+
+log = logging.getLogger("mango.app")
 
 
 class Replacements:
@@ -21,7 +25,7 @@ class Replacements:
     last upload, removal, plot edit, example or setting switch left them). Sessions beyond
     ``sessions`` are forgotten, oldest first."""
 
-    def __init__(self, sessions: int = 4096, lag: float = 2.0, upload_wait: float = 15.0):
+    def __init__(self, sessions: int = 4096, lag: float = 2.0, upload_wait: float = 15.0, land_wait: float = 10.0):
         self._counts: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._held: dict[str, dict[str, dict[str, str | None]]] = {}  # session -> tab -> slot -> value
         self._known: dict[str, dict[str, dict[str, set[str]]]] = {}  # session -> tab -> slot -> every value held
@@ -30,11 +34,13 @@ class Replacements:
         self._filled_at: dict[str, dict[str, float]] = {}  # session -> tab -> when the last example's came
         self._clicked: dict[str, dict[str, tuple[float, int]]] = {}  # session -> tab -> an example's click (when,
         # and how many uploads and removals the session had made by then)
+        self._landing: dict[str, int] = {}  # session -> results let go (`lands`) and not yet on their way
         self._sessions = sessions
         self.lag = lag
         self.upload_wait = upload_wait
+        self.land_wait = land_wait
         self._lock = threading.Lock()
-        self._told = threading.Condition(self._lock)  # notified on each hold
+        self._told = threading.Condition(self._lock)  # notified on each hold, and each result on its way
 
     def bump(self, session: str | None, kind: str) -> None:
         if session is None:
@@ -48,8 +54,34 @@ class Replacements:
 
     def count(self, session: str | None, kinds: tuple[str, ...]) -> int:
         with self._lock:
-            counts = self._counts.get(session or "", {})
-            return sum(counts.get(kind, 0) for kind in kinds)
+            return self._count(session, kinds)
+
+    def _count(self, session: str | None, kinds: tuple[str, ...]) -> int:
+        counts = self._counts.get(session or "", {})
+        return sum(counts.get(kind, 0) for kind in kinds)
+
+    def lands(self, session: str | None, kinds: tuple[str, ...], before: int, tab: str | None = None,
+              slots: dict[str, Any] | None = None, on_landed: Callable[[Callable[[], None]], bool] | None = None) -> bool:
+        """Whether a result computed since the session had made ``before`` replacements of ``kinds`` (of
+        ``tab``'s ``slots``, when it read them) may land: none came since, and the slots still hold them.
+        If so, it is counted as landing until ``on_landed`` (`app.landing.on_landed`) calls back, when it is
+        on its way to the page: the session's next replacement holds its clear back until then (`replace`).
+        Sent first, the clear landed before the result, which then sat beside the cleared views."""
+        with self._lock:
+            if session is not None and self._count(session, kinds) != before:
+                return False
+            if tab is not None and not self._holds(session, tab, slots or {}):
+                return False
+            if session is not None and on_landed is not None and on_landed(functools.partial(self._landed, session)):
+                self._landing[session] = self._landing.get(session, 0) + 1
+            return True
+
+    def _landed(self, session: str) -> None:
+        with self._told:
+            left = self._landing.pop(session, 0) - 1
+            if left > 0:
+                self._landing[session] = left
+            self._told.notify_all()
 
     def hold(self, session: str | None, tab: str, **slots: Any) -> None:
         """What these slots of ``tab`` hold now: a file as gradio hands it to a handler (a path in its
@@ -77,13 +109,17 @@ class Replacements:
         these very values: the rgb's upload event had read the depth uploaded just after it, or an example
         had told its plot, and the event's clear would wipe a prediction of those very values. Counted
         first: a press waiting for the hold (`pressed`) then reads the new count as its baseline, and its
-        result is not taken for stale."""
+        result is not taken for stale. Then waits, at most ``land_wait``, for the session's results already let
+        go (`lands`) to be on their way: the caller's clear is sent after them, and clears them."""
         with self._lock:
             if self._already_told(session, tab, slots):
                 return False
             if session is not None:
                 self._bump(session, kind)
                 self._hold(session, tab, slots)
+                if not self._told.wait_for(lambda: not self._landing.get(session), self.land_wait):
+                    log.warning("results let go before an upload or edit were not on their way after %.0f s; "
+                                "its clear goes first", self.land_wait)
             return True
 
     def fill(self, session: str | None, tab: str, **slots: Any) -> None:
@@ -234,6 +270,7 @@ class Replacements:
             self._filled.pop(old, None)
             self._filled_at.pop(old, None)
             self._clicked.pop(old, None)
+            self._landing.pop(old, None)
         return counts
 
 

@@ -41,7 +41,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from . import examples as example_files
-from . import gradio_fixes, plots, ranges, resources, texts, trust
+from . import gradio_fixes, landing, plots, ranges, resources, texts, trust
 from .ablations import load_table
 from .checkpoints import LoadedModel, chosen_sources, load_all
 from .events import (EMPTY_SHARES, INPUT_LABELS, PREDICT_BUTTONS, SETTINGS, DropdownInput, ImageInput, MangoApp,
@@ -57,8 +57,8 @@ from .page import CSS, FIGURE, HEAD, READOUT, TAB_SLOTS, theme
 LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=int(os.environ.get("MANGO_LIGHT_CONCURRENCY", "2")))
 HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=int(os.environ.get("MANGO_HEAVY_CONCURRENCY", "1")))
 # Clearing after an upload or a plot edit goes through the queue, in a lane of its own that never waits: the
-# queue sends a session's results in the order they finish, so a result finished just before the clear (and
-# still on its way) arrives before it, not after it.
+# queue sends a session's results in the order they finish, and the clear waits for a result let go just
+# before it to finish (gradio's postprocessing: `app.landing`), so that result arrives before it, not after it.
 CLEAR_EVENTS = dict(concurrency_id="clear", concurrency_limit=None)
 
 
@@ -456,7 +456,7 @@ def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:
     resources.set_torch_threads()
     models = models if models is not None else load_all(chosen_sources())
     app = MangoApp(models)
-    with gr.Blocks(title="MANGO: see how two modalities fuse", delete_cache=(1800, 3600)) as demo:
+    with landing.Blocks(title="MANGO: see how two modalities fuse", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(texts.INTRO)
         with gr.Tabs(elem_id="main-tabs", overflow_behavior="wrap"):  # on a phone, every task stays in sight
             with gr.Tab("RGB-D segmentation", id="segmentation"):

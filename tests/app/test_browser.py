@@ -284,6 +284,54 @@ def test_an_explanation_still_computing_when_the_input_changes_never_lands(page,
     views.get_by_role("tab", name="Attention maps").click()
 
 
+def test_an_explanation_on_its_way_when_an_upload_is_told_lands_before_the_upload_s_clear(
+        page, shots, launched_app, scene, other_scene, monkeypatch):
+    # the explanation has passed its last check when the upload is told, and gradio still postprocesses
+    # it (its figures; made to take until the upload is told, and a little longer): the upload's clear must
+    # reach the page after it, not before (it landed beside the cleared views: a flake of the test above)
+    import asyncio
+    import threading
+
+    from app.events import UPLOADS
+
+    demo = launched_app[0]
+    app = demo.mango_app
+    told: dict[str, int] = {}
+    entered = threading.Event()
+    real_replace, real_postprocess = app.replaced.replace, demo.postprocess_data
+
+    def replace(session, *args, **kwargs) -> bool:
+        told.setdefault(session, app.replaced.count(session, UPLOADS))
+        return real_replace(session, *args, **kwargs)
+
+    async def postprocess(block_fn, predictions, state):
+        if block_fn.api_name == "segment_contributions":
+            entered.set()
+            for _ in range(TIMEOUT_MS // 50):
+                if any(app.replaced.count(session, UPLOADS) != count for session, count in told.items()):
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the upload's clear, not held back, would be on the page by now
+        return await real_postprocess(block_fn, predictions, state)
+
+    page.get_by_role("tab", name="RGB-D segmentation").click()
+    page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
+    plot_ready(page, "segment-attention-plot", "picked")
+    views = page.locator("#segment-views")
+    views.get_by_role("tab", name="Modality contributions").click()
+    monkeypatch.setattr(app.replaced, "replace", replace)
+    monkeypatch.setattr(demo, "postprocess_data", postprocess)
+    page.locator("#segment-explain").click()
+    assert entered.wait(TIMEOUT_MS / 1000), "the explanation never reached its postprocessing"
+    page.locator("#segment-a input[type=file]").set_input_files(other_scene.file("rgb"))
+    page.locator("#segment-notices").get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(2500)  # sent after the clear, the explanation would be on the page by now
+    assert page.locator("#segment-summary").inner_text().strip() == ""
+    assert page.locator("#segment-contrib-plot").get_by_text("Shapley value").count() == 0
+    shoot(page, shots, "segmentation-7b-explain-on-its-way-cleared")
+    views.get_by_role("tab", name="Attention maps").click()
+
+
 def fill_lane(monkeypatch, target: object, method: str, submit, places: int):
     """Other users fill a queue lane: ``places`` requests made by ``submit()``, each held inside
     ``target.method`` until the returned function lets them finish."""

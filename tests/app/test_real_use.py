@@ -1074,6 +1074,81 @@ def test_two_upload_events_telling_the_same_files_at_once_clear_once(launched_ap
     assert app.replaced.count(me.session_hash, ("inputs",)) == 1
 
 
+def test_an_upload_s_clear_waits_for_a_result_already_let_go():
+    """A result that passed its last check (`lands`) is then postprocessed by gradio, seconds under load,
+    before it is sent: an upload told meanwhile sent its clear first, and the result landed beside the
+    cleared views (test_an_explanation_still_computing_when_the_input_changes_never_lands, once). The upload
+    is told at once, and its clear waits until the result is on its way."""
+    import threading
+
+    from app.sessions import Replacements
+
+    slots = Replacements(lag=0.0, upload_wait=0.0, land_wait=5.0)
+    slots.hold("a", "segmentation", a="x.png", b="xd.png")
+    read = dict(tab="segmentation", slots={"a": "x.png", "b": "xd.png"})
+    callbacks: list = []
+    before = slots.count("a", ("inputs",))
+    assert slots.lands("a", ("inputs",), before, **read, on_landed=lambda callback: callbacks.append(callback) or True)
+    assert slots.lands("b", ("inputs",), 0, on_landed=lambda callback: True)  # another page's result
+    upload = threading.Thread(target=slots.replace, args=("a", "segmentation", "inputs"), kwargs=dict(a="y.png"))
+    upload.start()
+    upload.join(0.5)
+    assert upload.is_alive()  # its clear is held back
+    assert slots.count("a", ("inputs",)) == before + 1  # but it is told: what is checked now does not land
+    assert not slots.lands("a", ("inputs",), before, on_landed=lambda callback: pytest.fail("not let go"))
+    assert not slots.lands("a", ("inputs",), before + 1, **read)
+    callbacks.pop()()  # the result is on its way
+    upload.join(2.0)
+    assert not upload.is_alive()
+    # a direct call (no callback taken) holds nothing back; a result never sent holds a clear `land_wait` at most
+    assert slots.lands("a", ("inputs",), before + 1, on_landed=lambda callback: False)
+    start = time.monotonic()
+    assert slots.replace("a", "segmentation", "inputs", a="z.png")
+    assert time.monotonic() - start < 0.5
+    slots.land_wait = 0.3
+    assert slots.lands("a", ("inputs",), before + 2, on_landed=lambda callback: True)
+    assert slots.replace("a", "segmentation", "inputs", a="w.png")
+    assert 0.3 <= time.monotonic() - start < 2.0
+
+
+def test_landing_callbacks_run_once_gradio_has_postprocessed_the_result():
+    """`app.landing.Blocks` calls a handler's callbacks after gradio's postprocessing, which ends its part
+    in sending the result, also when the handler or the postprocessing fails; outside it, nothing is kept."""
+    import asyncio
+
+    import gradio as gr
+
+    from app import landing
+
+    order: list[str] = []
+
+    def handler(text: str) -> str:
+        assert landing.on_landed(lambda: order.append("landed"))
+        order.append("computed")
+        if text == "fail":
+            raise ValueError("a bug")
+        return text.upper()
+
+    with landing.Blocks() as demo:
+        box, out = gr.Textbox(), gr.Textbox()
+        box.submit(handler, box, out)
+    real = demo.postprocess_data
+
+    async def postprocess(*args):
+        processed = await real(*args)
+        order.append("postprocessed")
+        return processed
+
+    demo.postprocess_data = postprocess
+    assert asyncio.run(demo.process_api(block_fn=0, inputs=["hi"]))["data"] == ["HI"]
+    assert order == ["computed", "postprocessed", "landed"]
+    order.clear()
+    with pytest.raises(Exception):
+        asyncio.run(demo.process_api(block_fn=0, inputs=["fail"]))
+    assert order == ["computed", "landed"]
+    assert not landing.on_landed(lambda: pytest.fail("called"))  # a direct call
+
+
 def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launched_app):
     """Each translation checkpoint records its recommended sampling temperature; a switch moves the slider there."""
     app = launched_app[0].mango_app

@@ -1,0 +1,51 @@
+"""When a handler's result is on its way to the page.
+
+A handler returns its result, and gradio then postprocesses it (images saved, figures serialised),
+which under load takes a second or more, before the queue sends it. A result that a handler let go as
+still current can therefore be sent after the clear of an upload told meanwhile, and land beside the
+cleared views. `Blocks` calls back each handler that asked (`on_landed`) once its result is postprocessed,
+in the same step of the event loop that hands it to the queue: a clear that waits for those callbacks
+(`app.sessions.Replacements.replace`) is sent after the result.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Any, Callable
+
+import gradio as gr
+
+log = logging.getLogger("mango.app")
+
+_CALLBACKS: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar("landing", default=None)
+
+
+def on_landed(callback: Callable[[], None]) -> bool:
+    """Have ``callback`` called once this event's result is on its way to the page (or failed on the way).
+    False, and nothing kept, outside an event of `Blocks`: a direct call's result is already where it goes."""
+    callbacks = _CALLBACKS.get()
+    if callbacks is None:
+        return False
+    callbacks.append(callback)
+    return True
+
+
+class Blocks(gr.Blocks):
+    """gr.Blocks that calls each event's `on_landed` callbacks after gradio has postprocessed its result.
+    Nothing awaits between that and the queue's sending it (gradio's ``process_events``), so nothing the
+    callbacks let go can be sent first. Handlers run in a worker thread on a copy of this context: the
+    list they append to is this one."""
+
+    async def process_api(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        callbacks: list[Callable[[], None]] = []
+        token = _CALLBACKS.set(callbacks)
+        try:
+            return await super().process_api(*args, **kwargs)
+        finally:
+            _CALLBACKS.reset(token)
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:  # a bug: the result still goes out
+                    log.exception("a landing callback failed")
