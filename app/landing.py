@@ -12,39 +12,59 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from typing import Any, Callable
 
 import gradio as gr
 
 log = logging.getLogger("mango.app")
 
-_CALLBACKS: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar("landing", default=None)
+class _Callbacks:
+    """One event's callbacks. Closed once its result is on its way: a handler still running after that
+    (its event cancelled: a thread cannot be stopped) has no result on its way, and nothing to wait for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] | None = []
+
+    def add(self, callback: Callable[[], None]) -> bool:
+        with self._lock:
+            if self._callbacks is None:
+                return False
+            self._callbacks.append(callback)
+            return True
+
+    def close(self) -> list[Callable[[], None]]:
+        with self._lock:
+            callbacks, self._callbacks = self._callbacks or [], None
+            return callbacks
+
+
+_CALLBACKS: contextvars.ContextVar[_Callbacks | None] = contextvars.ContextVar("landing", default=None)
 
 
 def on_landed(callback: Callable[[], None]) -> bool:
     """Have ``callback`` called once this event's result is on its way to the page (or failed on the way).
-    False, and nothing kept, outside an event of `Blocks`: a direct call's result is already where it goes."""
+    False, and nothing kept, outside an event of `Blocks` (a direct call's result is already where it goes)
+    or after its result went (a cancelled event's handler, still running)."""
     callbacks = _CALLBACKS.get()
-    if callbacks is None:
-        return False
-    callbacks.append(callback)
-    return True
+    return callbacks is not None and callbacks.add(callback)
 
 
 class Blocks(gr.Blocks):
     """gr.Blocks that calls each event's `on_landed` callbacks after gradio has postprocessed its result.
     Nothing awaits between that and the queue's sending it (gradio's ``process_events``), so nothing the
-    callbacks let go can be sent first. Handlers run in a worker thread on a copy of this context: the
-    list they append to is this one."""
+    callbacks let go can be sent first. Handlers run in a worker thread on a copy of this context: what
+    they add to is this event's."""
 
     async def process_api(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        callbacks: list[Callable[[], None]] = []
+        callbacks = _Callbacks()
         token = _CALLBACKS.set(callbacks)
         try:
             return await super().process_api(*args, **kwargs)
         finally:
             _CALLBACKS.reset(token)
-            for callback in callbacks:
+            for callback in callbacks.close():
                 try:
                     callback()
                 except Exception:  # a bug: the result still goes out

@@ -1113,17 +1113,21 @@ def test_an_upload_s_clear_waits_for_a_result_already_let_go():
 
 def test_landing_callbacks_run_once_gradio_has_postprocessed_the_result():
     """`app.landing.Blocks` calls a handler's callbacks after gradio's postprocessing, which ends its part
-    in sending the result, also when the handler or the postprocessing fails; outside it, nothing is kept."""
+    in sending the result, also when the handler or the postprocessing fails; outside it, or after it (a
+    cancelled event's handler runs on), nothing is kept: a clear would wait for a result never sent."""
     import asyncio
+    import contextvars
 
     import gradio as gr
 
     from app import landing
 
     order: list[str] = []
+    contexts: list[contextvars.Context] = []
 
     def handler(text: str) -> str:
         assert landing.on_landed(lambda: order.append("landed"))
+        contexts.append(contextvars.copy_context())
         order.append("computed")
         if text == "fail":
             raise ValueError("a bug")
@@ -1147,6 +1151,7 @@ def test_landing_callbacks_run_once_gradio_has_postprocessed_the_result():
         asyncio.run(demo.process_api(block_fn=0, inputs=["fail"]))
     assert order == ["computed", "landed"]
     assert not landing.on_landed(lambda: pytest.fail("called"))  # a direct call
+    assert not contexts[0].run(landing.on_landed, lambda: pytest.fail("called"))  # after its result went
 
 
 def test_a_setting_switch_starts_the_temperature_at_that_checkpoint_s_own(launched_app):
