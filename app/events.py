@@ -355,6 +355,8 @@ class MangoApp:
             problems = runner.slot_problems(a, b)
             if (is_missing(a) or is_missing(b)) and not self.replaced.empty_for_good(
                     _session(request), _tab(setting), a=a, b=b):
+                log.info("a press with a slot empty, just after an example's click, is left to the example (%s)",
+                         _tab(setting))
                 problems = {}
         except Exception:  # a bug: the prediction, which reads the inputs again, gives its message
             log.exception("the check of a press failed")

@@ -35,6 +35,21 @@ def temporary_files_in_the_session_s_folder(tmp_path_factory):
         tempfile.tempdir = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def app_log_at_info():
+    """The app's INFO lines (a press refused, a user error) reach pytest's capture: a test that fails says
+    what the server did meanwhile."""
+    import logging
+
+    logger = logging.getLogger("mango.app")
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 @pytest.fixture(scope="session")
 def launched_app():
     """(demo, url) of the running app; closed at the end of the session."""

@@ -470,6 +470,9 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
     # a new page's first uploads, overtaken by the press (here they are made to be): the press waits for
     # them, and their clears land before its result instead of wiping it
     app = launched_app[0].mango_app
+    # a new page: the test before left an overlay, which the wait below took for this press's prediction
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)  # the page's load event has told the server its slots are empty
     real_replace = app.replaced.replace
     monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(0.6) or real_replace(*a, **kw))
