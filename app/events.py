@@ -145,8 +145,8 @@ class MangoApp:
         second press of the same inputs makes go ahead, `Replacements.pressed`). A view that follows a
         prediction passes its ``marker``: no change either when that prediction is stale
         (`_after_replaced_prediction`). ``skip``: no change, and nothing computed. A result let go holds the
-        session's next upload or edit back until gradio has postprocessed it (`Replacements.lands`): that
-        clear then reaches the page after it."""
+        clear of the session's next upload or edit back until gradio has postprocessed it
+        (`Replacements.lands`): the clear then reaches the page after it."""
         session = _session(request)
         unchanged = _no_change(outputs)
 

@@ -1,7 +1,7 @@
 """When a handler's result is on its way to the page.
 
-A handler returns its result, and gradio then postprocesses it (images saved, figures serialised),
-which under load takes a second or more, before the queue sends it. A result that a handler let go as
+A handler returns its result, and gradio then postprocesses it (images saved, figures serialised)
+before the queue sends it, which takes longer the busier the server. A result that a handler let go as
 still current can therefore be sent after the clear of an upload told meanwhile, and land beside the
 cleared views. `Blocks` calls back each handler that asked (`on_landed`) once its result is postprocessed,
 in the same step of the event loop that hands it to the queue: a clear that waits for those callbacks
@@ -18,6 +18,7 @@ from typing import Any, Callable
 import gradio as gr
 
 log = logging.getLogger("mango.app")
+
 
 class _Callbacks:
     """One event's callbacks. Closed once its result is on its way: a handler still running after that
