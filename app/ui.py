@@ -51,7 +51,7 @@ from .inputs import MAX_FILE_BYTES
 from .page import CSS, FIGURE, HEAD, READOUT, TAB_SLOTS, theme
 
 # The queue runs two kinds of events in separate lanes, so a light view never waits behind a heavy
-# one: predictions, attention views and previews (~0.1 s each) two at a time; contributions and
+# one: predictions and attention views (~0.1 s each) two at a time; contributions and
 # latent sampling (~1 s, and the most memory) one at a time by default (MANGO_HEAVY_CONCURRENCY).
 # Up to 64 requests wait in all.
 LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=int(os.environ.get("MANGO_LIGHT_CONCURRENCY", "2")))
@@ -60,6 +60,10 @@ HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=int(os.environ.get
 # queue sends a session's results in the order they finish, and the clear waits for a result let go just
 # before it to finish (gradio's postprocessing: `app.landing`), so that result arrives before it, not after it.
 CLEAR_EVENTS = dict(concurrency_id="clear", concurrency_limit=None)
+# The preview of the slots (3-5 ms a pair, decoded once) never waits either. Each event whose inputs hold a slot
+# rewrites the slot's status when it ends, and with it the message a press's check left beside the slot: a
+# preview that waited behind the light lane's work ended after the press, and the message went.
+PREVIEW_EVENTS = dict(concurrency_id="preview", concurrency_limit=None)
 
 
 # What each picture is, for a screen reader (gradio wraps an output picture in a button with no other name);
@@ -275,7 +279,7 @@ def _preview_image(prefix: str) -> gr.Image:
 
 def _wire_preview(app: MangoApp, slot: Any, a: Any, b: Any, preview: gr.Image, prefix: str) -> None:
     gr.on([a.change, b.change], _wrap(app.preview), [slot, a, b], [preview], api_name=f"{prefix}_preview",
-          api_visibility="undocumented", show_progress="hidden", trigger_mode="always_last", **LIGHT_EVENTS)
+          api_visibility="undocumented", show_progress="hidden", trigger_mode="always_last", **PREVIEW_EVENTS)
 
 
 def _replaced_outputs(prediction: list, views: dict[str, Any]) -> list:
