@@ -596,7 +596,8 @@ def test_a_press_s_message_beside_an_emptied_slot_stays_while_the_light_lane_is_
                                                                                      client, scene, monkeypatch):
     # every event whose inputs hold a slot rewrites the slot's status when it ends, and with it the message
     # a press's check left there: the removal's preview, waiting behind others' predictions in the light
-    # lane, ended after the press and took the message away (the test above failed so, beside two CPU hogs)
+    # lane, ended after the press and took the message away (most likely why the test above failed once,
+    # beside two CPU hogs: no message and no toast)
     from gradio_client import handle_file
 
     from app.ui import LIGHT_EVENTS
