@@ -870,4 +870,3 @@ def test_a_phone_gets_figures_drawn_for_its_width(page, shots):
         phone.locator("#segment-picker").screenshot(path=str(shots / "phone-segmentation-picker.png"))
     finally:
         context.close()
-
