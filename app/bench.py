@@ -13,7 +13,10 @@ The load scenario (``--load``) spawns ``python app.py`` and drives it with gradi
 "Explain this output" requests while one more client keeps asking for predictions. It reports the
 server's resident memory (VmRSS, and the peak VmHWM) after each phase and after 10 s idle, and the
 latency of the predictions made while the contributions run. Targets (issue #12): resident memory
-≤ 2.5 GB afterwards, prediction p95 ≤ 2 s while contributions run.
+≤ 2.5 GB afterwards, prediction p95 ≤ 2 s while contributions run. ``--visitors N`` then sends N
+visitors one after another, each a new session with one segmentation and one genre prediction, and
+reports how resident memory grows per visitor before and after gradio's session cap
+(``MANGO_STATE_SESSIONS``, `app.ui.STATE_SESSIONS`) is reached.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def _percentiles(times: list[float], failed: int = 0) -> dict[str, float]:
 
 
 def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, idle_s: float = 10.0,
-                 app_dir: Path = REPO) -> dict[str, Any]:
+                 app_dir: Path = REPO, visitors: int = 0) -> dict[str, Any]:
     """The issue #12 scenario against a spawned `python app.py` (see the module docstring)."""
     from gradio_client import Client, handle_file
 
@@ -230,6 +233,11 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
         result["memory_after_contributions_mb"] = _memory_mb(proc.pid)
         time.sleep(idle_s)
         result["memory_after_idle_mb"] = _memory_mb(proc.pid)
+        if visitors:
+            result["visitors"] = _visitors(visitors, lambda: Client(url, verbose=False, download_files=str(downloads),
+                                                                    analytics_enabled=False),
+                                           [("/segment", (rgb, depth)), ("/genre", (poster, film.plot))], proc.pid,
+                                           timed, clients + 1)
         result["errors"] = errors[:20]
         result["error_count"] = len(errors)
     finally:
@@ -248,6 +256,39 @@ def measure_load(clients: int = 8, requests: int = 20, contributions: int = 8, i
           f"≤ 2 s {'ok' if result['targets']['prediction_p95_le_2_s'] else 'MISSED'}, no failed requests "
           f"{'ok' if result['targets']['no_failed_requests'] else 'MISSED'}", flush=True)
     return result
+
+
+def _visitors(count: int, new_client: Callable[[], Any], requests: list[tuple[str, tuple]], pid: int,
+              timed: Callable[[Any, str, tuple], float | None], sessions_before: int) -> dict[str, Any]:
+    """Visitors one after another, each a new session making ``requests``: the server's resident memory
+    every eighth of the way, and its growth per visitor before and after gradio's session cap is reached
+    (the cap of the spawned app, which reads the same environment)."""
+    from .ui import STATE_SESSIONS
+
+    start = time.perf_counter()
+    steps = sorted({round(count * k / 8) for k in range(1, 9)})
+    memory = [(0, _memory_mb(pid)["VmRSS"])]
+    for visitor in range(1, count + 1):
+        client = new_client()
+        for api_name, args in requests:
+            timed(client, api_name, args)
+        client.close()
+        if visitor in steps:
+            memory.append((visitor, _memory_mb(pid)["VmRSS"]))
+    capped_at = max(0, STATE_SESSIONS - sessions_before)  # the visitor whose session fills the cap
+
+    def growth(points: list[tuple[int, float]]) -> float | None:
+        return round((points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]), 2) if len(points) > 1 else None
+
+    before = [point for point in memory if point[0] <= capped_at]
+    after = [point for point in memory if point[0] >= capped_at]
+    found = {"visitors": count, "state_sessions": STATE_SESSIONS, "seconds": round(time.perf_counter() - start, 1),
+             "memory_mb": memory, "growth_mb_per_visitor_below_cap": growth(before),
+             "growth_mb_per_visitor_beyond_cap": growth(after)}
+    print(f"  {count} visitors, one new session each (gradio keeps {STATE_SESSIONS}): resident memory "
+          f"{memory[0][1]:.0f} → {memory[-1][1]:.0f} MB; per visitor {found['growth_mb_per_visitor_below_cap']} MB "
+          f"below the cap, {found['growth_mb_per_visitor_beyond_cap']} MB beyond it", flush=True)
+    return found
 
 
 def _succeeded(times: list[float | None]) -> dict[str, float]:
@@ -381,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's, 1)")
     parser.add_argument("--load", action="store_true",
                         help="only the load scenario: 8 clients × 20 mixed requests, then 8 concurrent contributions")
+    parser.add_argument("--visitors", type=int, default=0,
+                        help="with --load: then N visitors one after another, each a new session (memory per session)")
     parser.add_argument("--app-dir", type=Path, default=REPO, help=argparse.SUPPRESS)  # e.g. an older checkout
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default bench_results/app.json, "
                         "or app_load.json with --load)")
@@ -392,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
                  if value is not None]
         if given:
             parser.error(f"{', '.join(given)} do(es) not apply to --load (a fixed scenario of a spawned app)")
+    elif args.visitors:
+        parser.error("--visitors applies to --load only")
+    refuse_below(parser, 0, ("--visitors", args.visitors))
     args.repeats = 20 if args.repeats is None else args.repeats
     args.warmup = 2 if args.warmup is None else args.warmup
     refuse_below(parser, 1, ("--repeats", args.repeats))
@@ -401,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.load:
         out = args.out or Path("bench_results/app_load.json")
         print("load scenario (issue #12): spawning python app.py", flush=True)
-        result = measure_load(app_dir=args.app_dir)
+        result = measure_load(app_dir=args.app_dir, visitors=args.visitors)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, json.dumps(result, indent=2))
         print(f"wrote {out}")

@@ -64,6 +64,12 @@ CLEAR_EVENTS = dict(concurrency_id="clear", concurrency_limit=None)
 # rewrites the slot's status when it ends, and with it the message a press's check left beside the slot: a
 # preview that waited behind the light lane's work ended after the press, and the message went.
 PREVIEW_EVENTS = dict(concurrency_id="preview", concurrency_limit=None)
+# How many sessions gradio keeps server-side state for (its copy of the page's config, the components' last
+# updates, gr.State values), least recently used forgotten first. Each costs 0.7-2.5 MB here (one prediction of
+# each kind; every view too), and gradio's default keeps 10,000: a Space's memory grew with every visitor. A forgotten
+# session keeps working, since every event sends its inputs and `app.sessions` keeps its own account; only the
+# opacity slider waits for the next prediction (test_a_session_gradio_forgot_keeps_working).
+STATE_SESSIONS = int(os.environ.get("MANGO_STATE_SESSIONS", "256"))
 
 
 # What each picture is, for a screen reader (gradio wraps an output picture in a button with no other name);
@@ -449,8 +455,10 @@ def _ablations_tab() -> None:
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """What app.py and the tests pass to launch(): the theme, CSS and script of app/page.py, the upload limit."""
-    return dict(theme=theme(), css=CSS, head=HEAD, max_file_size=MAX_FILE_BYTES, show_error=False)
+    """What app.py and the tests pass to launch(): the theme, CSS and script of app/page.py, the upload limit,
+    the sessions whose state is kept."""
+    return dict(theme=theme(), css=CSS, head=HEAD, max_file_size=MAX_FILE_BYTES, show_error=False,
+                state_session_capacity=STATE_SESSIONS)
 
 
 def build_demo(models: dict[str, LoadedModel] | None = None) -> gr.Blocks:

@@ -72,3 +72,33 @@ def test_time_cases_warms_up_untimed_and_judges_the_budget_on_p95(monkeypatch):
     assert next(durations, None) is None  # two warm-up calls and twenty timed ones
     assert row["p50_s"] == pytest.approx(0.1) and row["p95_s"] == pytest.approx(3.0) and row["max_s"] == 3.0
     assert row["budget_s"] == 1.0 and row["within_budget"] is False
+
+
+def test_visitors_apply_to_the_load_scenario_only(capsys) -> None:
+    for options, message in ((["--visitors", "5", "--no-startup"], "--visitors applies to --load only"),
+                             (["--load", "--visitors", "-1"], "--visitors must be at least 0")):
+        with pytest.raises(SystemExit) as exit_info:
+            bench_app.main(options)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_visitors_growth_is_split_where_gradio_s_session_cap_is_reached(monkeypatch) -> None:
+    import app.ui
+
+    monkeypatch.setattr(app.ui, "STATE_SESSIONS", 6)
+    sessions = [2]  # the load phase's own clients
+
+    class Visitor:
+        def __init__(self) -> None:
+            sessions[0] += 1
+
+        def close(self) -> None:
+            pass
+
+    # 3 MB per session kept, none once gradio forgets one for each new one
+    monkeypatch.setattr(bench_app, "_memory_mb", lambda pid: {"VmRSS": 1000.0 + 3 * min(sessions[0], 6)})
+    asked = []
+    found = bench_app._visitors(16, Visitor, [("/segment", ())], 0, lambda c, name, args: asked.append(name), 2)
+    assert len(asked) == 16 and found["state_sessions"] == 6
+    assert found["growth_mb_per_visitor_below_cap"] == 3.0 and found["growth_mb_per_visitor_beyond_cap"] == 0.0
+    assert [visitors for visitors, _ in found["memory_mb"]] == [0, 2, 4, 6, 8, 10, 12, 14, 16]

@@ -1257,3 +1257,40 @@ def test_a_result_whose_inputs_an_example_replaced_while_it_computed_changes_not
     monkeypatch.setattr(runner, "segment", example_meanwhile)
     stale = app.segment("segmentation", rgb, depth, 0.5, request=me)
     assert len(stale) == 5 and all(update == {"__type__": "update"} for update in stale)
+
+
+def test_a_session_gradio_forgot_keeps_working(launched_app, scene, other_scene, film, tmp_path):
+    """gradio keeps state for the last `STATE_SESSIONS` sessions only (its default, 10,000 at ~2.5 MB each,
+    let a Space's memory grow with every visitor). A forgotten session loses its gr.State values and its
+    components' updates (the setting switch's labels and choices) and must still get every answer from the
+    inputs its events send: here "depth", a choice of the second translation setting only, reaches a radio
+    that is back at the first setting's choices."""
+    from gradio_client import Client
+
+    from app.ui import STATE_SESSIONS
+
+    demo, url = launched_app
+    assert demo.state_holder.capacity == STATE_SESSIONS < 10_000
+    user = Client(url, verbose=False, download_files=str(tmp_path), analytics_enabled=False)
+    rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
+    zbuffer, normal = handle_file(scene.file("depth_zbuffer")), handle_file(scene.file("normal"))
+    poster = handle_file(film.poster)
+    setting = "depth + normal → rgb"
+    user.predict(rgb, depth, api_name="/segment")
+    assert user.predict(setting, api_name="/translate_setting")[4]["choices"][0] == ["depth", "depth"]
+    user.predict(setting, zbuffer, normal, api_name="/translate")
+    user.predict(poster, film.plot, api_name="/genre")
+    assert demo.state_holder.session_data.pop(user.session_hash)  # what gradio does to its least recent session
+
+    *_, text = user.predict(rgb, depth, LAYER, "depth", 5, api_name="/segment_attention")
+    assert "MMCA A→B" in text
+    assert user.predict(rgb, depth, api_name="/segment_targets")["value"]
+    *_, summary = user.predict(rgb, depth, "wall", 8, api_name="/segment_contributions")
+    assert "wall" in summary
+    strip, readout = user.predict(rgb, depth, other_scene.name, 3, api_name="/segment_interpolate")
+    assert "t = 1.00" in readout
+    strip, readout = user.predict(setting, zbuffer, normal, "depth", 0.7, 0, 1, api_name="/translate_resample")
+    assert "sample 1" in readout
+    *_, text, words = user.predict(poster, film.plot, LAYER, "plot", 2, api_name="/genre_attention")
+    assert "plot token 2" in text and words
+    assert user.session_hash in demo.state_holder.session_data  # a new state, from the page's defaults
