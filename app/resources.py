@@ -88,8 +88,20 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def env_count(name: str, default: int) -> int:
+    """A count of at least 1 set in the environment (threads, a queue lane's width, the sessions kept), or
+    ``default`` when unset or empty. A typo stops the app at start with the variable's name and value, not
+    int()'s bare "invalid literal", and 0 is refused rather than passed on (no lane, no thread)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdecimal() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1; got {raw!r}")
+    return int(raw)
+
+
 def set_torch_threads(threads: int | None = None) -> int:
     """One torch thread per request by default (``MANGO_TORCH_THREADS`` to change it)."""
-    threads = threads or int(os.environ.get("MANGO_TORCH_THREADS", "1"))
+    threads = threads or env_count("MANGO_TORCH_THREADS", 1)
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()

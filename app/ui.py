@@ -35,7 +35,6 @@ validator): an empty slot or an unreadable plot is told beside it. Events run in
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import gradio as gr
@@ -54,8 +53,8 @@ from .page import CSS, FIGURE, HEAD, READOUT, TAB_SLOTS, theme
 # one: predictions and attention views (~0.1 s each) two at a time; contributions and
 # latent sampling (~1 s, and the most memory) one at a time by default (MANGO_HEAVY_CONCURRENCY).
 # Up to 64 requests wait in all.
-LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=int(os.environ.get("MANGO_LIGHT_CONCURRENCY", "2")))
-HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=int(os.environ.get("MANGO_HEAVY_CONCURRENCY", "1")))
+LIGHT_EVENTS = dict(concurrency_id="light", concurrency_limit=resources.env_count("MANGO_LIGHT_CONCURRENCY", 2))
+HEAVY_EVENTS = dict(concurrency_id="heavy", concurrency_limit=resources.env_count("MANGO_HEAVY_CONCURRENCY", 1))
 # Clearing after an upload or a plot edit goes through the queue, in a lane of its own that never waits: the
 # queue sends a session's results in the order they finish, and the clear waits for a result let go just
 # before it to finish (gradio's postprocessing: `app.landing`), so that result arrives before it, not after it.
@@ -69,7 +68,7 @@ PREVIEW_EVENTS = dict(concurrency_id="preview", concurrency_limit=None)
 # each kind; every view too), and gradio's default keeps 10,000: a Space's memory grew with every visitor. A forgotten
 # session keeps working, since every event sends its inputs and `app.sessions` keeps its own account; only the
 # opacity slider waits for the next prediction (test_a_session_gradio_forgot_keeps_working).
-STATE_SESSIONS = int(os.environ.get("MANGO_STATE_SESSIONS", "256"))
+STATE_SESSIONS = resources.env_count("MANGO_STATE_SESSIONS", 256)
 
 
 # What each picture is, for a screen reader (gradio wraps an output picture in a button with no other name);
