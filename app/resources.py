@@ -91,7 +91,7 @@ def freeze_startup_objects() -> None:
 def env_count(name: str, default: int) -> int:
     """A count of at least 1 set in the environment (threads, a queue lane's width, the sessions kept), or
     ``default`` when unset or empty. A typo stops the app at start with the variable's name and value, not
-    int()'s bare "invalid literal", and 0 is refused rather than passed on (no lane, no thread)."""
+    int()'s bare "invalid literal"; 0 is refused too (a lane of 0 serves nothing)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
