@@ -64,8 +64,8 @@ CLEAR_EVENTS = dict(concurrency_id="clear", concurrency_limit=None)
 # preview that waited behind the light lane's work ended after the press, and the message went.
 PREVIEW_EVENTS = dict(concurrency_id="preview", concurrency_limit=None)
 # How many sessions gradio keeps server-side state for (its copy of the page's config, the components' last
-# updates, gr.State values), least recently used forgotten first. Each costs 0.7-2.5 MB here (one prediction of
-# each kind; every view too), and gradio's default keeps 10,000: a Space's memory grew with every visitor. A
+# updates, gr.State values), least recently used forgotten first. Each costs 0.7-3 MB here (two predictions;
+# every view too), and gradio's default keeps 10,000: a Space's memory grew with every visitor. A
 # forgotten session keeps working, since every event sends its inputs and `app.sessions` keeps its own account;
 # only the opacity slider waits for the next prediction (test_a_session_gradio_forgot_keeps_working).
 STATE_SESSIONS = resources.env_count("MANGO_STATE_SESSIONS", 256)

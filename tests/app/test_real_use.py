@@ -1260,7 +1260,7 @@ def test_a_result_whose_inputs_an_example_replaced_while_it_computed_changes_not
 
 
 def test_a_session_gradio_forgot_keeps_working(launched_app, scene, other_scene, film, tmp_path):
-    """gradio keeps state for the last `STATE_SESSIONS` sessions only (its default, 10,000 at 0.7-2.5 MB each,
+    """gradio keeps state for the last `STATE_SESSIONS` sessions only (its default, 10,000 at 0.7-3 MB each,
     let a Space's memory grow with every visitor). A forgotten session loses its gr.State values and its
     components' updates (the setting switch's labels and choices) and must still get every answer from the
     inputs its events send: here "depth", a choice of the second translation setting only, reaches a radio
