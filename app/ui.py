@@ -29,8 +29,9 @@ model on the files of the other setting.
 
 The prediction buttons check their inputs before the press is queued (`MangoApp.check_inputs`, gradio's
 validator): an empty slot or an unreadable plot is told beside it. Events run in two queue lanes
-(LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a contribution or a sampling request; numeric inputs pass through unchanged and are checked against
-`app.ranges` by the handlers, so every error names its parameter.
+(LIGHT_EVENTS, HEAVY_EVENTS) so a prediction never waits behind a contribution or a sampling request,
+and the clears and previews in lanes that never wait; numeric inputs pass through unchanged and are
+checked against `app.ranges` by the handlers, so every error names its parameter.
 """
 
 from __future__ import annotations

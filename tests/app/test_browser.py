@@ -51,6 +51,12 @@ def shoot(page, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
 
+def new_page(page) -> None:
+    """The page loaded again: empty slots, and nothing left on it by the test before."""
+    page.reload(wait_until="load")
+    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+
+
 def error_marks(page) -> list[str]:
     """Where each "Error" mark on the page is (gradio's, on a component whose event raised): the component's
     elem_id, else its label, else a toast's whole text, else the classes around the mark."""
@@ -471,8 +477,7 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
     # them, and their clears land before its result instead of wiping it
     app = launched_app[0].mango_app
     # a new page: the test before left an overlay, which the wait below took for this press's prediction
-    page.reload(wait_until="load")
-    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    new_page(page)
     page.wait_for_timeout(500)  # the page's load event has told the server its slots are empty
     real_replace = app.replaced.replace
     monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(0.6) or real_replace(*a, **kw))
@@ -543,8 +548,7 @@ def test_editing_the_plot_clears_the_old_words(page, shots):
 
 
 def test_error_toasts_show_once_and_close_on_a_tab_switch(page, shots):
-    page.reload(wait_until="load")
-    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    new_page(page)
     page.locator("#segment-views").get_by_role("tab", name="Modality contributions").click()
     page.locator("#segment-explain").click()
     page.locator(".toast-body").first.wait_for(timeout=TIMEOUT_MS)
@@ -562,8 +566,7 @@ def test_a_press_after_a_removal_says_what_is_missing_beside_the_slot(page, shot
     # press of the emptied slot as stale, and the first press did nothing at all. Now the button's own check
     # tells the emptied slot, beside it, and leaves the views as they are (a toast, with the picture marked
     # "Error", said it before)
-    page.reload(wait_until="load")
-    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    new_page(page)
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
     page.locator("#segment-overlay img").first.wait_for(timeout=TIMEOUT_MS)
     page.locator("#segment-b button[aria-label='Remove Image']").first.click()
@@ -603,8 +606,7 @@ def test_a_press_s_message_beside_an_emptied_slot_stays_while_the_light_lane_is_
     from app.ui import LIGHT_EVENTS
 
     runner = launched_app[0].mango_app.runner("segmentation")
-    page.reload(wait_until="load")
-    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    new_page(page)
     page.get_by_text("SynthRooms scene 1 (seed 11)").first.click()
     plot_ready(page, "segment-attention-plot", "picked")  # the example's views have run
     rgb, depth = handle_file(scene.file("rgb")), handle_file(scene.file("depth"))
@@ -641,8 +643,7 @@ def test_an_empty_press_on_a_fresh_page_is_told_beside_each_slot(page, shots):
 def test_samples_from_the_prior_on_a_fresh_page_are_said_ready(page, shots, scene):
     # the one view drawn without the tab's inputs: "Pictures ready" is said though both slots are empty,
     # and after an upload's clear (whose notice asks for a prediction) too
-    page.reload(wait_until="load")
-    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    new_page(page)
     page.locator("#segment-views").get_by_role("tab", name="Latent sampling").click()
     page.locator("#segment-sample").click()
     page.locator("#segment-generated img").wait_for(timeout=TIMEOUT_MS)
@@ -661,8 +662,7 @@ def test_samples_from_the_prior_on_a_fresh_page_are_said_ready(page, shots, scen
 def test_tabbing_past_a_view_control_on_a_fresh_page_raises_no_error(page, shots):
     # gradio's dropdown fires .input when it loses focus unchanged: with nothing uploaded this said
     # "Both inputs are missing" to someone who had only pressed Tab
-    page.reload(wait_until="load")
-    page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+    new_page(page)
     layer = page.locator("#segment-views").get_by_role("combobox").first
     layer.focus()
     page.keyboard.press("Tab")
@@ -756,8 +756,7 @@ def test_a_phone_sees_every_task_and_whole_controls(page, shots):
     # squeezed the class table to two half-hidden columns
     page.set_viewport_size({"width": 390, "height": 844})
     try:
-        page.reload(wait_until="load")
-        page.get_by_role("tab", name="RGB-D segmentation").wait_for(timeout=TIMEOUT_MS)
+        new_page(page)
         page.wait_for_timeout(1000)
         main_tabs = page.locator("#main-tabs [role='tablist']").first
         assert main_tabs.get_by_role("tab").all_inner_texts() == [
