@@ -89,13 +89,13 @@ def test_the_attention_text_names_where_the_weight_goes(launched_app, scene):
     # the figure shows each patch's weight on hover only
     import numpy as np
 
-    from app.handlers import _strongest
+    from app.prepared import strongest
 
     weights = np.array([0.1, 0.5, 0.0, 0.3, 0.05, 0.05])
     label = lambda t: f"token {t}"  # noqa: E731
     left_out = np.array([False, False, False, False, True, False])
-    assert _strongest(weights, label, left_out) == "token 1 0.500, token 3 0.300, token 0 0.100"
-    assert _strongest(np.zeros(3), label, np.zeros(3, bool)) == "none"
+    assert strongest(weights, label, left_out) == "token 1 0.500, token 3 0.300, token 0 0.100"
+    assert strongest(np.zeros(3), label, np.zeros(3, bool)) == "none"
     runner = launched_app[0].mango_app.runners["segmentation"]
     text = runner.attention(scene.file("rgb"), scene.file("depth"), runner.layer_choices[0], "rgb", 5)[-1]
     line = next(line for line in text.splitlines() if line.startswith("- strongest keys: "))

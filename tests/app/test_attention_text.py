@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.handlers import Runner, layer_mixing_text, mixing_sentence
+from app.attention_view import layer_mixing_text, mixing_sentence
+from app.handlers import Runner
 
 GENRES = ("Drama", "Comedy", "Horror", "Romance")
 

@@ -236,7 +236,7 @@ def test_probabilities_near_a_threshold_show_which_side_they_are_on():
 
 
 def test_class_shares_are_counted_once_and_never_read_zero():
-    from app.handlers import class_shares, percent
+    from app.prepared import class_shares, percent
 
     labels = np.zeros((100, 100), np.int64)
     labels[0, :3] = 2  # 0.03 % of the pixels

@@ -12,7 +12,8 @@ import torch
 
 from app import plots, ranges
 from app.checkpoints import TASK_SPECS, LoadedModel
-from app.handlers import Runner, TypicalBits
+from app.handlers import Runner
+from app.sampling_view import TypicalBits
 from mango.data.constants import SYNTHROOMS_CLASSES
 from mango.models import MangoConfig, MangoModel
 
