@@ -5,6 +5,7 @@ explanations on a bundled scene."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from mango import interpret, known_answers
 from . import examples as example_files
 from . import plots, ranges, trust, wording
 from .inputs import InputError
-from .prepared import DISPLAY, Prepared, ProgressFn, no_progress, strongest
+from .prepared import DISPLAY, Prepared, ProgressFn, no_progress, percent, strongest
 
 TRANSLATION_TARGETS = {"mean brightness": None, "red channel": 0, "green channel": 1, "blue channel": 2}
 IG_BATCH = 16  # path points per pass: bounds memory whatever the step count
@@ -111,6 +112,7 @@ class ContributionsView:
         lines = [
             f"**Target:** {described}. **Removing** a modality here puts in its place: {removed}.",
             "",
+            *self._starting_point(prepared, choice, co["none"], shap, subject),
             f"- **Shapley values:** {wording.effects(labels, shap, subject)} {wording.share(labels, shap)} "
             f"Together they add up exactly to f(both) − f(none) = {co['both'] - co['none']:+.3f}.",
         ]
@@ -143,6 +145,42 @@ class ContributionsView:
             lines.append(f"\n{caveat}")
         progress(1.0, "done")
         return bars, ig_fig, ll_fig, "\n".join(lines)
+
+    def _starting_point(self, prepared: Prepared, choice: Any, f_none: float, shap: list[float], subject: str) -> list[str]:
+        """A paragraph when the pair with both modalities removed is itself predicted as the explained class:
+        every value is a change from there, so a negative one need not be evidence against the class (the
+        mean poster with an empty plot gives the bundled genre model's Drama 92 %). Nothing otherwise."""
+        task, names = self.config.task, list(self.config.class_names)
+        if task not in ("segmentation", "genre") or choice not in names:
+            return []
+        index = names.index(choice)
+        if task == "genre":
+            probability, threshold = 1.0 / (1.0 + math.exp(-f_none)), float(self.thresholds()[index])
+            if probability <= threshold:
+                return []
+            there = (f"the model gives {choice} {plots.percent_beside(probability, threshold)}, above its "
+                     f"{100 * threshold:g}% threshold")
+            output = self.predict(prepared).output[0, index]
+            still = float(torch.sigmoid(output)) > threshold
+        else:
+            a, b = interpret.modality_baselines(self.model, *self.inputs(prepared))
+            with torch.no_grad():
+                predicted = self.predict(prepared).output.argmax(dim=1) == index
+                from_baseline = self.model(a, b).output.argmax(dim=1) == index
+            region = predicted if bool(predicted.any()) else torch.ones_like(predicted)
+            share = float(from_baseline[region].float().mean())
+            if share < 0.5:
+                return []
+            where = "of its predicted region" if bool(predicted.any()) else "of the image"
+            there = f"the model labels {percent(share)}% {where} {choice}"
+            still = bool(predicted.any())
+        noun = "film" if task == "genre" else "input"
+        lines = [f"**The starting point already predicts {choice}:** with both modalities removed, {there}. Every "
+                 "attribution below (Shapley values, ablation, Integrated Gradients) is measured from that point."]
+        if min(shap) < 0:
+            lines[0] += (f" A negative one means that modality lowers {subject} from there"
+                         + (f", though the model still predicts {choice} for this {noun}." if still else "."))
+        return [*lines, ""]
 
     def _ig_figure(self, prepared: Prepared, ig: interpret.IntegratedGradientsResult, n_steps: int) -> Any:
         maps = []
@@ -268,7 +306,8 @@ class ContributionsView:
 
 
 def _percent(delta: float, change: float) -> str:
-    """|delta| as a share of |change| ('0.4 %'; 'all' when the change is 0)."""
+    """|delta| as a share of |change| ('0.4%'; '<0.1%' for a delta too small for one decimal but not 0; 'all'
+    when the change is 0)."""
     if change == 0:
         return "all" if delta else "0%"
-    return f"{abs(delta) / abs(change):.1%}"
+    return f"{percent(abs(delta) / abs(change), 1)}%"

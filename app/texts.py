@@ -90,8 +90,11 @@ flat wall, RGB ImageNet's mean colour; the summary names each), or an empty plot
   when a modality is removed. More bits = less likely.
 
 ## What it does not show
-Attributions depend on the baseline; a different "removed" input gives different numbers. They explain
-this model on this input, not the task or the data set. In segmentation a class's **logit** can rise for
+Attributions depend on the baseline; a different "removed" input gives different numbers. The removed pair
+can itself be predicted as the class explained (with a grey poster and no plot, the bundled genre model says
+Drama); the summary then says so, since a negative value there lowers the class from that starting
+point and need not be evidence against it. They explain this model on this input, not the task or the
+data set. In segmentation a class's **logit** can rise for
 every class at once ("there is a surface here"); the summary's **log-probability** line says what favours
 the class over the others. A genre's logit is its own yes-or-no score, and an image statistic has no classes. A pair that is *more* likely without a modality is more typical to the flow, not proof the modality
 is useless. Bits/dim can be negative: they measure a density of continuous features, which exceeds 1

@@ -163,3 +163,61 @@ def test_the_help_text_states_the_convergence_limit_and_the_step_limit_the_handl
     said = " ".join(texts.CONTRIBUTIONS.split())
     assert (f"when it exceeds {interpret.IG_TOLERANCE:.0%}".replace("%", " %") + " of that change the steps are doubled "
             f"(up to {int(IG_STEPS.maximum)})") in said
+
+
+@pytest.fixture(scope="module")
+def bundled_runners():
+    from app.checkpoints import TASK_SPECS, load_task_model
+    from app.handlers import Runner
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    runners = {task: Runner(load_task_model(TASK_SPECS[task])) for task in ("segmentation", "genre")}
+    if not all(r.loaded.trained for r in runners.values()):
+        pytest.skip("the bundled checkpoints are not there")
+    yield runners
+    torch.set_num_threads(threads)
+
+
+def _baseline_output(runner, prepared) -> torch.Tensor:
+    from mango import interpret
+
+    with torch.no_grad():
+        return runner.model(*interpret.modality_baselines(runner.model, *runner.inputs(prepared))).output
+
+
+def test_a_target_the_removed_pair_already_predicts_is_said_to_start_there(bundled_runners, film, scene):
+    """Attributions are changes from the pair with both modalities removed. Where that pair is itself
+    predicted as the explained class (the mean poster with an empty plot: the bundled genre model's Drama),
+    the summary says so, and what a negative value then means; where it is not, it says nothing."""
+    genre, segmentation = bundled_runners["genre"], bundled_runners["segmentation"]
+    cases = [(genre, (film.poster, film.plot), name) for name in ("Drama", "Comedy")]
+    cases += [(segmentation, (scene.file("rgb"), scene.file("depth")), name) for name in ("wall", "floor")]
+    said: dict[str, set[bool]] = {"genre": set(), "segmentation": set()}
+    for runner, inputs, name in cases:
+        prepared = runner.prepare(*inputs)
+        index = list(runner.config.class_names).index(name)
+        baseline = _baseline_output(runner, prepared)
+        output = runner.predict(prepared).output
+        if runner.config.task == "genre":  # the model's own decision on the removed pair, computed here
+            expected = float(torch.sigmoid(baseline[0, index])) > runner.thresholds()[index]
+        else:
+            region = output.argmax(dim=1) == index
+            region = region if bool(region.any()) else torch.ones_like(region)
+            expected = float((baseline.argmax(dim=1) == index)[region].float().mean()) >= 0.5
+        summary = runner.contributions(*inputs, name, 8)[3]
+        shown = f"**The starting point already predicts {name}:** with both modalities removed" in summary
+        assert shown == expected, (runner.config.task, name, summary)
+        if shown:
+            shapley = summary.split("- **Shapley values:** ")[1].split("\n")[0]
+            assert ("A negative one means that modality lowers" in summary) == (" lowers the " in shapley)
+        said[runner.config.task].add(shown)
+    assert said == {"genre": {True, False}, "segmentation": {True, False}}  # neither half of the check is empty
+
+
+def test_a_convergence_delta_too_small_for_one_decimal_is_not_said_to_be_zero():
+    from app.contributions_view import _percent
+
+    assert _percent(7e-4, -2.233) == "<0.1%"  # seen as "0.0%" on a real film
+    assert _percent(0.0, 1.0) == "0.0%" and _percent(-0.004, 0.1) == "4.0%" and _percent(0.3, 0.2) == "150.0%"
+    assert _percent(0.1, 0.0) == "all" and _percent(0.0, 0.0) == "0%"
