@@ -129,13 +129,28 @@ class AttentionView:
                      f"{strongest(values, label, pad | (np.arange(len(values)) == row.output_token))}")
         text = self._attention_text(row, amap, label, self_weight, roll_row[token],
                                     (f" ({roll_signed})" if roll_signed else "") + strongest_line + pads)  # a zoomed page cuts titles
-        if moved:
-            text = f"*{moved}*\n\n" + text
+        on_pad = self._pad_row_note(row, pad, label, len(words or []))
+        for note in (on_pad, moved):
+            if note:
+                text = f"*{note}*\n\n" + text
         shares = [float(m.off_diagonal_share()[0]) for m in maps]
         text += "\n\n" + layer_mixing_text(self.layer_choices, shares, index,
                                          value_affine=bool(self.model.config.value_affine),
                                          exclude_self=bool(self.model.config.ica_exclude_self))
         return self.picker(prepared, token), attention_fig, rollout_fig, matrix_fig, text
+
+    @staticmethod
+    def _pad_row_note(row: interpret.AttentionRow, pad: np.ndarray, label: Callable[[int], str], filled: int) -> str:
+        """Why a row shows little when it writes into, or is computed from, a pad position after the plot's
+        end: the view does not draw pads (a short plot under the default query, a poster patch, in MMCA A→B)."""
+        where = f"a pad position after the plot's ⟨end⟩ (the plot fills its first {filled} positions)"
+        if pad[row.output_token]:
+            return (f"This row writes into {label(row.output_token)}, {where}, so its orange weights are not drawn. "
+                    "Pick another token (a word, or a patch nearer the top left) for a row that writes into the plot.")
+        if pad[row.query_token]:
+            return (f"This row's query is {label(row.query_token)}, {where}: its blue weights are computed from a pad "
+                    "token's features, not from a word.")
+        return ""
 
     def _attention_text(self, row: interpret.AttentionRow, amap: Any, label: Callable[[int], str], self_weight: float,
                         roll_self: float, pads: str = "") -> str:

@@ -108,3 +108,28 @@ def test_the_attention_row_text_gives_the_other_tokens_one_minus_the_self_weight
     amap = SimpleNamespace(kind="ica", name="layer 1")
     text = Runner._attention_text(fake, row, amap, lambda t: f"token {t}", 0.8, 0.5)
     assert "self-weight A<sub>ii</sub> = 0.800; all other weights share 0.200" in text
+
+
+def test_a_row_that_writes_into_or_reads_from_a_pad_position_says_why_it_shows_little(film):
+    """A short plot leaves most text positions as pads, which the view does not draw: the default query (a
+    poster patch in the grid's middle) then writes, in MMCA A→B, into a pad. The text says so and what to pick."""
+    from app.checkpoints import TASK_SPECS, load_task_model
+
+    runner = Runner(load_task_model(TASK_SPECS["genre"]))
+    plot = "A group of astronomers go on an expedition to the Moon."  # 14 tokens with ⟨start⟩ and ⟨end⟩
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        mmca_ab, mmca_ba = runner.layer_choices[0], runner.layer_choices[1]
+        assert "MMCA A→B" in mmca_ab and "MMCA B→A" in mmca_ba  # A: the poster, B: the plot
+        into_pad = runner.attention(film.poster, plot, mmca_ab, "poster", 36)[-1]
+        into_word = runner.attention(film.poster, plot, mmca_ab, "poster", 3)[-1]
+        from_pad = runner.attention(film.poster, plot, mmca_ba, "poster", 36)[-1]
+        from_word = runner.attention(film.poster, plot, mmca_ba, "poster", 13)[-1]
+    finally:
+        torch.set_num_threads(threads)
+    after_end = "a pad position after the plot's ⟨end⟩ (the plot fills its first 14 positions)"
+    assert into_pad.startswith(f"*This row writes into plot token 36 (padding), {after_end}, so its orange weights")
+    assert from_pad.startswith(f"*This row's query is plot token 36 (padding), {after_end}: its blue weights")
+    for text in (into_word, from_word):  # position 13 is ⟨end⟩, the plot's last token: no pad
+        assert text.startswith("**Row ") and "a pad position" not in text
