@@ -24,7 +24,7 @@ from mango import interpret
 from mango.data.transforms import taskonomy_depth_metres
 from mango.text_coverage import language, vocabulary_coverage
 
-from . import plots, ranges
+from . import colours, plots, ranges
 from .attention_view import AttentionView
 from .checkpoints import LoadedModel
 from .contributions_view import TRANSLATION_TARGETS, ContributionsView
@@ -247,7 +247,7 @@ class Runner(AttentionView, ContributionsView, SamplingView):
         return prediction.base, masks
 
     def class_colours(self) -> dict[str, str]:
-        return {name: plots.class_colour(k) for k, name in enumerate(self.config.class_names)}
+        return {name: colours.class_colour(k) for k, name in enumerate(self.config.class_names)}
 
     def translate(self, a_in: Any, b_in: Any) -> tuple[np.ndarray, str]:
         prepared = self.prepare(a_in, b_in)

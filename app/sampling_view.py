@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import plots, ranges, texts, wording
+from . import colours, plots, ranges, texts, wording
 from .inputs import InputError
 from .prepared import ProgressFn, class_shares, modality_label, no_progress, percent
 
@@ -83,7 +83,7 @@ class SamplingView:
         if self.config.task != "segmentation":
             return []
         present = np.unique(result["output"].argmax(dim=1).numpy())
-        return [(self.config.class_names[int(i)], plots.class_colour(int(i))) for i in present]
+        return [(self.config.class_names[int(i)], colours.class_colour(int(i))) for i in present]
 
     @property
     def recommended_temperature(self) -> float | None:

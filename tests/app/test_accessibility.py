@@ -8,7 +8,7 @@ import numpy as np
 
 import pytest
 
-from app import page, plots, texts
+from app import colours, page, plots, texts
 
 
 def _resolved(theme, value: str) -> str:
@@ -33,7 +33,7 @@ def _resolved(theme, value: str) -> str:
 def test_the_theme_s_text_meets_wcag_aa(text, background):
     # gradio's Soft theme gave labels 3.6:1, help text 2.6:1 and a hovered button 3.0:1
     theme = page.theme()
-    ratio = plots.contrast_ratio(_resolved(theme, getattr(theme, text)), _resolved(theme, getattr(theme, background)))
+    ratio = colours.contrast_ratio(_resolved(theme, getattr(theme, text)), _resolved(theme, getattr(theme, background)))
     assert ratio >= 4.5, f"{text} on {background}: {ratio:.2f}:1"
 
 
@@ -41,8 +41,8 @@ def test_the_focus_ring_stands_out_on_the_page_and_on_the_buttons():
     ring = re.search(r"button:focus-visible[^{]*\{\s*outline: 3px solid (#[0-9a-f]{6})", page.CSS).group(1)
     theme = page.theme()
     assert 'input[type="radio"]:focus-visible' in page.CSS  # a chosen radio showed no focus
-    assert plots.contrast_ratio(ring, "#ffffff") >= 3.0  # WCAG 1.4.11, non-text: the orange #f97316 was 2.8:1
-    assert plots.contrast_ratio(ring, _resolved(theme, theme.background_fill_primary)) >= 3.0
+    assert colours.contrast_ratio(ring, "#ffffff") >= 3.0  # WCAG 1.4.11, non-text: the orange #f97316 was 2.8:1
+    assert colours.contrast_ratio(ring, _resolved(theme, theme.background_fill_primary)) >= 3.0
 
 
 def test_headings_step_down_one_level_at_a_time():

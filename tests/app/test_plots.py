@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from app import plots
+from app import colours, plots
 
 
 def test_picker_clicks_land_on_the_patch_under_them():
@@ -109,32 +109,32 @@ def test_a_long_word_keeps_to_its_cell():
 
 
 def test_class_colours_are_far_apart():
-    colours = [plots.class_colour(k) for k in range(12)]  # SynthRooms' 12 classes
-    assert len(set(colours)) == 12
-    lab = plots.rgb_to_lab(np.array([plots.hex_to_rgb(c) for c in colours]))
-    distance = plots.delta_e94(lab[:, None], lab[None])
+    palette = [colours.class_colour(k) for k in range(12)]  # SynthRooms' 12 classes
+    assert len(set(palette)) == 12
+    lab = colours.rgb_to_lab(np.array([colours.hex_to_rgb(c) for c in palette]))
+    distance = colours.delta_e94(lab[:, None], lab[None])
     np.fill_diagonal(distance, np.inf)
     # CIE94; the CIE76 ordering before had floor #16FF32 and camouflaged #1CBE4F at 21, and cabinet / lamp at 14
     assert distance.min() > 20
     assert all(25 <= lightness <= 88 for lightness in lab[:, 0])
     # and for colour-blind eyes (Machado 2009): ordered for normal vision alone, sofa and lamp were 2.4
     # apart under deuteranopia, ceiling and picture 4.9
-    for kind in plots.DICHROMACY:
-        seen = plots.rgb_to_lab(plots.simulate_dichromacy(np.array([plots.hex_to_rgb(c) for c in colours]), kind))
-        distance = plots.delta_e94(seen[:, None], seen[None])
+    for kind in colours.DICHROMACY:
+        seen = colours.rgb_to_lab(colours.simulate_dichromacy(np.array([colours.hex_to_rgb(c) for c in palette]), kind))
+        distance = colours.delta_e94(seen[:, None], seen[None])
         np.fill_diagonal(distance, np.inf)
         assert distance.min() > 8, kind
-    assert np.allclose(plots.rgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
+    assert np.allclose(colours.rgb_to_lab(np.array([255, 255, 255])), [100, 0, 0], atol=0.05)
 
 
 def test_dichromacy_simulation_keeps_greys_and_merges_red_and_green_for_deuteranopes():
     grey = np.array([128.0, 128.0, 128.0])
-    for kind in plots.DICHROMACY:  # each matrix's rows sum to 1: a neutral colour stays itself
-        np.testing.assert_allclose(plots.simulate_dichromacy(grey, kind), grey, atol=0.6)
+    for kind in colours.DICHROMACY:  # each matrix's rows sum to 1: a neutral colour stays itself
+        np.testing.assert_allclose(colours.simulate_dichromacy(grey, kind), grey, atol=0.6)
     red, green = np.array([200.0, 60.0, 40.0]), np.array([90.0, 150.0, 40.0])
     def apart(kind: str | None) -> float:
-        a, b = ((plots.simulate_dichromacy(x, kind) if kind else x) for x in (red, green))
-        return float(plots.delta_e94(plots.rgb_to_lab(a), plots.rgb_to_lab(b)))
+        a, b = ((colours.simulate_dichromacy(x, kind) if kind else x) for x in (red, green))
+        return float(colours.delta_e94(colours.rgb_to_lab(a), colours.rgb_to_lab(b)))
     assert apart("deuteranopia") < apart(None) / 3 and apart("tritanopia") > apart("deuteranopia")
 
 
@@ -142,11 +142,11 @@ def test_delta_e94_matches_its_definition():
     grey, red = np.array([50.0, 0.0, 0.0]), np.array([50.0, 60.0, 0.0])
     # a pure lightness step counts in full; a chroma step from grey is divided by 1 + 0.045 * 0 = 1 one way
     # and by 1 + 0.045 * 60 the other: the smaller (symmetric) value is 60 / 3.7
-    assert plots.delta_e94(np.array([70.0, 0.0, 0.0]), grey) == pytest.approx(20.0)
-    assert plots.delta_e94(red, grey) == pytest.approx(60 / 3.7)
+    assert colours.delta_e94(np.array([70.0, 0.0, 0.0]), grey) == pytest.approx(20.0)
+    assert colours.delta_e94(red, grey) == pytest.approx(60 / 3.7)
     # a hue step at constant chroma: ΔH² = Δa² + Δb² − ΔC², divided by (1 + 0.015 C)²
     turned = np.array([50.0, 0.0, 60.0])
-    assert plots.delta_e94(red, turned) == pytest.approx(np.sqrt(2 * 60.0 ** 2) / (1 + 0.015 * 60))
+    assert colours.delta_e94(red, turned) == pytest.approx(np.sqrt(2 * 60.0 ** 2) / (1 + 0.015 * 60))
 
 
 def test_helpers():
@@ -207,11 +207,11 @@ def test_values_on_bars_are_readable():
     # WCAG AA: white on the orange genre bar was 3.6:1; plotly's grey on the green IG bar 3.8:1
     fig = plots.bar_figure(["a"], [("Shapley", [1.0], "#2563eb"), ("IG", [1.0], "#10b981")], "t", "x")
     for bar in fig.data:
-        assert plots.contrast_ratio(bar.insidetextfont.color, bar.marker.color) >= 4.5, bar.name
-    assert plots.text_colour_on("#10b981") == "#111827" and plots.text_colour_on("#2563eb") == "#ffffff"
-    assert plots.contrast_ratio("#ffffff", plots.ABOVE_THRESHOLD) >= 4.5
-    assert plots.contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
-    assert plots.contrast_ratio("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # WCAG's own example
+        assert colours.contrast_ratio(bar.insidetextfont.color, bar.marker.color) >= 4.5, bar.name
+    assert colours.text_colour_on("#10b981") == "#111827" and colours.text_colour_on("#2563eb") == "#ffffff"
+    assert colours.contrast_ratio("#ffffff", plots.ABOVE_THRESHOLD) >= 4.5
+    assert colours.contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
+    assert colours.contrast_ratio("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # WCAG's own example
 
 
 def test_a_value_under_the_threshold_stays_clear_of_its_line():

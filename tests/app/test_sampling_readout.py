@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import plots, ranges
+from app import colours, plots, ranges
 from app.checkpoints import TASK_SPECS, LoadedModel
 from app.handlers import Runner
 from app.sampling_view import TypicalBits
@@ -162,7 +162,7 @@ def test_predicted_maps_in_a_strip_come_with_their_classes_named(tiny_model):
     output = torch.nn.functional.one_hot(labels, n_classes).permute(0, 3, 1, 2).float()
     legend = runner._class_legend({"output": output})
     names = tiny_model.config.class_names
-    assert legend == [(names[k], plots.class_colour(k)) for k in (0, 2, n_classes - 1)]
+    assert legend == [(names[k], colours.class_colour(k)) for k in (0, 2, n_classes - 1)]
     # drawn under the grid: the strip grows by the legend's rows
     image = [np.zeros((8, 8, 3), np.uint8)]
     assert plots.image_strip(image, ["x"], legend=legend).shape[0] > plots.image_strip(image, ["x"]).shape[0]
