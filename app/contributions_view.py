@@ -5,7 +5,6 @@ explanations on a bundled scene."""
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
@@ -112,7 +111,7 @@ class ContributionsView:
         lines = [
             f"**Target:** {described}. **Removing** a modality here puts in its place: {removed}.",
             "",
-            *self._starting_point(prepared, choice, co["none"], shap, subject),
+            *self._starting_point(prepared, choice, shap, subject),
             f"- **Shapley values:** {wording.effects(labels, shap, subject)} {wording.share(labels, shap)} "
             f"Together they add up exactly to f(both) − f(none) = {co['both'] - co['none']:+.3f}.",
         ]
@@ -146,7 +145,7 @@ class ContributionsView:
         progress(1.0, "done")
         return bars, ig_fig, ll_fig, "\n".join(lines)
 
-    def _starting_point(self, prepared: Prepared, choice: Any, f_none: float, shap: list[float], subject: str) -> list[str]:
+    def _starting_point(self, prepared: Prepared, choice: Any, shap: list[float], subject: str) -> list[str]:
         """A paragraph when the pair with both modalities removed is itself predicted as the explained class:
         every value is a change from there, so a negative one need not be evidence against the class (the
         mean poster with an empty plot gives the bundled genre model's Drama 92 %). Nothing otherwise."""
@@ -154,21 +153,20 @@ class ContributionsView:
         if task not in ("segmentation", "genre") or choice not in names:
             return []
         index = names.index(choice)
+        with torch.no_grad():  # the model itself on the removed pair: what the sentence says it predicts
+            removed = self.model(*interpret.modality_baselines(self.model, *self.inputs(prepared))).output
+            output = self.predict(prepared).output
         if task == "genre":
-            probability, threshold = 1.0 / (1.0 + math.exp(-f_none)), float(self.thresholds()[index])
+            probability, threshold = float(torch.sigmoid(removed[0, index])), float(self.thresholds()[index])
             if probability <= threshold:
                 return []
             there = (f"the model gives {choice} {plots.percent_beside(probability, threshold)}, above its "
                      f"{100 * threshold:g}% threshold")
-            output = self.predict(prepared).output[0, index]
-            still = float(torch.sigmoid(output)) > threshold
+            still = float(torch.sigmoid(output[0, index])) > threshold
         else:
-            a, b = interpret.modality_baselines(self.model, *self.inputs(prepared))
-            with torch.no_grad():
-                predicted = self.predict(prepared).output.argmax(dim=1) == index
-                from_baseline = self.model(a, b).output.argmax(dim=1) == index
+            predicted = output.argmax(dim=1) == index
             region = predicted if bool(predicted.any()) else torch.ones_like(predicted)
-            share = float(from_baseline[region].float().mean())
+            share = float((removed.argmax(dim=1) == index)[region].float().mean())
             if share < 0.5:
                 return []
             where = "of its predicted region" if bool(predicted.any()) else "of the image"
