@@ -63,6 +63,8 @@ class ContributionsView:
         labels = list(self.labels())
         progress(0.05, "Shapley values and ablation (a few forward passes)")
         contrib = interpret.modality_contributions(self.model, a, b, target)
+        blurred = interpret.exact_shapley(interpret.coalition_values(
+            self.model, a, b, [target], baselines=interpret.blurred_baselines(self.model, a, b))[0])[0].tolist()
         by_log_prob = (interpret.exact_shapley(interpret.coalition_values(self.model, a, b, [log_prob_target])[0])
                        if log_prob_target else None)
         progress(0.25, f"Integrated Gradients ({n_steps} steps)")
@@ -119,6 +121,10 @@ class ContributionsView:
             lines.append(
                 f"- **The same on the class's log-probability** (evidence for {choice} against the other classes): "
                 f"{wording.effects(labels, by_log_prob[0].tolist(), 'it')}")
+        blur = (f"each image blurred by a Gaussian of σ = {interpret.patch_side(self.model):g} px, one patch of the "
+                f"model's {self.config.image_size} px" + ("; the plot still empty" if self.text_key else ""))
+        lines.append(f"- **Against a second baseline** ({blur}): {wording.effects(labels, blurred, subject)} "
+                     f"{wording.same_split(labels, shap, blurred)}")
         lines.append(f"- **Ablation** (each modality added last): {wording.effects(labels, ablation, subject)}")
         if ig_ok:
             raised = f", raised from {asked} to converge" if n_steps > asked else ""

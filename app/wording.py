@@ -69,6 +69,29 @@ def share(names: Sequence[str], values: Sequence[float]) -> str:
     return f"Both push the same way: {names[lead]} gives {values[lead] / total:.0%} of the {change}."
 
 
+def _direction(value: float) -> int:
+    return 0 if abs(value) < UNCHANGED else (1 if value > 0 else -1)
+
+
+def same_split(names: Sequence[str], first: Sequence[float], second: Sequence[float]) -> str:
+    """Whether two baselines' Shapley values tell the same story: each modality pushing the same way, and
+    the same one moving the target most. What differs is named when they do not."""
+    lead = [max(range(len(names)), key=lambda k: abs(values[k])) for values in (first, second)]
+    changed = [k for k in range(len(names)) if _direction(first[k]) != _direction(second[k])]
+    if lead[0] == lead[1] and not changed:
+        return (f"As against the constant baseline, {names[lead[0]]} moves it more and each modality pushes the same "
+                "way: this split does not hinge on the baseline.")
+    differs = []
+    if lead[0] != lead[1]:
+        differs.append(f"{names[lead[1]]} moves it more here, {names[lead[0]]} against the constant baseline")
+    for k in changed:
+        differs.append(f"{names[k]} leaves it unchanged here" if _direction(second[k]) == 0 else
+                       f"{names[k]} moves it only here" if _direction(first[k]) == 0 else
+                       f"{names[k]} pushes it the other way here")
+    return (f"⚠️ Not the split above: {'; '.join(differs)}. Which modality matters, and how, depends here on what "
+            "\"removed\" means: read each split as its baseline's answer, not the input's alone.")
+
+
 def likelihood(name: str, delta_bits_per_dim: float) -> str:
     """What replacing one modality by its baseline does to the exact likelihood, sign explained.
 

@@ -12,6 +12,8 @@ What is computed, and what it means:
 - **Baselines** ("the modality removed"). An image modality becomes a constant image at the
   modality's normalisation mean (zero after the model's own normalisation, so no signal enters);
   a text modality becomes the empty plot. Every number below is relative to these baselines.
+  `blurred_baselines` is a second choice (each image blurred by about one patch) for checking how
+  much a split between the modalities hangs on the first; `coalition_values` takes either.
 - **Exact two-player Shapley values** (captum `ShapleyValues`, a feature mask grouping each
   modality's tokens into one player). Encoders are per modality (SPEC 5), so removing a modality
   replaces exactly its T feature tokens: the game is played on the encoder features, and captum
@@ -38,6 +40,7 @@ What is computed, and what it means:
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -47,10 +50,10 @@ from torch import Tensor, nn
 
 __all__ = [
     "IG_TOLERANCE", "SCORES", "AttentionRow", "IntegratedGradientsResult", "LikelihoodChange",
-    "ModalityContributions", "TargetFn", "attention_row", "class_region_target", "coalition_values",
+    "ModalityContributions", "TargetFn", "attention_row", "blurred_baselines", "class_region_target", "coalition_values",
     "exact_shapley", "ig_converged", "image_baseline", "image_mean_target", "integrated_gradients",
     "layer_mixing", "likelihood_change", "logit_target", "modality_baselines", "modality_contributions",
-    "objects_target", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
+    "objects_target", "patch_side", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
     "signed_shares", "token_label", "tokens_to_grid",
 ]
 
@@ -160,6 +163,29 @@ def modality_baselines(model: nn.Module, a: Any, b: Any) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
+def patch_side(model: nn.Module) -> float:
+    """The side of one image token's patch, in pixels of the model's input."""
+    return model.config.image_size / model.config.grid[1]
+
+
+def blurred_baselines(model: nn.Module, a: Any, b: Any, sigma: float | None = None) -> tuple[Any, Any]:
+    """A second "removed", to test how much attributions hang on the first (`modality_baselines`): each image
+    blurred by a Gaussian of ``sigma`` pixels (default `patch_side`: the layout and colours stay, what lies
+    within a patch goes), a text modality still the empty plot."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    sigma = patch_side(model) if sigma is None else float(sigma)
+    out = []
+    for key, value in (("a", a), ("b", b)):
+        if model.config.modality(key).is_text:
+            out.append([""] * _batch_size(value))
+            continue
+        size = min(value.shape[-2:])
+        kernel = min(2 * math.ceil(3 * sigma) + 1, size - 1 if size % 2 == 0 else size)  # reflect padding needs < size
+        out.append(gaussian_blur(value, [kernel, kernel], [sigma, sigma]))
+    return out[0], out[1]
+
+
 def _batch_size(value: Any) -> int:
     if isinstance(value, Tensor):
         return value.shape[0]
@@ -214,13 +240,13 @@ def _input_features(model: nn.Module, a: Any, b: Any) -> tuple[Tensor, Tensor | 
     return encode(a, b)
 
 
-def _feature_game(model: nn.Module, a: Any, b: Any, target: TargetFn
+def _feature_game(model: nn.Module, a: Any, b: Any, target: TargetFn, baselines: tuple[Any, Any] | None = None
                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Callable, Callable]:
-    """Encoder features of the inputs and of the baselines, split per modality, the payoff, and the
-    model's output on features (fa, fb) that the payoff reads.
+    """Encoder features of the inputs and of the baselines (default `modality_baselines`), split per modality,
+    the payoff, and the model's output on features (fa, fb) that the payoff reads.
     The input plot's pad mask is part of the payoff, the same in every coalition (a head that pools
     words reads those positions whether the plot's features are present or replaced by the baseline's)."""
-    base_a, base_b = modality_baselines(model, a, b)
+    base_a, base_b = modality_baselines(model, a, b) if baselines is None else baselines
     t = model.config.tokens_per_modality
     with torch.no_grad():
         feats, pad_mask = _input_features(model, a, b)
@@ -256,10 +282,12 @@ def modality_contributions(model: nn.Module, a: Any, b: Any, target: TargetFn) -
 
 
 @torch.no_grad()
-def coalition_values(model: nn.Module, a: Any, b: Any, targets: Sequence[TargetFn]) -> list[dict[str, Tensor]]:
+def coalition_values(model: nn.Module, a: Any, b: Any, targets: Sequence[TargetFn],
+                     baselines: tuple[Any, Any] | None = None) -> list[dict[str, Tensor]]:
     """f at the four coalitions ("none", "a", "b", "both"), for each of several targets, from one
-    batched pass over the encoder features (4 B examples); `exact_shapley` turns them into values."""
-    fa, fb, ba, bb, _, fused = _feature_game(model, a, b, targets[0])
+    batched pass over the encoder features (4 B examples); `exact_shapley` turns them into values.
+    ``baselines``: what "removed" puts in each modality's place (default `modality_baselines`)."""
+    fa, fb, ba, bb, _, fused = _feature_game(model, a, b, targets[0], baselines)
     n = fa.shape[0]
     output = fused(torch.cat([ba, fa, ba, fa]), torch.cat([bb, bb, fb, fb]))
     out = []

@@ -333,3 +333,37 @@ def test_baselines_are_the_mean_image_and_the_empty_plot(seg_model, genre_model)
             else:
                 mean = torch.tensor(modality.mean).view(1, -1, 1, 1)
                 torch.testing.assert_close(base, mean.expand_as(given))
+
+
+def test_blurred_baselines_keep_the_layout_and_lose_what_lies_within_a_patch(seg_model, genre_model):
+    side = interpret.patch_side(seg_model)
+    assert side == seg_model.config.image_size / seg_model.config.grid[1]
+    a, b = inputs(seg_model, batch=2)
+    half = torch.zeros_like(a)
+    half[..., : a.shape[-1] // 2] = 1.0  # a left half lit: the layout a blur must keep
+    checker = (torch.arange(a.shape[-1]) // 2 % 2).float().expand_as(a).clone()  # stripes 2 px wide: detail
+    blurred_half, blurred_checker = interpret.blurred_baselines(seg_model, half, checker)
+    assert blurred_half.shape == a.shape and blurred_checker.shape == a.shape
+    assert blurred_half[..., :2].min() > 0.99 and blurred_half[..., -2:].max() < 0.01  # far from the edge: unchanged
+    assert (blurred_half[..., a.shape[-1] // 2 - 1] - 0.5).abs().max() < 0.1  # at the edge: between
+    assert checker.std() > 0.45 and blurred_checker.std() < 0.05  # the stripes are gone (but near the borders)
+    constant = torch.full_like(a, 0.3)
+    torch.testing.assert_close(interpret.blurred_baselines(seg_model, constant, constant)[0], constant)
+    assert interpret.blurred_baselines(seg_model, a, b, sigma=0.01)[0].sub(a).abs().max() < 1e-4  # no blur: the input
+    ga, gb = inputs(genre_model, batch=2)
+    text_key = "ab"[[genre_model.config.modality(k).is_text for k in "ab"].index(True)]
+    base = dict(zip("ab", interpret.blurred_baselines(genre_model, ga, gb)))
+    assert base[text_key] == ["", ""]  # a plot has no blur: still the empty plot
+
+
+def test_coalition_values_take_another_baseline(seg_model):
+    a, b = inputs(seg_model)
+    target = interpret.class_region_target(1, torch.ones(1, *a.shape[-2:], dtype=torch.bool))
+    blurred = interpret.blurred_baselines(seg_model, a, b)
+    values = interpret.coalition_values(seg_model, a, b, [target], baselines=blurred)[0]
+    default = interpret.coalition_values(seg_model, a, b, [target])[0]
+    with torch.no_grad():
+        assert values["none"] == pytest.approx(float(target(seg_model(*blurred).output)), abs=1e-5)
+        assert values["a"] == pytest.approx(float(target(seg_model(a, blurred[1]).output)), abs=1e-5)
+    torch.testing.assert_close(values["both"], default["both"])  # the input itself does not move
+    assert (values["none"] - default["none"]).abs() > 1e-3  # and "removed" now means something else

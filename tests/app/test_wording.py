@@ -221,3 +221,39 @@ def test_a_convergence_delta_too_small_for_one_decimal_is_not_said_to_be_zero():
     assert _percent(7e-4, -2.233) == "<0.1%"  # seen as "0.0%" on a real film
     assert _percent(0.0, 1.0) == "0.0%" and _percent(-0.004, 0.1) == "4.0%" and _percent(0.3, 0.2) == "150.0%"
     assert _percent(0.1, 0.0) == "all" and _percent(0.0, 0.0) == "0%"
+
+
+def test_a_second_baseline_s_split_is_compared_with_the_first():
+    names = ("rgb", "depth")
+    agree = wording.same_split(names, [0.9, 0.03], [0.5, 0.1])
+    assert agree.startswith("As against the constant baseline, rgb moves it more") and "⚠️" not in agree
+    led = wording.same_split(names, [3.7, 1.0], [1.4, 2.3])
+    assert led.startswith("⚠️ Not the split above: depth moves it more here, rgb against the constant baseline.")
+    turned = wording.same_split(names, [3.7, 0.5], [1.4, -0.2])
+    assert "depth pushes it the other way here" in turned and "moves it more here" not in turned
+    assert "rgb leaves it unchanged here" in wording.same_split(names, [0.05, -0.14], [1e-4, -0.16])
+    assert "rgb moves it only here" in wording.same_split(names, [1e-4, -0.14], [0.05, -0.16])
+
+
+def test_the_summary_gives_the_split_against_blurred_images_too(bundled_runners, scene, film):
+    """Each explanation also gives the Shapley values against a second baseline (each image blurred by one
+    patch), computed here independently, and whether they tell the story of the first."""
+    from mango import interpret
+
+    for runner, inputs, name in ((bundled_runners["segmentation"], (scene.file("rgb"), scene.file("depth")), "floor"),
+                                 (bundled_runners["genre"], (film.poster, film.plot), "Comedy")):
+        prepared = runner.prepare(*inputs)
+        target, _ = runner.target(prepared, name)
+        a, b = runner.inputs(prepared)
+        first = interpret.exact_shapley(interpret.coalition_values(runner.model, a, b, [target])[0])[0].tolist()
+        second = interpret.exact_shapley(interpret.coalition_values(
+            runner.model, a, b, [target], baselines=interpret.blurred_baselines(runner.model, a, b))[0])[0].tolist()
+        assert max(abs(x - y) for x, y in zip(first, second)) > 0.05  # the baseline matters, so the line says something
+        labels = list(runner.labels())
+        line = next(line for line in runner.contributions(*inputs, name, 8)[3].split("\n")
+                    if line.startswith("- **Against a second baseline** "))
+        side = runner.config.image_size // runner.config.grid[1]
+        assert f"σ = {side} px, one patch of the model's {runner.config.image_size} px" in line
+        assert ("the plot still empty" in line) == (runner.text_key is not None)
+        assert line.endswith(wording.effects(labels, second, f"the {name} logit") + " "
+                             + wording.same_split(labels, first, second))
