@@ -80,8 +80,10 @@ flat wall, RGB ImageNet's mean colour; the summary names each), or an empty plot
   push the same way: when one raises and the other lowers, both values are shown instead.
 - **Against a second baseline**: the Shapley values again with each image blurred by one patch in
   place of the constant (colours and layout kept, detail gone; a plot still empty), and whether they
-  tell the same story: the same modality moving the target most, each pushing the same way. On the
-  bundled scenes they often do not: then neither split is the input's alone.
+  tell the same story: the same modality moving the target most, each pushing the same way. Where one
+  modality alone shows an object (SynthRooms' known answers, under **Can these explanations be
+  trusted?**), both baselines credit it; for classes both modalities show, such as walls and floors,
+  the two splits often differ: then neither is the input's alone.
 - **Ablation**: f(both) − f(without that modality), each modality added last.
 - **Integrated Gradients**, per token (image patch or word piece), on the encoder features: red tokens
   raise the target, blue lower it. Each modality has its own colour scale, up to its strongest token:

@@ -23,6 +23,9 @@ With two players, Shapley values and feature ablation always rank the modalities
 phi_A - phi_B = ablation_A - ablation_B = f(A only) - f(B only). Their verdicts can differ only
 through the "raises it" condition.
 
+"Shapley values, blurred baseline" are the same game with `mango.interpret.blurred_baselines` as "removed"
+(each image blurred by one patch): whether the verdict survives another choice of baseline.
+
 Integrated Gradients counts as pointing at the right modality only where it has converged
 (`mango.interpret.IG_TOLERANCE`): a map whose completeness error is large is not an explanation.
 """
@@ -47,10 +50,10 @@ REVEALED_BY: dict[str, frozenset[str]] = {
 #: class name -> kind of known answer, as the benchmark groups them.
 KIND: dict[str, str] = {"camouflaged": "camouflaged", "picture": "decal", "rug": "decal"}
 DETECTED_RECALL = 0.5  # the model "sees" an object when it labels at least this share of its pixels
-METHODS: tuple[str, ...] = ("shapley", "ablation", "integrated_gradients", "rollout")
+METHODS: tuple[str, ...] = ("shapley", "blurred_shapley", "ablation", "integrated_gradients", "rollout")
 METHOD_LABELS: dict[str, str] = {
-    "shapley": "Shapley values", "ablation": "feature ablation", "integrated_gradients": "Integrated Gradients",
-    "rollout": "attention rollout",
+    "shapley": "Shapley values", "blurred_shapley": "Shapley values, blurred baseline", "ablation": "feature ablation",
+    "integrated_gradients": "Integrated Gradients", "rollout": "attention rollout",
 }
 
 
@@ -152,6 +155,8 @@ def check_objects(model: nn.Module, a: Any, b: Any, objects: Sequence[KnownObjec
     ak, bk = _repeat(a, k), _repeat(b, k)
     target = interpret.objects_target(classes, regions, score)
     contrib = interpret.modality_contributions(model, ak, bk, target)
+    blurred = interpret.exact_shapley(interpret.coalition_values(
+        model, ak, bk, [target], baselines=interpret.blurred_baselines(model, ak, bk))[0])
 
     totals = torch.full((k, 2), float("nan"))
     delta = torch.full((k,), float("nan"))
@@ -182,6 +187,7 @@ def check_objects(model: nn.Module, a: Any, b: Any, objects: Sequence[KnownObjec
     for i, obj in enumerate(objects):
         values = {
             "shapley": tuple(contrib.shapley[i].tolist()),
+            "blurred_shapley": tuple(blurred[i].tolist()),
             "ablation": tuple(contrib.ablation[i].tolist()),
             "integrated_gradients": tuple(totals[i].tolist()),
         }

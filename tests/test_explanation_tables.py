@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "assets" / "explanations"
 GROUPS = {"camouflaged": "camouflaged", "decals: picture + rug": "decal (picture + rug)", "picture": "picture",
           "rug": "rug"}
-METHODS = {"Shapley values": "shapley", "feature ablation": "ablation", "Integrated Gradients": "integrated_gradients",
+METHODS = {"Shapley values": "shapley", "blurred baseline": "blurred_shapley", "feature ablation": "ablation",
+           "Integrated Gradients": "integrated_gradients",
            "attention rollout": "rollout"}
 
 

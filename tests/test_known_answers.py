@@ -176,7 +176,7 @@ def test_a_head_that_reads_one_modality_is_credited_to_it_every_time(scenes, rea
         assert rows.to_dict() == {m: pct for m in ka.METHODS}, (group, rows.to_dict())
     # the other modality contributes exactly nothing, by every signed method
     unread = "rgb" if reads == "b" else "depth"
-    for method in ("shapley", "ablation", "integrated_gradients"):
+    for method in ("shapley", "blurred_shapley", "ablation", "integrated_gradients"):
         assert objects[f"{method}_{unread}"].abs().max() < 1e-6
     assert objects["ig_converged"].all()
 

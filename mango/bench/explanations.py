@@ -196,7 +196,7 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
     groups = [g for g, _ in GROUPS if g in set(summary["group"])]
     methods = [m for m in ka.METHODS if m != "rollout" and m in set(summary["method"])]
     has_rollout = "rollout" in set(summary["method"])
-    colours = {"shapley": "#2563eb", "ablation": "#f59e0b", "integrated_gradients": "#10b981", "rollout": "#6b7280"}
+    colours = {"shapley": "#2563eb", "blurred_shapley": "#93c5fd", "ablation": "#f59e0b", "integrated_gradients": "#10b981", "rollout": "#6b7280"}
     panels = len(scores) + int(has_rollout)
     ratios = [3] * len(scores) + [2] * int(has_rollout)
     fig, axes = plt.subplots(1, panels, figsize=(5.6 * len(scores) + 3.6 * has_rollout, 4.4), squeeze=False,

@@ -14,7 +14,7 @@ SUMMARY = pd.DataFrame([
      "mean_other": 0.49 if method == "rollout" else 1.0, "class_iou": 0.42 if group == "rug" else 0.8,
      "ig_converged_pct": 100.0}
     for score in ("logit", "log_prob") for group in ("camouflaged", "rug")
-    for method in ("shapley", "ablation", "integrated_gradients", "rollout")
+    for method in ("shapley", "blurred_shapley", "ablation", "integrated_gradients", "rollout")
 ])
 
 
@@ -28,7 +28,7 @@ def test_results_are_shown_only_beside_the_checkpoint_they_were_measured_on(tmp_
     assert trust.shapley_rate(benchmark, "rug") == 90.0
 
     shown = trust.section_markdown(benchmark, "abc", {})
-    assert "| rugs (only colour) | class logit | 10 | 0.42 | 90% | 90% | 90% | 51.0% |" in shown
+    assert "| rugs (only colour) | class logit | 10 | 0.42 | 90% | 90% | 90% | 90% | 51.0% |" in shown
     assert "12 unseen test scenes, the class IoU too" in shown and "could not be checked" not in shown
     assert "another checkpoint" in trust.section_markdown(benchmark, "other weights", {})
     assert "could not be checked" in trust.section_markdown(benchmark, None, {})  # a Hub checkpoint
@@ -99,7 +99,8 @@ def _summary(rollout_pct: float = 0.8, logit_pct: float = 95.0, log_prob_pct: fl
         {"score": score, "group": "camouflaged", "method": method, "objects": 10, "right": 9,
          "right_pct": rollout_pct if method == "rollout" else (logit_pct if score == "logit" else log_prob_pct),
          "mean_revealing": 0.47 if method == "rollout" else 3.0, "class_iou": 0.8}
-        for score in ("log_prob", "logit") for method in ("shapley", "ablation", "integrated_gradients", "rollout")
+        for score in ("log_prob", "logit") for method in ("shapley", "blurred_shapley", "ablation", "integrated_gradients",
+                                                          "rollout")
     ])
 
 
@@ -129,8 +130,8 @@ def test_class_iou_skips_classes_absent_from_the_test_split_and_refuses_other_le
 
 def test_each_method_s_column_gives_that_method_s_rate():
     summary = _summary()
-    rates = {"shapley": 95.0, "ablation": 80.0, "integrated_gradients": 70.0}
+    rates = {"shapley": 95.0, "blurred_shapley": 60.0, "ablation": 80.0, "integrated_gradients": 70.0}
     for method, pct in rates.items():
         summary.loc[(summary["method"] == method) & (summary["score"] == "logit"), "right_pct"] = pct
     shown = trust.section_markdown(trust.Benchmark(summary, None, {"scenes": 3}), None, {})
-    assert "| camouflaged objects (only depth) | class logit | 10 | 0.80 | 95% | 80% | 70% | 47.0% |" in shown
+    assert "| camouflaged objects (only depth) | class logit | 10 | 0.80 | 95% | 60% | 80% | 70% | 47.0% |" in shown
