@@ -180,7 +180,8 @@ class ContributionsView:
             still = bool(predicted.any())
         noun = "film" if task == "genre" else "input"
         lines = [f"**The starting point already predicts {choice}:** with both modalities removed, {there}. Every "
-                 "attribution below (Shapley values, ablation, Integrated Gradients) is measured from that point."]
+                 "attribution below (Shapley values, ablation, Integrated Gradients) is measured from that point, but for the "
+                 "second baseline's, from its own."]
         if min(shap) < 0:
             lines[0] += (f" A negative one means that modality lowers {subject} from there"
                          + (f", though the model still predicts {choice} for this {noun}." if still else "."))

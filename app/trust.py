@@ -18,6 +18,8 @@ import pandas as pd
 from mango.bench.explanations import GOAL_PCT, weights_sha256
 from mango.known_answers import METHOD_LABELS, METHODS
 
+from . import plots
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK_DIR = REPO_ROOT / "assets" / "explanations"
 LOW_IOU = 0.5  # below this test IoU, an explanation of the class is flagged: the model often misses it
@@ -135,7 +137,7 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
             cells = []
             for method in attributions:
                 hit = part[part["method"] == method]
-                cells.append(f"{hit['right_pct'].iloc[0]:.0f}%" if len(hit) else "–")
+                cells.append(_rate(hit["right_pct"].iloc[0]) if len(hit) else "–")
             rollout = part[part["method"] == "rollout"]
             cells.append(f"{100 * rollout['mean_revealing'].iloc[0]:.1f}%" if len(rollout) and "mean_revealing" in rollout else "–")
             name = SCORE_NAMES[score]
@@ -148,6 +150,11 @@ def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
             "preference):\n\n" + "\n".join(rows))
 
 
+def _rate(pct: float) -> str:
+    """A method's rate, with the decimals it takes to show which side of the goal it is on (89.7 %, not 90 %)."""
+    return plots.percent_beside(float(pct) / 100.0, GOAL_PCT / 100.0)
+
+
 def _below_goal(summary: pd.DataFrame, drawn: bool) -> str:
     """Where an attribution method misses the goal the figure draws as its dashed line, named from the results."""
     misses = []
@@ -156,7 +163,7 @@ def _below_goal(summary: pd.DataFrame, drawn: bool) -> str:
             part = summary[(summary["score"] == score) & (summary["group"] == group) & (summary["method"] != "rollout")
                            & (summary["right_pct"] < GOAL_PCT)]
             if len(part):
-                methods = ", ".join(f"{METHOD_LABELS[m]} {pct:.0f}%" for m, pct in zip(part["method"], part["right_pct"]))
+                methods = ", ".join(f"{METHOD_LABELS[m]} {_rate(pct)}" for m, pct in zip(part["method"], part["right_pct"]))
                 misses.append(f"{name} on the class {SCORE_NAMES[score]} ({methods})")
     goal = f"The benchmark's goal is **{GOAL_PCT:.0f} % right**" + (" (the dashed line in the figure below)" if drawn else "")
     if not misses:
