@@ -179,9 +179,9 @@ class ContributionsView:
             there = f"the model labels {percent(share)}% {where} {choice}"
             still = bool(predicted.any())
         noun = "film" if task == "genre" else "input"
-        lines = [f"**The starting point already predicts {choice}:** with both modalities removed, {there}. Every "
-                 "attribution below (Shapley values, ablation, Integrated Gradients) is measured from that point, but for the "
-                 "second baseline's, from its own."]
+        lines = [f"**The starting point already predicts {choice}:** with both modalities removed, {there}. The "
+                 "Shapley values, ablation and Integrated Gradients below are measured from that point (the second "
+                 "baseline's values from their own)."]
         if min(shap) < 0:
             lines[0] += (f" A negative one means that modality lowers {subject} from there"
                          + (f", though the model still predicts {choice} for this {noun}." if still else "."))
