@@ -82,12 +82,13 @@ class ContributionsView:
         ig_ok = bool(ig.converged()[0])
         co = {k: float(v[0]) for k, v in contrib.coalitions.items()}
         series = [("Shapley value (exact, 2 players)", shap, "#2563eb"),
+                  ("Shapley value, blurred baseline", blurred, "#93c5fd"),
                   ("ablation: f(both) − f(without it)", ablation, "#f59e0b")]
         if ig_ok:
             series.append(("Integrated Gradients total", ig_totals, "#10b981"))
         bars = plots.bar_figure(
             labels, series, f"What each modality adds to {described}",
-            "change in the target (positive: raises it, negative: lowers it)",
+            "change in the target (positive: raises it, negative: lowers it)", height=140 + 60 * len(series),  # 320 for 3
             subtitle=(f"f(both) = {co['both']:.3f} · f(none) = {co['none']:.3f} · f({labels[0]}\u00a0only) = {co['a']:.3f}"
                       f" · f({labels[1]}\u00a0only) = {co['b']:.3f}"  # no break inside "f(… only)" on a phone
                       + ("" if ig_ok else " · Integrated Gradients left out: not converged")),

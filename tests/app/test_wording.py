@@ -250,10 +250,13 @@ def test_the_summary_gives_the_split_against_blurred_images_too(bundled_runners,
             runner.model, a, b, [target], baselines=interpret.blurred_baselines(runner.model, a, b))[0])[0].tolist()
         assert max(abs(x - y) for x, y in zip(first, second)) > 0.05  # the baseline matters, so the line says something
         labels = list(runner.labels())
-        line = next(line for line in runner.contributions(*inputs, name, 8)[3].split("\n")
-                    if line.startswith("- **Against a second baseline** "))
+        bars, _, _, summary = runner.contributions(*inputs, name, 8)
+        line = next(line for line in summary.split("\n") if line.startswith("- **Against a second baseline** "))
         side = runner.config.image_size // runner.config.grid[1]
         assert f"σ = {side} px, one patch of the model's {runner.config.image_size} px" in line
         assert ("the plot still empty" in line) == (runner.text_key is not None)
         assert line.endswith(wording.effects(labels, second, f"the {name} logit") + " "
                              + wording.same_split(labels, first, second))
+        # and beside the first in the chart, the same values
+        drawn = next(trace for trace in bars.data if trace.name.startswith("Shapley value, blurred baseline"))
+        assert list(drawn.y) == labels and list(drawn.x) == pytest.approx(second, abs=1e-6)
