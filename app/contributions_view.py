@@ -122,7 +122,7 @@ class ContributionsView:
             lines.append(
                 f"- **The same on the class's log-probability** (evidence for {choice} against the other classes): "
                 f"{wording.effects(labels, by_log_prob[0].tolist(), 'it')}")
-        blur = (f"each image blurred by a Gaussian of σ = {interpret.patch_side(self.model):g} px, one patch of the "
+        blur = (f"each image blurred by a Gaussian of σ = {self.config.patch_size} px, one patch of the "
                 f"model's {self.config.image_size} px" + ("; the plot still empty" if self.text_key else ""))
         lines.append(f"- **Against a second baseline** ({blur}): {wording.effects(labels, blurred, subject)} "
                      f"{wording.same_split(labels, shap, blurred)}")

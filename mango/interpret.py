@@ -53,7 +53,7 @@ __all__ = [
     "ModalityContributions", "TargetFn", "attention_row", "blurred_baselines", "class_region_target", "coalition_values",
     "exact_shapley", "ig_converged", "image_baseline", "image_mean_target", "integrated_gradients",
     "layer_mixing", "likelihood_change", "logit_target", "modality_baselines", "modality_contributions",
-    "objects_target", "patch_side", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
+    "objects_target", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
     "signed_shares", "token_label", "tokens_to_grid",
 ]
 
@@ -153,36 +153,31 @@ def image_baseline(x: Tensor, mean: Sequence[float]) -> Tensor:
 
 def modality_baselines(model: nn.Module, a: Any, b: Any) -> tuple[Any, Any]:
     """Each modality "removed": images at their normalisation mean, text as the empty plot."""
-    out = []
-    for key, value in (("a", a), ("b", b)):
-        modality = model.config.modality(key)
-        if modality.is_text:
-            out.append([""] * _batch_size(value))
-        else:
-            out.append(image_baseline(value, modality.mean))
-    return out[0], out[1]
-
-
-def patch_side(model: nn.Module) -> float:
-    """The side of one image token's patch, in pixels of the model's input."""
-    return model.config.image_size / model.config.grid[1]
+    return _removed(model, a, b, lambda image, modality: image_baseline(image, modality.mean))
 
 
 def blurred_baselines(model: nn.Module, a: Any, b: Any, sigma: float | None = None) -> tuple[Any, Any]:
     """A second "removed", to test how much attributions hang on the first (`modality_baselines`): each image
-    blurred by a Gaussian of ``sigma`` pixels (default `patch_side`: the layout and colours stay, what lies
-    within a patch goes), a text modality still the empty plot."""
+    blurred by a Gaussian of ``sigma`` pixels (default: one patch, ``config.patch_size``; the layout and colours
+    stay, what lies within a patch goes), a text modality still the empty plot."""
     from torchvision.transforms.functional import gaussian_blur
 
-    sigma = patch_side(model) if sigma is None else float(sigma)
+    sigma = float(model.config.patch_size if sigma is None else sigma)
+
+    def blurred(image: Tensor, modality: Any) -> Tensor:
+        size = min(image.shape[-2:])
+        kernel = min(2 * math.ceil(3 * sigma) + 1, size - 1 if size % 2 == 0 else size)  # reflect padding needs < size
+        return gaussian_blur(image, [kernel, kernel], [sigma, sigma])
+
+    return _removed(model, a, b, blurred)
+
+
+def _removed(model: nn.Module, a: Any, b: Any, image_removed: Callable[[Tensor, Any], Tensor]) -> tuple[Any, Any]:
+    """(a, b) each "removed": an image modality by ``image_removed(image, modality config)``, text as the empty plot."""
     out = []
     for key, value in (("a", a), ("b", b)):
-        if model.config.modality(key).is_text:
-            out.append([""] * _batch_size(value))
-            continue
-        size = min(value.shape[-2:])
-        kernel = min(2 * math.ceil(3 * sigma) + 1, size - 1 if size % 2 == 0 else size)  # reflect padding needs < size
-        out.append(gaussian_blur(value, [kernel, kernel], [sigma, sigma]))
+        modality = model.config.modality(key)
+        out.append([""] * _batch_size(value) if modality.is_text else image_removed(value, modality))
     return out[0], out[1]
 
 

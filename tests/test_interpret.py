@@ -336,7 +336,7 @@ def test_baselines_are_the_mean_image_and_the_empty_plot(seg_model, genre_model)
 
 
 def test_blurred_baselines_keep_the_layout_and_lose_what_lies_within_a_patch(seg_model, genre_model):
-    side = interpret.patch_side(seg_model)
+    side = seg_model.config.patch_size  # the default blur: one patch, the side image_size / grid
     assert side == seg_model.config.image_size / seg_model.config.grid[1]
     a, b = inputs(seg_model, batch=2)
     half = torch.zeros_like(a)
@@ -344,6 +344,7 @@ def test_blurred_baselines_keep_the_layout_and_lose_what_lies_within_a_patch(seg
     checker = (torch.arange(a.shape[-1]) // 2 % 2).float().expand_as(a).clone()  # stripes 2 px wide: detail
     blurred_half, blurred_checker = interpret.blurred_baselines(seg_model, half, checker)
     assert blurred_half.shape == a.shape and blurred_checker.shape == a.shape
+    torch.testing.assert_close(interpret.blurred_baselines(seg_model, half, checker, sigma=side)[1], blurred_checker)
     assert blurred_half[..., :2].min() > 0.99 and blurred_half[..., -2:].max() < 0.01  # far from the edge: unchanged
     assert (blurred_half[..., a.shape[-1] // 2 - 1] - 0.5).abs().max() < 0.1  # at the edge: between
     assert checker.std() > 0.45 and blurred_checker.std() < 0.05  # the stripes are gone (but near the borders)
