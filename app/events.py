@@ -333,8 +333,7 @@ class MangoApp:
         """A new page's slots are empty. Told so, a press that overtakes the page's first uploads waits for
         their events (`Replacements.pressed`); untold, it ran at once, as an API call does, and the uploads'
         clears then wiped its result."""
-        for tab in ("segmentation", "translation", "genre"):
-            self.replaced.hold(_session(request), tab, a=None, b=None)
+        self.replaced.opened(_session(request), ("segmentation", "translation", "genre"))
 
     def example_clicked(self, setting: str, request: gr.Request | None = None) -> None:
         self.replaced.example_clicked(_session(request), _tab(setting))

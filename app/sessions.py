@@ -103,6 +103,17 @@ class Replacements:
         self._refused.get(session, {}).pop(tab, None)
         self._told.notify_all()
 
+    def opened(self, session: str | None, tabs: tuple[str, ...]) -> None:
+        """A new page: these tabs' slots are empty, except those an event of the page has told since. The
+        page's load event can reach a busy server after its first uploads, and emptied the slots they had
+        filled: a press of those files then waited for nothing, or its result was dropped as stale."""
+        if session is None:
+            return
+        with self._lock:
+            for tab in tabs:
+                if tab not in self._held.get(session, {}):
+                    self._hold(session, tab, {"a": None, "b": None})
+
     def replace(self, session: str | None, tab: str, kind: str, **slots: Any) -> bool:
         """An upload, removal or plot edit (``kind``: "inputs" or "plot") that left these values in ``tab``'s
         slots: counted, then held, in one step; False, and nothing done, when the session had already told

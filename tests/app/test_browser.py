@@ -8,6 +8,7 @@ Skips cleanly without /usr/bin/chromium or the playwright package.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -476,9 +477,14 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
     # a new page's first uploads, overtaken by the press (here they are made to be): the press waits for
     # them, and their clears land before its result instead of wiping it
     app = launched_app[0].mango_app
+    opened = threading.Event()
+    real_opened = app.replaced.opened
+    monkeypatch.setattr(app.replaced, "opened", lambda *a, **kw: real_opened(*a, **kw) or opened.set())
     # a new page: the test before left an overlay, which the wait below took for this press's prediction
     new_page(page)
-    page.wait_for_timeout(500)  # the page's load event has told the server its slots are empty
+    # the page's load event has told the server its slots are empty (a fixed 0.5 s was too short in CI;
+    # a load event that arrives later than the first press is not this test's race)
+    assert opened.wait(TIMEOUT_MS / 1000)
     real_replace = app.replaced.replace
     monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(0.6) or real_replace(*a, **kw))
     notices = page.locator("#segment-notices")
