@@ -455,15 +455,29 @@ def test_a_button_pressed_right_after_an_upload_predicts_it(page, shots, launche
     # the press can reach the server before the upload's own event (here it is made to): it must wait for
     # it, not be refused (the first press was dead), and the upload's clear must not wipe its result
     app = launched_app[0].mango_app
+    told: list[dict] = []  # the slots each upload's event left, once told
+    slow = threading.Event()
+    real_replace = app.replaced.replace
+
+    def replace(*args, **slots):
+        if slow.is_set():
+            time.sleep(1.0)
+        answer = real_replace(*args, **slots)
+        told.append(slots)
+        return answer
+
+    monkeypatch.setattr(app.replaced, "replace", replace)
     page.get_by_role("tab", name="RGB-D segmentation").click()
     notices = page.locator("#segment-notices")
     overlay = page.locator("#segment-overlay .image-container img")
     page.locator("#segment-a input[type=file]").set_input_files(other_scene.file("rgb"))
     page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
     notices.get_by_text("New input").wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_timeout(1000)  # both uploads' events have reached the server
-    real_replace = app.replaced.replace
-    monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(1.0) or real_replace(*a, **kw))
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not any(slots.get("a") and slots.get("b") for slots in told):  # both uploads' events have been told
+        assert time.monotonic() < deadline, told
+        page.wait_for_timeout(100)
+    slow.set()
     page.locator("#segment-b input[type=file]").set_input_files(other_scene.file("depth"))
     page.get_by_role("button", name="Segment", exact=True).click()
     overlay.first.wait_for(timeout=TIMEOUT_MS)
