@@ -143,7 +143,7 @@ class ContributionsView:
                          f"{delta:+.1e} is {_percent(delta, change)} of the change {change:+.3g} "
                          f"(limit {interpret.IG_TOLERANCE:.0%}); no totals or map are shown ({advice}).")
         lines.append(f"- **Likelihood:** {bpd['both']:.3f} bits/dim as given. "
-                     + " ".join(wording.likelihood(labels[k], d_bpd[k]) for k in (0, 1)))
+                     + wording.likelihood(labels, d_bpd))
         if min(bpd.values()) < 0:  # the chart's subtitle lists all three
             lines.append(f"  <small>{wording.NEGATIVE_BITS}</small>")
         caveat = self._class_caveat(choice)

@@ -92,19 +92,27 @@ def same_split(names: Sequence[str], first: Sequence[float], second: Sequence[fl
             "\"removed\" means: read each split as its baseline's answer, not the input's alone.")
 
 
-def likelihood(name: str, delta_bits_per_dim: float) -> str:
-    """What replacing one modality by its baseline does to the exact likelihood, sign explained.
+def likelihood(names: Sequence[str], deltas_bits_per_dim: Sequence[float]) -> str:
+    """What replacing each modality by its baseline does to the exact likelihood, sign explained; the caveat
+    on a pair made *more* likely is said once, after both.
 
-    ``delta_bits_per_dim`` = bits/dim without the modality minus bits/dim as given (fewer bits =
-    more likely)."""
-    if abs(delta_bits_per_dim) < 1e-5:
-        return f"Without {name}, the likelihood of the fused features does not change."
-    if delta_bits_per_dim > 0:
-        return (f"Without {name}, the fused features cost {magnitude(delta_bits_per_dim)} more bits/dim: "
-                f"the flow finds the pair **less** likely when {name} is replaced by its baseline.")
-    return (f"Without {name}, the fused features cost {magnitude(delta_bits_per_dim)} fewer bits/dim: the flow finds "
-            f"the pair **more** likely with {name} replaced by its baseline. A featureless input can be more typical "
-            f"to a density than a real one; this says nothing about whether {name} is useful for the prediction.")
+    ``deltas_bits_per_dim``: per modality, bits/dim without it minus bits/dim as given (fewer bits = more
+    likely)."""
+    said, likelier = [], []
+    for name, delta in zip(names, deltas_bits_per_dim):
+        if abs(delta) < 1e-5:
+            said.append(f"Without {name}, the likelihood of the fused features does not change.")
+        elif delta > 0:
+            said.append(f"Without {name}, the fused features cost {magnitude(delta)} more bits/dim: the flow finds "
+                        f"the pair **less** likely when {name} is replaced by its baseline.")
+        else:
+            said.append(f"Without {name}, the fused features cost {magnitude(delta)} fewer bits/dim: the flow finds "
+                        f"the pair **more** likely with {name} replaced by its baseline.")
+            likelier.append(name)
+    if likelier:
+        said.append("A featureless input can be more typical to a density than a real one; this says nothing about "
+                    f"whether {' or '.join(likelier)} is useful for the prediction.")
+    return " ".join(said)
 
 
 def removed_as(name: str, mean: Sequence[float], depth_max: float = 10.0) -> str:

@@ -47,10 +47,16 @@ def test_tiny_and_large_values():
 
 
 def test_likelihood_sign_is_explained():
-    less = wording.likelihood("depth", 0.512)
-    assert "0.512 more bits/dim" in less and "**less** likely" in less
-    more = wording.likelihood("rgb", -0.242)
-    assert "0.242 fewer bits/dim" in more and "**more** likely" in more and "useful" in more
+    less = wording.likelihood(["depth"], [0.512])
+    assert "0.512 more bits/dim" in less and "**less** likely" in less and "useful" not in less
+    more = wording.likelihood(["rgb"], [-0.242])
+    assert "0.242 fewer bits/dim" in more and "**more** likely" in more and "whether rgb is useful" in more
+    # the caveat is said once, after both, naming each modality it is about
+    both = wording.likelihood(["poster", "plot"], [-0.0958, -1.6])
+    assert both.count("featureless") == 1 and both.endswith("whether poster or plot is useful for the prediction.")
+    assert both.index("Without plot") < both.index("featureless")
+    mixed = wording.likelihood(["rgb", "depth"], [-0.2, 0.3])
+    assert "whether rgb is useful" in mixed and mixed.index("Without depth") < mixed.index("featureless")
     assert "density" in wording.NEGATIVE_BITS and "negative" in wording.NEGATIVE_BITS
 
 
@@ -124,8 +130,8 @@ def test_a_value_that_is_not_a_number_is_not_said_to_lower_anything():
 
 
 def test_a_small_likelihood_change_is_still_said():
-    assert "0.005 more bits/dim" in wording.likelihood("depth", 0.005)
-    assert "does not change" in wording.likelihood("depth", 5e-6)
+    assert "0.005 more bits/dim" in wording.likelihood(["depth"], [0.005])
+    assert "does not change" in wording.likelihood(["depth"], [5e-6])
 
 
 def test_the_sliders_own_ends_are_accepted():
