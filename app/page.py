@@ -14,7 +14,8 @@ CSS = """
 .model-card { background: #f8fafc; border-left: 4px solid #6366f1; padding: 8px 12px !important; border-radius: 6px; }
 #segment-overlay img.mask:not(.inactive) { opacity: 1; }
 .prose table { display: block; overflow-x: auto; }
-.prose th, .prose td { white-space: nowrap; }
+.prose td { white-space: nowrap; }
+.prose th { min-width: 7em; }  /* a long heading wraps within its column */
 button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visible, input[type="radio"]:focus-visible {
   outline: 3px solid #c2410c !important; outline-offset: 2px; transition: none; }
 .picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
@@ -33,7 +34,7 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
 # gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
 # is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
 # Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
-# break "12 / 100" over two lines or a word into one letter per line. A keyboard user sees which button
+# break "12 / 100" over two lines or a word into one letter per line; their headings wrap, at words. A keyboard user sees which button
 # has the focus: gradio's own ring is a faint grey on the indigo buttons, and a slider, a chosen radio and a
 # picture had none (the ring is 5:1 on white, where the brighter #f97316 was 2.8:1; a picture's block clips
 # what lies outside it, so its ring is drawn inside). On a phone

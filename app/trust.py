@@ -25,7 +25,7 @@ BENCHMARK_DIR = REPO_ROOT / "assets" / "explanations"
 LOW_IOU = 0.5  # below this test IoU, an explanation of the class is flagged: the model often misses it
 GROUP_LABELS = {
     "camouflaged": "camouflaged objects (only depth)", "picture": "pictures (only colour)", "rug": "rugs (only colour)",
-    "decal (picture + rug)": "decals: pictures and rugs together (picture + rug)",
+    "decal (picture + rug)": "decals: pictures and rugs",
 }
 SCORE_NAMES = {"logit": "logit", "log_prob": "log-probability"}  # the two targets, in words
 GROUP_NAMES = {"camouflaged": "camouflaged objects", "picture": "pictures", "rug": "rugs", "decal (picture + rug)": "decals"}
@@ -125,28 +125,36 @@ def section_markdown(benchmark: Benchmark, weights: str | None, test_iou: dict[s
 
 
 def _table(summary: pd.DataFrame, run: dict[str, Any]) -> str:
+    """One column per known answer and one row per method and target: the rates side by side without
+    scrolling (a column per method ran to 1,800 px, and hid every rate to the right of a desktop column)."""
+    groups = [g for g in GROUP_LABELS if (summary["group"] == g).any()]
     attributions = [m for m in METHODS if m != "rollout"]
-    header = ("| known answer | target | objects | class IoU | " + " | ".join(METHOD_LABELS[m] for m in attributions)
-              + " | rollout: revealing modality's share |")
-    rows = [header, "|" + " --- |" * (4 + len(attributions) + 1)]
-    for score in SCORE_NAMES:
-        for group, label in GROUP_LABELS.items():
-            part = summary[(summary["score"] == score) & (summary["group"] == group)]
-            if part.empty:
-                continue
-            cells = []
-            for method in attributions:
-                hit = part[part["method"] == method]
-                cells.append(_rate(hit["right_pct"].iloc[0]) if len(hit) else "–")
-            rollout = part[part["method"] == "rollout"]
-            cells.append(f"{100 * rollout['mean_revealing'].iloc[0]:.1f}%" if len(rollout) and "mean_revealing" in rollout else "–")
-            name = SCORE_NAMES[score]
-            rows.append(f"| {label} | class {name} | {int(part['objects'].iloc[0])} | {part['class_iou'].iloc[0]:.2f} | "
-                        + " | ".join(cells) + " |")
+
+    def row(label: str, cells: list[str]) -> str:
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    def first(group: str, method: str | None = None, score: str | None = None) -> pd.Series | None:
+        part = summary[(summary["group"] == group) & ((summary["method"] == method) if method else True)
+                       & ((summary["score"] == score) if score else True)]
+        return part.iloc[0] if len(part) else None
+
+    rows = [row("", [GROUP_LABELS[g] for g in groups]), "|" + " --- |" * (1 + len(groups)),
+            row("objects · class IoU", [f"{int(first(g)['objects'])} · {first(g)['class_iou']:.2f}" for g in groups])]
+    for score, name in SCORE_NAMES.items():
+        if not (summary["score"] == score).any():
+            continue
+        rows.append(row(f"***class {name}***", [""] * len(groups)))
+        for method in attributions:
+            hits = [first(g, method, score) for g in groups]
+            rows.append(row(METHOD_LABELS[method], [_rate(h["right_pct"]) if h is not None else "–" for h in hits]))
+    rollouts = [first(g, "rollout") for g in groups]  # attention only: the same for either target
+    if "mean_revealing" in summary and any(r is not None for r in rollouts):
+        rows.append(row("rollout: revealing modality's share",
+                        [f"{100 * r['mean_revealing']:.1f}%" if r is not None else "–" for r in rollouts]))
     scenes = run.get("scenes", "?")
     return (f"**How often each method credits the revealing modality** ({scenes} unseen test scenes, "
             "the class IoU too, so it can differ from the model card's, measured on the whole test split; the rollout "
-            "column is the average share of the object's tokens' absolute rollout weight on the revealing modality, 50% = no "
+            "row is the average share of the object's tokens' absolute rollout weight on the revealing modality, 50% = no "
             "preference):\n\n" + "\n".join(rows))
 
 

@@ -28,10 +28,29 @@ def test_results_are_shown_only_beside_the_checkpoint_they_were_measured_on(tmp_
     assert trust.shapley_rate(benchmark, "rug") == 90.0
 
     shown = trust.section_markdown(benchmark, "abc", {})
-    assert "| rugs (only colour) | class logit | 10 | 0.42 | 90% | 90% | 90% | 90% | 51.0% |" in shown
+    assert "| objects · class IoU | 10 · 0.80 | 10 · 0.42 |" in shown.splitlines()
+    assert "| Shapley values | 90% | 90% |" in shown.splitlines()
     assert "12 unseen test scenes, the class IoU too" in shown and "could not be checked" not in shown
     assert "another checkpoint" in trust.section_markdown(benchmark, "other weights", {})
     assert "could not be checked" in trust.section_markdown(benchmark, None, {})  # a Hub checkpoint
+
+
+def test_the_table_has_a_column_per_known_answer_and_a_row_per_target_and_method():
+    # a column per method ran to 1,800 px and hid every rate to the right of a desktop column
+    summary = SUMMARY.copy()
+    summary.loc[(summary["score"] == "log_prob") & (summary["group"] == "rug") & (summary["method"] == "ablation"),
+                "right_pct"] = 77.0
+    summary.loc[(summary["group"] == "camouflaged") & (summary["method"] == "rollout"), "mean_revealing"] = 0.469
+    lines = trust.section_markdown(trust.Benchmark(summary, None, {"scenes": 12}), None, {}).splitlines()
+    header = lines.index("|  | camouflaged objects (only depth) | rugs (only colour) |")
+    assert lines[header + 1:header + 4] == ["| --- | --- | --- |", "| objects · class IoU | 10 · 0.80 | 10 · 0.42 |",
+                                            "| ***class logit*** |  |  |"]
+    log_prob = lines.index("| ***class log-probability*** |  |  |")
+    assert lines[header + 4:log_prob] == ["| Shapley values | 90% | 90% |", "| Shapley values, blurred baseline | 90% | 90% |",
+                                          "| feature ablation | 90% | 90% |", "| Integrated Gradients | 90% | 90% |"]
+    assert lines[log_prob + 3] == "| feature ablation | 90% | 77% |"
+    assert lines[log_prob + 5] == "| rollout: revealing modality's share | 46.9% | 51.0% |"  # once: it reads no target
+    assert max(len(cell) for line in lines[header:log_prob + 6] for cell in line.split("|")) <= 40
 
 
 def test_missing_results_and_low_iou_are_said(tmp_path):
@@ -134,7 +153,11 @@ def test_each_method_s_column_gives_that_method_s_rate():
     for method, pct in rates.items():
         summary.loc[(summary["method"] == method) & (summary["score"] == "logit"), "right_pct"] = pct
     shown = trust.section_markdown(trust.Benchmark(summary, None, {"scenes": 3}), None, {})
-    assert "| camouflaged objects (only depth) | class logit | 10 | 0.80 | 95% | 60% | 80% | 70% | 47.0% |" in shown
+    lines = shown.splitlines()
+    logit = lines.index("| ***class logit*** |  |")
+    assert lines[logit + 1:logit + 5] == ["| Shapley values | 95% |", "| Shapley values, blurred baseline | 60% |",
+                                          "| feature ablation | 80% |", "| Integrated Gradients | 70% |"]
+    assert "| rollout: revealing modality's share | 47.0% |" in lines
 
 
 def test_a_rate_just_below_the_goal_is_not_rounded_up_to_it():
@@ -142,6 +165,8 @@ def test_a_rate_just_below_the_goal_is_not_rounded_up_to_it():
     # "below the goal" read as a contradiction
     summary = _summary(logit_pct=89.7, log_prob_pct=95.0)
     shown = trust.section_markdown(trust.Benchmark(summary, None, {"scenes": 3}), None, {})
-    assert "| camouflaged objects (only depth) | class logit | 10 | 0.80 | 89.7% | 89.7% | 89.7% | 89.7% | 47.0% |" in shown
+    lines = shown.splitlines()
+    logit, log_prob = lines.index("| ***class logit*** |  |"), lines.index("| ***class log-probability*** |  |")
+    assert [line.rsplit("|", 2)[1].strip() for line in lines[logit + 1:log_prob]] == ["89.7%"] * 4
     assert "(Shapley values 89.7%, Shapley values, blurred baseline 89.7%" in shown and "90%" not in shown
-    assert "| class log-probability | 10 | 0.80 | 95% |" in shown  # away from the goal: whole percents, as before
+    assert lines[log_prob + 1] == "| Shapley values | 95% |"  # away from the goal: whole percents, as before
