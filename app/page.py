@@ -15,7 +15,7 @@ CSS = """
 #segment-overlay img.mask:not(.inactive) { opacity: 1; }
 .prose table { display: block; overflow-x: auto; }
 .prose td { white-space: nowrap; }
-.prose th { min-width: 7em; }  /* a long heading wraps within its column */
+.prose th, .prose td:first-child { white-space: normal; word-break: normal; overflow-wrap: normal; min-width: 8em; }
 button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visible, input[type="radio"]:focus-visible {
   outline: 3px solid #c2410c !important; outline-offset: 2px; transition: none; }
 .picker .image-frame img { width: auto; height: auto; max-width: 100%; }  /* its own size, never upscaled */
