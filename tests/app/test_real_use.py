@@ -832,7 +832,7 @@ def test_a_new_page_s_first_press_waits_for_its_uploads(launched_app, scene, mon
     assert 0.25 < time.monotonic() - start
 
 
-def test_a_page_s_load_event_after_its_first_uploads_leaves_their_files_in_the_slots(launched_app, scene):
+def test_a_page_s_load_event_after_its_first_uploads_leaves_their_files_in_the_slots(launched_app, scene, film):
     # on a busy server a page's load event can arrive after the page's first uploads: it emptied the slots
     # they had told, and the press of those files that went ahead was dropped as stale (CI, the browser
     # test of a new page's first press)
@@ -842,8 +842,10 @@ def test_a_page_s_load_event_after_its_first_uploads_leaves_their_files_in_the_s
     rgb, depth = scene.file("rgb"), scene.file("depth")
     page = SimpleNamespace(session_hash="a page whose load event came late")
     app.replaced_by_hand("segmentation", rgb, depth, request=page)
+    app.slots_filled("genre", film.poster, film.plot, request=page)  # an example clicked as the page opened
     app.page_opened(request=page)
     assert app.replaced.holds(page.session_hash, "segmentation", a=rgb, b=depth)
+    assert app.replaced.holds(page.session_hash, "genre", a=film.poster, b=film.plot)
     assert not app.replaced.holds(page.session_hash, "translation", a=rgb)  # a tab it had not told: empty
     assert landed(app.segment("segmentation", rgb, depth, 0.5, request=page))
 
