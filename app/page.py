@@ -31,18 +31,18 @@ button:focus-visible, [role="tab"]:focus-visible, input[type="range"]:focus-visi
   .figure .image-container { position: static; }  /* its buttons then sit on the label's line, at the block's corner */
 }
 """
-# gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value
-# is then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
-# Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than
-# break "12 / 100" over two lines or a word into one letter per line; their headings wrap, at words. A keyboard user sees which button
-# has the focus: gradio's own ring is a faint grey on the indigo buttons, and a slider, a chosen radio and a
-# picture had none (the ring is 5:1 on white, where the brighter #f97316 was 2.8:1; a picture's block clips
-# what lies outside it, so its ring is drawn inside). On a phone
-# a figure's label takes two lines: it goes above the figure instead of floating over its title; a picture's
-# buttons (full screen, download) sit on the label's line instead of over the captions of its top row. The
-# patch picker shows at its own size, so its patches keep the size they were drawn for (on a phone,
-# stacked, 40 px). A dropdown's list is hidden once Tab has left it (HEAD's script marks it, and a click or
-# key in the dropdown shows it again).
+# gradio draws the masks at 85 % opacity on top of the alpha the app gives them; the opacity slider's value is
+# then the true opacity (1: the class colours alone). Hovering a legend item still hides the other classes.
+# Tables of numbers in the text (the known-answer table) scroll sideways on a narrow screen rather than break
+# "12 / 100" over two lines or a word into one letter per line; their headings (the top row and the first
+# column) wrap, at words only. A keyboard user sees which button has the focus: gradio's own ring is a faint
+# grey on the indigo buttons, and a slider, a chosen radio and a picture had none (the ring is 5:1 on white,
+# where the brighter #f97316 was 2.8:1; a picture's block clips what lies outside it, so its ring is drawn
+# inside). On a phone a figure's label takes two lines: it goes above the figure instead of floating over its
+# title; a picture's buttons (full screen, download) sit on the label's line instead of over the captions of
+# its top row. The patch picker shows at its own size, so its patches keep the size they were drawn for (on a
+# phone, stacked, 40 px). A dropdown's list is hidden once Tab has left it (HEAD's script marks it, and a
+# click or key in the dropdown shows it again).
 FIGURE = ["figure"]
 READOUT = ["mango-readout"]  # a text output: HEAD's script makes its box readonly instead of disabled
 
