@@ -63,8 +63,7 @@ class ContributionsView:
         labels = list(self.labels())
         progress(0.05, "Shapley values and ablation (a few forward passes)")
         contrib = interpret.modality_contributions(self.model, a, b, target)
-        blurred = interpret.exact_shapley(interpret.coalition_values(
-            self.model, a, b, [target], baselines=interpret.blurred_baselines(self.model, a, b))[0])[0].tolist()
+        blurred = interpret.blurred_shapley(self.model, a, b, target)[0].tolist()
         by_log_prob = (interpret.exact_shapley(interpret.coalition_values(self.model, a, b, [log_prob_target])[0])
                        if log_prob_target else None)
         progress(0.25, f"Integrated Gradients ({n_steps} steps)")
@@ -81,11 +80,12 @@ class ContributionsView:
         delta, change = float(ig.delta[0]), float(ig.change[0])
         ig_ok = bool(ig.converged()[0])
         co = {k: float(v[0]) for k, v in contrib.coalitions.items()}
-        series = [("Shapley value (exact, 2 players)", shap, "#2563eb"),
-                  ("Shapley value, blurred baseline", blurred, "#93c5fd"),
-                  ("ablation: f(both) − f(without it)", ablation, "#f59e0b")]
+        colour = known_answers.METHOD_COLOURS  # as in the known-answer benchmark's figure
+        series = [("Shapley value (exact, 2 players)", shap, colour["shapley"]),
+                  ("Shapley value, blurred baseline", blurred, colour["blurred_shapley"]),
+                  ("ablation: f(both) − f(without it)", ablation, colour["ablation"])]
         if ig_ok:
-            series.append(("Integrated Gradients total", ig_totals, "#10b981"))
+            series.append(("Integrated Gradients total", ig_totals, colour["integrated_gradients"]))
         bars = plots.bar_figure(
             labels, series, f"What each modality adds to {described}",
             "change in the target (positive: raises it, negative: lowers it)", height=140 + 60 * len(series),  # 320 for 3

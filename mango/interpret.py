@@ -50,8 +50,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "IG_TOLERANCE", "SCORES", "AttentionRow", "IntegratedGradientsResult", "LikelihoodChange",
-    "ModalityContributions", "TargetFn", "attention_row", "blurred_baselines", "class_region_target", "coalition_values",
-    "exact_shapley", "ig_converged", "image_baseline", "image_mean_target", "integrated_gradients",
+    "ModalityContributions", "TargetFn", "attention_row", "blurred_baselines", "blurred_shapley",
+    "class_region_target", "coalition_values", "exact_shapley", "ig_converged", "image_baseline", "image_mean_target", "integrated_gradients",
     "layer_mixing", "likelihood_change", "logit_target", "modality_baselines", "modality_contributions",
     "objects_target", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
     "signed_shares", "token_label", "tokens_to_grid",
@@ -296,6 +296,12 @@ def exact_shapley(coalitions: dict[str, Tensor]) -> Tensor:
     """The two-player Shapley formula, (B, 2): phi_A = ((v(A) - v(0)) + (v(AB) - v(B))) / 2."""
     v0, va, vb, vab = coalitions["none"], coalitions["a"], coalitions["b"], coalitions["both"]
     return torch.stack([((va - v0) + (vab - vb)) / 2, ((vb - v0) + (vab - va)) / 2], dim=1)
+
+
+def blurred_shapley(model: nn.Module, a: Any, b: Any, target: TargetFn, sigma: float | None = None) -> Tensor:
+    """The exact Shapley values, (B, 2), with `blurred_baselines` as "removed": the second baseline that the
+    app shows beside the first and the known-answer benchmark scores."""
+    return exact_shapley(coalition_values(model, a, b, [target], baselines=blurred_baselines(model, a, b, sigma))[0])
 
 
 IG_TOLERANCE = 0.05

@@ -55,6 +55,10 @@ METHOD_LABELS: dict[str, str] = {
     "shapley": "Shapley values", "blurred_shapley": "Shapley values, blurred baseline", "ablation": "feature ablation",
     "integrated_gradients": "Integrated Gradients", "rollout": "attention rollout",
 }
+METHOD_COLOURS: dict[str, str] = {  # the benchmark's figure and the app's contributions chart
+    "shapley": "#2563eb", "blurred_shapley": "#93c5fd", "ablation": "#f59e0b", "integrated_gradients": "#10b981",
+    "rollout": "#6b7280",
+}
 
 
 def revealing_key(class_name: str, names: tuple[str, str]) -> str | None:
@@ -155,8 +159,7 @@ def check_objects(model: nn.Module, a: Any, b: Any, objects: Sequence[KnownObjec
     ak, bk = _repeat(a, k), _repeat(b, k)
     target = interpret.objects_target(classes, regions, score)
     contrib = interpret.modality_contributions(model, ak, bk, target)
-    blurred = interpret.exact_shapley(interpret.coalition_values(
-        model, ak, bk, [target], baselines=interpret.blurred_baselines(model, ak, bk))[0])
+    blurred = interpret.blurred_shapley(model, ak, bk, target)
 
     totals = torch.full((k, 2), float("nan"))
     delta = torch.full((k,), float("nan"))

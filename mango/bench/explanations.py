@@ -196,7 +196,6 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
     groups = [g for g, _ in GROUPS if g in set(summary["group"])]
     methods = [m for m in ka.METHODS if m != "rollout" and m in set(summary["method"])]
     has_rollout = "rollout" in set(summary["method"])
-    colours = {"shapley": "#2563eb", "blurred_shapley": "#93c5fd", "ablation": "#f59e0b", "integrated_gradients": "#10b981", "rollout": "#6b7280"}
     panels = len(scores) + int(has_rollout)
     ratios = [3] * len(scores) + [2] * int(has_rollout)
     fig, axes = plt.subplots(1, panels, figsize=(5.6 * len(scores) + 3.6 * has_rollout, 4.4), squeeze=False,
@@ -208,7 +207,7 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
         for j, method in enumerate(methods):
             heights = [_value(part, g, method, "right_pct") for g in groups]
             xs = np.arange(len(groups)) + (j - (len(methods) - 1) / 2) * width
-            ax.bar(xs, heights, width, label=ka.METHOD_LABELS[method], color=colours[method])
+            ax.bar(xs, heights, width, label=ka.METHOD_LABELS[method], color=ka.METHOD_COLOURS[method])
         for i, group in enumerate(groups):
             iou, n = _value(part, group, methods[0], "class_iou"), _value(part, group, methods[0], "objects")
             ax.text(i, 103, f"IoU {iou:.2f}\n{int(n)} objects", ha="center", va="bottom", fontsize=8)
@@ -224,7 +223,7 @@ def figure(summary: pd.DataFrame, objects: pd.DataFrame, path: str | Path, title
         for i, (group, members) in enumerate(g for g in GROUPS if g[0] in groups):
             shares, _ = _revealing_values(part[part["class"].isin(members)], "rollout")
             mean = 100 * float(shares.mean())
-            ax.bar(i, mean, 0.6, color=colours["rollout"])
+            ax.bar(i, mean, 0.6, color=ka.METHOD_COLOURS["rollout"])
             ax.errorbar(i, mean, yerr=[[mean - 100 * shares.min()], [100 * shares.max() - mean]], color="#111827",
                         capsize=4, lw=1)
             ax.text(i, 100 * shares.max() + 2, f"{mean:.1f}%", ha="center", va="bottom", fontsize=8)
