@@ -100,7 +100,8 @@ def tiny_movies(tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Files with a test marked slow run first. pytest-xdist hands each worker whole files in this order, so
-    the long ones start early instead of leaving one worker busy at the end while the other waits."""
+    """Files with a test marked slow run first. pytest-xdist hands each worker whole files in this order
+    (pytest.ini's --no-loadscope-reorder), so the long ones start early instead of leaving one worker busy
+    at the end while the other waits."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: each file's tests keep their order

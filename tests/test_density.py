@@ -98,6 +98,7 @@ def _trained_flow(train: torch.Tensor, steps: int = 300, seed: int = 0) -> Mango
     return flow
 
 
+@pytest.mark.slow
 def test_flow_reaches_the_gaussian_baseline_on_gaussian_tokens():
     """There the channel Gaussian is the exact model: a trained flow must come within 0.03 bits/dim
     (the diagonal Gaussian, blind to the correlations, is 0.5 bits/dim worse)."""
@@ -112,6 +113,7 @@ def test_flow_reaches_the_gaussian_baseline_on_gaussian_tokens():
     assert flow_bits == pytest.approx(channel, abs=0.03)
 
 
+@pytest.mark.slow
 def test_flow_beats_the_gaussian_baseline_on_two_clusters():
     gen = torch.Generator().manual_seed(0)
     train, test = two_clusters(2000, gen), two_clusters(1000, gen)

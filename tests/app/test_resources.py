@@ -30,6 +30,7 @@ def test_a_count_that_cannot_be_one_names_its_variable(monkeypatch, raw):
         env_count("MANGO_TEST_COUNT", 7)
 
 
+@pytest.mark.slow
 def test_the_app_stops_at_start_on_a_bad_setting_and_names_it():
     env = dict(os.environ, MANGO_STATE_SESSIONS="many")
     done = subprocess.run([sys.executable, "-c", "import app.ui"], cwd=REPO, env=env, capture_output=True, text=True,

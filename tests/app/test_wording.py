@@ -72,6 +72,7 @@ def runner():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_a_map_that_has_not_converged_is_not_drawn(runner, scene, monkeypatch):
     from app import handlers
     from mango import interpret
@@ -192,6 +193,7 @@ def _baseline_output(runner, prepared) -> torch.Tensor:
         return runner.model(*interpret.modality_baselines(runner.model, *runner.inputs(prepared))).output
 
 
+@pytest.mark.slow
 def test_a_target_the_removed_pair_already_predicts_is_said_to_start_there(bundled_runners, film, scene):
     """Attributions are changes from the pair with both modalities removed. Where that pair is itself
     predicted as the explained class (the mean poster with an empty plot: the bundled genre model's Drama),
@@ -241,6 +243,7 @@ def test_a_second_baseline_s_split_is_compared_with_the_first():
     assert "rgb moves it only here" in wording.same_split(names, [1e-4, -0.14], [0.05, -0.16])
 
 
+@pytest.mark.slow
 def test_the_summary_gives_the_split_against_blurred_images_too(bundled_runners, scene, film):
     """Each explanation also gives the Shapley values against a second baseline (each image blurred by one
     patch), computed here independently, and whether they tell the story of the first."""

@@ -102,6 +102,7 @@ def test_a_missing_folder_that_looks_like_a_hub_id_says_both(offline_hub):
         MangoModel.from_pretrained("assets/checkpoints/segmentatio")
 
 
+@pytest.mark.slow
 def test_the_model_classes_import_from_the_package_without_loading_torch_first():
     code = ("import sys, mango; assert 'torch' not in sys.modules; "
             "from mango import MangoModel, MangoConfig; from mango.models import MangoModel as M; assert MangoModel is M")

@@ -61,6 +61,7 @@ def _genre_args(root, out) -> list[str]:
     return args
 
 
+@pytest.mark.slow
 def test_out_of_fold_genre_scores_pool_every_training_film_once(tiny_movies, tmp_path, monkeypatch, capsys):
     out = tmp_path / "cv"
     assert crossval.main(["--folds", "2", "--", *_genre_args(tiny_movies, out)]) == 0
@@ -96,6 +97,7 @@ def test_a_recipe_that_selects_on_validation_is_refused(tiny_movies, tmp_path):
     assert not (tmp_path / "cv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ae_steps, expected", [
     ("0", [("every fold's", 10)]),  # no stage 1: the same backbones in every fold, one cache
     ("1", [("train", 5), ("val", 5), ("train", 5), ("val", 5)]),  # each fold's own stage 1, own caches
