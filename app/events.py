@@ -153,7 +153,8 @@ class MangoApp:
         def replaced(ask: Callable[..., bool]) -> bool:
             return inputs is not None and not ask(session, _tab(inputs[0]), a=inputs[1], b=inputs[2])
 
-        ask = functools.partial(self.replaced.pressed, by_example=_EXAMPLE_RUN.get()) if pressed else self.replaced.holds
+        ask = (functools.partial(self.replaced.pressed, by_example=_EXAMPLE_RUN.get(), from_page=_from_page(request))
+               if pressed else self.replaced.holds)
         if skip or self._after_replaced_prediction(marker, session) or replaced(ask):
             if pressed and not skip:
                 log.info("a press of inputs the slots no longer hold changed nothing (%s)", _tab(inputs[0]))
@@ -308,7 +309,8 @@ class MangoApp:
         already holds this plot: an example's, told by the example itself (`slots_filled`). Its change event
         can run after the example's own prediction on a busy server, and wiped it."""
         cleared = (*self.inputs_replaced("genre", "The plot was edited"), [])
-        return cleared if self.replaced.replace(_session(request), "genre", "plot", b=plot) else _no_change(len(cleared))
+        told = self.replaced.replace(_session(request), "genre", "plot", on_landed=landing.on_landed, b=plot)
+        return cleared if told else _no_change(len(cleared))
 
     def replaced_by_hand(self, setting: str, a: Any = None, b: Any = None, removed: str | None = None,
                          request: gr.Request | None = None) -> tuple:
@@ -326,13 +328,13 @@ class MangoApp:
             del slots["b"]  # upload takes long enough for the plot to be typed meanwhile
         # a press that overtook this event waits for it (`Replacements.pressed`): its result reaches the page
         # after this clear, not before it
-        new = self.replaced.replace(_session(request), _tab(setting), "inputs", **slots)
+        new = self.replaced.replace(_session(request), _tab(setting), "inputs", on_landed=landing.on_landed, **slots)
         return cleared if new else _no_change(len(cleared))
 
     def page_opened(self, request: gr.Request | None = None) -> None:
         """A new page's slots are empty. Told so, a press that overtakes the page's first uploads waits for
         their events (`Replacements.pressed`); untold, it ran at once, as an API call does, and the uploads'
-        clears then wiped its result."""
+        clears then wiped its result. A press that overtakes this event too waits for it, or for the uploads'."""
         self.replaced.opened(_session(request), ("segmentation", "translation", "genre"))
 
     def example_clicked(self, setting: str, request: gr.Request | None = None) -> None:
@@ -446,6 +448,12 @@ def _is_phone(request: gr.Request | None) -> bool:
         return False
     width = cookie.get("mango_width")
     return width is not None and width.value.isdigit() and int(width.value) < NARROW_WINDOW_PX
+
+
+def _from_page(request: gr.Request | None) -> bool:
+    """Whether an event came from a web page (a browser says where a POST comes from, its Origin) and not
+    from an API client: a page also sends a load event (`MangoApp.page_opened`) and its uploads' events."""
+    return bool((getattr(request, "headers", None) or {}).get("origin"))
 
 
 def _session(request: gr.Request | None) -> str | None:

@@ -35,6 +35,7 @@ class Replacements:
         self._clicked: dict[str, dict[str, tuple[float, int]]] = {}  # session -> tab -> an example's click (when,
         # and how many uploads and removals the session had made by then)
         self._landing: dict[str, int] = {}  # session -> results let go (`lands`) and not yet on their way
+        self._clearing: dict[str, int] = {}  # session -> clears told (`replace`) and not yet on their way
         self._sessions = sessions
         self.lag = lag
         self.upload_wait = upload_wait
@@ -66,8 +67,14 @@ class Replacements:
         ``tab``'s ``slots``, when it read them) may land: none came since, and the slots still hold them.
         If so, it is counted as landing until ``on_landed`` (`app.landing.on_landed`) calls back, when it is
         on its way to the page: the session's next replacement holds its clear back until then (`replace`).
-        Sent first, the clear landed before the result, which then sat beside the cleared views."""
-        with self._lock:
+        Sent first, the clear landed before the result, which then sat beside the cleared views. The other
+        way round, a result computed after a replacement waits, at most ``land_wait``, for its clear to be on
+        its way: a press woken by the upload it waited for (`pressed`) was sent first, and wiped."""
+        with self._told:
+            if session is not None and not self._told.wait_for(
+                    lambda: not self._clearing.get(session) or self._count(session, kinds) != before, self.land_wait):
+                log.warning("an upload's or edit's clear was not on its way after %.0f s; a result goes first",
+                            self.land_wait)
             if session is not None and self._count(session, kinds) != before:
                 return False
             if tab is not None and not self._holds(session, tab, slots or {}):
@@ -76,11 +83,13 @@ class Replacements:
                 self._landing[session] = self._landing.get(session, 0) + 1
             return True
 
-    def _landed(self, session: str) -> None:
+    def _landed(self, session: str, counts: dict[str, int] | None = None) -> None:
+        """A result (or, with ``counts`` `_clearing`, a clear) of the session is on its way."""
         with self._told:
-            left = self._landing.pop(session, 0) - 1
+            counts = self._landing if counts is None else counts
+            left = counts.pop(session, 0) - 1
             if left > 0:
-                self._landing[session] = left
+                counts[session] = left
             self._told.notify_all()
 
     def hold(self, session: str | None, tab: str, **slots: Any) -> None:
@@ -114,19 +123,24 @@ class Replacements:
                 if tab not in self._held.get(session, {}):
                     self._hold(session, tab, {"a": None, "b": None})
 
-    def replace(self, session: str | None, tab: str, kind: str, **slots: Any) -> bool:
+    def replace(self, session: str | None, tab: str, kind: str,
+                on_landed: Callable[[Callable[[], None]], bool] | None = None, **slots: Any) -> bool:
         """An upload, removal or plot edit (``kind``: "inputs" or "plot") that left these values in ``tab``'s
         slots: counted, then held, in one step; False, and nothing done, when the session had already told
         these very values: the rgb's upload event had read the depth uploaded just after it, or an example
         had told its plot, and the event's clear would wipe a prediction of those very values. Counted
         first: a press waiting for the hold (`pressed`) then reads the new count as its baseline, and its
         result is not taken for stale. Then waits, at most ``land_wait``, for the session's results already let
-        go (`lands`) to be on their way: the caller's clear is sent after them, and clears them."""
+        go (`lands`) to be on their way: the caller's clear is sent after them, and clears them. Its clear is
+        counted as on its way only once ``on_landed`` (`app.landing.on_landed`) calls back: results computed
+        after it wait for that (`lands`)."""
         with self._lock:
             if self._already_told(session, tab, slots):
                 return False
             if session is not None:
                 self._bump(session, kind)
+                if on_landed is not None and on_landed(functools.partial(self._landed, session, self._clearing)):
+                    self._clearing[session] = self._clearing.get(session, 0) + 1
                 self._hold(session, tab, slots)
                 if not self._told.wait_for(lambda: not self._landing.get(session), self.land_wait):
                     log.warning("results let go before an upload or edit were not on their way after %.0f s; "
@@ -212,7 +226,8 @@ class Replacements:
         held = self._held.get(session or "", {}).get(tab, {})
         return all(held[slot] == _slot_value(value) for slot, value in slots.items() if slot in held)
 
-    def pressed(self, session: str | None, tab: str, by_example: bool = False, **slots: Any) -> bool:
+    def pressed(self, session: str | None, tab: str, by_example: bool = False, from_page: bool = False,
+                **slots: Any) -> bool:
         """Whether a prediction's button may go ahead with these inputs: the slots hold them, now or within
         ``lag`` seconds, or the last press asked for the same ones and nothing was uploaded, edited or
         chosen since. What the server knows of the slots can lag behind the page: a button pressed right
@@ -229,8 +244,17 @@ class Replacements:
         it has filled since (`empty_for_good`) changes nothing, at once: the example runs its own. So does
         an example's own prediction that carries other inputs than the example told (`fill`): it reads the
         slots when it leaves, and a busy page lets the user remove or replace a file before that. It would
-        predict the user's change, or fail on the emptied slot, unasked; the change's clear says to press."""
+        predict the user's change, or fail on the emptied slot, unasked; the change's clear says to press.
+        A press ``from_page`` of a session that has told nothing of ``tab`` yet came ahead of the page's load
+        event (`opened`) and first uploads: it waits for either, at most ``lag``. Run at once, as an API call
+        is, its result landed before the uploads' clears, which wiped it. Still untold then, it is believed,
+        and its inputs held: the page shows them."""
         values = _slot_values(slots)
+        with self._told:
+            if from_page and session is not None and not self._told.wait_for(lambda: self._told_of(session, tab),
+                                                                              self.lag):
+                self._hold(session, tab, values)
+                return True
         start = time.monotonic()
         with self._told:
             if by_example and self._filled.get(session or "", {}).get(tab, values) != values:
@@ -257,6 +281,9 @@ class Replacements:
         self.hold(session, tab, **slots)  # ends the refusal too
         return True
 
+    def _told_of(self, session: str, tab: str) -> bool:
+        return tab in self._held.get(session, {})
+
     def _ahead_of_upload(self, session: str | None, tab: str, values: dict[str, str | None]) -> list[str]:
         """The slots for which ``values`` holds a file the server has never seen there: its upload's event
         has not come yet."""
@@ -282,6 +309,7 @@ class Replacements:
             self._filled_at.pop(old, None)
             self._clicked.pop(old, None)
             self._landing.pop(old, None)
+            self._clearing.pop(old, None)
         return counts
 
 

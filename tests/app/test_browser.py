@@ -486,10 +486,12 @@ def test_a_button_pressed_right_after_an_upload_predicts_it(page, shots, launche
     shoot(page, shots, "segmentation-9-pressed-right-after-an-upload")
 
 
+@pytest.mark.parametrize("late", ["events", "clears"])
 def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, shots, launched_app, scene,
-                                                                         monkeypatch):
+                                                                         monkeypatch, late):
     # a new page's first uploads, overtaken by the press (here they are made to be): the press waits for
-    # them, and their clears land before its result instead of wiping it
+    # them, and their clears land before its result instead of wiping it, even when a clear is slow on its
+    # way (here it is made to be, after its event was told): the press's result waits for it
     app = launched_app[0].mango_app
     opened = threading.Event()
     real_opened = app.replaced.opened
@@ -500,7 +502,16 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
     # a load event that arrives later than the first press is not this test's race)
     assert opened.wait(TIMEOUT_MS / 1000)
     real_replace = app.replaced.replace
-    monkeypatch.setattr(app.replaced, "replace", lambda *a, **kw: time.sleep(0.6) or real_replace(*a, **kw))
+
+    def late_replace(*args, **kwargs):
+        if late == "events":
+            time.sleep(0.6)
+        told = real_replace(*args, **kwargs)
+        if late == "clears":
+            time.sleep(1.0)
+        return told
+
+    monkeypatch.setattr(app.replaced, "replace", late_replace)
     notices = page.locator("#segment-notices")
     overlay = page.locator("#segment-overlay .image-container img")
     page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
@@ -509,6 +520,45 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
     overlay.first.wait_for(timeout=TIMEOUT_MS)
     page.wait_for_timeout(2000)  # a clear after the prediction would have wiped it by now
     assert overlay.count() > 0 and notices.get_by_text("New input").count() == 0
+
+
+def test_a_new_page_s_first_press_ahead_of_its_load_event_predicts_its_uploads(page, launched_app, scene,
+                                                                             monkeypatch):
+    # ...and when the press reaches the server before the page's load event too (here it is made to): the
+    # press, which a browser's Origin header tells from an API call, waits for the page to tell its slots
+    app = launched_app[0].mango_app
+    pressing, opened = threading.Event(), threading.Event()
+    real_pressed, real_opened = app.replaced.pressed, app.replaced.opened
+
+    def pressed(*args, **kwargs):
+        pressing.set()
+        return real_pressed(*args, **kwargs)
+
+    def late_opened(*args, **kwargs):
+        pressing.wait(TIMEOUT_MS / 1000)
+        time.sleep(0.3)
+        real_opened(*args, **kwargs)
+        opened.set()
+
+    monkeypatch.setattr(app.replaced, "pressed", pressed)
+    monkeypatch.setattr(app.replaced, "opened", late_opened)
+    real_replace = app.replaced.replace
+
+    def late_replace(*args, **kwargs):  # the uploads' events come after the load event, late too
+        opened.wait(TIMEOUT_MS / 1000)
+        time.sleep(0.6)
+        return real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(app.replaced, "replace", late_replace)
+    new_page(page)
+    notices = page.locator("#segment-notices")
+    overlay = page.locator("#segment-overlay .image-container img")
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
+    page.get_by_role("button", name="Segment", exact=True).click()
+    overlay.first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(2000)  # a clear after the prediction would have wiped it by now
+    assert opened.is_set() and overlay.count() > 0 and notices.get_by_text("New input").count() == 0
 
 
 def test_a_poster_and_a_plot_given_by_hand_are_predicted(page, shots, launched_app, film, monkeypatch):

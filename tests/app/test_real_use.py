@@ -602,6 +602,35 @@ def test_an_example_s_own_prediction_of_inputs_changed_before_it_left_changes_no
     assert slots.pressed("a session no example filled", "genre", by_example=True, a="p.png", b="A plot.")
 
 
+def test_a_result_computed_after_an_upload_waits_for_the_upload_s_clear_to_be_on_its_way():
+    # a press that waited for the upload it overtook is woken by that upload's event, before the event's clear
+    # is sent: its result went first, on a busy server, and the clear wiped it
+    import threading
+
+    from app.sessions import Replacements
+
+    slots = Replacements(land_wait=10.0)
+    slots.opened("a", ("segmentation",))
+    clears: list = []
+    assert slots.replace("a", "segmentation", "inputs", on_landed=lambda done: clears.append(done) or True,
+                         a="x.png", b="xd.png")
+    before = slots.count("a", ("inputs",))
+    landed = []
+    letting_go = threading.Thread(target=lambda: landed.append(slots.lands(
+        "a", ("inputs",), before, tab="segmentation", slots={"a": "x.png", "b": "xd.png"})))
+    letting_go.start()
+    letting_go.join(0.3)
+    assert letting_go.is_alive() and not landed  # the clear is not on its way yet
+    clears[0]()  # gradio has postprocessed the clear
+    letting_go.join(5)
+    assert landed == [True]
+    # a result of another session, or computed before the upload (stale), never waits for it
+    assert slots.replace("a", "segmentation", "inputs", on_landed=lambda done: clears.append(done) or True, a="y.png")
+    start = time.monotonic()
+    assert slots.lands("b", ("inputs",), 0) and not slots.lands("a", ("inputs",), before)
+    assert time.monotonic() - start < 0.5
+
+
 def test_a_press_or_example_while_a_prediction_is_pending_runs_after_it(launched_app):
     # gradio's default ("once") dropped it, and only the pending prediction, of the inputs before, came back
     demo = launched_app[0]
@@ -848,6 +877,46 @@ def test_a_page_s_load_event_after_its_first_uploads_leaves_their_files_in_the_s
     assert app.replaced.holds(page.session_hash, "genre", a=film.poster, b=film.plot)
     assert not app.replaced.holds(page.session_hash, "translation", a=rgb)  # a tab it had not told: empty
     assert landed(app.segment("segmentation", rgb, depth, 0.5, request=page))
+
+
+def test_a_page_s_press_ahead_of_its_load_event_and_uploads_waits_for_them(launched_app, scene):
+    # a busy server can get a new page's first press before the page's load event and its uploads' events:
+    # run at once, as for an API call, its result reached the page before the uploads' clears, which wiped it
+    import threading
+    from types import SimpleNamespace
+
+    app = launched_app[0].mango_app
+    rgb, depth = scene.file("rgb"), scene.file("depth")
+    page = SimpleNamespace(session_hash="a page whose events all came late", headers={"origin": "http://127.0.0.1"})
+    done: dict[str, float] = {}
+
+    def press() -> None:
+        done["result"] = app.segment("segmentation", rgb, depth, 0.5, request=page)
+        done["press"] = time.monotonic()
+
+    pressing = threading.Thread(target=press)
+    pressing.start()
+    time.sleep(0.3)
+    assert "press" not in done  # waiting for the page to say what its slots hold
+    app.page_opened(request=page)
+    app.replaced_by_hand("segmentation", rgb, None, request=page)  # the rgb's upload event, read before the depth
+    app.replaced_by_hand("segmentation", rgb, depth, request=page)
+    cleared = time.monotonic()
+    pressing.join(30)
+    assert landed(done["result"]) and done["press"] > cleared  # on its way after the last clear, not wiped by it
+
+    # an API client says no Origin and sends no load event: its first press runs at once
+    api = SimpleNamespace(session_hash="an API client", headers={})
+    start = time.monotonic()
+    assert landed(app.segment("segmentation", rgb, depth, 0.5, request=api))
+    assert time.monotonic() - start < app.replaced.lag
+    # a page's press whose load event never comes is believed after the wait, and its files are then held:
+    # its next press, and the uploads' events of those very files, change nothing of its result
+    lost = SimpleNamespace(session_hash="a page whose load event was lost", headers={"origin": "http://127.0.0.1"})
+    start = time.monotonic()
+    assert landed(app.segment("segmentation", rgb, depth, 0.5, request=lost))
+    assert time.monotonic() - start >= app.replaced.lag
+    assert not landed(app.replaced_by_hand("segmentation", rgb, depth, request=lost))
 
 
 def test_phones_are_told_by_their_user_agent_and_narrow_windows_by_their_width():
