@@ -486,6 +486,18 @@ def test_a_button_pressed_right_after_an_upload_predicts_it(page, shots, launche
     shoot(page, shots, "segmentation-9-pressed-right-after-an-upload")
 
 
+def upload_both_and_segment_at_once(page, scene) -> None:
+    """An rgb and its depth uploaded, and Segment pressed right after: its overlay comes, and stays."""
+    notices = page.locator("#segment-notices")
+    overlay = page.locator("#segment-overlay .image-container img")
+    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
+    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
+    page.get_by_role("button", name="Segment", exact=True).click()
+    overlay.first.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(2000)  # a clear after the prediction would have wiped it by now
+    assert overlay.count() > 0 and notices.get_by_text("New input").count() == 0
+
+
 @pytest.mark.parametrize("late", ["events", "clears"])
 def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, shots, launched_app, scene,
                                                                          monkeypatch, late):
@@ -512,14 +524,7 @@ def test_a_new_page_s_first_press_right_after_its_uploads_predicts_them(page, sh
         return told
 
     monkeypatch.setattr(app.replaced, "replace", late_replace)
-    notices = page.locator("#segment-notices")
-    overlay = page.locator("#segment-overlay .image-container img")
-    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
-    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
-    page.get_by_role("button", name="Segment", exact=True).click()
-    overlay.first.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_timeout(2000)  # a clear after the prediction would have wiped it by now
-    assert overlay.count() > 0 and notices.get_by_text("New input").count() == 0
+    upload_both_and_segment_at_once(page, scene)
 
 
 def test_a_new_page_s_first_press_ahead_of_its_load_event_predicts_its_uploads(page, launched_app, scene,
@@ -551,14 +556,8 @@ def test_a_new_page_s_first_press_ahead_of_its_load_event_predicts_its_uploads(p
 
     monkeypatch.setattr(app.replaced, "replace", late_replace)
     new_page(page)
-    notices = page.locator("#segment-notices")
-    overlay = page.locator("#segment-overlay .image-container img")
-    page.locator("#segment-a input[type=file]").set_input_files(scene.file("rgb"))
-    page.locator("#segment-b input[type=file]").set_input_files(scene.file("depth"))
-    page.get_by_role("button", name="Segment", exact=True).click()
-    overlay.first.wait_for(timeout=TIMEOUT_MS)
-    page.wait_for_timeout(2000)  # a clear after the prediction would have wiped it by now
-    assert opened.is_set() and overlay.count() > 0 and notices.get_by_text("New input").count() == 0
+    upload_both_and_segment_at_once(page, scene)
+    assert opened.is_set()
 
 
 def test_a_poster_and_a_plot_given_by_hand_are_predicted(page, shots, launched_app, film, monkeypatch):
