@@ -888,7 +888,7 @@ def test_a_page_s_press_ahead_of_its_load_event_and_uploads_waits_for_them(launc
     app = launched_app[0].mango_app
     rgb, depth = scene.file("rgb"), scene.file("depth")
     page = SimpleNamespace(session_hash="a page whose events all came late", headers={"origin": "http://127.0.0.1"})
-    done: dict[str, float] = {}
+    done: dict = {}  # the press's result, and when it came
 
     def press() -> None:
         done["result"] = app.segment("segmentation", rgb, depth, 0.5, request=page)
@@ -911,7 +911,7 @@ def test_a_page_s_press_ahead_of_its_load_event_and_uploads_waits_for_them(launc
     assert landed(app.segment("segmentation", rgb, depth, 0.5, request=api))
     assert time.monotonic() - start < app.replaced.lag
     # a page's press whose load event never comes is believed after the wait, and its files are then held:
-    # its next press, and the uploads' events of those very files, change nothing of its result
+    # the late upload events of those very files clear nothing
     lost = SimpleNamespace(session_hash="a page whose load event was lost", headers={"origin": "http://127.0.0.1"})
     start = time.monotonic()
     assert landed(app.segment("segmentation", rgb, depth, 0.5, request=lost))
