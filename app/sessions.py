@@ -255,8 +255,7 @@ class Replacements:
                                                                               self.lag):
                 self._hold(session, tab, values)
                 return True
-        start = time.monotonic()
-        with self._told:
+            start = time.monotonic()
             if by_example and self._filled.get(session or "", {}).get(tab, values) != values:
                 return False
             if not by_example and None in values.values() and self._overtaken(session, tab, values):

@@ -51,7 +51,8 @@ from torch import Tensor, nn
 __all__ = [
     "IG_TOLERANCE", "SCORES", "AttentionRow", "IntegratedGradientsResult", "LikelihoodChange",
     "ModalityContributions", "TargetFn", "attention_row", "blurred_baselines", "blurred_shapley",
-    "class_region_target", "coalition_values", "exact_shapley", "ig_converged", "image_baseline", "image_mean_target", "integrated_gradients",
+    "class_region_target", "coalition_values", "exact_shapley", "ig_converged", "image_baseline", "image_mean_target",
+    "integrated_gradients",
     "layer_mixing", "likelihood_change", "logit_target", "modality_baselines", "modality_contributions",
     "objects_target", "region_token_weights", "rollout", "rollout_from_maps", "rollout_sources",
     "signed_shares", "token_label", "tokens_to_grid",

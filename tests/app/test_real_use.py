@@ -35,9 +35,14 @@ def save(path: Path, array: np.ndarray, **kwargs) -> str:
     return str(path)
 
 
-def landed(result: tuple) -> bool:
-    """Whether a handler's result changes the page: not every output the bare update of `_no_change`."""
-    return not all(isinstance(output, dict) and output == {"__type__": "update"} for output in result)
+UNCHANGED = {"__type__": "update"}  # what `_no_change` returns for each output
+
+
+def landed(result: tuple | dict) -> bool:
+    """Whether a handler's result (a tuple of outputs, or one output) changes the page: not every output the
+    bare update of `_no_change`."""
+    outputs = (result,) if isinstance(result, dict) else result
+    return not all(isinstance(output, dict) and output == UNCHANGED for output in outputs)
 
 
 def predict_error(client, *args, api_name: str) -> str:
@@ -476,21 +481,16 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     me = SimpleNamespace(session_hash="queued")
     rgb, depth, other_rgb = scene.file("rgb"), scene.file("depth"), other_scene.file("rgb")
     layer = app.runner("segmentation").layer_choices[0]
-    unchanged = {"__type__": "update"}
-
-    def nothing(result) -> bool:
-        return result == unchanged or all(update == unchanged for update in result)
-
     app.replaced_by_hand("segmentation", other_rgb, depth, request=me)  # the upload, before they start
-    assert nothing(app.segment("segmentation", rgb, depth, 0.5, request=me))
-    assert nothing(app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))
-    assert nothing(app.targets("segmentation", rgb, depth, request=me))
+    assert not landed(app.segment("segmentation", rgb, depth, 0.5, request=me))
+    assert not landed(app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))
+    assert not landed(app.targets("segmentation", rgb, depth, request=me))
     assert landed(app.segment("segmentation", other_rgb, depth, 0.5, request=me))  # pressed after it
     assert landed(app.attention("segmentation", other_rgb, depth, layer, "rgb", 3, request=me))
     assert landed(app.segment("segmentation", rgb, depth, 0.5))  # no session (a direct call): computed
     # a removal too; its event reads the removed file as it was, so it names the slot it emptied
     app.replaced_by_hand("segmentation", other_rgb, depth, removed="a", request=me)
-    assert nothing(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
+    assert not landed(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
     with pytest.raises(InputError, match="RGB image is missing"):  # the first press says what is missing
         app.segment("segmentation", None, depth, 0.5, request=me)
     # an example fills the slots itself: its prediction, and the next press of the button, go through
@@ -500,19 +500,19 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     # no longer hold; the first press is refused, a second press of the same files goes ahead
     app.slots_filled("segmentation", other_rgb, depth, request=me)
     app.replaced_by_hand("segmentation", rgb, depth, request=me)
-    assert nothing(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
+    assert not landed(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
     assert landed(app.segment("segmentation", other_rgb, depth, 0.5, request=me))
-    assert nothing(app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))  # now the old ones are
+    assert not landed(app.attention("segmentation", rgb, depth, layer, "rgb", 3, request=me))  # now the old ones are
     app.slots_filled("segmentation", rgb, depth, request=me)
     # each tab has its own slots; the genre tab's plot is one of them, told by each edit
     app.replaced_by_hand("genre", film.poster, film.plot, request=me)
     assert landed(app.segment("segmentation", rgb, depth, 0.5, request=me))
     edited = film.plot + " Then the lighthouse goes dark."
     app.plot_edited(edited, request=me)
-    assert nothing(app.genre("genre", film.poster, film.plot, request=me))
+    assert not landed(app.genre("genre", film.poster, film.plot, request=me))
     assert landed(app.genre("genre", film.poster, edited, request=me))
     app.replaced_by_hand("genre", film.poster, edited, removed="a", request=me)
-    assert nothing(app.genre("genre", film.poster, edited, request=me))
+    assert not landed(app.genre("genre", film.poster, edited, request=me))
     with pytest.raises(InputError, match="poster is missing"):
         app.genre("genre", None, edited, request=me)
     # an upload reads the plot when it begins; typed while the file went up, the plot is the edit's
@@ -527,7 +527,7 @@ def test_what_waited_in_the_queue_past_an_upload_or_edit_changes_nothing(launche
     app.slots_filled(setting, shade, texture, request=me)
     assert landed(app.translate(setting, shade, texture, request=me))
     app.clear_setting(list(SETTINGS)[1], request=me)
-    assert nothing(app.translate(setting, shade, texture, request=me))
+    assert not landed(app.translate(setting, shade, texture, request=me))
 
 
 def test_replacements_are_counted_per_session_and_kind_and_old_sessions_forgotten():
